@@ -1,6 +1,6 @@
 // Node 20 lacks Promise.withResolvers, which libp2p's dependencies call (it-queue via mortice and
 // the peer store): without it node.stop() crashes. Imported first by every entry point.
-if (typeof Promise.withResolvers !== 'function') {
+if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
     configurable: true,
     writable: true,

@@ -1,0 +1,26 @@
+import { readFile } from 'node:fs/promises'
+import { generateKey } from '@libp2p/pnet'
+import { ClusterKeyError } from './errors.js'
+
+const PSK_FORMAT = /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-fA-F]{64}\s*$/
+
+/** A new random cluster key in the libp2p private network format, for `gary keygen`. */
+export function generateClusterKey(): Uint8Array {
+  const key = new Uint8Array(95)
+  generateKey(key)
+  return key
+}
+
+/** Reads and checks a cluster key file: every node of a cluster must hold the same one. */
+export async function readClusterKey(path: string): Promise<Uint8Array> {
+  let bytes: Buffer
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    throw new ClusterKeyError(`cannot read cluster key ${path}: ${(err as Error).message}`)
+  }
+  if (!PSK_FORMAT.test(bytes.toString('utf8'))) {
+    throw new ClusterKeyError(`${path} is not a cluster key: make one with \`gary keygen > cluster.key\``)
+  }
+  return new Uint8Array(bytes)
+}

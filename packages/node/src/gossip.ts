@@ -1,0 +1,83 @@
+// The one file that knows gossipsub. Moving to the successor package (@libp2p/gossipsub) should
+// change this file alone.
+import { type GossipSub, gossipsub } from '@chainsafe/libp2p-gossipsub'
+import { type PeerId, TopicValidatorResult } from '@libp2p/interface'
+
+/** Accept: deliver and forward. Ignore: drop, no penalty (stale, not now). Reject: drop and penalise the forwarder. */
+export type Verdict = 'accept' | 'ignore' | 'reject'
+
+/** Judges one message, and applies it when it returns `accept`. `signer` is the author, checked by signature. */
+export type MessageHandler = (signer: string, data: Uint8Array) => Verdict
+
+export interface GossipInit {
+  /** Gossipsub heartbeat, ms: the mesh forms and repairs on it. Default 500. */
+  heartbeatMs?: number
+  /** Largest message accepted before any validation, bytes. Default 1 MiB. */
+  maxMessageBytes?: number
+}
+
+/** The libp2p service factory, for `createLibp2p({ services: { pubsub: gossipService() } })`. */
+export function gossipService(init: GossipInit = {}) {
+  return gossipsub({
+    // StrictSign (the default) binds every message to its author, so a node can only speak for itself.
+    globalSignaturePolicy: 'StrictSign',
+    heartbeatInterval: init.heartbeatMs ?? 500,
+    // A lone node, or one whose mesh is still forming, must not throw on publish.
+    allowPublishToZeroTopicPeers: true,
+    emitSelf: false,
+    fallbackToFloodsub: false,
+    maxInboundDataLength: init.maxMessageBytes ?? 1024 * 1024,
+  })
+}
+
+export interface GossipCounters {
+  messagesIn: number
+  bytesIn: number
+  messagesOut: number
+  bytesOut: number
+}
+
+const VERDICTS: Record<Verdict, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  ignore: TopicValidatorResult.Ignore,
+  reject: TopicValidatorResult.Reject,
+}
+
+/** Topics with one validating handler each, over a gossipsub service. */
+export class Gossip {
+  readonly counters: GossipCounters = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 }
+  readonly #service: GossipSub
+
+  constructor(service: unknown) {
+    this.#service = service as GossipSub
+  }
+
+  /** Subscribes to a topic. Every message passes `handle` before it is forwarded to anyone. */
+  subscribe(topic: string, handle: MessageHandler): void {
+    this.#service.topicValidators.set(topic, (_propagator: PeerId, message) => {
+      this.counters.messagesIn++
+      this.counters.bytesIn += message.data.byteLength
+      if (message.type !== 'signed') return TopicValidatorResult.Reject
+      return VERDICTS[handle(message.from.toString(), message.data)]
+    })
+    this.#service.subscribe(topic)
+  }
+
+  /** Publishes; resolves to the number of peers it was sent to (0 while the mesh is forming). */
+  async publish(topic: string, data: Uint8Array): Promise<number> {
+    const result = await this.#service.publish(topic, data)
+    this.counters.messagesOut++
+    this.counters.bytesOut += data.byteLength
+    return result.recipients.length
+  }
+
+  /** Peers in this node's mesh for the topic: "joined" means at least one. */
+  meshPeers(topic: string): number {
+    return this.#service.getMeshPeers(topic).length
+  }
+
+  unsubscribe(topic: string): void {
+    this.#service.topicValidators.delete(topic)
+    this.#service.unsubscribe(topic)
+  }
+}

@@ -1,0 +1,196 @@
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
+import type { Logger } from './logger.js'
+
+export interface LinksInit {
+  cluster: string
+  /** Largest heartbeat frame, bytes. */
+  maxHeartbeatBytes: number
+  /** Largest state answer, bytes. */
+  maxStateBytes: number
+  /** Largest peer-hints answer, bytes. */
+  maxPeersBytes: number
+}
+
+export interface LinksComponents {
+  libp2p: Libp2p
+  logger: Logger
+  /** A heartbeat frame arrived from the authenticated peer. Returns false to drop the stream (bad input). */
+  onHeartbeat(peer: string, frame: Uint8Array): boolean
+  /** This node's current NodeState, encoded, for peers that pull it. */
+  ownState(): Uint8Array
+  /** Where other members can be dialled, encoded, for peers that ask. */
+  peerHints(): Uint8Array
+}
+
+export interface LinkCounters {
+  framesIn: number
+  bytesIn: number
+  framesOut: number
+  bytesOut: number
+}
+
+interface Outbound {
+  stream: Stream
+  lp: LengthPrefixedStream<Stream>
+}
+
+const RETRY_OPEN_AFTER_MS = 10_000
+
+/**
+ * Direct links to connected peers: a long-lived stream per peer carries heartbeats (one small
+ * frame per interval, no re-flooding); request streams serve this node's full state and hints of
+ * where other members are. The
+ * remote end of a stream is authenticated by Noise, so these messages need no signature.
+ */
+export class PeerLinks {
+  readonly counters: LinkCounters = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 }
+  readonly heartbeatProtocol: string
+  readonly stateProtocol: string
+  readonly peersProtocol: string
+  readonly #outbound = new Map<string, Outbound>()
+  readonly #opening = new Set<string>()
+  readonly #cannotOpenUntil = new Map<string, number>()
+  readonly #inbound = new Set<Stream>()
+
+  constructor(
+    private readonly init: LinksInit,
+    private readonly components: LinksComponents,
+  ) {
+    this.heartbeatProtocol = `/gary/${init.cluster}/heartbeat/1.0.0`
+    this.stateProtocol = `/gary/${init.cluster}/state/1.0.0`
+    this.peersProtocol = `/gary/${init.cluster}/peers/1.0.0`
+  }
+
+  async start(): Promise<void> {
+    const { libp2p } = this.components
+    await libp2p.handle(this.heartbeatProtocol, ({ stream, connection }) => {
+      void this.#readHeartbeats(stream, connection.remotePeer.toString())
+    })
+    await libp2p.handle(this.stateProtocol, ({ stream }) => {
+      void this.#answer(stream, this.components.ownState())
+    })
+    await libp2p.handle(this.peersProtocol, ({ stream }) => {
+      void this.#answer(stream, this.components.peerHints())
+    })
+  }
+
+  async stop(): Promise<void> {
+    const { libp2p } = this.components
+    await libp2p.unhandle([this.heartbeatProtocol, this.stateProtocol, this.peersProtocol])
+    for (const { stream } of this.#outbound.values()) stream.abort(new Error('stopping'))
+    for (const stream of this.#inbound) stream.abort(new Error('stopping'))
+    this.#outbound.clear()
+    this.#inbound.clear()
+  }
+
+  /** Sends one heartbeat frame to every connected peer that speaks Gary. */
+  sendHeartbeat(frame: Uint8Array, now: number): void {
+    const peers = new Map<string, PeerId>()
+    for (const connection of this.components.libp2p.getConnections()) {
+      peers.set(connection.remotePeer.toString(), connection.remotePeer)
+    }
+    for (const [id, outbound] of this.#outbound) {
+      if (!peers.has(id)) {
+        outbound.stream.abort(new Error('peer disconnected'))
+        this.#outbound.delete(id)
+      }
+    }
+    for (const [id, peer] of peers) {
+      const outbound = this.#outbound.get(id)
+      if (outbound !== undefined) {
+        void this.#write(id, outbound, frame)
+      } else if (!this.#opening.has(id) && (this.#cannotOpenUntil.get(id) ?? 0) <= now) {
+        void this.#open(id, peer, frame, now)
+      }
+    }
+  }
+
+  /** Asks a connected peer for its own full state. */
+  pullState(peer: PeerId, signal: AbortSignal): Promise<Uint8Array> {
+    return this.#ask(peer, this.stateProtocol, this.init.maxStateBytes, signal)
+  }
+
+  /** Asks a connected peer where the members it knows can be dialled. */
+  askPeers(peer: PeerId, signal: AbortSignal): Promise<Uint8Array> {
+    return this.#ask(peer, this.peersProtocol, this.init.maxPeersBytes, signal)
+  }
+
+  async #ask(peer: PeerId, protocol: string, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
+    const stream = await this.components.libp2p.dialProtocol(peer, protocol, { signal })
+    try {
+      const lp = lpStream(stream, { maxDataLength: maxBytes })
+      const answer = await lp.read({ signal })
+      this.counters.framesIn++
+      this.counters.bytesIn += answer.byteLength
+      await stream.close({ signal })
+      return answer.subarray()
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  async #open(id: string, peer: PeerId, frame: Uint8Array, now: number): Promise<void> {
+    this.#opening.add(id)
+    try {
+      const stream = await this.components.libp2p.dialProtocol(peer, this.heartbeatProtocol, {
+        signal: AbortSignal.timeout(5000),
+      })
+      const outbound = { stream, lp: lpStream(stream) }
+      this.#outbound.set(id, outbound)
+      await this.#write(id, outbound, frame)
+    } catch (err) {
+      // Not a Gary peer (or not of this cluster), or it went away: try again later, quietly.
+      this.#cannotOpenUntil.set(id, now + RETRY_OPEN_AFTER_MS)
+      this.components.logger.debug({ peer: id, err: (err as Error).message }, 'cannot open heartbeat stream')
+    } finally {
+      this.#opening.delete(id)
+    }
+  }
+
+  async #write(id: string, outbound: Outbound, frame: Uint8Array): Promise<void> {
+    try {
+      await outbound.lp.write(frame, { signal: AbortSignal.timeout(5000) })
+      this.counters.framesOut++
+      this.counters.bytesOut += frame.byteLength
+    } catch {
+      outbound.stream.abort(new Error('heartbeat write failed'))
+      if (this.#outbound.get(id) === outbound) this.#outbound.delete(id)
+    }
+  }
+
+  async #readHeartbeats(stream: Stream, peer: string): Promise<void> {
+    this.#inbound.add(stream)
+    const lp = lpStream(stream, { maxDataLength: this.init.maxHeartbeatBytes })
+    try {
+      for (;;) {
+        const frame = await lp.read()
+        this.counters.framesIn++
+        this.counters.bytesIn += frame.byteLength
+        if (!this.components.onHeartbeat(peer, frame.subarray())) {
+          stream.abort(new Error('invalid heartbeat'))
+          return
+        }
+      }
+    } catch (err) {
+      // End of stream, a closed connection, or an oversized frame: the sender reopens if it can.
+      this.components.logger.debug({ peer, err: (err as Error).message }, 'heartbeat stream ended')
+      stream.abort(err as Error)
+    } finally {
+      this.#inbound.delete(stream)
+    }
+  }
+
+  async #answer(stream: Stream, answer: Uint8Array): Promise<void> {
+    try {
+      const lp = lpStream(stream)
+      await lp.write(answer, { signal: AbortSignal.timeout(5000) })
+      this.counters.framesOut++
+      this.counters.bytesOut += answer.byteLength
+      await stream.close({ signal: AbortSignal.timeout(5000) })
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+}

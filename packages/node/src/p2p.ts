@@ -1,0 +1,46 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { gossipService } from './gossip.js'
+
+export interface P2PInit {
+  privateKey: PrivateKey
+  listen: string[]
+  /** Pre-shared cluster key: without it, no connection can be opened at all. */
+  clusterKey?: Uint8Array
+  /** Multiaddr CIDRs exempt from connection limits. */
+  allow: string[]
+}
+
+/** The libp2p host: TCP, Noise, Yamux, identify, ping and gossipsub, closed by the cluster key when given. */
+export async function createP2P(init: P2PInit) {
+  return createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(init.clusterKey === undefined ? {} : { connectionProtector: preSharedKey({ psk: init.clusterKey }) }),
+    connectionManager: {
+      // libp2p 2.10's defaults retry every few ms and give up at once; Gary also redials itself.
+      reconnectRetryInterval: 500,
+      reconnectBackoffFactor: 2,
+      reconnectRetries: 10,
+      allow: init.allow,
+    },
+    // The monitor's ping times out under a send backlog and aborts healthy connections.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipService(),
+    },
+  })
+}
+
+export type P2P = Awaited<ReturnType<typeof createP2P>>

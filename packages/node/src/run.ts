@@ -1,0 +1,74 @@
+import { type ContainerRuntime, DockerRuntime, FakeRuntime } from '@gary/runtime'
+import { ApiServer } from './api.js'
+import { type DaemonConfig, parseHostPort } from './config.js'
+import { Daemon } from './daemon.js'
+import { UserError } from './errors.js'
+import { createLogger } from './logger.js'
+
+const GiB = 2 ** 30
+
+/** The runtime driver the config names. The fake offers 4 cores and 8 GiB unless told otherwise. */
+export function createRuntime(config: DaemonConfig): ContainerRuntime {
+  if (config.runtime === 'fake') {
+    return new FakeRuntime({
+      cpuMillis: config.cpuMillis ?? 4000,
+      memoryBytes: config.memoryBytes ?? 8 * GiB,
+    })
+  }
+  return new DockerRuntime()
+}
+
+/** Runs a daemon until SIGINT or SIGTERM, then stops it cleanly. */
+export async function runDaemon(config: DaemonConfig): Promise<void> {
+  const logger = createLogger(config.logLevel)
+  const runtime = createRuntime(config)
+  const daemon = new Daemon(config, { logger, runtime })
+  const { host, port } = parseHostPort(config.api)
+  const api = new ApiServer(
+    { host, port, token: config.apiToken },
+    { id: () => ({ id: daemon.peerId, addrs: daemon.joinAddrs() }), nodes: () => daemon.nodes() },
+    logger,
+  )
+  try {
+    await daemon.start()
+  } catch (err) {
+    await daemon.stop().catch(() => {})
+    throw explainStartError(err as Error & { code?: string }, config)
+  }
+  try {
+    await api.start()
+  } catch (err) {
+    await daemon.stop()
+    const code = (err as { code?: string }).code
+    throw code === 'EADDRINUSE'
+      ? new UserError(
+          `API address ${config.api} is in use: is another daemon running here? Pick another with --api`,
+        )
+      : err
+  }
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'stopping')
+    await api.stop()
+    await daemon.stop()
+    await runtime.close()
+    logger.flush()
+    process.exit(0)
+  }
+  process.once('SIGINT', () => void stop('SIGINT'))
+  process.once('SIGTERM', () => void stop('SIGTERM'))
+}
+
+function explainStartError(err: Error & { code?: string }, config: DaemonConfig): Error {
+  if (err.code === 'EADDRINUSE' || /EADDRINUSE/.test(err.message)) {
+    return new UserError(
+      `listen address ${config.listen.join(', ')} is in use: is another daemon running here? Pick another with --listen`,
+    )
+  }
+  if (err.name === 'RuntimeUnavailableError') {
+    return new UserError(`${err.message} (or run with --runtime fake to try Gary without containers)`)
+  }
+  return err
+}

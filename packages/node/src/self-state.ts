@@ -1,0 +1,31 @@
+import type { NodeState } from '@gary/protocol'
+
+type Content = Omit<NodeState, 'node' | 'incarnation' | 'seq'>
+
+/**
+ * This node's own NodeState. `seq` grows only when the content changes, so peers can tell from a
+ * heartbeat's (incarnation, seq) alone whether the state they hold is current.
+ */
+export class SelfState {
+  #state: NodeState
+  #key: string
+
+  constructor(node: string, incarnation: number, content: Content) {
+    this.#state = { node, incarnation, seq: 1, ...content }
+    this.#key = JSON.stringify(content)
+  }
+
+  get current(): NodeState {
+    return this.#state
+  }
+
+  /** Replaces the content; returns true (and bumps seq) when it changed. */
+  update(change: Partial<Content>): boolean {
+    const { node, incarnation, seq, ...content } = { ...this.#state, ...change }
+    const key = JSON.stringify(content)
+    if (key === this.#key) return false
+    this.#key = key
+    this.#state = { node, incarnation, seq: seq + 1, ...content }
+    return true
+  }
+}

@@ -1,0 +1,143 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { waitFor } from './wait.js'
+
+export const GARY_BIN = fileURLToPath(new URL('../../bin/gary.js', import.meta.url))
+
+export interface LogLine {
+  level: number
+  msg: string
+  [field: string]: unknown
+}
+
+export interface DaemonOptions {
+  dataDir: string
+  join?: string[]
+  args?: string[]
+  env?: Record<string, string>
+}
+
+/** One real `gary daemon` process on loopback, with its JSON log captured line by line. */
+export class DaemonProcess {
+  readonly logs: LogLine[] = []
+  stderr = ''
+  api = ''
+  joinAddr = ''
+  peerId = ''
+  #process?: ChildProcess
+  #exited?: Promise<number | null>
+
+  constructor(readonly options: DaemonOptions) {}
+
+  static async tempDir(prefix = 'gary-test-'): Promise<string> {
+    return mkdtemp(join(tmpdir(), prefix))
+  }
+
+  /** Starts the process; resolves once its API listens (or rejects with what it printed). */
+  async start(): Promise<this> {
+    this.logs.length = 0
+    this.stderr = ''
+    const args = [
+      GARY_BIN,
+      'daemon',
+      '--runtime',
+      'fake',
+      '--data-dir',
+      this.options.dataDir,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--api',
+      '127.0.0.1:0',
+      ...(this.options.join ?? []).flatMap((addr) => ['--join', addr]),
+      ...(this.options.args ?? []),
+    ]
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, GARY_LOG_FORMAT: 'json', ...this.options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.#process = child
+    this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+    let buffer = ''
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk
+      const lines = buffer.split('\n')
+      buffer = lines.pop() ?? ''
+      for (const line of lines) {
+        if (line.trim() === '') continue
+        try {
+          this.logs.push(JSON.parse(line) as LogLine)
+        } catch {
+          this.logs.push({ level: 30, msg: line })
+        }
+      }
+    })
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk
+    })
+    let exitCode: number | null | undefined
+    void this.#exited.then((code) => {
+      exitCode = code
+    })
+    const started = await waitFor(`daemon in ${this.options.dataDir} to start`, () => {
+      if (exitCode !== undefined) return { exited: exitCode }
+      const api = this.logs.find((line) => line.msg === 'api listening')
+      const start = this.logs.find((line) => line.msg === 'started')
+      return api !== undefined && start !== undefined ? { api, start } : undefined
+    })
+    if ('exited' in started) throw new Error(`daemon exited with ${started.exited}: ${this.stderr}`)
+    this.api = started.api.api as string
+    this.peerId = started.start.node as string
+    this.joinAddr = (started.start.join as string[])[0] ?? ''
+    return this
+  }
+
+  /** Runs the CLI against this daemon and parses its JSON output. */
+  async cli<T>(...args: string[]): Promise<T> {
+    const stdout = await runCli([...args, '--api', this.api, '--json'])
+    return JSON.parse(stdout) as T
+  }
+
+  hasLog(msg: string, fields: Record<string, unknown> = {}): boolean {
+    return this.logs.some(
+      (line) => line.msg === msg && Object.entries(fields).every(([k, v]) => line[k] === v),
+    )
+  }
+
+  get running(): boolean {
+    return this.#process !== undefined && this.#process.exitCode === null && this.#process.signalCode === null
+  }
+
+  get pid(): number | undefined {
+    return this.#process?.pid
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (!this.running) return this.#process?.exitCode ?? null
+    this.#process!.kill(signal)
+    return this.#exited!
+  }
+}
+
+/** Runs `gary ...` and returns stdout; rejects with stderr on a non-zero exit. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [GARY_BIN, ...args],
+      { env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        if (err) reject(Object.assign(new Error(stderr || err.message), { code: err.code, stdout, stderr }))
+        else resolve(stdout)
+      },
+    )
+  })
+}
+
+/** Stops every daemon and removes their data dirs. */
+export async function cleanup(daemons: DaemonProcess[], dirs: string[]): Promise<void> {
+  await Promise.all(daemons.map((daemon) => daemon.kill('SIGTERM')))
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
+}

@@ -1,0 +1,20 @@
+/**
+ * Gary's protocol: the message schemas and codecs, and the rules every node applies to them.
+ * Pure and deterministic: no I/O, no clock, no libp2p. Time comes in as an argument.
+ *
+ * @example
+ * ```ts
+ * import { MemberTable, decodeNodeState } from '@gary/protocol'
+ *
+ * const members = new MemberTable(myPeerId)
+ * const decoded = decodeNodeState(bytes)
+ * if (decoded.ok && decoded.value.node === signer) members.observeState(decoded.value, monotonicNow)
+ * for (const change of members.sweep(monotonicNow)) console.log(change.id, change.from, '->', change.to)
+ * ```
+ */
+export * from './digest.js'
+export * from './envelope.js'
+export * from './freshness.js'
+export * from './hlc.js'
+export * from './members.js'
+export * from './node-state.js'

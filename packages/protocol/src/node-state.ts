@@ -1,0 +1,117 @@
+import { z } from 'zod'
+import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
+
+/** Largest NodeState accepted from the network, in bytes. */
+export const MAX_NODE_STATE_BYTES = 128 * 1024
+/** Largest heartbeat accepted from the network, in bytes. */
+export const MAX_HEARTBEAT_BYTES = 512
+
+const peerId = z.string().min(1).max(128)
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+const labelKey = z
+  .string()
+  .max(63)
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'is not a valid label key')
+const labelValue = z.string().max(63)
+
+export const LabelsSchema = z
+  .record(labelKey, labelValue)
+  .refine((labels) => Object.keys(labels).length <= 64, 'has more than 64 labels')
+
+export const CapacitySchema = z.strictObject({
+  /** Schedulable CPU, millicores. */
+  cpuMillis: count,
+  /** Schedulable memory, bytes. */
+  memoryBytes: count,
+})
+
+/** A hybrid logical clock timestamp. */
+export const HlcSchema = z.strictObject({ wall: count, logical: count })
+
+export const PromisePhaseSchema = z.enum(['claimed', 'starting', 'running', 'failed', 'releasing'])
+
+/** A node's promise that it holds one slot of a workload. */
+export const SlotPromiseSchema = z.strictObject({
+  workload: z.string().min(1).max(63),
+  slot: count,
+  generation: z.string().min(1).max(64),
+  phase: PromisePhaseSchema,
+  since: HlcSchema,
+  ready: z.boolean(),
+  endpoints: z.array(z.string().max(256)).max(16),
+})
+
+/** A node's statement that it will not hold a workload at a generation, and why. */
+export const RefusalSchema = z.strictObject({
+  workload: z.string().min(1).max(63),
+  generation: z.string().min(1).max(64),
+  reason: z.string().max(512),
+  at: HlcSchema,
+})
+
+/**
+ * What a node promises about itself. Only the node named in `node` may publish it: receivers
+ * check that it equals the message's signer (or the authenticated remote peer of a stream).
+ */
+export const NodeStateSchema = z.strictObject({
+  node: peerId,
+  /** Changes on every restart; larger is newer. */
+  incarnation: count,
+  /** Version of this state within the incarnation; grows on every change. */
+  seq: count,
+  addrs: z.array(z.string().min(1).max(256)).max(16),
+  labels: LabelsSchema,
+  capacity: CapacitySchema,
+  draining: z.boolean(),
+  /** Digest of the node's declaration set, for anti-entropy. */
+  declDigest: z.string().max(128),
+  promises: z.array(SlotPromiseSchema).max(4096),
+  refusals: z.array(RefusalSchema).max(4096),
+})
+
+/**
+ * The small liveness message a node sends every heartbeat to each peer it is connected to. The
+ * sender is the authenticated remote peer of the stream, so the message names nobody.
+ */
+export const HeartbeatSchema = z.strictObject({
+  incarnation: count,
+  /** The `seq` of the sender's current NodeState: a receiver with an older one pulls it. */
+  seq: count,
+  /** Digest of the members the sender knows alive: a receiver whose digest differs asks it for peer hints. */
+  members: z.string().max(16),
+})
+
+export type Capacity = z.infer<typeof CapacitySchema>
+export type Labels = z.infer<typeof LabelsSchema>
+export type Hlc = z.infer<typeof HlcSchema>
+export type SlotPromise = z.infer<typeof SlotPromiseSchema>
+export type Refusal = z.infer<typeof RefusalSchema>
+export type NodeState = z.infer<typeof NodeStateSchema>
+export type Heartbeat = z.infer<typeof HeartbeatSchema>
+
+export const encodeNodeState = (state: NodeState): Uint8Array => encodeEnvelope('state', state)
+export const decodeNodeState = (bytes: Uint8Array): Decoded<NodeState> =>
+  decodeEnvelope(bytes, 'state', NodeStateSchema, MAX_NODE_STATE_BYTES)
+
+export const encodeHeartbeat = (beat: Heartbeat): Uint8Array => encodeEnvelope('hb', beat)
+export const decodeHeartbeat = (bytes: Uint8Array): Decoded<Heartbeat> =>
+  decodeEnvelope(bytes, 'hb', HeartbeatSchema, MAX_HEARTBEAT_BYTES)
+
+/** Largest peer-hint answer accepted, bytes. */
+export const MAX_PEER_HINTS_BYTES = 64 * 1024
+/** Most hints one answer carries. */
+export const MAX_PEER_HINTS = 64
+
+/**
+ * Where other members can be dialled, as one peer has heard. Only a hint: the dialled member
+ * proves who it is (Noise) and speaks for itself; nothing about it is taken from the hint.
+ */
+export const PeerHintsSchema = z
+  .array(z.strictObject({ id: peerId, addrs: z.array(z.string().min(1).max(256)).max(16) }))
+  .max(MAX_PEER_HINTS)
+
+export type PeerHints = z.infer<typeof PeerHintsSchema>
+
+export const encodePeerHints = (hints: PeerHints): Uint8Array => encodeEnvelope('peers', hints)
+export const decodePeerHints = (bytes: Uint8Array): Decoded<PeerHints> =>
+  decodeEnvelope(bytes, 'peers', PeerHintsSchema, MAX_PEER_HINTS_BYTES)

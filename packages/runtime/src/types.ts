@@ -1,0 +1,121 @@
+/** What the engine under a node reports about the machine. */
+export interface RuntimeInfo {
+  /** Driver name, e.g. `docker` or `fake`. */
+  driver: string
+  /** Engine version as the engine reports it, e.g. `20.10.24`. */
+  engineVersion: string
+  /** Schedulable CPU in millicores (1000 = one core). */
+  cpuMillis: number
+  /** Schedulable memory in bytes. */
+  memoryBytes: number
+}
+
+export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped'
+
+export interface PortMapping {
+  containerPort: number
+  /** Host port; omitted or 0 lets the engine pick one. */
+  hostPort?: number
+  protocol?: 'tcp' | 'udp'
+  /** Host address to bind; default all addresses. */
+  hostIp?: string
+}
+
+export interface ContainerSpec {
+  /** Container name; unique per engine. Gary names containers deterministically. */
+  name: string
+  image: string
+  /** Replaces the image's entrypoint+cmd when given. */
+  command?: string[]
+  env?: Record<string, string>
+  /** Labels select what a node owns: every Gary container carries its node id. */
+  labels: Record<string, string>
+  restart?: { policy: RestartPolicy; maxRetries?: number }
+  /** CPU limit in millicores. */
+  cpuMillis?: number
+  /** Memory limit in bytes. */
+  memoryBytes?: number
+  ports?: PortMapping[]
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing'
+
+export interface PublishedPort {
+  containerPort: number
+  hostPort: number
+  protocol: 'tcp' | 'udp'
+  hostIp: string
+}
+
+export interface ContainerSummary {
+  id: string
+  name: string
+  image: string
+  labels: Record<string, string>
+  state: ContainerState
+  /** Creation time, ms since the epoch. */
+  createdAt: number
+}
+
+export interface ContainerDetails extends ContainerSummary {
+  /** Exit code of the last run; undefined while it never exited. */
+  exitCode?: number
+  /** ms since the epoch, undefined when never started. */
+  startedAt?: number
+  finishedAt?: number
+  restartCount: number
+  ports: PublishedPort[]
+  /** Address on the engine's default network, when it has one. */
+  ipAddress?: string
+}
+
+export type RuntimeEventKind = 'create' | 'start' | 'die' | 'stop' | 'destroy' | 'oom'
+
+export interface RuntimeEvent {
+  kind: RuntimeEventKind
+  containerId: string
+  labels: Record<string, string>
+  /** Present on `die`. */
+  exitCode?: number
+  /** ms since the epoch. */
+  at: number
+}
+
+export interface LogOptions {
+  /** Keep the stream open and deliver new lines as they come. */
+  follow?: boolean
+  /** Only the last N lines. */
+  tail?: number
+  signal?: AbortSignal
+}
+
+export interface LogLine {
+  stream: 'stdout' | 'stderr'
+  line: string
+}
+
+/**
+ * The side effects Gary needs from a container engine on one machine. The reconcile loop uses
+ * nothing else, so a driver that passes the compliance suite can run Gary.
+ */
+export interface ContainerRuntime {
+  info(signal?: AbortSignal): Promise<RuntimeInfo>
+  /** Makes sure the image is present locally, pulling it when missing. Throws ImagePullError. */
+  ensureImage(image: string, signal?: AbortSignal): Promise<void>
+  /** Creates and starts a container. Throws NameConflictError when the name is taken. */
+  run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary>
+  /** Stops a container, waiting up to `timeoutSeconds` before killing it. Stopping a stopped one is fine. */
+  stop(id: string, timeoutSeconds?: number, signal?: AbortSignal): Promise<void>
+  /** Removes a container, killing it first when running. Removing a missing one throws ContainerNotFoundError. */
+  remove(id: string, signal?: AbortSignal): Promise<void>
+  /** Containers (running or not) whose labels include every given label. */
+  list(labels: Record<string, string>, signal?: AbortSignal): Promise<ContainerSummary[]>
+  /** Throws ContainerNotFoundError for an unknown id or name. */
+  inspect(id: string, signal?: AbortSignal): Promise<ContainerDetails>
+  /** Container lifecycle events for containers carrying every given label, until the signal aborts. */
+  events(labels: Record<string, string>, signal: AbortSignal): AsyncIterable<RuntimeEvent>
+  /** Log lines of a container, oldest first. */
+  logs(id: string, options?: LogOptions): AsyncIterable<LogLine>
+  /** Releases connections and timers. */
+  close(): Promise<void>
+}

@@ -1,0 +1,143 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { lpStream } from 'it-length-prefixed-stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NodeView } from '../packages/node/src/daemon.js'
+import { Gossip } from '../packages/node/src/gossip.js'
+import { createP2P, type P2P } from '../packages/node/src/p2p.js'
+import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
+import {
+  encodeHeartbeat,
+  encodeNodeState,
+  MAX_NODE_STATE_BYTES,
+  type NodeState,
+} from '../packages/protocol/src/index.js'
+
+const TOPIC = 'gary/1/default/state'
+const HEARTBEAT = '/gary/default/heartbeat/1.0.0'
+
+function stateOf(node: string, seq: number, labels: Record<string, string>, incarnation = 1): NodeState {
+  return {
+    node,
+    incarnation,
+    seq,
+    addrs: [],
+    labels,
+    capacity: { cpuMillis: 1000, memoryBytes: 1 << 30 },
+    draining: false,
+    declDigest: '',
+    promises: [],
+    refusals: [],
+  }
+}
+
+/**
+ * A real libp2p peer, in this process, that speaks Gary's protocols by hand to send what an
+ * honest daemon never would.
+ */
+describe('messages from a hostile peer over a real connection', () => {
+  const daemons: DaemonProcess[] = []
+  const dirs: string[] = []
+  let a: DaemonProcess
+  let b: DaemonProcess
+  let attacker: P2P
+  let gossip: Gossip
+  let aPeer: PeerId
+
+  beforeAll(async () => {
+    for (let i = 0; i < 2; i++) dirs.push(await DaemonProcess.tempDir())
+    a = await new DaemonProcess({
+      dataDir: dirs[0]!,
+      args: ['--log-level', 'debug', '--label', 'role=a'],
+    }).start()
+    b = await new DaemonProcess({
+      dataDir: dirs[1]!,
+      join: [a.joinAddr],
+      args: ['--label', 'role=b'],
+    }).start()
+    daemons.push(a, b)
+    attacker = await createP2P({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      allow: [],
+    })
+    gossip = new Gossip(attacker.services.pubsub)
+    gossip.subscribe(TOPIC, () => 'accept')
+    const connection = await attacker.dial(multiaddr(a.joinAddr))
+    aPeer = connection.remotePeer
+    await waitFor('A to list B alive', async () =>
+      (await a.cli<NodeView[]>('nodes')).some((node) => node.id === b.peerId && node.state === 'alive'),
+    )
+    await waitFor('the attacker to be in A’s mesh', () => gossip.meshPeers(TOPIC) > 0)
+  })
+
+  afterAll(async () => {
+    await attacker?.stop()
+    await cleanup(daemons, dirs)
+  })
+
+  const bAsSeenByA = async () => (await a.cli<NodeView[]>('nodes')).find((node) => node.id === b.peerId)
+  const debugCount = (msg: string) => a.logs.filter((line) => line.msg === msg).length
+
+  it('ignores a NodeState that claims to be another node', async () => {
+    const before = await bAsSeenByA()
+    const rejected = debugCount('rejected state signed by another node')
+    await gossip.publish(
+      TOPIC,
+      encodeNodeState(stateOf(b.peerId, 1_000_000, { role: 'forged' }, Date.now() * 2)),
+    )
+    await waitFor(
+      'A to reject the forgery',
+      () => debugCount('rejected state signed by another node') > rejected,
+    )
+    const after = await bAsSeenByA()
+    expect(after?.labels).toEqual({ role: 'b' })
+    expect(after?.incarnation).toBe(before?.incarnation)
+    expect((await a.cli<NodeView[]>('nodes')).some((node) => node.id === attacker.peerId.toString())).toBe(
+      false,
+    )
+  })
+
+  it('ignores malformed and oversized NodeStates', async () => {
+    const rejected = debugCount('rejected malformed state')
+    const me = attacker.peerId.toString()
+    await gossip.publish(TOPIC, new TextEncoder().encode('{"v":1,"t":"state","b":{"node":'))
+    const huge = stateOf(me, 1, { role: 'x' })
+    huge.addrs = []
+    const padding = 'x'.repeat(MAX_NODE_STATE_BYTES)
+    await gossip.publish(TOPIC, encodeNodeState({ ...huge, declDigest: padding }))
+    await gossip.publish(
+      TOPIC,
+      new TextEncoder().encode(JSON.stringify({ v: 1, t: 'state', b: { ...huge, extra: 1 } })),
+    )
+    await waitFor('A to reject all three', () => debugCount('rejected malformed state') >= rejected + 3)
+    expect((await a.cli<NodeView[]>('nodes')).some((node) => node.id === me)).toBe(false)
+    expect((await bAsSeenByA())?.state).toBe('alive')
+  })
+
+  it('ignores a replayed older NodeState of the sender', async () => {
+    const me = attacker.peerId.toString()
+    await gossip.publish(TOPIC, encodeNodeState(stateOf(me, 5, { version: 'new' })))
+    await waitFor('A to hold the attacker’s state', async () =>
+      (await a.cli<NodeView[]>('nodes')).some((node) => node.id === me && node.labels.version === 'new'),
+    )
+    const ignored = debugCount('ignored state')
+    await gossip.publish(TOPIC, encodeNodeState(stateOf(me, 3, { version: 'old' })))
+    await waitFor('A to ignore the replay', () => debugCount('ignored state') > ignored)
+    const node = (await a.cli<NodeView[]>('nodes')).find((n) => n.id === me)
+    expect(node?.labels).toEqual({ version: 'new' })
+  })
+
+  it('drops a heartbeat stream that carries garbage, and keeps working', async () => {
+    const dropped = debugCount('dropped malformed heartbeat')
+    const stream = await attacker.dialProtocol(aPeer, HEARTBEAT)
+    const lp = lpStream(stream)
+    await lp.write(new TextEncoder().encode('garbage'))
+    await waitFor('A to drop the stream', () => debugCount('dropped malformed heartbeat') > dropped)
+    // A valid heartbeat on a new stream is still heard.
+    const again = lpStream(await attacker.dialProtocol(aPeer, HEARTBEAT))
+    await again.write(encodeHeartbeat({ incarnation: 1, seq: 5 }))
+    expect((await bAsSeenByA())?.state).toBe('alive')
+  })
+})

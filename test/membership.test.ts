@@ -1,0 +1,88 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import type { NodeView } from '../packages/node/src/daemon.js'
+import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
+
+const DEAD_AFTER_MS = 3000
+
+/** Each node's view, as `gary nodes --json` prints it. */
+const viewOf = (daemon: DaemonProcess) => daemon.cli<NodeView[]>('nodes')
+
+async function allSee(
+  daemons: DaemonProcess[],
+  expected: Record<string, NodeView['state']>,
+): Promise<boolean> {
+  for (const daemon of daemons) {
+    const view = await viewOf(daemon)
+    for (const [id, state] of Object.entries(expected)) {
+      if (view.find((node) => node.id === id)?.state !== state) return false
+    }
+  }
+  return true
+}
+
+describe('three daemons on loopback', () => {
+  const daemons: DaemonProcess[] = []
+  const dirs: string[] = []
+  afterAll(() => cleanup(daemons, dirs))
+
+  it('find each other through one address, see a killed node die, and welcome it back', async () => {
+    for (let i = 0; i < 3; i++) dirs.push(await DaemonProcess.tempDir())
+    const labels = ['zone=a', 'zone=b', 'zone=c']
+    const a = await new DaemonProcess({
+      dataDir: dirs[0]!,
+      args: ['--label', labels[0]!, '--cpu', '2'],
+    }).start()
+    daemons.push(a)
+    const b = await new DaemonProcess({
+      dataDir: dirs[1]!,
+      join: [a.joinAddr],
+      args: ['--label', labels[1]!],
+    }).start()
+    const c = await new DaemonProcess({
+      dataDir: dirs[2]!,
+      join: [a.joinAddr],
+      args: ['--label', labels[2]!],
+    }).start()
+    daemons.push(b, c)
+    const ids = [a.peerId, b.peerId, c.peerId]
+    const allAlive = Object.fromEntries(ids.map((id) => [id, 'alive' as const]))
+
+    await waitFor('every node to list all three alive', () => allSee(daemons, allAlive), { timeoutMs: 5000 })
+
+    // Each node reports the others' labels and capacity as they promised them, and marks itself.
+    const viewFromB = await viewOf(b)
+    expect(viewFromB.map((node) => node.id).sort()).toEqual([...ids].sort())
+    expect(viewFromB.find((node) => node.id === a.peerId)).toMatchObject({
+      self: false,
+      labels: { zone: 'a' },
+      capacity: { cpuMillis: 2000 },
+    })
+    expect(viewFromB.find((node) => node.id === b.peerId)).toMatchObject({ self: true, state: 'alive' })
+    expect(viewFromB.every((node) => node.addrs.length > 0 && node.lastSeenMs >= 0)).toBe(true)
+
+    // SIGSTOP B: its connections stay open but it falls silent, as a hung or cut-off machine would.
+    // Heartbeat age alone makes it suspect, then dead; SIGCONT brings it back.
+    process.kill(b.pid!, 'SIGSTOP')
+    const stoppedAt = Date.now()
+    await waitFor('A and C to suspect B', () => allSee([a, c], { [b.peerId]: 'suspect' }), { timeoutMs: DEAD_AFTER_MS })
+    await waitFor('A and C to mark B dead', () => allSee([a, c], { [b.peerId]: 'dead' }), { timeoutMs: DEAD_AFTER_MS + 1000 })
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(DEAD_AFTER_MS)
+    process.kill(b.pid!, 'SIGCONT')
+    await waitFor('B to be alive again everywhere', () => allSee(daemons, allAlive), { timeoutMs: 5000 })
+
+    // SIGKILL C: A and B mark it dead within the configured time.
+    const killedAt = Date.now()
+    await c.kill('SIGKILL')
+    await waitFor('A and B to mark C dead', () => allSee([a, b], { [c.peerId]: 'dead' }), {
+      timeoutMs: DEAD_AFTER_MS + 1000,
+    })
+    expect(Date.now() - killedAt).toBeLessThanOrEqual(DEAD_AFTER_MS + 1000)
+    expect(a.hasLog('member dead', { member: c.peerId })).toBe(true)
+
+    // Restarted on the same data dir: the same peer id, back alive everywhere.
+    await c.start()
+    expect(c.peerId).toBe(ids[2])
+    await waitFor('C to be alive again everywhere', () => allSee(daemons, allAlive), { timeoutMs: 5000 })
+    expect(a.hasLog('member back', { member: c.peerId })).toBe(true)
+  })
+})
