@@ -1,0 +1,277 @@
+import fc from 'fast-check'
+import { fromString } from 'uint8arrays'
+import { describe, expect, test } from 'vitest'
+import {
+  type Decoded,
+  decodeHeartbeat,
+  decodeNodeState,
+  decodePeerHints,
+  encodeEnvelope,
+  encodeHeartbeat,
+  encodeNodeState,
+  encodePeerHints,
+  HeartbeatSchema,
+  MAX_HEARTBEAT_BYTES,
+  MAX_NODE_STATE_BYTES,
+  MAX_PEER_HINTS,
+  MAX_PEER_HINTS_BYTES,
+  type NodeState,
+  NodeStateSchema,
+  PROTOCOL_VERSION,
+  setDigest,
+} from '../src/index.js'
+import { count, labelKey, nodeState, record, state, text } from './arbitraries.js'
+
+const json = (value: unknown) => fromString(JSON.stringify(value))
+const envelope = (body: unknown) => json({ v: PROTOCOL_VERSION, t: 'state', b: body })
+
+/** The reason a decode was refused; fails the test if it was accepted. */
+function refusal<T>(decoded: Decoded<T>): string {
+  if (decoded.ok) expect.fail(`expected a refusal, got ${JSON.stringify(decoded.value)}`)
+  expect(decoded.reason).not.toBe('')
+  return decoded.reason
+}
+
+describe('NodeState codec', () => {
+  test('a valid state round trips to an equal state', () => {
+    fc.assert(
+      fc.property(nodeState, (input) => {
+        const bytes = encodeNodeState(input)
+        const decoded = decodeNodeState(bytes)
+        if (bytes.byteLength > MAX_NODE_STATE_BYTES) {
+          expect(refusal(decoded)).toContain(String(MAX_NODE_STATE_BYTES))
+        } else {
+          expect(decoded).toStrictEqual({ ok: true, value: input })
+        }
+      }),
+    )
+  })
+
+  test('a state at every schema limit round trips', () => {
+    const input: NodeState = {
+      ...state('n'.repeat(128), Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+      addrs: Array.from({ length: 16 }, (_, i) => `/ip4/10.0.0.${i}/tcp/4001`),
+      labels: Object.fromEntries(
+        Array.from({ length: 64 }, (_, i) => [`k${i}${'x'.repeat(59)}`, 'v'.repeat(63)]),
+      ),
+      declDigest: 'd'.repeat(128),
+    }
+    expect(decodeNodeState(encodeNodeState(input))).toStrictEqual({ ok: true, value: input })
+  })
+
+  test('decoding arbitrary bytes never throws and refuses with a reason', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => {
+        refusal(decodeNodeState(bytes))
+        refusal(decodeHeartbeat(bytes))
+      }),
+    )
+  })
+
+  test('decoding arbitrary JSON in a valid envelope never throws, and whatever it accepts is valid', () => {
+    const mutated = fc
+      .tuple(nodeState, fc.constantFrom(...Object.keys(NodeStateSchema.shape)), fc.jsonValue())
+      .map(([valid, key, junk]) => ({ ...valid, [key]: junk }))
+    const body = fc.oneof(fc.jsonValue(), mutated, nodeState)
+    fc.assert(
+      fc.property(body, fc.constantFrom('state', 'hb'), (value, kind) => {
+        const bytes = encodeEnvelope(kind, value)
+        for (const decoded of [decodeNodeState(bytes), decodeHeartbeat(bytes)]) {
+          if (decoded.ok) expect(() => NodeStateSchema.or(HeartbeatSchema).parse(decoded.value)).not.toThrow()
+          else expect(decoded.reason).not.toBe('')
+        }
+      }),
+    )
+  })
+
+  test('decodes a view into a larger buffer, as network reads hand them over', () => {
+    const input = state('peer', 3, 7)
+    const inner = encodeNodeState(input)
+    const buffer = new Uint8Array(inner.byteLength + 16).fill(0x7b)
+    buffer.set(inner, 8)
+    expect(decodeNodeState(buffer.subarray(8, 8 + inner.byteLength))).toStrictEqual({
+      ok: true,
+      value: input,
+    })
+  })
+
+  test('refuses a message over MAX_NODE_STATE_BYTES, naming the limit', () => {
+    const big = { ...state('peer', 1, 1), declDigest: 'x'.repeat(MAX_NODE_STATE_BYTES) }
+    const bytes = encodeNodeState(big)
+    expect(bytes.byteLength).toBeGreaterThan(MAX_NODE_STATE_BYTES)
+    const reason = refusal(decodeNodeState(bytes))
+    expect(reason).toContain(String(MAX_NODE_STATE_BYTES))
+    expect(reason).toContain(String(bytes.byteLength))
+  })
+
+  test('the size limit is inclusive: a message of exactly MAX_NODE_STATE_BYTES is parsed', () => {
+    const base = encodeNodeState(state('peer', 1, 1)).byteLength
+    const exact = { ...state('peer', 1, 1), addrs: ['a'.repeat(MAX_NODE_STATE_BYTES - base - 2)] }
+    expect(encodeNodeState(exact).byteLength).toBe(MAX_NODE_STATE_BYTES)
+    // The body is invalid (the address is too long), so it got past the size check to the schema.
+    expect(refusal(decodeNodeState(encodeNodeState(exact)))).toContain('addrs.0')
+    const over = { ...exact, addrs: [`${exact.addrs[0]}a`] }
+    expect(refusal(decodeNodeState(encodeNodeState(over)))).toContain(String(MAX_NODE_STATE_BYTES))
+  })
+
+  test.each([
+    ['a newer version', PROTOCOL_VERSION + 1],
+    ['the version as a string', String(PROTOCOL_VERSION)],
+    ['no version', undefined],
+  ])('refuses %s', (_, v) => {
+    expect(refusal(decodeNodeState(json({ v, t: 'state', b: state('peer', 1, 1) })))).toContain('version')
+  })
+
+  test('refuses another kind of message', () => {
+    const reason = refusal(decodeNodeState(encodeHeartbeat({ incarnation: 1, seq: 1, members: '' })))
+    expect(reason).toContain('state')
+    expect(reason).toContain('"hb"')
+    expect(refusal(decodeHeartbeat(encodeNodeState(state('peer', 1, 1))))).toContain('"state"')
+  })
+
+  test.each([
+    ['not JSON', fromString('{"v":1,')],
+    ['invalid UTF-8', new Uint8Array([0xff, 0xfe, 0x7b])],
+    ['a JSON array', json([1, 'state', {}])],
+    ['JSON null', json(null)],
+    ['a JSON string', json('state')],
+    ['empty', new Uint8Array()],
+  ])('refuses %s', (_, bytes) => {
+    refusal(decodeNodeState(bytes))
+  })
+
+  // Each refusal names where the problem is, so a log line is enough to find the bad field.
+  test.each<[string, (s: Record<string, unknown>) => unknown, string[]]>([
+    ['an unknown top-level field', (s) => ({ ...s, owner: 'mallory' }), ['owner']],
+    [
+      'an unknown field in capacity',
+      (s) => ({ ...s, capacity: { cpuMillis: 1, memoryBytes: 1, gpus: 1 } }),
+      ['capacity', 'gpus'],
+    ],
+    [
+      'an unknown field in a promise',
+      (s) => ({
+        ...s,
+        promises: [
+          {
+            workload: 'web',
+            slot: 0,
+            generation: 'g1',
+            phase: 'running',
+            since: { wall: 1, logical: 0 },
+            ready: true,
+            endpoints: [],
+            leader: true,
+          },
+        ],
+      }),
+      ['promises.0', 'leader'],
+    ],
+    [
+      '__proto__ as a field',
+      (s) => JSON.parse(JSON.stringify(s).replace('{', '{"__proto__":{"draining":true},')),
+      ['__proto__'],
+    ],
+    ['a label key with a space', (s) => ({ ...s, labels: { 'bad key': 'x' } }), ['labels.bad key']],
+    ['a label key starting with a dash', (s) => ({ ...s, labels: { '-zone': 'x' } }), ['labels.-zone']],
+    [
+      'a label key of 64 characters',
+      (s) => ({ ...s, labels: { ['k'.repeat(64)]: 'x' } }),
+      [`labels.${'k'.repeat(64)}`],
+    ],
+    ['a label value of 64 characters', (s) => ({ ...s, labels: { zone: 'v'.repeat(64) } }), ['labels.zone']],
+    [
+      'more than 64 labels',
+      (s) => ({ ...s, labels: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }),
+      ['labels', '64'],
+    ],
+    [
+      'a negative cpuMillis',
+      (s) => ({ ...s, capacity: { cpuMillis: -1, memoryBytes: 1 } }),
+      ['capacity.cpuMillis'],
+    ],
+    [
+      'a fractional memoryBytes',
+      (s) => ({ ...s, capacity: { cpuMillis: 1, memoryBytes: 0.5 } }),
+      ['capacity.memoryBytes'],
+    ],
+    ['an unsafe integer seq', (s) => ({ ...s, seq: Number.MAX_SAFE_INTEGER + 1 }), ['seq']],
+    ['a negative incarnation', (s) => ({ ...s, incarnation: -1 }), ['incarnation']],
+    ['an empty node id', (s) => ({ ...s, node: '' }), ['node']],
+    ['a missing node id', ({ node: _, ...s }) => s, ['node']],
+    [
+      'an HLC with a string wall',
+      (s) => ({
+        ...s,
+        refusals: [{ workload: 'w', generation: 'g', reason: '', at: { wall: '1', logical: 0 } }],
+      }),
+      ['refusals.0.at.wall'],
+    ],
+  ])('refuses %s, naming the field', (_, mutate, expected) => {
+    const reason = refusal(decodeNodeState(envelope(mutate({ ...state('peer', 1, 1) }))))
+    for (const part of expected) expect(reason).toContain(part)
+  })
+
+  test('refuses any label key the schema pattern does not allow', () => {
+    const badKey = fc.oneof(
+      fc
+        .string({ minLength: 1, maxLength: 63 })
+        .filter((k) => !/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/.test(k)),
+      labelKey.map((k) => `${k}.`),
+    )
+    fc.assert(
+      fc.property(badKey, (key) => {
+        fc.pre(key !== '__proto__')
+        const body = { ...state('peer', 1, 1), labels: { [key]: 'x' } }
+        expect(refusal(decodeNodeState(envelope(body)))).toContain(`labels.${key}`)
+      }),
+    )
+  })
+})
+
+describe('Heartbeat codec', () => {
+  test('a valid heartbeat round trips', () => {
+    fc.assert(
+      fc.property(record({ incarnation: count, seq: count, members: text(0, 16) }), (beat) => {
+        expect(decodeHeartbeat(encodeHeartbeat(beat))).toStrictEqual({ ok: true, value: beat })
+      }),
+    )
+  })
+
+  test('refuses a heartbeat over MAX_HEARTBEAT_BYTES, naming the limit', () => {
+    const bytes = encodeEnvelope('hb', { incarnation: 1, seq: 1, pad: 'x'.repeat(MAX_HEARTBEAT_BYTES) })
+    expect(refusal(decodeHeartbeat(bytes))).toContain(String(MAX_HEARTBEAT_BYTES))
+  })
+
+  test('refuses a heartbeat that names a node, lacks a seq or has an overlong digest', () => {
+    const valid = { incarnation: 1, seq: 1, members: setDigest(['a', 'b']) }
+    expect(decodeHeartbeat(encodeEnvelope('hb', valid))).toStrictEqual({ ok: true, value: valid })
+    expect(refusal(decodeHeartbeat(encodeEnvelope('hb', { ...valid, node: 'x' })))).toContain('node')
+    expect(refusal(decodeHeartbeat(encodeEnvelope('hb', { incarnation: 1, members: '' })))).toContain('seq')
+    expect(refusal(decodeHeartbeat(encodeEnvelope('hb', { ...valid, members: 'f'.repeat(17) })))).toContain(
+      'members',
+    )
+  })
+})
+
+describe('PeerHints codec', () => {
+  const hint = record({ id: text(1, 128), addrs: fc.array(text(1, 256), { maxLength: 4 }) })
+
+  test('valid hints round trip', () => {
+    fc.assert(
+      fc.property(fc.array(hint, { maxLength: MAX_PEER_HINTS }), (hints) => {
+        const bytes = encodePeerHints(hints)
+        fc.pre(bytes.byteLength <= MAX_PEER_HINTS_BYTES)
+        expect(decodePeerHints(bytes)).toStrictEqual({ ok: true, value: hints })
+      }),
+    )
+  })
+
+  test(`refuses more than MAX_PEER_HINTS hints, or an oversized answer`, () => {
+    const hints = Array.from({ length: MAX_PEER_HINTS + 1 }, (_, i) => ({ id: `peer${i}`, addrs: [] }))
+    expect(refusal(decodePeerHints(encodePeerHints(hints)))).toContain(String(MAX_PEER_HINTS))
+    const big = encodeEnvelope('peers', [{ id: 'p', addrs: ['a'.repeat(MAX_PEER_HINTS_BYTES)] }])
+    expect(refusal(decodePeerHints(big))).toContain(String(MAX_PEER_HINTS_BYTES))
+    expect(refusal(decodePeerHints(encodeEnvelope('peers', [{ id: '', addrs: [] }])))).toContain('0.id')
+  })
+})

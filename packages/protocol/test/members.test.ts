@@ -1,0 +1,481 @@
+import fc from 'fast-check'
+import { describe, expect, test } from 'vitest'
+import {
+  compareVersions,
+  DEFAULT_MEMBERSHIP,
+  isNewer,
+  type Member,
+  type MemberStatus,
+  type MembershipConfig,
+  MemberTable,
+  type Observation,
+  type StatusChange,
+  statusAt,
+} from '../src/index.js'
+import { beat, record, state } from './arbitraries.js'
+
+const SELF = 'self'
+const config: MembershipConfig = { suspectAfterMs: 2000, deadAfterMs: 3000, forgetAfterMs: 60_000 }
+
+/** Thresholds in order, small enough that random time steps cross all of them. */
+const membershipConfig: fc.Arbitrary<MembershipConfig> = fc
+  .tuple(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 300 }))
+  .map(([suspect, deadGap, forgetGap]) => ({
+    suspectAfterMs: suspect,
+    deadAfterMs: suspect + deadGap,
+    forgetAfterMs: suspect + deadGap + forgetGap,
+  }))
+
+type Op =
+  | { kind: 'state'; node: string; incarnation: number; seq: number; dt: number }
+  | { kind: 'heartbeat'; node: string; incarnation: number; seq: number; dt: number }
+  // A probe that started `ago` ms before now found the member unreachable.
+  | { kind: 'unreachable'; node: string; ago: number; dt: number }
+  | { kind: 'sweep'; dt: number }
+
+const node = fc.constantFrom(SELF, 'a', 'b', 'c')
+const dt = fc.oneof(fc.constant(0), fc.nat(30), fc.nat(500))
+const op: fc.Arbitrary<Op> = fc.oneof(
+  record({ kind: fc.constant('state' as const), node, incarnation: fc.nat(3), seq: fc.nat(4), dt }),
+  record({ kind: fc.constant('heartbeat' as const), node, incarnation: fc.nat(3), seq: fc.nat(4), dt }),
+  record({ kind: fc.constant('unreachable' as const), node, ago: fc.nat(20), dt }),
+  record({ kind: fc.constant('sweep' as const), dt }),
+)
+
+/** Runs ops with a clock that only moves forward, returning what each call returned. */
+function run(
+  table: MemberTable,
+  ops: readonly Op[],
+  start = 0,
+): (Observation | StatusChange[] | undefined)[] {
+  let now = start
+  return ops.map((o) => {
+    now += o.dt
+    return apply(table, o, now)
+  })
+}
+
+function apply(table: MemberTable, o: Op, now: number): Observation | StatusChange[] | undefined {
+  switch (o.kind) {
+    case 'state':
+      return table.observeState(state(o.node, o.incarnation, o.seq), now)
+    case 'heartbeat':
+      return table.observeHeartbeat(o.node, beat(o.incarnation, o.seq), now)
+    case 'unreachable':
+      table.markUnreachable(o.node, Math.max(0, now - o.ago))
+      return undefined
+    case 'sweep':
+      return table.sweep(now)
+  }
+}
+
+const snapshot = (table: MemberTable) =>
+  new Map(table.list().map((m) => [m.id, structuredClone(m) as Member]))
+
+/** Sweeps every `step` ms from `from` to `to` inclusive, returning each change with its time. */
+function sweepEvery(table: MemberTable, from: number, to: number, step = 1) {
+  const changes: (StatusChange & { at: number })[] = []
+  for (let now = from; now <= to; now += step) {
+    for (const change of table.sweep(now)) changes.push({ ...change, at: now })
+  }
+  return changes
+}
+
+describe('MemberTable under random inputs', () => {
+  test('keeps every invariant after each step', () => {
+    fc.assert(
+      fc.property(membershipConfig, fc.array(op, { maxLength: 80 }), (cfg, ops) => {
+        const table = new MemberTable(SELF, cfg)
+        // The status of each member as told by sweep's changes: it must always match the table.
+        const reported = new Map<string, MemberStatus>()
+        let now = 0
+        for (const o of ops) {
+          now += o.dt
+          const before = snapshot(table)
+          const out = apply(table, o, now)
+          const after = snapshot(table)
+
+          // Self is never a member, and list() is ordered by id.
+          const ids = table.list().map((m) => m.id)
+          expect(ids).not.toContain(SELF)
+          expect(ids).toEqual([...ids].sort())
+          expect(new Set(ids).size).toBe(ids.length)
+
+          for (const [id, m] of after) {
+            const old = before.get(id)
+            if (m.state !== undefined) expect(compareVersions(m.announced, m.state)).toBeGreaterThanOrEqual(0)
+            if (old === undefined) continue
+            // Never backwards: a held state, the announced version and the evidence time only grow.
+            if (old.state !== undefined) {
+              expect(m.state).toBeDefined()
+              expect(compareVersions(m.state!, old.state)).toBeGreaterThanOrEqual(0)
+            }
+            expect(compareVersions(m.announced, old.announced)).toBeGreaterThanOrEqual(0)
+            expect(m.heardAt).toBeGreaterThanOrEqual(old.heardAt)
+          }
+
+          if (o.kind === 'state' || o.kind === 'heartbeat') {
+            const old = before.get(o.node)
+            const m = after.get(o.node)
+            if (o.node === SELF) {
+              expect(out).toBe('self')
+              continue
+            }
+            expect(m).toBeDefined()
+            if (old === undefined) {
+              expect(m!.status).toBe('alive')
+              reported.set(o.node, 'alive')
+            } else {
+              expect(m!.status).toBe(old.status)
+            }
+            if (out === 'stale') {
+              // A stale message changes nothing, not even the time the member was last heard from.
+              expect(m).toEqual(old)
+            } else {
+              expect(m!.heardAt).toBe(Math.max(old?.heardAt ?? now, now))
+              expect(m!.announced).toEqual(
+                old !== undefined && !isNewer(o, old.announced)
+                  ? old.announced
+                  : { incarnation: o.incarnation, seq: o.seq },
+              )
+            }
+          }
+
+          if (o.kind === 'state' && o.node !== SELF) {
+            const old = before.get(o.node)
+            const m = after.get(o.node)!
+            const held = old?.state
+            const provablyStale =
+              (held !== undefined && !isNewer(o, held)) ||
+              // The member has announced a later incarnation: this state is from before its restart.
+              (old !== undefined && o.incarnation < old.announced.incarnation)
+            if (provablyStale) {
+              expect(out).toBe('stale')
+            } else {
+              expect(out).toBe(
+                held === undefined ? 'new' : o.incarnation > held.incarnation ? 'restarted' : 'updated',
+              )
+              expect(m.state).toMatchObject({ incarnation: o.incarnation, seq: o.seq })
+            }
+          }
+
+          if (o.kind === 'heartbeat' && o.node !== SELF) {
+            const old = before.get(o.node)
+            const m = after.get(o.node)!
+            if (old !== undefined && compareVersions(o, old.announced) < 0) expect(out).toBe('stale')
+            else if (m.state === undefined || isNewer(o, m.state)) expect(out).toBe('needs-state')
+            else expect(out).toBe('unchanged')
+          }
+
+          if (o.kind === 'unreachable') {
+            // Marking is evidence for the next sweep; it does not change status by itself.
+            expect([...after.values()].map((m) => m.status)).toEqual(
+              [...before.values()].map((m) => m.status),
+            )
+            expect([...after.keys()]).toEqual([...before.keys()])
+          }
+
+          if (o.kind === 'sweep') {
+            const changes = out as StatusChange[]
+            expect(new Set(changes.map((c) => c.id)).size).toBe(changes.length)
+            for (const change of changes) {
+              expect(change.from).not.toBe(change.to)
+              expect(change.from).toBe(reported.get(change.id))
+              reported.set(change.id, change.to)
+            }
+            for (const [id, old] of before) {
+              const gone = now - old.heardAt > cfg.forgetAfterMs
+              expect(after.has(id)).toBe(!gone)
+              if (gone) {
+                // A member is forgotten only once dead, and its death was reported.
+                expect(reported.get(id)).toBe('dead')
+                reported.delete(id)
+              }
+            }
+            for (const [id, m] of after) {
+              expect(m.status).toBe(statusAt(m, now, cfg))
+              expect(reported.get(id)).toBe(m.status)
+            }
+          }
+        }
+      }),
+    )
+  })
+
+  test('two tables fed the same inputs in the same order agree', () => {
+    fc.assert(
+      fc.property(membershipConfig, fc.array(op, { maxLength: 80 }), (cfg, ops) => {
+        const one = new MemberTable(SELF, cfg)
+        const two = new MemberTable(SELF, cfg)
+        expect(run(one, ops)).toEqual(run(two, ops))
+        expect(one.list()).toEqual(two.list())
+        expect(one.countByStatus()).toEqual(two.countByStatus())
+      }),
+    )
+  })
+
+  test('countByStatus counts list()', () => {
+    fc.assert(
+      fc.property(membershipConfig, fc.array(op, { maxLength: 80 }), (cfg, ops) => {
+        const table = new MemberTable(SELF, cfg)
+        run(table, ops)
+        const counts = { alive: 0, suspect: 0, dead: 0 }
+        for (const m of table.list()) counts[m.status]++
+        expect(table.countByStatus()).toEqual(counts)
+      }),
+    )
+  })
+})
+
+describe('MemberTable status by heartbeat age', () => {
+  test('alive up to suspectAfterMs, suspect up to deadAfterMs, dead after, each reported once', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeHeartbeat('a', beat(1, 1), 1000)
+    const changes = sweepEvery(table, 1000, 1000 + config.deadAfterMs + 500)
+    expect(changes).toEqual([
+      { id: 'a', from: 'alive', to: 'suspect', at: 1000 + config.suspectAfterMs + 1 },
+      { id: 'a', from: 'suspect', to: 'dead', at: 1000 + config.deadAfterMs + 1 },
+    ])
+  })
+
+  test('status follows age for any thresholds and any sweep schedule', () => {
+    fc.assert(
+      fc.property(membershipConfig, fc.array(fc.nat(40), { maxLength: 40 }), (cfg, steps) => {
+        const table = new MemberTable(SELF, cfg)
+        table.observeHeartbeat('a', beat(1, 1), 0)
+        const seen: MemberStatus[] = ['alive']
+        let now = 0
+        for (const step of steps) {
+          now += step
+          const changes = table.sweep(now)
+          const expected: MemberStatus =
+            now <= cfg.suspectAfterMs ? 'alive' : now <= cfg.deadAfterMs ? 'suspect' : 'dead'
+          if (now > cfg.forgetAfterMs) {
+            expect(table.get('a')).toBeUndefined()
+          } else {
+            expect(table.get('a')?.status).toBe(expected)
+            expect(statusAt(table.get('a')!, now, cfg)).toBe(expected)
+          }
+          for (const change of changes) {
+            expect(change.from).toBe(seen.at(-1))
+            seen.push(change.to)
+          }
+        }
+        // Status only ever worsens without new evidence, and no status is reported twice.
+        expect(seen).toEqual((['alive', 'suspect', 'dead'] as const).filter((s) => seen.includes(s)))
+      }),
+    )
+  })
+
+  test('a dead member heard from again comes back, reported once', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 1), 0)
+    expect(table.sweep(config.deadAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.observeHeartbeat('a', beat(1, 1), 5000)).toBe('unchanged')
+    expect(table.get('a')?.status).toBe('dead')
+    expect(table.sweep(5000)).toEqual([{ id: 'a', from: 'dead', to: 'alive' }])
+    expect(table.sweep(5001)).toEqual([])
+  })
+
+  test('a suspect member heard from again is alive again', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeHeartbeat('a', beat(1, 1), 0)
+    expect(table.sweep(config.suspectAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'suspect' }])
+    table.observeHeartbeat('a', beat(1, 1), config.suspectAfterMs + 2)
+    expect(table.sweep(config.suspectAfterMs + 2)).toEqual([{ id: 'a', from: 'suspect', to: 'alive' }])
+  })
+
+  test('a sweep that skips straight past dead reports one change', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeHeartbeat('a', beat(1, 1), 0)
+    expect(table.sweep(config.deadAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.sweep(config.deadAfterMs + 2)).toEqual([])
+  })
+
+  test('uses the documented defaults', () => {
+    expect(DEFAULT_MEMBERSHIP).toEqual({ suspectAfterMs: 2000, deadAfterMs: 3000, forgetAfterMs: 3_600_000 })
+    const table = new MemberTable(SELF)
+    table.observeHeartbeat('a', beat(1, 1), 0)
+    expect(table.sweep(2000)).toEqual([])
+    expect(table.sweep(2001)).toEqual([{ id: 'a', from: 'alive', to: 'suspect' }])
+    expect(table.sweep(3001)).toEqual([{ id: 'a', from: 'suspect', to: 'dead' }])
+    expect(table.sweep(3_600_000)).toEqual([])
+    expect(table.list()).toHaveLength(1)
+    table.sweep(3_600_001)
+    expect(table.list()).toEqual([])
+  })
+})
+
+describe('MemberTable versions', () => {
+  test('a newer state updates, an older or equal one is stale', () => {
+    const table = new MemberTable(SELF, config)
+    expect(table.observeState(state('a', 1, 5), 0)).toBe('new')
+    expect(table.observeState(state('a', 1, 6), 1)).toBe('updated')
+    expect(table.observeState(state('a', 1, 6), 2)).toBe('stale')
+    expect(table.observeState(state('a', 1, 4), 3)).toBe('stale')
+    expect(table.get('a')).toMatchObject({
+      state: { seq: 6 },
+      announced: { incarnation: 1, seq: 6 },
+      heardAt: 1,
+    })
+  })
+
+  test('a restart returns restarted, and replays from before it are ignored', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 9), 0)
+    expect(table.observeState(state('a', 2, 0), 10)).toBe('restarted')
+    expect(table.observeState(state('a', 1, 9), 20)).toBe('stale')
+    expect(table.observeState(state('a', 1, 10), 30)).toBe('stale')
+    expect(table.get('a')).toMatchObject({ state: { incarnation: 2, seq: 0 }, heardAt: 10 })
+  })
+
+  test('a state from before a restart that only a heartbeat announced is stale', () => {
+    const table = new MemberTable(SELF, config)
+    // We first hear of `a` by a heartbeat from its new incarnation; gossip then replays its old state.
+    expect(table.observeHeartbeat('a', beat(2, 0), 0)).toBe('needs-state')
+    expect(table.observeState(state('a', 1, 9), 5)).toBe('stale')
+    expect(table.get('a')?.state).toBeUndefined()
+    expect(table.observeState(state('a', 2, 0), 6)).toBe('new')
+
+    const held = new MemberTable(SELF, config)
+    held.observeState(state('a', 1, 3), 0)
+    expect(held.observeHeartbeat('a', beat(3, 0), 1)).toBe('needs-state')
+    expect(held.observeState(state('a', 2, 7), 2)).toBe('stale')
+    expect(held.get('a')?.state).toMatchObject({ incarnation: 1, seq: 3 })
+    expect(held.observeState(state('a', 3, 0), 3)).toBe('restarted')
+  })
+
+  test('a heartbeat announcing a newer seq than the held state needs the state', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 1), 0)
+    expect(table.observeHeartbeat('a', beat(1, 1), 1)).toBe('unchanged')
+    expect(table.observeHeartbeat('a', beat(1, 2), 2)).toBe('needs-state')
+    // Until the state arrives, every heartbeat keeps asking for it.
+    expect(table.observeHeartbeat('a', beat(1, 2), 3)).toBe('needs-state')
+    expect(table.observeHeartbeat('a', beat(1, 1), 4)).toBe('stale')
+    expect(table.observeHeartbeat('a', beat(2, 0), 5)).toBe('needs-state')
+    expect(table.observeState(state('a', 2, 0), 6)).toBe('restarted')
+    expect(table.observeHeartbeat('a', beat(2, 0), 7)).toBe('unchanged')
+  })
+
+  test('a heartbeat from an unknown member adds it without a state and asks for one', () => {
+    const table = new MemberTable(SELF, config)
+    expect(table.observeHeartbeat('a', beat(4, 2), 100)).toBe('needs-state')
+    expect(table.get('a')).toEqual({
+      id: 'a',
+      announced: { incarnation: 4, seq: 2 },
+      heardAt: 100,
+      status: 'alive',
+    })
+    expect(table.observeState(state('a', 4, 2), 101)).toBe('new')
+    expect(table.observeHeartbeat('a', beat(4, 2), 102)).toBe('unchanged')
+  })
+
+  test('evidence stamped earlier than the last does not move heardAt back', () => {
+    // Pulls and probes finish out of order: each carries the time it started.
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 1), 500)
+    expect(table.observeHeartbeat('a', beat(1, 1), 400)).toBe('unchanged')
+    expect(table.observeState(state('a', 1, 2), 300)).toBe('updated')
+    expect(table.get('a')?.heardAt).toBe(500)
+  })
+
+  test('self is never a member', () => {
+    const table = new MemberTable(SELF, config)
+    expect(table.observeState(state(SELF, 1, 1), 0)).toBe('self')
+    expect(table.observeHeartbeat(SELF, beat(1, 1), 0)).toBe('self')
+    table.markUnreachable(SELF, 0)
+    expect(table.sweep(10)).toEqual([])
+    expect(table.get(SELF)).toBeUndefined()
+    expect(table.list()).toEqual([])
+  })
+
+  test('list() is ordered by id, whatever the order members arrive in', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 20 }), (ids) => {
+        const table = new MemberTable(SELF, config)
+        for (const id of ids) table.observeHeartbeat(id, beat(1, 1), 0)
+        const expected = ids.filter((id) => id !== SELF).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+        expect(table.list().map((m) => m.id)).toEqual(expected)
+      }),
+    )
+  })
+})
+
+describe('MemberTable unreachable members', () => {
+  test('markUnreachable makes a member dead at the next sweep, until it is heard from later', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 1), 100)
+    table.markUnreachable('a', 150)
+    expect(table.get('a')?.status).toBe('alive')
+    expect(table.sweep(160)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.sweep(170)).toEqual([])
+    // Evidence from the same instant does not outweigh the failed probe; later evidence does.
+    table.observeHeartbeat('a', beat(1, 1), 150)
+    expect(table.sweep(180)).toEqual([])
+    table.observeHeartbeat('a', beat(1, 1), 190)
+    expect(table.sweep(190)).toEqual([{ id: 'a', from: 'dead', to: 'alive' }])
+  })
+
+  test('a newer state at a later time also brings an unreachable member back; a stale one does not', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 2), 100)
+    table.markUnreachable('a', 150)
+    expect(table.sweep(150)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.observeState(state('a', 1, 2), 200)).toBe('stale')
+    expect(table.sweep(200)).toEqual([])
+    expect(table.observeState(state('a', 2, 0), 210)).toBe('restarted')
+    expect(table.sweep(210)).toEqual([{ id: 'a', from: 'dead', to: 'alive' }])
+  })
+
+  test('a probe that started before the latest heartbeat is not evidence of death', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeHeartbeat('a', beat(1, 1), 100)
+    table.markUnreachable('a', 90)
+    expect(table.sweep(110)).toEqual([])
+    expect(table.get('a')?.status).toBe('alive')
+  })
+
+  test('marking an unknown member adds nothing', () => {
+    const table = new MemberTable(SELF, config)
+    table.markUnreachable('ghost', 0)
+    expect(table.sweep(1)).toEqual([])
+    expect(table.list()).toEqual([])
+  })
+})
+
+describe('MemberTable forgetting', () => {
+  test('a member is forgotten forgetAfterMs after it was last heard from, not before', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 5), 0)
+    table.observeHeartbeat('b', beat(1, 1), 30_000)
+    sweepEvery(table, 0, config.forgetAfterMs, 1000)
+    expect(table.list().map((m) => [m.id, m.status])).toEqual([
+      ['a', 'dead'],
+      ['b', 'dead'],
+    ])
+    expect(table.sweep(config.forgetAfterMs + 1)).toEqual([])
+    expect(table.list().map((m) => m.id)).toEqual(['b'])
+    expect(table.countByStatus()).toEqual({ alive: 0, suspect: 0, dead: 1 })
+  })
+
+  test('a forgotten member that returns is new again', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 5), 0)
+    table.sweep(config.deadAfterMs + 1)
+    table.sweep(config.forgetAfterMs + 1)
+    expect(table.get('a')).toBeUndefined()
+    expect(table.observeState(state('a', 2, 0), config.forgetAfterMs + 2)).toBe('new')
+    expect(table.sweep(config.forgetAfterMs + 2)).toEqual([])
+    expect(table.get('a')?.status).toBe('alive')
+  })
+
+  test('a member forgotten without an earlier sweep seeing it die is reported dead first', () => {
+    // A suspended process (a laptop lid closed for an hour) sweeps once, long after the last one.
+    const table = new MemberTable(SELF, config)
+    table.observeHeartbeat('a', beat(1, 1), 0)
+    expect(table.sweep(0)).toEqual([])
+    expect(table.sweep(config.forgetAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.get('a')).toBeUndefined()
+  })
+})
