@@ -1,6 +1,6 @@
 // Membership benchmark: real daemons on loopback. Prints, per cluster size, the time until every
 // daemon sees every other alive, the time until a SIGKILLed daemon is seen dead everywhere, idle
-// traffic per node (TCP bytes counted by the kernel, and Gary's own message bytes), and RSS.
+// traffic per node (TCP bytes counted by the kernel), and RSS.
 //
 //   npm run bench:membership -- [--sizes 3,10,30] [--idle-seconds 10]
 import '../packages/node/dist/polyfill.js'
@@ -46,34 +46,55 @@ function tcpBytesByPid() {
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
+/** Starts n daemons joined through the first: one after another, or all at once (a cold start). */
+async function startCluster(n, dirs, parallel) {
+  const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK }).start()
+  const rest = dirs
+    .slice(1)
+    .map((dir) => new DaemonProcess({ dataDir: dir, join: [seed.joinAddr], args: LOOPBACK }))
+  if (parallel) await Promise.all(rest.map((daemon) => daemon.start()))
+  else for (const daemon of rest) await daemon.start()
+  return [seed, ...rest]
+}
+
+/** Milliseconds from the last daemon's start until every daemon had logged every other as joined. */
+async function convergence(daemons) {
+  const lastStart = Math.max(...daemons.map((d) => logTime(d, 'started', {})))
+  await waitFor(
+    `${daemons.length} daemons to see each other`,
+    () =>
+      daemons.every((d) =>
+        daemons.every((o) => o === d || logTime(d, 'member joined', { member: o.peerId })),
+      ),
+    { timeoutMs: 60_000 },
+  )
+  const allAlive = Math.max(
+    ...daemons.flatMap((d) =>
+      daemons.filter((o) => o !== d).map((o) => logTime(d, 'member joined', { member: o.peerId })),
+    ),
+  )
+  return allAlive - lastStart
+}
+
+async function coldStart(n) {
+  const dirs = []
+  let daemons = []
+  try {
+    for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
+    daemons = await startCluster(n, dirs, true)
+    return await convergence(daemons)
+  } finally {
+    await cleanup(daemons, dirs)
+  }
+}
+
 async function run(n) {
   const dirs = []
   const daemons = []
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK }).start()
-    daemons.push(seed)
-    const rest = dirs
-      .slice(1)
-      .map((dir) => new DaemonProcess({ dataDir: dir, join: [seed.joinAddr], args: LOOPBACK }))
-    daemons.push(...rest)
-    await Promise.all(rest.map((daemon) => daemon.start()))
-    const lastStart = Math.max(...daemons.map((d) => logTime(d, 'started', {})))
-
-    // Converged: every daemon logged every other as joined.
-    await waitFor(
-      `${n} daemons to see each other`,
-      () =>
-        daemons.every((d) =>
-          daemons.every((o) => o === d || logTime(d, 'member joined', { member: o.peerId })),
-        ),
-      { timeoutMs: 60_000 },
-    )
-    const allAlive = Math.max(
-      ...daemons.flatMap((d) =>
-        daemons.filter((o) => o !== d).map((o) => logTime(d, 'member joined', { member: o.peerId })),
-      ),
-    )
+    daemons.push(...(await startCluster(n, dirs, false)))
+    const allAliveMs = await convergence(daemons)
 
     // Idle: traffic over a window after things settle.
     await new Promise((resolve) => setTimeout(resolve, 3000))
@@ -85,7 +106,6 @@ async function run(n) {
       const b = before.get(d.pid) ?? { sent: 0, received: 0 }
       return { out: (a.sent - b.sent) / idleSeconds, in: (a.received - b.received) / idleSeconds }
     })
-    const summaries = daemons.map((d) => d.logs.filter((l) => l.msg === 'gossip summary').at(-1))
     const rss = daemons.map((d) => rssMiB(d.pid))
 
     // Kill one (not the seed) and time until every other daemon logs it dead.
@@ -104,13 +124,12 @@ async function run(n) {
 
     return {
       n,
-      allAliveMs: allAlive - lastStart,
+      allAliveMs,
+      coldStartMs: await coldStart(n),
       deadEverywhereMs: Math.max(...deadTimes),
       deadMedianMs: median(deadTimes),
       tcpOutBps: median(perNode.map((p) => p.out)),
       tcpInBps: median(perNode.map((p) => p.in)),
-      tcpMaxBps: Math.max(...perNode.map((p) => p.in + p.out)),
-      appBps: median(summaries.filter(Boolean).map((s) => s.bytesInPerSec + s.bytesOutPerSec)),
       rssMiB: median(rss),
       rssMaxMiB: Math.max(...rss),
     }
@@ -126,14 +145,37 @@ for (const n of sizes) {
   console.error(`done: N=${n}`)
 }
 const fmt = (x, digits = 0) => x.toFixed(digits)
+const table = [
+  [
+    'N',
+    'all alive: one by one',
+    'all alive: cold start',
+    'killed seen dead: median',
+    'killed seen dead: everywhere',
+    'idle TCP out B/s',
+    'idle TCP in B/s',
+    'RSS MiB median',
+    'RSS MiB max',
+  ],
+  ...rows.map((r) => [
+    String(r.n),
+    `${fmt(r.allAliveMs)} ms`,
+    `${fmt(r.coldStartMs)} ms`,
+    `${fmt(r.deadMedianMs)} ms`,
+    `${fmt(r.deadEverywhereMs)} ms`,
+    fmt(r.tcpOutBps),
+    fmt(r.tcpInBps),
+    fmt(r.rssMiB, 1),
+    fmt(r.rssMaxMiB, 1),
+  ]),
+]
+const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)))
+console.log('\nmembership: real daemons on loopback, default timings (heartbeat 1 s, suspect 2 s, dead 3 s)')
 console.log(
-  '\nmembership (real daemons on loopback, default timings: heartbeat 1 s, suspect 2 s, dead 3 s)\n',
+  'all alive = from the last start until every daemon lists every other alive; one by one = each started',
 )
 console.log(
-  '   N  all alive after last start  killed seen dead (median / everywhere)  idle TCP B/s per node (out / in / max in+out)  Gary msg B/s  RSS MiB (median / max)',
+  'after the previous one is up; cold start = all at once on this 2-core machine. TCP bytes are the',
 )
-for (const r of rows) {
-  console.log(
-    `${String(r.n).padStart(4)}  ${`${fmt(r.allAliveMs)} ms`.padStart(26)}  ${`${fmt(r.deadMedianMs)} / ${fmt(r.deadEverywhereMs)} ms`.padStart(38)}  ${`${fmt(r.tcpOutBps)} / ${fmt(r.tcpInBps)} / ${fmt(r.tcpMaxBps)}`.padStart(45)}  ${fmt(r.appBps).padStart(12)}  ${`${fmt(r.rssMiB, 1)} / ${fmt(r.rssMaxMiB, 1)}`.padStart(22)}`,
-  )
-}
+console.log(`kernel's counters per daemon (median node) over ${idleSeconds} s of idle.\n`)
+for (const row of table) console.log(row.map((cell, c) => cell.padStart(widths[c])).join('  '))

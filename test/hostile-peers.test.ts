@@ -137,7 +137,7 @@ describe('messages from a hostile peer over a real connection', () => {
     await waitFor('A to drop the stream', () => debugCount('dropped malformed heartbeat') > dropped)
     // A valid heartbeat on a new stream is still heard.
     const again = lpStream(await attacker.dialProtocol(aPeer, HEARTBEAT))
-    await again.write(encodeHeartbeat({ incarnation: 1, seq: 5 }))
+    await again.write(encodeHeartbeat({ incarnation: 1, seq: 5, members: '00000000' }))
     expect((await bAsSeenByA())?.state).toBe('alive')
   })
 })

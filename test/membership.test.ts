@@ -64,8 +64,12 @@ describe('three daemons on loopback', () => {
     // Heartbeat age alone makes it suspect, then dead; SIGCONT brings it back.
     process.kill(b.pid!, 'SIGSTOP')
     const stoppedAt = Date.now()
-    await waitFor('A and C to suspect B', () => allSee([a, c], { [b.peerId]: 'suspect' }), { timeoutMs: DEAD_AFTER_MS })
-    await waitFor('A and C to mark B dead', () => allSee([a, c], { [b.peerId]: 'dead' }), { timeoutMs: DEAD_AFTER_MS + 1000 })
+    await waitFor('A and C to suspect B', () => allSee([a, c], { [b.peerId]: 'suspect' }), {
+      timeoutMs: DEAD_AFTER_MS,
+    })
+    await waitFor('A and C to mark B dead', () => allSee([a, c], { [b.peerId]: 'dead' }), {
+      timeoutMs: DEAD_AFTER_MS + 1000,
+    })
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(DEAD_AFTER_MS)
     process.kill(b.pid!, 'SIGCONT')
     await waitFor('B to be alive again everywhere', () => allSee(daemons, allAlive), { timeoutMs: 5000 })

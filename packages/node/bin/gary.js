@@ -1,2 +1,9 @@
 #!/usr/bin/env node
-import '../dist/cli.js'
+// A daemon runs on every machine beside the workloads: trade a little GC time for a smaller
+// footprint (measured: about 90 -> 80 MB RSS at idle). The flags must be set before any module
+// loads, hence the dynamic import.
+import { setFlagsFromString } from 'node:v8'
+
+setFlagsFromString('--max-semi-space-size=1')
+setFlagsFromString('--optimize-for-size')
+await import('../dist/cli.js')

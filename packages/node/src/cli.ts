@@ -11,7 +11,6 @@ import {
   settingsFromFile,
 } from './config.js'
 import type { NodeView } from './daemon.js'
-import { runDaemon } from './run.js'
 import { renderTable } from './table.js'
 import { formatBytes } from './units.js'
 
@@ -62,7 +61,10 @@ program
     collect,
   )
   .action(async (options: Record<string, unknown>) => {
-    await runDaemon(await daemonConfig(options))
+    const config = await daemonConfig(options)
+    // Loaded here so that client commands start without libp2p and the container runtime.
+    const { runDaemon } = await import('./run.js')
+    await runDaemon(config)
   })
 
 program

@@ -62,7 +62,7 @@ const PROBE_TIMEOUT_MS = 1000
 const DEAD_REDIAL_MS = 5000
 const MAX_PARALLEL_DIALS = 8
 /** A peer whose member digest differs from ours is asked for hints at most this often. */
-const ASK_PEERS_EVERY_MS = 2000
+const ASK_PEERS_EVERY_MS = 500
 
 /**
  * A Gary node: joins the cluster through its join addresses, tells connected peers it is alive
@@ -254,6 +254,8 @@ export class Daemon {
     }
     if (outcome === 'new') {
       this.#hints.delete(state.node)
+      // Our member digest changed: tell peers now, so those who miss the newcomer ask at once.
+      queueMicrotask(() => this.#heartbeat())
       this.#log.info(
         { member: state.node, labels: state.labels, capacity: state.capacity, via },
         'member joined',
@@ -364,8 +366,11 @@ export class Daemon {
     if (this.#stopping) return
     for (const change of this.#members!.sweep(this.#now())) {
       const fields = { member: change.id, from: change.from }
-      if (change.to === 'dead') this.#log.info(fields, 'member dead')
-      else if (change.to === 'suspect') this.#log.info(fields, 'member suspect')
+      if (change.to === 'dead') {
+        this.#log.info(fields, 'member dead')
+        // A half-open connection to a silent member would stop redials from ever reaching it again.
+        void this.#p2p!.hangUp(peerIdFromString(change.id)).catch(() => {})
+      } else if (change.to === 'suspect') this.#log.info(fields, 'member suspect')
       else if (change.from === 'dead') this.#log.info(fields, 'member back')
       else this.#log.info(fields, 'member alive again')
     }

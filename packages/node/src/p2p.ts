@@ -33,8 +33,9 @@ export async function createP2P(init: P2PInit) {
       reconnectRetries: 10,
       allow: init.allow,
     },
-    // The monitor's ping times out under a send backlog and aborts healthy connections.
-    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // Gary's own heartbeats judge liveness (and close links to dead members); the monitor's pings
+    // only cost bytes, and under a send backlog they time out and abort healthy connections.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       ping: ping(),

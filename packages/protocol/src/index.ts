@@ -15,6 +15,7 @@
 export * from './digest.js'
 export * from './envelope.js'
 export * from './freshness.js'
+export * from './heartbeat-codec.js'
 export * from './hlc.js'
 export * from './members.js'
 export * from './node-state.js'

@@ -3,8 +3,8 @@ import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
 
 /** Largest NodeState accepted from the network, in bytes. */
 export const MAX_NODE_STATE_BYTES = 128 * 1024
-/** Largest heartbeat accepted from the network, in bytes. */
-export const MAX_HEARTBEAT_BYTES = 512
+/** Largest heartbeat accepted from the network, in bytes (the binary form is at most 24). */
+export const MAX_HEARTBEAT_BYTES = 64
 
 const peerId = z.string().min(1).max(128)
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
@@ -77,8 +77,8 @@ export const HeartbeatSchema = z.strictObject({
   incarnation: count,
   /** The `seq` of the sender's current NodeState: a receiver with an older one pulls it. */
   seq: count,
-  /** Digest of the members the sender knows alive: a receiver whose digest differs asks it for peer hints. */
-  members: z.string().max(16),
+  /** Digest of the members the sender knows alive (`setDigest`): a receiver whose digest differs asks it for peer hints. */
+  members: z.string().regex(/^[0-9a-f]{8}$/, 'is not an 8-digit hex digest'),
 })
 
 export type Capacity = z.infer<typeof CapacitySchema>
@@ -92,10 +92,6 @@ export type Heartbeat = z.infer<typeof HeartbeatSchema>
 export const encodeNodeState = (state: NodeState): Uint8Array => encodeEnvelope('state', state)
 export const decodeNodeState = (bytes: Uint8Array): Decoded<NodeState> =>
   decodeEnvelope(bytes, 'state', NodeStateSchema, MAX_NODE_STATE_BYTES)
-
-export const encodeHeartbeat = (beat: Heartbeat): Uint8Array => encodeEnvelope('hb', beat)
-export const decodeHeartbeat = (bytes: Uint8Array): Decoded<Heartbeat> =>
-  decodeEnvelope(bytes, 'hb', HeartbeatSchema, MAX_HEARTBEAT_BYTES)
 
 /** Largest peer-hint answer accepted, bytes. */
 export const MAX_PEER_HINTS_BYTES = 64 * 1024

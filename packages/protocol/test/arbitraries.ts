@@ -82,7 +82,7 @@ export function state(node: string, incarnation: number, seq: number): NodeState
 }
 
 /** A heartbeat for example tests. */
-export const beat = (incarnation: number, seq: number, members = ''): Heartbeat => ({
+export const beat = (incarnation: number, seq: number, members = '00000000'): Heartbeat => ({
   incarnation,
   seq,
   members,

@@ -1,0 +1,61 @@
+import { type Decoded, PROTOCOL_VERSION } from './envelope.js'
+import { type Heartbeat, HeartbeatSchema, MAX_HEARTBEAT_BYTES } from './node-state.js'
+
+// The heartbeat is the one message every node sends to every peer every second, so it is binary
+// rather than JSON: version, kind, incarnation and seq as LEB128 varints, then the 4-byte members
+// digest. 13 bytes instead of ~80 JSON ones cuts idle traffic (bench/membership).
+const KIND = 0x68 // 'h'
+
+export function encodeHeartbeat(beat: Heartbeat): Uint8Array {
+  const bytes: number[] = [PROTOCOL_VERSION, KIND]
+  writeVarint(bytes, beat.incarnation)
+  writeVarint(bytes, beat.seq)
+  for (let i = 0; i < 8; i += 2) bytes.push(Number.parseInt(beat.members.slice(i, i + 2), 16))
+  return Uint8Array.from(bytes)
+}
+
+/** Decodes a heartbeat; never throws. Anything but exactly one well-formed heartbeat is refused. */
+export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
+  if (bytes.byteLength > MAX_HEARTBEAT_BYTES) {
+    return {
+      ok: false,
+      reason: `heartbeat is ${bytes.byteLength} bytes, over the ${MAX_HEARTBEAT_BYTES} byte limit`,
+    }
+  }
+  if (bytes[0] !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${bytes[0]}` }
+  if (bytes[1] !== KIND) return { ok: false, reason: 'not a heartbeat' }
+  const cursor = { at: 2 }
+  const incarnation = readVarint(bytes, cursor)
+  const seq = readVarint(bytes, cursor)
+  if (incarnation === undefined || seq === undefined)
+    return { ok: false, reason: 'heartbeat has a malformed varint' }
+  if (bytes.byteLength !== cursor.at + 4) return { ok: false, reason: 'heartbeat has the wrong length' }
+  const members = Array.from(bytes.subarray(cursor.at), (byte) => byte.toString(16).padStart(2, '0')).join('')
+  const result = HeartbeatSchema.safeParse({ incarnation, seq, members })
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, reason: 'heartbeat is out of range' }
+}
+
+function writeVarint(out: number[], value: number): void {
+  let rest = value
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80)
+    rest = Math.floor(rest / 0x80)
+  }
+  out.push(rest)
+}
+
+/** Reads an unsigned LEB128 varint of at most 8 bytes (values up to 2^56, past any safe integer we send). */
+function readVarint(bytes: Uint8Array, cursor: { at: number }): number | undefined {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 8; i++) {
+    const byte = bytes[cursor.at++]
+    if (byte === undefined) return undefined
+    value += (byte & 0x7f) * scale
+    if ((byte & 0x80) === 0) return value
+    scale *= 0x80
+  }
+  return undefined
+}
