@@ -46,8 +46,8 @@ function tcpBytesByPid() {
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-/** Starts n daemons joined through the first: one after another, or all at once (a cold start). */
-async function startCluster(n, dirs, parallel) {
+/** Starts a daemon per data dir, joined through the first: one after another, or all at once (a cold start). */
+async function startCluster(dirs, parallel) {
   const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK }).start()
   const rest = dirs
     .slice(1)
@@ -81,7 +81,7 @@ async function coldStart(n) {
   let daemons = []
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    daemons = await startCluster(n, dirs, true)
+    daemons = await startCluster(dirs, true)
     return await convergence(daemons)
   } finally {
     await cleanup(daemons, dirs)
@@ -93,7 +93,7 @@ async function run(n) {
   const daemons = []
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    daemons.push(...(await startCluster(n, dirs, false)))
+    daemons.push(...(await startCluster(dirs, false)))
     const allAliveMs = await convergence(daemons)
 
     // Idle: traffic over a window after things settle.
