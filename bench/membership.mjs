@@ -4,7 +4,6 @@
 //
 //   npm run bench:membership -- [--sizes 3,10,30] [--idle-seconds 10]
 import '../packages/node/dist/polyfill.js'
-import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
@@ -22,26 +21,6 @@ const LOOPBACK = ['--allow', '/ip4/127.0.0.0/ipcidr/8']
 const logTime = (daemon, msg, fields) =>
   daemon.logs.find((line) => line.msg === msg && Object.entries(fields).every(([k, v]) => line[k] === v))
     ?.time
-
-/** Kernel TCP byte counters summed over each process's established sockets. */
-function tcpBytesByPid() {
-  const out = execFileSync('ss', ['-tinpH', 'state', 'established'], { encoding: 'utf8' })
-  const totals = new Map()
-  let pid
-  for (const line of out.split('\n')) {
-    const owner = /pid=(\d+)/.exec(line)
-    if (owner) pid = Number(owner[1])
-    const sent = /bytes_sent:(\d+)/.exec(line)
-    const received = /bytes_received:(\d+)/.exec(line)
-    if (pid !== undefined && (sent || received)) {
-      const total = totals.get(pid) ?? { sent: 0, received: 0 }
-      total.sent += Number(sent?.[1] ?? 0)
-      total.received += Number(received?.[1] ?? 0)
-      totals.set(pid, total)
-    }
-  }
-  return totals
-}
 
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]

@@ -129,6 +129,23 @@ describe('messages from a hostile peer over a real connection', () => {
     expect(node?.labels).toEqual({ version: 'new' })
   })
 
+  it('refuses a garbage declaration set over the sync stream, and changes nothing', async () => {
+    const me = attacker.peerId.toString()
+    await attacker.handle('/gary/default/decl-sync/1.0.0', async ({ stream }) => {
+      await lpStream(stream).write(new TextEncoder().encode('{"v":1,"t":"decls","b":[{"name":1}]}'))
+      await stream.close()
+    })
+    const before = await a.cli<unknown[]>('get')
+    // Claim a declaration digest that differs from A's, so A pulls from the attacker.
+    await gossip.publish(
+      TOPIC,
+      encodeNodeState({ ...stateOf(me, 9, { version: 'new' }), declDigest: 'ffffffffffffffff' }),
+    )
+    await waitFor('A to refuse the set', () => a.hasLog('refused a malformed declaration set'))
+    expect(await a.cli<unknown[]>('get')).toEqual(before)
+    expect((await bAsSeenByA())?.state).toBe('alive')
+  })
+
   it('drops a heartbeat stream that carries garbage, and keeps working', async () => {
     const dropped = debugCount('dropped malformed heartbeat')
     const stream = await attacker.dialProtocol(aPeer, HEARTBEAT)

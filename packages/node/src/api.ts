@@ -3,10 +3,26 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { Logger } from './logger.js'
 
-/** What the API serves; the daemon implements it. */
-export interface ApiHandlers {
-  id(): { id: string; addrs: string[] }
-  nodes(): unknown[]
+/** Largest request body the API reads, bytes. */
+export const MAX_API_BODY_BYTES = 2 * 1024 * 1024
+
+/** A request the API refuses: the status and sentence go back to the client as they are. */
+export class ApiRequestError extends Error {
+  override name = 'ApiRequestError'
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message)
+  }
+}
+
+export interface Route {
+  method: 'GET' | 'POST' | 'DELETE'
+  /** Path pattern; `:name` segments become params. */
+  path: string
+  handle(request: { params: Record<string, string>; body: unknown }): unknown
 }
 
 export interface ApiInit {
@@ -22,15 +38,27 @@ export interface ApiInit {
  */
 export class ApiServer {
   #server?: Server
+  readonly #routes: { method: string; pattern: RegExp; names: string[]; route: Route }[]
 
   constructor(
     private readonly init: ApiInit,
-    private readonly handlers: ApiHandlers,
+    routes: Route[],
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#routes = routes.map((route) => {
+      const names: string[] = []
+      const pattern = route.path.replace(/:([a-z]+)/g, (_, name: string) => {
+        names.push(name)
+        return '([^/]+)'
+      })
+      return { method: route.method, pattern: new RegExp(`^${pattern}$`), names, route }
+    })
+  }
 
   async start(): Promise<void> {
-    const server = createServer((request, response) => this.#handle(request, response))
+    const server = createServer((request, response) => {
+      void this.#handle(request, response)
+    })
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -50,30 +78,35 @@ export class ApiServer {
     await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
-  #handle(request: IncomingMessage, response: ServerResponse): void {
-    const { status, body } = this.#route(request)
-    send(response, status, body)
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    try {
+      send(response, 200, await this.#route(request))
+    } catch (err) {
+      if (err instanceof ApiRequestError) {
+        send(response, err.status, {
+          error: err.message,
+          ...(err.details === undefined ? {} : { details: err.details }),
+        })
+      } else {
+        this.log.error({ err, url: request.url }, 'api request failed')
+        send(response, 500, { error: (err as Error).message })
+      }
+    }
   }
 
-  #route(request: IncomingMessage): { status: number; body: unknown } {
-    if (!this.#authorised(request)) return { status: 401, body: { error: 'missing or wrong API token' } }
+  async #route(request: IncomingMessage): Promise<unknown> {
+    if (!this.#authorised(request)) throw new ApiRequestError(401, 'missing or wrong API token')
     const path = new URL(request.url ?? '/', 'http://localhost').pathname
-    const route = `${request.method} ${path}`
-    try {
-      switch (route) {
-        case 'GET /v1/id':
-          return { status: 200, body: this.handlers.id() }
-        case 'GET /v1/nodes':
-          return { status: 200, body: this.handlers.nodes() }
-        case 'GET /v1/health':
-          return { status: 200, body: { ok: true } }
-        default:
-          return { status: 404, body: { error: `no such endpoint: ${route}` } }
-      }
-    } catch (err) {
-      this.log.error({ err, route }, 'api request failed')
-      return { status: 500, body: { error: (err as Error).message } }
+    for (const { method, pattern, names, route } of this.#routes) {
+      const match = pattern.exec(path)
+      if (match === null || method !== request.method) continue
+      const params = Object.fromEntries(
+        names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]),
+      )
+      const body = request.method === 'POST' ? await readJsonBody(request) : undefined
+      return await route.handle({ params, body })
     }
+    throw new ApiRequestError(404, `no such endpoint: ${request.method} ${path}`)
   }
 
   #authorised(request: IncomingMessage): boolean {
@@ -81,6 +114,22 @@ export class ApiServer {
     const given = Buffer.from(request.headers.authorization ?? '')
     const expected = Buffer.from(`Bearer ${this.init.token}`)
     return given.length === expected.length && timingSafeEqual(given, expected)
+  }
+}
+
+async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of request) {
+    size += (chunk as Buffer).byteLength
+    if (size > MAX_API_BODY_BYTES)
+      throw new ApiRequestError(413, `request body is over ${MAX_API_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw new ApiRequestError(400, 'request body is not JSON')
   }
 }
 

@@ -1,6 +1,10 @@
 import './polyfill.js'
 import { readFileSync } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import { MAX_SPEC_FILE_BYTES } from '@gary/protocol'
 import { Command, Option } from 'commander'
+import { stringify as stringifyYaml } from 'yaml'
+import type { WorkloadRow } from './api-routes.js'
 import { ApiClient } from './client.js'
 import { generateClusterKey } from './cluster-key.js'
 import {
@@ -11,6 +15,7 @@ import {
   settingsFromFile,
 } from './config.js'
 import type { NodeView } from './daemon.js'
+import { UserError } from './errors.js'
 import { renderTable } from './table.js'
 import { formatBytes } from './units.js'
 
@@ -102,6 +107,52 @@ clientCommand('nodes', 'list the cluster members this node knows').action(async 
   )
 })
 
+clientCommand('apply', 'declare the workloads of a YAML or JSON file, on the whole cluster')
+  .requiredOption('-f, --file <file>', 'workload spec file (YAML or JSON, one or more documents)')
+  .action(async (options) => {
+    const text = await readSpecFile(options.file as string)
+    const results = await client(options).request<{ name: string; outcome: string }[]>('POST', '/v1/apply', {
+      text,
+    })
+    print(options, results, () => results.map((r) => `${r.name}: ${r.outcome}`).join('\n'))
+  })
+
+clientCommand('rm', 'delete workloads from the cluster')
+  .argument('<names...>', 'workload names')
+  .action(async (names: string[], options) => {
+    const api = client(options)
+    const results: { name: string; outcome: string }[] = []
+    for (const name of names) {
+      results.push(await api.request('DELETE', `/v1/workloads/${encodeURIComponent(name)}`))
+    }
+    print(options, results, () => results.map((r) => `${r.name}: ${r.outcome}`).join('\n'))
+    if (results.some((r) => r.outcome === 'not found')) process.exitCode = 1
+  })
+
+clientCommand('get', 'list the declared workloads').action(async (options) => {
+  const rows = await client(options).get<WorkloadRow[]>('/v1/workloads')
+  print(options, rows, () =>
+    renderTable(
+      ['NAME', 'IMAGE', 'REPLICAS', 'GENERATION', 'UPDATED', 'ORIGIN'],
+      rows.map((r) => [
+        r.name,
+        r.image,
+        r.mode === 'global' ? 'global' : String(r.replicas),
+        r.generation,
+        r.updated,
+        r.origin,
+      ]),
+    ),
+  )
+})
+
+clientCommand('inspect', 'show a workload as stored, with its version')
+  .argument('<name>', 'workload name')
+  .action(async (name: string, options) => {
+    const workload = await client(options).get<unknown>(`/v1/workloads/${encodeURIComponent(name)}`)
+    print(options, workload, () => stringifyYaml(workload).trimEnd())
+  })
+
 function clientCommand(name: string, description: string): Command {
   return program
     .command(name)
@@ -109,6 +160,22 @@ function clientCommand(name: string, description: string): Command {
     .option('--api <host:port>', 'daemon API address (env GARY_API, default 127.0.0.1:7947)')
     .option('--api-token <token>', 'API token (env GARY_API_TOKEN)')
     .option('--json', 'print JSON')
+}
+
+/** Reads a spec file, refusing one too large to be a spec before sending anything. */
+async function readSpecFile(path: string): Promise<string> {
+  let size: number
+  try {
+    size = (await stat(path)).size
+  } catch (err) {
+    throw new UserError(`cannot read ${path}: ${(err as Error).message}`)
+  }
+  if (size > MAX_SPEC_FILE_BYTES) {
+    throw new UserError(
+      `${path} is ${size} bytes, over the ${MAX_SPEC_FILE_BYTES} byte limit for a spec file: nothing applied`,
+    )
+  }
+  return readFile(path, 'utf8')
 }
 
 function client(options: Record<string, unknown>): ApiClient {

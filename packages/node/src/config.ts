@@ -148,15 +148,11 @@ export function resolveConfig(layers: { source: string; settings: Settings }[]):
   const config: DaemonConfig = { ...DEFAULTS, labels: {} }
   const problems: string[] = []
   for (const { source, settings } of layers) {
-    const result = SettingsSchema.partial().safeParse(settings)
-    if (!result.success) {
-      problems.push(`${source}: ${formatIssues(result.error.issues)}`)
-      continue
-    }
-    try {
-      applySettings(config, result.data)
-    } catch (err) {
-      problems.push(`${source}: ${(err as Error).message}`)
+    // A bad setting must not hide the others: report it, and still apply and check the rest.
+    const { data, issues } = parseSettings(settings)
+    if (issues !== undefined) problems.push(`${source}: ${issues}`)
+    for (const problem of [...applySettings(config, data), ...checkAddrs(data)]) {
+      problems.push(`${source}: ${problem}`)
     }
   }
   problems.push(...checkConfig(config))
@@ -164,13 +160,40 @@ export function resolveConfig(layers: { source: string; settings: Settings }[]):
   return config
 }
 
-function applySettings(config: DaemonConfig, s: Partial<z.output<typeof SettingsSchema>>): void {
+type ParsedSettings = Partial<z.output<typeof SettingsSchema>>
+
+/** The valid part of a layer, and what is wrong with the rest. */
+function parseSettings(settings: Settings): { data: ParsedSettings; issues?: string } {
+  const schema = SettingsSchema.partial()
+  const result = schema.safeParse(settings)
+  if (result.success) return { data: result.data }
+  const bad = new Set<string>()
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') for (const key of issue.keys) bad.add(key)
+    else if (issue.path[0] !== undefined) bad.add(String(issue.path[0]))
+  }
+  const rest = Object.fromEntries(Object.entries(settings).filter(([key]) => !bad.has(key)))
+  const again = schema.safeParse(rest)
+  return { data: again.success ? again.data : {}, issues: formatIssues(result.error.issues) }
+}
+
+/** Applies one layer; returns the settings that could not be understood. */
+function applySettings(config: DaemonConfig, s: ParsedSettings): string[] {
+  const problems: string[] = []
+  const attempt = (apply: () => void) => {
+    try {
+      apply()
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
   if (s.dataDir !== undefined) config.dataDir = s.dataDir
   if (s.listen !== undefined) config.listen = s.listen
   if (s.join !== undefined) config.join = s.join
-  if (s.labels !== undefined) config.labels = { ...config.labels, ...parseLabels(s.labels) }
-  if (s.cpu !== undefined) config.cpuMillis = parseCpuMillis(String(s.cpu))
-  if (s.memory !== undefined) config.memoryBytes = parseMemoryBytes(String(s.memory))
+  const { labels, cpu, memory } = s
+  if (labels !== undefined) attempt(() => (config.labels = { ...config.labels, ...parseLabels(labels) }))
+  if (cpu !== undefined) attempt(() => (config.cpuMillis = parseCpuMillis(String(cpu))))
+  if (memory !== undefined) attempt(() => (config.memoryBytes = parseMemoryBytes(String(memory))))
   if (s.api !== undefined) config.api = s.api
   if (s.apiToken !== undefined) config.apiToken = s.apiToken
   if (s.cluster !== undefined) config.cluster = s.cluster
@@ -182,16 +205,18 @@ function applySettings(config: DaemonConfig, s: Partial<z.output<typeof Settings
   if (s.deadAfterMs !== undefined) config.deadAfterMs = s.deadAfterMs
   if (s.targetPeers !== undefined) config.targetPeers = s.targetPeers
   if (s.allow !== undefined) config.allow = s.allow
+  return problems
 }
 
-function checkConfig(config: DaemonConfig): string[] {
+/** Checks a layer's addresses, so a bad one is reported with the source that gave it. */
+function checkAddrs(s: ParsedSettings): string[] {
   const problems: string[] = []
   for (const [what, addrs] of [
-    ['listen', config.listen],
-    ['join', config.join],
-    ['allow', config.allow],
+    ['listen', s.listen],
+    ['join', s.join],
+    ['allow', s.allow],
   ] as const) {
-    for (const addr of addrs) {
+    for (const addr of addrs ?? []) {
       try {
         multiaddr(addr)
       } catch {
@@ -199,6 +224,11 @@ function checkConfig(config: DaemonConfig): string[] {
       }
     }
   }
+  return problems
+}
+
+function checkConfig(config: DaemonConfig): string[] {
+  const problems: string[] = []
   try {
     const { host } = parseHostPort(config.api)
     if (!isLoopback(host) && config.apiToken === undefined) {

@@ -22,6 +22,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { readClusterKey } from './cluster-key.js'
 import type { DaemonConfig } from './config.js'
+import { Declarations } from './declarations.js'
 import { Gossip, type Verdict } from './gossip.js'
 import { loadOrCreatePeerKey, nextIncarnation } from './identity.js'
 import { PeerLinks } from './links.js'
@@ -29,9 +30,18 @@ import type { Logger } from './logger.js'
 import { createP2P, type P2P } from './p2p.js'
 import { SelfState } from './self-state.js'
 
+/** Hooks for fault tests only: never set in production. */
+export interface TestHooks {
+  /** Drop this many declaration gossip messages on arrival. */
+  dropDeclGossip?: number
+  /** Serve `POST /v1/test/partition` and `/v1/test/heal`. */
+  partition?: boolean
+}
+
 export interface DaemonComponents {
   logger: Logger
   runtime: ContainerRuntime
+  testHooks?: TestHooks
   /** Monotonic milliseconds; member ages are measured with it. */
   monotonicNow?: () => number
   /** Wall-clock milliseconds, for incarnations only. */
@@ -63,6 +73,9 @@ const DEAD_REDIAL_MS = 5000
 const MAX_PARALLEL_DIALS = 8
 /** A peer whose member digest differs from ours is asked for hints at most this often. */
 const ASK_PEERS_EVERY_MS = 500
+/** A member whose declaration digest differs from ours is pulled from at most this often. */
+const ANTI_ENTROPY_EVERY_MS = 1000
+const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
 
 /**
  * A Gary node: joins the cluster through its join addresses, tells connected peers it is alive
@@ -79,6 +92,10 @@ export class Daemon {
   #links?: PeerLinks
   #members?: MemberTable
   #self?: SelfState
+  #declarations?: Declarations
+  readonly #testHooks: TestHooks
+  readonly #blocked = new Set<string>()
+  readonly #lastSyncAt = new Map<string, number>()
   readonly #timers: NodeJS.Timeout[] = []
   readonly #dialing = new Set<string>()
   readonly #lastDialAt = new Map<string, number>()
@@ -98,6 +115,7 @@ export class Daemon {
     this.#runtime = components.runtime
     this.#now = components.monotonicNow ?? (() => performance.now())
     this.#wallNow = components.wallNow ?? Date.now
+    this.#testHooks = components.testHooks ?? {}
   }
 
   get stateTopic(): string {
@@ -115,7 +133,13 @@ export class Daemon {
     const clusterKey = config.clusterKey === undefined ? undefined : await readClusterKey(config.clusterKey)
     const info = await this.#runtime.info(AbortSignal.timeout(10_000))
 
-    const p2p = await createP2P({ privateKey, listen: config.listen, clusterKey, allow: config.allow })
+    const p2p = await createP2P({
+      privateKey,
+      listen: config.listen,
+      clusterKey,
+      allow: config.allow,
+      ...(this.#testHooks.partition === true ? { blocked: this.#blocked } : {}),
+    })
     this.#p2p = p2p
     const self = p2p.peerId.toString()
     this.#members = new MemberTable(self, {
@@ -138,6 +162,21 @@ export class Daemon {
 
     this.#gossip = new Gossip(p2p.services.pubsub)
     this.#gossip.subscribe(this.stateTopic, (signer, data) => this.#onStateMessage(signer, data))
+    this.#declarations = new Declarations(
+      { cluster: config.cluster, dataDir: config.dataDir, dropGossip: this.#testHooks.dropDeclGossip },
+      {
+        libp2p: p2p,
+        gossip: this.#gossip,
+        logger: this.#log,
+        self,
+        wallNow: this.#wallNow,
+        onChange: (declDigest) => {
+          if (this.#self!.update({ declDigest })) void this.#publishState()
+        },
+      },
+    )
+    await this.#declarations.start()
+    this.#self.update({ declDigest: this.#declarations.digest })
     this.#links = new PeerLinks(
       {
         cluster: config.cluster,
@@ -172,6 +211,7 @@ export class Daemon {
     this.#every(config.heartbeatMs, () => this.#heartbeat())
     this.#every(SWEEP_MS, () => this.#sweep())
     this.#every(SUMMARY_MS, () => this.#summary())
+    this.#every(TOMBSTONE_COLLECT_MS, () => this.#declarations!.collectTombstones())
 
     if (config.clusterKey === undefined) {
       this.#log.warn(
@@ -188,9 +228,22 @@ export class Daemon {
   async stop(): Promise<void> {
     this.#stopping = true
     for (const timer of this.#timers) clearInterval(timer)
+    await this.#declarations?.stop()
     await this.#links?.stop()
     await this.#p2p?.stop()
     this.#log.info('stopped')
+  }
+
+  get declarations(): Declarations {
+    return this.#declarations!
+  }
+
+  /** Test hook: refuse every connection with these peers (a partition), or none when empty. */
+  async partition(peers: string[]): Promise<void> {
+    this.#blocked.clear()
+    for (const peer of peers) this.#blocked.add(peer)
+    this.#log.info({ peers }, peers.length === 0 ? 'test hook: partition healed' : 'test hook: partitioned')
+    await Promise.all(peers.map((peer) => this.#p2p!.hangUp(peerIdFromString(peer)).catch(() => {})))
   }
 
   /** This node's dialable addresses, with its peer id: what another node passes to `--join`. */
@@ -266,6 +319,7 @@ export class Daemon {
       this.#log.debug({ member: state.node, seq: state.seq, via }, 'member updated')
     }
     this.#sweep()
+    this.#antiEntropy(state.node, this.#now())
     return true
   }
 
@@ -316,6 +370,20 @@ export class Daemon {
     this.#links!.sendHeartbeat(encodeHeartbeat(beat), now)
     if (this.#unpublished || now - this.#lastRefreshAt >= STATE_REFRESH_MS) void this.#publishState()
     this.#redial(now)
+    for (const member of this.#members!.list()) this.#antiEntropy(member.id, now)
+  }
+
+  /** Pulls a live member's declarations when its digest differs from ours (at most every second). */
+  #antiEntropy(id: string, now: number): void {
+    const member = this.#members!.get(id)
+    const theirs = member?.state?.declDigest
+    if (member?.status !== 'alive' || theirs === undefined || theirs === this.#declarations!.digest) return
+    if (now - (this.#lastSyncAt.get(id) ?? Number.NEGATIVE_INFINITY) < ANTI_ENTROPY_EVERY_MS) return
+    if (this.#p2p!.getConnections(peerIdFromString(id)).length === 0) return
+    this.#lastSyncAt.set(id, now)
+    this.#declarations!.syncFrom(peerIdFromString(id)).catch((err: Error) =>
+      this.#log.debug({ member: id, err: err.message }, 'declaration sync failed'),
+    )
   }
 
   async #publishState(): Promise<void> {

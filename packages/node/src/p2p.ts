@@ -15,6 +15,8 @@ export interface P2PInit {
   clusterKey?: Uint8Array
   /** Multiaddr CIDRs exempt from connection limits. */
   allow: string[]
+  /** Peers this node refuses to connect with (the partition test hook). */
+  blocked?: ReadonlySet<string>
 }
 
 /** The libp2p host: TCP, Noise, Yamux, identify, ping and gossipsub, closed by the cluster key when given. */
@@ -36,6 +38,7 @@ export async function createP2P(init: P2PInit) {
     // Gary's own heartbeats judge liveness (and close links to dead members); the monitor's pings
     // only cost bytes, and under a send backlog they time out and abort healthy connections.
     connectionMonitor: { enabled: false },
+    ...(init.blocked === undefined ? {} : { connectionGater: gaterFor(init.blocked) }),
     services: {
       identify: identify(),
       ping: ping(),
@@ -45,3 +48,13 @@ export async function createP2P(init: P2PInit) {
 }
 
 export type P2P = Awaited<ReturnType<typeof createP2P>>
+
+/** Refuses every connection, either way, with the blocked peers. */
+function gaterFor(blocked: ReadonlySet<string>) {
+  const deny = (peer: { toString(): string }) => blocked.has(peer.toString())
+  return {
+    denyDialPeer: deny,
+    denyInboundEncryptedConnection: deny,
+    denyOutboundEncryptedConnection: deny,
+  }
+}

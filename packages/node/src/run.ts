@@ -1,7 +1,8 @@
 import { type ContainerRuntime, DockerRuntime, FakeRuntime } from '@gary/runtime'
 import { ApiServer } from './api.js'
+import { apiRoutes } from './api-routes.js'
 import { type DaemonConfig, parseHostPort } from './config.js'
-import { Daemon } from './daemon.js'
+import { Daemon, type TestHooks } from './daemon.js'
 import { UserError } from './errors.js'
 import { createLogger } from './logger.js'
 
@@ -22,11 +23,12 @@ export function createRuntime(config: DaemonConfig): ContainerRuntime {
 export async function runDaemon(config: DaemonConfig): Promise<void> {
   const logger = createLogger(config.logLevel)
   const runtime = createRuntime(config)
-  const daemon = new Daemon(config, { logger, runtime })
+  const testHooks = testHooksFromEnv(process.env)
+  const daemon = new Daemon(config, { logger, runtime, testHooks })
   const { host, port } = parseHostPort(config.api)
   const api = new ApiServer(
     { host, port, token: config.apiToken },
-    { id: () => ({ id: daemon.peerId, addrs: daemon.joinAddrs() }), nodes: () => daemon.nodes() },
+    apiRoutes(daemon, { testHooks: testHooks.partition }),
     logger,
   )
   try {
@@ -71,4 +73,12 @@ function explainStartError(err: Error & { code?: string }, config: DaemonConfig)
     return new UserError(`${err.message} (or run with --runtime fake to try Gary without containers)`)
   }
   return err
+}
+
+/** Fault-test hooks, from variables no production setup sets. */
+function testHooksFromEnv(env: NodeJS.ProcessEnv): TestHooks {
+  return {
+    dropDeclGossip: Number.parseInt(env.GARY_TEST_DROP_DECL_GOSSIP ?? '0', 10) || 0,
+    partition: env.GARY_TEST_PARTITION === '1',
+  }
 }

@@ -12,6 +12,8 @@
  * for (const change of members.sweep(monotonicNow)) console.log(change.id, change.from, '->', change.to)
  * ```
  */
+export * from './canonical.js'
+export * from './decl-store.js'
 export * from './digest.js'
 export * from './envelope.js'
 export * from './freshness.js'
@@ -19,3 +21,4 @@ export * from './heartbeat-codec.js'
 export * from './hlc.js'
 export * from './members.js'
 export * from './node-state.js'
+export * from './spec.js'

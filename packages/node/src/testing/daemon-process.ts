@@ -114,10 +114,17 @@ export class DaemonProcess {
     return this.#process?.pid
   }
 
+  /** Sends a signal and waits for the exit; a stopped process is continued, a stuck one killed after 10 s. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
     if (!this.running) return this.#process?.exitCode ?? null
     this.#process!.kill(signal)
-    return this.#exited!
+    this.#process!.kill('SIGCONT')
+    const stuck = setTimeout(() => this.#process?.kill('SIGKILL'), 10_000)
+    try {
+      return await this.#exited!
+    } finally {
+      clearTimeout(stuck)
+    }
   }
 }
 

@@ -1,0 +1,285 @@
+import { readFile, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  canonicalJson,
+  DEFAULT_TOMBSTONE_KEEP_MS,
+  type DeclEntry,
+  DeclStore,
+  decodeDeclEntries,
+  encodeDeclEntries,
+  HLC_ZERO,
+  type Hlc,
+  hlcReceive,
+  hlcTick,
+  MAX_DECL_MESSAGE_BYTES,
+  type Workload,
+} from '@gary/protocol'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { lpStream } from 'it-length-prefixed-stream'
+import type { Gossip, Verdict } from './gossip.js'
+import { writeFileAtomic } from './identity.js'
+import type { Logger } from './logger.js'
+
+export interface DeclarationsInit {
+  cluster: string
+  dataDir: string
+  /** Tombstones are kept this long, to outlive partitions. Default 7 days. */
+  tombstoneKeepMs?: number
+  /** Test hook: drop this many declaration gossip messages on arrival, to prove anti-entropy heals. */
+  dropGossip?: number
+}
+
+export interface DeclarationsComponents {
+  libp2p: Libp2p
+  gossip: Gossip
+  logger: Logger
+  /** This node's peer id: the origin of the versions it writes. */
+  self: string
+  wallNow: () => number
+  /** The store changed: the node's NodeState carries the new digest. */
+  onChange(digest: string): void
+}
+
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged'
+export type RemoveOutcome = 'deleted' | 'not found'
+
+const PERSIST_FILE = 'declarations.json'
+
+/**
+ * The cluster's declarations on this node: a CRDT store that any node may write to, spread by
+ * gossip as writes happen, healed by pulling a peer's whole set when its digest differs, and kept
+ * in the data dir so a restarted node comes back with what it knew.
+ */
+export class Declarations {
+  readonly store = new DeclStore()
+  readonly topic: string
+  readonly syncProtocol: string
+  #hlc: Hlc = HLC_ZERO
+  #dropGossip: number
+  #persisting: Promise<void> = Promise.resolve()
+  readonly #syncing = new Set<string>()
+
+  constructor(
+    private readonly init: DeclarationsInit,
+    private readonly components: DeclarationsComponents,
+  ) {
+    this.topic = `gary/1/${init.cluster}/decl`
+    this.syncProtocol = `/gary/${init.cluster}/decl-sync/1.0.0`
+    this.#dropGossip = init.dropGossip ?? 0
+  }
+
+  get digest(): string {
+    return this.store.digest()
+  }
+
+  async start(): Promise<void> {
+    await this.#load()
+    this.components.gossip.subscribe(this.topic, (signer, data) => this.#onGossip(signer, data))
+    await this.components.libp2p.handle(this.syncProtocol, ({ stream }) => {
+      void this.#serveSync(stream)
+    })
+  }
+
+  async stop(): Promise<void> {
+    await this.components.libp2p.unhandle(this.syncProtocol)
+    await this.#persisting
+  }
+
+  /** Declares workloads; versions only the ones that change, and spreads them. */
+  async apply(workloads: Workload[]): Promise<{ name: string; outcome: ApplyOutcome }[]> {
+    const results: { name: string; outcome: ApplyOutcome }[] = []
+    const written: DeclEntry[] = []
+    for (const workload of workloads) {
+      const current = this.store.get(workload.name)
+      if (current?.workload !== undefined && canonicalJson(current.workload) === canonicalJson(workload)) {
+        results.push({ name: workload.name, outcome: 'unchanged' })
+        continue
+      }
+      const entry: DeclEntry = { name: workload.name, version: this.#nextVersion(), deleted: false, workload }
+      this.store.merge(entry)
+      written.push(entry)
+      results.push({
+        name: workload.name,
+        outcome: current === undefined || current.deleted ? 'created' : 'updated',
+      })
+    }
+    await this.#written(written)
+    return results
+  }
+
+  /** Deletes workloads by name, leaving tombstones. */
+  async remove(names: string[]): Promise<{ name: string; outcome: RemoveOutcome }[]> {
+    const results: { name: string; outcome: RemoveOutcome }[] = []
+    const written: DeclEntry[] = []
+    for (const name of names) {
+      const current = this.store.get(name)
+      if (current === undefined || current.deleted) {
+        results.push({ name, outcome: 'not found' })
+        continue
+      }
+      const entry: DeclEntry = { name, version: this.#nextVersion(), deleted: true }
+      this.store.merge(entry)
+      written.push(entry)
+      results.push({ name, outcome: 'deleted' })
+    }
+    await this.#written(written)
+    return results
+  }
+
+  /** Pulls a peer's whole set and merges it: anti-entropy after lost messages or a partition. */
+  async syncFrom(peer: PeerId): Promise<number> {
+    const id = peer.toString()
+    if (this.#syncing.has(id)) return 0
+    this.#syncing.add(id)
+    try {
+      const stream = await this.components.libp2p.dialProtocol(peer, this.syncProtocol, {
+        signal: AbortSignal.timeout(5000),
+      })
+      const lp = lpStream(stream, { maxDataLength: MAX_DECL_MESSAGE_BYTES })
+      const bytes = await lp.read({ signal: AbortSignal.timeout(5000) })
+      await stream.close()
+      const decoded = decodeDeclEntries(bytes.subarray())
+      if (!decoded.ok) {
+        this.components.logger.warn(
+          { peer: id, reason: decoded.reason },
+          'refused a malformed declaration set',
+        )
+        return 0
+      }
+      const changed = this.#merge(decoded.value, `sync from ${id}`)
+      if (changed > 0) this.#changed()
+      return changed
+    } finally {
+      this.#syncing.delete(id)
+    }
+  }
+
+  /** Forgets tombstones old enough that no partition can still hold the write they delete. */
+  collectTombstones(): void {
+    const removed = this.store.collectTombstones(
+      this.components.wallNow(),
+      this.init.tombstoneKeepMs ?? DEFAULT_TOMBSTONE_KEEP_MS,
+    )
+    if (removed.length > 0) {
+      this.components.logger.info({ workloads: removed }, 'collected old tombstones')
+      this.#changed()
+    }
+  }
+
+  #nextVersion() {
+    this.#hlc = hlcTick(this.#hlc, this.components.wallNow())
+    return { hlc: this.#hlc, origin: this.components.self }
+  }
+
+  async #written(entries: DeclEntry[]): Promise<void> {
+    if (entries.length === 0) return
+    this.#changed()
+    try {
+      await this.components.gossip.publish(this.topic, encodeDeclEntries(entries))
+    } catch (err) {
+      // Anti-entropy spreads it anyway: peers see our digest change and pull.
+      this.components.logger.debug({ err: (err as Error).message }, 'declaration publish failed')
+    }
+  }
+
+  #onGossip(signer: string, data: Uint8Array): Verdict {
+    if (this.#dropGossip > 0) {
+      this.#dropGossip--
+      this.components.logger.info({ from: signer }, 'test hook: dropped a declaration message')
+      return 'ignore'
+    }
+    const decoded = decodeDeclEntries(data)
+    if (!decoded.ok) {
+      this.components.logger.debug(
+        { from: signer, reason: decoded.reason },
+        'rejected malformed declarations',
+      )
+      return 'reject'
+    }
+    // A node writes only under its own name; relaying others' writes is the sync stream's job.
+    if (decoded.value.some((entry) => entry.version.origin !== signer)) {
+      this.components.logger.debug({ from: signer }, 'rejected declarations written under another name')
+      return 'reject'
+    }
+    const changed = this.#merge(decoded.value, `gossip from ${signer}`)
+    if (changed === 0) return 'ignore'
+    this.#changed()
+    return 'accept'
+  }
+
+  #merge(entries: DeclEntry[], via: string): number {
+    let changed = 0
+    for (const entry of entries) {
+      this.#hlc = hlcReceive(this.#hlc, entry.version.hlc, this.components.wallNow())
+      const outcome = this.store.merge(entry)
+      if (outcome === 'stale' || outcome === 'unchanged') continue
+      changed++
+      this.components.logger.info(
+        { workload: entry.name, outcome, origin: entry.version.origin, via },
+        outcome === 'deleted' ? 'declaration deleted' : 'declaration received',
+      )
+    }
+    return changed
+  }
+
+  #changed(): void {
+    this.components.onChange(this.store.digest())
+    this.#persist()
+  }
+
+  /** Writes are queued so that the file always ends with the newest store, written atomically. */
+  #persist(): void {
+    this.#persisting = this.#persisting
+      .then(() =>
+        writeFileAtomic(
+          join(this.init.dataDir, PERSIST_FILE),
+          JSON.stringify({ version: 1, entries: this.store.entries() }),
+        ),
+      )
+      .catch((err: Error) => this.components.logger.error({ err: err.message }, 'cannot save declarations'))
+  }
+
+  async #load(): Promise<void> {
+    const path = join(this.init.dataDir, PERSIST_FILE)
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    let entries: unknown
+    try {
+      entries = (JSON.parse(text) as { entries?: unknown }).entries
+    } catch {
+      entries = undefined
+    }
+    const decoded = decodeDeclEntries(encodeDeclEntries((entries ?? []) as DeclEntry[]))
+    if (entries === undefined || !decoded.ok) {
+      // Keep the file for a person to look at; peers give this node the set back by anti-entropy.
+      const aside = `${path}.unreadable-${this.components.wallNow()}`
+      await rename(path, aside)
+      this.components.logger.error(
+        { path, movedTo: aside },
+        'declarations file is unreadable: moved aside, starting empty',
+      )
+      return
+    }
+    for (const entry of decoded.value) {
+      this.store.merge(entry)
+      this.#hlc = hlcReceive(this.#hlc, entry.version.hlc, this.components.wallNow())
+    }
+    this.components.logger.info({ workloads: this.store.live().length }, 'loaded declarations')
+  }
+
+  async #serveSync(stream: Stream): Promise<void> {
+    try {
+      await lpStream(stream).write(encodeDeclEntries(this.store.entries()), {
+        signal: AbortSignal.timeout(5000),
+      })
+      await stream.close()
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import { canonicalJson } from './canonical.js'
+import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
+import { hlcCompare } from './hlc.js'
+import { type Hlc, HlcSchema } from './node-state.js'
+import { type Workload, WorkloadNameSchema, WorkloadSchema } from './spec.js'
+
+/** Who wrote a declaration, and when: larger versions win. */
+export interface DeclVersion {
+  hlc: Hlc
+  /** Peer id of the node that wrote it. */
+  origin: string
+}
+
+/** One name in the declaration store: a workload, or a tombstone that says it was deleted. */
+export interface DeclEntry {
+  name: string
+  version: DeclVersion
+  deleted: boolean
+  /** Absent if and only if `deleted`. */
+  workload?: Workload
+}
+
+export const DeclVersionSchema = z.strictObject({ hlc: HlcSchema, origin: z.string().min(1).max(128) })
+
+/** A declaration entry from the network. Strict: a tombstone carries no workload, a live entry its own. */
+export const DeclEntrySchema: z.ZodType<DeclEntry> = z
+  .strictObject({
+    name: WorkloadNameSchema,
+    version: DeclVersionSchema,
+    deleted: z.boolean(),
+    workload: WorkloadSchema.optional(),
+  })
+  .superRefine((entry, ctx) => {
+    if (entry.deleted && entry.workload !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['workload'], message: 'must be absent in a tombstone' })
+    }
+    if (!entry.deleted && entry.workload === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['workload'], message: 'is required unless deleted' })
+    }
+    if (entry.workload !== undefined && entry.workload.name !== entry.name) {
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'does not match workload.name' })
+    }
+  })
+
+/** A total order on versions: the hybrid logical clock first, then the origin's peer id. */
+export function compareDeclVersions(a: DeclVersion, b: DeclVersion): number {
+  const byClock = hlcCompare(a.hlc, b.hlc)
+  if (byClock !== 0) return byClock
+  if (a.origin === b.origin) return 0
+  return a.origin < b.origin ? -1 : 1
+}
+
+/**
+ * What a merge did. `created`, `updated` and `deleted` changed the store (and its digest);
+ * `unchanged` (the same version was already there) and `stale` (an older one) did not.
+ */
+export type MergeOutcome = 'created' | 'updated' | 'deleted' | 'unchanged' | 'stale'
+
+/** Tombstones are kept a week by default: long enough to outlive any partition we expect to heal. */
+export const DEFAULT_TOMBSTONE_KEEP_MS = 7 * 24 * 3600 * 1000
+
+/**
+ * The declarations as one node knows them: a map from workload name to a last-writer-wins
+ * register, where deletions are tombstones. Merging is commutative, associative and idempotent,
+ * so nodes that have received the same entries, in any order and any number of times, hold the
+ * same store and the same digest. Entries are treated as immutable values.
+ */
+export class DeclStore {
+  readonly #entries = new Map<string, DeclEntry>()
+  #digest: string | undefined
+
+  constructor(entries: Iterable<DeclEntry> = []) {
+    for (const entry of entries) this.merge(entry)
+  }
+
+  /** The entry for a name, tombstone included. */
+  get(name: string): DeclEntry | undefined {
+    return this.#entries.get(name)
+  }
+
+  /** The declared workloads (no tombstones), sorted by name. */
+  live(): Workload[] {
+    return this.entries().flatMap((entry) => (entry.workload === undefined ? [] : [entry.workload]))
+  }
+
+  /** Every entry, tombstones included, sorted by name. */
+  entries(): DeclEntry[] {
+    return [...this.#entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  /** Keeps the larger version for the entry's name. */
+  merge(entry: DeclEntry): MergeOutcome {
+    const incoming = copyEntry(entry)
+    const current = this.#entries.get(incoming.name)
+    if (current !== undefined) {
+      const order = compareDeclVersions(incoming.version, current.version)
+      if (order < 0) return 'stale'
+      // One origin never writes two values at one version; if a faulty or hostile peer does, keep
+      // the larger value anyway, so that every node still ends up with the same one.
+      if (order === 0 && canonicalJson(incoming) <= canonicalJson(current)) return 'unchanged'
+    }
+    this.#entries.set(incoming.name, incoming)
+    this.#digest = undefined
+    if (incoming.deleted) return 'deleted'
+    return current === undefined || current.deleted ? 'created' : 'updated'
+  }
+
+  /**
+   * 16 hex digits over the name, version and deleted flag of every entry, tombstones included.
+   * Nodes compare digests to find out cheaply whether their stores differ (anti-entropy).
+   */
+  digest(): string {
+    if (this.#digest === undefined) {
+      const summary = this.entries().map((entry) => [
+        entry.name,
+        entry.version.hlc.wall,
+        entry.version.hlc.logical,
+        entry.version.origin,
+        entry.deleted,
+      ])
+      this.#digest = createHash('sha256').update(canonicalJson(summary)).digest('hex').slice(0, 16)
+    }
+    return this.#digest
+  }
+
+  /**
+   * Forgets tombstones written more than `keepMs` before `nowWallMs` (both wall-clock
+   * milliseconds, compared with the tombstone's HLC wall time) and returns their names, sorted.
+   * A write older than a forgotten tombstone that arrives later would bring the workload back,
+   * so `keepMs` must outlast any partition and any node's absence.
+   */
+  collectTombstones(nowWallMs: number, keepMs: number): string[] {
+    const cutoff = nowWallMs - keepMs
+    const removed: string[] = []
+    for (const entry of this.entries()) {
+      if (entry.deleted && entry.version.hlc.wall < cutoff) {
+        this.#entries.delete(entry.name)
+        removed.push(entry.name)
+      }
+    }
+    if (removed.length > 0) this.#digest = undefined
+    return removed
+  }
+}
+
+/** The entry in one shape (a tombstone has no `workload` key), its version copied; the workload is shared. */
+function copyEntry(entry: DeclEntry): DeclEntry {
+  const copy: DeclEntry = {
+    name: entry.name,
+    version: {
+      hlc: { wall: entry.version.hlc.wall, logical: entry.version.hlc.logical },
+      origin: entry.version.origin,
+    },
+    deleted: entry.deleted,
+  }
+  if (!entry.deleted && entry.workload !== undefined) copy.workload = entry.workload
+  return copy
+}
+
+/** Largest declarations message accepted from the network, in bytes. */
+export const MAX_DECL_MESSAGE_BYTES = 4 * 1024 * 1024
+/** Most entries one declarations message may carry. */
+export const MAX_DECL_ENTRIES = 10_000
+
+const DeclEntriesSchema = z.array(DeclEntrySchema).max(MAX_DECL_ENTRIES)
+
+export const encodeDeclEntries = (entries: DeclEntry[]): Uint8Array => encodeEnvelope('decls', entries)
+
+/** Decodes a declarations message; never throws: anything invalid comes back as a reason. */
+export const decodeDeclEntries = (bytes: Uint8Array): Decoded<DeclEntry[]> =>
+  decodeEnvelope(bytes, 'decls', DeclEntriesSchema, MAX_DECL_MESSAGE_BYTES)

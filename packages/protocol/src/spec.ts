@@ -1,0 +1,564 @@
+import { Buffer } from 'node:buffer'
+import { createHash } from 'node:crypto'
+import { parseAllDocuments } from 'yaml'
+import { z } from 'zod'
+import { canonicalJson } from './canonical.js'
+import { LabelsSchema } from './node-state.js'
+
+/**
+ * A workload as Gary stores it and sends it between nodes: the user's spec with every default
+ * filled in and every amount in one unit. Produced by `parseWorkloadFile`/`normaliseWorkload`,
+ * checked by `WorkloadSchema` when it comes from the network.
+ */
+export interface Workload {
+  name: string
+  image: string
+  /** Replaces the image's entrypoint. */
+  command?: string[]
+  /** Replaces the image's arguments (CMD). */
+  args?: string[]
+  env: Record<string, string>
+  mode: 'replicated' | 'global'
+  /** Slots to run; always 0 for a global workload, which runs one slot per eligible node. */
+  replicas: number
+  resources: { cpuMillis: number; memoryBytes: number }
+  ports: { containerPort: number; hostPort?: number; protocol: 'tcp' | 'udp' }[]
+  /** Labels a node must carry, with these values, to run the workload. */
+  constraints: Record<string, string>
+  restart: { policy: 'always' | 'on-failure' | 'never'; maxRetries: number }
+  /** Exactly one of `command` and `http` is present. */
+  health?: {
+    command?: string[]
+    http?: { path: string; port: number }
+    intervalMs: number
+    timeoutMs: number
+    retries: number
+  }
+  update: { maxUnavailable: number }
+  labels: Record<string, string>
+}
+
+export type ParseResult = { ok: true; workloads: Workload[] } | { ok: false; problems: string[] }
+
+/** Largest spec file `parseWorkloadFile` reads, in bytes. */
+export const MAX_SPEC_FILE_BYTES = 1024 * 1024
+/** Most workloads one spec file may declare. */
+export const MAX_WORKLOADS_PER_FILE = 1000
+export const MAX_REPLICAS = 10_000
+
+const KI = 1024
+const MI = KI * KI
+const MIN_MEMORY_BYTES = MI
+const MAX_MEMORY_BYTES = 2 ** 50
+const MAX_CPU_MILLIS = 1024 * 1000
+const MAX_DURATION_MS = 24 * 3600 * 1000
+
+export const DEFAULT_CPU_MILLIS = 100
+export const DEFAULT_MEMORY_BYTES = 64 * MI
+export const DEFAULT_HEALTH_INTERVAL_MS = 10_000
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000
+export const DEFAULT_HEALTH_RETRIES = 3
+export const DEFAULT_RESTART_MAX_RETRIES = 5
+
+// ---- pieces shared by the input form and the normalised form ----
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+/** A workload name: a DNS label, 1 to 63 of a-z, 0-9 and '-', starting and ending alphanumeric. */
+export const WorkloadNameSchema = z.string().superRefine((name, ctx) => {
+  if (NAME.test(name)) return
+  const reason = /[A-Z]/.test(name)
+    ? "names are lowercase (a-z, 0-9 and '-')"
+    : "use 1 to 63 of a-z, 0-9 and '-', starting and ending with a letter or digit"
+  ctx.addIssue({ code: 'custom', message: `${quote(name)} is not a valid name: ${reason}`, input: name })
+})
+const imageSchema = z.string().min(1).max(255).regex(/^\S+$/, 'must not contain spaces')
+const argList = z.array(z.string().max(4096)).max(256)
+const envKey = z
+  .string()
+  .max(256)
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    'is not a variable name (letters, digits and _, not starting with a digit)',
+  )
+const envSchema = z
+  .record(envKey, z.string().max(32 * KI))
+  .refine((env) => Object.keys(env).length <= 512, 'has more than 512 variables')
+const portNumber = z.number().int().min(1).max(65_535)
+const protocolSchema = z.enum(['tcp', 'udp'])
+const modeSchema = z.enum(['replicated', 'global'])
+const replicasSchema = z.number().int().min(0).max(MAX_REPLICAS)
+const restartPolicySchema = z.enum(['always', 'on-failure', 'never'])
+const maxRetriesSchema = z.number().int().min(0).max(1_000_000)
+const healthRetriesSchema = z.number().int().min(1).max(1000)
+const maxUnavailableSchema = z.number().int().min(1).max(MAX_REPLICAS)
+const httpCheckSchema = z.strictObject({
+  path: z
+    .string()
+    .max(1024)
+    .regex(/^\/\S*$/, "must start with '/' and contain no spaces"),
+  port: portNumber,
+})
+
+// ---- the normalised form ----
+
+const HealthSchema = z
+  .strictObject({
+    command: argList.min(1).optional(),
+    http: httpCheckSchema.optional(),
+    intervalMs: z.number().int().min(1).max(MAX_DURATION_MS),
+    timeoutMs: z.number().int().min(1).max(MAX_DURATION_MS),
+    retries: healthRetriesSchema,
+  })
+  .refine((health) => (health.command === undefined) !== (health.http === undefined), {
+    message: 'needs exactly one of command and http',
+  })
+
+/**
+ * The normalised workload, as stored and sent on the wire. Strict: it validates what other
+ * nodes send, so unknown fields and broken invariants are refused rather than guessed at.
+ */
+export const WorkloadSchema: z.ZodType<Workload> = z
+  .strictObject({
+    name: WorkloadNameSchema,
+    image: imageSchema,
+    command: argList.optional(),
+    args: argList.optional(),
+    env: envSchema,
+    mode: modeSchema,
+    replicas: replicasSchema,
+    resources: z.strictObject({
+      cpuMillis: z.number().int().min(1).max(MAX_CPU_MILLIS),
+      memoryBytes: z.number().int().min(MIN_MEMORY_BYTES).max(MAX_MEMORY_BYTES),
+    }),
+    ports: z
+      .array(
+        z.strictObject({
+          containerPort: portNumber,
+          hostPort: portNumber.optional(),
+          protocol: protocolSchema,
+        }),
+      )
+      .max(64),
+    constraints: LabelsSchema,
+    restart: z.strictObject({ policy: restartPolicySchema, maxRetries: maxRetriesSchema }),
+    health: HealthSchema.optional(),
+    update: z.strictObject({ maxUnavailable: maxUnavailableSchema }),
+    labels: LabelsSchema,
+  })
+  .superRefine((workload, ctx) => {
+    if (workload.mode === 'global' && workload.replicas !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['replicas'], message: 'must be 0 for a global workload' })
+    }
+    const ports = workload.ports.map((port) => ({
+      container: port.containerPort,
+      host: port.hostPort,
+      protocol: port.protocol,
+    }))
+    for (const problem of portClashes(ports)) {
+      ctx.addIssue({ code: 'custom', path: ['ports', problem.index], message: problem.message })
+    }
+  })
+
+// ---- the input form ----
+
+/** An amount the user writes as a number or a string; `parse` returns the value or a problem. */
+const amount = (parse: (value: unknown) => number | string) =>
+  z.unknown().transform((value, ctx) => {
+    const parsed = parse(value)
+    if (typeof parsed === 'number') return parsed
+    ctx.addIssue({ code: 'custom', message: parsed, input: value })
+    return z.NEVER
+  })
+
+const InputSchema = z.strictObject({
+  name: WorkloadNameSchema,
+  image: imageSchema,
+  command: argList.optional(),
+  args: argList.optional(),
+  env: envSchema.optional(),
+  mode: modeSchema.optional(),
+  replicas: replicasSchema.optional(),
+  resources: z
+    .strictObject({ cpu: amount(parseCpu).optional(), memory: amount(parseMemory).optional() })
+    .optional(),
+  ports: z
+    .array(
+      z.strictObject({
+        container: portNumber,
+        host: portNumber.optional(),
+        protocol: protocolSchema.optional(),
+      }),
+    )
+    .max(64)
+    .optional(),
+  constraints: LabelsSchema.optional(),
+  restart: z
+    .strictObject({ policy: restartPolicySchema.optional(), maxRetries: maxRetriesSchema.optional() })
+    .optional(),
+  health: z
+    .strictObject({
+      command: argList.min(1).optional(),
+      http: httpCheckSchema.optional(),
+      interval: amount(parseDuration).optional(),
+      timeout: amount(parseDuration).optional(),
+      retries: healthRetriesSchema.optional(),
+    })
+    .optional(),
+  update: z.strictObject({ maxUnavailable: maxUnavailableSchema.optional() }).optional(),
+  labels: LabelsSchema.optional(),
+})
+
+type Input = z.output<typeof InputSchema>
+
+/**
+ * Checks one workload spec in the input form (already parsed from YAML or JSON) and returns it
+ * normalised, or every problem found, each at its field path under `path`.
+ */
+export function normaliseWorkload(value: unknown, path = 'spec'): ParseResult {
+  const parsed = InputSchema.safeParse(value, { error: friendlyMessage })
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(issue, path))),
+    ...crossFieldProblems(value, path),
+  ]
+  if (!parsed.success || problems.length > 0) return { ok: false, problems }
+  return { ok: true, workloads: [toWorkload(parsed.data)] }
+}
+
+/**
+ * Reads a spec file: YAML or JSON, one spec per document (`---` between YAML documents), or a
+ * list of specs. Either every workload comes back, or every problem of every document does;
+ * nothing partial.
+ */
+export function parseWorkloadFile(text: string): ParseResult {
+  const bytes = Buffer.byteLength(text, 'utf8')
+  if (bytes > MAX_SPEC_FILE_BYTES) {
+    return {
+      ok: false,
+      problems: [
+        `the file is ${bytes} bytes, over the ${MAX_SPEC_FILE_BYTES} byte (1 MiB) limit for a spec file`,
+      ],
+    }
+  }
+  const documents = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true })
+  const syntax = documents.flatMap((document) =>
+    document.errors.map((error) => `YAML syntax error: ${firstLine(error.message)}`),
+  )
+  if (syntax.length > 0) return { ok: false, problems: syntax }
+
+  const values: unknown[] = []
+  for (const document of documents) {
+    let value: unknown
+    try {
+      // The alias limit stops a "billion laughs" document from expanding without bound.
+      value = document.toJS({ maxAliasCount: 100 })
+    } catch (error) {
+      return { ok: false, problems: [`YAML: ${error instanceof Error ? error.message : String(error)}`] }
+    }
+    if (value === null || value === undefined) continue // an empty document, e.g. after a trailing `---`
+    if (Array.isArray(value)) values.push(...value)
+    else values.push(value)
+  }
+  if (values.length === 0) return { ok: false, problems: ['the file holds no workload spec'] }
+  if (values.length > MAX_WORKLOADS_PER_FILE) {
+    return {
+      ok: false,
+      problems: [`the file declares ${values.length} workloads, over the limit of ${MAX_WORKLOADS_PER_FILE}`],
+    }
+  }
+
+  const rootOf = (index: number) => (values.length === 1 ? 'spec' : `spec[${index}]`)
+  const problems: string[] = []
+  const workloads: Workload[] = []
+  const firstSeen = new Map<string, number>()
+  values.forEach((value, index) => {
+    const result = normaliseWorkload(value, rootOf(index))
+    if (result.ok) workloads.push(...result.workloads)
+    else problems.push(...result.problems)
+    const name = isMap(value) ? value.name : undefined
+    if (typeof name !== 'string') return
+    const first = firstSeen.get(name)
+    if (first === undefined) firstSeen.set(name, index)
+    else
+      problems.push(`${rootOf(index)}.name: name ${quoteName(name)} appears twice (also in ${rootOf(first)})`)
+  })
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, workloads }
+}
+
+/**
+ * The generation of a workload: 12 hex digits of the SHA-256 of the canonical JSON of everything
+ * that shapes its containers. When it changes, holders replace their containers (a rollout).
+ *
+ * Covered: image, command, args, env, resources, ports, restart and health; each is part of the
+ * container's configuration, so a change needs a new container.
+ * Not covered, because a running container need not change when they do:
+ * - name: it is the identity of the workload, not its content;
+ * - replicas and mode: scaling is not a rollout (DESIGN.md section 4);
+ * - update: how to roll out is not what is rolled out;
+ * - labels: metadata for people and tools;
+ * - constraints: they decide where slots run, not what runs; the placement rules move a slot
+ *   whose node stops matching, and replacing the container in place would not help.
+ * Absent optional fields are left out of the hash, so a field added later with no value keeps
+ * every existing generation, and key order never matters.
+ */
+export function generationOf(workload: Workload): string {
+  const shaping = {
+    image: workload.image,
+    command: workload.command,
+    args: workload.args,
+    env: workload.env,
+    resources: workload.resources,
+    ports: workload.ports,
+    restart: workload.restart,
+    health: workload.health,
+  }
+  return createHash('sha256').update(canonicalJson(shaping)).digest('hex').slice(0, 12)
+}
+
+// ---- helpers ----
+
+function toWorkload(input: Input): Workload {
+  const mode = input.mode ?? 'replicated'
+  const health = input.health
+  return {
+    name: input.name,
+    image: input.image,
+    ...(input.command === undefined ? {} : { command: [...input.command] }),
+    ...(input.args === undefined ? {} : { args: [...input.args] }),
+    env: { ...input.env },
+    mode,
+    replicas: mode === 'global' ? 0 : (input.replicas ?? 1),
+    resources: {
+      cpuMillis: input.resources?.cpu ?? DEFAULT_CPU_MILLIS,
+      memoryBytes: input.resources?.memory ?? DEFAULT_MEMORY_BYTES,
+    },
+    ports: (input.ports ?? []).map((port) => ({
+      containerPort: port.container,
+      ...(port.host === undefined ? {} : { hostPort: port.host }),
+      protocol: port.protocol ?? 'tcp',
+    })),
+    constraints: { ...input.constraints },
+    restart: {
+      policy: input.restart?.policy ?? 'always',
+      maxRetries: input.restart?.maxRetries ?? DEFAULT_RESTART_MAX_RETRIES,
+    },
+    ...(health === undefined
+      ? {}
+      : {
+          health: {
+            ...(health.command === undefined ? {} : { command: [...health.command] }),
+            ...(health.http === undefined
+              ? {}
+              : { http: { path: health.http.path, port: health.http.port } }),
+            intervalMs: health.interval ?? DEFAULT_HEALTH_INTERVAL_MS,
+            timeoutMs: health.timeout ?? DEFAULT_HEALTH_TIMEOUT_MS,
+            retries: health.retries ?? DEFAULT_HEALTH_RETRIES,
+          },
+        }),
+    update: { maxUnavailable: input.update?.maxUnavailable ?? 1 },
+    labels: { ...input.labels },
+  }
+}
+
+/**
+ * Rules that join several fields. They run on the raw input, whatever else is wrong with it, so
+ * the user sees every problem at once rather than one round at a time.
+ */
+function crossFieldProblems(value: unknown, path: string): string[] {
+  if (!isMap(value)) return []
+  const problems: string[] = []
+  // zod silently drops a `__proto__` key from a map; say so rather than lose a setting.
+  for (const field of ['env', 'constraints', 'labels']) {
+    const map = value[field]
+    if (isMap(map) && Object.hasOwn(map, '__proto__'))
+      problems.push(`${path}.${field}.__proto__: is a reserved name`)
+  }
+  if (value.mode === 'global' && Object.hasOwn(value, 'replicas')) {
+    problems.push(
+      `${path}.replicas: must be left out when mode is global (one replica runs on each eligible node)`,
+    )
+  }
+  const health = value.health
+  if (isMap(health)) {
+    const hasCommand = Object.hasOwn(health, 'command')
+    const hasHttp = Object.hasOwn(health, 'http')
+    if (!hasCommand && !hasHttp) problems.push(`${path}.health: needs a check: command or http`)
+    if (hasCommand && hasHttp) problems.push(`${path}.health: has both command and http: choose one`)
+  }
+  if (Array.isArray(value.ports)) {
+    const ports = value.ports.map((port: unknown) => (isMap(port) ? port : {}))
+    for (const problem of portClashes(ports))
+      problems.push(`${path}.ports[${problem.index}]: ${problem.message}`)
+  }
+  return problems
+}
+
+/** Two ports that publish the same container port, or bind the same host port, cannot both work. */
+function portClashes(
+  ports: readonly { container?: unknown; host?: unknown; protocol?: unknown }[],
+): { index: number; message: string }[] {
+  const clashes: { index: number; message: string }[] = []
+  const seen = new Map<string, number>()
+  ports.forEach((port, index) => {
+    const protocol = port.protocol ?? 'tcp'
+    for (const [side, number] of [
+      ['container', port.container],
+      ['host', port.host],
+    ] as const) {
+      if (typeof number !== 'number') continue
+      const key = `${side} ${number}/${String(protocol)}`
+      const first = seen.get(key)
+      if (first === undefined) seen.set(key, index)
+      else clashes.push({ index, message: `${key} appears twice (also in ports[${first}])` })
+    }
+  })
+  return clashes
+}
+
+function parseCpu(value: unknown): number | string {
+  let millis: number
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    millis = value * 1000
+  } else if (typeof value === 'string' && /^\d+(\.\d+)?m?$/.test(value.trim())) {
+    const text = value.trim()
+    millis = text.endsWith('m') ? Number(text.slice(0, -1)) : Number(text) * 1000
+  } else {
+    return `${quote(value)} is not a CPU amount (use cores, like 0.5 or "2", or millicores, like "250m")`
+  }
+  millis = Math.round(millis)
+  if (millis < 1) return `${quote(value)} is less than 1m, a thousandth of a core`
+  if (millis > MAX_CPU_MILLIS) return `${quote(value)} is more than ${MAX_CPU_MILLIS / 1000} cores`
+  return millis
+}
+
+const MEMORY_UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: KI,
+  Mi: MI,
+  Gi: MI * KI,
+  Ti: MI * MI,
+}
+
+function parseMemory(value: unknown): number | string {
+  let bytes: number
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    bytes = value
+  } else {
+    const match =
+      typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*(k|K|M|G|T|Ki|Mi|Gi|Ti)?B?$/.exec(value.trim()) : null
+    if (match === null) return `${quote(value)} is not a size (use bytes, or a unit: "64Mi", "1Gi", "500M")`
+    bytes = Number(match[1]) * (MEMORY_UNITS[match[2] ?? ''] ?? Number.NaN)
+  }
+  bytes = Math.round(bytes)
+  if (!(bytes >= MIN_MEMORY_BYTES)) {
+    const hint = typeof value === 'number' ? ` (a bare number is bytes: did you mean "${value}Mi"?)` : ''
+    return `${quote(value)} is less than the 1Mi minimum${hint}`
+  }
+  if (bytes > MAX_MEMORY_BYTES) return `${quote(value)} is more than the 1Pi maximum`
+  return bytes
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+function parseDuration(value: unknown): number | string {
+  const text = typeof value === 'string' ? value.trim() : ''
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) {
+    return `${quote(value)} is not a duration (use a string like "5s", "500ms", "1m" or "1m30s")`
+  }
+  let ms = 0
+  for (const [, number, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    ms += Number(number) * (DURATION_UNITS[unit ?? ''] ?? Number.NaN)
+  }
+  ms = Math.round(ms)
+  if (!(ms >= 1)) return `${quote(value)} is shorter than 1ms`
+  if (ms > MAX_DURATION_MS) return `${quote(value)} is longer than 24h`
+  return ms
+}
+
+/** Plain-language messages for zod's generic issues; schema-specific messages take precedence. */
+const friendlyMessage: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type': {
+      if (issue.input === undefined) return 'is required'
+      const expected = EXPECTED[issue.expected] ?? issue.expected
+      const hint =
+        issue.expected === 'string' && (typeof issue.input === 'number' || typeof issue.input === 'boolean')
+          ? `: write it in quotes, "${String(issue.input)}"`
+          : ''
+      return `expected ${expected}, got ${describe(issue.input)}${hint}`
+    }
+    case 'too_small': {
+      const minimum = Number(issue.minimum)
+      if (issue.origin === 'string')
+        return minimum === 1 ? 'must not be empty' : `must have at least ${minimum} characters`
+      if (issue.origin === 'array')
+        return minimum === 1 ? 'must not be empty' : `must have at least ${minimum} items`
+      return `must be at least ${minimum}`
+    }
+    case 'too_big': {
+      const maximum = Number(issue.maximum)
+      if (issue.origin === 'string') return `must be at most ${maximum} characters long`
+      if (issue.origin === 'array') return `must have at most ${maximum} items`
+      return `must be at most ${maximum}`
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}, not ${describe(issue.input)}`
+    case 'invalid_key':
+      return issue.issues.map((inner) => inner.message).join('; ')
+    default:
+      return undefined
+  }
+}
+
+const EXPECTED: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a map',
+  record: 'a map',
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: string): string[] {
+  const at = (path: readonly PropertyKey[]) => root + path.map(pathSegment).join('')
+  if (issue.code === 'unrecognized_keys')
+    return issue.keys.map((key) => `${at([...issue.path, key])}: unknown field`)
+  return [`${at(issue.path)}: ${issue.message}`]
+}
+
+function pathSegment(part: PropertyKey): string {
+  if (typeof part === 'number') return `[${part}]`
+  const key = String(part)
+  return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** A value as a problem message shows it: JSON, cut short when long. */
+function quote(value: unknown): string {
+  const text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value))
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+function quoteName(name: string): string {
+  return NAME.test(name) ? name : quote(name)
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return value instanceof Uint8Array ? 'binary data' : 'a map'
+  return quote(value)
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/:$/, '')
+}
