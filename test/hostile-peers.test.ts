@@ -26,7 +26,6 @@ function stateOf(node: string, seq: number, labels: Record<string, string>, inca
     labels,
     capacity: { cpuMillis: 1000, memoryBytes: 1 << 30 },
     draining: false,
-    declDigest: '',
     promises: [],
     refusals: [],
   }
@@ -104,9 +103,9 @@ describe('messages from a hostile peer over a real connection', () => {
     const me = attacker.peerId.toString()
     await gossip.publish(TOPIC, new TextEncoder().encode('{"v":1,"t":"state","b":{"node":'))
     const huge = stateOf(me, 1, { role: 'x' })
-    huge.addrs = []
-    const padding = 'x'.repeat(MAX_NODE_STATE_BYTES)
-    await gossip.publish(TOPIC, encodeNodeState({ ...huge, declDigest: padding }))
+    const refusal = { workload: 'w', generation: 'g', reason: 'r'.repeat(500), at: { wall: 1, logical: 0 } }
+    huge.refusals = Array.from({ length: Math.ceil(MAX_NODE_STATE_BYTES / 500) }, () => refusal)
+    await gossip.publish(TOPIC, encodeNodeState(huge))
     await gossip.publish(
       TOPIC,
       new TextEncoder().encode(JSON.stringify({ v: 1, t: 'state', b: { ...huge, extra: 1 } })),
@@ -136,12 +135,13 @@ describe('messages from a hostile peer over a real connection', () => {
       await stream.close()
     })
     const before = await a.cli<unknown[]>('get')
-    // Claim a declaration digest that differs from A's, so A pulls from the attacker.
-    await gossip.publish(
-      TOPIC,
-      encodeNodeState({ ...stateOf(me, 9, { version: 'new' }), declDigest: 'ffffffffffffffff' }),
-    )
-    await waitFor('A to refuse the set', () => a.hasLog('refused a malformed declaration set'))
+    // Heartbeats claiming a declaration digest that differs from A's make A pull from the attacker.
+    const beats = lpStream(await attacker.dialProtocol(aPeer, HEARTBEAT))
+    const beat = encodeHeartbeat({ incarnation: 1, seq: 5, members: '00000000', decls: 'ffffffffffffffff' })
+    await waitFor('A to pull from the attacker', async () => {
+      await beats.write(beat)
+      return a.hasLog('refused a malformed declaration set')
+    })
     expect(await a.cli<unknown[]>('get')).toEqual(before)
     expect((await bAsSeenByA())?.state).toBe('alive')
   })
@@ -154,7 +154,9 @@ describe('messages from a hostile peer over a real connection', () => {
     await waitFor('A to drop the stream', () => debugCount('dropped malformed heartbeat') > dropped)
     // A valid heartbeat on a new stream is still heard.
     const again = lpStream(await attacker.dialProtocol(aPeer, HEARTBEAT))
-    await again.write(encodeHeartbeat({ incarnation: 1, seq: 5, members: '00000000' }))
+    await again.write(
+      encodeHeartbeat({ incarnation: 1, seq: 5, members: '00000000', decls: '0000000000000000' }),
+    )
     expect((await bAsSeenByA())?.state).toBe('alive')
   })
 })

@@ -73,8 +73,8 @@ const DEAD_REDIAL_MS = 5000
 const MAX_PARALLEL_DIALS = 8
 /** A peer whose member digest differs from ours is asked for hints at most this often. */
 const ASK_PEERS_EVERY_MS = 500
-/** A member whose declaration digest differs from ours is pulled from at most this often. */
-const ANTI_ENTROPY_EVERY_MS = 1000
+/** How long a peer's declaration digest may differ from ours before we pull its set. */
+const ANTI_ENTROPY_GRACE_MS = 1000
 const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
 
 /**
@@ -96,6 +96,9 @@ export class Daemon {
   readonly #testHooks: TestHooks
   readonly #blocked = new Set<string>()
   readonly #lastSyncAt = new Map<string, number>()
+  readonly #mismatchSince = new Map<string, number>()
+  /** False until a first declaration sync succeeded: until then, pull at the first mismatch. */
+  #caughtUp = false
   readonly #timers: NodeJS.Timeout[] = []
   readonly #dialing = new Set<string>()
   readonly #lastDialAt = new Map<string, number>()
@@ -155,7 +158,6 @@ export class Daemon {
         memoryBytes: config.memoryBytes ?? info.memoryBytes,
       },
       draining: false,
-      declDigest: '',
       promises: [],
       refusals: [],
     })
@@ -170,13 +172,9 @@ export class Daemon {
         logger: this.#log,
         self,
         wallNow: this.#wallNow,
-        onChange: (declDigest) => {
-          if (this.#self!.update({ declDigest })) void this.#publishState()
-        },
       },
     )
     await this.#declarations.start()
-    this.#self.update({ declDigest: this.#declarations.digest })
     this.#links = new PeerLinks(
       {
         cluster: config.cluster,
@@ -319,7 +317,6 @@ export class Daemon {
       this.#log.debug({ member: state.node, seq: state.seq, via }, 'member updated')
     }
     this.#sweep()
-    this.#antiEntropy(state.node, this.#now())
     return true
   }
 
@@ -332,6 +329,7 @@ export class Daemon {
     const now = this.#now()
     const outcome = this.#members!.observeHeartbeat(peer, decoded.value, now)
     if (outcome === 'needs-state') void this.#pullState(peer)
+    this.#antiEntropy(peer, now)
     if (
       decoded.value.members !== this.#membersDigest() &&
       now - (this.#askedAt.get(peer) ?? -Infinity) > ASK_PEERS_EVERY_MS
@@ -366,24 +364,38 @@ export class Daemon {
     if (this.#stopping) return
     const now = this.#now()
     const self = this.#self!.current
-    const beat = { incarnation: self.incarnation, seq: self.seq, members: this.#membersDigest() }
+    const beat = {
+      incarnation: self.incarnation,
+      seq: self.seq,
+      members: this.#membersDigest(),
+      decls: this.#declarations!.digest,
+    }
     this.#links!.sendHeartbeat(encodeHeartbeat(beat), now)
     if (this.#unpublished || now - this.#lastRefreshAt >= STATE_REFRESH_MS) void this.#publishState()
     this.#redial(now)
-    for (const member of this.#members!.list()) this.#antiEntropy(member.id, now)
   }
 
-  /** Pulls a live member's declarations when its digest differs from ours (at most every second). */
+  /**
+   * Pulls a peer's declarations when its heartbeat shows a digest that differs from ours for
+   * longer than gossip takes to deliver a write (at once while this node has not caught up since
+   * it started), so a normal apply costs no sync, and a lost message or a partition heals.
+   */
   #antiEntropy(id: string, now: number): void {
-    const member = this.#members!.get(id)
-    const theirs = member?.state?.declDigest
-    if (member?.status !== 'alive' || theirs === undefined || theirs === this.#declarations!.digest) return
-    if (now - (this.#lastSyncAt.get(id) ?? Number.NEGATIVE_INFINITY) < ANTI_ENTROPY_EVERY_MS) return
-    if (this.#p2p!.getConnections(peerIdFromString(id)).length === 0) return
+    const theirs = this.#members!.get(id)?.declDigest
+    if (theirs === undefined || theirs === this.#declarations!.digest) {
+      this.#mismatchSince.delete(id)
+      return
+    }
+    const since = this.#mismatchSince.get(id) ?? now
+    this.#mismatchSince.set(id, since)
+    if (this.#caughtUp && now - since < ANTI_ENTROPY_GRACE_MS) return
+    if (now - (this.#lastSyncAt.get(id) ?? Number.NEGATIVE_INFINITY) < ANTI_ENTROPY_GRACE_MS) return
     this.#lastSyncAt.set(id, now)
-    this.#declarations!.syncFrom(peerIdFromString(id)).catch((err: Error) =>
-      this.#log.debug({ member: id, err: err.message }, 'declaration sync failed'),
-    )
+    this.#declarations!.syncFrom(peerIdFromString(id))
+      .then(() => {
+        this.#caughtUp = true
+      })
+      .catch((err: Error) => this.#log.debug({ member: id, err: err.message }, 'declaration sync failed'))
   }
 
   async #publishState(): Promise<void> {

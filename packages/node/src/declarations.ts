@@ -36,8 +36,6 @@ export interface DeclarationsComponents {
   /** This node's peer id: the origin of the versions it writes. */
   self: string
   wallNow: () => number
-  /** The store changed: the node's NodeState carries the new digest. */
-  onChange(digest: string): void
 }
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged'
@@ -147,7 +145,7 @@ export class Declarations {
         return 0
       }
       const changed = this.#merge(decoded.value, `sync from ${id}`)
-      if (changed > 0) this.#changed()
+      if (changed > 0) this.#persist()
       return changed
     } finally {
       this.#syncing.delete(id)
@@ -162,7 +160,7 @@ export class Declarations {
     )
     if (removed.length > 0) {
       this.components.logger.info({ workloads: removed }, 'collected old tombstones')
-      this.#changed()
+      this.#persist()
     }
   }
 
@@ -173,7 +171,7 @@ export class Declarations {
 
   async #written(entries: DeclEntry[]): Promise<void> {
     if (entries.length === 0) return
-    this.#changed()
+    this.#persist()
     try {
       await this.components.gossip.publish(this.topic, encodeDeclEntries(entries))
     } catch (err) {
@@ -203,7 +201,7 @@ export class Declarations {
     }
     const changed = this.#merge(decoded.value, `gossip from ${signer}`)
     if (changed === 0) return 'ignore'
-    this.#changed()
+    this.#persist()
     return 'accept'
   }
 
@@ -220,11 +218,6 @@ export class Declarations {
       )
     }
     return changed
-  }
-
-  #changed(): void {
-    this.components.onChange(this.store.digest())
-    this.#persist()
   }
 
   /** Writes are queued so that the file always ends with the newest store, written atomically. */

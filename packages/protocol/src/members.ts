@@ -25,6 +25,8 @@ export interface Member {
   state?: NodeState
   /** Newest version the member has announced, from its state or a heartbeat. */
   announced: StateVersion
+  /** Digest of the member's declaration set, from its latest heartbeat. */
+  declDigest?: string
   /** Monotonic time of the last evidence that the member is up. */
   heardAt: number
   /**
@@ -110,11 +112,18 @@ export class MemberTable {
     if (id === this.self) return 'self'
     const member = this.#members.get(id)
     if (member === undefined) {
-      this.#members.set(id, { id, announced: version(beat), heardAt: now, status: 'alive' })
+      this.#members.set(id, {
+        id,
+        announced: version(beat),
+        declDigest: beat.decls,
+        heardAt: now,
+        status: 'alive',
+      })
       return 'needs-state'
     }
     if (compareVersions(beat, member.announced) < 0) return 'stale'
     member.announced = version(beat)
+    member.declDigest = beat.decls
     member.heardAt = Math.max(member.heardAt, now)
     if (member.state === undefined || isNewer(beat, member.state)) return 'needs-state'
     return 'unchanged'

@@ -3,7 +3,7 @@ import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
 
 /** Largest NodeState accepted from the network, in bytes. */
 export const MAX_NODE_STATE_BYTES = 128 * 1024
-/** Largest heartbeat accepted from the network, in bytes (the binary form is at most 24). */
+/** Largest heartbeat accepted from the network, in bytes (the binary form is at most 32). */
 export const MAX_HEARTBEAT_BYTES = 64
 
 const peerId = z.string().min(1).max(128)
@@ -63,8 +63,6 @@ export const NodeStateSchema = z.strictObject({
   labels: LabelsSchema,
   capacity: CapacitySchema,
   draining: z.boolean(),
-  /** Digest of the node's declaration set, for anti-entropy. */
-  declDigest: z.string().max(128),
   promises: z.array(SlotPromiseSchema).max(4096),
   refusals: z.array(RefusalSchema).max(4096),
 })
@@ -79,6 +77,8 @@ export const HeartbeatSchema = z.strictObject({
   seq: count,
   /** Digest of the members the sender knows alive (`setDigest`): a receiver whose digest differs asks it for peer hints. */
   members: z.string().regex(/^[0-9a-f]{8}$/, 'is not an 8-digit hex digest'),
+  /** Digest of the sender's declaration set (`DeclStore.digest`): a receiver whose set differs pulls it. */
+  decls: z.string().regex(/^[0-9a-f]{16}$/, 'is not a 16-digit hex digest'),
 })
 
 export type Capacity = z.infer<typeof CapacitySchema>

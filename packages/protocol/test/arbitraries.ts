@@ -51,7 +51,6 @@ export const nodeState: fc.Arbitrary<NodeState> = record({
   labels: fc.dictionary(labelKey, text(0, 63), { maxKeys: 64, noNullPrototype: true }),
   capacity: record({ cpuMillis: count, memoryBytes: count }),
   draining: fc.boolean(),
-  declDigest: text(0, 128),
   promises: fc.array(slotPromise, { maxLength: 4 }),
   refusals: fc.array(
     record({ workload: text(1, 63), generation: text(1, 64), reason: text(0, 512), at: hlc }),
@@ -75,15 +74,20 @@ export function state(node: string, incarnation: number, seq: number): NodeState
     labels: {},
     capacity: { cpuMillis: 1000, memoryBytes: 1 << 30 },
     draining: false,
-    declDigest: '',
     promises: [],
     refusals: [],
   }
 }
 
 /** A heartbeat for example tests. */
-export const beat = (incarnation: number, seq: number, members = '00000000'): Heartbeat => ({
+export const beat = (
+  incarnation: number,
+  seq: number,
+  members = '00000000',
+  decls = '0000000000000000',
+): Heartbeat => ({
   incarnation,
   seq,
   members,
+  decls,
 })

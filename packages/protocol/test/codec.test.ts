@@ -54,7 +54,6 @@ describe('NodeState codec', () => {
       labels: Object.fromEntries(
         Array.from({ length: 64 }, (_, i) => [`k${i}${'x'.repeat(59)}`, 'v'.repeat(63)]),
       ),
-      declDigest: 'd'.repeat(128),
     }
     expect(decodeNodeState(encodeNodeState(input))).toStrictEqual({ ok: true, value: input })
   })
@@ -96,7 +95,19 @@ describe('NodeState codec', () => {
   })
 
   test('refuses a message over MAX_NODE_STATE_BYTES, naming the limit', () => {
-    const big = { ...state('peer', 1, 1), declDigest: 'x'.repeat(MAX_NODE_STATE_BYTES) }
+    const big = {
+      ...state('peer', 1, 1),
+      addrs: ['x'],
+      labels: { pad: 'y' },
+      refusals: [] as NodeState['refusals'],
+    }
+    const oneRefusal = {
+      workload: 'w',
+      generation: 'g',
+      reason: 'r'.repeat(512),
+      at: { wall: 1, logical: 0 },
+    }
+    big.refusals = Array.from({ length: 300 }, () => oneRefusal)
     const bytes = encodeNodeState(big)
     expect(bytes.byteLength).toBeGreaterThan(MAX_NODE_STATE_BYTES)
     const reason = refusal(decodeNodeState(bytes))
@@ -234,19 +245,32 @@ describe('Heartbeat codec', () => {
     .array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 })
     .map((bytes) => bytes.map((b) => b.toString(16).padStart(2, '0')).join(''))
 
-  test('a valid heartbeat round trips, in at most 24 bytes', () => {
+  test('a valid heartbeat round trips, in at most 32 bytes', () => {
     fc.assert(
-      fc.property(record({ incarnation: count, seq: count, members: digest }), (beat) => {
-        const bytes = encodeHeartbeat(beat)
-        expect(bytes.byteLength).toBeLessThanOrEqual(24)
-        expect(decodeHeartbeat(bytes)).toStrictEqual({ ok: true, value: beat })
-      }),
+      fc.property(
+        record({
+          incarnation: count,
+          seq: count,
+          members: digest,
+          decls: fc.tuple(digest, digest).map(([a, b]) => a + b),
+        }),
+        (beat) => {
+          const bytes = encodeHeartbeat(beat)
+          expect(bytes.byteLength).toBeLessThanOrEqual(32)
+          expect(decodeHeartbeat(bytes)).toStrictEqual({ ok: true, value: beat })
+        },
+      ),
     )
   })
 
-  test('a heartbeat of a real node is 13 bytes', () => {
-    const bytes = encodeHeartbeat({ incarnation: 1_795_464_359_719, seq: 3, members: setDigest(['a', 'b']) })
-    expect(bytes.byteLength).toBe(13)
+  test('a heartbeat of a real node is 21 bytes', () => {
+    const bytes = encodeHeartbeat({
+      incarnation: 1_795_464_359_719,
+      seq: 3,
+      members: setDigest(['a', 'b']),
+      decls: '0123456789abcdef',
+    })
+    expect(bytes.byteLength).toBe(21)
   })
 
   test('refuses a heartbeat over MAX_HEARTBEAT_BYTES, naming the limit', () => {
@@ -255,7 +279,12 @@ describe('Heartbeat codec', () => {
   })
 
   test('refuses a truncated, padded, other-version or other-kind heartbeat', () => {
-    const valid = encodeHeartbeat({ incarnation: 300, seq: 1, members: setDigest(['a', 'b']) })
+    const valid = encodeHeartbeat({
+      incarnation: 300,
+      seq: 1,
+      members: setDigest(['a', 'b']),
+      decls: 'fedcba9876543210',
+    })
     expect(decodeHeartbeat(valid).ok).toBe(true)
     expect(refusal(decodeHeartbeat(valid.subarray(0, valid.length - 1)))).toContain('length')
     expect(refusal(decodeHeartbeat(Uint8Array.from([...valid, 0])))).toContain('length')

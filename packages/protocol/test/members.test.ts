@@ -360,10 +360,11 @@ describe('MemberTable versions', () => {
 
   test('a heartbeat from an unknown member adds it without a state and asks for one', () => {
     const table = new MemberTable(SELF, config)
-    expect(table.observeHeartbeat('a', beat(4, 2), 100)).toBe('needs-state')
+    expect(table.observeHeartbeat('a', beat(4, 2, '00000000', 'abcdef0123456789'), 100)).toBe('needs-state')
     expect(table.get('a')).toEqual({
       id: 'a',
       announced: { incarnation: 4, seq: 2 },
+      declDigest: 'abcdef0123456789',
       heardAt: 100,
       status: 'alive',
     })
