@@ -65,11 +65,25 @@ done
 gary nodes --api 127.0.0.1:7947
 [ "${alive:-0}" = 3 ] || { echo "the cluster did not form; logs are in $DEMO/" >&2; exit 1; }
 
+# Declare the example workloads on node 1; node 3 holds them a moment later.
+echo
+gary apply -f examples/web.yaml --api 127.0.0.1:7947
+gary apply -f examples/worker.yaml --api 127.0.0.1:7947
+for _ in $(seq 1 50); do
+  [ "$(gary get --api 127.0.0.1:7967 --json | grep -c '"name"')" = 3 ] && break
+  sleep 0.1
+done
+echo
+echo "node 3 holds the declarations applied on node 1:"
+gary get --api 127.0.0.1:7967
+
 cat <<INFO
 
 A 3-node Gary cluster runs on loopback (runtime: $runtime). Logs: $DEMO/n1.log .. n3.log
 Each node answers for the whole cluster:
   npx gary nodes --api 127.0.0.1:7957
+  npx gary get   --api 127.0.0.1:7967
+  npx gary inspect web --api 127.0.0.1:7957
   npx gary id    --api 127.0.0.1:7967
 Kill one (kill -9 \$(cat $DEMO/n3.pid)) and watch the others mark it dead; stop all with:
   bash scripts/demo.sh stop
