@@ -129,7 +129,6 @@ describe('messages from a hostile peer over a real connection', () => {
   })
 
   it('refuses a garbage declaration set over the sync stream, and changes nothing', async () => {
-    const me = attacker.peerId.toString()
     await attacker.handle('/gary/default/decl-sync/1.0.0', async ({ stream }) => {
       await lpStream(stream).write(new TextEncoder().encode('{"v":1,"t":"decls","b":[{"name":1}]}'))
       await stream.close()

@@ -58,7 +58,10 @@ export interface ContainerSummary {
 }
 
 export interface ContainerDetails extends ContainerSummary {
-  /** Exit code of the last run; undefined while it never exited. */
+  /**
+   * Exit code of the last run, while the container is not running (exited, dead, restarting);
+   * undefined when it never exited or runs again (Docker resets the code at each start).
+   */
   exitCode?: number
   /** ms since the epoch, undefined when never started. */
   startedAt?: number

@@ -1,0 +1,476 @@
+import { Agent } from 'node:http'
+import { Readable } from 'node:stream'
+import Docker from 'dockerode'
+import { LogDemuxer } from './demux.js'
+import {
+  ContainerNotFoundError,
+  ContainerStartError,
+  EngineError,
+  ImagePullError,
+  NameConflictError,
+  RuntimeUnavailableError,
+} from './errors.js'
+import type {
+  ContainerDetails,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  LogLine,
+  LogOptions,
+  PublishedPort,
+  RuntimeEvent,
+  RuntimeEventKind,
+  RuntimeInfo,
+} from './types.js'
+
+export interface DockerRuntimeInit {
+  /**
+   * The engine's Unix socket. Default: the path in `DOCKER_HOST` when it is `unix://...`, the
+   * engine `DOCKER_HOST` names when it is `tcp://...`, else `/var/run/docker.sock`.
+   */
+  socketPath?: string
+}
+
+export interface DockerRuntimeComponents {
+  /** A dockerode client to use instead of one made from `init`; `close()` leaves it open. */
+  docker?: Docker
+}
+
+const DEFAULT_SOCKET = '/var/run/docker.sock'
+
+/** What dockerode and docker-modem attach to their errors. */
+type DockerError = Error & { statusCode?: number; code?: string; json?: { message?: string } | null }
+
+const EVENT_KINDS: ReadonlySet<string> = new Set<RuntimeEventKind>([
+  'create',
+  'start',
+  'die',
+  'stop',
+  'destroy',
+  'oom',
+])
+/** Keys Docker puts into an event's attributes beside the container's labels. */
+const NOT_LABELS: ReadonlySet<string> = new Set(['name', 'image', 'exitCode', 'signal', 'execDuration'])
+const ZERO_TIME = '0001-01-01T00:00:00Z'
+
+/**
+ * Gary's Docker driver: the engine's API over its Unix socket, through dockerode.
+ *
+ * Containers run with an init process (`HostConfig.Init`): a workload as PID 1 ignores SIGTERM,
+ * so every stop would wait out its timeout.
+ */
+export class DockerRuntime implements ContainerRuntime {
+  /** The dockerode client, for what the interface does not cover (tests, the test image). */
+  readonly docker: Docker
+  /** Where the engine is expected, for messages: a socket path or a `DOCKER_HOST` address. */
+  readonly where: string
+  readonly #agent: Agent | undefined
+  // Aborted by close(): ends every open event and log stream.
+  readonly #closed = new AbortController()
+
+  constructor(init: DockerRuntimeInit = {}, components: DockerRuntimeComponents = {}) {
+    if (components.docker !== undefined) {
+      this.docker = components.docker
+      const modem = components.docker.modem as { socketPath?: unknown; host?: string }
+      this.where = typeof modem.socketPath === 'string' ? modem.socketPath : (modem.host ?? 'dockerode')
+      return
+    }
+    const dockerHost = process.env.DOCKER_HOST
+    const socketPath =
+      init.socketPath ??
+      (dockerHost?.startsWith('unix://') ? dockerHost.slice('unix://'.length) : undefined) ??
+      (dockerHost ? undefined : DEFAULT_SOCKET)
+    this.#agent = new Agent({ keepAlive: true })
+    if (socketPath !== undefined) {
+      this.docker = new Docker({ socketPath, agent: this.#agent } as Docker.DockerOptions)
+      this.where = socketPath
+    } else {
+      // dockerode reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself.
+      this.docker = new Docker({ agent: this.#agent } as Docker.DockerOptions)
+      this.where = dockerHost ?? DEFAULT_SOCKET
+    }
+  }
+
+  async info(signal?: AbortSignal): Promise<RuntimeInfo> {
+    // dockerode takes options here; its types do not say so.
+    const info = await this.#call(signal, (abortSignal) =>
+      (this.docker.info as (opts: object) => Promise<Record<string, unknown>>).call(this.docker, {
+        abortSignal,
+      }),
+    )
+    return {
+      driver: 'docker',
+      engineVersion: String(info.ServerVersion),
+      cpuMillis: Number(info.NCPU) * 1000,
+      memoryBytes: Number(info.MemTotal),
+    }
+  }
+
+  async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+    if (await this.hasImage(image, signal)) return
+    try {
+      const stream = await this.#call(
+        signal,
+        (abortSignal) => this.docker.pull(image, { abortSignal }) as Promise<NodeJS.ReadableStream>,
+      )
+      await this.#followProgress(stream)
+    } catch (err) {
+      if (err instanceof RuntimeUnavailableError || signal?.aborted) throw err
+      throw new ImagePullError(image, reason(err), { cause: err })
+    }
+    // A pull that reported no error yet left no image (an odd registry) is still a failure.
+    if (!(await this.hasImage(image, signal))) throw new ImagePullError(image, 'the pull left no image')
+  }
+
+  async run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
+    const ports = spec.ports ?? []
+    const portKey = (p: { containerPort: number; protocol?: string }) =>
+      `${p.containerPort}/${p.protocol ?? 'tcp'}`
+    const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {}
+    for (const p of ports) {
+      const key = portKey(p)
+      bindings[key] = [
+        ...(bindings[key] ?? []),
+        { HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' },
+      ]
+    }
+    const options: Docker.ContainerCreateOptions = {
+      name: spec.name,
+      Image: spec.image,
+      // "Replaces the image's entrypoint+cmd": an empty Entrypoint drops the image's.
+      ...(spec.command === undefined ? {} : { Entrypoint: [], Cmd: spec.command }),
+      Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+      Labels: { ...spec.labels },
+      ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),
+      HostConfig: {
+        Init: true,
+        RestartPolicy: {
+          Name: spec.restart?.policy ?? 'no',
+          ...(spec.restart?.policy === 'on-failure'
+            ? { MaximumRetryCount: spec.restart.maxRetries ?? 0 }
+            : {}),
+        },
+        ...(spec.cpuMillis === undefined ? {} : { NanoCpus: Math.round(spec.cpuMillis * 1_000_000) }),
+        ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
+        PortBindings: bindings,
+      },
+    }
+    const container = await this.#call(
+      signal,
+      (abortSignal) => this.docker.createContainer({ ...options, abortSignal }),
+      {
+        409: () => new NameConflictError(spec.name),
+        404: (err) => new ImagePullError(spec.image, `${reason(err)} (ensureImage pulls it)`),
+      },
+    )
+    try {
+      await this.#call(signal, (abortSignal) => container.start({ abortSignal }))
+    } catch (err) {
+      // A container that cannot start (a port taken, a bad command) must not linger: its name
+      // would conflict with the next attempt.
+      await container.remove({ force: true, v: true }).catch(() => {})
+      if (err instanceof RuntimeUnavailableError || signal?.aborted) throw err
+      throw new ContainerStartError(spec.name, reason(err), { cause: err })
+    }
+    const { id, name, image, labels, state, createdAt } = await this.inspect(container.id, signal)
+    return { id, name, image, labels, state, createdAt }
+  }
+
+  async stop(id: string, timeoutSeconds = 10, signal?: AbortSignal): Promise<void> {
+    await this.#call(
+      signal,
+      (abortSignal) => this.docker.getContainer(id).stop({ t: timeoutSeconds, abortSignal }),
+      { 404: () => new ContainerNotFoundError(id) },
+      // 304: it was not running; stopping a stopped container is fine.
+      { status: 304, value: undefined },
+    )
+  }
+
+  async remove(id: string, signal?: AbortSignal): Promise<void> {
+    await this.#call(
+      signal,
+      (abortSignal) => this.docker.getContainer(id).remove({ force: true, v: true, abortSignal }),
+      { 404: () => new ContainerNotFoundError(id) },
+    )
+  }
+
+  async list(labels: Record<string, string>, signal?: AbortSignal): Promise<ContainerSummary[]> {
+    const containers = await this.#call(signal, (abortSignal) =>
+      this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) }, abortSignal }),
+    )
+    return containers.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      image: c.Image,
+      labels: c.Labels ?? {},
+      state: c.State as ContainerState,
+      createdAt: c.Created * 1000,
+    }))
+  }
+
+  async inspect(id: string, signal?: AbortSignal): Promise<ContainerDetails> {
+    const c = await this.#call(
+      signal,
+      (abortSignal) => this.docker.getContainer(id).inspect({ abortSignal }),
+      {
+        404: () => new ContainerNotFoundError(id),
+      },
+    )
+    const ports: PublishedPort[] = []
+    for (const [key, hostBindings] of Object.entries(c.NetworkSettings.Ports ?? {})) {
+      const [containerPort, protocol] = key.split('/')
+      for (const binding of hostBindings ?? []) {
+        ports.push({
+          containerPort: Number(containerPort),
+          hostPort: Number(binding.HostPort),
+          protocol: protocol === 'udp' ? 'udp' : 'tcp',
+          hostIp: binding.HostIp,
+        })
+      }
+    }
+    const networks = c.NetworkSettings.Networks ?? {}
+    const ipAddress =
+      networks[c.HostConfig.NetworkMode ?? '']?.IPAddress ||
+      networks.bridge?.IPAddress ||
+      Object.values(networks).find((n) => n.IPAddress !== '')?.IPAddress ||
+      undefined
+    const state = c.State.Status as ContainerState
+    const finished = c.State.FinishedAt !== ZERO_TIME && c.State.FinishedAt !== ''
+    return {
+      id: c.Id,
+      name: c.Name.replace(/^\//, ''),
+      image: c.Config.Image,
+      labels: c.Config.Labels ?? {},
+      state,
+      createdAt: Date.parse(c.Created),
+      ...(c.State.StartedAt === ZERO_TIME ? {} : { startedAt: Date.parse(c.State.StartedAt) }),
+      ...(finished ? { finishedAt: Date.parse(c.State.FinishedAt) } : {}),
+      // Docker resets ExitCode to 0 when it starts the process again: only an exit that is
+      // still the current state has a meaningful code.
+      ...(finished && state !== 'running' && state !== 'paused' ? { exitCode: c.State.ExitCode } : {}),
+      restartCount: c.RestartCount,
+      ports,
+      ...(ipAddress === undefined ? {} : { ipAddress }),
+    }
+  }
+
+  events(labels: Record<string, string>, signal: AbortSignal): AsyncIterable<RuntimeEvent> {
+    // Taken now, not when iteration begins: events between this call and the engine taking the
+    // subscription are replayed rather than lost.
+    const since = Math.floor(Date.now()) / 1000
+    return this.#events(labels, signal, since)
+  }
+
+  async *#events(
+    labels: Record<string, string>,
+    signal: AbortSignal,
+    since: number,
+  ): AsyncGenerator<RuntimeEvent> {
+    const done = AbortSignal.any([signal, this.#closed.signal])
+    if (done.aborted) return
+    let stream: NodeJS.ReadableStream
+    try {
+      stream = await this.#call(done, (abortSignal) =>
+        this.docker.getEvents({
+          since,
+          filters: { type: ['container'], label: labelFilters(labels) },
+          abortSignal,
+        }),
+      )
+    } catch (err) {
+      if (done.aborted) return
+      throw err
+    }
+    let buffered = ''
+    for await (const chunk of abortable(stream, done)) {
+      buffered += chunk.toString('utf8')
+      const lines = buffered.split('\n')
+      buffered = lines.pop() ?? ''
+      for (const line of lines) {
+        const event = toRuntimeEvent(line)
+        if (event !== undefined) yield event
+      }
+    }
+    if (!done.aborted) {
+      throw new RuntimeUnavailableError(
+        this.where,
+        `the Docker engine at ${this.where} closed the event stream`,
+      )
+    }
+  }
+
+  async *logs(id: string, options: LogOptions = {}): AsyncIterable<LogLine> {
+    const done = AbortSignal.any([options.signal ?? new AbortController().signal, this.#closed.signal])
+    const container = this.docker.getContainer(id)
+    const query = {
+      stdout: true,
+      stderr: true,
+      ...(options.tail === undefined ? {} : { tail: options.tail }),
+    }
+    const notFound = { 404: () => new ContainerNotFoundError(id) }
+    const demuxer = new LogDemuxer()
+    if (options.follow !== true) {
+      // Without `follow` dockerode buffers the whole (multiplexed) answer.
+      const body = await this.#call(
+        options.signal,
+        (abortSignal) => container.logs({ ...query, follow: false, abortSignal }),
+        notFound,
+      )
+      yield* demuxer.push(Buffer.isBuffer(body) ? body : Buffer.from(String(body)))
+      yield* demuxer.end()
+      return
+    }
+    let stream: NodeJS.ReadableStream
+    try {
+      stream = await this.#call(
+        done,
+        (abortSignal) => container.logs({ ...query, follow: true, abortSignal }),
+        notFound,
+      )
+    } catch (err) {
+      if (done.aborted && !options.signal?.aborted) return
+      throw err
+    }
+    // The engine ends the stream when the container's process exits.
+    for await (const chunk of abortable(stream, done)) yield* demuxer.push(chunk)
+    yield* demuxer.end()
+  }
+
+  /** Ends open event and log streams and closes pooled connections. */
+  async close(): Promise<void> {
+    this.#closed.abort()
+    this.#agent?.destroy()
+  }
+
+  /**
+   * Imports a tarball of a root filesystem as image `repoTag` (`docker import`): how tests get an
+   * image with no registry.
+   */
+  async importImage(tarball: Readable | Buffer, repoTag: string, signal?: AbortSignal): Promise<void> {
+    const colon = repoTag.lastIndexOf(':')
+    const [repo, tag] =
+      colon > repoTag.lastIndexOf('/')
+        ? [repoTag.slice(0, colon), repoTag.slice(colon + 1)]
+        : [repoTag, 'latest']
+    const body = Buffer.isBuffer(tarball) ? Readable.from([tarball]) : tarball
+    const stream = await this.#call(signal, (abortSignal) =>
+      this.docker.importImage(body, { repo, tag, abortSignal }),
+    )
+    await this.#followProgress(stream)
+  }
+
+  /** Whether the image is present locally; never pulls. */
+  async hasImage(image: string, signal?: AbortSignal): Promise<boolean> {
+    return this.#call(
+      signal,
+      async (abortSignal) => {
+        await this.docker.getImage(image).inspect({ abortSignal } as Docker.ImageInspectOptions)
+        return true
+      },
+      {},
+      // The engine says "no such container - No such image" here: trust the status, not the text.
+      { status: 404, value: false },
+    )
+  }
+
+  /** Reads a pull or import progress stream to its end; rejects on an error the engine reports in it. */
+  async #followProgress(stream: NodeJS.ReadableStream): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
+        const failed = err?.message ?? output.find((item) => item.error !== undefined)?.error
+        if (failed === undefined) resolve()
+        else reject(err ?? new EngineError(failed))
+      })
+    })
+  }
+
+  /**
+   * Runs one engine call: honours the signal, maps "no engine" to RuntimeUnavailableError, the
+   * statuses in `errors` to Gary's errors and the status in `ok` to a value.
+   */
+  async #call<T>(
+    signal: AbortSignal | undefined,
+    call: (abortSignal: AbortSignal | undefined) => Promise<T>,
+    errors: Record<number, (err: DockerError) => Error> = {},
+    ok?: { status: number; value: T },
+  ): Promise<T> {
+    signal?.throwIfAborted()
+    try {
+      return await call(signal)
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason
+      const error = err as DockerError
+      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
+        throw new RuntimeUnavailableError(this.where, undefined, { cause: err })
+      }
+      if (error.code === 'EACCES') {
+        throw new RuntimeUnavailableError(
+          this.where,
+          `no permission to use the Docker engine at ${this.where}: run as root or as a member of the docker group`,
+          { cause: err },
+        )
+      }
+      if (ok !== undefined && error.statusCode === ok.status) return ok.value
+      const mapped = error.statusCode === undefined ? undefined : errors[error.statusCode]
+      if (mapped !== undefined) throw mapped(error)
+      if (error.statusCode !== undefined)
+        throw new EngineError(reason(error), error.statusCode, { cause: err })
+      throw err
+    }
+  }
+}
+
+/** Iterates a stream's chunks until it ends or the signal aborts; always destroys the stream. */
+async function* abortable(stream: NodeJS.ReadableStream, signal: AbortSignal): AsyncGenerator<Buffer> {
+  const readable = stream as Readable
+  const onAbort = () => readable.destroy()
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    for await (const chunk of readable) yield chunk as Buffer
+  } catch (err) {
+    if (!signal.aborted) throw err
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+    readable.destroy()
+  }
+}
+
+function labelFilters(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([key, value]) => `${key}=${value}`)
+}
+
+/** The engine's own sentence, without docker-modem's "(HTTP code 500) server error -" prefix. */
+function reason(err: unknown): string {
+  const error = err as DockerError
+  return error.json?.message ?? error.message ?? String(err)
+}
+
+/** Maps one line of the engine's event stream; undefined for events Gary does not use. */
+export function toRuntimeEvent(line: string): RuntimeEvent | undefined {
+  if (line.trim() === '') return undefined
+  let raw: {
+    Type?: string
+    Action?: string
+    Actor?: { ID?: string; Attributes?: Record<string, string> }
+    time?: number
+    timeNano?: number
+  }
+  try {
+    raw = JSON.parse(line)
+  } catch {
+    return undefined
+  }
+  if ((raw.Type !== undefined && raw.Type !== 'container') || raw.Actor?.ID === undefined) return undefined
+  if (raw.Action === undefined || !EVENT_KINDS.has(raw.Action)) return undefined
+  const attributes = raw.Actor.Attributes ?? {}
+  const labels = Object.fromEntries(Object.entries(attributes).filter(([key]) => !NOT_LABELS.has(key)))
+  const exitCode = attributes.exitCode === undefined ? undefined : Number(attributes.exitCode)
+  return {
+    kind: raw.Action as RuntimeEventKind,
+    containerId: raw.Actor.ID,
+    labels,
+    at: raw.timeNano !== undefined ? Math.floor(raw.timeNano / 1e6) : (raw.time ?? 0) * 1000,
+    ...(exitCode === undefined || Number.isNaN(exitCode) ? {} : { exitCode }),
+  }
+}

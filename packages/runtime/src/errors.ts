@@ -1,0 +1,79 @@
+// One class per failure, each with a stable `name`: callers and tests switch on `name`, never on
+// the message, which is a sentence for people.
+
+/** The image is not present locally and could not be pulled. */
+export class ImagePullError extends Error {
+  static readonly NAME = 'ImagePullError'
+  override readonly name = ImagePullError.NAME
+  readonly image: string
+
+  constructor(image: string, reason: string, options?: ErrorOptions) {
+    super(`image ${image} is not present and could not be pulled: ${reason}`, options)
+    this.image = image
+  }
+}
+
+/** No container has this id or name. */
+export class ContainerNotFoundError extends Error {
+  static readonly NAME = 'ContainerNotFoundError'
+  override readonly name = ContainerNotFoundError.NAME
+  readonly container: string
+
+  constructor(container: string, options?: ErrorOptions) {
+    super(`no container ${container}`, options)
+    this.container = container
+  }
+}
+
+/** Another container already has this name. */
+export class NameConflictError extends Error {
+  static readonly NAME = 'NameConflictError'
+  override readonly name = NameConflictError.NAME
+  readonly container: string
+
+  constructor(container: string, options?: ErrorOptions) {
+    super(`a container named ${container} already exists: remove it or pick another name`, options)
+    this.container = container
+  }
+}
+
+/** The container was created but its process could not start (bad command, port taken...). */
+export class ContainerStartError extends Error {
+  static readonly NAME = 'ContainerStartError'
+  override readonly name = ContainerStartError.NAME
+  readonly container: string
+
+  constructor(container: string, reason: string, options?: ErrorOptions) {
+    super(`container ${container} could not start: ${reason}`, options)
+    this.container = container
+  }
+}
+
+/** No engine answers where the runtime looked. */
+export class RuntimeUnavailableError extends Error {
+  static readonly NAME = 'RuntimeUnavailableError'
+  override readonly name = RuntimeUnavailableError.NAME
+  /** Where the runtime looked, e.g. a socket path. */
+  readonly where: string
+
+  constructor(where: string, message?: string, options?: ErrorOptions) {
+    super(
+      message ?? `no Docker engine answers at ${where}: start dockerd, or run scripts/ensure-docker.sh`,
+      options,
+    )
+    this.where = where
+  }
+}
+
+/** The engine answered with an error no other class describes. */
+export class EngineError extends Error {
+  static readonly NAME = 'EngineError'
+  override readonly name = EngineError.NAME
+  /** The engine's HTTP status, when it answered. */
+  readonly statusCode: number | undefined
+
+  constructor(message: string, statusCode?: number, options?: ErrorOptions) {
+    super(message, options)
+    this.statusCode = statusCode
+  }
+}

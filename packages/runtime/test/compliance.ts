@@ -1,0 +1,368 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { ContainerRuntime, ContainerSpec, LogLine, LogOptions, RuntimeEvent } from '../src/index.js'
+
+export interface ComplianceSetup {
+  runtime: ContainerRuntime
+  /** An image with busybox's `sh`, `sleep` and `echo`, present locally. */
+  image: string
+  /** An image neither present nor pullable. */
+  missingImage: string
+  /** Releases what `make` set up; the suite removes its own containers first. */
+  cleanup(): Promise<void>
+}
+
+/**
+ * The behaviour every ContainerRuntime must show, as a user would notice it. The same commands
+ * run on every runtime (the fake simulates the few shell commands used here), so the fake cannot
+ * drift from Docker. Each run labels its containers `gary.test=<random>` and removes them
+ * afterwards. No fixed sleeps: every wait polls a condition until a deadline.
+ */
+export function runtimeCompliance(name: string, make: () => Promise<ComplianceSetup>): void {
+  describe(`${name}: ContainerRuntime compliance`, () => {
+    const run = randomBytes(4).toString('hex')
+    const base = { 'gary.test': run }
+    let setup: ComplianceSetup
+    let runtime: ContainerRuntime
+
+    const spec = (what: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => ({
+      name: `gary-test-${run}-${what}`,
+      image: setup.image,
+      labels: { ...base, 'gary.case': what },
+      command: ['sh', '-c', 'sleep 1000'],
+      ...extra,
+    })
+
+    const state = async (id: string) => (await runtime.inspect(id)).state
+
+    const lines = async (id: string, options: LogOptions = {}): Promise<LogLine[]> => {
+      const out: LogLine[] = []
+      for await (const line of runtime.logs(id, options)) out.push(line)
+      return out
+    }
+    const stdout = (all: LogLine[]) => all.filter((l) => l.stream === 'stdout').map((l) => l.line)
+
+    beforeAll(async () => {
+      setup = await make()
+      runtime = setup.runtime
+    })
+
+    afterAll(async () => {
+      if (runtime !== undefined) {
+        for (const c of await runtime.list(base)) await runtime.remove(c.id).catch(() => {})
+        expect(await runtime.list(base)).toEqual([])
+      }
+      await setup?.cleanup()
+    })
+
+    test('info reports the engine and positive capacity', async () => {
+      const info = await runtime.info()
+      expect(info.driver).not.toBe('')
+      expect(info.engineVersion).not.toBe('')
+      expect(info.cpuMillis).toBeGreaterThan(0)
+      expect(info.memoryBytes).toBeGreaterThan(0)
+    })
+
+    test('ensureImage accepts a present image, twice', async () => {
+      await runtime.ensureImage(setup.image)
+      await runtime.ensureImage(setup.image)
+    })
+
+    test('ensureImage of a missing image throws ImagePullError naming it; run of it too', async () => {
+      const err = await failure(runtime.ensureImage(setup.missingImage, AbortSignal.timeout(30_000)))
+      expect(err.name).toBe('ImagePullError')
+      expect(err.message).toContain(setup.missingImage)
+      const runErr = await failure(runtime.run(spec('missing-image', { image: setup.missingImage })))
+      expect(runErr.name).toBe('ImagePullError')
+      expect(await runtime.list({ ...base, 'gary.case': 'missing-image' })).toEqual([])
+    })
+
+    test('run starts a container with its labels, env, command and ports; list finds it by label', async () => {
+      const s = spec('run', {
+        env: { FOO: 'bar baz', OTHER: 'x' },
+        command: ['sh', '-c', 'echo "FOO=$FOO"; sleep 1000'],
+        ports: [{ containerPort: 8080 }],
+        cpuMillis: 250,
+        memoryBytes: 64 * 2 ** 20,
+      })
+      const summary = await runtime.run(s)
+      expect(summary).toMatchObject({ name: s.name, image: s.image, state: 'running' })
+      expect(summary.labels).toMatchObject(s.labels)
+
+      const found = await runtime.list(s.labels)
+      expect(found.map((c) => [c.id, c.name, c.state])).toEqual([[summary.id, s.name, 'running']])
+      expect(found[0]!.labels).toMatchObject(s.labels)
+      expect(found[0]!.createdAt).toBeGreaterThan(0)
+      expect(await runtime.list({ ...base, 'gary.case': 'no-such-case' })).toEqual([])
+
+      const details = await runtime.inspect(summary.id)
+      expect(details).toMatchObject({ id: summary.id, name: s.name, state: 'running', restartCount: 0 })
+      expect(details.labels).toMatchObject(s.labels)
+      expect(details.exitCode).toBeUndefined()
+      expect(details.startedAt).toBeGreaterThan(0)
+      expect(details.ipAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+      const published = details.ports.filter((p) => p.containerPort === 8080)
+      expect(published.length).toBeGreaterThan(0)
+      for (const p of published) {
+        expect(p.protocol).toBe('tcp')
+        expect(p.hostPort).toBeGreaterThan(0)
+      }
+      // By name as well as by id.
+      expect((await runtime.inspect(s.name)).id).toBe(summary.id)
+
+      // The env reached the process: it printed it.
+      await waitFor('the env printed in the logs', async () =>
+        stdout(await lines(summary.id)).includes('FOO=bar baz'),
+      )
+    })
+
+    test('run of a taken name throws NameConflictError and leaves the first one running', async () => {
+      const first = await runtime.run(spec('conflict'))
+      const err = await failure(runtime.run(spec('conflict')))
+      expect(err.name).toBe('NameConflictError')
+      expect(await state(first.id)).toBe('running')
+      expect(await runtime.list({ ...base, 'gary.case': 'conflict' })).toHaveLength(1)
+    })
+
+    test('a host port already taken fails the start with ContainerStartError and leaves no container', async () => {
+      const first = await runtime.run(spec('port-1', { ports: [{ containerPort: 8080 }] }))
+      const hostPort = (await runtime.inspect(first.id)).ports[0]!.hostPort
+      const err = await failure(runtime.run(spec('port-2', { ports: [{ containerPort: 8080, hostPort }] })))
+      expect(err.name).toBe('ContainerStartError')
+      expect(await runtime.list({ ...base, 'gary.case': 'port-2' })).toEqual([])
+      expect((await failure(runtime.inspect(spec('port-2').name))).name).toBe('ContainerNotFoundError')
+    })
+
+    test('stop exits the container promptly; stopping it again is fine', async () => {
+      const c = await runtime.run(spec('stop'))
+      const started = performance.now()
+      await runtime.stop(c.id, 10)
+      // A workload that ignores SIGTERM as PID 1 would hold this for the whole 10 s.
+      expect(performance.now() - started).toBeLessThan(5_000)
+      const details = await runtime.inspect(c.id)
+      expect(details.state).toBe('exited')
+      expect(details.exitCode).toEqual(expect.any(Number))
+      expect(details.finishedAt).toBeGreaterThanOrEqual(details.startedAt!)
+      expect(details.ports).toEqual([])
+      await runtime.stop(c.id)
+      expect(await runtime.list({ ...base, 'gary.case': 'stop' })).toMatchObject([
+        { id: c.id, state: 'exited' },
+      ])
+    })
+
+    test('remove deletes a running container; then every call on it throws ContainerNotFoundError', async () => {
+      const c = await runtime.run(spec('remove'))
+      await runtime.remove(c.id)
+      expect(await runtime.list({ ...base, 'gary.case': 'remove' })).toEqual([])
+      for (const call of [
+        () => runtime.inspect(c.id),
+        () => runtime.remove(c.id),
+        () => runtime.stop(c.id),
+        () => lines(c.id),
+      ]) {
+        expect((await failure(call())).name).toBe('ContainerNotFoundError')
+      }
+    })
+
+    test('events: start, then die with the exit code, for labelled containers only', async () => {
+      const labels = { ...base, 'gary.case': 'events' }
+      const controller = new AbortController()
+      const seen: RuntimeEvent[] = []
+      const events = runtime.events(labels, controller.signal)
+      const consumed = (async () => {
+        for await (const event of events) seen.push(event)
+      })()
+      consumed.catch(() => {}) // awaited below; this only keeps an early failure from going unhandled
+      try {
+        // Not labelled `gary.case=events`: must not be seen. It exits first, so that its events
+        // would arrive before the labelled container's.
+        const other = await runtime.run(spec('events-other', { command: ['sh', '-c', 'sleep 0.1; exit 5'] }))
+        await waitFor('the unlabelled container to exit', async () => (await state(other.id)) === 'exited')
+
+        const c = await runtime.run(spec('events', { command: ['sh', '-c', 'sleep 0.1; exit 7'] }))
+        await waitFor('a die event', async () => seen.some((e) => e.kind === 'die' && e.containerId === c.id))
+
+        expect(seen.filter((e) => e.containerId === other.id)).toEqual([])
+        const mine = seen.filter((e) => e.containerId === c.id)
+        const kinds = mine.map((e) => e.kind)
+        expect(kinds).toContain('start')
+        expect(kinds.indexOf('start')).toBeLessThan(kinds.indexOf('die'))
+        const die = mine.find((e) => e.kind === 'die')!
+        expect(die.exitCode).toBe(7)
+        for (const e of mine) {
+          expect(e.labels).toMatchObject(labels)
+          expect(e.at).toBeGreaterThan(0)
+        }
+        const details = await runtime.inspect(c.id)
+        expect(details).toMatchObject({ state: 'exited', exitCode: 7, restartCount: 0 })
+      } finally {
+        controller.abort()
+      }
+      // Aborting ends the iteration quietly.
+      await within('the event stream to end after abort', consumed)
+    })
+
+    test('logs: lines in order per stream, tail, and follow until aborted', async () => {
+      const c = await runtime.run(
+        spec('logs', {
+          command: [
+            'sh',
+            '-c',
+            'echo oops >&2; sleep 0.2; echo one; echo two; echo three; sleep 0.5; echo four; sleep 1000',
+          ],
+        }),
+      )
+      await waitFor('three lines on stdout', async () => stdout(await lines(c.id)).includes('three'))
+      const all = await lines(c.id)
+      expect(stdout(all).slice(0, 3)).toEqual(['one', 'two', 'three'])
+      expect(all.filter((l) => l.stream === 'stderr').map((l) => l.line)).toEqual(['oops'])
+      expect(all[0]).toEqual({ stream: 'stderr', line: 'oops' })
+
+      const controller = new AbortController()
+      const followed: string[] = []
+      const following = (async () => {
+        for await (const line of runtime.logs(c.id, { follow: true, signal: controller.signal })) {
+          if (line.stream === 'stdout') followed.push(line.line)
+        }
+      })()
+      following.catch(() => {})
+      // Follow replays what was written and then delivers new lines as they come.
+      await waitFor('a line written after follow began', async () => followed.includes('four'))
+      expect(followed).toEqual(['one', 'two', 'three', 'four'])
+      controller.abort()
+      await within('the followed logs to end after abort', following)
+
+      expect(stdout(await lines(c.id, { tail: 2 }))).toEqual(['three', 'four'])
+    })
+
+    test('logs: following ends by itself when the container stops', async () => {
+      const c = await runtime.run(spec('logs-stop', { command: ['sh', '-c', 'echo hello; sleep 1000'] }))
+      await waitFor('the first line', async () => stdout(await lines(c.id)).includes('hello'))
+      const following = lines(c.id, { follow: true, signal: AbortSignal.timeout(30_000) })
+      following.catch(() => {})
+      await runtime.stop(c.id)
+      expect(stdout(await within('the followed logs to end', following))).toEqual(['hello'])
+    })
+
+    test('restart policy on-failure restarts a crashing container up to maxRetries', async () => {
+      const c = await runtime.run(
+        spec('restart', {
+          command: ['sh', '-c', 'echo started; sleep 0.2; exit 3'],
+          restart: { policy: 'on-failure', maxRetries: 2 },
+        }),
+      )
+      const details = await waitFor('two restarts, then the final exit', async () => {
+        const d = await runtime.inspect(c.id)
+        return d.state === 'exited' && d.restartCount === 2 ? d : undefined
+      })
+      expect(details.exitCode).toBe(3)
+      expect(stdout(await lines(c.id))).toEqual(['started', 'started', 'started'])
+    })
+
+    test('restart policy on-failure leaves a clean exit alone; always restarts it until stopped', async () => {
+      const clean = await runtime.run(
+        spec('restart-clean', {
+          command: ['sh', '-c', 'sleep 0.1; exit 0'],
+          restart: { policy: 'on-failure' },
+        }),
+      )
+      const done = await waitFor('the clean exit', async () => {
+        const d = await runtime.inspect(clean.id)
+        return d.state === 'exited' ? d : undefined
+      })
+      expect(done).toMatchObject({ exitCode: 0, restartCount: 0 })
+
+      const always = await runtime.run(
+        spec('restart-always', { command: ['sh', '-c', 'sleep 0.1; exit 0'], restart: { policy: 'always' } }),
+      )
+      await waitFor('a restart', async () => (await runtime.inspect(always.id)).restartCount >= 1)
+      await runtime.stop(always.id)
+      await waitFor('stopped for good', async () => (await state(always.id)) === 'exited')
+    })
+
+    test('close ends open event and log streams', async () => {
+      const other = await make()
+      try {
+        // On the second runtime: a fake's containers live in one instance. The suite's cleanup
+        // finds it by label on an engine; a fake forgets it with the instance.
+        const c = await other.runtime.run(spec('close', { command: ['sh', '-c', 'echo up; sleep 1000'] }))
+        const events = (async () => {
+          for await (const _ of other.runtime.events(base, AbortSignal.timeout(30_000))) {
+            // Only the ending matters.
+          }
+        })()
+        events.catch(() => {})
+        const followed: LogLine[] = []
+        const following = (async () => {
+          const signal = AbortSignal.timeout(30_000)
+          for await (const line of other.runtime.logs(c.id, { follow: true, signal })) followed.push(line)
+        })()
+        following.catch(() => {})
+        await waitFor('the follower to read', async () => followed.length > 0)
+        await other.runtime.close()
+        await within('the event stream to end after close', events)
+        await within('the log stream to end after close', following)
+      } finally {
+        await other.cleanup()
+      }
+    })
+
+    test('a call with an aborted signal rejects with AbortError', async () => {
+      const aborted = AbortSignal.abort()
+      expect((await failure(runtime.list(base, aborted))).name).toBe('AbortError')
+      expect((await failure(runtime.info(aborted))).name).toBe('AbortError')
+      expect((await failure(runtime.run(spec('aborted'), aborted))).name).toBe('AbortError')
+      expect(await runtime.list({ ...base, 'gary.case': 'aborted' })).toEqual([])
+    })
+  })
+}
+
+/** The error a promise rejects with; fails the test when it resolves. */
+export async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise
+  } catch (err) {
+    return err as Error
+  }
+  throw new Error('expected a rejection, but the call succeeded')
+}
+
+/** Polls `probe` until it returns something other than undefined or false, or the deadline passes. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      last = err
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `; last error: ${last}` : ''}`,
+      )
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Awaits a promise, failing with a clear message when it takes longer than the deadline. */
+export async function within<T>(what: string, promise: Promise<T>, timeoutMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    )
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,137 @@
+import { writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { describe, expect, test } from 'vitest'
+import { LogDemuxer } from '../src/demux.js'
+import { DockerRuntime, toRuntimeEvent } from '../src/docker.js'
+import { ensureTestImage, TEST_IMAGE } from '../src/test-image.js'
+import { failure, runtimeCompliance } from './compliance.js'
+
+// With GARY_REQUIRE_DOCKER=1 (CI) a missing engine fails the run; otherwise the suite is skipped,
+// loudly.
+const required = process.env.GARY_REQUIRE_DOCKER === '1'
+const probe = new DockerRuntime()
+const unavailable = await probe.info(AbortSignal.timeout(5_000)).then(
+  () => undefined,
+  (err: Error) => err,
+)
+await probe.close()
+
+if (unavailable === undefined) {
+  runtimeCompliance('docker', async () => {
+    const runtime = new DockerRuntime()
+    await ensureTestImage(runtime)
+    return { runtime, image: TEST_IMAGE, missingImage: 'gary/missing:1', cleanup: () => runtime.close() }
+  })
+} else if (required) {
+  test('a Docker engine answers (GARY_REQUIRE_DOCKER=1)', () => {
+    throw unavailable
+  })
+} else {
+  console.warn(
+    `SKIPPED the Docker compliance suite: ${unavailable.message}. Set GARY_REQUIRE_DOCKER=1 to fail instead.`,
+  )
+  describe.skip(`docker: ContainerRuntime compliance (${unavailable.message})`, () => {
+    test('needs a Docker engine', () => {})
+  })
+}
+
+describe('DockerRuntime without an engine', () => {
+  test('a missing socket gives RuntimeUnavailableError saying where it looked and what to do', async () => {
+    const socketPath = join(tmpdir(), `gary-no-engine-${process.pid}.sock`)
+    const runtime = new DockerRuntime({ socketPath })
+    for (const call of [
+      () => runtime.info(),
+      () => runtime.list({}),
+      () => runtime.ensureImage(TEST_IMAGE),
+    ]) {
+      const err = await failure(call())
+      expect(err.name).toBe('RuntimeUnavailableError')
+      expect(err.message).toBe(
+        `no Docker engine answers at ${socketPath}: start dockerd, or run scripts/ensure-docker.sh`,
+      )
+    }
+    await runtime.close()
+  })
+
+  test('a socket path nobody listens on gives RuntimeUnavailableError', async () => {
+    const socketPath = join(tmpdir(), `gary-not-a-socket-${process.pid}`)
+    await writeFile(socketPath, '')
+    const runtime = new DockerRuntime({ socketPath })
+    expect((await failure(runtime.info())).name).toBe('RuntimeUnavailableError')
+    await runtime.close()
+  })
+})
+
+describe('Docker event mapping', () => {
+  // As the engine writes it: timeNano does not fit a double, which only costs sub-ms precision.
+  const line = (action: string, attributes: Record<string, string>, type = 'container') =>
+    `{"Type":"${type}","Action":"${action}","Actor":{"ID":"abc","Attributes":${JSON.stringify(attributes)}},` +
+    '"time":1795467238,"timeNano":1795467238039559305}'
+
+  test('die carries the exit code; labels are the attributes minus what Docker adds', () => {
+    expect(
+      toRuntimeEvent(
+        line('die', { exitCode: '3', image: 'gary/busybox:test', name: 'web-0', 'gary.node': 'n1' }),
+      ),
+    ).toEqual({
+      kind: 'die',
+      containerId: 'abc',
+      labels: { 'gary.node': 'n1' },
+      exitCode: 3,
+      at: 1795467238039,
+    })
+  })
+
+  test('events Gary does not use are dropped', () => {
+    expect(toRuntimeEvent(line('kill', { signal: '15' }))).toBeUndefined()
+    expect(toRuntimeEvent(line('exec_start: sh', {}))).toBeUndefined()
+    expect(toRuntimeEvent(line('create', {}, 'network'))).toBeUndefined()
+    expect(toRuntimeEvent('not json')).toBeUndefined()
+    expect(toRuntimeEvent('')).toBeUndefined()
+  })
+})
+
+describe('LogDemuxer', () => {
+  const frame = (stream: 1 | 2, text: string) => {
+    const payload = Buffer.from(text)
+    const header = Buffer.alloc(8)
+    header[0] = stream
+    header.writeUInt32BE(payload.byteLength, 4)
+    return Buffer.concat([header, payload])
+  }
+
+  test('lines come out whole and in order, however the frames are cut', () => {
+    const lineArb = fc.string({ unit: fc.constantFrom('a', 'b', 'é', ' ', '✓') })
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom<1 | 2>(1, 2), lineArb), { maxLength: 20 }),
+        fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1, maxLength: 10 }),
+        (written, cuts) => {
+          const bytes = Buffer.concat(written.map(([stream, text]) => frame(stream, `${text}\n`)))
+          const demuxer = new LogDemuxer()
+          const out = []
+          for (let at = 0, i = 0; at < bytes.byteLength; i++) {
+            const size = cuts[i % cuts.length]!
+            out.push(...demuxer.push(bytes.subarray(at, at + size)))
+            at += size
+          }
+          out.push(...demuxer.end())
+          expect(out).toEqual(
+            written.map(([stream, line]) => ({ stream: stream === 2 ? 'stderr' : 'stdout', line })),
+          )
+        },
+      ),
+    )
+  })
+
+  test('a line split across frames is joined; an unterminated last line is kept', () => {
+    const demuxer = new LogDemuxer()
+    expect(demuxer.push(Buffer.concat([frame(1, 'hel'), frame(2, 'err\n'), frame(1, 'lo\nta')]))).toEqual([
+      { stream: 'stderr', line: 'err' },
+      { stream: 'stdout', line: 'hello' },
+    ])
+    expect(demuxer.end()).toEqual([{ stream: 'stdout', line: 'ta' }])
+  })
+})
