@@ -1,0 +1,70 @@
+import { entry } from './compare.js'
+import type { PlacementNode } from './types.js'
+import type { WorkloadInfo } from './workloads.js'
+
+/**
+ * What the pass has promised on each node so far: capacity reserved and replicas per workload.
+ * Reservations only grow during a pass: capacity that a release frees is reused in the next
+ * pass, once the release shows in the view. Every reservation uses the workload's current
+ * resources, since an old generation's are not known.
+ */
+export class Ledger {
+  private readonly cpu: Float64Array
+  private readonly memory: Float64Array
+  private readonly counts = new Map<string, Map<number, number>>()
+
+  constructor(private readonly nodes: readonly PlacementNode[]) {
+    this.cpu = new Float64Array(nodes.length)
+    this.memory = new Float64Array(nodes.length)
+  }
+
+  reserve(node: number, workload: WorkloadInfo): void {
+    this.cpu[node] = (this.cpu[node] ?? 0) + workload.cpuMillis
+    this.memory[node] = (this.memory[node] ?? 0) + workload.memoryBytes
+    const perNode = entry(this.counts, workload.name, () => new Map<number, number>())
+    perNode.set(node, (perNode.get(node) ?? 0) + 1)
+  }
+
+  fits(node: number, workload: WorkloadInfo): boolean {
+    const capacity = this.capacity(node)
+    return (
+      (this.cpu[node] ?? 0) + workload.cpuMillis <= capacity.cpuMillis &&
+      (this.memory[node] ?? 0) + workload.memoryBytes <= capacity.memoryBytes
+    )
+  }
+
+  /** Whether what is reserved on the node exceeds its capacity. */
+  overCommitted(node: number): boolean {
+    const capacity = this.capacity(node)
+    return (this.cpu[node] ?? 0) > capacity.cpuMillis || (this.memory[node] ?? 0) > capacity.memoryBytes
+  }
+
+  freeCpu(node: number): number {
+    return this.capacity(node).cpuMillis - (this.cpu[node] ?? 0)
+  }
+
+  freeMemory(node: number): number {
+    return this.capacity(node).memoryBytes - (this.memory[node] ?? 0)
+  }
+
+  /** The used fraction of the node's scarcer resource. */
+  load(node: number): number {
+    const capacity = this.capacity(node)
+    return Math.max(
+      fraction(this.cpu[node] ?? 0, capacity.cpuMillis),
+      fraction(this.memory[node] ?? 0, capacity.memoryBytes),
+    )
+  }
+
+  /** Replicas of the workload reserved on the node. */
+  count(node: number, workload: string): number {
+    return this.counts.get(workload)?.get(node) ?? 0
+  }
+
+  private capacity(node: number): PlacementNode['capacity'] {
+    return (this.nodes[node] as PlacementNode).capacity
+  }
+}
+
+const fraction = (used: number, capacity: number): number =>
+  capacity > 0 ? used / capacity : used > 0 ? Number.POSITIVE_INFINITY : 0

@@ -1,0 +1,21 @@
+import type { SlotState } from './classify.js'
+import { BUCKETS, type BucketName } from './types.js'
+
+/** What the pass decided, filled in phase by phase. */
+export interface Outcome {
+  assignment: Map<string, string>
+  /** Slots someone claims now, in the order they were placed. */
+  placed: SlotState[]
+  /** Slots whose holder replaces them with the new generation now. */
+  updating: Set<string>
+  unschedulable: SlotState[]
+  buckets: Record<BucketName, string[]>
+}
+
+export function emptyOutcome(): Outcome {
+  const buckets = Object.fromEntries(BUCKETS.map((name) => [name, [] as string[]])) as Record<
+    BucketName,
+    string[]
+  >
+  return { assignment: new Map(), placed: [], updating: new Set(), unschedulable: [], buckets }
+}

@@ -1,0 +1,96 @@
+import { hash53 } from './hash.js'
+import type { Ledger } from './ledger.js'
+import { type Ring, ringStart, Survivors } from './ring.js'
+import type { WorkloadInfo } from './workloads.js'
+
+/**
+ * Places the slots of one workload on its eligible nodes (rule 4), one slot at a time, in the
+ * order the caller asks. Among nodes with room it prefers fewer replicas of the workload, then a
+ * lower load, then the smaller hash of (workload, slot, node).
+ *
+ * Small sets of eligible nodes are searched whole. Larger ones sit on a hash ring: a slot walks
+ * clockwise from the hash of `workload/slot` and takes the best of the first `candidates` nodes
+ * with room (power of d choices). A node found without room for this workload is dropped from its
+ * ring for the rest of the pass, since reservations only grow; so each slot costs a binary search
+ * plus about `candidates` steps, and a full ring is known full at once.
+ */
+export class Placer {
+  private readonly positions: number[]
+  private readonly survivors: Survivors
+  private readonly exhaustive: boolean
+
+  constructor(
+    private readonly workload: WorkloadInfo,
+    /** Eligible node indices, in ring order. */
+    private readonly eligible: readonly number[],
+    ring: Ring,
+    private readonly ids: readonly string[],
+    private readonly ledger: Ledger,
+    private readonly candidates: number,
+    considerAllUpTo: number,
+  ) {
+    const allowed = new Set(eligible)
+    this.positions = []
+    ring.order.forEach((node, i) => {
+      if (allowed.has(node)) this.positions.push(ring.positions[i] ?? 0)
+    })
+    this.survivors = new Survivors(eligible.length)
+    this.exhaustive = eligible.length <= Math.max(candidates, considerAllUpTo)
+  }
+
+  /** The node for the slot, already reserved in the ledger; undefined when no node has room. */
+  place(slot: number): number | undefined {
+    const chosen = this.exhaustive ? this.searchAll(slot) : this.searchRing(slot)
+    if (chosen !== undefined) this.ledger.reserve(chosen, this.workload)
+    return chosen
+  }
+
+  private searchAll(slot: number): number | undefined {
+    let best: number | undefined
+    for (let i = 0; i < this.eligible.length; i++) {
+      if (!this.survivors.isAlive(i)) continue
+      const node = this.eligible[i] as number
+      if (!this.ledger.fits(node, this.workload)) {
+        this.survivors.remove(i)
+        continue
+      }
+      if (best === undefined || this.better(node, best, slot)) best = node
+    }
+    return best
+  }
+
+  private searchRing(slot: number): number | undefined {
+    const size = this.eligible.length
+    const wanted = Math.max(1, this.candidates)
+    let position = ringStart(this.positions, hash53(`${this.workload.name}/${slot}`))
+    let first = -1
+    let taken = 0
+    let best: number | undefined
+    while (taken < wanted) {
+      const i = this.survivors.find(position)
+      if (i === -1 || i === first) break
+      const node = this.eligible[i] as number
+      if (!this.ledger.fits(node, this.workload)) {
+        this.survivors.remove(i)
+        continue
+      }
+      if (first === -1) first = i
+      taken++
+      if (best === undefined || this.better(node, best, slot)) best = node
+      position = (i + 1) % size
+    }
+    return best
+  }
+
+  private better(a: number, b: number, slot: number): boolean {
+    const name = this.workload.name
+    const spread = this.ledger.count(a, name) - this.ledger.count(b, name)
+    if (spread !== 0) return spread < 0
+    const load = this.ledger.load(a) - this.ledger.load(b)
+    if (load !== 0 && !Number.isNaN(load)) return load < 0
+    const hashA = hash53(`${name}/${slot}/${this.ids[a]}`)
+    const hashB = hash53(`${name}/${slot}/${this.ids[b]}`)
+    if (hashA !== hashB) return hashA < hashB
+    return (this.ids[a] as string) < (this.ids[b] as string)
+  }
+}

@@ -1,0 +1,122 @@
+import type { Refusal, SlotPromise } from '../node-state.js'
+import type { Workload } from '../spec.js'
+
+/** One live node as the placement rules see it: what it offers and what it has promised. */
+export interface PlacementNode {
+  id: string
+  labels: Record<string, string>
+  capacity: { cpuMillis: number; memoryBytes: number }
+  draining: boolean
+  promises: SlotPromise[]
+  refusals: Refusal[]
+}
+
+/** Everything the rules read. Equal views give equal plans, whichever node computes them. */
+export interface PlacementView {
+  /** The node the actions are for. Only `actions` depend on it. */
+  self: string
+  /** Live (not deleted) declarations. */
+  workloads: Workload[]
+  /** Live nodes only (the caller applies membership), including self. Ids are unique. */
+  nodes: PlacementNode[]
+  /** Wall-clock ms now; only compared with a promise's `since.wall` for the settle delay. */
+  nowWall: number
+  /** True when this node sees fewer than half of the members it saw recently. */
+  partialView: boolean
+  /** How long the partial view has lasted, ms. */
+  partialViewForMs: number
+}
+
+export interface PlacementConfig {
+  /** A claim starts only after this long without a better claim, ms. Default 1000. */
+  settleMs: number
+  /** How long a node with a partial view refrains from claiming, ms. Default 60000. */
+  partialViewGraceMs: number
+  /** Power-of-d choices: nodes drawn from the hash ring per slot. Default 4. */
+  candidates: number
+  /**
+   * When a workload has at most this many eligible nodes, every one of them is considered for
+   * each slot, so small clusters spread perfectly; above it, `candidates` are drawn. Default 32.
+   */
+  considerAllUpTo: number
+}
+
+export const DEFAULT_PLACEMENT_CONFIG: Readonly<PlacementConfig> = Object.freeze({
+  settleMs: 1000,
+  partialViewGraceMs: 60_000,
+  candidates: 4,
+  considerAllUpTo: 32,
+})
+
+export type ReleaseReason = 'lost' | 'scaled-down' | 'deleted' | 'drained' | 'updating' | 'ineligible'
+
+/** What this node does about its own promises. Nothing here concerns another node. */
+export type SelfAction =
+  /** Publish a new `claimed` promise. */
+  | { kind: 'claim'; workload: string; slot: number; generation: string }
+  /** The settle delay passed and the claim still wins: start the container. */
+  | { kind: 'start'; workload: string; slot: number; generation: string }
+  /** Stop the container and withdraw the promise. */
+  | { kind: 'release'; workload: string; slot: number; reason: ReleaseReason }
+  | { kind: 'keep'; workload: string; slot: number }
+
+/** A slot no node can take, and every reason why, in a fixed wording and order. */
+export interface Unschedulable {
+  workload: string
+  slot: number
+  /** For a global workload: the node whose slot it is. */
+  node?: string
+  reasons: string[]
+}
+
+/**
+ * Named buckets of slot keys (see `slotKey`), for logs and tests. Every bucket is present.
+ *
+ * How each live slot stood in the view (one of): `kept` (a winner on an eligible node),
+ * `draining` (the winner's node drains), `ineligible` (the winner's node no longer matches the
+ * constraints), `orphaned` (no claimant, but a failed or releasing promise), `free` (no promise).
+ * Across those: `conflicting` (more than one claimant).
+ * What the pass did: `placed` (someone claims it now, self or another node), `updating` (its
+ * holder replaces it with the new generation now), `moved` (an updating slot that goes to another
+ * node), `outdated` (at an old generation, waiting its turn), `update-blocked` (outdated, and no
+ * node can take the new generation), `drain-blocked` (no successor can be placed; the draining
+ * node keeps it), `unschedulable`.
+ * Promises outside the declarations: `scaled-down` (slot past `replicas`), `deleted`.
+ */
+export const BUCKETS = [
+  'kept',
+  'draining',
+  'ineligible',
+  'orphaned',
+  'free',
+  'conflicting',
+  'placed',
+  'updating',
+  'moved',
+  'outdated',
+  'update-blocked',
+  'drain-blocked',
+  'unschedulable',
+  'scaled-down',
+  'deleted',
+] as const
+
+export type BucketName = (typeof BUCKETS)[number]
+
+export interface Plan {
+  /** This node's actions: releases first, then starts, keeps and claims, each in slot order. */
+  actions: SelfAction[]
+  /**
+   * Where every live slot lives once the plan is carried out: its winner, its successor, or the
+   * node it is placed on now. Unschedulable slots are absent. Same for every node with the view.
+   */
+  assignment: Map<string, string>
+  unschedulable: Unschedulable[]
+  buckets: Record<BucketName, string[]>
+}
+
+/** The key of slot `slot` of a replicated workload: `web/3`. */
+export const slotKey = (workload: string, slot: number): string => `${workload}/${slot}`
+
+/** The key of a global workload's slot on `node`: `agent@n1` (workload names have no `@`). */
+export const globalSlotKey = (workload: string, node: string): string => `${workload}@${node}`

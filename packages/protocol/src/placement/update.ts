@@ -1,0 +1,97 @@
+import { type Classification, currentOf, type SlotState } from './classify.js'
+import type { Context } from './context.js'
+import { type Placers, place } from './free.js'
+import type { Ledger } from './ledger.js'
+import type { Outcome } from './outcome.js'
+import type { WorkloadInfo } from './workloads.js'
+
+/**
+ * Phase B, rule 8: rolling updates. A slot is *available* while its holder (or a displaced
+ * holder's successor) is running and ready, at any generation. A workload may take old-generation
+ * slots down only while fewer than `maxUnavailable` of its slots are unavailable, for whatever
+ * reason, lowest slot first; every node computes the same set. Replacing a slot that is not
+ * available costs nothing, so such slots are replaced at once.
+ *
+ * A slot is replaced in place when its holder can run the new generation (it has not refused it
+ * and is not over-committed at the new resources); otherwise on another node with room; otherwise
+ * not at all (`update-blocked`): an update never takes down a slot it cannot place again.
+ * A slot that cannot come back (a bad image, say) stays unavailable, so it halts the update
+ * rather than letting it take the next slot down too. As without surge in Kubernetes, an update
+ * also waits while `maxUnavailable` slots are down for other reasons (unschedulable, say).
+ */
+export function rollUpdates(
+  context: Context,
+  classification: Classification,
+  ledger: Ledger,
+  placers: Placers,
+  out: Outcome,
+): void {
+  for (const workload of context.workloads) {
+    const states = classification.slots.get(workload.name) ?? []
+    const outdated = states.filter((state) => {
+      const current = currentOf(state)
+      return current !== undefined && current.promise.generation !== workload.generation
+    })
+    if (outdated.length === 0) continue
+    let budget = workload.maxUnavailable - unavailable(context, workload, states, out)
+    for (const state of outdated) {
+      const current = currentOf(state) as NonNullable<ReturnType<typeof currentOf>>
+      const serving = current.promise.phase === 'running' && current.promise.ready
+      if (serving && budget <= 0) {
+        out.buckets.outdated.push(state.key)
+        continue
+      }
+      const inPlace =
+        !context.refusals.refused(current.node, workload.name, workload.generation) &&
+        !ledger.overCommitted(current.node)
+      const target = inPlace
+        ? current.node
+        : workload.global
+          ? undefined
+          : placers.for(workload).place(state.slot)
+      if (target === undefined) {
+        out.buckets.outdated.push(state.key)
+        out.buckets['update-blocked'].push(state.key)
+        continue
+      }
+      out.updating.add(state.key)
+      out.buckets.updating.push(state.key)
+      if (target !== current.node) out.buckets.moved.push(state.key)
+      place(context, out, state, target)
+      if (serving) budget--
+    }
+  }
+}
+
+function unavailable(
+  context: Context,
+  workload: WorkloadInfo,
+  states: readonly SlotState[],
+  out: Outcome,
+): number {
+  let count = 0
+  for (const state of states) {
+    if (workload.global) {
+      if (state.displaced !== undefined) continue // leaving this node for good
+      if (state.claims.length > 0) {
+        if (!available(state)) count++
+      } else if (
+        out.assignment.has(state.key) ||
+        context.refusals.refused(state.owner as number, workload.name, workload.generation)
+      ) {
+        // A new node's slot being placed, or one refused (perhaps by this update): both are down.
+        // A node the workload never fitted on is not counted, or it would halt every update.
+        count++
+      }
+    } else if (!available(state)) count++
+  }
+  return count
+}
+
+const available = (state: SlotState): boolean =>
+  state.claims.some(
+    (claim) =>
+      ((claim === state.claims[0] && state.displaced !== 'ineligible') || claim === state.successor) &&
+      claim.promise.phase === 'running' &&
+      claim.promise.ready,
+  )

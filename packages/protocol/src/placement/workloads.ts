@@ -1,0 +1,54 @@
+import { canonicalJson } from '../canonical.js'
+import { generationOf, type Workload } from '../spec.js'
+import { compareText } from './compare.js'
+
+/** A declaration with what the rules read from it computed once. */
+export interface WorkloadInfo {
+  name: string
+  spec: Workload
+  generation: string
+  global: boolean
+  /** Slots to run; 0 for a global workload. */
+  replicas: number
+  cpuMillis: number
+  memoryBytes: number
+  /** At least 1. */
+  maxUnavailable: number
+  /** Constraint pairs sorted by key. */
+  constraints: [string, string][]
+}
+
+/**
+ * The declarations sorted by name, the order in which free slots are placed. Names are unique in
+ * a declaration store; should two arrive anyway, the one with the smaller canonical JSON counts,
+ * so that the choice does not depend on the order of the list.
+ */
+export function describeWorkloads(workloads: readonly Workload[]): WorkloadInfo[] {
+  const byName = new Map<string, Workload>()
+  for (const workload of workloads) {
+    const other = byName.get(workload.name)
+    if (other === undefined || canonicalJson(workload) < canonicalJson(other))
+      byName.set(workload.name, workload)
+  }
+  return [...byName.values()]
+    .sort((a, b) => compareText(a.name, b.name))
+    .map((spec) => ({
+      name: spec.name,
+      spec,
+      generation: generationOf(spec),
+      global: spec.mode === 'global',
+      replicas: spec.mode === 'global' ? 0 : spec.replicas,
+      cpuMillis: spec.resources.cpuMillis,
+      memoryBytes: spec.resources.memoryBytes,
+      maxUnavailable: Math.max(1, spec.update.maxUnavailable),
+      constraints: Object.entries(spec.constraints).sort(([a], [b]) => compareText(a, b)),
+    }))
+}
+
+/** Whether a node's labels carry every constraint, with its value. */
+export function matches(labels: Record<string, string>, constraints: readonly [string, string][]): boolean {
+  for (const [key, value] of constraints) {
+    if (!Object.hasOwn(labels, key) || labels[key] !== value) return false
+  }
+  return true
+}
