@@ -7,6 +7,7 @@ import '../packages/node/dist/polyfill.js'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
+import { tcpBytesByPid } from './tcp-bytes.mjs'
 
 const { values } = parseArgs({
   options: {
