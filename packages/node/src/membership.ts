@@ -196,10 +196,7 @@ export class Membership {
     const outcome = this.table.observeHeartbeat(peer, decoded.value, now)
     if (outcome === 'needs-state') void this.#pullState(peer)
     this.components.onHeartbeat?.(peer, now)
-    if (
-      decoded.value.members !== this.#membersDigest() &&
-      now - this.#askedAt > ASK_PEERS_EVERY_MS
-    ) {
+    if (decoded.value.members !== this.#membersDigest() && now - this.#askedAt > ASK_PEERS_EVERY_MS) {
       this.#askedAt = now
       void this.#askPeers(peerIdFromString(peer))
     }

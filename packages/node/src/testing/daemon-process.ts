@@ -18,6 +18,8 @@ export interface DaemonOptions {
   join?: string[]
   args?: string[]
   env?: Record<string, string>
+  /** How long `start()` waits for the API to listen. Default 15 s. */
+  startTimeoutMs?: number
 }
 
 /** One real `gary daemon` process on loopback, with its JSON log captured line by line. */
@@ -81,12 +83,16 @@ export class DaemonProcess {
     void this.#exited.then((code) => {
       exitCode = code
     })
-    const started = await waitFor(`daemon in ${this.options.dataDir} to start`, () => {
-      if (exitCode !== undefined) return { exited: exitCode }
-      const api = this.logs.find((line) => line.msg === 'api listening')
-      const start = this.logs.find((line) => line.msg === 'started')
-      return api !== undefined && start !== undefined ? { api, start } : undefined
-    })
+    const started = await waitFor(
+      `daemon in ${this.options.dataDir} to start`,
+      () => {
+        if (exitCode !== undefined) return { exited: exitCode }
+        const api = this.logs.find((line) => line.msg === 'api listening')
+        const start = this.logs.find((line) => line.msg === 'started')
+        return api !== undefined && start !== undefined ? { api, start } : undefined
+      },
+      { timeoutMs: this.options.startTimeoutMs ?? 15_000 },
+    )
     if ('exited' in started) throw new Error(`daemon exited with ${started.exited}: ${this.stderr}`)
     this.api = started.api.api as string
     this.peerId = started.start.node as string
