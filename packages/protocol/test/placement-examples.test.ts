@@ -12,42 +12,12 @@ import {
   type SlotPromise,
   type Workload,
 } from '../src/index.js'
+import { GI, MI, node, workload } from './placement-builders.js'
 
 // Worked examples of the placement rules, and small simulations of drains and rolling updates in
 // which every node plans from the same view and carries out its own actions.
 
-const MI = 2 ** 20
-const GI = 2 ** 30
 const SETTLE = 1000
-
-function workload(name: string, overrides: Partial<Workload> = {}): Workload {
-  return {
-    name,
-    image: 'img:1',
-    env: {},
-    mode: 'replicated',
-    replicas: 1,
-    resources: { cpuMillis: 100, memoryBytes: 64 * MI },
-    ports: [],
-    constraints: {},
-    restart: { policy: 'always', maxRetries: 5 },
-    update: { maxUnavailable: 1 },
-    labels: {},
-    ...overrides,
-  }
-}
-
-function node(id: string, overrides: Partial<PlacementNode> = {}): PlacementNode {
-  return {
-    id,
-    labels: {},
-    capacity: { cpuMillis: 4000, memoryBytes: 8 * GI },
-    draining: false,
-    promises: [],
-    refusals: [],
-    ...overrides,
-  }
-}
 
 function promise(spec: Workload, slot: number, overrides: Partial<SlotPromise> = {}): SlotPromise {
   return {

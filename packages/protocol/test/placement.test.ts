@@ -19,6 +19,7 @@ import {
   type Workload,
   winners,
 } from '../src/index.js'
+import { GI, MI, workload } from './placement-builders.js'
 
 // Property tests of the placement rules over random clusters. fast-check prints the seed and the
 // shrunk counterexample on failure; rerun one with `fc.assert(..., { seed, path })`.
@@ -26,8 +27,6 @@ import {
 // PLACEMENT_RUNS=5000 runs each property longer, for a soak after changing the rules.
 fc.configureGlobal({ numRuns: Number(process.env.PLACEMENT_RUNS ?? 100) })
 
-const MI = 2 ** 20
-const GI = 2 ** 30
 const NOW = 10_000
 const NAMES = ['api', 'cache', 'cron', 'db', 'edge', 'log', 'queue', 'web']
 const OLD = 'old000000000'
@@ -35,23 +34,6 @@ const OLD = 'old000000000'
 interface Cluster {
   nodes: PlacementNode[]
   workloads: Workload[]
-}
-
-function workload(name: string, overrides: Partial<Workload> = {}): Workload {
-  return {
-    name,
-    image: 'img:1',
-    env: {},
-    mode: 'replicated',
-    replicas: 1,
-    resources: { cpuMillis: 100, memoryBytes: 64 * MI },
-    ports: [],
-    constraints: {},
-    restart: { policy: 'always', maxRetries: 5 },
-    update: { maxUnavailable: 1 },
-    labels: {},
-    ...overrides,
-  }
 }
 
 const weighted = <T>(common: T, rare: T, odds = 5) =>

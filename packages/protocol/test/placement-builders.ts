@@ -1,0 +1,35 @@
+import type { PlacementNode, Workload } from '../src/index.js'
+
+export const MI = 2 ** 20
+export const GI = 2 ** 30
+
+/** A small replicated workload, with overrides. */
+export function workload(name: string, overrides: Partial<Workload> = {}): Workload {
+  return {
+    name,
+    image: 'img:1',
+    env: {},
+    mode: 'replicated',
+    replicas: 1,
+    resources: { cpuMillis: 100, memoryBytes: 64 * MI },
+    ports: [],
+    constraints: {},
+    restart: { policy: 'always', maxRetries: 5 },
+    update: { maxUnavailable: 1 },
+    labels: {},
+    ...overrides,
+  }
+}
+
+/** A node with 4 cores and 8 GiB, no labels, promises or refusals, with overrides. */
+export function node(id: string, overrides: Partial<PlacementNode> = {}): PlacementNode {
+  return {
+    id,
+    labels: {},
+    capacity: { cpuMillis: 4000, memoryBytes: 8 * GI },
+    draining: false,
+    promises: [],
+    refusals: [],
+    ...overrides,
+  }
+}
