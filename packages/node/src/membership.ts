@@ -373,7 +373,11 @@ export class Membership {
       .dial(addrs, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
       .then((connection) => onConnected?.(connection.remotePeer.toString()))
       .catch((err: Error) => this.components.logger.debug({ target: key, err: err.message }, 'dial failed'))
-      .finally(() => this.#dialing.delete(key))
+      .finally(() => {
+        this.#dialing.delete(key)
+        // Dials run at most MAX_PARALLEL_DIALS at a time: start the next one now, not at the next heartbeat.
+        if (!this.#stopping) this.#redial(this.components.now())
+      })
   }
 
   #memberAddrs(member: Readonly<Member>): Multiaddr[] {
