@@ -1,4 +1,4 @@
-import type { PlacementNode, Workload } from '../src/index.js'
+import type { Hlc, PlacementNode, SelfAction, SlotPromise, Workload } from '../src/index.js'
 
 export const MI = 2 ** 20
 export const GI = 2 ** 30
@@ -31,5 +31,18 @@ export function node(id: string, overrides: Partial<PlacementNode> = {}): Placem
     promises: [],
     refusals: [],
     ...overrides,
+  }
+}
+
+/** The promise a node publishes when it carries out a claim action. */
+export function claimedPromise(action: Extract<SelfAction, { kind: 'claim' }>, since: Hlc): SlotPromise {
+  return {
+    workload: action.workload,
+    slot: action.slot,
+    generation: action.generation,
+    phase: 'claimed',
+    since,
+    ready: false,
+    endpoints: [],
   }
 }

@@ -12,7 +12,7 @@ import {
   type SlotPromise,
   type Workload,
 } from '../src/index.js'
-import { GI, MI, node, workload } from './placement-builders.js'
+import { claimedPromise, GI, MI, node, workload } from './placement-builders.js'
 
 // Worked examples of the placement rules, and small simulations of drains and rolling updates in
 // which every node plans from the same view and carries out its own actions.
@@ -65,15 +65,7 @@ function step(world: World): Map<string, Plan> {
       if (action.kind === 'release' && at !== -1) n.promises.splice(at, 1)
       if (action.kind === 'start' && at !== -1) (n.promises[at] as SlotPromise).phase = 'starting'
       if (action.kind === 'claim') {
-        n.promises.push({
-          workload: action.workload,
-          slot: action.slot,
-          generation: action.generation,
-          phase: 'claimed',
-          since,
-          ready: false,
-          endpoints: [],
-        })
+        n.promises.push(claimedPromise(action, since))
       }
     }
   }

@@ -19,7 +19,7 @@ import {
   type Workload,
   winners,
 } from '../src/index.js'
-import { GI, MI, workload } from './placement-builders.js'
+import { claimedPromise, GI, MI, workload } from './placement-builders.js'
 
 // Property tests of the placement rules over random clusters. fast-check prints the seed and the
 // shrunk counterexample on failure; rerun one with `fc.assert(..., { seed, path })`.
@@ -190,15 +190,7 @@ function apply(c: Cluster, plans: Map<string, Plan>, { starts = true } = {}): Cl
         )
         if (p) p.phase = 'starting'
       } else if (action.kind === 'claim') {
-        promises.push({
-          workload: action.workload,
-          slot: action.slot,
-          generation: action.generation,
-          phase: 'claimed',
-          since,
-          ready: false,
-          endpoints: [],
-        })
+        promises.push(claimedPromise(action, since))
       }
     }
     return { ...n, promises }
