@@ -79,9 +79,4 @@ export class Gossip {
   meshPeers(topic: string): number {
     return this.#service.getMeshPeers(topic).length
   }
-
-  unsubscribe(topic: string): void {
-    this.#service.topicValidators.delete(topic)
-    this.#service.unsubscribe(topic)
-  }
 }
