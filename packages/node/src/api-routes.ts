@@ -2,6 +2,8 @@ import { type DeclEntry, generationOf, parseWorkloadFile } from '@gary/protocol'
 import { z } from 'zod'
 import { ApiRequestError, type Route } from './api.js'
 import type { Daemon } from './daemon.js'
+import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from './errors.js'
+import { logSources, MAX_LOG_TAIL, readSources } from './log-service.js'
 
 /** One row of `gary get`. */
 export interface WorkloadRow {
@@ -17,6 +19,15 @@ export interface WorkloadRow {
 
 const ApplyBody = z.strictObject({ text: z.string() })
 const PartitionBody = z.strictObject({ peers: z.array(z.string()).max(1000) })
+const wholeNumber = z
+  .string()
+  .regex(/^\d{1,9}$/, 'must be a whole number')
+  .transform(Number)
+const LogQuery = z.strictObject({
+  slot: wholeNumber.optional(),
+  follow: z.enum(['0', '1', 'false', 'true']).optional(),
+  tail: wholeNumber.refine((tail) => tail <= MAX_LOG_TAIL, `must be at most ${MAX_LOG_TAIL}`).optional(),
+})
 
 /** The daemon's HTTP API: every route answers from this node's view of the whole cluster. */
 export function apiRoutes(daemon: Daemon, options: { testHooks?: boolean } = {}): Route[] {
@@ -55,7 +66,39 @@ export function apiRoutes(daemon: Daemon, options: { testHooks?: boolean } = {})
       handle: ({ params }) => {
         const entry = daemon.declarations.store.get(params.name!)
         if (entry?.workload === undefined) throw new ApiRequestError(404, `no workload named ${params.name}`)
-        return { ...row(entry), spec: entry.workload, version: entry.version }
+        const slots = daemon.slots().filter((slot) => slot.workload === entry.name)
+        return { ...row(entry), spec: entry.workload, version: entry.version, slots }
+      },
+    },
+    { method: 'GET', path: '/v1/slots', handle: () => daemon.slots() },
+    {
+      // NDJSON: {slot, node, stream, line} per line, or {slot, node, error} for a slot that cannot be read.
+      method: 'GET',
+      path: '/v1/logs/:name',
+      handle: async ({ params, query, signal }) => {
+        const parsed = LogQuery.safeParse(Object.fromEntries(query))
+        if (!parsed.success) throw new ApiRequestError(400, `bad query: ${issue(parsed.error)}`)
+        const { slot, tail } = parsed.data
+        const follow = parsed.data.follow === '1' || parsed.data.follow === 'true'
+        const workload = daemon.declarations.store.get(params.name!)?.workload
+        if (workload === undefined) throw new ApiRequestError(404, `no workload named ${params.name}`)
+        const global = workload.mode === 'global'
+        const sources = logSources(daemon.slots(), workload.name, { slot, global })
+        try {
+          if (sources.length === 0) throw new SlotNotPlacedError(workload.name, slot)
+          return await readSources(
+            sources,
+            (source, signal) =>
+              daemon.logs(workload.name, source.slot, { follow, tail, signal, node: source.node }),
+            { follow, signal },
+          )
+        } catch (err) {
+          if (err instanceof SlotNotPlacedError) throw new ApiRequestError(404, err.message)
+          // The holder gave the slot up since this node last heard: asking again finds the new one.
+          if (err instanceof SlotNotHeldError) throw new ApiRequestError(409, err.message)
+          if (err instanceof LogStreamError) throw new ApiRequestError(502, err.message)
+          throw err
+        }
       },
     },
   ]
@@ -83,6 +126,12 @@ function row(entry: DeclEntry): WorkloadRow {
     updated: new Date(entry.version.hlc.wall).toISOString(),
     origin: entry.version.origin,
   }
+}
+
+function issue(error: z.ZodError): string {
+  const first = error.issues[0]
+  const path = first?.path.join('.') ?? ''
+  return `${path === '' ? '' : `${path}: `}${first?.message ?? 'invalid'}`
 }
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
+import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from './logger.js'
@@ -18,11 +19,24 @@ export class ApiRequestError extends Error {
   }
 }
 
+export interface ApiRequest {
+  params: Record<string, string>
+  body: unknown
+  query: URLSearchParams
+  /** Aborts when the client goes away. */
+  signal: AbortSignal
+}
+
 export interface Route {
   method: 'GET' | 'POST' | 'DELETE'
   /** Path pattern; `:name` segments become params. */
   path: string
-  handle(request: { params: Record<string, string>; body: unknown }): unknown
+  /**
+   * Returns the JSON answer, or an AsyncIterable whose items are streamed as NDJSON until it ends
+   * or the client goes away. An error it throws once streaming has begun becomes a last
+   * `{"error": ...}` line.
+   */
+  handle(request: ApiRequest): unknown
 }
 
 export interface ApiInit {
@@ -79,8 +93,12 @@ export class ApiServer {
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const gone = new AbortController()
+    response.once('close', () => gone.abort())
     try {
-      send(response, 200, await this.#route(request))
+      const answer = await this.#route(request, gone.signal)
+      if (isAsyncIterable(answer)) await this.#stream(request, response, answer, gone.signal)
+      else send(response, 200, answer)
     } catch (err) {
       if (err instanceof ApiRequestError) {
         send(response, err.status, {
@@ -94,9 +112,10 @@ export class ApiServer {
     }
   }
 
-  async #route(request: IncomingMessage): Promise<unknown> {
+  async #route(request: IncomingMessage, signal: AbortSignal): Promise<unknown> {
     if (!this.#authorised(request)) throw new ApiRequestError(401, 'missing or wrong API token')
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname
+    const url = new URL(request.url ?? '/', 'http://localhost')
+    const path = url.pathname
     for (const { method, pattern, names, route } of this.#routes) {
       const match = pattern.exec(path)
       if (match === null || method !== request.method) continue
@@ -104,9 +123,34 @@ export class ApiServer {
         names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]),
       )
       const body = request.method === 'POST' ? await readJsonBody(request) : undefined
-      return await route.handle({ params, body })
+      return await route.handle({ params, body, query: url.searchParams, signal })
     }
     throw new ApiRequestError(404, `no such endpoint: ${request.method} ${path}`)
+  }
+
+  /** Writes items as NDJSON, waiting for the client to take them; never throws. */
+  async #stream(
+    request: IncomingMessage,
+    response: ServerResponse,
+    items: AsyncIterable<unknown>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    response.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+    // A stream may stay quiet for long: the client should know at once that it was accepted.
+    response.flushHeaders()
+    try {
+      for await (const item of items) {
+        if (signal.aborted) break
+        if (!response.write(`${JSON.stringify(item)}\n`)) await once(response, 'drain', { signal })
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        this.log.error({ err, url: request.url }, 'api stream failed')
+        response.write(`${JSON.stringify({ error: (err as Error).message })}\n`)
+      }
+    } finally {
+      response.end()
+    }
   }
 
   #authorised(request: IncomingMessage): boolean {
@@ -131,6 +175,10 @@ async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   } catch {
     throw new ApiRequestError(400, 'request body is not JSON')
   }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {

@@ -1,4 +1,5 @@
 import './polyfill.js'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { MAX_SPEC_FILE_BYTES } from '@gary/protocol'
@@ -16,6 +17,8 @@ import {
 } from './config.js'
 import type { NodeView } from './daemon.js'
 import { UserError } from './errors.js'
+import type { LogItem } from './log-service.js'
+import type { SlotRow } from './slot-rows.js'
 import { renderTable } from './table.js'
 import { formatBytes } from './units.js'
 
@@ -60,6 +63,8 @@ program
   .option('--suspect-after-ms <ms>', 'heartbeat age that makes a member suspect (default 2000)')
   .option('--dead-after-ms <ms>', 'heartbeat age that makes a member dead (default 3000)')
   .option('--target-peers <n>', 'direct connections to keep (default 32)')
+  .option('--settle-ms <ms>', 'how long a claim waits for a better one before it starts (default 300)')
+  .option('--advertise <host>', "address at which this node's published ports are reached")
   .option(
     '--allow <multiaddr>',
     'CIDR exempt from connection limits, like /ip4/10.0.0.0/ipcidr/8, repeatable',
@@ -146,12 +151,94 @@ clientCommand('get', 'list the declared workloads').action(async (options) => {
   )
 })
 
-clientCommand('inspect', 'show a workload as stored, with its version')
+clientCommand('ps', 'list every slot: where it runs and in what phase, and the slots no node can take')
+  .argument('[name]', 'only this workload')
+  .action(async (name: string | undefined, options) => {
+    const all = await client(options).get<SlotRow[]>('/v1/slots')
+    const rows = name === undefined ? all : all.filter((row) => row.workload === name)
+    print(options, rows, () => renderSlots(rows))
+  })
+
+clientCommand('inspect', 'show a workload as stored, with its version and where each slot runs')
   .argument('<name>', 'workload name')
   .action(async (name: string, options) => {
     const workload = await client(options).get<unknown>(`/v1/workloads/${encodeURIComponent(name)}`)
     print(options, workload, () => stringifyYaml(workload).trimEnd())
   })
+
+clientCommand('logs', "print a workload's container logs, from whichever node holds each slot")
+  .argument('<name>', 'workload name')
+  .option('--slot <n>', 'only this slot')
+  .option('-f, --follow', "keep printing new lines until Ctrl-C or the container's process exits")
+  .option('--tail <n>', 'only the last n lines of each slot')
+  .action(async (name: string, options) => {
+    const query = new URLSearchParams()
+    if (options.slot !== undefined) query.set('slot', wholeNumber('--slot', options.slot as string))
+    if (options.follow === true) query.set('follow', '1')
+    if (options.tail !== undefined) query.set('tail', wholeNumber('--tail', options.tail as string))
+    const api = client(options)
+    // A global workload runs its one slot on every node: its lines are told apart by node.
+    const { mode } = await api.get<WorkloadRow>(`/v1/workloads/${encodeURIComponent(name)}`)
+    const prefixed = mode === 'global' || options.slot === undefined
+    const prefix = (item: LogItem) =>
+      !prefixed ? '' : mode === 'global' ? `[${name}@${item.node.slice(-8)}] ` : `[${name}/${item.slot}] `
+    const stop = new AbortController()
+    const interrupt = () => stop.abort()
+    process.once('SIGINT', interrupt)
+    process.once('SIGTERM', interrupt)
+    // EPIPE: whoever read the output (head, less) is gone.
+    process.stdout.once('error', interrupt)
+    const write = async (text: string) => {
+      if (!process.stdout.write(text))
+        await once(process.stdout, 'drain', { signal: stop.signal }).catch(() => {})
+    }
+    const path = `/v1/logs/${encodeURIComponent(name)}?${query}`
+    try {
+      for await (const item of api.stream<LogItem | { error: string }>(path, stop.signal)) {
+        if (options.json === true) await write(`${JSON.stringify(item)}\n`)
+        else if (!('slot' in item))
+          throw new UserError(`the daemon failed while streaming logs: ${item.error}`)
+        else if ('error' in item) process.stderr.write(`gary: ${prefix(item)}${item.error}\n`)
+        else if (item.stream === 'stderr') process.stderr.write(`${prefix(item)}${item.line}\n`)
+        else await write(`${prefix(item)}${item.line}\n`)
+        if ('error' in item) process.exitCode = 1
+      }
+    } finally {
+      process.off('SIGINT', interrupt)
+      process.off('SIGTERM', interrupt)
+      process.stdout.off('error', interrupt)
+    }
+  })
+
+function renderSlots(rows: SlotRow[]): string {
+  const placed = rows.filter((row) => row.phase !== 'unschedulable')
+  const stuck = rows.filter((row) => row.phase === 'unschedulable')
+  const table = renderTable(
+    ['WORKLOAD', 'SLOT', 'NODE', 'PHASE', 'READY', 'CONTAINER', 'GENERATION', 'AGE'],
+    placed.map((row) => [
+      row.workload,
+      String(row.slot),
+      row.node ?? '-',
+      row.phase,
+      row.ready ? 'yes' : 'no',
+      row.containerId?.slice(0, 12) ?? '-',
+      row.generation.slice(0, 12),
+      formatAge(row.ageMs ?? 0),
+    ]),
+  )
+  const lines = stuck.map(
+    (row) =>
+      `${row.workload}/${row.slot}${row.node === null ? '' : ` on ${row.node}`}: unschedulable: ${(row.reasons ?? []).join('; ')}`,
+  )
+  return [table, ...(lines.length > 0 ? ['', ...lines] : [])].join('\n')
+}
+
+function formatAge(ms: number): string {
+  const seconds = Math.floor(ms / 1000)
+  if (seconds < 120) return `${seconds}s`
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`
+  return `${Math.floor(seconds / 3600)}h`
+}
 
 function clientCommand(name: string, description: string): Command {
   return program
@@ -160,6 +247,12 @@ function clientCommand(name: string, description: string): Command {
     .option('--api <host:port>', 'daemon API address (env GARY_API, default 127.0.0.1:7947)')
     .option('--api-token <token>', 'API token (env GARY_API_TOKEN)')
     .option('--json', 'print JSON')
+}
+
+function wholeNumber(flag: string, value: string): string {
+  if (!/^\d{1,9}$/.test(value))
+    throw new UserError(`${flag} takes a whole number, not ${JSON.stringify(value)}`)
+  return String(Number(value))
 }
 
 /** Reads a spec file, refusing one too large to be a spec before sending anything. */
@@ -209,6 +302,8 @@ async function daemonConfig(options: Record<string, unknown>): Promise<DaemonCon
     ['deadAfterMs', 'deadAfterMs'],
     ['targetPeers', 'targetPeers'],
     ['allow', 'allow'],
+    ['settleMs', 'settleMs'],
+    ['advertise', 'advertise'],
   ]
   for (const [option, setting] of names) {
     if (options[option] !== undefined) (flags as Record<string, unknown>)[setting] = options[option]

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { formatIssues } from '@gary/protocol'
+import { DEFAULT_PLACEMENT_CONFIG, formatIssues } from '@gary/protocol'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
@@ -44,6 +44,10 @@ export interface DaemonConfig {
   targetPeers: number
   /** Multiaddr CIDRs exempt from connection rate limits, e.g. `/ip4/10.0.0.0/ipcidr/8`. Default none. */
   allow: string[]
+  /** A claim waits this long for a better one before its container starts (rule 5), ms. Default 300. */
+  settleMs: number
+  /** Host or address at which this node's published container ports are reached. Default: the first listen address, or 127.0.0.1 when that is a wildcard. */
+  advertiseHost?: string
 }
 
 export const DEFAULTS: DaemonConfig = {
@@ -60,6 +64,7 @@ export const DEFAULTS: DaemonConfig = {
   deadAfterMs: 3000,
   targetPeers: 32,
   allow: [],
+  settleMs: DEFAULT_PLACEMENT_CONFIG.settleMs,
 }
 
 const positiveMs = z.coerce.number().int().min(10).max(3_600_000)
@@ -86,6 +91,8 @@ const SettingsSchema = z.strictObject({
   deadAfterMs: positiveMs,
   targetPeers: z.coerce.number().int().min(1).max(1000),
   allow: stringList,
+  settleMs: z.coerce.number().int().min(0).max(60_000),
+  advertise: z.string().min(1).max(253),
 })
 
 export type Settings = Partial<z.input<typeof SettingsSchema>>
@@ -108,6 +115,8 @@ const ENV: Record<keyof z.input<typeof SettingsSchema>, string> = {
   deadAfterMs: 'GARY_DEAD_AFTER_MS',
   targetPeers: 'GARY_TARGET_PEERS',
   allow: 'GARY_ALLOW',
+  settleMs: 'GARY_SETTLE_MS',
+  advertise: 'GARY_ADVERTISE',
 }
 
 /** Settings from `GARY_*` environment variables (lists comma-separated). */
@@ -205,6 +214,8 @@ function applySettings(config: DaemonConfig, s: ParsedSettings): string[] {
   if (s.deadAfterMs !== undefined) config.deadAfterMs = s.deadAfterMs
   if (s.targetPeers !== undefined) config.targetPeers = s.targetPeers
   if (s.allow !== undefined) config.allow = s.allow
+  if (s.settleMs !== undefined) config.settleMs = s.settleMs
+  if (s.advertise !== undefined) config.advertiseHost = s.advertise
   return problems
 }
 

@@ -8,10 +8,17 @@ import type { DaemonConfig } from './config.js'
 import { Declarations } from './declarations.js'
 import { Gossip } from './gossip.js'
 import { loadOrCreatePeerKey, nextIncarnation } from './identity.js'
+import { type LogOpenOptions, LogService, logSources } from './log-service.js'
 import type { Logger } from './logger.js'
 import { Membership } from './membership.js'
 import { createP2P, type P2P } from './p2p.js'
+import { systemClock } from './reconcile/clock.js'
+import { ClusterView } from './reconcile/cluster-view.js'
+import { LABELS } from './reconcile/container-labels.js'
+import { Reconciler } from './reconcile/reconciler.js'
+import { watchRuntime } from './reconcile/runtime-watch.js'
 import { SelfState } from './self-state.js'
+import { type SlotRow, slotRows } from './slot-rows.js'
 
 /** Hooks for fault tests only: never set in production. */
 export interface TestHooks {
@@ -66,6 +73,10 @@ export class Daemon {
   #self?: SelfState
   #membership?: Membership
   #declarations?: Declarations
+  #reconciler?: Reconciler
+  #clusterView?: ClusterView
+  #logs?: LogService
+  readonly #stopping = new AbortController()
 
   constructor(config: DaemonConfig, components: DaemonComponents) {
     this.#config = config
@@ -112,9 +123,17 @@ export class Daemon {
       refusals: [],
     })
     this.#gossip = new Gossip(p2p.services.pubsub)
+    const trigger = () => this.#reconciler?.trigger()
     const declarations = new Declarations(
       { cluster: config.cluster, dataDir: config.dataDir, dropGossip: this.#testHooks.dropDeclGossip },
-      { libp2p: p2p, gossip: this.#gossip, logger: this.#log, self, wallNow: this.#wallNow },
+      {
+        libp2p: p2p,
+        gossip: this.#gossip,
+        logger: this.#log,
+        self,
+        wallNow: this.#wallNow,
+        onChange: trigger,
+      },
     )
     this.#declarations = declarations
     await declarations.start()
@@ -128,6 +147,7 @@ export class Daemon {
       now: this.#now,
       declsDigest: () => declarations.digest,
       onHeartbeat: (peer, now) => antiEntropy?.check(peer, now),
+      onChange: trigger,
     })
     antiEntropy = new AntiEntropy(declarations, membership.table, this.#log)
     this.#membership = membership
@@ -136,6 +156,19 @@ export class Daemon {
     p2p.addEventListener('self:peer:update', () => {
       if (this.#self!.update({ addrs: this.#ownAddrs() })) membership.publishState()
     })
+    await this.#startReconciler(self, membership)
+    this.#logs = new LogService(
+      { cluster: config.cluster },
+      {
+        libp2p: p2p,
+        runtime: this.#runtime,
+        logger: this.#log,
+        self,
+        locate: (workload, slot) => logSources(this.slots(), workload, { slot })[0]?.node,
+        ownContainer: (workload, slot) => this.#reconciler?.containerOf(workload, slot),
+      },
+    )
+    await this.#logs.start()
     this.#timers.push(setInterval(() => this.#summary(), SUMMARY_MS))
     this.#timers.push(setInterval(() => declarations.collectTombstones(), TOMBSTONE_COLLECT_MS))
 
@@ -152,10 +185,71 @@ export class Daemon {
 
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer)
+    this.#stopping.abort()
+    await this.#reconciler?.stop()
     await this.#membership?.stop()
     await this.#declarations?.stop()
+    await this.#logs?.stop()
     await this.#p2p?.stop()
     this.#log.info('stopped')
+  }
+
+  /** The log lines of one slot's container, read here or from the node that holds it. */
+  logs(workload: string, slot: number, options: LogOpenOptions) {
+    return this.#logs!.open(workload, slot, options)
+  }
+
+  /** Every slot promised by a live node, and the slots no node can take, as `gary ps` shows them. */
+  slots(): SlotRow[] {
+    const view = this.#clusterView!.read()
+    const own = this.#self!.current
+    return slotRows(
+      [...view.others, { id: own.node, promises: own.promises }],
+      view.workloads,
+      this.#reconciler?.lastPlan?.unschedulable ?? [],
+      this.#wallNow(),
+    )
+  }
+
+  async #startReconciler(self: string, membership: Membership): Promise<void> {
+    const clusterView = new ClusterView(
+      { warmupMs: 2 * this.#config.heartbeatMs },
+      {
+        members: membership.table,
+        declarations: this.#declarations!.store,
+        now: this.#now,
+        self: () => {
+          const { labels, capacity, draining } = this.#self!.current
+          return { labels, capacity, draining }
+        },
+      },
+    )
+    this.#clusterView = clusterView
+    const reconciler = new Reconciler(
+      { placement: { settleMs: this.#config.settleMs }, advertiseHost: this.#config.advertiseHost },
+      {
+        self,
+        runtime: this.#runtime,
+        logger: this.#log,
+        clock: systemClock,
+        view: () => clusterView.read(),
+        publish: (promises, refusals) => {
+          if (this.#self!.update({ promises, refusals })) membership.publishState()
+        },
+      },
+    )
+    this.#reconciler = reconciler
+    await reconciler.start()
+    // The first claims wait for the warm-up to end.
+    const warm = setTimeout(() => reconciler.trigger(), Math.max(0, clusterView.warmAt - this.#now()) + 1)
+    this.#timers.push(warm)
+    void watchRuntime(
+      this.#runtime,
+      { [LABELS.node]: self },
+      () => reconciler.trigger(),
+      this.#stopping.signal,
+      this.#log,
+    )
   }
 
   /** Test hook: refuse every connection with these peers (a partition), or none when empty. */

@@ -36,6 +36,8 @@ export interface DeclarationsComponents {
   /** This node's peer id: the origin of the versions it writes. */
   self: string
   wallNow: () => number
+  /** The declarations changed. */
+  onChange?: () => void
 }
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged'
@@ -222,6 +224,7 @@ export class Declarations {
 
   /** Writes are queued so that the file always ends with the newest store, written atomically. */
   #persist(): void {
+    this.components.onChange?.()
     this.#persisting = this.#persisting
       .then(() =>
         writeFileAtomic(

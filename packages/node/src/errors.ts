@@ -28,3 +28,24 @@ export class ApiError extends UserError {
     super(message)
   }
 }
+
+/** No node runs the slot (or no slot of the workload) whose logs were asked for. */
+export class SlotNotPlacedError extends UserError {
+  override name = 'SlotNotPlacedError'
+  constructor(
+    readonly workload: string,
+    readonly slot?: number,
+  ) {
+    super(`${slot === undefined ? workload : `${workload}/${slot}`} runs nowhere (see gary ps)`)
+  }
+}
+
+/** A node was asked for the logs of a slot it does not hold (the asker's view was out of date). */
+export class SlotNotHeldError extends UserError {
+  override name = 'SlotNotHeldError'
+}
+
+/** The node holding a slot could not be reached, or its log stream broke or made no sense. */
+export class LogStreamError extends UserError {
+  override name = 'LogStreamError'
+}

@@ -46,6 +46,8 @@ export interface MembershipComponents {
   declsDigest: () => string
   /** A valid heartbeat arrived from a peer (after the member table took it in). */
   onHeartbeat?: (peer: string, now: number) => void
+  /** A member's state or status changed: the placement view changed. */
+  onChange?: () => void
 }
 
 const SWEEP_MS = 100
@@ -183,6 +185,7 @@ export class Membership {
       this.components.logger.debug({ member: state.node, seq: state.seq, via }, 'member updated')
     }
     this.#sweep()
+    this.components.onChange?.()
     return true
   }
 
@@ -297,7 +300,9 @@ export class Membership {
 
   #sweep(): void {
     if (this.#stopping) return
-    for (const change of this.table.sweep(this.components.now())) {
+    const changes = this.table.sweep(this.components.now())
+    if (changes.length > 0) this.components.onChange?.()
+    for (const change of changes) {
       const fields = { member: change.id, from: change.from }
       if (change.to === 'dead') {
         this.components.logger.info(fields, 'member dead')

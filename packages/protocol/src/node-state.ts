@@ -39,6 +39,8 @@ export const SlotPromiseSchema = z.strictObject({
   since: HlcSchema,
   ready: z.boolean(),
   endpoints: z.array(z.string().max(256)).max(16),
+  /** The engine's id of the container keeping the promise, once there is one. */
+  container: z.string().min(1).max(128).optional(),
 })
 
 /** A node's statement that it will not hold a workload at a generation, and why. */

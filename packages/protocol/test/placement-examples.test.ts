@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import {
+  DEFAULT_PLACEMENT_CONFIG,
   generationOf,
   type Hlc,
   hlcCompare,
@@ -17,7 +18,7 @@ import { claimedPromise, GI, MI, node, workload } from './placement-builders.js'
 // Worked examples of the placement rules, and small simulations of drains and rolling updates in
 // which every node plans from the same view and carries out its own actions.
 
-const SETTLE = 1000
+const SETTLE = DEFAULT_PLACEMENT_CONFIG.settleMs
 
 function promise(spec: Workload, slot: number, overrides: Partial<SlotPromise> = {}): SlotPromise {
   return {

@@ -28,7 +28,7 @@ export interface PlacementView {
 }
 
 export interface PlacementConfig {
-  /** A claim starts only after this long without a better claim, ms. Default 1000. */
+  /** A claim starts only after this long without a better claim, ms. Default 300. */
   settleMs: number
   /** How long a node with a partial view refrains from claiming, ms. Default 60000. */
   partialViewGraceMs: number
@@ -42,7 +42,7 @@ export interface PlacementConfig {
 }
 
 export const DEFAULT_PLACEMENT_CONFIG: Readonly<PlacementConfig> = Object.freeze({
-  settleMs: 1000,
+  settleMs: 300,
   partialViewGraceMs: 60_000,
   candidates: 4,
   considerAllUpTo: 32,

@@ -1,0 +1,507 @@
+import { type Decoded, MAX_REPLICAS, WorkloadNameSchema } from '@gary/protocol'
+import type { ContainerRuntime, LogLine } from '@gary/runtime'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
+import { z } from 'zod'
+import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from './errors.js'
+import type { Logger } from './logger.js'
+import type { SlotRow } from './slot-rows.js'
+
+/** Longest log line carried between nodes, characters; longer lines are cut (Docker splits at 16 KiB). */
+export const MAX_LOG_LINE_CHARS = 16 * 1024
+/** Largest log request, bytes. */
+export const MAX_LOG_REQUEST_BYTES = 1024
+/** Largest log frame, bytes: a longest line whose characters JSON escapes at up to 6 bytes each. */
+export const MAX_LOG_FRAME_BYTES = 6 * MAX_LOG_LINE_CHARS + 1024
+/** Largest `tail` a request may ask for. */
+export const MAX_LOG_TAIL = 1_000_000
+const MAX_ERROR_CHARS = 1024
+
+const LogRequestSchema = z.strictObject({
+  workload: WorkloadNameSchema,
+  slot: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_REPLICAS - 1),
+  follow: z.boolean(),
+  tail: z.number().int().min(0).max(MAX_LOG_TAIL).optional(),
+})
+
+const LogFrameSchema = z.discriminatedUnion('type', [
+  // The holder holds the slot: lines follow.
+  z.strictObject({ type: z.literal('ok') }),
+  z.strictObject({
+    type: z.literal('line'),
+    stream: z.enum(['stdout', 'stderr']),
+    line: z.string().max(MAX_LOG_LINE_CHARS),
+  }),
+  // No more lines: not following, or the container's process exited.
+  z.strictObject({ type: z.literal('end') }),
+  z.strictObject({
+    type: z.literal('error'),
+    code: z.enum(['bad-request', 'not-held', 'failed']),
+    message: z.string().max(MAX_ERROR_CHARS),
+  }),
+])
+
+/** What a node asks the holder of a slot for: the first frame on a log stream. */
+export type LogRequest = z.infer<typeof LogRequestSchema>
+/** What the holder answers, one frame at a time: `ok` or `error`, then `line`s, then `end` or `error`. */
+export type LogFrame = z.infer<typeof LogFrameSchema>
+
+export function encodeLogRequest(request: LogRequest): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(request))
+}
+
+export function encodeLogFrame(frame: LogFrame): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(frame))
+}
+
+export function decodeLogRequest(bytes: Uint8Array): Decoded<LogRequest> {
+  return decode(LogRequestSchema, bytes, 'log request')
+}
+
+export function decodeLogFrame(bytes: Uint8Array): Decoded<LogFrame> {
+  return decode(LogFrameSchema, bytes, 'log frame')
+}
+
+function decode<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): Decoded<T> {
+  let json: unknown
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch {
+    return { ok: false, reason: `${what} is not UTF-8 JSON` }
+  }
+  const result = schema.safeParse(json)
+  if (result.success) return { ok: true, value: result.data }
+  const issue = result.error.issues[0]
+  const path = issue?.path.length ? `${issue.path.join('.')}: ` : ''
+  return { ok: false, reason: `bad ${what}: ${path}${issue?.message ?? 'invalid'}` }
+}
+
+/** Cuts a line to what a frame carries, marking the cut. */
+export function cutLine(line: string): string {
+  return line.length <= MAX_LOG_LINE_CHARS ? line : `${line.slice(0, MAX_LOG_LINE_CHARS - 1)}…`
+}
+
+/** One container whose logs can be read: a slot and the node holding it. */
+export interface LogSource {
+  slot: number
+  node: string
+}
+
+const PHASE_RANK: Record<string, number> = { running: 0, starting: 1, failed: 2, releasing: 3 }
+
+/**
+ * Where a workload's logs are read: for each slot (or only `slot`), the node that holds it with a
+ * container, preferring one whose container runs. A global workload has its slot on every node, so
+ * each of them is a source.
+ */
+export function logSources(
+  rows: readonly SlotRow[],
+  workload: string,
+  options: { slot?: number; global?: boolean } = {},
+): LogSource[] {
+  const best = new Map<string, SlotRow>()
+  for (const row of rows) {
+    if (row.workload !== workload || row.node === null || row.containerId === null) continue
+    if (options.slot !== undefined && row.slot !== options.slot) continue
+    const rank = PHASE_RANK[row.phase]
+    if (rank === undefined) continue
+    const key = options.global === true ? `${row.slot} ${row.node}` : `${row.slot}`
+    const current = best.get(key)
+    if (current === undefined || rank < PHASE_RANK[current.phase]!) best.set(key, row)
+  }
+  return [...best.values()]
+    .map((row) => ({ slot: row.slot, node: row.node! }))
+    .sort((a, b) => a.slot - b.slot || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
+}
+
+export interface LogOpenOptions {
+  /** Keep the stream open and deliver new lines until the container's process exits. Default false. */
+  follow?: boolean
+  /** Only the last N lines. Default: all. */
+  tail?: number
+  /** Ends the stream: the reader went away. */
+  signal?: AbortSignal
+  /** Read from this node. Default: this node when it holds the slot, else the node `locate` names. */
+  node?: string
+}
+
+export interface LogServiceInit {
+  cluster: string
+  /** How long reaching the holder and its first answer may take, ms. Default 5000. */
+  openTimeoutMs?: number
+  /** Log streams open at once on one connection, each way. Default 128. */
+  maxStreams?: number
+}
+
+export interface LogServiceComponents {
+  libp2p: Libp2p
+  runtime: ContainerRuntime
+  logger: Logger
+  /** This node's peer id. */
+  self: string
+  /** The node holding a slot, as this node's view of the cluster says; undefined when none does. */
+  locate(workload: string, slot: number): string | undefined
+  /** This node's container for a slot it holds; undefined when it holds none. */
+  ownContainer(workload: string, slot: number): string | undefined
+}
+
+/**
+ * Container logs from any node: the node holding a slot reads its runtime and serves the lines
+ * over a libp2p stream; any other node dials it and relays what it reads. A stream lives as long
+ * as its reader: aborting the reader's signal resets the stream, which ends the holder's read of
+ * the runtime.
+ */
+export class LogService {
+  readonly protocol: string
+  readonly #live = new Set<AbortController>()
+  #stopping = false
+
+  constructor(
+    private readonly init: LogServiceInit,
+    private readonly components: LogServiceComponents,
+  ) {
+    this.protocol = `/gary/${init.cluster}/logs/1.0.0`
+  }
+
+  async start(): Promise<void> {
+    const maxStreams = this.init.maxStreams ?? 128
+    await this.components.libp2p.handle(
+      this.protocol,
+      ({ stream, connection }) => {
+        void this.#serve(stream, connection.remotePeer.toString())
+      },
+      { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams },
+    )
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true
+    await this.components.libp2p.unhandle(this.protocol)
+    for (const controller of this.#live) controller.abort(new Error('this node is stopping'))
+    this.#live.clear()
+  }
+
+  /** Log streams open now, served or read. */
+  get streams(): number {
+    return this.#live.size
+  }
+
+  /**
+   * The log lines of one slot's container, from this node's runtime or from the node holding it.
+   * Resolves once the holder has accepted: rejects with SlotNotPlacedError, SlotNotHeldError or
+   * LogStreamError. A stream that breaks later throws LogStreamError from the iteration.
+   */
+  async open(workload: string, slot: number, options: LogOpenOptions = {}): Promise<AsyncIterable<LogLine>> {
+    const { self } = this.components
+    const node =
+      options.node ??
+      (this.components.ownContainer(workload, slot) === undefined
+        ? this.components.locate(workload, slot)
+        : self)
+    if (node === undefined) throw new SlotNotPlacedError(workload, slot)
+    if (node !== self) return this.#remote(node, workload, slot, options)
+    const container = this.components.ownContainer(workload, slot)
+    if (container === undefined)
+      throw new SlotNotHeldError(`slot ${workload}/${slot} is not held by this node`)
+    return this.#local(container, options)
+  }
+
+  async *#local(container: string, options: LogOpenOptions): AsyncGenerator<LogLine> {
+    const life = this.#track(options.signal)
+    try {
+      yield* this.components.runtime.logs(container, {
+        follow: options.follow === true,
+        ...(options.tail === undefined ? {} : { tail: options.tail }),
+        signal: life.signal,
+      })
+    } finally {
+      life.done()
+    }
+  }
+
+  async #remote(
+    node: string,
+    workload: string,
+    slot: number,
+    options: LogOpenOptions,
+  ): Promise<AsyncIterable<LogLine>> {
+    const life = this.#track(options.signal)
+    const opening = AbortSignal.any([life.signal, AbortSignal.timeout(this.init.openTimeoutMs ?? 5000)])
+    let stream: Stream
+    try {
+      stream = await this.components.libp2p.dialProtocol(peerIdFromString(node), this.protocol, {
+        signal: opening,
+      })
+    } catch (err) {
+      life.done()
+      const reason = `cannot reach node ${node}, which holds ${workload}/${slot}: ${message(err)}`
+      throw new LogStreamError(reason, { cause: err })
+    }
+    let closed = false
+    const close = (err?: Error) => {
+      if (closed) return
+      closed = true
+      life.signal.removeEventListener('abort', onAbort)
+      life.done()
+      if (err !== undefined) stream.abort(err)
+    }
+    // Whether or not anyone iterates, the stream ends with the reader's signal.
+    const onAbort = () => close(new Error('log reader gone'))
+    life.signal.addEventListener('abort', onAbort, { once: true })
+    const lp = lpStream(stream, { maxDataLength: MAX_LOG_FRAME_BYTES })
+    try {
+      const request: LogRequest = {
+        workload,
+        slot,
+        follow: options.follow === true,
+        ...(options.tail === undefined ? {} : { tail: options.tail }),
+      }
+      await lp.write(encodeLogRequest(request), { signal: opening })
+      const first = await this.#frame(node, lp, opening)
+      if (first.type === 'error') throw frameError(node, first)
+      if (first.type !== 'ok')
+        throw new LogStreamError(`node ${node} answered a log request with ${first.type}`)
+    } catch (err) {
+      close(err as Error)
+      if (err instanceof LogStreamError || err instanceof SlotNotHeldError) throw err
+      const reason = `node ${node} did not serve the logs of ${workload}/${slot}: ${message(err)}`
+      throw new LogStreamError(reason, { cause: err })
+    }
+    return this.#frames(node, stream, lp, life.signal, close)
+  }
+
+  async *#frames(
+    node: string,
+    stream: Stream,
+    lp: LengthPrefixedStream<Stream>,
+    signal: AbortSignal,
+    close: (err?: Error) => void,
+  ): AsyncGenerator<LogLine> {
+    let ended = false
+    try {
+      for (;;) {
+        const frame = await this.#frame(node, lp, signal)
+        if (frame.type === 'line') {
+          yield { stream: frame.stream, line: frame.line }
+        } else if (frame.type === 'end') {
+          ended = true
+          await stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => {})
+          return
+        } else if (frame.type === 'error') {
+          throw frameError(node, frame)
+        } else {
+          throw new LogStreamError(`node ${node} sent a second ok on a log stream`)
+        }
+      }
+    } catch (err) {
+      // The reader went away, or this node stops: a quiet end.
+      if (signal.aborted) return
+      if (err instanceof LogStreamError) throw err
+      throw new LogStreamError(`the log stream from node ${node} broke: ${message(err)}`, { cause: err })
+    } finally {
+      close(ended ? undefined : new Error('log stream closed early'))
+    }
+  }
+
+  /** Reads and validates one frame; a frame that is too large or malformed is a LogStreamError. */
+  async #frame(node: string, lp: LengthPrefixedStream<Stream>, signal: AbortSignal): Promise<LogFrame> {
+    const bytes = await lp.read({ signal })
+    const decoded = decodeLogFrame(bytes.subarray())
+    if (!decoded.ok) throw new LogStreamError(`node ${node} sent a malformed log frame (${decoded.reason})`)
+    return decoded.value
+  }
+
+  async #serve(stream: Stream, peer: string): Promise<void> {
+    const { logger, runtime } = this.components
+    // Aborted when the reader resets or closes the stream, or when this node stops.
+    const life = this.#track()
+    const lp = lpStream(stream, { maxDataLength: MAX_LOG_REQUEST_BYTES })
+    const context: Record<string, unknown> = { peer }
+    let lines = 0
+    let outcome = 'served'
+    try {
+      let decoded: Decoded<LogRequest>
+      try {
+        const bytes = await lp.read({ signal: AbortSignal.any([life.signal, AbortSignal.timeout(5000)]) })
+        decoded = decodeLogRequest(bytes.subarray())
+      } catch (err) {
+        // Too large, too slow, or gone: nothing worth an answer.
+        outcome = `no request: ${message(err)}`
+        stream.abort(err as Error)
+        return
+      }
+      if (!decoded.ok) {
+        outcome = decoded.reason
+        await this.#refuse(stream, lp, 'bad-request', decoded.reason)
+        return
+      }
+      const { workload, slot, follow, tail } = decoded.value
+      Object.assign(context, { workload, slot, follow })
+      const container = this.components.ownContainer(workload, slot)
+      if (container === undefined) {
+        outcome = 'not held'
+        await this.#refuse(stream, lp, 'not-held', `slot ${workload}/${slot} is not held by this node`)
+        return
+      }
+      // The reader sends nothing more: a read ends only when it closes its side or resets the stream.
+      lp.read().then(
+        () => life.abort(),
+        () => life.abort(),
+      )
+      await lp.write(encodeLogFrame({ type: 'ok' }), { signal: life.signal })
+      const source = runtime.logs(container, {
+        follow,
+        ...(tail === undefined ? {} : { tail }),
+        signal: life.signal,
+      })
+      for await (const line of source) {
+        await lp.write(encodeLogFrame({ type: 'line', stream: line.stream, line: cutLine(line.line) }), {
+          signal: life.signal,
+        })
+        lines++
+      }
+      if (life.signal.aborted) {
+        outcome = this.#stopping ? 'node stopping' : 'reader gone'
+        stream.abort(new Error(outcome))
+        return
+      }
+      await lp.write(encodeLogFrame({ type: 'end' }), { signal: AbortSignal.timeout(5000) })
+      await stream.close({ signal: AbortSignal.timeout(5000) })
+    } catch (err) {
+      if (life.signal.aborted) {
+        outcome = this.#stopping ? 'node stopping' : 'reader gone'
+        stream.abort(new Error(outcome))
+        return
+      }
+      outcome = `failed: ${message(err)}`
+      await this.#refuse(stream, lp, 'failed', message(err))
+    } finally {
+      life.done()
+      logger.debug({ ...context, lines, outcome }, 'log stream served')
+    }
+  }
+
+  /** Sends a last error frame and closes; a stream that cannot take it is reset. */
+  async #refuse(
+    stream: Stream,
+    lp: LengthPrefixedStream<Stream>,
+    code: ErrorFrame['code'],
+    reason: string,
+  ): Promise<void> {
+    try {
+      const frame: ErrorFrame = { type: 'error', code, message: reason.slice(0, MAX_ERROR_CHARS) }
+      await lp.write(encodeLogFrame(frame), { signal: AbortSignal.timeout(5000) })
+      await stream.close({ signal: AbortSignal.timeout(5000) })
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+
+  /** A controller this service aborts when it stops, aborted too by `signal`. */
+  #track(signal?: AbortSignal): { signal: AbortSignal; abort(): void; done(): void } {
+    const controller = new AbortController()
+    const abort = () => controller.abort(signal?.reason)
+    if (signal?.aborted === true) abort()
+    else signal?.addEventListener('abort', abort, { once: true })
+    this.#live.add(controller)
+    return {
+      signal: controller.signal,
+      abort: () => controller.abort(new Error('log reader gone')),
+      done: () => {
+        signal?.removeEventListener('abort', abort)
+        this.#live.delete(controller)
+      },
+    }
+  }
+}
+
+type ErrorFrame = Extract<LogFrame, { type: 'error' }>
+
+function frameError(node: string, frame: ErrorFrame): Error {
+  const text = `node ${node}: ${frame.message}`
+  return frame.code === 'not-held' ? new SlotNotHeldError(text) : new LogStreamError(text)
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
+
+/** One line of a workload's logs as the API streams it, or why a source could not be read. */
+export type LogItem =
+  | { slot: number; node: string; stream: LogLine['stream']; line: string }
+  | { slot: number; node: string; error: string }
+
+/**
+ * The lines of several sources, each tagged with its slot and node. Every source is opened first:
+ * with one source its refusal rejects; with several, a refusal becomes an error item unless every
+ * source refuses. Without `follow` the sources come one after the other, in slot order; with it
+ * they are interleaved as lines arrive. A source that breaks later ends with an error item.
+ */
+export async function readSources(
+  sources: readonly LogSource[],
+  open: (source: LogSource, signal: AbortSignal) => Promise<AsyncIterable<LogLine>>,
+  options: { follow: boolean; signal: AbortSignal },
+): Promise<AsyncIterable<LogItem>> {
+  // Ending the whole read closes every source, also those never iterated.
+  const all = new AbortController()
+  const signal = AbortSignal.any([options.signal, all.signal])
+  const opened = await Promise.allSettled(sources.map((source) => open(source, signal)))
+  const refusals = opened.flatMap((result) => (result.status === 'rejected' ? [result.reason as Error] : []))
+  if (refusals.length === opened.length && refusals[0] !== undefined) {
+    all.abort()
+    throw refusals[0]
+  }
+  const tagged = opened.map((result, i) =>
+    result.status === 'fulfilled'
+      ? tag(sources[i]!, result.value, signal)
+      : once({ ...sources[i]!, error: message(result.reason) }),
+  )
+  return (async function* () {
+    try {
+      if (options.follow) yield* merge(tagged)
+      else for (const source of tagged) yield* source
+    } finally {
+      all.abort()
+      for (const source of tagged) void source.return(undefined)
+    }
+  })()
+}
+
+async function* tag(
+  source: LogSource,
+  lines: AsyncIterable<LogLine>,
+  signal: AbortSignal,
+): AsyncGenerator<LogItem> {
+  try {
+    for await (const { stream, line } of lines) yield { ...source, stream, line }
+  } catch (err) {
+    if (!signal.aborted) yield { ...source, error: message(err) }
+  }
+}
+
+async function* once<T>(value: T): AsyncGenerator<T> {
+  yield value
+}
+
+/** Interleaves generators that never throw, as their values come. */
+async function* merge<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
+  const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>()
+  const pull = (index: number) =>
+    pending.set(
+      index,
+      sources[index]!.next().then((result) => ({ index, result })),
+    )
+  for (let index = 0; index < sources.length; index++) pull(index)
+  while (pending.size > 0) {
+    const { index, result } = await Promise.race(pending.values())
+    if (result.done === true) {
+      pending.delete(index)
+      continue
+    }
+    yield result.value
+    pull(index)
+  }
+}

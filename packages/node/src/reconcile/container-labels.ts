@@ -1,0 +1,48 @@
+import type { Hlc } from '@gary/protocol'
+
+/** Labels every Gary container carries: a node only ever touches containers with its own id. */
+export const LABELS = {
+  node: 'gary.node',
+  workload: 'gary.workload',
+  slot: 'gary.slot',
+  generation: 'gary.generation',
+  /** The claim's timestamp, so that a restarted daemon re-adopts the promise with its rank. */
+  since: 'gary.since',
+} as const
+
+/** What a container's labels say it keeps. */
+export interface ContainerSlot {
+  workload: string
+  slot: number
+  generation: string
+  since: Hlc
+}
+
+export function slotLabels(node: string, slot: ContainerSlot): Record<string, string> {
+  return {
+    [LABELS.node]: node,
+    [LABELS.workload]: slot.workload,
+    [LABELS.slot]: String(slot.slot),
+    [LABELS.generation]: slot.generation,
+    [LABELS.since]: `${slot.since.wall}.${slot.since.logical}`,
+  }
+}
+
+/** Reads back `slotLabels`; undefined when a label is missing or malformed (the container is a stray). */
+export function parseSlotLabels(labels: Record<string, string>): ContainerSlot | undefined {
+  const workload = labels[LABELS.workload]
+  const generation = labels[LABELS.generation]
+  const slot = Number(labels[LABELS.slot])
+  const since = /^(\d+)\.(\d+)$/.exec(labels[LABELS.since] ?? '')
+  if (workload === undefined || generation === undefined || since === null) return undefined
+  if (!Number.isSafeInteger(slot) || slot < 0) return undefined
+  return { workload, slot, generation, since: { wall: Number(since[1]), logical: Number(since[2]) } }
+}
+
+/**
+ * One name per node, slot and generation, so that a retried start finds its own container
+ * instead of making a second one. Several nodes may share one engine, hence the node's id in it.
+ */
+export function containerName(node: string, slot: ContainerSlot): string {
+  return `gary-${slot.workload}-${slot.slot}-${node.slice(-10)}-${slot.generation.slice(0, 8)}`
+}

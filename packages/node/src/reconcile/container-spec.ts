@@ -1,0 +1,43 @@
+import type { SlotPromise, Workload } from '@gary/protocol'
+import type { ContainerSpec, PublishedPort } from '@gary/runtime'
+import { containerName, slotLabels } from './container-labels.js'
+
+/**
+ * The container that keeps one slot. Gary restarts containers itself (with backoff and a retry
+ * budget that ends in a refusal), so the engine's own restart policy stays off.
+ */
+export function containerSpecFor(node: string, workload: Workload, promise: SlotPromise): ContainerSpec {
+  const slot = {
+    workload: workload.name,
+    slot: promise.slot,
+    generation: promise.generation,
+    since: promise.since,
+  }
+  const command = [...(workload.command ?? []), ...(workload.args ?? [])]
+  return {
+    name: containerName(node, slot),
+    image: workload.image,
+    ...(command.length > 0 ? { command } : {}),
+    env: { ...workload.env, GARY_WORKLOAD: workload.name, GARY_SLOT: String(promise.slot) },
+    labels: { ...workload.labels, ...slotLabels(node, slot) },
+    restart: { policy: 'no' },
+    cpuMillis: workload.resources.cpuMillis,
+    memoryBytes: workload.resources.memoryBytes,
+    ports: workload.ports.map((port) => ({
+      containerPort: port.containerPort,
+      protocol: port.protocol,
+      ...(port.hostPort === undefined ? {} : { hostPort: port.hostPort }),
+    })),
+  }
+}
+
+/** Where a slot's published ports are reached: `host:port/proto`. */
+export function endpointsOf(ports: PublishedPort[], advertiseHost: string): string[] {
+  const seen = new Set<string>()
+  for (const port of ports) {
+    const host =
+      port.hostIp === '0.0.0.0' || port.hostIp === '::' || port.hostIp === '' ? advertiseHost : port.hostIp
+    seen.add(`${host.includes(':') ? `[${host}]` : host}:${port.hostPort}/${port.protocol}`)
+  }
+  return [...seen].slice(0, 16)
+}

@@ -1,0 +1,580 @@
+import {
+  DEFAULT_PLACEMENT_CONFIG,
+  generationOf,
+  HLC_ZERO,
+  type Hlc,
+  hlcCompare,
+  hlcTick,
+  type PlacementConfig,
+  type PlacementNode,
+  type Plan,
+  plan,
+  type Refusal,
+  type SelfAction,
+  type SlotPromise,
+  type Workload,
+} from '@gary/protocol'
+import {
+  type ContainerRuntime,
+  type ContainerSummary,
+  ImagePullError,
+  NameConflictError,
+} from '@gary/runtime'
+import type { Logger } from 'pino'
+import type { Clock } from './clock.js'
+import { LABELS, parseSlotLabels } from './container-labels.js'
+import { containerSpecFor, endpointsOf } from './container-spec.js'
+import { type BackoffConfig, DEFAULT_BACKOFF, decideOnExit } from './restart-policy.js'
+
+/** What the reconcile loop reads each pass: the cluster as this node sees it now. */
+export interface ReconcileView {
+  /** Live declarations. */
+  workloads: Workload[]
+  /** Live members other than this node, with the promises they published. */
+  others: PlacementNode[]
+  /** What this node offers. */
+  self: { labels: Record<string, string>; capacity: PlacementNode['capacity']; draining: boolean }
+  /** Rule 10: this node sees fewer than half of the members it saw recently. */
+  partialView: boolean
+  partialViewForMs: number
+  /** False while the node has just started and may not yet know the others' promises. */
+  warm: boolean
+  /** A live member whose state this node has not received yet (for logs). */
+  waitingFor?: string
+}
+
+export interface ReconcilerInit {
+  placement?: Partial<PlacementConfig>
+  backoff?: Partial<BackoffConfig>
+  /** How long a stopping container gets before it is killed, seconds. Default 5. */
+  stopTimeoutSeconds?: number
+  /** A full pass runs at least this often even with no trigger, ms. Default 5000. */
+  resyncMs?: number
+  /** Host name or address that published ports are reached at. Default `127.0.0.1`. */
+  advertiseHost?: string
+}
+
+export interface ReconcilerComponents {
+  /** This node's id: its containers carry it, its promises are published under it. */
+  self: string
+  runtime: ContainerRuntime
+  logger: Logger
+  clock: Clock
+  view: () => ReconcileView
+  /** Own promises or refusals changed: publish them. */
+  publish: (promises: SlotPromise[], refusals: Refusal[]) => void
+}
+
+type OpKind = 'start' | 'recover' | 'release'
+
+/** One of this node's promises, and what it knows of the container keeping it. */
+interface Held {
+  promise: SlotPromise
+  op?: { kind: OpKind; abort: AbortController; done: Promise<void> }
+  /** Restarts made in the current retry budget. */
+  restarts: number
+  /** Monotonic time the container was first seen running in its current run. */
+  runningSince?: number
+  /** `epoch` when its last operation ended: a listing taken before then is out of date for it. */
+  settledAt: number
+}
+
+const keyOf = (workload: string, slot: number) => `${workload}/${slot}`
+
+/**
+ * The level-based reconcile loop: any trigger (gossip, a container event, a timer) makes it read
+ * the whole view again, plan with the placement rules, and apply this node's part of the plan
+ * through the runtime. Each slot has at most one operation in flight (start, recover, release);
+ * operations run side by side, and each one's end triggers another pass.
+ */
+export class Reconciler {
+  readonly #held = new Map<string, Held>()
+  readonly #refusals = new Map<string, Refusal>()
+  readonly #removing = new Set<string>()
+  readonly #config: PlacementConfig
+  readonly #backoff: BackoffConfig
+  readonly #stopTimeout: number
+  readonly #resyncMs: number
+  readonly #advertiseHost: string
+  #hlc: Hlc = HLC_ZERO
+  #running = false
+  #again = false
+  #stopped = true
+  #idle: Promise<void> = Promise.resolve()
+  #timer: unknown
+  #lastPlan: Plan | undefined
+  #passes = 0
+  #warm = false
+  /** Counts ended operations. */
+  #epoch = 0
+  /** Containers this node removed that a listing may still show. */
+  #removed = new Set<string>()
+
+  constructor(
+    init: ReconcilerInit,
+    private readonly components: ReconcilerComponents,
+  ) {
+    this.#config = { ...DEFAULT_PLACEMENT_CONFIG, ...init.placement }
+    this.#backoff = { ...DEFAULT_BACKOFF, ...init.backoff }
+    this.#stopTimeout = init.stopTimeoutSeconds ?? 5
+    this.#resyncMs = init.resyncMs ?? 5000
+    this.#advertiseHost = init.advertiseHost ?? '127.0.0.1'
+  }
+
+  /** Re-adopts the running containers this node's labels mark as its own, then starts the loop. */
+  async start(): Promise<void> {
+    this.#stopped = false
+    const containers = await this.components.runtime.list({ [LABELS.node]: this.components.self })
+    for (const container of containers) this.#adopt(container)
+    await Promise.all(
+      [...this.#held.values()].map(async (held) => {
+        const details = await this.components.runtime
+          .inspect(held.promise.container as string)
+          .catch(() => undefined)
+        if (details !== undefined) held.promise.endpoints = endpointsOf(details.ports, this.#advertiseHost)
+      }),
+    )
+    if (this.#held.size > 0) this.#publish()
+    this.trigger()
+  }
+
+  /** Stops the loop. Containers keep running: a restarted daemon adopts them again. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    this.components.clock.clearTimeout(this.#timer)
+    await this.#idle
+    await Promise.allSettled([...this.#held.values()].flatMap((held) => (held.op ? [held.op.done] : [])))
+  }
+
+  /** Look again. Bursts of triggers coalesce into one pass. */
+  trigger(): void {
+    if (this.#stopped) return
+    if (this.#running) {
+      this.#again = true
+      return
+    }
+    this.#running = true
+    this.#idle = this.#loop()
+  }
+
+  /** The last plan, for `gary ps`: unschedulable slots and their reasons. */
+  get lastPlan(): Plan | undefined {
+    return this.#lastPlan
+  }
+
+  get promises(): SlotPromise[] {
+    return [...this.#held.values()].map((held) => held.promise)
+  }
+
+  get refusals(): Refusal[] {
+    return [...this.#refusals.values()]
+  }
+
+  /** Passes run so far (for tests and the simulator's accounting). */
+  get passes(): number {
+    return this.#passes
+  }
+
+  /** The container keeping one of this node's slots, if any. */
+  containerOf(workload: string, slot: number): string | undefined {
+    return this.#held.get(keyOf(workload, slot))?.promise.container
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      do {
+        this.#again = false
+        await this.#pass().catch((err: Error) =>
+          this.components.logger.warn({ err: err.message }, 'reconcile pass failed'),
+        )
+      } while (this.#again && !this.#stopped)
+    } finally {
+      this.#running = false
+    }
+  }
+
+  async #pass(): Promise<void> {
+    this.#passes++
+    const { runtime, self } = this.components
+    const epoch = this.#epoch
+    const containers = await runtime.list({ [LABELS.node]: self })
+    if (this.#stopped) return
+    const view = this.components.view()
+    let changed = this.#observe(containers, view, epoch)
+    changed = this.#pruneRefusals(view.workloads) || changed
+
+    const result = plan(
+      {
+        self,
+        workloads: view.workloads,
+        nodes: [...view.others, { id: self, ...view.self, promises: this.promises, refusals: this.refusals }],
+        nowWall: this.components.clock.wallNow(),
+        partialView: view.partialView || !view.warm,
+        partialViewForMs: view.warm ? view.partialViewForMs : 0,
+      },
+      this.#config,
+    )
+    this.#lastPlan = result
+    if (view.warm && !this.#warm) {
+      this.#warm = true
+      this.components.logger.info({ members: view.others.length + 1 }, 'view complete: taking new work')
+    }
+    this.components.logger.debug(
+      {
+        warm: view.warm,
+        waitingFor: view.waitingFor,
+        partialView: view.partialView,
+        nodes: view.others.length + 1,
+        actions: result.actions
+          .filter((a) => a.kind !== 'keep')
+          .map((a) => `${a.kind} ${a.workload}/${a.slot}`),
+      },
+      'reconcile pass',
+    )
+    const byName = new Map(view.workloads.map((w) => [w.name, w]))
+    for (const action of result.actions) changed = this.#apply(action, byName) || changed
+    if (changed) this.#publish()
+    this.#arm()
+  }
+
+  /** Brings promises up to date with the containers; removes containers no promise accounts for. */
+  #observe(containers: ContainerSummary[], view: ReconcileView, epoch: number): boolean {
+    let changed = false
+    const now = this.components.clock.now()
+    const accounted = new Set<string>()
+    for (const held of this.#held.values()) {
+      const { promise } = held
+      if (held.op !== undefined || held.settledAt > epoch) {
+        // The operation owns the slot's containers until it ends.
+        for (const c of containers) if (this.#isSlotContainer(c, promise)) accounted.add(c.id)
+        continue
+      }
+      const container = containers.find((c) => c.id === promise.container)
+      if (container !== undefined) accounted.add(container.id)
+      if (promise.phase !== 'running' && promise.phase !== 'starting') continue
+      if (container?.state === 'running') {
+        held.runningSince ??= now
+        continue
+      }
+      const workload = view.workloads.find((w) => w.name === promise.workload)
+      if (workload === undefined) continue // the plan releases it
+      changed = this.#set(held, { phase: 'starting', ready: false }) || changed
+      this.#operate(held, 'recover', (signal) => this.#recover(held, workload, container, signal))
+    }
+    const listed = new Set<string>()
+    for (const container of containers) {
+      listed.add(container.id)
+      if (accounted.has(container.id) || this.#removing.has(container.id)) continue
+      if (this.#removed.has(container.id) || this.#removed.has(container.name)) continue
+      this.#removeStray(container)
+    }
+    for (const id of this.#removed) if (!listed.has(id)) this.#removed.delete(id)
+    return changed
+  }
+
+  #apply(action: SelfAction, workloads: Map<string, Workload>): boolean {
+    const key = keyOf(action.workload, action.slot)
+    const held = this.#held.get(key)
+    const log = this.components.logger
+    switch (action.kind) {
+      case 'keep':
+        return false
+      case 'claim': {
+        if (held !== undefined) return false
+        this.#hlc = hlcTick(this.#hlc, this.components.clock.wallNow())
+        this.#held.set(key, {
+          restarts: 0,
+          settledAt: 0,
+          promise: {
+            workload: action.workload,
+            slot: action.slot,
+            generation: action.generation,
+            phase: 'claimed',
+            since: this.#hlc,
+            ready: false,
+            endpoints: [],
+          },
+        })
+        log.info({ workload: action.workload, slot: action.slot, generation: action.generation }, 'claimed')
+        return true
+      }
+      case 'start': {
+        const workload = workloads.get(action.workload)
+        if (held === undefined || held.op !== undefined || workload === undefined) return false
+        this.#set(held, { phase: 'starting' })
+        log.info({ workload: action.workload, slot: action.slot }, 'claim settled: starting')
+        this.#operate(held, 'start', (signal) => this.#startContainer(held, workload, signal))
+        return true
+      }
+      case 'release': {
+        if (held === undefined || held.op?.kind === 'release') return false
+        log.info({ workload: action.workload, slot: action.slot, reason: action.reason }, 'releasing')
+        this.#release(held)
+        return true
+      }
+    }
+  }
+
+  #release(held: Held): void {
+    const previous = held.op
+    previous?.abort.abort()
+    this.#set(held, { phase: 'releasing', ready: false })
+    this.#operate(held, 'release', async () => {
+      await previous?.done
+      await this.#removeSlotContainers(held.promise)
+      this.#held.delete(keyOf(held.promise.workload, held.promise.slot))
+      this.components.logger.info({ workload: held.promise.workload, slot: held.promise.slot }, 'released')
+      this.#publish()
+    })
+  }
+
+  async #startContainer(held: Held, workload: Workload, signal: AbortSignal): Promise<void> {
+    const { runtime, self, logger } = this.components
+    const { promise } = held
+    try {
+      await runtime.ensureImage(workload.image, signal)
+    } catch (err) {
+      if (!(err instanceof ImagePullError)) throw err
+      this.#refuse(held, `image ${workload.image} not found on ${self}`)
+      return
+    }
+    const spec = containerSpecFor(self, workload, promise)
+    let summary: ContainerSummary
+    try {
+      summary = await runtime.run(spec, signal).catch(async (err) => {
+        if (!(err instanceof NameConflictError)) throw err
+        // A container of this very slot and generation survived an interrupted start: replace it.
+        const leftover = (await runtime.list({ [LABELS.node]: self }, signal)).find(
+          (c) => c.name === spec.name,
+        )
+        if (leftover !== undefined) await runtime.remove(leftover.id, signal).catch(() => {})
+        return runtime.run(spec, signal)
+      })
+    } catch (err) {
+      if (signal.aborted) throw err
+      return this.#startFailed(held, workload, err as Error)
+    }
+    const details = await runtime.inspect(summary.id, signal).catch(() => undefined)
+    held.runningSince = this.components.clock.now()
+    this.#set(held, {
+      phase: 'running',
+      ready: true,
+      container: summary.id,
+      endpoints: details === undefined ? [] : endpointsOf(details.ports, this.#advertiseHost),
+    })
+    logger.info(
+      { workload: promise.workload, slot: promise.slot, container: summary.id.slice(0, 12) },
+      'running',
+    )
+    this.#publish()
+  }
+
+  #startFailed(held: Held, workload: Workload, err: Error): void {
+    this.components.logger.warn(
+      { workload: held.promise.workload, slot: held.promise.slot, err: err.message },
+      'container did not start',
+    )
+    const decision = decideOnExit(
+      workload.restart,
+      { ranForMs: 0, error: err.message },
+      held.restarts,
+      this.#backoff,
+    )
+    if (!decision.restart) this.#refuse(held, decision.reason)
+    else {
+      held.restarts = decision.attempt
+      this.#set(held, { phase: 'starting', ready: false })
+      this.#publish()
+      this.#operate(held, 'recover', async (signal) => {
+        await this.#delay(decision.afterMs, signal)
+        await this.#startContainer(held, workload, signal)
+      })
+    }
+  }
+
+  /** The slot's container stopped or vanished: restart it after a backoff, or give the slot up. */
+  async #recover(
+    held: Held,
+    workload: Workload,
+    container: ContainerSummary | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { runtime, logger } = this.components
+    const details =
+      container === undefined ? undefined : await runtime.inspect(container.id, signal).catch(() => undefined)
+    const ranForMs = held.runningSince === undefined ? 0 : this.components.clock.now() - held.runningSince
+    held.runningSince = undefined
+    const decision = decideOnExit(
+      workload.restart,
+      { code: details?.exitCode, ranForMs },
+      held.restarts,
+      this.#backoff,
+    )
+    const fields = { workload: held.promise.workload, slot: held.promise.slot, exitCode: details?.exitCode }
+    if (!decision.restart) {
+      this.#refuse(held, decision.reason)
+      return
+    }
+    held.restarts = decision.attempt
+    logger.info(
+      { ...fields, attempt: decision.attempt, afterMs: decision.afterMs },
+      'container exited: restarting',
+    )
+    await this.#delay(decision.afterMs, signal)
+    if (container !== undefined) await runtime.remove(container.id, signal).catch(() => {})
+    await this.#startContainer(held, workload, signal)
+  }
+
+  /** Rule 6: give the slot up for this generation, with the reason, so the rules place it elsewhere. */
+  #refuse(held: Held, reason: string): void {
+    const { workload, slot, generation } = held.promise
+    this.#hlc = hlcTick(this.#hlc, this.components.clock.wallNow())
+    this.#refusals.set(workload, { workload, generation, reason, at: this.#hlc })
+    this.components.logger.warn({ workload, slot, generation, reason }, 'refused slot')
+    this.#set(held, { phase: 'failed', ready: false })
+    // The refusal is published with the release that follows.
+    queueMicrotask(() => this.#release(held))
+  }
+
+  #pruneRefusals(workloads: Workload[]): boolean {
+    let changed = false
+    for (const [name, refusal] of this.#refusals) {
+      const workload = workloads.find((w) => w.name === name)
+      if (workload !== undefined && generationOf(workload) === refusal.generation) continue
+      this.#refusals.delete(name)
+      changed = true
+    }
+    return changed
+  }
+
+  #operate(held: Held, kind: OpKind, run: (signal: AbortSignal) => Promise<void>): void {
+    const abort = new AbortController()
+    const op = { kind, abort, done: Promise.resolve() }
+    held.op = op
+    op.done = run(abort.signal)
+      .catch((err: Error) => {
+        if (abort.signal.aborted) return
+        this.components.logger.warn(
+          { workload: held.promise.workload, slot: held.promise.slot, op: kind, err: err.message },
+          'container operation failed',
+        )
+      })
+      .finally(() => {
+        if (held.op === op) held.op = undefined
+        held.settledAt = ++this.#epoch
+        this.trigger()
+      })
+  }
+
+  async #removeSlotContainers(promise: SlotPromise): Promise<void> {
+    const { runtime, self } = this.components
+    const containers = await runtime.list({
+      [LABELS.node]: self,
+      [LABELS.workload]: promise.workload,
+      [LABELS.slot]: String(promise.slot),
+    })
+    await Promise.all(
+      containers.map(async (container) => {
+        this.#removed.add(container.id)
+        if (container.state === 'running') await runtime.stop(container.id, this.#stopTimeout).catch(() => {})
+        await runtime.remove(container.id).catch(() => {})
+      }),
+    )
+  }
+
+  #removeStray(container: ContainerSummary): void {
+    this.#removing.add(container.id)
+    this.components.logger.info(
+      {
+        container: container.id.slice(0, 12),
+        name: container.name,
+        labels: parseSlotLabels(container.labels),
+      },
+      'removing a container no promise accounts for',
+    )
+    void this.components.runtime
+      .remove(container.id)
+      .catch(() => {})
+      .finally(() => this.#removing.delete(container.id))
+  }
+
+  #adopt(container: ContainerSummary): void {
+    const slot = parseSlotLabels(container.labels)
+    if (slot === undefined || container.state !== 'running') return
+    const key = keyOf(slot.workload, slot.slot)
+    const other = this.#held.get(key)
+    // Two containers for one slot: the older claim keeps it, the other is a stray.
+    if (other !== undefined && hlcCompare(other.promise.since, slot.since) <= 0) return
+    if (hlcCompare(slot.since, this.#hlc) > 0) this.#hlc = slot.since
+    this.#held.set(key, {
+      restarts: 0,
+      settledAt: 0,
+      runningSince: this.components.clock.now(),
+      promise: {
+        workload: slot.workload,
+        slot: slot.slot,
+        generation: slot.generation,
+        phase: 'running',
+        since: slot.since,
+        ready: true,
+        endpoints: [],
+        container: container.id,
+      },
+    })
+    this.components.logger.info(
+      { workload: slot.workload, slot: slot.slot, container: container.id.slice(0, 12) },
+      'adopted a running container',
+    )
+  }
+
+  #isSlotContainer(container: ContainerSummary, promise: SlotPromise): boolean {
+    return (
+      container.labels[LABELS.workload] === promise.workload &&
+      container.labels[LABELS.slot] === String(promise.slot)
+    )
+  }
+
+  #set(held: Held, change: Partial<SlotPromise>): boolean {
+    const next = { ...held.promise, ...change }
+    if (JSON.stringify(next) === JSON.stringify(held.promise)) return false
+    held.promise = next
+    return true
+  }
+
+  #publish(): void {
+    if (this.#stopped) return
+    this.components.publish(this.promises, this.refusals)
+  }
+
+  /** One timer for the earliest moment a pass has something new to do: a claim settles, or the resync. */
+  #arm(): void {
+    const { clock } = this.components
+    const wall = clock.wallNow()
+    let delay = this.#resyncMs
+    for (const held of this.#held.values()) {
+      if (held.promise.phase !== 'claimed') continue
+      delay = Math.min(delay, Math.max(0, held.promise.since.wall + this.#config.settleMs - wall) + 1)
+    }
+    clock.clearTimeout(this.#timer)
+    this.#timer = clock.setTimeout(() => {
+      this.#timer = undefined
+      this.trigger()
+    }, delay)
+  }
+
+  #delay(ms: number, signal: AbortSignal): Promise<void> {
+    const { clock } = this.components
+    return new Promise((resolve, reject) => {
+      signal.throwIfAborted()
+      const handle = clock.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      const onAbort = () => {
+        clock.clearTimeout(handle)
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}

@@ -1,0 +1,204 @@
+import {
+  generationOf,
+  normaliseWorkload,
+  type Refusal,
+  type SlotPromise,
+  type Workload,
+} from '@gary/protocol'
+import { FakeRuntime } from '@gary/runtime'
+import { pino } from 'pino'
+import { afterEach, describe, expect, test } from 'vitest'
+import type { Clock } from '../src/reconcile/clock.js'
+import { LABELS, slotLabels } from '../src/reconcile/container-labels.js'
+import { Reconciler, type ReconcileView } from '../src/reconcile/reconciler.js'
+
+// The reconcile loop on one node, with the in-memory runtime and a clock the test moves by hand.
+
+const SELF = 'node-a'
+
+/** A stopped clock: time moves only when the test says, and due timers fire then. */
+class ManualClock implements Clock {
+  wall = 1_000_000
+  #timers = new Map<number, { at: number; fn: () => void }>()
+  #next = 0
+  wallNow = () => this.wall
+  now = () => this.wall
+  setTimeout = (fn: () => void, ms: number) => {
+    const id = ++this.#next
+    this.#timers.set(id, { at: this.wall + ms, fn })
+    return id
+  }
+  clearTimeout = (handle: unknown) => {
+    this.#timers.delete(handle as number)
+  }
+  /** Moves time forward, firing due timers in order and letting their work finish. */
+  async advance(ms: number): Promise<void> {
+    const end = this.wall + ms
+    for (;;) {
+      await flush()
+      const due = [...this.#timers.entries()]
+        .filter(([, t]) => t.at <= end)
+        .sort((a, b) => a[1].at - b[1].at)[0]
+      if (due === undefined) break
+      this.#timers.delete(due[0])
+      this.wall = Math.max(this.wall, due[1].at)
+      due[1].fn()
+    }
+    this.wall = end
+    await flush()
+  }
+}
+
+/** Lets every pending promise chain run. */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+function spec(fields: Record<string, unknown>): Workload {
+  const parsed = normaliseWorkload({ image: 'gary/busybox:test', command: ['sleep', '3600'], ...fields })
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '))
+  return parsed.workloads[0] as Workload
+}
+
+function setup(workloads: Workload[], runtime = new FakeRuntime()) {
+  const clock = new ManualClock()
+  const published: { promises: SlotPromise[]; refusals: Refusal[] }[] = []
+  const view: ReconcileView = {
+    workloads,
+    others: [],
+    self: { labels: {}, capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 }, draining: false },
+    partialView: false,
+    partialViewForMs: 0,
+    warm: true,
+  }
+  const reconciler = new Reconciler(
+    { resyncMs: 60_000 },
+    {
+      self: SELF,
+      runtime,
+      logger: pino({ level: 'silent' }),
+      clock,
+      view: () => view,
+      publish: (promises, refusals) => published.push({ promises, refusals }),
+    },
+  )
+  running.push(reconciler)
+  return { clock, runtime, reconciler, view, published }
+}
+
+const running: Reconciler[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()))
+})
+
+const ownContainers = async (runtime: FakeRuntime) =>
+  (await runtime.list({ [LABELS.node]: SELF })).filter((c) => c.state === 'running')
+
+describe('the reconcile loop on one node', () => {
+  test('claims a free slot, waits the settle delay, then starts its container', async () => {
+    const { clock, runtime, reconciler } = setup([spec({ name: 'web', replicas: 2 })])
+    await reconciler.start()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => p.phase)).toEqual(['claimed', 'claimed'])
+    expect(await ownContainers(runtime)).toHaveLength(0)
+
+    await clock.advance(299)
+    expect(await ownContainers(runtime)).toHaveLength(0)
+    await clock.advance(2)
+    const containers = await ownContainers(runtime)
+    expect(containers).toHaveLength(2)
+    expect(reconciler.promises.map((p) => [p.slot, p.phase, p.ready])).toEqual([
+      [0, 'running', true],
+      [1, 'running', true],
+    ])
+    expect(reconciler.promises.map((p) => p.container).sort()).toEqual(containers.map((c) => c.id).sort())
+  })
+
+  test('scales down by releasing the highest slots and removing their containers', async () => {
+    const { clock, runtime, reconciler, view } = setup([spec({ name: 'web', replicas: 3 })])
+    await reconciler.start()
+    await clock.advance(400)
+    expect(await ownContainers(runtime)).toHaveLength(3)
+
+    view.workloads = [spec({ name: 'web', replicas: 1 })]
+    reconciler.trigger()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => p.slot)).toEqual([0])
+    expect((await runtime.list({ [LABELS.node]: SELF })).map((c) => c.labels[LABELS.slot])).toEqual(['0'])
+  })
+
+  test('restarts a crashed container with a growing delay, then refuses the slot with the reason', async () => {
+    const crashy = spec({ name: 'crashy', restart: { policy: 'always', maxRetries: 2 } })
+    const { clock, runtime, reconciler } = setup([crashy])
+    await reconciler.start()
+    await clock.advance(400)
+    for (let crash = 0; crash < 3; crash++) {
+      const [container] = await ownContainers(runtime)
+      expect(container, `container before crash ${crash + 1}`).toBeDefined()
+      await runtime.crash(container!.id, 3)
+      reconciler.trigger()
+      // Backoff 250 ms, then 500 ms: nothing runs before the delay is over.
+      await clock.advance(0)
+      if (crash < 2) {
+        expect(await ownContainers(runtime)).toHaveLength(0)
+        await clock.advance(250 * 2 ** crash)
+        expect(await ownContainers(runtime)).toHaveLength(1)
+      }
+    }
+    await clock.advance(0)
+    expect(reconciler.promises).toEqual([])
+    expect(reconciler.refusals).toEqual([
+      expect.objectContaining({ workload: 'crashy', reason: 'exited with code 3, 3 times in a row' }),
+    ])
+    expect(await runtime.list({ [LABELS.node]: SELF })).toEqual([])
+  })
+
+  test('refuses a slot whose image cannot be pulled, naming the image and the node', async () => {
+    const runtime = new FakeRuntime({ images: [], registry: [] })
+    const { clock, reconciler } = setup([spec({ name: 'ghost', image: 'gary/missing:1' })], runtime)
+    await reconciler.start()
+    await clock.advance(400)
+    expect(reconciler.refusals.map((r) => r.reason)).toEqual([`image gary/missing:1 not found on ${SELF}`])
+    expect(reconciler.promises).toEqual([])
+    // Refused at this generation: the node does not claim it again...
+    await clock.advance(5000)
+    expect(reconciler.promises).toEqual([])
+    expect(reconciler.lastPlan?.unschedulable[0]?.reasons).toEqual([
+      `${SELF} refused: image gary/missing:1 not found on ${SELF}`,
+    ])
+  })
+
+  test('adopts its running containers on start and removes the strays, touching no other node’s', async () => {
+    const runtime = new FakeRuntime()
+    const web = spec({ name: 'web', replicas: 1 })
+    const { clock, reconciler } = setup([web], runtime)
+    const since = { wall: 42, logical: 1 }
+    const kept = await runtime.run({
+      name: 'kept',
+      image: web.image,
+      command: ['sleep', '3600'],
+      labels: slotLabels(SELF, { workload: 'web', slot: 0, generation: generationOf(web), since }),
+    })
+    const stray = await runtime.run({
+      name: 'stray',
+      image: web.image,
+      command: ['sleep', '3600'],
+      labels: { [LABELS.node]: SELF, [LABELS.workload]: 'old' },
+    })
+    const foreign = await runtime.run({
+      name: 'foreign',
+      image: web.image,
+      command: ['sleep', '3600'],
+      labels: slotLabels('node-b', { workload: 'web', slot: 0, generation: generationOf(web), since }),
+    })
+
+    await reconciler.start()
+    await clock.advance(1000)
+    expect(reconciler.promises).toEqual([
+      expect.objectContaining({ workload: 'web', slot: 0, phase: 'running', since, container: kept.id }),
+    ])
+    const ids = (await runtime.list({})).map((c) => c.id).sort()
+    expect(ids).toEqual([kept.id, foreign.id].sort())
+    expect(ids).not.toContain(stray.id)
+  })
+})

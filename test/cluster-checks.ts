@@ -1,0 +1,84 @@
+import { expect } from 'vitest'
+import type { SlotRow } from '../packages/node/src/slot-rows.js'
+import type { DaemonProcess } from '../packages/node/src/testing/index.js'
+import { DockerRuntime } from '../packages/runtime/src/docker.js'
+
+export const docker = new DockerRuntime()
+
+/** Every node's `gary ps --json`, without the fields that depend on when it was asked. */
+export async function psEverywhere(daemons: DaemonProcess[]): Promise<SlotRow[][]> {
+  return Promise.all(
+    daemons.map(async (daemon) =>
+      (await daemon.cli<SlotRow[]>('ps')).map(({ ageMs: _age, ...row }) => row as SlotRow),
+    ),
+  )
+}
+
+/** The running containers each daemon's node id labels, by daemon. */
+export async function containersOf(daemons: DaemonProcess[]) {
+  return Promise.all(
+    daemons.map(async (daemon) =>
+      (await docker.list({ 'gary.node': daemon.peerId })).filter((c) => c.state === 'running'),
+    ),
+  )
+}
+
+/**
+ * The cluster's invariants once it has converged, or a sentence saying which one does not hold:
+ * each workload runs exactly `expected` containers (INV-1), every container is promised by the
+ * node whose label it carries, as running (INV-2), and every node lists the same slots (INV-3).
+ */
+export async function violation(
+  daemons: DaemonProcess[],
+  expected: Record<string, number>,
+): Promise<string | undefined> {
+  const [views, containers] = await Promise.all([psEverywhere(daemons), containersOf(daemons)])
+  const first = JSON.stringify(views[0])
+  const disagreeing = views.findIndex((view) => JSON.stringify(view) !== first)
+  if (disagreeing > 0) return `node ${disagreeing} lists other slots than node 0`
+  const rows = views[0] ?? []
+  const running = new Map<string, number>()
+  for (const [index, daemon] of daemons.entries()) {
+    for (const container of containers[index] ?? []) {
+      const workload = container.labels['gary.workload'] ?? '?'
+      running.set(workload, (running.get(workload) ?? 0) + 1)
+      const promised = rows.some(
+        (row) =>
+          row.node === daemon.peerId &&
+          row.containerId === container.id &&
+          row.phase === 'running' &&
+          String(row.slot) === container.labels['gary.slot'],
+      )
+      if (!promised) return `container ${container.name} runs without its node's promise`
+    }
+  }
+  for (const [workload, count] of Object.entries(expected)) {
+    if ((running.get(workload) ?? 0) !== count)
+      return `${workload} runs ${running.get(workload) ?? 0} containers, not ${count}`
+  }
+  for (const workload of running.keys()) {
+    if (!(workload in expected)) return `${workload} still runs containers`
+  }
+  const promised = rows.filter((row) => row.phase !== 'unschedulable')
+  const wanted = Object.values(expected).reduce((sum, n) => sum + n, 0)
+  if (promised.length !== wanted || promised.some((row) => row.phase !== 'running' || !row.ready))
+    return `the nodes promise ${promised.length} slots (${[...new Set(promised.map((r) => r.phase))].join(', ')}), not ${wanted} running`
+  return undefined
+}
+
+/** Waits until the invariants hold, then checks them once more. */
+export async function converged(
+  daemons: DaemonProcess[],
+  expected: Record<string, number>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last: string | undefined = 'not checked yet'
+  while (Date.now() < deadline) {
+    last = await violation(daemons, expected).catch((err: Error) => err.message)
+    if (last === undefined) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  expect(last, 'cluster did not converge').toBeUndefined()
+  expect(await violation(daemons, expected)).toBeUndefined()
+}

@@ -1,0 +1,153 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NodeView } from '../packages/node/src/daemon.js'
+import type { SlotRow } from '../packages/node/src/slot-rows.js'
+import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
+import { containersOf, converged, docker, psEverywhere } from './cluster-checks.js'
+import { dockerForTests } from './docker-required.js'
+
+// Placement end to end: real daemons, one real Docker engine shared by all of them, each node
+// touching only the containers labelled with its own id.
+
+const NODE_ARGS = ['--runtime', 'docker', '--cpu', '2', '--memory', '2Gi']
+// `sleep` runs under the engine's init, so SIGTERM ends it at once and releases are quick.
+const spec = (name: string, extra: string) =>
+  `name: ${name}\nimage: gary/busybox:test\ncommand: [sleep, "3600"]\n${extra}\n`
+
+const available = await dockerForTests('placement on Docker')
+
+describe.runIf(available)('placement on a shared Docker engine', () => {
+  const daemons: DaemonProcess[] = []
+  const dirs: string[] = []
+  let files: string
+
+  const addNode = async (join: string[] = [], dataDir?: string) => {
+    const dir = dataDir ?? (await DaemonProcess.tempDir())
+    if (dataDir === undefined) dirs.push(dir)
+    const daemon = await new DaemonProcess({ dataDir: dir, join, args: NODE_ARGS }).start()
+    return daemon
+  }
+  const live = () => daemons.filter((d) => d.running)
+  const apply = async (name: string, text: string) => {
+    const path = join(files, `${name}.yaml`)
+    await writeFile(path, text)
+    return live()[0]!.cli<{ name: string; outcome: string }[]>('apply', '-f', path)
+  }
+  const remove = (name: string) => live()[0]!.cli('rm', name)
+  const allAlive = (expected: number) =>
+    waitFor(`${expected} nodes alive everywhere`, async () => {
+      for (const d of live()) {
+        const nodes = await d.cli<NodeView[]>('nodes')
+        if (nodes.filter((n) => n.state === 'alive').length !== expected) return false
+      }
+      return true
+    })
+
+  beforeAll(async () => {
+    files = await DaemonProcess.tempDir('gary-specs-')
+    dirs.push(files)
+    const first = await addNode()
+    daemons.push(first)
+    for (let i = 0; i < 2; i++) daemons.push(await addNode([first.joinAddr]))
+    await allAlive(3)
+  })
+
+  afterAll(async () => {
+    await cleanup(daemons, dirs)
+    for (const daemon of daemons) {
+      for (const container of await docker.list({ 'gary.node': daemon.peerId }))
+        await docker.remove(container.id).catch(() => {})
+    }
+  })
+
+  it('runs exactly the declared replicas, spread over the nodes, through scale up, down and rm', async () => {
+    await apply('web', spec('web', 'replicas: 5'))
+    await converged(live(), { web: 5 })
+    const perNode = (await containersOf(live())).map((list) => list.length).sort()
+    expect(perNode).toEqual([1, 2, 2])
+
+    await apply('web', spec('web', 'replicas: 8'))
+    await converged(live(), { web: 8 })
+    await apply('web', spec('web', 'replicas: 2'))
+    await converged(live(), { web: 2 })
+    const kept = (await psEverywhere(live()))[0]!.map((row) => row.slot)
+    expect(kept).toEqual([0, 1])
+
+    await remove('web')
+    await converged(live(), {})
+  })
+
+  it('reports a missing image as every node refusing it, and keeps running', async () => {
+    await apply('ghost', `name: ghost\nimage: gary/missing:1\nreplicas: 2\n`)
+    const rows = await waitFor('every node to refuse the missing image', async () => {
+      const views = await psEverywhere(live())
+      const stuck = views[0]!.filter((row) => row.workload === 'ghost' && row.phase === 'unschedulable')
+      const reasons = stuck[0]?.reasons?.join(' ') ?? ''
+      const everyNode = live().every((d) => reasons.includes(d.peerId))
+      return stuck.length === 2 && everyNode ? stuck : undefined
+    })
+    expect(rows[0]!.reasons!.join(' ')).toMatch(/refused: image gary\/missing:1 not found on/)
+    expect(live()).toHaveLength(3)
+    await remove('ghost')
+    await converged(live(), {})
+  })
+
+  it('reports what does not fit, and places it when a node with room joins', async () => {
+    await apply('big', spec('big', 'replicas: 4\nresources:\n  cpu: 1500m\n  memory: 64Mi'))
+    const stuck = await waitFor('one slot to be unschedulable', async () => {
+      const rows = (await psEverywhere(live()))[0]!
+      const running = rows.filter((row) => row.phase === 'running').length
+      const unschedulable = rows.filter((row) => row.phase === 'unschedulable')
+      return running === 3 && unschedulable.length === 1 ? unschedulable[0] : undefined
+    })
+    expect(stuck.reasons).toContain('no node has 1500m cpu free')
+
+    daemons.push(await addNode([daemons[0]!.joinAddr]))
+    await converged(live(), { big: 4 })
+    await remove('big')
+    await converged(live(), {})
+  })
+
+  it('runs a global workload once on every node, including one that joins later', async () => {
+    await apply('agent', spec('agent', 'mode: global\nresources:\n  cpu: 50m\n  memory: 16Mi'))
+    await converged(live(), { agent: live().length })
+    const nodes = (await psEverywhere(live()))[0]!.map((row) => row.node)
+    expect(new Set(nodes).size).toBe(live().length)
+
+    daemons.push(await addNode([daemons[0]!.joinAddr]))
+    await converged(live(), { agent: live().length })
+    expect(live()).toHaveLength(5)
+    await remove('agent')
+    await converged(live(), {})
+  })
+
+  it('re-adopts its running containers when only the daemon restarts', async () => {
+    await apply('web', spec('web', 'replicas: 5'))
+    await converged(live(), { web: 5 })
+    const target = live()[1]!
+    const before = (await docker.list({ 'gary.node': target.peerId })).map((c) => c.id).sort()
+    expect(before.length).toBeGreaterThan(0)
+
+    await target.kill('SIGKILL')
+    await target.start()
+    await converged(live(), { web: 5 })
+    const after = (await docker.list({ 'gary.node': target.peerId })).map((c) => c.id).sort()
+    expect(after).toEqual(before)
+    expect(target.hasLog('adopted a running container')).toBe(true)
+  })
+
+  it('runs a lost machine’s slots elsewhere', async () => {
+    const victim = live()[2]!
+    const lost = (await docker.list({ 'gary.node': victim.peerId })).length
+    expect(lost).toBeGreaterThan(0)
+    const startedAt = Date.now()
+    await victim.kill('SIGKILL')
+    for (const container of await docker.list({ 'gary.node': victim.peerId }))
+      await docker.remove(container.id)
+    await converged(live(), { web: 5 })
+    console.log(`failover of ${lost} slot(s) after a machine loss: ${Date.now() - startedAt} ms`)
+    const rows: SlotRow[] = (await psEverywhere(live()))[0]!
+    expect(rows.some((row) => row.node === victim.peerId)).toBe(false)
+  })
+})
