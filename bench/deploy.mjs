@@ -52,6 +52,14 @@ async function garyDeploy(replicas) {
     intervalMs: 20,
   })
   const ms = Math.max(...runningLines().map((l) => l.time)) - started
+  if (process.env.GARY_BENCH_TRACE === '1') {
+    const lines = daemons.flatMap((d, i) => d.logs.slice(marks[i]))
+    const first = (msg) => Math.min(...lines.filter((l) => l.msg === msg).map((l) => l.time)) - started
+    const last = (msg) => Math.max(...lines.filter((l) => l.msg === msg).map((l) => l.time)) - started
+    console.log(
+      `  gary ${replicas}: declared +${first('declaration received')}..${last('declaration received')}, claimed +${first('claimed')}..${last('claimed')}, starting +${first('claim settled: starting')}..${last('claim settled: starting')}, running +${first('running')}..${last('running')} ms`,
+    )
+  }
   await daemons[0].cli('rm', 'bench')
   await waitFor('the replicas to be gone', async () => (await countGary()) === 0, { timeoutMs: 120_000 })
   return ms

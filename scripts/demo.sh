@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up this machine and starts a local 3-node Gary cluster on loopback, closed by a cluster key.
 #   bash scripts/demo.sh          set up (idempotent) and (re)start the cluster
-#   bash scripts/demo.sh stop     stop it
+#   bash scripts/demo.sh stop     stop it (its containers keep running, to be re-adopted)
+#   bash scripts/demo.sh stop --rm   stop it and remove its containers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=.gary/demo
@@ -15,9 +16,26 @@ stop_cluster() {
   done
 }
 
+remove_containers() {
+  command -v docker >/dev/null || return 0
+  # Each node's id is in its log's `started` line; its containers carry it as a label.
+  for log in "$DEMO"/n*.log; do
+    [ -e "$log" ] || continue
+    node=$(grep -o '"node":"[^"]*","incarnation"' "$log" | head -n 1 | cut -d'"' -f4)
+    [ -n "$node" ] || continue
+    ids=$(docker ps -aq --filter "label=gary.node=$node")
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  done
+}
+
 if [ "${1:-}" = stop ]; then
   stop_cluster
-  echo "demo cluster stopped"
+  if [ "${2:-}" = --rm ]; then
+    remove_containers
+    echo "demo cluster stopped, its containers removed"
+  else
+    echo "demo cluster stopped"
+  fi
   exit 0
 fi
 
@@ -77,14 +95,27 @@ echo
 echo "node 3 holds the declarations applied on node 1:"
 gary get --api 127.0.0.1:7967
 
+# Each node claims its share of the slots by itself; wait until all six run (web 3, worker 2,
+# worker-scheduler 1), then ask node 2 where they are.
+for _ in $(seq 1 150); do
+  [ "$(gary ps --api 127.0.0.1:7957 --json | grep -c '"phase": "running"')" = 6 ] && break
+  sleep 0.1
+done
+echo
+echo "where every slot runs, as node 2 sees it:"
+gary ps --api 127.0.0.1:7957
+
 cat <<INFO
 
 A 3-node Gary cluster runs on loopback (runtime: $runtime). Logs: $DEMO/n1.log .. n3.log
 Each node answers for the whole cluster:
+  npx gary ps    --api 127.0.0.1:7947
+  npx gary logs web --api 127.0.0.1:7967
   npx gary nodes --api 127.0.0.1:7957
   npx gary get   --api 127.0.0.1:7967
   npx gary inspect web --api 127.0.0.1:7957
   npx gary id    --api 127.0.0.1:7967
-Kill one (kill -9 \$(cat $DEMO/n3.pid)) and watch the others mark it dead; stop all with:
-  bash scripts/demo.sh stop
+Kill one (kill -9 \$(cat $DEMO/n3.pid)) and watch the others mark it dead and take its slots;
+stop all with (--rm also removes the demo's containers):
+  bash scripts/demo.sh stop --rm
 INFO

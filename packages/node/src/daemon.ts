@@ -123,7 +123,7 @@ export class Daemon {
       refusals: [],
     })
     this.#gossip = new Gossip(p2p.services.pubsub)
-    const trigger = () => this.#reconciler?.trigger()
+    const trigger = () => this.#reconciler?.viewChanged()
     const declarations = new Declarations(
       { cluster: config.cluster, dataDir: config.dataDir, dropGossip: this.#testHooks.dropDeclGossip },
       {
@@ -218,6 +218,7 @@ export class Daemon {
         members: membership.table,
         declarations: this.#declarations!.store,
         now: this.#now,
+        agreed: () => membership.agreedWithAPeer,
         self: () => {
           const { labels, capacity, draining } = this.#self!.current
           return { labels, capacity, draining }
@@ -246,7 +247,11 @@ export class Daemon {
     void watchRuntime(
       this.#runtime,
       { [LABELS.node]: self },
-      () => reconciler.trigger(),
+      // The loop's own starts and removals already trigger a pass when they end: only what
+      // happens to containers behind its back needs one (a crash, an OOM kill, a manual rm).
+      (event) => {
+        if (event.kind === 'die' || event.kind === 'oom' || event.kind === 'destroy') reconciler.trigger()
+      },
       this.#stopping.signal,
       this.#log,
     )

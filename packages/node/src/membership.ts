@@ -87,6 +87,7 @@ export class Membership {
   /** True until a state publish reached at least one peer: publishes before the mesh forms are lost. */
   #unpublished = true
   #stopping = false
+  #agreed = false
 
   constructor(
     private readonly init: MembershipInit,
@@ -138,6 +139,14 @@ export class Membership {
     this.#stopping = true
     for (const timer of this.#timers) clearInterval(timer)
     await this.links.stop()
+  }
+
+  /**
+   * True once a peer's heartbeat showed that it knows the same live members and declarations as
+   * this node: from then on this node's view is as complete as that peer's.
+   */
+  get agreedWithAPeer(): boolean {
+    return this.#agreed
   }
 
   /** Gossips this node's NodeState now (after it changed). */
@@ -199,7 +208,12 @@ export class Membership {
     const outcome = this.table.observeHeartbeat(peer, decoded.value, now)
     if (outcome === 'needs-state') void this.#pullState(peer)
     this.components.onHeartbeat?.(peer, now)
-    if (decoded.value.members !== this.#membersDigest() && now - this.#askedAt > ASK_PEERS_EVERY_MS) {
+    const sameMembers = decoded.value.members === this.#membersDigest()
+    if (!this.#agreed && sameMembers && decoded.value.decls === this.components.declsDigest()) {
+      this.#agreed = true
+      this.components.onChange?.()
+    }
+    if (!sameMembers && now - this.#askedAt > ASK_PEERS_EVERY_MS) {
       this.#askedAt = now
       void this.#askPeers(peerIdFromString(peer))
     }

@@ -123,58 +123,25 @@ export class DockerRuntime implements ContainerRuntime {
     if (!(await this.hasImage(image, signal))) throw new ImagePullError(image, 'the pull left no image')
   }
 
+  async create(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
+    return this.#summary((await this.#create(spec, signal)).id, signal)
+  }
+
+  async start(id: string, signal?: AbortSignal): Promise<void> {
+    await this.#start(this.docker.getContainer(id), id, signal)
+  }
+
   async run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
-    const ports = spec.ports ?? []
-    const portKey = (p: { containerPort: number; protocol?: string }) =>
-      `${p.containerPort}/${p.protocol ?? 'tcp'}`
-    const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {}
-    for (const p of ports) {
-      const key = portKey(p)
-      bindings[key] = [
-        ...(bindings[key] ?? []),
-        { HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' },
-      ]
-    }
-    const options: Docker.ContainerCreateOptions = {
-      name: spec.name,
-      Image: spec.image,
-      // "Replaces the image's entrypoint+cmd": an empty Entrypoint drops the image's.
-      ...(spec.command === undefined ? {} : { Entrypoint: [], Cmd: spec.command }),
-      Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
-      Labels: { ...spec.labels },
-      ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),
-      HostConfig: {
-        Init: true,
-        RestartPolicy: {
-          Name: spec.restart?.policy ?? 'no',
-          ...(spec.restart?.policy === 'on-failure'
-            ? { MaximumRetryCount: spec.restart.maxRetries ?? 0 }
-            : {}),
-        },
-        ...(spec.cpuMillis === undefined ? {} : { NanoCpus: Math.round(spec.cpuMillis * 1_000_000) }),
-        ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
-        PortBindings: bindings,
-      },
-    }
-    const container = await this.#call(
-      signal,
-      (abortSignal) => this.docker.createContainer({ ...options, abortSignal }),
-      {
-        409: () => new NameConflictError(spec.name),
-        404: (err) => new ImagePullError(spec.image, `${reason(err)} (ensureImage pulls it)`),
-      },
-    )
+    const container = await this.#create(spec, signal)
     try {
-      await this.#call(signal, (abortSignal) => container.start({ abortSignal }))
+      await this.#start(container, spec.name, signal)
     } catch (err) {
-      // A container that cannot start (a port taken, a bad command) must not linger: its name
-      // would conflict with the next attempt.
+      // A container that cannot start (a port taken...) must not linger: its name would conflict
+      // with the next attempt. No signal: this must happen even when the start was aborted.
       await container.remove({ force: true, v: true }).catch(() => {})
-      if (err instanceof RuntimeUnavailableError || signal?.aborted) throw err
-      throw new ContainerStartError(spec.name, reason(err), { cause: err })
+      throw err
     }
-    const { id, name, image, labels, state, createdAt } = await this.inspect(container.id, signal)
-    return { id, name, image, labels, state, createdAt }
+    return this.#summary(container.id, signal)
   }
 
   async stop(id: string, timeoutSeconds = 10, signal?: AbortSignal): Promise<void> {
@@ -372,6 +339,79 @@ export class DockerRuntime implements ContainerRuntime {
       // The engine says "no such container - No such image" here: trust the status, not the text.
       { status: 404, value: false },
     )
+  }
+
+  async #create(spec: ContainerSpec, signal: AbortSignal | undefined): Promise<Docker.Container> {
+    const ports = spec.ports ?? []
+    const portKey = (p: { containerPort: number; protocol?: string }) =>
+      `${p.containerPort}/${p.protocol ?? 'tcp'}`
+    const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {}
+    for (const p of ports) {
+      const key = portKey(p)
+      bindings[key] = [
+        ...(bindings[key] ?? []),
+        { HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' },
+      ]
+    }
+    const options: Docker.ContainerCreateOptions = {
+      name: spec.name,
+      Image: spec.image,
+      // "Replaces the image's entrypoint+cmd": an empty Entrypoint drops the image's.
+      ...(spec.command === undefined ? {} : { Entrypoint: [], Cmd: spec.command }),
+      Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+      Labels: { ...spec.labels },
+      ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),
+      HostConfig: {
+        Init: true,
+        RestartPolicy: {
+          Name: spec.restart?.policy ?? 'no',
+          ...(spec.restart?.policy === 'on-failure'
+            ? { MaximumRetryCount: spec.restart.maxRetries ?? 0 }
+            : {}),
+        },
+        ...(spec.cpuMillis === undefined ? {} : { NanoCpus: Math.round(spec.cpuMillis * 1_000_000) }),
+        ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
+        PortBindings: bindings,
+      },
+    }
+    return this.#call(signal, (abortSignal) => this.docker.createContainer({ ...options, abortSignal }), {
+      409: () => new NameConflictError(spec.name),
+      404: (err) => new ImagePullError(spec.image, `${reason(err)} (ensureImage pulls it)`),
+    })
+  }
+
+  /** `who` names the container in errors as the caller did: its id, or its name for `run`. */
+  async #start(container: Docker.Container, who: string, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      // 304: running or restarting already; starting it again is fine.
+      await this.#call(
+        signal,
+        (abortSignal) => container.start({ abortSignal }),
+        {},
+        { status: 304, value: undefined },
+      )
+    } catch (err) {
+      if (err instanceof RuntimeUnavailableError || signal?.aborted) throw err
+      // 404 also says that a network the container joins is gone: only a container that is gone
+      // is not found.
+      if (err instanceof EngineError && err.statusCode === 404) {
+        const gone = await this.inspect(container.id, signal).then(
+          () => false,
+          (inspectErr: unknown) => {
+            if (inspectErr instanceof ContainerNotFoundError) return true
+            throw inspectErr
+          },
+        )
+        if (gone) throw new ContainerNotFoundError(who, { cause: err })
+      }
+      // A port taken, a paused container (409)...: Docker leaves the container as it was.
+      throw new ContainerStartError(who, reason(err), { cause: err })
+    }
+  }
+
+  async #summary(id: string, signal: AbortSignal | undefined): Promise<ContainerSummary> {
+    const { name, image, labels, state, createdAt } = await this.inspect(id, signal)
+    return { id, name, image, labels, state, createdAt }
   }
 
   /** Reads a pull or import progress stream to its end; rejects on an error the engine reports in it. */

@@ -42,10 +42,13 @@ export class ContainerStartError extends Error {
   static readonly NAME = 'ContainerStartError'
   override readonly name = ContainerStartError.NAME
   readonly container: string
+  /** The engine's words for why. */
+  readonly reason: string
 
   constructor(container: string, reason: string, options?: ErrorOptions) {
     super(`container ${container} could not start: ${reason}`, options)
     this.container = container
+    this.reason = reason
   }
 }
 

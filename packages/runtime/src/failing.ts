@@ -26,6 +26,12 @@ export class FailingRuntime implements ContainerRuntime {
   async ensureImage(): Promise<void> {
     throw this.#error()
   }
+  async create(): Promise<ContainerSummary> {
+    throw this.#error()
+  }
+  async start(): Promise<void> {
+    throw this.#error()
+  }
   async run(): Promise<ContainerSummary> {
     throw this.#error()
   }

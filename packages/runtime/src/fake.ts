@@ -13,6 +13,15 @@ import type {
   RuntimeInfo,
 } from './types.js'
 
+/**
+ * Timers with the shape of the global `setTimeout` and `clearTimeout`. The node's reconcile
+ * `Clock` has this shape too, so a simulator can hand one virtual clock to both.
+ */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
 export interface FakeRuntimeInit {
   /** CPU `info()` reports, millicores. Default 4000 (4 cores). */
   cpuMillis?: number
@@ -21,24 +30,54 @@ export interface FakeRuntimeInit {
   /**
    * Images present locally. Default: every image is present, so that `--runtime fake` runs any
    * workload. When given, `ensureImage` of another image pulls it from `registry` or throws
-   * ImagePullError, and `run` of an image not present throws ImagePullError, as Docker does.
+   * ImagePullError, and `create` or `run` of an image not present throws ImagePullError, as
+   * Docker does.
    */
   images?: Iterable<string>
   /** Images a pull finds. Default none: like a machine with no registry. */
   registry?: Iterable<string>
   /** Delay before a restart policy restarts an exited container, ms. Default 100 (Docker's first delay). */
   restartDelayMs?: number
+  /**
+   * How long a start takes, ms, on `timers`: `start` and `run` resolve only after it. Meanwhile
+   * the container keeps its state (`created`, or `exited` when it ran before) and binds no port,
+   * and `stop`, `remove` and another `start` of it wait for the start to end, as Docker's do.
+   * Default 0: a start completes within the call, with no timer.
+   */
+  startDelayMs?: number
+  /**
+   * Probability, 0 to 1, that a start fails with ContainerStartError. One number is drawn from
+   * `random` at the end of each start (none when the rate is 0). A failed start leaves the
+   * container as it was; `run` then removes it, as the Docker driver does. Default 0.
+   */
+  startFailureRate?: number
 }
 
 export interface FakeRuntimeComponents {
   /** Clock for timestamps, ms since the epoch. Default `Date.now`. */
   now?: () => number
+  /**
+   * Every timer the fake sets: start delays, restart delays and `sleep` in scripts, so that a
+   * simulator can drive the fake from a virtual clock. Default the global `setTimeout` and
+   * `clearTimeout`. The fake calls `unref()` on a handle that has one, except a start delay's: a
+   * container's `sleep` must not keep a process alive, a start someone awaits must.
+   */
+  timers?: Timers
+  /** Uniform numbers in [0, 1) from which start failures are drawn. Default `Math.random`. */
+  random?: () => number
 }
 
 /** Exit code of a process stopped with SIGTERM: what Docker reports for `sh` under its init. */
 export const STOP_EXIT_CODE = 143
 /** Exit code of a killed process (`remove` of a running container). */
 export const KILL_EXIT_CODE = 137
+
+const GLOBAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+}
+// Shared by every instance given no registry: a simulator makes thousands of them.
+const NO_IMAGES: ReadonlySet<string> = new Set()
 
 interface Statement {
   words: string[]
@@ -54,37 +93,61 @@ interface FakeContainer {
   finishedAt?: number
   exitCode?: number
   restartCount: number
+  /** Bound at each start, as Docker binds them. */
   ports: PublishedPort[]
   ipAddress: string
   logs: LogLine[]
   /** Bumped at every start and exit, so that timers of an older run do nothing. */
   generation: number
-  timer?: NodeJS.Timeout
+  /** The pending `sleep` or restart, a handle from `timers`. */
+  timer?: unknown
   /** Resolves when a pending restart happened (or was cancelled). */
   restarted?: Promise<void>
   settle?: () => void
+  /** Present while a start waits out `startDelayMs`. */
+  starting?: PendingStart
+}
+
+interface PendingStart {
+  /** Resolves, never rejects, once the start has succeeded, failed or been cancelled. */
+  settled: Promise<void>
+  /** Ends the start now: clears its timer and rejects its caller with `reason`. */
+  cancel(reason: unknown): void
 }
 
 /**
- * An in-memory container engine for unit tests and for running Gary without Docker. It passes
- * the same compliance suite as the Docker driver.
+ * An in-memory container engine for unit tests, for running Gary without Docker, and for a
+ * discrete-event simulator that runs thousands of them on a virtual clock. It passes the same
+ * compliance suite as the Docker driver.
  *
  * Processes are simulated. `sh -c SCRIPT` runs a small subset of shell: commands separated by
  * `;` or newlines, words with '...' and "..." quoting and `$NAME` / `${NAME}` expansion from the
  * container's env, and the commands `echo` (with `>&2` for stderr), `env`, `true`, `false`, `:`,
- * `exit [N]` and `sleep N` (real time; timers are cleared by stop, remove and close). A process
- * exits when its script ends. Any other command runs until stopped: a server, as far as the fake
- * can tell. `crash(id, code)` makes a process exit; restart policies apply after
- * `restartDelayMs`, as Docker's do.
+ * `exit [N]` and `sleep N`. A process exits when its script ends. Any other command runs until
+ * stopped: a server, as far as the fake can tell. `crash(id, code)` makes a process exit; restart
+ * policies apply after `restartDelayMs`, as Docker's do.
+ *
+ * Time: every timer (a `sleep`, a restart delay, a start's `startDelayMs`) is set on the injected
+ * `timers` and cleared by stop, remove and close; timestamps come from `now`. With a virtual clock
+ * and a seeded `random` the fake is deterministic. It is cheap to keep many: an instance sets no
+ * timer and holds about 1 KB until its containers need more.
+ *
+ * Starts can be made slow (`startDelayMs`) and unreliable (`startFailureRate`). A start binds
+ * host ports, fails with ContainerStartError when one is taken, and resets `restartCount`, as in
+ * Docker; a start of a running or restarting container does nothing (Docker answers 304).
  */
 export class FakeRuntime implements ContainerRuntime {
   readonly #containers = new Map<string, FakeContainer>()
   /** undefined: every image is present. */
   readonly #images: Set<string> | undefined
-  readonly #registry: Set<string>
+  readonly #registry: ReadonlySet<string>
   readonly #info: RuntimeInfo
   readonly #restartDelayMs: number
+  readonly #startDelayMs: number
+  readonly #startFailureRate: number
   readonly #now: () => number
+  readonly #timers: Timers
+  readonly #random: () => number
   readonly #listeners = new Set<(event: RuntimeEvent) => void>()
   /** Woken whenever a log line is written or a process exits. */
   readonly #logWaiters = new Set<() => void>()
@@ -93,8 +156,16 @@ export class FakeRuntime implements ContainerRuntime {
   #nextHostPort = 32768
 
   constructor(init: FakeRuntimeInit = {}, components: FakeRuntimeComponents = {}) {
+    const startDelayMs = init.startDelayMs ?? 0
+    const startFailureRate = init.startFailureRate ?? 0
+    if (!(Number.isFinite(startDelayMs) && startDelayMs >= 0)) {
+      throw new RangeError(`startDelayMs must be a number of ms, 0 or more; got ${init.startDelayMs}`)
+    }
+    if (!(startFailureRate >= 0 && startFailureRate <= 1)) {
+      throw new RangeError(`startFailureRate must be a probability from 0 to 1; got ${init.startFailureRate}`)
+    }
     this.#images = init.images === undefined ? undefined : new Set([...init.images].map(normaliseImage))
-    this.#registry = new Set([...(init.registry ?? [])].map(normaliseImage))
+    this.#registry = init.registry === undefined ? NO_IMAGES : new Set([...init.registry].map(normaliseImage))
     this.#info = {
       driver: 'fake',
       engineVersion: 'fake',
@@ -102,7 +173,11 @@ export class FakeRuntime implements ContainerRuntime {
       memoryBytes: init.memoryBytes ?? 8 * 2 ** 30,
     }
     this.#restartDelayMs = init.restartDelayMs ?? 100
+    this.#startDelayMs = startDelayMs
+    this.#startFailureRate = startFailureRate
     this.#now = components.now ?? Date.now
+    this.#timers = components.timers ?? GLOBAL_TIMERS
+    this.#random = components.random ?? Math.random
   }
 
   async info(signal?: AbortSignal): Promise<RuntimeInfo> {
@@ -119,52 +194,36 @@ export class FakeRuntime implements ContainerRuntime {
     this.addImage(image)
   }
 
+  async create(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
+    signal?.throwIfAborted()
+    return summary(this.#create(spec))
+  }
+
+  async start(id: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted()
+    let c = this.#get(id)
+    if (c.starting !== undefined) c = await this.#idle(id, signal)
+    await this.#startContainer(c, id, signal)
+  }
+
   async run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
     signal?.throwIfAborted()
-    if (!this.#hasImage(spec.image)) {
-      throw new ImagePullError(spec.image, 'No such image (ensureImage pulls it)')
+    const c = this.#create(spec)
+    try {
+      await this.#startContainer(c, spec.name, signal)
+    } catch (err) {
+      // As in the Docker driver: a container that cannot start must not linger, its name would
+      // conflict with the next attempt.
+      if (this.#containers.get(c.id) === c) this.#destroy(c)
+      throw err
     }
-    if ([...this.#containers.values()].some((c) => c.spec.name === spec.name)) {
-      throw new NameConflictError(spec.name)
-    }
-    const n = ++this.#created
-    const c: FakeContainer = {
-      id: createHash('sha256').update(`fake-container-${n}`).digest('hex'),
-      spec: structuredClone(spec),
-      createdAt: this.#now(),
-      state: 'created',
-      restartCount: 0,
-      ports: [],
-      ipAddress: `172.17.${Math.floor((n + 1) / 254) % 256}.${((n + 1) % 254) + 1}`,
-      logs: [],
-      generation: 0,
-    }
-    this.#containers.set(c.id, c)
-    this.#emit('create', c)
-    const taken = this.#takenPorts()
-    for (const port of spec.ports ?? []) {
-      const protocol = port.protocol ?? 'tcp'
-      const hostIp = port.hostIp || '0.0.0.0'
-      if (port.hostPort && taken.has(`${port.hostPort}/${protocol}`)) {
-        this.#containers.delete(c.id)
-        this.#emit('destroy', c)
-        throw new ContainerStartError(
-          spec.name,
-          `Bind for ${hostIp}:${port.hostPort} failed: port is already allocated`,
-        )
-      }
-      let hostPort = port.hostPort || 0
-      while (hostPort === 0 || taken.has(`${hostPort}/${protocol}`)) hostPort = this.#nextHostPort++
-      taken.add(`${hostPort}/${protocol}`)
-      c.ports.push({ containerPort: port.containerPort, hostPort, protocol, hostIp })
-    }
-    this.#start(c)
     return summary(c)
   }
 
   async stop(id: string, _timeoutSeconds?: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted()
-    const c = this.#get(id)
+    let c = this.#get(id)
+    if (c.starting !== undefined) c = await this.#idle(id, signal)
     if (c.state === 'restarting') {
       // A stop during the restart delay cancels the restart, as in Docker.
       this.#cancelTimer(c)
@@ -178,12 +237,9 @@ export class FakeRuntime implements ContainerRuntime {
 
   async remove(id: string, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted()
-    const c = this.#get(id)
-    if (c.state === 'running' || c.state === 'paused') this.#exit(c, KILL_EXIT_CODE, 'removed')
-    this.#cancelTimer(c)
-    this.#containers.delete(c.id)
-    this.#emit('destroy', c)
-    this.#wakeLogs()
+    let c = this.#get(id)
+    if (c.starting !== undefined) c = await this.#idle(id, signal)
+    this.#destroy(c)
   }
 
   async list(labels: Record<string, string>, signal?: AbortSignal): Promise<ContainerSummary[]> {
@@ -268,10 +324,18 @@ export class FakeRuntime implements ContainerRuntime {
     }
   }
 
-  /** Ends open event and log streams and clears every timer. */
+  /**
+   * Ends open event and log streams and clears every timer. A start still waiting out
+   * `startDelayMs` rejects with an AbortError.
+   */
   async close(): Promise<void> {
     this.#closed.abort()
-    for (const c of this.#containers.values()) this.#cancelTimer(c)
+    for (const c of this.#containers.values()) {
+      c.starting?.cancel(
+        new DOMException('the runtime was closed before the container started', 'AbortError'),
+      )
+      this.#cancelTimer(c)
+    }
     this.#wakeLogs()
   }
 
@@ -296,6 +360,127 @@ export class FakeRuntime implements ContainerRuntime {
     await c.restarted
   }
 
+  #create(spec: ContainerSpec): FakeContainer {
+    if (!this.#hasImage(spec.image)) {
+      throw new ImagePullError(spec.image, 'No such image (ensureImage pulls it)')
+    }
+    if (this.#byName(spec.name) !== undefined) throw new NameConflictError(spec.name)
+    const n = ++this.#created
+    const c: FakeContainer = {
+      id: createHash('sha256').update(`fake-container-${n}`).digest('hex'),
+      spec: structuredClone(spec),
+      createdAt: this.#now(),
+      state: 'created',
+      restartCount: 0,
+      ports: [],
+      ipAddress: `172.17.${Math.floor((n + 1) / 254) % 256}.${((n + 1) % 254) + 1}`,
+      logs: [],
+      generation: 0,
+    }
+    this.#containers.set(c.id, c)
+    this.#emit('create', c)
+    return c
+  }
+
+  /** A start as the caller asked for it; `who` names the container in errors as the caller did. */
+  async #startContainer(c: FakeContainer, who: string, signal?: AbortSignal): Promise<void> {
+    // Docker answers 304 and does nothing; a restarting container restarts by its policy.
+    if (c.state === 'running' || c.state === 'restarting') return
+    if (this.#startDelayMs === 0) this.#launch(c, who)
+    else await this.#delayedLaunch(c, who, signal)
+  }
+
+  /**
+   * Launches `c` once `startDelayMs` has passed on the timers. Meanwhile `c.starting` is set: the
+   * signal, and close, cancel the start and leave `c` as it was.
+   */
+  #delayedLaunch(c: FakeContainer, who: string, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settle = () => {}
+      const settled = new Promise<void>((resolve) => {
+        settle = resolve
+      })
+      const end = (failed: boolean, err?: unknown) => {
+        signal?.removeEventListener('abort', onAbort)
+        c.starting = undefined
+        settle()
+        if (failed) reject(err)
+        else resolve()
+      }
+      const handle = this.#timers.setTimeout(() => {
+        // Launched here, before anyone waiting on `settled` runs: a stop that waited for this
+        // start must find the container running.
+        try {
+          this.#launch(c, who)
+        } catch (err) {
+          end(true, err)
+          return
+        }
+        end(false)
+      }, this.#startDelayMs)
+      const cancel = (reason: unknown) => {
+        this.#timers.clearTimeout(handle)
+        end(true, reason)
+      }
+      const onAbort = () => cancel(signal?.reason)
+      c.starting = { settled, cancel }
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** The start itself: binds host ports and runs the process, or throws ContainerStartError. */
+  #launch(c: FakeContainer, who: string): void {
+    if (this.#startFailureRate > 0 && this.#random() < this.#startFailureRate) {
+      throw new ContainerStartError(who, 'the fake drew a start failure (startFailureRate)')
+    }
+    c.ports = this.#bindPorts(c, who)
+    // Docker resets the count, and with it an on-failure budget, at every start by hand.
+    c.restartCount = 0
+    this.#start(c)
+  }
+
+  #bindPorts(c: FakeContainer, who: string): PublishedPort[] {
+    const taken = this.#takenPorts()
+    const ports: PublishedPort[] = []
+    for (const port of c.spec.ports ?? []) {
+      const protocol = port.protocol ?? 'tcp'
+      const hostIp = port.hostIp || '0.0.0.0'
+      if (port.hostPort && taken.has(`${port.hostPort}/${protocol}`)) {
+        throw new ContainerStartError(
+          who,
+          `Bind for ${hostIp}:${port.hostPort} failed: port is already allocated`,
+        )
+      }
+      let hostPort = port.hostPort || 0
+      while (hostPort === 0 || taken.has(`${hostPort}/${protocol}`)) hostPort = this.#nextHostPort++
+      taken.add(`${hostPort}/${protocol}`)
+      ports.push({ containerPort: port.containerPort, hostPort, protocol, hostIp })
+    }
+    return ports
+  }
+
+  /**
+   * The container once no start is pending on it: as in Docker, calls on one container queue.
+   * Callers call it only when a start is pending: an await would let a later call overtake.
+   */
+  async #idle(id: string, signal?: AbortSignal): Promise<FakeContainer> {
+    let c = this.#get(id)
+    while (c.starting !== undefined) {
+      await abortable(c.starting.settled, signal)
+      c = this.#get(id)
+    }
+    return c
+  }
+
+  #destroy(c: FakeContainer): void {
+    if (c.state === 'running' || c.state === 'paused') this.#exit(c, KILL_EXIT_CODE, 'removed')
+    this.#cancelTimer(c)
+    this.#containers.delete(c.id)
+    this.#emit('destroy', c)
+    this.#wakeLogs()
+  }
+
+  /** Starts the process: at a start by hand, and when a restart policy restarts it. */
   #start(c: FakeContainer): void {
     c.generation++
     c.state = 'running'
@@ -346,11 +531,10 @@ export class FakeRuntime implements ContainerRuntime {
         case 'sleep': {
           const seconds = Number(args[0])
           if (!Number.isFinite(seconds) || seconds < 0) return
-          c.timer = setTimeout(() => {
+          c.timer = this.#processTimer(() => {
             c.timer = undefined
             if (c.generation === generation && c.state === 'running') this.#runScript(c, script, i + 1, 0)
           }, seconds * 1000)
-          c.timer.unref()
           return
         }
         default:
@@ -375,7 +559,7 @@ export class FakeRuntime implements ContainerRuntime {
     c.restarted = new Promise((resolve) => {
       c.settle = resolve
     })
-    c.timer = setTimeout(() => {
+    c.timer = this.#processTimer(() => {
       const settle = c.settle
       c.timer = undefined
       c.restarted = undefined
@@ -386,11 +570,17 @@ export class FakeRuntime implements ContainerRuntime {
       }
       settle?.()
     }, this.#restartDelayMs)
-    c.timer.unref()
+  }
+
+  /** A timer of the simulated process (a `sleep`, a restart): it must not keep Node running. */
+  #processTimer(fn: () => void, ms: number): unknown {
+    const handle = this.#timers.setTimeout(fn, ms) as { unref?: () => void } | undefined
+    handle?.unref?.()
+    return handle
   }
 
   #cancelTimer(c: FakeContainer): void {
-    if (c.timer !== undefined) clearTimeout(c.timer)
+    if (c.timer !== undefined) this.#timers.clearTimeout(c.timer)
     c.settle?.()
     c.timer = undefined
     c.restarted = undefined
@@ -421,11 +611,16 @@ export class FakeRuntime implements ContainerRuntime {
 
   /** By id, name, or unique id prefix, as Docker finds containers. */
   #get(id: string): FakeContainer {
-    const exact = this.#containers.get(id) ?? [...this.#containers.values()].find((c) => c.spec.name === id)
+    const exact = this.#containers.get(id) ?? this.#byName(id)
     if (exact !== undefined) return exact
     const byPrefix = id === '' ? [] : [...this.#containers.values()].filter((c) => c.id.startsWith(id))
     if (byPrefix.length !== 1) throw new ContainerNotFoundError(id)
     return byPrefix[0]!
+  }
+
+  #byName(name: string): FakeContainer | undefined {
+    for (const c of this.#containers.values()) if (c.spec.name === name) return c
+    return undefined
   }
 
   #emit(kind: RuntimeEventKind, c: FakeContainer, exitCode?: number): void {
@@ -438,6 +633,26 @@ export class FakeRuntime implements ContainerRuntime {
     }
     for (const listener of this.#listeners) listener({ ...event, labels: { ...event.labels } })
   }
+}
+
+/** `promise`, or the signal's reason once it aborts first. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
+  })
 }
 
 /** True when `actual` carries every label in `wanted`. */

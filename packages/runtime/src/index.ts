@@ -32,5 +32,6 @@ export {
   hasLabels,
   KILL_EXIT_CODE,
   STOP_EXIT_CODE,
+  type Timers,
 } from './fake.js'
 export type * from './types.js'

@@ -105,7 +105,26 @@ export interface ContainerRuntime {
   info(signal?: AbortSignal): Promise<RuntimeInfo>
   /** Makes sure the image is present locally, pulling it when missing. Throws ImagePullError. */
   ensureImage(image: string, signal?: AbortSignal): Promise<void>
-  /** Creates and starts a container. Throws NameConflictError when the name is taken. */
+  /**
+   * Creates a container without starting it: state `created`, no process, no host port bound.
+   * Never pulls: throws ImagePullError when the image is not present (call `ensureImage` first),
+   * NameConflictError when the name is taken. On Docker the start, not the create, is the slow
+   * step.
+   */
+  create(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary>
+  /**
+   * Starts a `created` or `exited` container. It keeps its id and its logs; host ports are bound
+   * now; `restartCount` goes back to 0, and with it an `on-failure` budget, as Docker does at a
+   * start by hand. Starting a running or restarting container is fine and does nothing. Throws
+   * ContainerNotFoundError for an unknown id, ContainerStartError when the process cannot start
+   * (a host port taken...); the container is then left as it was, not removed. A command that
+   * does not exist is no start error: Docker's init process starts, then exits with code 127.
+   */
+  start(id: string, signal?: AbortSignal): Promise<void>
+  /**
+   * `create`, then `start`. A container that cannot start is removed again, so that its name is
+   * free for the next attempt. Throws what those two throw.
+   */
   run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary>
   /** Stops a container, waiting up to `timeoutSeconds` before killing it. Stopping a stopped one is fine. */
   stop(id: string, timeoutSeconds?: number, signal?: AbortSignal): Promise<void>

@@ -68,10 +68,13 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       await runtime.ensureImage(setup.image)
     })
 
-    test('ensureImage of a missing image throws ImagePullError naming it; run of it too', async () => {
+    test('ensureImage of a missing image throws ImagePullError naming it; create and run of it too', async () => {
       const err = await failure(runtime.ensureImage(setup.missingImage, AbortSignal.timeout(30_000)))
       expect(err.name).toBe('ImagePullError')
       expect(err.message).toContain(setup.missingImage)
+      // Neither pulls: a caller pulls with ensureImage first.
+      const createErr = await failure(runtime.create(spec('missing-image', { image: setup.missingImage })))
+      expect(createErr.name).toBe('ImagePullError')
       const runErr = await failure(runtime.run(spec('missing-image', { image: setup.missingImage })))
       expect(runErr.name).toBe('ImagePullError')
       expect(await runtime.list({ ...base, 'gary.case': 'missing-image' })).toEqual([])
@@ -114,6 +117,114 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       await waitFor('the env printed in the logs', async () =>
         stdout(await lines(summary.id)).includes('FOO=bar baz'),
       )
+    })
+
+    test('create makes a container in state created, seen by list and inspect; start runs it, same id', async () => {
+      const s = spec('create', {
+        command: ['sh', '-c', 'echo up; sleep 1000'],
+        ports: [{ containerPort: 8080 }],
+      })
+      const created = await runtime.create(s)
+      expect(created).toMatchObject({ name: s.name, image: s.image, state: 'created' })
+      expect(created.labels).toMatchObject(s.labels)
+      expect(created.createdAt).toBeGreaterThan(0)
+      expect(await runtime.list(s.labels)).toMatchObject([{ id: created.id, name: s.name, state: 'created' }])
+      const before = await runtime.inspect(created.id)
+      expect(before).toMatchObject({ id: created.id, state: 'created', restartCount: 0, ports: [] })
+      expect(before.startedAt).toBeUndefined()
+      expect(before.exitCode).toBeUndefined()
+      expect(await lines(created.id)).toEqual([])
+
+      await runtime.start(created.id)
+      const after = await runtime.inspect(created.id)
+      expect(after).toMatchObject({ id: created.id, name: s.name, state: 'running', restartCount: 0 })
+      expect(after.startedAt).toBeGreaterThan(0)
+      expect(after.ports.filter((p) => p.containerPort === 8080).length).toBeGreaterThan(0)
+      expect(await runtime.list(s.labels)).toMatchObject([{ id: created.id, state: 'running' }])
+      await waitFor('the process to print', async () => stdout(await lines(created.id)).includes('up'))
+
+      // Starting a running container is fine, and changes nothing.
+      await runtime.start(created.id)
+      expect(await runtime.inspect(created.id)).toMatchObject({
+        state: 'running',
+        startedAt: after.startedAt,
+      })
+    })
+
+    test('start runs an exited container again: same id, the logs of both runs', async () => {
+      const s = spec('start-again', { command: ['sh', '-c', 'echo run; sleep 1000'] })
+      const c = await runtime.run(s)
+      await waitFor('the first run to print', async () => stdout(await lines(c.id)).includes('run'))
+      await runtime.stop(c.id, 10)
+      const stopped = await runtime.inspect(c.id)
+      expect(stopped.state).toBe('exited')
+
+      await runtime.start(c.id)
+      const again = await runtime.inspect(c.id)
+      expect(again).toMatchObject({ id: c.id, state: 'running' })
+      expect(again.exitCode).toBeUndefined()
+      expect(again.startedAt).toBeGreaterThanOrEqual(stopped.finishedAt!)
+      expect(await runtime.list(s.labels)).toMatchObject([{ id: c.id, state: 'running' }])
+      await waitFor('the second run to print', async () => stdout(await lines(c.id)).length === 2)
+      expect(stdout(await lines(c.id))).toEqual(['run', 'run'])
+    })
+
+    test('a start by hand resets the restart count, and with it the on-failure budget', async () => {
+      const c = await runtime.run(
+        spec('start-resets', {
+          command: ['sh', '-c', 'echo started; sleep 0.2; exit 3'],
+          restart: { policy: 'on-failure', maxRetries: 1 },
+        }),
+      )
+      const exitedAfter = (runs: number) => async () => {
+        const d = await runtime.inspect(c.id)
+        return d.state === 'exited' && stdout(await lines(c.id)).length === runs ? d : undefined
+      }
+      expect(await waitFor('one restart, then the final exit', exitedAfter(2))).toMatchObject({
+        restartCount: 1,
+        exitCode: 3,
+      })
+      await runtime.start(c.id)
+      // Without the reset, the policy would not restart it again: three runs, not four.
+      expect(await waitFor('one restart again, then the final exit', exitedAfter(4))).toMatchObject({
+        id: c.id,
+        restartCount: 1,
+        exitCode: 3,
+      })
+    })
+
+    test('start of an unknown or removed container throws ContainerNotFoundError', async () => {
+      const unknown = await failure(runtime.start(`gary-test-${run}-no-such-container`))
+      expect(unknown.name).toBe('ContainerNotFoundError')
+      const c = await runtime.create(spec('start-removed'))
+      await runtime.remove(c.id)
+      expect((await failure(runtime.start(c.id))).name).toBe('ContainerNotFoundError')
+    })
+
+    test('create of a taken name throws NameConflictError, whether the first one runs or not', async () => {
+      const first = await runtime.create(spec('create-conflict'))
+      expect((await failure(runtime.create(spec('create-conflict')))).name).toBe('NameConflictError')
+      await runtime.start(first.id)
+      expect((await failure(runtime.create(spec('create-conflict')))).name).toBe('NameConflictError')
+      expect(await runtime.list({ ...base, 'gary.case': 'create-conflict' })).toMatchObject([
+        { id: first.id, state: 'running' },
+      ])
+    })
+
+    test('a start that fails throws ContainerStartError and leaves the container, which starts later', async () => {
+      const first = await runtime.run(spec('start-port-1', { ports: [{ containerPort: 8080 }] }))
+      const hostPort = (await runtime.inspect(first.id)).ports[0]!.hostPort
+      // The port is bound at the start, not at the create.
+      const second = await runtime.create(
+        spec('start-port-2', { ports: [{ containerPort: 8080, hostPort }] }),
+      )
+      expect((await failure(runtime.start(second.id))).name).toBe('ContainerStartError')
+      expect(await runtime.list({ ...base, 'gary.case': 'start-port-2' })).toMatchObject([
+        { id: second.id, state: 'created' },
+      ])
+      await runtime.remove(first.id)
+      await runtime.start(second.id)
+      expect(await state(second.id)).toBe('running')
     })
 
     test('run of a taken name throws NameConflictError and leaves the first one running', async () => {
@@ -312,6 +423,8 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       expect((await failure(runtime.list(base, aborted))).name).toBe('AbortError')
       expect((await failure(runtime.info(aborted))).name).toBe('AbortError')
       expect((await failure(runtime.run(spec('aborted'), aborted))).name).toBe('AbortError')
+      expect((await failure(runtime.create(spec('aborted'), aborted))).name).toBe('AbortError')
+      expect((await failure(runtime.start(spec('aborted').name, aborted))).name).toBe('AbortError')
       expect(await runtime.list({ ...base, 'gary.case': 'aborted' })).toEqual([])
     })
   })

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,6 +37,32 @@ if (unavailable === undefined) {
     test('needs a Docker engine', () => {})
   })
 }
+
+describe.skipIf(unavailable !== undefined)('DockerRuntime start', () => {
+  test('a start the engine answers 404 for, the container being there, is a ContainerStartError', async () => {
+    // The engine answers 404 for a network that is gone, as for a container that is.
+    const runtime = new DockerRuntime()
+    const suffix = randomBytes(4).toString('hex')
+    await ensureTestImage(runtime)
+    const network = await runtime.docker.createNetwork({ Name: `gary-test-${suffix}` })
+    const container = await runtime.docker.createContainer({
+      name: `gary-test-${suffix}-network-gone`,
+      Image: TEST_IMAGE,
+      Cmd: ['sh', '-c', 'sleep 1000'],
+      Labels: { 'gary.test': suffix },
+      HostConfig: { NetworkMode: `gary-test-${suffix}` },
+    })
+    try {
+      await network.remove()
+      expect((await failure(runtime.start(container.id))).name).toBe('ContainerStartError')
+      expect((await runtime.inspect(container.id)).state).toBe('created')
+    } finally {
+      await container.remove({ force: true }).catch(() => {})
+      await network.remove().catch(() => {})
+      await runtime.close()
+    }
+  })
+})
 
 describe('DockerRuntime without an engine', () => {
   test('a missing socket gives RuntimeUnavailableError saying where it looked and what to do', async () => {

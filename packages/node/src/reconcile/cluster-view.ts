@@ -3,7 +3,10 @@ import { PartialView } from './partial-view.js'
 import type { ReconcileView } from './reconciler.js'
 
 export interface ClusterViewInit {
-  /** A just-started node claims nothing for this long, so it first learns the others' promises, ms. Default 2000. */
+  /**
+   * A just-started node claims nothing until a peer agrees with its view (`agreed`) or, alone,
+   * for this long, so that it first learns the others' promises, ms. Default 2000.
+   */
   warmupMs?: number
   /** Members heard from within this window count as "seen recently" for rule 10, ms. Default 300000. */
   recentWindowMs?: number
@@ -16,6 +19,8 @@ export interface ClusterViewComponents {
   self: () => ReconcileView['self']
   /** Monotonic ms. */
   now: () => number
+  /** True once a peer's heartbeat showed the same members and declarations as this node's. */
+  agreed: () => boolean
 }
 
 /**
@@ -72,7 +77,7 @@ export class ClusterView {
       self: this.components.self(),
       partialView: partial.partial,
       partialViewForMs: partial.forMs,
-      warm: now >= this.warmAt && waitingForState === undefined,
+      warm: (this.components.agreed() || now >= this.warmAt) && waitingForState === undefined,
       waitingFor: waitingForState,
     }
   }

@@ -15,6 +15,7 @@ import {
   type Workload,
 } from '@gary/protocol'
 import {
+  ContainerNotFoundError,
   type ContainerRuntime,
   type ContainerSummary,
   ImagePullError,
@@ -65,7 +66,7 @@ export interface ReconcilerComponents {
   publish: (promises: SlotPromise[], refusals: Refusal[]) => void
 }
 
-type OpKind = 'start' | 'recover' | 'release'
+type OpKind = 'prepare' | 'start' | 'recover' | 'release'
 
 /** One of this node's promises, and what it knows of the container keeping it. */
 interface Held {
@@ -77,6 +78,8 @@ interface Held {
   runningSince?: number
   /** `epoch` when its last operation ended: a listing taken before then is out of date for it. */
   settledAt: number
+  /** A container created while the claim settles, started once it has. */
+  prepared?: string
 }
 
 const keyOf = (workload: string, slot: number) => `${workload}/${slot}`
@@ -107,6 +110,11 @@ export class Reconciler {
   #warm = false
   /** Counts ended operations. */
   #epoch = 0
+  /** The last listing of this node's containers, and `epoch` and the time when it was taken. */
+  #listing: { containers: ContainerSummary[]; epoch: number; at: number } | undefined
+  #listingWanted = true
+  /** Images known to be present: checking before every start costs the engine a call. */
+  readonly #images = new Set<string>()
   /** Containers this node removed that a listing may still show. */
   #removed = new Set<string>()
 
@@ -146,8 +154,21 @@ export class Reconciler {
     await Promise.allSettled([...this.#held.values()].flatMap((held) => (held.op ? [held.op.done] : [])))
   }
 
-  /** Look again. Bursts of triggers coalesce into one pass. */
+  /**
+   * Look again, at the containers too: something may have happened to them behind the loop's
+   * back (a container event, a timer). Bursts of triggers coalesce into one pass.
+   */
   trigger(): void {
+    this.#listingWanted = true
+    this.viewChanged()
+  }
+
+  /**
+   * Look again at the cluster: gossip changed the view. The last listing of containers is still
+   * good for this (a stale one is safe: see `#observe`), which spares the engine a call for every
+   * change anywhere in the cluster.
+   */
+  viewChanged(): void {
     if (this.#stopped) return
     if (this.#running) {
       this.#again = true
@@ -195,10 +216,19 @@ export class Reconciler {
 
   async #pass(): Promise<void> {
     this.#passes++
-    const { runtime, self } = this.components
-    const epoch = this.#epoch
-    const containers = await runtime.list({ [LABELS.node]: self })
-    if (this.#stopped) return
+    const { runtime, self, clock } = this.components
+    if (
+      this.#listingWanted ||
+      this.#listing === undefined ||
+      clock.now() - this.#listing.at >= this.#resyncMs
+    ) {
+      this.#listingWanted = false
+      const epoch = this.#epoch
+      const at = clock.now()
+      this.#listing = { containers: await runtime.list({ [LABELS.node]: self }), epoch, at }
+      if (this.#stopped) return
+    }
+    const { containers, epoch } = this.#listing
     const view = this.components.view()
     let changed = this.#observe(containers, view, epoch)
     changed = this.#pruneRefusals(view.workloads) || changed
@@ -249,6 +279,7 @@ export class Reconciler {
         for (const c of containers) if (this.#isSlotContainer(c, promise)) accounted.add(c.id)
         continue
       }
+      if (held.prepared !== undefined) accounted.add(held.prepared)
       const container = containers.find((c) => c.id === promise.container)
       if (container !== undefined) accounted.add(container.id)
       if (promise.phase !== 'running' && promise.phase !== 'starting') continue
@@ -296,11 +327,17 @@ export class Reconciler {
           },
         })
         log.info({ workload: action.workload, slot: action.slot, generation: action.generation }, 'claimed')
+        const workload = workloads.get(action.workload)
+        const claimed = this.#held.get(key) as Held
+        if (workload !== undefined)
+          this.#operate(claimed, 'prepare', (signal) => this.#prepare(claimed, workload, signal))
         return true
       }
       case 'start': {
         const workload = workloads.get(action.workload)
+        // A start waits for the preparation to end; its end triggers another pass.
         if (held === undefined || held.op !== undefined || workload === undefined) return false
+        if (held.promise.phase !== 'claimed') return false
         this.#set(held, { phase: 'starting' })
         log.info({ workload: action.workload, slot: action.slot }, 'claim settled: starting')
         this.#operate(held, 'start', (signal) => this.#startContainer(held, workload, signal))
@@ -328,45 +365,80 @@ export class Reconciler {
     })
   }
 
+  /**
+   * While the claim settles, the slow part of a start: the image check and the container's
+   * creation. A missing image is refused at once, before the settle delay is even over.
+   */
+  async #prepare(held: Held, workload: Workload, signal: AbortSignal): Promise<void> {
+    if (!(await this.#ensureImage(held, workload, signal))) return
+    held.prepared = await this.#create(workload, held.promise, signal).catch((err: Error) => {
+      if (signal.aborted) throw err
+      // The start creates it again, and reports what goes wrong then.
+      return undefined
+    })
+  }
+
   async #startContainer(held: Held, workload: Workload, signal: AbortSignal): Promise<void> {
-    const { runtime, self, logger } = this.components
+    const { runtime, logger } = this.components
     const { promise } = held
+    if (!(await this.#ensureImage(held, workload, signal))) return
+    let id = held.prepared
+    held.prepared = undefined
     try {
-      await runtime.ensureImage(workload.image, signal)
-    } catch (err) {
-      if (!(err instanceof ImagePullError)) throw err
-      this.#refuse(held, `image ${workload.image} not found on ${self}`)
-      return
-    }
-    const spec = containerSpecFor(self, workload, promise)
-    let summary: ContainerSummary
-    try {
-      summary = await runtime.run(spec, signal).catch(async (err) => {
-        if (!(err instanceof NameConflictError)) throw err
-        // A container of this very slot and generation survived an interrupted start: replace it.
-        const leftover = (await runtime.list({ [LABELS.node]: self }, signal)).find(
-          (c) => c.name === spec.name,
-        )
-        if (leftover !== undefined) await runtime.remove(leftover.id, signal).catch(() => {})
-        return runtime.run(spec, signal)
-      })
+      if (id !== undefined)
+        await runtime.start(id, signal).catch(async (err) => {
+          if (!(err instanceof ContainerNotFoundError)) throw err
+          id = undefined // removed behind our back: create it again
+        })
+      if (id === undefined) {
+        id = await this.#create(workload, promise, signal)
+        await runtime.start(id, signal)
+      }
     } catch (err) {
       if (signal.aborted) throw err
+      if (id !== undefined) await runtime.remove(id).catch(() => {})
+      // The image went away since it was checked: check (and pull) again next time.
+      if (err instanceof ImagePullError) this.#images.delete(workload.image)
       return this.#startFailed(held, workload, err as Error)
     }
-    const details = await runtime.inspect(summary.id, signal).catch(() => undefined)
+    const details =
+      workload.ports.length === 0 ? undefined : await runtime.inspect(id, signal).catch(() => undefined)
     held.runningSince = this.components.clock.now()
     this.#set(held, {
       phase: 'running',
       ready: true,
-      container: summary.id,
+      container: id,
       endpoints: details === undefined ? [] : endpointsOf(details.ports, this.#advertiseHost),
     })
-    logger.info(
-      { workload: promise.workload, slot: promise.slot, container: summary.id.slice(0, 12) },
-      'running',
-    )
+    logger.info({ workload: promise.workload, slot: promise.slot, container: id.slice(0, 12) }, 'running')
     this.#publish()
+  }
+
+  /** False when the image cannot be had: the slot is refused. */
+  async #ensureImage(held: Held, workload: Workload, signal: AbortSignal): Promise<boolean> {
+    if (this.#images.has(workload.image)) return true
+    try {
+      await this.components.runtime.ensureImage(workload.image, signal)
+      this.#images.add(workload.image)
+      return true
+    } catch (err) {
+      if (!(err instanceof ImagePullError)) throw err
+      this.#refuse(held, `image ${workload.image} not found on ${this.components.self}`)
+      return false
+    }
+  }
+
+  /** Creates the slot's container; one of the same name left by an interrupted start is replaced. */
+  async #create(workload: Workload, promise: SlotPromise, signal: AbortSignal): Promise<string> {
+    const { runtime, self } = this.components
+    const spec = containerSpecFor(self, workload, promise)
+    const created = await runtime.create(spec, signal).catch(async (err) => {
+      if (!(err instanceof NameConflictError)) throw err
+      const leftover = (await runtime.list({ [LABELS.node]: self }, signal)).find((c) => c.name === spec.name)
+      if (leftover !== undefined) await runtime.remove(leftover.id, signal).catch(() => {})
+      return runtime.create(spec, signal)
+    })
+    return created.id
   }
 
   #startFailed(held: Held, workload: Workload, err: Error): void {
@@ -421,7 +493,8 @@ export class Reconciler {
       'container exited: restarting',
     )
     await this.#delay(decision.afterMs, signal)
-    if (container !== undefined) await runtime.remove(container.id, signal).catch(() => {})
+    // The same container again, as Docker restarts one: its id and its logs stay.
+    held.prepared = container?.id
     await this.#startContainer(held, workload, signal)
   }
 
@@ -462,7 +535,8 @@ export class Reconciler {
       .finally(() => {
         if (held.op === op) held.op = undefined
         held.settledAt = ++this.#epoch
-        this.trigger()
+        // The operation knows what it did; a listing taken before its end skips this slot.
+        this.viewChanged()
       })
   }
 
