@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up this machine and starts a local 3-node Gary cluster on loopback, closed by a cluster key.
-#   bash scripts/demo.sh          set up (idempotent) and (re)start the cluster
+#   bash scripts/demo.sh          set up (idempotent) and start a fresh cluster (replacing a running one)
 #   bash scripts/demo.sh stop     stop it (its containers keep running, to be re-adopted)
 #   bash scripts/demo.sh stop --rm   stop it and remove its containers
 set -euo pipefail
@@ -51,7 +51,10 @@ npx tsc -b
 [ "$runtime" = docker ] && node scripts/build-test-image.mjs
 
 mkdir -p "$DEMO"
+# A fresh cluster each time: the previous one's daemons, containers and data go.
 stop_cluster
+remove_containers
+rm -rf "$DEMO"/n1 "$DEMO"/n2 "$DEMO"/n3
 [ -s "$DEMO/cluster.key" ] || gary keygen > "$DEMO/cluster.key"
 
 start_node() { # index, p2p port, api port, label, join...

@@ -3,7 +3,8 @@ import { z } from 'zod'
 import { ApiRequestError, type Route } from './api.js'
 import type { Daemon } from './daemon.js'
 import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from './errors.js'
-import { logSources, MAX_LOG_TAIL, readSources } from './log-service.js'
+import { MAX_LOG_TAIL } from './log-frames.js'
+import { logSources, readSources } from './log-sources.js'
 
 /** One row of `gary get`. */
 export interface WorkloadRow {

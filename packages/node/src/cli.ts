@@ -17,7 +17,7 @@ import {
 } from './config.js'
 import type { NodeView } from './daemon.js'
 import { UserError } from './errors.js'
-import type { LogItem } from './log-service.js'
+import type { LogItem } from './log-sources.js'
 import type { SlotRow } from './slot-rows.js'
 import { renderTable } from './table.js'
 import { formatBytes } from './units.js'
@@ -214,7 +214,7 @@ function renderSlots(rows: SlotRow[]): string {
   const placed = rows.filter((row) => row.phase !== 'unschedulable')
   const stuck = rows.filter((row) => row.phase === 'unschedulable')
   const table = renderTable(
-    ['WORKLOAD', 'SLOT', 'NODE', 'PHASE', 'READY', 'CONTAINER', 'GENERATION', 'AGE'],
+    ['WORKLOAD', 'SLOT', 'NODE', 'PHASE', 'READY', 'CONTAINER', 'GENERATION', 'AGE', 'ENDPOINTS'],
     placed.map((row) => [
       row.workload,
       String(row.slot),
@@ -224,6 +224,7 @@ function renderSlots(rows: SlotRow[]): string {
       row.containerId?.slice(0, 12) ?? '-',
       row.generation.slice(0, 12),
       formatAge(row.ageMs ?? 0),
+      row.endpoints.join(','),
     ]),
   )
   const lines = stuck.map(

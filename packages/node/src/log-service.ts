@@ -1,123 +1,22 @@
-import { type Decoded, MAX_REPLICAS, WorkloadNameSchema } from '@gary/protocol'
+import type { Decoded } from '@gary/protocol'
 import type { ContainerRuntime, LogLine } from '@gary/runtime'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
-import { z } from 'zod'
 import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from './errors.js'
+import {
+  cutLine,
+  decodeLogFrame,
+  decodeLogRequest,
+  encodeLogFrame,
+  encodeLogRequest,
+  type LogFrame,
+  type LogRequest,
+  MAX_ERROR_CHARS,
+  MAX_LOG_FRAME_BYTES,
+  MAX_LOG_REQUEST_BYTES,
+} from './log-frames.js'
 import type { Logger } from './logger.js'
-import type { SlotRow } from './slot-rows.js'
-
-/** Longest log line carried between nodes, characters; longer lines are cut (Docker splits at 16 KiB). */
-export const MAX_LOG_LINE_CHARS = 16 * 1024
-/** Largest log request, bytes. */
-export const MAX_LOG_REQUEST_BYTES = 1024
-/** Largest log frame, bytes: a longest line whose characters JSON escapes at up to 6 bytes each. */
-export const MAX_LOG_FRAME_BYTES = 6 * MAX_LOG_LINE_CHARS + 1024
-/** Largest `tail` a request may ask for. */
-export const MAX_LOG_TAIL = 1_000_000
-const MAX_ERROR_CHARS = 1024
-
-const LogRequestSchema = z.strictObject({
-  workload: WorkloadNameSchema,
-  slot: z
-    .number()
-    .int()
-    .min(0)
-    .max(MAX_REPLICAS - 1),
-  follow: z.boolean(),
-  tail: z.number().int().min(0).max(MAX_LOG_TAIL).optional(),
-})
-
-const LogFrameSchema = z.discriminatedUnion('type', [
-  // The holder holds the slot: lines follow.
-  z.strictObject({ type: z.literal('ok') }),
-  z.strictObject({
-    type: z.literal('line'),
-    stream: z.enum(['stdout', 'stderr']),
-    line: z.string().max(MAX_LOG_LINE_CHARS),
-  }),
-  // No more lines: not following, or the container's process exited.
-  z.strictObject({ type: z.literal('end') }),
-  z.strictObject({
-    type: z.literal('error'),
-    code: z.enum(['bad-request', 'not-held', 'failed']),
-    message: z.string().max(MAX_ERROR_CHARS),
-  }),
-])
-
-/** What a node asks the holder of a slot for: the first frame on a log stream. */
-export type LogRequest = z.infer<typeof LogRequestSchema>
-/** What the holder answers, one frame at a time: `ok` or `error`, then `line`s, then `end` or `error`. */
-export type LogFrame = z.infer<typeof LogFrameSchema>
-
-export function encodeLogRequest(request: LogRequest): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(request))
-}
-
-export function encodeLogFrame(frame: LogFrame): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(frame))
-}
-
-export function decodeLogRequest(bytes: Uint8Array): Decoded<LogRequest> {
-  return decode(LogRequestSchema, bytes, 'log request')
-}
-
-export function decodeLogFrame(bytes: Uint8Array): Decoded<LogFrame> {
-  return decode(LogFrameSchema, bytes, 'log frame')
-}
-
-function decode<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): Decoded<T> {
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch {
-    return { ok: false, reason: `${what} is not UTF-8 JSON` }
-  }
-  const result = schema.safeParse(json)
-  if (result.success) return { ok: true, value: result.data }
-  const issue = result.error.issues[0]
-  const path = issue?.path.length ? `${issue.path.join('.')}: ` : ''
-  return { ok: false, reason: `bad ${what}: ${path}${issue?.message ?? 'invalid'}` }
-}
-
-/** Cuts a line to what a frame carries, marking the cut. */
-export function cutLine(line: string): string {
-  return line.length <= MAX_LOG_LINE_CHARS ? line : `${line.slice(0, MAX_LOG_LINE_CHARS - 1)}…`
-}
-
-/** One container whose logs can be read: a slot and the node holding it. */
-export interface LogSource {
-  slot: number
-  node: string
-}
-
-const PHASE_RANK: Record<string, number> = { running: 0, starting: 1, failed: 2, releasing: 3 }
-
-/**
- * Where a workload's logs are read: for each slot (or only `slot`), the node that holds it with a
- * container, preferring one whose container runs. A global workload has its slot on every node, so
- * each of them is a source.
- */
-export function logSources(
-  rows: readonly SlotRow[],
-  workload: string,
-  options: { slot?: number; global?: boolean } = {},
-): LogSource[] {
-  const best = new Map<string, SlotRow>()
-  for (const row of rows) {
-    if (row.workload !== workload || row.node === null || row.containerId === null) continue
-    if (options.slot !== undefined && row.slot !== options.slot) continue
-    const rank = PHASE_RANK[row.phase]
-    if (rank === undefined) continue
-    const key = options.global === true ? `${row.slot} ${row.node}` : `${row.slot}`
-    const current = best.get(key)
-    if (current === undefined || rank < PHASE_RANK[current.phase]!) best.set(key, row)
-  }
-  return [...best.values()]
-    .map((row) => ({ slot: row.slot, node: row.node! }))
-    .sort((a, b) => a.slot - b.slot || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
-}
 
 export interface LogOpenOptions {
   /** Keep the stream open and deliver new lines until the container's process exits. Default false. */
@@ -428,80 +327,3 @@ function frameError(node: string, frame: ErrorFrame): Error {
 }
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
-
-/** One line of a workload's logs as the API streams it, or why a source could not be read. */
-export type LogItem =
-  | { slot: number; node: string; stream: LogLine['stream']; line: string }
-  | { slot: number; node: string; error: string }
-
-/**
- * The lines of several sources, each tagged with its slot and node. Every source is opened first:
- * with one source its refusal rejects; with several, a refusal becomes an error item unless every
- * source refuses. Without `follow` the sources come one after the other, in slot order; with it
- * they are interleaved as lines arrive. A source that breaks later ends with an error item.
- */
-export async function readSources(
-  sources: readonly LogSource[],
-  open: (source: LogSource, signal: AbortSignal) => Promise<AsyncIterable<LogLine>>,
-  options: { follow: boolean; signal: AbortSignal },
-): Promise<AsyncIterable<LogItem>> {
-  // Ending the whole read closes every source, also those never iterated.
-  const all = new AbortController()
-  const signal = AbortSignal.any([options.signal, all.signal])
-  const opened = await Promise.allSettled(sources.map((source) => open(source, signal)))
-  const refusals = opened.flatMap((result) => (result.status === 'rejected' ? [result.reason as Error] : []))
-  if (refusals.length === opened.length && refusals[0] !== undefined) {
-    all.abort()
-    throw refusals[0]
-  }
-  const tagged = opened.map((result, i) =>
-    result.status === 'fulfilled'
-      ? tag(sources[i]!, result.value, signal)
-      : once({ ...sources[i]!, error: message(result.reason) }),
-  )
-  return (async function* () {
-    try {
-      if (options.follow) yield* merge(tagged)
-      else for (const source of tagged) yield* source
-    } finally {
-      all.abort()
-      for (const source of tagged) void source.return(undefined)
-    }
-  })()
-}
-
-async function* tag(
-  source: LogSource,
-  lines: AsyncIterable<LogLine>,
-  signal: AbortSignal,
-): AsyncGenerator<LogItem> {
-  try {
-    for await (const { stream, line } of lines) yield { ...source, stream, line }
-  } catch (err) {
-    if (!signal.aborted) yield { ...source, error: message(err) }
-  }
-}
-
-async function* once<T>(value: T): AsyncGenerator<T> {
-  yield value
-}
-
-/** Interleaves generators that never throw, as their values come. */
-async function* merge<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
-  const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>()
-  const pull = (index: number) =>
-    pending.set(
-      index,
-      sources[index]!.next().then((result) => ({ index, result })),
-    )
-  for (let index = 0; index < sources.length; index++) pull(index)
-  while (pending.size > 0) {
-    const { index, result } = await Promise.race(pending.values())
-    if (result.done === true) {
-      pending.delete(index)
-      continue
-    }
-    yield result.value
-    pull(index)
-  }
-}

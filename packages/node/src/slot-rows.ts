@@ -9,6 +9,8 @@ export interface SlotRow {
   phase: SlotPromise['phase'] | 'unschedulable'
   ready: boolean
   containerId: string | null
+  /** Where the slot's published ports are reached: `host:port/proto`. */
+  endpoints: string[]
   generation: string
   /** ISO time of the claim; null for an unschedulable slot. */
   since: string | null
@@ -38,6 +40,7 @@ export function slotRows(
         phase: promise.phase,
         ready: promise.ready,
         containerId: promise.container ?? null,
+        endpoints: promise.endpoints,
         generation: promise.generation,
         since: new Date(promise.since.wall).toISOString(),
         ageMs: Math.max(0, nowWall - promise.since.wall),
@@ -54,6 +57,7 @@ export function slotRows(
       phase: 'unschedulable',
       ready: false,
       containerId: null,
+      endpoints: [],
       generation: generations.get(slot.workload) ?? '',
       since: null,
       ageMs: null,

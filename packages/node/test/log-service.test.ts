@@ -9,11 +9,10 @@ import {
   decodeLogRequest,
   encodeLogFrame,
   encodeLogRequest,
-  LogService,
-  logSources,
   MAX_LOG_LINE_CHARS,
-  readSources,
-} from '../src/log-service.js'
+} from '../src/log-frames.js'
+import { LogService } from '../src/log-service.js'
+import { logSources, readSources } from '../src/log-sources.js'
 import { createP2P, type P2P } from '../src/p2p.js'
 import type { SlotRow } from '../src/slot-rows.js'
 import { waitFor } from '../src/testing/index.js'

@@ -296,7 +296,7 @@ export class Reconciler {
     for (const container of containers) {
       listed.add(container.id)
       if (accounted.has(container.id) || this.#removing.has(container.id)) continue
-      if (this.#removed.has(container.id) || this.#removed.has(container.name)) continue
+      if (this.#removed.has(container.id)) continue
       this.#removeStray(container)
     }
     for (const id of this.#removed) if (!listed.has(id)) this.#removed.delete(id)

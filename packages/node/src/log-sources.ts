@@ -1,0 +1,114 @@
+import type { LogLine } from '@gary/runtime'
+import type { SlotRow } from './slot-rows.js'
+
+/** One container whose logs can be read: a slot and the node holding it. */
+export interface LogSource {
+  slot: number
+  node: string
+}
+
+const PHASE_RANK: Record<string, number> = { running: 0, starting: 1, failed: 2, releasing: 3 }
+
+/**
+ * Where a workload's logs are read: for each slot (or only `slot`), the node that holds it with a
+ * container, preferring one whose container runs. A global workload has its slot on every node, so
+ * each of them is a source.
+ */
+export function logSources(
+  rows: readonly SlotRow[],
+  workload: string,
+  options: { slot?: number; global?: boolean } = {},
+): LogSource[] {
+  const best = new Map<string, SlotRow>()
+  for (const row of rows) {
+    if (row.workload !== workload || row.node === null || row.containerId === null) continue
+    if (options.slot !== undefined && row.slot !== options.slot) continue
+    const rank = PHASE_RANK[row.phase]
+    if (rank === undefined) continue
+    const key = options.global === true ? `${row.slot} ${row.node}` : `${row.slot}`
+    const current = best.get(key)
+    if (current === undefined || rank < PHASE_RANK[current.phase]!) best.set(key, row)
+  }
+  return [...best.values()]
+    .map((row) => ({ slot: row.slot, node: row.node! }))
+    .sort((a, b) => a.slot - b.slot || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
+
+/** One line of a workload's logs as the API streams it, or why a source could not be read. */
+export type LogItem =
+  | { slot: number; node: string; stream: LogLine['stream']; line: string }
+  | { slot: number; node: string; error: string }
+
+/**
+ * The lines of several sources, each tagged with its slot and node. Every source is opened first:
+ * with one source its refusal rejects; with several, a refusal becomes an error item unless every
+ * source refuses. Without `follow` the sources come one after the other, in slot order; with it
+ * they are interleaved as lines arrive. A source that breaks later ends with an error item.
+ */
+export async function readSources(
+  sources: readonly LogSource[],
+  open: (source: LogSource, signal: AbortSignal) => Promise<AsyncIterable<LogLine>>,
+  options: { follow: boolean; signal: AbortSignal },
+): Promise<AsyncIterable<LogItem>> {
+  // Ending the whole read closes every source, also those never iterated.
+  const all = new AbortController()
+  const signal = AbortSignal.any([options.signal, all.signal])
+  const opened = await Promise.allSettled(sources.map((source) => open(source, signal)))
+  const refusals = opened.flatMap((result) => (result.status === 'rejected' ? [result.reason as Error] : []))
+  if (refusals.length === opened.length && refusals[0] !== undefined) {
+    all.abort()
+    throw refusals[0]
+  }
+  const tagged = opened.map((result, i) =>
+    result.status === 'fulfilled'
+      ? tag(sources[i]!, result.value, signal)
+      : once({ ...sources[i]!, error: message(result.reason) }),
+  )
+  return (async function* () {
+    try {
+      if (options.follow) yield* merge(tagged)
+      else for (const source of tagged) yield* source
+    } finally {
+      all.abort()
+      for (const source of tagged) void source.return(undefined)
+    }
+  })()
+}
+
+async function* tag(
+  source: LogSource,
+  lines: AsyncIterable<LogLine>,
+  signal: AbortSignal,
+): AsyncGenerator<LogItem> {
+  try {
+    for await (const { stream, line } of lines) yield { ...source, stream, line }
+  } catch (err) {
+    if (!signal.aborted) yield { ...source, error: message(err) }
+  }
+}
+
+async function* once<T>(value: T): AsyncGenerator<T> {
+  yield value
+}
+
+/** Interleaves generators that never throw, as their values come. */
+async function* merge<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
+  const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>()
+  const pull = (index: number) =>
+    pending.set(
+      index,
+      sources[index]!.next().then((result) => ({ index, result })),
+    )
+  for (let index = 0; index < sources.length; index++) pull(index)
+  while (pending.size > 0) {
+    const { index, result } = await Promise.race(pending.values())
+    if (result.done === true) {
+      pending.delete(index)
+      continue
+    }
+    yield result.value
+    pull(index)
+  }
+}
