@@ -78,6 +78,26 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
     await converged(live(), {})
   })
 
+  it('marks a slot ready only once its health check passes', async () => {
+    const health = (command: string) =>
+      `health:\n  command: ${command}\n  interval: 200ms\n  timeout: 1s\n  retries: 1`
+    await apply(
+      'checks',
+      `${spec('good', `replicas: 2\n${health('["true"]')}`)}---\n${spec('bad', `replicas: 2\n${health('["false"]')}`)}`,
+    )
+    await waitFor('good ready and bad running but not ready, on every node', async () => {
+      for (const rows of await psEverywhere(live())) {
+        const of = (name: string) => rows.filter((row) => row.workload === name && row.phase === 'running')
+        if (of('good').length !== 2 || of('bad').length !== 2) return false
+        if (!of('good').every((row) => row.ready) || of('bad').some((row) => row.ready)) return false
+      }
+      return true
+    })
+    await remove('good')
+    await remove('bad')
+    await converged(live(), {})
+  })
+
   it('reports a missing image as every node refusing it, and keeps running', async () => {
     await apply('ghost', `name: ghost\nimage: gary/missing:1\nreplicas: 2\n`)
     const rows = await waitFor('every node to refuse the missing image', async () => {

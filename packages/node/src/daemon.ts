@@ -249,9 +249,10 @@ export class Daemon {
       this.#runtime,
       { [LABELS.node]: self },
       // The loop's own starts and removals already trigger a pass when they end: only what
-      // happens to containers behind its back needs one (a crash, an OOM kill, a manual rm).
+      // happens to containers behind its back needs one (a crash, an OOM kill, a manual rm, a
+      // health check's verdict).
       (event) => {
-        if (event.kind === 'die' || event.kind === 'oom' || event.kind === 'destroy') reconciler.trigger()
+        if (['die', 'oom', 'destroy', 'health'].includes(event.kind)) reconciler.trigger()
       },
       this.#stopping.signal,
       this.#log,

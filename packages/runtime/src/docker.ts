@@ -16,6 +16,7 @@ import type {
   ContainerSpec,
   ContainerState,
   ContainerSummary,
+  HealthStatus,
   LogLine,
   LogOptions,
   PublishedPort,
@@ -49,6 +50,7 @@ const EVENT_KINDS: ReadonlySet<string> = new Set<RuntimeEventKind>([
   'stop',
   'destroy',
   'oom',
+  'health',
 ])
 /** Keys Docker puts into an event's attributes beside the container's labels. */
 const NOT_LABELS: ReadonlySet<string> = new Set(['name', 'image', 'exitCode', 'signal', 'execDuration'])
@@ -173,6 +175,7 @@ export class DockerRuntime implements ContainerRuntime {
       labels: c.Labels ?? {},
       state: c.State as ContainerState,
       createdAt: c.Created * 1000,
+      ...healthOf(c.State, c.Status),
     }))
   }
 
@@ -218,6 +221,10 @@ export class DockerRuntime implements ContainerRuntime {
       ...(finished && state !== 'running' && state !== 'paused' ? { exitCode: c.State.ExitCode } : {}),
       restartCount: c.RestartCount,
       ports,
+      ...healthOf(
+        state,
+        c.State.Health?.Status === 'starting' ? '(health: starting)' : `(${c.State.Health?.Status})`,
+      ),
       ...(ipAddress === undefined ? {} : { ipAddress }),
     }
   }
@@ -361,6 +368,16 @@ export class DockerRuntime implements ContainerRuntime {
       Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
       Labels: { ...spec.labels },
       ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),
+      ...(spec.health === undefined
+        ? {}
+        : {
+            Healthcheck: {
+              Test: ['CMD', ...spec.health.command],
+              Interval: spec.health.intervalMs * 1e6,
+              Timeout: spec.health.timeoutMs * 1e6,
+              Retries: spec.health.retries,
+            },
+          }),
       HostConfig: {
         Init: true,
         RestartPolicy: {
@@ -486,6 +503,14 @@ function reason(err: unknown): string {
   return error.json?.message ?? error.message ?? String(err)
 }
 
+/** The health verdict in a list entry's status text, such as `Up 5 seconds (healthy)`. */
+function healthOf(state: string, status: string | undefined): { health?: HealthStatus } {
+  if (state !== 'running') return {}
+  const match = /\((healthy|unhealthy|health: starting)\)/.exec(status ?? '')
+  if (match === null) return {}
+  return { health: match[1] === 'health: starting' ? 'starting' : (match[1] as HealthStatus) }
+}
+
 /** Maps one line of the engine's event stream; undefined for events Gary does not use. */
 export function toRuntimeEvent(line: string): RuntimeEvent | undefined {
   if (line.trim() === '') return undefined
@@ -502,6 +527,8 @@ export function toRuntimeEvent(line: string): RuntimeEvent | undefined {
     return undefined
   }
   if ((raw.Type !== undefined && raw.Type !== 'container') || raw.Actor?.ID === undefined) return undefined
+  // Health changes arrive as `health_status: healthy`.
+  if (raw.Action?.startsWith('health_status') === true) raw.Action = 'health'
   if (raw.Action === undefined || !EVENT_KINDS.has(raw.Action)) return undefined
   const attributes = raw.Actor.Attributes ?? {}
   const labels = Object.fromEntries(Object.entries(attributes).filter(([key]) => !NOT_LABELS.has(key)))

@@ -676,6 +676,8 @@ function summary(c: FakeContainer): ContainerSummary {
     labels: { ...c.spec.labels },
     state: c.state,
     createdAt: c.createdAt,
+    // The fake runs no checks: a running container with one is healthy.
+    ...(c.spec.health !== undefined && c.state === 'running' ? { health: 'healthy' as const } : {}),
   }
 }
 

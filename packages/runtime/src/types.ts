@@ -36,7 +36,21 @@ export interface ContainerSpec {
   /** Memory limit in bytes. */
   memoryBytes?: number
   ports?: PortMapping[]
+  /** A check the engine runs inside the container; its verdict is the summary's `health`. */
+  health?: HealthCheck
 }
+
+export interface HealthCheck {
+  /** Run in the container; exit 0 means healthy. */
+  command: string[]
+  intervalMs: number
+  timeoutMs: number
+  /** Failures in a row that make the container unhealthy. */
+  retries: number
+}
+
+/** The engine's verdict on a running container with a health check. */
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy'
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead' | 'removing'
 
@@ -55,6 +69,8 @@ export interface ContainerSummary {
   state: ContainerState
   /** Creation time, ms since the epoch. */
   createdAt: number
+  /** Present for a running container that has a health check. */
+  health?: HealthStatus
 }
 
 export interface ContainerDetails extends ContainerSummary {
@@ -72,7 +88,8 @@ export interface ContainerDetails extends ContainerSummary {
   ipAddress?: string
 }
 
-export type RuntimeEventKind = 'create' | 'start' | 'die' | 'stop' | 'destroy' | 'oom'
+/** `health`: the container's health status changed (see `ContainerSummary.health`). */
+export type RuntimeEventKind = 'create' | 'start' | 'die' | 'stop' | 'destroy' | 'oom' | 'health'
 
 export interface RuntimeEvent {
   kind: RuntimeEventKind

@@ -227,6 +227,18 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       expect(await state(second.id)).toBe('running')
     })
 
+    test('a container with a passing health check is listed healthy; one without has no health', async () => {
+      const health = { command: ['true'], intervalMs: 200, timeoutMs: 1000, retries: 1 }
+      const checked = await runtime.run(spec('healthy', { health }))
+      const plain = await runtime.run(spec('no-health'))
+      await waitFor('the check to pass', async () =>
+        (await runtime.list({ ...base, 'gary.case': 'healthy' }))[0]?.health === 'healthy' ? true : undefined,
+      )
+      expect((await runtime.inspect(checked.id)).health).toBe('healthy')
+      expect((await runtime.list({ ...base, 'gary.case': 'no-health' }))[0]?.health).toBeUndefined()
+      expect((await runtime.inspect(plain.id)).health).toBeUndefined()
+    })
+
     test('run of a taken name throws NameConflictError and leaves the first one running', async () => {
       const first = await runtime.run(spec('conflict'))
       const err = await failure(runtime.run(spec('conflict')))

@@ -91,6 +91,32 @@ describe('DockerRuntime without an engine', () => {
   })
 })
 
+describe.skipIf(unavailable !== undefined)('DockerRuntime health', () => {
+  test('a failing health check makes the running container unhealthy', async () => {
+    const runtime = new DockerRuntime()
+    const suffix = randomBytes(4).toString('hex')
+    await ensureTestImage(runtime)
+    const c = await runtime.run({
+      name: `gary-test-${suffix}-unhealthy`,
+      image: TEST_IMAGE,
+      command: ['sleep', '1000'],
+      labels: { 'gary.test': suffix },
+      health: { command: ['false'], intervalMs: 200, timeoutMs: 1000, retries: 1 },
+    })
+    try {
+      const deadline = Date.now() + 10_000
+      while ((await runtime.list({ 'gary.test': suffix }))[0]?.health !== 'unhealthy') {
+        if (Date.now() > deadline) throw new Error('never unhealthy')
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      expect((await runtime.inspect(c.id)).health).toBe('unhealthy')
+    } finally {
+      await runtime.remove(c.id).catch(() => {})
+      await runtime.close()
+    }
+  })
+})
+
 describe('Docker event mapping', () => {
   // As the engine writes it: timeNano does not fit a double, which only costs sub-ms precision.
   const line = (action: string, attributes: Record<string, string>, type = 'container') =>
@@ -108,6 +134,13 @@ describe('Docker event mapping', () => {
       labels: { 'gary.node': 'n1' },
       exitCode: 3,
       at: 1795467238039,
+    })
+  })
+
+  test('a health status change is a health event', () => {
+    expect(toRuntimeEvent(line('health_status: unhealthy', { 'gary.node': 'n1' }))).toMatchObject({
+      kind: 'health',
+      labels: { 'gary.node': 'n1' },
     })
   })
 

@@ -1,5 +1,5 @@
 import type { SlotPromise, Workload } from '@gary/protocol'
-import type { ContainerSpec, PublishedPort } from '@gary/runtime'
+import type { ContainerSpec, HealthCheck, PublishedPort } from '@gary/runtime'
 import { containerName, slotLabels } from './container-labels.js'
 
 /**
@@ -23,6 +23,7 @@ export function containerSpecFor(node: string, workload: Workload, promise: Slot
     restart: { policy: 'no' },
     cpuMillis: workload.resources.cpuMillis,
     memoryBytes: workload.resources.memoryBytes,
+    ...(workload.health === undefined ? {} : { health: healthCheckOf(workload.health) }),
     ports: workload.ports.map((port) => ({
       containerPort: port.containerPort,
       protocol: port.protocol,
@@ -40,4 +41,19 @@ export function endpointsOf(ports: PublishedPort[], advertiseHost: string): stri
     seen.add(`${host.includes(':') ? `[${host}]` : host}:${port.hostPort}/${port.protocol}`)
   }
   return [...seen].slice(0, 16)
+}
+
+/**
+ * The workload's check as the engine runs it, inside the container. An `http` check becomes a
+ * `wget` of the port on the container's loopback (busybox and most base images have it).
+ */
+function healthCheckOf(health: NonNullable<Workload['health']>): HealthCheck {
+  const command = health.command ?? [
+    'wget',
+    '-q',
+    '-O',
+    '/dev/null',
+    `http://127.0.0.1:${health.http?.port}${health.http?.path ?? '/'}`,
+  ]
+  return { command, intervalMs: health.intervalMs, timeoutMs: health.timeoutMs, retries: health.retries }
 }

@@ -285,6 +285,9 @@ export class Reconciler {
       if (promise.phase !== 'running' && promise.phase !== 'starting') continue
       if (container?.state === 'running') {
         held.runningSince ??= now
+        // Ready once the engine's health check passes; at once without one.
+        const ready = container.health === undefined || container.health === 'healthy'
+        changed = this.#set(held, { phase: 'running', ready }) || changed
         continue
       }
       const workload = view.workloads.find((w) => w.name === promise.workload)
@@ -406,7 +409,8 @@ export class Reconciler {
     held.runningSince = this.components.clock.now()
     this.#set(held, {
       phase: 'running',
-      ready: true,
+      // With a health check, ready once it passes (a later listing shows it).
+      ready: workload.health === undefined,
       container: id,
       endpoints: details === undefined ? [] : endpointsOf(details.ports, this.#advertiseHost),
     })
