@@ -63,14 +63,16 @@ describe('three daemons on loopback', () => {
 
     // SIGSTOP B: its connections stay open but it falls silent, as a hung or cut-off machine would.
     // Heartbeat age alone makes it suspect, then dead; SIGCONT brings it back.
+    const marks = [a.logs.length, c.logs.length]
     process.kill(b.pid!, 'SIGSTOP')
     const stoppedAt = Date.now()
-    await waitFor('A and C to suspect B', () => allSee([a, c], { [b.peerId]: 'suspect' }), {
-      timeoutMs: DEAD_AFTER_MS,
-    })
-    await waitFor('A and C to mark B dead', () => allSee([a, c], { [b.peerId]: 'dead' }), {
-      timeoutMs: DEAD_AFTER_MS + 1000,
-    })
+    // Read from the logs: suspect lasts only one second, which polling the CLI can miss on a
+    // loaded machine.
+    const logged = (msg: string) =>
+      [a, c].every((d, i) => d.logs.slice(marks[i]).some((l) => l.msg === msg && l.member === b.peerId))
+    await waitFor('A and C to suspect B', () => logged('member suspect'), { timeoutMs: DEAD_AFTER_MS + 1000 })
+    await waitFor('A and C to mark B dead', () => logged('member dead'), { timeoutMs: DEAD_AFTER_MS + 2000 })
+    expect(await allSee([a, c], { [b.peerId]: 'dead' })).toBe(true)
     // Dead counts from the last heartbeat heard, which came at most one interval before the stop.
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(DEAD_AFTER_MS - HEARTBEAT_MS)
     process.kill(b.pid!, 'SIGCONT')
