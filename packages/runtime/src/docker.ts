@@ -364,7 +364,11 @@ export class DockerRuntime implements ContainerRuntime {
       name: spec.name,
       Image: spec.image,
       // "Replaces the image's entrypoint+cmd": an empty Entrypoint drops the image's.
-      ...(spec.command === undefined ? {} : { Entrypoint: [], Cmd: spec.command }),
+      ...(spec.command !== undefined
+        ? { Entrypoint: [], Cmd: spec.command }
+        : spec.args !== undefined
+          ? { Cmd: spec.args }
+          : {}),
       Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
       Labels: { ...spec.labels },
       ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),

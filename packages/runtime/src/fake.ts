@@ -486,7 +486,8 @@ export class FakeRuntime implements ContainerRuntime {
     c.state = 'running'
     c.startedAt = this.#now()
     this.#emit('start', c)
-    const command = c.spec.command ?? []
+    // The fake's images have no entrypoint: arguments alone are the command.
+    const command = c.spec.command ?? c.spec.args ?? []
     const script =
       (command[0] === 'sh' || command[0] === '/bin/sh') && command[1] === '-c'
         ? parseScript(command[2] ?? '', c.spec.env ?? {})

@@ -27,6 +27,8 @@ export interface ContainerSpec {
   image: string
   /** Replaces the image's entrypoint+cmd when given. */
   command?: string[]
+  /** Replaces the image's arguments (CMD) and keeps its entrypoint; ignored when `command` is given. */
+  args?: string[]
   env?: Record<string, string>
   /** Labels select what a node owns: every Gary container carries its node id. */
   labels: Record<string, string>

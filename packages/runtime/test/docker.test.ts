@@ -91,6 +91,43 @@ describe('DockerRuntime without an engine', () => {
   })
 })
 
+describe.skipIf(unavailable !== undefined)('DockerRuntime command and args', () => {
+  test('args keep the image entrypoint; a command replaces it', async () => {
+    const runtime = new DockerRuntime()
+    const suffix = randomBytes(4).toString('hex')
+    await ensureTestImage(runtime)
+    const image = `gary/entrypoint:${suffix}`
+    const base = await runtime.docker.createContainer({ Image: TEST_IMAGE, Cmd: ['true'] })
+    await base.commit({ repo: 'gary/entrypoint', tag: suffix, changes: ['ENTRYPOINT ["echo", "entry"]'] })
+    await base.remove()
+    const output = async (what: string, extra: { command?: string[]; args?: string[] }) => {
+      const c = await runtime.run({
+        name: `gary-test-${suffix}-${what}`,
+        image,
+        labels: { 'gary.test': suffix },
+        ...extra,
+      })
+      const deadline = Date.now() + 10_000
+      while ((await runtime.inspect(c.id)).state === 'running' && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      const lines: string[] = []
+      for await (const line of runtime.logs(c.id)) lines.push(line.line)
+      return lines
+    }
+    try {
+      expect(await output('args', { args: ['x', 'y'] })).toEqual(['entry x y'])
+      expect(await output('command', { command: ['echo', 'replaced'] })).toEqual(['replaced'])
+    } finally {
+      for (const c of await runtime.list({ 'gary.test': suffix })) await runtime.remove(c.id).catch(() => {})
+      await runtime.docker
+        .getImage(image)
+        .remove()
+        .catch(() => {})
+      await runtime.close()
+    }
+  })
+})
+
 describe.skipIf(unavailable !== undefined)('DockerRuntime health', () => {
   test('a failing health check makes the running container unhealthy', async () => {
     const runtime = new DockerRuntime()

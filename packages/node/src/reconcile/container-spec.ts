@@ -13,11 +13,13 @@ export function containerSpecFor(node: string, workload: Workload, promise: Slot
     generation: promise.generation,
     since: promise.since,
   }
-  const command = [...(workload.command ?? []), ...(workload.args ?? [])]
+  // `command` replaces the image's entrypoint (with `args` after it); `args` alone keep it.
+  const command = workload.command === undefined ? undefined : [...workload.command, ...(workload.args ?? [])]
   return {
     name: containerName(node, slot),
     image: workload.image,
-    ...(command.length > 0 ? { command } : {}),
+    ...(command === undefined ? {} : { command }),
+    ...(command === undefined && workload.args !== undefined ? { args: workload.args } : {}),
     env: { ...workload.env, GARY_WORKLOAD: workload.name, GARY_SLOT: String(promise.slot) },
     labels: { ...workload.labels, ...slotLabels(node, slot) },
     restart: { policy: 'no' },
