@@ -88,6 +88,7 @@ export class Membership {
   #unpublished = true
   #stopping = false
   #agreed = false
+  #digest = { version: -1, value: '' }
 
   constructor(
     private readonly init: MembershipInit,
@@ -274,8 +275,14 @@ export class Membership {
 
   /** Digest of the members this node knows alive, itself included: peers compare it to find what they miss. */
   #membersDigest(): string {
+    // Asked for every heartbeat received: recomputed only when the table changed.
+    if (this.#digest.version === this.table.version) return this.#digest.value
     const alive = this.table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
-    return setDigest([this.#selfId, ...alive.map((member) => member.id)])
+    this.#digest = {
+      version: this.table.version,
+      value: setDigest([this.#selfId, ...alive.map((member) => member.id)]),
+    }
+    return this.#digest.value
   }
 
   /** Alive members' addresses, for a peer that asks where to dial. */

@@ -74,6 +74,7 @@ export function statusAt(
  */
 export class MemberTable {
   readonly #members = new Map<string, Member>()
+  #version = 0
 
   constructor(
     readonly self: string,
@@ -92,6 +93,7 @@ export class MemberTable {
         heardAt: now,
         status: 'alive',
       })
+      this.#version++
       return 'new'
     }
     if (member.state !== undefined && !isNewer(state, member.state)) return 'stale'
@@ -103,7 +105,10 @@ export class MemberTable {
     member.state = state
     if (isNewer(state, member.announced)) member.announced = version(state)
     member.heardAt = Math.max(member.heardAt, now)
-    if (first) return 'new'
+    if (first) {
+      this.#version++
+      return 'new'
+    }
     return restarted ? 'restarted' : 'updated'
   }
 
@@ -119,6 +124,7 @@ export class MemberTable {
         heardAt: now,
         status: 'alive',
       })
+      this.#version++
       return 'needs-state'
     }
     if (compareVersions(beat, member.announced) < 0) return 'stale'
@@ -143,12 +149,24 @@ export class MemberTable {
       if (status !== member.status) {
         changes.push({ id: member.id, from: member.status, to: status })
         member.status = status
+        this.#version++
       }
       // After the change above, so that a member forgotten in the same sweep it died in (the first
       // sweep after a long pause) is still reported dead.
-      if (now - member.heardAt > this.config.forgetAfterMs) this.#members.delete(member.id)
+      if (now - member.heardAt > this.config.forgetAfterMs) {
+        this.#members.delete(member.id)
+        this.#version++
+      }
     }
     return changes
+  }
+
+  /**
+   * Grows whenever a member is added, forgotten, changes status or gets its first state: what is
+   * derived from who is there and how they stand can be cached against it.
+   */
+  get version(): number {
+    return this.#version
   }
 
   get(id: string): Readonly<Member> | undefined {

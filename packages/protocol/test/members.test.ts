@@ -82,6 +82,24 @@ function sweepEvery(table: MemberTable, from: number, to: number, step = 1) {
 }
 
 describe('MemberTable under random inputs', () => {
+  test('version grows whenever who is there, their status or whether their state is known changes', () => {
+    // What the member digest is computed from: a cache keyed by version must see every change.
+    const shape = (table: MemberTable) =>
+      JSON.stringify(table.list().map((m) => [m.id, m.status, m.state !== undefined]))
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const table = new MemberTable(SELF, config)
+        let now = 0
+        for (const o of ops) {
+          const [before, version] = [shape(table), table.version]
+          now += o.dt
+          apply(table, o, now)
+          if (shape(table) !== before) expect(table.version).toBeGreaterThan(version)
+        }
+      }),
+    )
+  })
+
   test('keeps every invariant after each step', () => {
     fc.assert(
       fc.property(membershipConfig, fc.array(op, { maxLength: 80 }), (cfg, ops) => {
