@@ -176,4 +176,20 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
     const rows: SlotRow[] = (await psEverywhere(live()))[0]!
     expect(rows.some((row) => row.node === victim.peerId)).toBe(false)
   })
+
+  it('drains a node: its slots move to the others, then it takes work again', async () => {
+    const target = live()[0]!
+    expect((await docker.list({ 'gary.node': target.peerId })).length).toBeGreaterThan(0)
+    expect(await target.cli('drain')).toMatchObject({ draining: true, changed: true })
+    await waitFor('the drained node to hand every slot over', async () =>
+      (await docker.list({ 'gary.node': target.peerId })).length === 0 ? true : undefined,
+    )
+    await converged(live(), { web: 5 })
+    const nodes = await live()[1]!.cli<NodeView[]>('nodes')
+    expect(nodes.find((node) => node.id === target.peerId)?.draining).toBe(true)
+
+    expect(await target.cli('drain', '--off')).toMatchObject({ draining: false, changed: true })
+    await apply('more', spec('more', 'mode: global\nresources:\n  cpu: 50m\n  memory: 16Mi'))
+    await converged(live(), { web: 5, more: live().length })
+  })
 })

@@ -19,6 +19,7 @@ export interface WorkloadRow {
 }
 
 const ApplyBody = z.strictObject({ text: z.string() })
+const DrainBody = z.strictObject({ on: z.boolean() })
 const PartitionBody = z.strictObject({ peers: z.array(z.string()).max(1000) })
 const wholeNumber = z
   .string()
@@ -36,6 +37,14 @@ export function apiRoutes(daemon: Daemon, options: { testHooks?: boolean } = {})
     { method: 'GET', path: '/v1/health', handle: () => ({ ok: true }) },
     { method: 'GET', path: '/v1/id', handle: () => ({ id: daemon.peerId, addrs: daemon.joinAddrs() }) },
     { method: 'GET', path: '/v1/nodes', handle: () => daemon.nodes() },
+    {
+      method: 'POST',
+      path: '/v1/drain',
+      handle: ({ body }) => {
+        const { on } = parse(DrainBody, body)
+        return { node: daemon.peerId, draining: on, changed: daemon.drain(on) }
+      },
+    },
     {
       method: 'POST',
       path: '/v1/apply',

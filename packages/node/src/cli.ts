@@ -151,6 +151,23 @@ clientCommand('get', 'list the declared workloads').action(async (options) => {
   )
 })
 
+clientCommand('drain', 'hand every slot of this node over to others, and take no new ones')
+  .option('--off', 'end the drain: take work again (slots already moved stay where they are)')
+  .action(async (options) => {
+    const on = options.off !== true
+    const answer = await client(options).request<{ node: string; draining: boolean; changed: boolean }>(
+      'POST',
+      '/v1/drain',
+      { on },
+    )
+    print(
+      options,
+      answer,
+      () =>
+        `${answer.node}: ${answer.draining ? 'draining' : 'not draining'}${answer.changed ? '' : ' (already)'}`,
+    )
+  })
+
 clientCommand('ps', 'list every slot: where it runs and in what phase, and the slots no node can take')
   .argument('[name]', 'only this workload')
   .action(async (name: string | undefined, options) => {

@@ -200,6 +200,23 @@ export class Daemon {
     return this.#logs!.open(workload, slot, options)
   }
 
+  /**
+   * Starts or ends this node's drain (rule 7): while draining it takes no new slots, and gives up
+   * each slot it holds once the successor the rules place for it runs. Returns whether it changed.
+   */
+  drain(on: boolean): boolean {
+    const changed = this.#self!.update({ draining: on })
+    if (changed) {
+      this.#log.info(
+        { draining: on },
+        on ? 'draining: handing every slot over' : 'drain ended: taking work again',
+      )
+      this.#membership!.publishState()
+      this.#reconciler?.viewChanged()
+    }
+    return changed
+  }
+
   /** Every slot promised by a live node, and the slots no node can take, as `gary ps` shows them. */
   slots(): SlotRow[] {
     const view = this.#clusterView!.read()
