@@ -1,0 +1,98 @@
+import { DeclStore, type Heartbeat, MemberTable, type NodeState } from '@gary/protocol'
+import { describe, expect, test } from 'vitest'
+import { ClusterView } from '../src/reconcile/cluster-view.js'
+
+// What the reconcile loop sees: who counts as live, when a new node may claim, and rule 10's
+// partial view, read from a member table driven by hand.
+
+const config = { suspectAfterMs: 2000, deadAfterMs: 3000, forgetAfterMs: 3_600_000 }
+
+const nodeState = (node: string): NodeState => ({
+  node,
+  incarnation: 1,
+  seq: 1,
+  addrs: [],
+  labels: {},
+  capacity: { cpuMillis: 1000, memoryBytes: 2 ** 30 },
+  draining: false,
+  promises: [],
+  refusals: [],
+})
+const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000' }
+
+function setup() {
+  const clock = { now: 0, agreed: false }
+  const members = new MemberTable('self', config)
+  const view = new ClusterView(
+    { warmupMs: 2000, recentWindowMs: 60_000 },
+    {
+      members,
+      declarations: new DeclStore(),
+      self: () => ({ labels: {}, capacity: { cpuMillis: 1000, memoryBytes: 2 ** 30 }, draining: false }),
+      now: () => clock.now,
+      agreed: () => clock.agreed,
+    },
+  )
+  return { clock, members, view }
+}
+
+describe('the cluster as the reconcile loop sees it', () => {
+  test('a new node claims once a peer agrees with its view, or after the warm-up when alone', () => {
+    const alone = setup()
+    expect(alone.view.read().warm).toBe(false)
+    alone.clock.now = 2000
+    expect(alone.view.read().warm).toBe(true)
+
+    const joined = setup()
+    joined.members.observeState(nodeState('a'), 0)
+    expect(joined.view.read().warm).toBe(false)
+    joined.clock.agreed = true
+    expect(joined.view.read().warm).toBe(true)
+  })
+
+  test('a member heard only by heartbeat holds the warm-up until its state arrives', () => {
+    const { clock, members, view } = setup()
+    clock.agreed = true
+    members.observeHeartbeat('a', beat, 0)
+    expect(view.read()).toMatchObject({ warm: false, waitingFor: 'a', others: [] })
+    members.observeState(nodeState('a'), 10)
+    expect(view.read()).toMatchObject({ warm: true, others: [expect.objectContaining({ id: 'a' })] })
+  })
+
+  test('suspect members count as live, dead ones do not', () => {
+    const { clock, members, view } = setup()
+    members.observeState(nodeState('a'), 0)
+    members.observeState(nodeState('b'), 0)
+    clock.now = 2500
+    members.observeHeartbeat('b', { ...beat }, 2500)
+    members.sweep(2500)
+    expect(view.read().others.map((n) => n.id)).toEqual(['a', 'b'])
+    clock.now = 3500
+    members.sweep(3500)
+    expect(view.read().others.map((n) => n.id)).toEqual(['b'])
+  })
+
+  test('rule 10: seeing fewer than half of the recently seen members is a partial view, and for how long', () => {
+    const { clock, members, view } = setup()
+    for (const id of ['a', 'b', 'c', 'd']) members.observeState(nodeState(id), 0)
+    // One of five gone: not partial.
+    clock.now = 4000
+    for (const id of ['a', 'b', 'c']) members.observeHeartbeat(id, beat, 4000)
+    members.sweep(4000)
+    expect(view.read()).toMatchObject({ partialView: false, partialViewForMs: 0 })
+    // Only self and a left of five: partial, and it lasts.
+    clock.now = 8000
+    members.observeHeartbeat('a', beat, 8000)
+    members.sweep(8000)
+    expect(view.read()).toMatchObject({ partialView: true, partialViewForMs: 0 })
+    clock.now = 9000
+    members.observeHeartbeat('a', beat, 9000)
+    members.sweep(9000)
+    expect(view.read()).toMatchObject({ partialView: true, partialViewForMs: 1000 })
+    // Once the others are out of the recent window, the smaller cluster is the whole view.
+    clock.now = 70_000
+    members.observeHeartbeat('a', beat, 70_000)
+    members.sweep(70_000)
+    expect(view.read()).toMatchObject({ partialView: false })
+  })
+})
