@@ -72,7 +72,8 @@ function setup(workloads: Workload[], runtime = new FakeRuntime()) {
     warm: true,
   }
   const reconciler = new Reconciler(
-    { resyncMs: 60_000 },
+    // Passes at once on a trigger: these tests follow the loop step by step.
+    { resyncMs: 60_000, coalesceMs: 0 },
     {
       self: SELF,
       runtime,

@@ -340,6 +340,11 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   /** Test control: makes an image present locally. */
+  /** The running containers now, synchronously: what a simulator samples between events. */
+  runningContainers(): ContainerSummary[] {
+    return [...this.#containers.values()].filter((c) => c.state === 'running').map(summary)
+  }
+
   addImage(image: string): void {
     this.#images?.add(normaliseImage(image))
   }

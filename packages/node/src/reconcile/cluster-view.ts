@@ -52,9 +52,14 @@ export class ClusterView {
     const now = this.components.now()
     const others: PlacementNode[] = []
     let recent = 1
+    // Rule 10 counts the members this node hears now: a node cut off sees its peers turn suspect
+    // together, and one of them dead a moment before the rest; counting suspects as seen let it
+    // take the first one's slots.
+    let hearing = 1
     let waitingForState: string | undefined
     for (const member of this.components.members.list()) {
       if (now - member.heardAt <= this.#recentWindowMs) recent++
+      if (member.status === 'alive') hearing++
       if (member.status === 'dead') continue
       const state = member.state
       if (state === undefined) {
@@ -70,7 +75,7 @@ export class ClusterView {
         refusals: state.refusals,
       })
     }
-    const partial = this.#partial.observe(others.length + 1, recent, now)
+    const partial = this.#partial.observe(hearing, recent, now)
     return {
       workloads: this.components.declarations.live(),
       others,

@@ -51,6 +51,11 @@ export interface ReconcilerInit {
   stopTimeoutSeconds?: number
   /** A full pass runs at least this often even with no trigger, ms. Default 5000. */
   resyncMs?: number
+  /**
+   * A pass waits this long after the first trigger, so that a burst of gossip (every claim of a
+   * deploy arriving within a few ms) costs one pass, not one per message, ms. Default 20.
+   */
+  coalesceMs?: number
   /** Host name or address that published ports are reached at. Default `127.0.0.1`. */
   advertiseHost?: string
 }
@@ -64,6 +69,8 @@ export interface ReconcilerComponents {
   view: () => ReconcileView
   /** Own promises or refusals changed: publish them. */
   publish: (promises: SlotPromise[], refusals: Refusal[]) => void
+  /** Told how long each `plan` call took, real ms (the simulator's cost accounting). */
+  onPlanned?: (ms: number) => void
 }
 
 type OpKind = 'prepare' | 'start' | 'recover' | 'release'
@@ -98,9 +105,11 @@ export class Reconciler {
   readonly #backoff: BackoffConfig
   readonly #stopTimeout: number
   readonly #resyncMs: number
+  readonly #coalesceMs: number
   readonly #advertiseHost: string
   #hlc: Hlc = HLC_ZERO
   #running = false
+  #scheduled = false
   #again = false
   #stopped = true
   #idle: Promise<void> = Promise.resolve()
@@ -126,6 +135,7 @@ export class Reconciler {
     this.#backoff = { ...DEFAULT_BACKOFF, ...init.backoff }
     this.#stopTimeout = init.stopTimeoutSeconds ?? 5
     this.#resyncMs = init.resyncMs ?? 5000
+    this.#coalesceMs = init.coalesceMs ?? 20
     this.#advertiseHost = init.advertiseHost ?? '127.0.0.1'
   }
 
@@ -151,6 +161,9 @@ export class Reconciler {
     this.#stopped = true
     this.components.clock.clearTimeout(this.#timer)
     await this.#idle
+    // A restart waiting out its backoff, or a start under way, is dropped: the next daemon finds
+    // whatever container it left and adopts or removes it.
+    for (const held of this.#held.values()) held.op?.abort.abort()
     await Promise.allSettled([...this.#held.values()].flatMap((held) => (held.op ? [held.op.done] : [])))
   }
 
@@ -174,8 +187,14 @@ export class Reconciler {
       this.#again = true
       return
     }
-    this.#running = true
-    this.#idle = this.#loop()
+    if (this.#scheduled) return
+    this.#scheduled = true
+    this.components.clock.setTimeout(() => {
+      this.#scheduled = false
+      if (this.#stopped || this.#running) return
+      this.#running = true
+      this.#idle = this.#loop()
+    }, this.#coalesceMs)
   }
 
   /** The last plan, for `gary ps`: unschedulable slots and their reasons. */
@@ -233,6 +252,7 @@ export class Reconciler {
     let changed = this.#observe(containers, view, epoch)
     changed = this.#pruneRefusals(view.workloads) || changed
 
+    const planStart = performance.now()
     const result = plan(
       {
         self,
@@ -244,6 +264,7 @@ export class Reconciler {
       },
       this.#config,
     )
+    this.components.onPlanned?.(performance.now() - planStart)
     this.#lastPlan = result
     if (view.warm && !this.#warm) {
       this.#warm = true

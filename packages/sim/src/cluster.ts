@@ -1,0 +1,161 @@
+import { normaliseWorkload, type Workload } from '@gary/protocol'
+import { Engine } from './engine.js'
+import { LAN, Network, type NetworkConfig } from './network.js'
+import { Random } from './random.js'
+import { SimNode, type SimNodeInit, type SimWorld } from './sim-node.js'
+
+export interface ClusterInit {
+  nodes: number
+  seed: number
+  network?: Partial<NetworkConfig>
+  node?: Partial<Omit<SimNodeInit, 'id'>>
+}
+
+const NODE_DEFAULTS: Omit<SimNodeInit, 'id'> = {
+  labels: {},
+  capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
+  skewMs: 0,
+  heartbeatMs: 1000,
+  suspectAfterMs: 2000,
+  deadAfterMs: 3000,
+  settleMs: 300,
+  startDelayMs: 200,
+  startFailureRate: 0,
+}
+
+/** A workload for the simulations: `replicas` slots of 100m cpu and 64Mi each. */
+export function simWorkload(name: string, replicas: number, extra: Record<string, unknown> = {}): Workload {
+  const parsed = normaliseWorkload({ name, image: 'sim/app:1', command: ['serve'], replicas, ...extra })
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '))
+  return parsed.workloads[0] as Workload
+}
+
+/**
+ * A simulated cluster: nodes, the network between them, one virtual clock, one seeded random
+ * source, and the measurements the scenarios report.
+ */
+export class SimCluster {
+  readonly engine = new Engine()
+  readonly random: Random
+  readonly network: Network
+  readonly nodes: SimNode[] = []
+  /** Real ms spent in `plan`, all nodes together. */
+  planMs = 0
+  plans = 0
+  /** Replica-seconds with more than one container per slot, and with a slot running nowhere. */
+  duplicateSeconds = 0
+  missingSeconds = 0
+  readonly #world: SimWorld
+
+  constructor(readonly init: ClusterInit) {
+    this.random = new Random(init.seed)
+    this.network = new Network({ ...LAN, ...init.network }, this.engine, this.random)
+    this.#world = {
+      engine: this.engine,
+      network: this.network,
+      random: this.random,
+      nodes: () => this.nodes,
+      onPlanned: (_node, ms) => {
+        this.planMs += ms
+        this.plans++
+      },
+    }
+    for (let i = 0; i < init.nodes; i++) this.addNode()
+  }
+
+  addNode(overrides: Partial<Omit<SimNodeInit, 'id'>> = {}): SimNode {
+    const id = `n${String(this.nodes.length).padStart(5, '0')}`
+    const node = new SimNode({ id, ...NODE_DEFAULTS, ...this.init.node, ...overrides }, this.#world)
+    this.nodes.push(node)
+    return node
+  }
+
+  get up(): SimNode[] {
+    return this.nodes.filter((node) => node.up)
+  }
+
+  /** Runs for `ms` of simulated time, sampling duplicates and missing replicas every 100 ms. */
+  async run(ms: number, workloads: () => Workload[] = () => []): Promise<void> {
+    const end = this.engine.now + ms
+    while (this.engine.now < end) {
+      const next = Math.min(end, this.engine.now + 100)
+      await this.engine.run(next)
+      const { duplicates, missing } = this.#replicaGaps(workloads())
+      this.duplicateSeconds += duplicates * 0.1
+      this.missingSeconds += missing * 0.1
+    }
+  }
+
+  /**
+   * Runs until the invariants hold and keep holding for `quietMs`, or until `timeoutMs`; returns
+   * the simulated time at which they last started to hold, or undefined when they never settled.
+   */
+  async converge(
+    expected: () => Workload[],
+    timeoutMs = 60_000,
+    quietMs = 3000,
+  ): Promise<number | undefined> {
+    const deadline = this.engine.now + timeoutMs
+    let heldSince: number | undefined
+    while (this.engine.now < deadline) {
+      await this.run(100, expected)
+      if (this.violation(expected()) === undefined) heldSince ??= this.engine.now
+      else heldSince = undefined
+      if (heldSince !== undefined && this.engine.now - heldSince >= quietMs) return heldSince
+    }
+    return undefined
+  }
+
+  /**
+   * The first invariant that does not hold, in words, or undefined. INV-1: each workload runs
+   * exactly its replicas (a global one, one per live node) across the live nodes; INV-2: every
+   * running container is promised, running, by its node; INV-3: every live node holds every other
+   * live node's current state.
+   */
+  violation(workloads: Workload[]): string | undefined {
+    const up = this.up
+    const running = new Map<string, number>()
+    for (const node of up) {
+      const promises = new Map(node.reconciler.promises.map((p) => [p.container, p]))
+      for (const container of node.runtime.runningContainers()) {
+        const workload = container.labels['gary.workload'] ?? '?'
+        running.set(workload, (running.get(workload) ?? 0) + 1)
+        if (promises.get(container.id)?.phase !== 'running')
+          return `INV-2: ${container.name} on ${node.id} runs without its node's promise`
+      }
+    }
+    for (const workload of workloads) {
+      const want = workload.mode === 'global' ? up.length : workload.replicas
+      const have = running.get(workload.name) ?? 0
+      if (have !== want) return `INV-1: ${workload.name} runs ${have} containers, not ${want}`
+    }
+    for (const node of up) {
+      for (const other of up) {
+        if (other === node) continue
+        const held = node.table.get(other.id)?.state
+        if (held?.incarnation !== other.state.incarnation || held.seq !== other.state.seq)
+          return `INV-3: ${node.id} does not hold ${other.id}'s current state`
+      }
+    }
+    return undefined
+  }
+
+  #replicaGaps(workloads: Workload[]): { duplicates: number; missing: number } {
+    const perSlot = new Map<string, number>()
+    for (const node of this.up) {
+      for (const container of node.runtime.runningContainers()) {
+        const key = `${container.labels['gary.workload']}/${container.labels['gary.slot']}`
+        perSlot.set(key, (perSlot.get(key) ?? 0) + 1)
+      }
+    }
+    let duplicates = 0
+    for (const count of perSlot.values()) duplicates += Math.max(0, count - 1)
+    let missing = 0
+    for (const workload of workloads) {
+      if (workload.mode === 'global') continue
+      for (let slot = 0; slot < workload.replicas; slot++)
+        if (!perSlot.has(`${workload.name}/${slot}`)) missing++
+    }
+    return { duplicates, missing }
+  }
+}

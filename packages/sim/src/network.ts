@@ -1,0 +1,105 @@
+import type { Engine } from './engine.js'
+import type { Random } from './random.js'
+
+export interface NetworkConfig {
+  /** One-way latency of every link: `baseMs` plus a uniform draw in [0, `jitterMs`). */
+  baseMs: number
+  jitterMs: number
+  /**
+   * Share of packets lost, 0..1. Gary's links are TCP: a lost packet is sent again after the
+   * retransmission timeout (200 ms, doubling each time), so loss delays a message rather than
+   * dropping it; only a broken connection (a partition, a crash) drops messages.
+   */
+  loss: number
+  /** Share of messages delivered twice, 0..1. */
+  duplicate: number
+}
+
+/** TCP's minimum retransmission timeout on Linux. */
+const RTO_MS = 200
+
+export const LAN: NetworkConfig = { baseMs: 1, jitterMs: 4, loss: 0, duplicate: 0 }
+
+/** Messages and bytes one node sent and received. */
+export interface Traffic {
+  msgsOut: number
+  msgsIn: number
+  bytesOut: number
+  bytesIn: number
+}
+
+/**
+ * The simulated network: every message is delivered after a random latency (so messages
+ * reorder), or lost, or delivered twice, unless a partition or a link cut separates the two
+ * nodes. Counts what each node sends and receives, in the sizes the real encoders produce.
+ */
+export class Network {
+  config: NetworkConfig
+  readonly traffic = new Map<string, Traffic>()
+  /** Node -> partition group; nodes in different groups cannot reach each other. */
+  readonly #group = new Map<string, number>()
+  readonly #cut = new Set<string>()
+
+  constructor(
+    config: NetworkConfig,
+    private readonly engine: Engine,
+    private readonly random: Random,
+  ) {
+    this.config = config
+  }
+
+  /** Splits the nodes into groups that cannot reach each other; `heal` undoes it. */
+  partition(groups: string[][]): void {
+    this.#group.clear()
+    groups.forEach((group, index) => {
+      for (const node of group) this.#group.set(node, index)
+    })
+  }
+
+  heal(): void {
+    this.#group.clear()
+  }
+
+  /** Cuts (or restores) the link between two nodes. */
+  setLink(a: string, b: string, up: boolean): void {
+    const key = a < b ? `${a} ${b}` : `${b} ${a}`
+    if (up) this.#cut.delete(key)
+    else this.#cut.add(key)
+  }
+
+  reachable(a: string, b: string): boolean {
+    if ((this.#group.get(a) ?? 0) !== (this.#group.get(b) ?? 0)) return false
+    return !this.#cut.has(a < b ? `${a} ${b}` : `${b} ${a}`)
+  }
+
+  /** Sends `bytes` bytes from `from` to `to`; `deliver` runs on arrival (maybe never, maybe twice). */
+  send(from: string, to: string, bytes: number, deliver: () => void): void {
+    this.#count(from).msgsOut++
+    this.#count(from).bytesOut += bytes
+    if (!this.reachable(from, to)) return
+    let retransmitMs = 0
+    for (let rto = RTO_MS; this.config.loss > 0 && this.random.next() < this.config.loss; rto *= 2)
+      retransmitMs += rto
+    const copies = this.random.next() < this.config.duplicate ? 2 : 1
+    for (let i = 0; i < copies; i++) {
+      const latency = this.config.baseMs + this.random.next() * this.config.jitterMs + retransmitMs
+      this.engine.after(latency, () => {
+        // A partition that starts while the message travels drops it too.
+        if (!this.reachable(from, to)) return
+        const traffic = this.#count(to)
+        traffic.msgsIn++
+        traffic.bytesIn += bytes
+        deliver()
+      })
+    }
+  }
+
+  #count(node: string): Traffic {
+    let traffic = this.traffic.get(node)
+    if (traffic === undefined) {
+      traffic = { msgsOut: 0, msgsIn: 0, bytesOut: 0, bytesIn: 0 }
+      this.traffic.set(node, traffic)
+    }
+    return traffic
+  }
+}

@@ -1,0 +1,289 @@
+import { type Clock, ClusterView, Reconciler } from '@gary/node/reconcile'
+import {
+  type DeclEntry,
+  DeclStore,
+  encodeDeclEntries,
+  encodeHeartbeat,
+  encodeNodeState,
+  type Heartbeat,
+  HLC_ZERO,
+  type Hlc,
+  hlcTick,
+  MemberTable,
+  type NodeState,
+  setDigest,
+  type Workload,
+} from '@gary/protocol'
+import { FakeRuntime } from '@gary/runtime'
+import { pino } from 'pino'
+import type { Engine } from './engine.js'
+import type { Network } from './network.js'
+import type { Random } from './random.js'
+
+export interface SimNodeInit {
+  id: string
+  labels: Record<string, string>
+  capacity: { cpuMillis: number; memoryBytes: number }
+  /** This node's wall clock is off by this much. */
+  skewMs: number
+  heartbeatMs: number
+  suspectAfterMs: number
+  deadAfterMs: number
+  settleMs: number
+  /** How long the fake engine takes to start a container, and how often a start fails. */
+  startDelayMs: number
+  startFailureRate: number
+}
+
+export interface SimWorld {
+  engine: Engine
+  network: Network
+  random: Random
+  /** Every node of the simulation, up or not. */
+  nodes(): readonly SimNode[]
+  /** Real ms spent in `plan`, per node. */
+  onPlanned(node: string, ms: number): void
+}
+
+const SWEEP_MS = 100
+const STATE_REFRESH_MS = 30_000
+const PULL_REQUEST_BYTES = 16
+const DECL_SYNC_AFTER_MS = 1000
+const silent = pino({ level: 'silent' })
+
+/**
+ * One Gary node in the simulator. The member table, the declaration store, the cluster view and
+ * the reconcile loop are the daemon's own code; what `Membership`, `Declarations` and
+ * `AntiEntropy` do over libp2p is modelled here message for message: a heartbeat to every member
+ * each interval, the full NodeState to every member when it changes (gossipsub's flood) and every
+ * 30 s, a pull when a heartbeat announces a newer state, declarations spread on write and pulled
+ * whole when a peer's digest differs for over a second, and a crashed process's connections
+ * closing (its members count it dead at once).
+ */
+export class SimNode {
+  readonly id: string
+  up = false
+  incarnation = 0
+  state!: NodeState
+  table!: MemberTable
+  readonly decls = new DeclStore()
+  runtime!: FakeRuntime
+  reconciler!: Reconciler
+  #view!: ClusterView
+  #clock!: Clock
+  #hlc: Hlc = HLC_ZERO
+  #agreed = false
+  #digest = { version: -1, value: '' }
+  #declMismatchSince = new Map<string, number>()
+  #lastDeclPull = new Map<string, number>()
+  #timers: { cancelled: boolean }[] = []
+  #lastRefreshAt = 0
+
+  constructor(
+    readonly init: SimNodeInit,
+    private readonly world: SimWorld,
+  ) {
+    this.id = init.id
+  }
+
+  /** Starts (or restarts) the process: a new incarnation, an empty member table, no containers. */
+  start(): void {
+    const { engine } = this.world
+    this.#clock = engine.clock(this.init.skewMs)
+    this.up = true
+    this.incarnation++
+    this.#agreed = false
+    this.#digest = { version: -1, value: '' }
+    this.table = new MemberTable(this.id, {
+      suspectAfterMs: this.init.suspectAfterMs,
+      deadAfterMs: this.init.deadAfterMs,
+      forgetAfterMs: 3_600_000,
+    })
+    this.state = {
+      node: this.id,
+      incarnation: this.incarnation,
+      seq: 1,
+      addrs: [],
+      labels: this.init.labels,
+      capacity: this.init.capacity,
+      draining: false,
+      promises: [],
+      refusals: [],
+    }
+    this.runtime = new FakeRuntime(
+      {
+        cpuMillis: this.init.capacity.cpuMillis,
+        memoryBytes: this.init.capacity.memoryBytes,
+        startDelayMs: this.init.startDelayMs,
+        startFailureRate: this.init.startFailureRate,
+      },
+      { now: this.#clock.wallNow, timers: this.#clock, random: () => this.world.random.next() },
+    )
+    this.#view = new ClusterView(
+      { warmupMs: 2 * this.init.heartbeatMs },
+      {
+        members: this.table,
+        declarations: this.decls,
+        now: this.#clock.now,
+        agreed: () => this.#agreed,
+        self: () => ({
+          labels: this.state.labels,
+          capacity: this.state.capacity,
+          draining: this.state.draining,
+        }),
+      },
+    )
+    this.reconciler = new Reconciler(
+      { placement: { settleMs: this.init.settleMs }, resyncMs: 5000 },
+      {
+        self: this.id,
+        runtime: this.runtime,
+        logger: silent,
+        clock: this.#clock,
+        view: () => this.#view.read(),
+        publish: (promises, refusals) => {
+          this.state = { ...this.state, seq: this.state.seq + 1, promises, refusals }
+          this.#broadcastState()
+        },
+        onPlanned: (ms) => this.world.onPlanned(this.id, ms),
+      },
+    )
+    void this.reconciler.start()
+    const phase = this.world.random.next()
+    this.#every(this.init.heartbeatMs, phase * this.init.heartbeatMs, () => this.#heartbeat())
+    this.#every(SWEEP_MS, phase * SWEEP_MS, () => this.#sweep())
+    // The warm-up's end needs a look, as in the daemon.
+    this.#timers.push(engine.after(2 * this.init.heartbeatMs + 1, () => this.reconciler.trigger()))
+    this.#broadcastState()
+  }
+
+  /** The process dies with its machine: its containers go, its connections close. */
+  crash(): void {
+    if (!this.up) return
+    this.up = false
+    for (const timer of this.#timers) timer.cancelled = true
+    this.#timers = []
+    void this.reconciler.stop()
+    void this.runtime.close()
+    for (const peer of this.world.nodes()) {
+      if (peer === this || !peer.up || !this.world.network.reachable(this.id, peer.id)) continue
+      // The reset reaches the peer, and its redial is refused: dead at once.
+      this.world.engine.after(this.world.network.config.baseMs, () => peer.#lostConnection(this.id))
+    }
+  }
+
+  /** `gary apply` on this node. */
+  apply(workloads: Workload[]): void {
+    const entries: DeclEntry[] = workloads.map((workload) => {
+      this.#hlc = hlcTick(this.#hlc, this.#clock.wallNow())
+      return { name: workload.name, version: { hlc: this.#hlc, origin: this.id }, deleted: false, workload }
+    })
+    for (const entry of entries) this.decls.merge(entry)
+    this.reconciler.viewChanged()
+    const bytes = encodeDeclEntries(entries).length
+    for (const peer of this.#peers()) this.#send(peer, bytes, () => peer.#receiveDecls(entries))
+  }
+
+  #every(intervalMs: number, firstMs: number, fn: () => void): void {
+    const tick = () => {
+      if (!this.up) return
+      fn()
+      this.#timers.push(this.world.engine.after(intervalMs, tick))
+    }
+    this.#timers.push(this.world.engine.after(firstMs, tick))
+  }
+
+  #peers(): SimNode[] {
+    return this.world.nodes().filter((node) => node !== this)
+  }
+
+  #send(to: SimNode, bytes: number, deliver: () => void): void {
+    this.world.network.send(this.id, to.id, bytes, () => {
+      if (to.up) deliver()
+    })
+  }
+
+  #membersDigest(): string {
+    if (this.#digest.version !== this.table.version) {
+      const alive = this.table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
+      this.#digest = { version: this.table.version, value: setDigest([this.id, ...alive.map((m) => m.id)]) }
+    }
+    return this.#digest.value
+  }
+
+  #heartbeat(): void {
+    const beat: Heartbeat = {
+      incarnation: this.state.incarnation,
+      seq: this.state.seq,
+      members: this.#membersDigest(),
+      decls: this.decls.digest(),
+    }
+    const bytes = encodeHeartbeat(beat).length
+    for (const peer of this.#peers()) this.#send(peer, bytes, () => peer.#receiveHeartbeat(this, beat))
+    if (this.#clock.now() - this.#lastRefreshAt >= STATE_REFRESH_MS) this.#broadcastState()
+  }
+
+  #receiveHeartbeat(from: SimNode, beat: Heartbeat): void {
+    const now = this.#clock.now()
+    const outcome = this.table.observeHeartbeat(from.id, beat, now)
+    if (outcome === 'needs-state') this.#pullState(from)
+    const sameDecls = beat.decls === this.decls.digest()
+    if (!this.#agreed && sameDecls && beat.members === this.#membersDigest()) {
+      this.#agreed = true
+      this.reconciler.viewChanged()
+    }
+    // Anti-entropy: a digest that stays different for over a second means a lost message.
+    if (sameDecls) this.#declMismatchSince.delete(from.id)
+    else {
+      const since = this.#declMismatchSince.get(from.id) ?? now
+      this.#declMismatchSince.set(from.id, since)
+      if (now - since >= DECL_SYNC_AFTER_MS && now - (this.#lastDeclPull.get(from.id) ?? -Infinity) >= 1000) {
+        this.#lastDeclPull.set(from.id, now)
+        this.#send(from, PULL_REQUEST_BYTES, () => {
+          const entries = from.decls.entries()
+          from.#send(this, encodeDeclEntries(entries).length, () => this.#receiveDecls(entries))
+        })
+      }
+    }
+  }
+
+  #pullState(from: SimNode): void {
+    this.#send(from, PULL_REQUEST_BYTES, () => {
+      const state = from.state
+      from.#send(this, encodeNodeState(state).length, () => this.#receiveState(state))
+    })
+  }
+
+  #broadcastState(): void {
+    this.#lastRefreshAt = this.#clock.now()
+    const state = this.state
+    const bytes = encodeNodeState(state).length
+    for (const peer of this.#peers()) this.#send(peer, bytes, () => peer.#receiveState(state))
+  }
+
+  #receiveState(state: NodeState): void {
+    const outcome = this.table.observeState(state, this.#clock.now())
+    if (outcome === 'stale' || outcome === 'self') return
+    this.#sweep()
+    this.reconciler.viewChanged()
+  }
+
+  #receiveDecls(entries: DeclEntry[]): void {
+    let changed = false
+    for (const entry of entries) {
+      const outcome = this.decls.merge(entry)
+      if (outcome !== 'stale' && outcome !== 'unchanged') changed = true
+    }
+    if (changed) this.reconciler.viewChanged()
+  }
+
+  #sweep(): void {
+    if (this.table.sweep(this.#clock.now()).length > 0) this.reconciler.viewChanged()
+  }
+
+  #lostConnection(peer: string): void {
+    if (!this.up) return
+    this.table.markUnreachable(peer, this.#clock.now())
+    this.#sweep()
+  }
+}
