@@ -98,10 +98,10 @@ echo
 echo "node 3 holds the declarations applied on node 1:"
 gary get --api 127.0.0.1:7967
 
-# Each node claims its share of the slots by itself; wait until all six run (web 3, worker 2,
-# worker-scheduler 1), then ask node 2 where they are.
+# Each node claims its share of the slots by itself; wait until all six run and are ready (web 3,
+# worker 2, worker-scheduler 1), then ask node 2 where they are.
 for _ in $(seq 1 150); do
-  [ "$(gary ps --api 127.0.0.1:7957 --json | grep -c '"phase": "running"')" = 6 ] && break
+  [ "$(gary ps --api 127.0.0.1:7957 --json | grep -c '"ready": true')" = 6 ] && break
   sleep 0.1
 done
 echo
