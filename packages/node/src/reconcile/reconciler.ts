@@ -224,9 +224,11 @@ export class Reconciler {
     try {
       do {
         this.#again = false
-        await this.#pass().catch((err: Error) =>
-          this.components.logger.warn({ err: err.message }, 'reconcile pass failed'),
-        )
+        await this.#pass().catch((err: Error) => {
+          // The engine may be what failed: list again next time.
+          this.#listingWanted = true
+          this.components.logger.warn({ err: err.message }, 'reconcile pass failed')
+        })
       } while (this.#again && !this.#stopped)
     } finally {
       this.#running = false
