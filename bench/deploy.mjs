@@ -4,6 +4,7 @@
 // --replicas R` of the same image.
 //
 //   npm run bench:deploy -- [--replicas 10,20,50] [--nodes 3] [--runs 3]
+//   GARY_BENCH_TRACE=1 also prints when the declaration, claims, starts and runs happened.
 import '../packages/node/dist/polyfill.js'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'

@@ -3,6 +3,7 @@
 // again (the last replacement's "running" log line), over several runs.
 //
 //   npm run bench:failover -- [--nodes 5] [--replicas 10] [--runs 5]
+//   GARY_BENCH_TRACE=1 also prints each run's timeline from the survivors' logs.
 import '../packages/node/dist/polyfill.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
