@@ -83,14 +83,18 @@ export class Network {
     const copies = this.random.next() < this.config.duplicate ? 2 : 1
     for (let i = 0; i < copies; i++) {
       const latency = this.config.baseMs + this.random.next() * this.config.jitterMs + retransmitMs
-      this.engine.after(latency, () => {
-        // A partition that starts while the message travels drops it too.
-        if (!this.reachable(from, to)) return
-        const traffic = this.#count(to)
-        traffic.msgsIn++
-        traffic.bytesIn += bytes
-        deliver()
-      })
+      this.engine.after(
+        latency,
+        () => {
+          // A partition that starts while the message travels drops it too.
+          if (!this.reachable(from, to)) return
+          const traffic = this.#count(to)
+          traffic.msgsIn++
+          traffic.bytesIn += bytes
+          deliver()
+        },
+        true,
+      )
     }
   }
 

@@ -184,13 +184,14 @@ export class SimNode {
     for (const peer of this.#peers()) this.#send(peer, bytes, () => peer.#receiveDecls(entries))
   }
 
+  /** Runs `fn` every `intervalMs`; `fn` must be synchronous (heartbeats, sweeps). */
   #every(intervalMs: number, firstMs: number, fn: () => void): void {
     const tick = () => {
       if (!this.up) return
       fn()
-      this.#timers.push(this.world.engine.after(intervalMs, tick))
+      this.#timers.push(this.world.engine.after(intervalMs, tick, true))
     }
-    this.#timers.push(this.world.engine.after(firstMs, tick))
+    this.#timers.push(this.world.engine.after(firstMs, tick, true))
   }
 
   #peers(): SimNode[] {
