@@ -16,6 +16,7 @@ const NODE_DEFAULTS: Omit<SimNodeInit, 'id'> = {
   capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
   skewMs: 0,
   heartbeatMs: 1000,
+  targetPeers: Number.POSITIVE_INFINITY,
   suspectAfterMs: 2000,
   deadAfterMs: 3000,
   settleMs: 300,
@@ -46,6 +47,7 @@ export class SimCluster {
   duplicateSeconds = 0
   missingSeconds = 0
   readonly #world: SimWorld
+  readonly #byId = new Map<string, SimNode>()
 
   constructor(readonly init: ClusterInit) {
     this.random = new Random(init.seed)
@@ -55,6 +57,7 @@ export class SimCluster {
       network: this.network,
       random: this.random,
       nodes: () => this.nodes,
+      byId: (id) => this.#byId.get(id),
       onPlanned: (_node, ms) => {
         this.planMs += ms
         this.plans++
@@ -67,6 +70,7 @@ export class SimCluster {
     const id = `n${String(this.nodes.length).padStart(5, '0')}`
     const node = new SimNode({ id, ...NODE_DEFAULTS, ...this.init.node, ...overrides }, this.#world)
     this.nodes.push(node)
+    this.#byId.set(id, node)
     return node
   }
 

@@ -27,6 +27,8 @@ export interface SimNodeInit {
   /** This node's wall clock is off by this much. */
   skewMs: number
   heartbeatMs: number
+  /** Direct connections each node keeps, as the daemon's `targetPeers`: heartbeats travel over them. */
+  targetPeers: number
   suspectAfterMs: number
   deadAfterMs: number
   settleMs: number
@@ -41,6 +43,7 @@ export interface SimWorld {
   random: Random
   /** Every node of the simulation, up or not. */
   nodes(): readonly SimNode[]
+  byId(id: string): SimNode | undefined
   /** Real ms spent in `plan`, per node. */
   onPlanned(node: string, ms: number): void
 }
@@ -49,6 +52,7 @@ const SWEEP_MS = 100
 const STATE_REFRESH_MS = 30_000
 const PULL_REQUEST_BYTES = 16
 const DECL_SYNC_AFTER_MS = 1000
+const DEAD_REDIAL_MS = 5000
 const silent = pino({ level: 'silent' })
 
 /**
@@ -78,6 +82,9 @@ export class SimNode {
   #lastDeclPull = new Map<string, number>()
   #timers: { cancelled: boolean }[] = []
   #lastRefreshAt = 0
+  /** Peers this node has a connection to (both ends list each other). */
+  readonly links = new Set<SimNode>()
+  #lastDeadRedialAt = Number.NEGATIVE_INFINITY
 
   constructor(
     readonly init: SimNodeInit,
@@ -152,6 +159,7 @@ export class SimNode {
     const phase = this.world.random.next()
     this.#every(this.init.heartbeatMs, phase * this.init.heartbeatMs, () => this.#heartbeat())
     this.#every(SWEEP_MS, phase * SWEEP_MS, () => this.#sweep())
+    this.#redial(true)
     // The warm-up's end needs a look, as in the daemon.
     this.#timers.push(engine.after(2 * this.init.heartbeatMs + 1, () => this.reconciler.trigger()))
     this.#broadcastState()
@@ -165,10 +173,11 @@ export class SimNode {
     this.#timers = []
     void this.reconciler.stop()
     void this.runtime.close()
-    for (const peer of this.world.nodes()) {
-      if (peer === this || !peer.up || !this.world.network.reachable(this.id, peer.id)) continue
+    for (const peer of [...this.links]) {
+      this.#disconnect(peer)
+      if (!peer.up || !this.world.network.reachable(this.id, peer.id)) continue
       // The reset reaches the peer, and its redial is refused: dead at once.
-      this.world.engine.after(this.world.network.config.baseMs, () => peer.#lostConnection(this.id))
+      this.world.engine.after(this.world.network.config.baseMs, () => peer.#lostConnection(this.id), true)
     }
   }
 
@@ -220,8 +229,51 @@ export class SimNode {
       decls: this.decls.digest(),
     }
     const bytes = encodeHeartbeat(beat).length
-    for (const peer of this.#peers()) this.#send(peer, bytes, () => peer.#receiveHeartbeat(this, beat))
+    for (const peer of this.links) this.#send(peer, bytes, () => peer.#receiveHeartbeat(this, beat))
     if (this.#clock.now() - this.#lastRefreshAt >= STATE_REFRESH_MS) this.#broadcastState()
+    this.#redial()
+  }
+
+  /**
+   * As the daemon: while under `targetPeers` connections, dial the members not connected (the
+   * dead ones only every 5 s, so that a healed partition reconnects). On start, discovery (the
+   * join peer and its hints) is modelled as dialling nodes at random, or all of them when
+   * `targetPeers` covers the cluster.
+   */
+  #redial(starting = false): void {
+    if (this.links.size >= this.init.targetPeers) return
+    const nodes = this.world.nodes()
+    const now = this.#clock.now()
+    if (starting && this.init.targetPeers >= nodes.length - 1) {
+      for (const peer of nodes) this.#connect(peer)
+    } else if (starting) {
+      for (let tries = 0; tries < 2 * this.init.targetPeers; tries++) {
+        this.#connect(this.world.random.pick(nodes))
+        if (this.links.size >= this.init.targetPeers) break
+      }
+    }
+    const deadToo = now - this.#lastDeadRedialAt >= DEAD_REDIAL_MS
+    if (deadToo) this.#lastDeadRedialAt = now
+    for (const member of this.table.list()) {
+      if (this.links.size >= this.init.targetPeers) break
+      if (member.state === undefined || (member.status === 'dead' && !deadToo)) continue
+      const peer = this.world.byId(member.id)
+      if (peer !== undefined) this.#connect(peer)
+    }
+  }
+
+  /** Opens a connection to `peer` if it is up, reachable and not yet connected. */
+  #connect(peer: SimNode): boolean {
+    if (peer === this || !peer.up || this.links.has(peer) || !this.world.network.reachable(this.id, peer.id))
+      return false
+    this.links.add(peer)
+    peer.links.add(this)
+    return true
+  }
+
+  #disconnect(peer: SimNode): void {
+    this.links.delete(peer)
+    peer.links.delete(this)
   }
 
   #receiveHeartbeat(from: SimNode, beat: Heartbeat): void {
@@ -265,7 +317,9 @@ export class SimNode {
   #receiveState(state: NodeState): void {
     const outcome = this.table.observeState(state, this.#clock.now())
     if (outcome === 'stale' || outcome === 'self') return
-    this.#sweep()
+    // Only a member that was not alive can change status on fresh evidence: sweeping the whole
+    // table for every state made a round of states cost O(N^2) per node.
+    if (this.table.get(state.node)?.status !== 'alive') this.#sweep()
     this.reconciler.viewChanged()
   }
 
@@ -279,7 +333,15 @@ export class SimNode {
   }
 
   #sweep(): void {
-    if (this.table.sweep(this.#clock.now()).length > 0) this.reconciler.viewChanged()
+    const changes = this.table.sweep(this.#clock.now())
+    if (changes.length === 0) return
+    this.reconciler.viewChanged()
+    for (const change of changes) {
+      // The daemon hangs up on a member it finds dead.
+      if (change.to !== 'dead') continue
+      const peer = this.world.byId(change.id)
+      if (peer !== undefined && this.links.has(peer)) this.#disconnect(peer)
+    }
   }
 
   #lostConnection(peer: string): void {
