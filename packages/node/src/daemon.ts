@@ -224,7 +224,7 @@ export class Daemon {
     return slotRows(
       [...view.others, { id: own.node, promises: own.promises }],
       view.workloads,
-      this.#reconciler?.lastPlan?.unschedulable ?? [],
+      this.#reconciler?.unschedulable ?? [],
       this.#wallNow(),
     )
   }

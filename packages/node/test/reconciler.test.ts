@@ -164,7 +164,7 @@ describe('the reconcile loop on one node', () => {
     // Refused at this generation: the node does not claim it again...
     await clock.advance(5000)
     expect(reconciler.promises).toEqual([])
-    expect(reconciler.lastPlan?.unschedulable[0]?.reasons).toEqual([
+    expect(reconciler.unschedulable[0]?.reasons).toEqual([
       `${SELF} refused: image gary/missing:1 not found on ${SELF}`,
     ])
   })
