@@ -194,7 +194,9 @@ export class Membership {
     } else {
       this.components.logger.debug({ member: state.node, seq: state.seq, via }, 'member updated')
     }
-    this.#sweep()
+    // Fresh evidence can only change this member's status, and only if it was not alive: a sweep
+    // of the whole table for every state made each round of states O(N^2) per node.
+    if (this.table.get(state.node)?.status !== 'alive') this.#sweep()
     this.components.onChange?.()
     return true
   }
