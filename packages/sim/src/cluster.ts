@@ -16,6 +16,8 @@ const NODE_DEFAULTS: Omit<SimNodeInit, 'id'> = {
   capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
   skewMs: 0,
   heartbeatMs: 1000,
+  // A full mesh: with the daemon's 32, members a node is not connected to send it no heartbeats
+  // and turn suspect, until liveness is relayed (docs/design.md, "Scaling past a thousand nodes").
   targetPeers: Number.POSITIVE_INFINITY,
   suspectAfterMs: 2000,
   deadAfterMs: 3000,
