@@ -339,12 +339,12 @@ export class FakeRuntime implements ContainerRuntime {
     this.#wakeLogs()
   }
 
-  /** Test control: makes an image present locally. */
   /** The running containers now, synchronously: what a simulator samples between events. */
   runningContainers(): ContainerSummary[] {
     return [...this.#containers.values()].filter((c) => c.state === 'running').map(summary)
   }
 
+  /** Test control: makes an image present locally. */
   addImage(image: string): void {
     this.#images?.add(normaliseImage(image))
   }

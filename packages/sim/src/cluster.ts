@@ -44,7 +44,6 @@ export class SimCluster {
   readonly nodes: SimNode[] = []
   /** Real ms spent in `plan`, all nodes together. */
   planMs = 0
-  plans = 0
   /** Replica-seconds with more than one container per slot, and with a slot running nowhere. */
   duplicateSeconds = 0
   missingSeconds = 0
@@ -62,7 +61,6 @@ export class SimCluster {
       byId: (id) => this.#byId.get(id),
       onPlanned: (_node, ms) => {
         this.planMs += ms
-        this.plans++
       },
     }
     for (let i = 0; i < init.nodes; i++) this.addNode()

@@ -18,7 +18,6 @@ export class Engine {
   #now = 0
   #seq = 0
   readonly #heap: Event[] = []
-  events = 0
 
   get now(): number {
     return this.#now
@@ -45,7 +44,6 @@ export class Engine {
       const event = this.#pop()
       if (event.cancelled) continue
       this.#now = event.at
-      this.events++
       event.fn()
       if (!event.sync) await settle()
       if (stop()) return

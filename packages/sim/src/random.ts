@@ -49,17 +49,6 @@ export class Random {
     return Math.floor(this.next() * n)
   }
 
-  /** True with probability `p`. Draws nothing when `p` is 0, so that a zero rate leaves the sequence alone. */
-  chance(p: number): boolean {
-    if (p <= 0) return false
-    return this.next() < p
-  }
-
-  /** Exponentially distributed with the given mean. */
-  exponential(mean: number): number {
-    return -mean * Math.log(1 - this.next())
-  }
-
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new RangeError('pick from an empty list')
     return items[this.int(items.length)] as T
@@ -75,16 +64,6 @@ export class Random {
       out[j] = t
     }
     return out
-  }
-
-  /**
-   * An independent stream derived from this seed and a label, so that one part of the simulation
-   * (say, the network) draws the same numbers whatever another part (say, the runtimes) draws.
-   */
-  fork(label: string): Random {
-    let hash = this.seed ^ 0x811c9dc5
-    for (let i = 0; i < label.length; i++) hash = Math.imul(hash ^ label.charCodeAt(i), 0x01000193)
-    return new Random(hash >>> 0)
   }
 }
 

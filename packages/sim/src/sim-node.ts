@@ -59,10 +59,11 @@ const silent = pino({ level: 'silent' })
  * One Gary node in the simulator. The member table, the declaration store, the cluster view and
  * the reconcile loop are the daemon's own code; what `Membership`, `Declarations` and
  * `AntiEntropy` do over libp2p is modelled here message for message: connections kept and
- * redialled as the daemon does, a heartbeat over each connection each interval, the full NodeState to every member when it changes (gossipsub's flood) and every
- * 30 s, a pull when a heartbeat announces a newer state, declarations spread on write and pulled
- * whole when a peer's digest differs for over a second, and a crashed process's connections
- * closing (its members count it dead at once).
+ * redialled as the daemon does, a heartbeat over each connection each interval, the full
+ * NodeState to every member when it changes (gossipsub's flood) and every 30 s, a pull when a
+ * heartbeat announces a newer state, declarations spread on write and pulled whole when a peer's
+ * digest differs for over a second, and a crashed process's connections closing (its members
+ * count it dead at once).
  */
 export class SimNode {
   readonly id: string
