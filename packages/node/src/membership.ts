@@ -12,7 +12,6 @@ import {
   type Member,
   MemberTable,
   type NodeState,
-  setDigest,
 } from '@gary/protocol'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -88,7 +87,6 @@ export class Membership {
   #unpublished = true
   #stopping = false
   #agreed = false
-  #digest = { version: -1, value: '' }
 
   constructor(
     private readonly init: MembershipInit,
@@ -211,7 +209,7 @@ export class Membership {
     const outcome = this.table.observeHeartbeat(peer, decoded.value, now)
     if (outcome === 'needs-state') void this.#pullState(peer)
     this.components.onHeartbeat?.(peer, now)
-    const sameMembers = decoded.value.members === this.#membersDigest()
+    const sameMembers = decoded.value.members === this.table.liveDigest()
     if (!this.#agreed && sameMembers && decoded.value.decls === this.components.declsDigest()) {
       this.#agreed = true
       this.components.onChange?.()
@@ -253,7 +251,7 @@ export class Membership {
     const beat = {
       incarnation: self.incarnation,
       seq: self.seq,
-      members: this.#membersDigest(),
+      members: this.table.liveDigest(),
       decls: this.components.declsDigest(),
     }
     this.links.sendHeartbeat(encodeHeartbeat(beat), now)
@@ -273,18 +271,6 @@ export class Membership {
       this.#unpublished = true
       this.components.logger.debug({ err: (err as Error).message }, 'state publish failed')
     }
-  }
-
-  /** Digest of the members this node knows alive, itself included: peers compare it to find what they miss. */
-  #membersDigest(): string {
-    // Asked for every heartbeat received: recomputed only when the table changed.
-    if (this.#digest.version === this.table.version) return this.#digest.value
-    const alive = this.table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
-    this.#digest = {
-      version: this.table.version,
-      value: setDigest([this.#selfId, ...alive.map((member) => member.id)]),
-    }
-    return this.#digest.value
   }
 
   /** Alive members' addresses, for a peer that asks where to dial. */

@@ -1,3 +1,4 @@
+import { setDigest } from './digest.js'
 import { compareVersions, isNewer, type StateVersion } from './freshness.js'
 import type { Heartbeat, NodeState } from './node-state.js'
 
@@ -75,6 +76,7 @@ export function statusAt(
 export class MemberTable {
   readonly #members = new Map<string, Member>()
   #version = 0
+  #digest = { version: -1, value: '' }
 
   constructor(
     readonly self: string,
@@ -167,6 +169,19 @@ export class MemberTable {
    */
   get version(): number {
     return this.#version
+  }
+
+  /**
+   * Digest of the members known live (not dead, state known), this node included: heartbeats
+   * carry it and peers compare it to find what they miss. Asked for every heartbeat sent and
+   * received, so recomputed only when `version` moved.
+   */
+  liveDigest(): string {
+    if (this.#digest.version !== this.#version) {
+      const live = [...this.#members.values()].filter((m) => m.status !== 'dead' && m.state !== undefined)
+      this.#digest = { version: this.#version, value: setDigest([this.self, ...live.map((m) => m.id)]) }
+    }
+    return this.#digest.value
   }
 
   get(id: string): Readonly<Member> | undefined {

@@ -10,6 +10,7 @@ import {
   MemberTable,
   type Observation,
   type StatusChange,
+  setDigest,
   statusAt,
 } from '../src/index.js'
 import { beat, record, state } from './arbitraries.js'
@@ -95,6 +96,21 @@ describe('MemberTable under random inputs', () => {
           now += o.dt
           apply(table, o, now)
           if (shape(table) !== before) expect(table.version).toBeGreaterThan(version)
+        }
+      }),
+    )
+  })
+
+  test('the live digest always names self and the members not dead whose state is known', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const table = new MemberTable(SELF, config)
+        let now = 0
+        for (const o of ops) {
+          now += o.dt
+          apply(table, o, now)
+          const live = table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
+          expect(table.liveDigest()).toBe(setDigest([SELF, ...live.map((m) => m.id)]))
         }
       }),
     )

@@ -11,7 +11,6 @@ import {
   hlcTick,
   MemberTable,
   type NodeState,
-  setDigest,
   type Workload,
 } from '@gary/protocol'
 import { FakeRuntime } from '@gary/runtime'
@@ -78,7 +77,6 @@ export class SimNode {
   #clock!: Clock
   #hlc: Hlc = HLC_ZERO
   #agreed = false
-  #digest = { version: -1, value: '' }
   #declMismatchSince = new Map<string, number>()
   #lastDeclPull = new Map<string, number>()
   #timers: { cancelled: boolean }[] = []
@@ -101,7 +99,6 @@ export class SimNode {
     this.up = true
     this.incarnation++
     this.#agreed = false
-    this.#digest = { version: -1, value: '' }
     this.table = new MemberTable(this.id, {
       suspectAfterMs: this.init.suspectAfterMs,
       deadAfterMs: this.init.deadAfterMs,
@@ -214,19 +211,11 @@ export class SimNode {
     })
   }
 
-  #membersDigest(): string {
-    if (this.#digest.version !== this.table.version) {
-      const alive = this.table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
-      this.#digest = { version: this.table.version, value: setDigest([this.id, ...alive.map((m) => m.id)]) }
-    }
-    return this.#digest.value
-  }
-
   #heartbeat(): void {
     const beat: Heartbeat = {
       incarnation: this.state.incarnation,
       seq: this.state.seq,
-      members: this.#membersDigest(),
+      members: this.table.liveDigest(),
       decls: this.decls.digest(),
     }
     const bytes = encodeHeartbeat(beat).length
@@ -282,7 +271,7 @@ export class SimNode {
     const outcome = this.table.observeHeartbeat(from.id, beat, now)
     if (outcome === 'needs-state') this.#pullState(from)
     const sameDecls = beat.decls === this.decls.digest()
-    if (!this.#agreed && sameDecls && beat.members === this.#membersDigest()) {
+    if (!this.#agreed && sameDecls && beat.members === this.table.liveDigest()) {
       this.#agreed = true
       this.reconciler.viewChanged()
     }
