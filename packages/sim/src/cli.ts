@@ -3,29 +3,38 @@ import { runScenario, SCENARIO_NAMES, type ScenarioResult } from './scenarios.js
 import { renderResults } from './table.js'
 
 // npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S]
-const { values } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '10,100' },
-    scenario: { type: 'string' },
-    seed: { type: 'string', default: '1' },
-  },
-})
+function fail(message: string): never {
+  process.stderr.write(`sim: ${message}\n`)
+  process.exit(1)
+}
+
+let values: { nodes: string; scenario?: string; seed: string }
+try {
+  ;({ values } = parseArgs({
+    options: {
+      nodes: { type: 'string', default: '10,100' },
+      scenario: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+    },
+  }))
+} catch (err) {
+  fail(`${(err as Error).message} (usage: npm run sim -- --nodes 10,100 [--scenario NAME] [--seed S])`)
+}
 const sizes = values.nodes.split(',').map(Number)
 const scenarios = values.scenario?.split(',') ?? SCENARIO_NAMES
 const unknown = scenarios.filter((name) => !SCENARIO_NAMES.includes(name))
-if (sizes.some((n) => !Number.isInteger(n) || n < 2) || unknown.length > 0) {
-  process.stderr.write(
-    `sim: ${unknown.length > 0 ? `unknown scenario ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})` : '--nodes takes whole numbers of at least 2, like 10,100'}\n`,
-  )
-  process.exit(1)
-}
+const seed = Number(values.seed)
+if (unknown.length > 0) fail(`unknown scenario ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})`)
+if (sizes.some((n) => !Number.isInteger(n) || n < 2))
+  fail('--nodes takes whole numbers of at least 2, like 10,100')
+if (!Number.isInteger(seed) || seed < 0) fail('--seed takes a whole number of at least 0, like 1')
 
 const results: ScenarioResult[] = []
 let peakRss = 0
 for (const nodes of sizes) {
   for (const scenario of scenarios) {
     const started = performance.now()
-    results.push(await runScenario(scenario, { nodes, seed: Number(values.seed) }))
+    results.push(await runScenario(scenario, { nodes, seed }))
     peakRss = Math.max(peakRss, process.memoryUsage().rss)
     process.stderr.write(
       `${scenario} at ${nodes} nodes: ${((performance.now() - started) / 1000).toFixed(1)} s real\n`,
@@ -33,4 +42,4 @@ for (const nodes of sizes) {
   }
 }
 console.log(renderResults(results))
-console.log(`\nseed ${values.seed}; peak RSS of the simulator ${Math.round(peakRss / 2 ** 20)} MiB`)
+console.log(`\nseed ${seed}; peak RSS of the simulator ${Math.round(peakRss / 2 ** 20)} MiB`)
