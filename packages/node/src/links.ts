@@ -1,4 +1,5 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
 import type { Logger } from './logger.js'
 
@@ -10,6 +11,8 @@ export interface LinksInit {
   maxStateBytes: number
   /** Largest peer-hints answer, bytes. */
   maxPeersBytes: number
+  /** Largest member-sync request or answer, bytes. */
+  maxMemberSyncBytes: number
 }
 
 export interface LinksComponents {
@@ -21,6 +24,11 @@ export interface LinksComponents {
   ownState(): Uint8Array
   /** Where other members can be dialled, encoded, for peers that ask. */
   peerHints(): Uint8Array
+  /**
+   * The answer to a peer's member-sync request (the member versions it holds): the states it
+   * misses, encoded within `maxMemberSyncBytes`. Undefined drops the stream (bad input).
+   */
+  memberSync(request: Uint8Array): Uint8Array | undefined
 }
 
 export interface LinkCounters {
@@ -36,18 +44,20 @@ interface Outbound {
 }
 
 const RETRY_OPEN_AFTER_MS = 10_000
+const ANSWER_TIMEOUT_MS = 5000
 
 /**
  * Direct links to connected peers: a long-lived stream per peer carries heartbeats (one small
- * frame per interval, no re-flooding); request streams serve this node's full state and hints of
- * where other members are. The
- * remote end of a stream is authenticated by Noise, so these messages need no signature.
+ * frame per interval, no re-flooding); request streams serve this node's full state, hints of
+ * where other members are, and the member states a peer misses (member sync). The remote end of a
+ * stream is authenticated by Noise, so these messages need no signature.
  */
 export class PeerLinks {
   readonly counters: LinkCounters = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 }
   readonly heartbeatProtocol: string
   readonly stateProtocol: string
   readonly peersProtocol: string
+  readonly memberSyncProtocol: string
   readonly #outbound = new Map<string, Outbound>()
   readonly #opening = new Set<string>()
   readonly #cannotOpenUntil = new Map<string, number>()
@@ -60,6 +70,7 @@ export class PeerLinks {
     this.heartbeatProtocol = `/gary/${init.cluster}/heartbeat/1.0.0`
     this.stateProtocol = `/gary/${init.cluster}/state/1.0.0`
     this.peersProtocol = `/gary/${init.cluster}/peers/1.0.0`
+    this.memberSyncProtocol = `/gary/${init.cluster}/member-sync/1.0.0`
   }
 
   async start(): Promise<void> {
@@ -73,11 +84,19 @@ export class PeerLinks {
     await libp2p.handle(this.peersProtocol, ({ stream }) => {
       void this.#answer(stream, this.components.peerHints())
     })
+    await libp2p.handle(this.memberSyncProtocol, ({ stream }) => {
+      void this.#serveMemberSync(stream)
+    })
   }
 
   async stop(): Promise<void> {
     const { libp2p } = this.components
-    await libp2p.unhandle([this.heartbeatProtocol, this.stateProtocol, this.peersProtocol])
+    await libp2p.unhandle([
+      this.heartbeatProtocol,
+      this.stateProtocol,
+      this.peersProtocol,
+      this.memberSyncProtocol,
+    ])
     for (const { stream } of this.#outbound.values()) stream.abort(new Error('stopping'))
     for (const stream of this.#inbound) stream.abort(new Error('stopping'))
     this.#outbound.clear()
@@ -106,8 +125,8 @@ export class PeerLinks {
     }
   }
 
-  /** Asks a connected peer for its own full state. */
-  pullState(peer: PeerId, signal: AbortSignal): Promise<Uint8Array> {
+  /** Asks a peer for its own full state: by id when connected, else at its addresses. */
+  pullState(peer: PeerId | Multiaddr[], signal: AbortSignal): Promise<Uint8Array> {
     return this.#ask(peer, this.stateProtocol, this.init.maxStateBytes, signal)
   }
 
@@ -116,10 +135,26 @@ export class PeerLinks {
     return this.#ask(peer, this.peersProtocol, this.init.maxPeersBytes, signal)
   }
 
-  async #ask(peer: PeerId, protocol: string, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
+  /** Sends a connected peer the member versions this node holds; it answers with the states we miss. */
+  syncMembers(peer: PeerId, request: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    return this.#ask(peer, this.memberSyncProtocol, this.init.maxMemberSyncBytes, signal, request)
+  }
+
+  async #ask(
+    peer: PeerId | Multiaddr[],
+    protocol: string,
+    maxBytes: number,
+    signal: AbortSignal,
+    request?: Uint8Array,
+  ): Promise<Uint8Array> {
     const stream = await this.components.libp2p.dialProtocol(peer, protocol, { signal })
     try {
       const lp = lpStream(stream, { maxDataLength: maxBytes })
+      if (request !== undefined) {
+        await lp.write(request, { signal })
+        this.counters.framesOut++
+        this.counters.bytesOut += request.byteLength
+      }
       const answer = await lp.read({ signal })
       this.counters.framesIn++
       this.counters.bytesIn += answer.byteLength
@@ -182,13 +217,26 @@ export class PeerLinks {
     }
   }
 
-  async #answer(stream: Stream, answer: Uint8Array): Promise<void> {
+  async #serveMemberSync(stream: Stream): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: this.init.maxMemberSyncBytes })
     try {
-      const lp = lpStream(stream)
-      await lp.write(answer, { signal: AbortSignal.timeout(5000) })
+      const request = await lp.read({ signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
+      this.counters.framesIn++
+      this.counters.bytesIn += request.byteLength
+      const answer = this.components.memberSync(request.subarray())
+      if (answer === undefined) throw new Error('malformed member sync request')
+      await this.#answer(stream, answer, lp)
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+
+  async #answer(stream: Stream, answer: Uint8Array, lp = lpStream(stream)): Promise<void> {
+    try {
+      await lp.write(answer, { signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
       this.counters.framesOut++
       this.counters.bytesOut += answer.byteLength
-      await stream.close({ signal: AbortSignal.timeout(5000) })
+      await stream.close({ signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
     } catch (err) {
       stream.abort(err as Error)
     }

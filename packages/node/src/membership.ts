@@ -1,17 +1,28 @@
 import {
+  BEACON_INTERVAL_MS,
   decodeHeartbeat,
+  decodeMemberNote,
+  decodeMemberStates,
+  decodeMemberVersions,
   decodeNodeState,
   decodePeerHints,
   encodeHeartbeat,
+  encodeMemberNote,
+  encodeMemberStates,
+  encodeMemberVersions,
   encodeNodeState,
   encodePeerHints,
+  INDIRECT_DEAD_AFTER_MS,
   MAX_HEARTBEAT_BYTES,
+  MAX_MEMBER_SYNC_BYTES,
   MAX_NODE_STATE_BYTES,
   MAX_PEER_HINTS,
   MAX_PEER_HINTS_BYTES,
   type Member,
+  type MemberNote,
   MemberTable,
   type NodeState,
+  statesNewerThan,
 } from '@gary/protocol'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -50,12 +61,18 @@ export interface MembershipComponents {
 }
 
 const SWEEP_MS = 100
-/** Full state is re-gossiped this often even when unchanged, for members that hear it only by gossip. */
-const STATE_REFRESH_MS = 30_000
 const DIAL_TIMEOUT_MS = 3000
 const PROBE_TIMEOUT_MS = 1000
-/** Dead members are redialled this often, so a healed partition reconnects. */
+/**
+ * This often, even at `targetPeers`, a few members held dead are dialled: one judged dead on a
+ * lossy link, or across a healed partition, comes back without waiting for its beacon.
+ */
 const DEAD_REDIAL_MS = 5000
+const DEAD_CHECKS = 4
+/** This node refutes reports of its death at most this often (several witnesses report at once). */
+const REFUTE_EVERY_MS = 1000
+/** Member digests differing this long start a member sync; at most one runs per this interval. */
+const MEMBER_SYNC_AFTER_MS = 1000
 const MAX_PARALLEL_DIALS = 8
 /**
  * While member digests differ, this node asks one peer for hints at most this often: asking every
@@ -66,13 +83,21 @@ const ASK_PEERS_EVERY_MS = 500
 
 /**
  * Who is in the cluster: heartbeats to and from connected peers, this node's NodeState gossiped
- * when it changes and pulled by peers that miss it, peer hints and redials so every member finds
- * every other, and the member table with its status changes logged.
+ * when it changes and pulled by peers that miss it, member sync with a peer whose member digest
+ * differs, peer hints and redials so every member finds every other, and the member table with
+ * its status changes logged.
+ *
+ * Liveness is relayed (docs/design.md): a node is connected to only `targetPeers` members, so it
+ * judges those by their heartbeats and the rest by member notes on a second topic. A witness
+ * connected to a member that dies reports it `down`; two witnesses make it dead everywhere. A
+ * member reported down while up refutes it with a newer state, and every member gossips a small
+ * `alive` beacon every BEACON_INTERVAL_MS, the backstop for a death nobody witnessed.
  */
 export class Membership {
   readonly table: MemberTable
   readonly links: PeerLinks
   readonly stateTopic: string
+  readonly membersTopic: string
   readonly #selfId: string
   readonly #timers: NodeJS.Timeout[] = []
   readonly #dialing = new Set<string>()
@@ -82,7 +107,9 @@ export class Membership {
   /** Addresses of peers heard of from other peers, not yet members. */
   readonly #hints = new Map<string, string[]>()
   #askedAt = Number.NEGATIVE_INFINITY
-  #lastRefreshAt = 0
+  readonly #memberSync = new MismatchTrigger(MEMBER_SYNC_AFTER_MS)
+  #lastDeadRedialAt = Number.NEGATIVE_INFINITY
+  #lastRefutedAt = Number.NEGATIVE_INFINITY
   /** True until a state publish reached at least one peer: publishes before the mesh forms are lost. */
   #unpublished = true
   #stopping = false
@@ -94,10 +121,12 @@ export class Membership {
   ) {
     this.#selfId = components.self.current.node
     this.stateTopic = `gary/1/${init.cluster}/state`
+    this.membersTopic = `gary/1/${init.cluster}/members`
     this.table = new MemberTable(this.#selfId, {
       suspectAfterMs: init.suspectAfterMs,
       deadAfterMs: init.deadAfterMs,
       forgetAfterMs: 60 * 60 * 1000,
+      indirectDeadAfterMs: INDIRECT_DEAD_AFTER_MS,
     })
     this.links = new PeerLinks(
       {
@@ -105,6 +134,7 @@ export class Membership {
         maxHeartbeatBytes: MAX_HEARTBEAT_BYTES,
         maxStateBytes: MAX_NODE_STATE_BYTES,
         maxPeersBytes: MAX_PEER_HINTS_BYTES,
+        maxMemberSyncBytes: MAX_MEMBER_SYNC_BYTES,
       },
       {
         libp2p: components.p2p,
@@ -112,6 +142,7 @@ export class Membership {
         onHeartbeat: (peer, frame) => this.#onHeartbeat(peer, frame),
         ownState: () => encodeNodeState(components.self.current),
         peerHints: () => encodePeerHints(this.#peerHints()),
+        memberSync: (request) => this.#answerMemberSync(request),
       },
     )
   }
@@ -119,6 +150,7 @@ export class Membership {
   async start(): Promise<void> {
     const { p2p, gossip, logger } = this.components
     gossip.subscribe(this.stateTopic, (signer, data) => this.#onStateMessage(signer, data))
+    gossip.subscribe(this.membersTopic, (signer, data) => this.#onMemberNote(signer, data))
     await this.links.start()
     p2p.addEventListener('peer:connect', (event) => {
       logger.info({ peer: event.detail.toString() }, 'peer connected')
@@ -127,10 +159,11 @@ export class Membership {
     })
     p2p.addEventListener('peer:disconnect', (event) => {
       logger.info({ peer: event.detail.toString() }, 'peer disconnected')
-      void this.#probe(event.detail)
+      this.#disconnected(event.detail)
     })
     this.#timers.push(setInterval(() => this.#heartbeat(), this.init.heartbeatMs))
     this.#timers.push(setInterval(() => this.#sweep(), SWEEP_MS))
+    this.#timers.push(setInterval(() => this.#beacon(), BEACON_INTERVAL_MS))
     this.#redial(this.components.now())
   }
 
@@ -206,6 +239,10 @@ export class Membership {
       return false
     }
     const now = this.components.now()
+    const held = this.table.get(peer)
+    // A member held dead talks to this node again (a healed partition, a hung process resumed):
+    // the others may hold it dead too, so it is told, and refutes with a newer state they all hear.
+    if (held?.status === 'dead') this.#reportDown(held)
     const outcome = this.table.observeHeartbeat(peer, decoded.value, now)
     if (outcome === 'needs-state') void this.#pullState(peer)
     this.components.onHeartbeat?.(peer, now)
@@ -214,6 +251,7 @@ export class Membership {
       this.#agreed = true
       this.components.onChange?.()
     }
+    if (this.#memberSync.check(peer, sameMembers, now)) void this.#syncMembers(peer)
     if (!sameMembers && now - this.#askedAt > ASK_PEERS_EVERY_MS) {
       this.#askedAt = now
       void this.#askPeers(peerIdFromString(peer))
@@ -221,11 +259,18 @@ export class Membership {
     return true
   }
 
+  /** Pulls a member's own state: over the connection to it, or at its addresses if not connected. */
   async #pullState(peer: string): Promise<void> {
     if (this.#pulling.has(peer) || this.#stopping) return
     this.#pulling.add(peer)
     try {
-      const bytes = await this.links.pullState(peerIdFromString(peer), AbortSignal.timeout(DIAL_TIMEOUT_MS))
+      const id = peerIdFromString(peer)
+      const member = this.table.get(peer)
+      const target =
+        this.components.p2p.getConnections(id).length > 0 || member === undefined
+          ? id
+          : this.#memberAddrs(member)
+      const bytes = await this.links.pullState(target, AbortSignal.timeout(DIAL_TIMEOUT_MS))
       const decoded = decodeNodeState(bytes)
       if (!decoded.ok) {
         this.components.logger.debug({ peer, reason: decoded.reason }, 'pulled malformed state')
@@ -255,12 +300,11 @@ export class Membership {
       decls: this.components.declsDigest(),
     }
     this.links.sendHeartbeat(encodeHeartbeat(beat), now)
-    if (this.#unpublished || now - this.#lastRefreshAt >= STATE_REFRESH_MS) void this.#publishState()
+    if (this.#unpublished) void this.#publishState()
     this.#redial(now)
   }
 
   async #publishState(): Promise<void> {
-    this.#lastRefreshAt = this.components.now()
     try {
       const recipients = await this.components.gossip.publish(
         this.stateTopic,
@@ -271,6 +315,108 @@ export class Membership {
       this.#unpublished = true
       this.components.logger.debug({ err: (err as Error).message }, 'state publish failed')
     }
+  }
+
+  /** The small proof that this node is up, for members that do not hear its heartbeats. */
+  #beacon(): void {
+    const { incarnation, seq } = this.components.self.current
+    this.#publishNote({ kind: 'alive', node: this.#selfId, incarnation, seq })
+  }
+
+  /**
+   * Tells every member that this node, a witness, found `member` dead at its announced version;
+   * `unreachable` when its connection closed and the redial failed.
+   */
+  #reportDown(member: Readonly<Member>, unreachable = false): void {
+    this.#publishNote({
+      kind: 'down',
+      node: member.id,
+      ...member.announced,
+      ...(unreachable ? { unreachable } : {}),
+    })
+  }
+
+  #publishNote(note: MemberNote): void {
+    if (this.#stopping) return
+    this.components.gossip
+      .publish(this.membersTopic, encodeMemberNote(note))
+      .catch((err: Error) => this.components.logger.debug({ note, err: err.message }, 'note publish failed'))
+  }
+
+  #onMemberNote(signer: string, data: Uint8Array): Verdict {
+    const checked = checkMemberNote(signer, data)
+    if (!checked.ok) {
+      this.components.logger.debug({ from: signer, reason: checked.reason }, 'rejected member note')
+      return 'reject'
+    }
+    return checked.note.kind === 'alive' ? this.#onBeacon(checked.note) : this.#onDown(checked.note, signer)
+  }
+
+  #onBeacon(note: MemberNote): Verdict {
+    const outcome = this.table.observeBeacon(note.node, note, this.components.now())
+    if (outcome === 'stale' || outcome === 'self') return 'ignore'
+    if (outcome === 'needs-state') void this.#pullState(note.node)
+    if (this.table.get(note.node)?.status !== 'alive') this.#sweep()
+    return 'accept'
+  }
+
+  /** A witness's report, forwarded even when this node contradicts it: others judge for themselves. */
+  #onDown(note: MemberNote, witness: string): Verdict {
+    const now = this.components.now()
+    const outcome = this.table.observeDown(note.node, note, witness, now, note.unreachable === true)
+    if (outcome === 'stale') return 'ignore'
+    if (outcome === 'marked') {
+      this.components.logger.info({ member: note.node, witness }, 'member reported down')
+      this.#sweep()
+    } else if (outcome === 'self') {
+      if (note.incarnation !== this.components.self.current.incarnation) return 'ignore'
+      this.#refute(witness, now)
+    }
+    return 'accept'
+  }
+
+  /** Reported dead while up: a newer state proves otherwise to every member that hears it. */
+  #refute(witness: string, now: number): void {
+    if (now - this.#lastRefutedAt < REFUTE_EVERY_MS) return
+    this.#lastRefutedAt = now
+    this.components.self.refresh()
+    this.components.logger.info({ witness }, 'reported down while up: refuting')
+    void this.#publishState()
+  }
+
+  /** Sends `peer` the member versions this node holds; it answers with the states we miss. */
+  async #syncMembers(peer: string): Promise<void> {
+    const versions = [this.components.self.current, ...this.table.liveStates()].map(
+      ({ node, incarnation, seq }) => ({ node, incarnation, seq }),
+    )
+    try {
+      const bytes = await this.links.syncMembers(
+        peerIdFromString(peer),
+        encodeMemberVersions(versions),
+        AbortSignal.timeout(DIAL_TIMEOUT_MS),
+      )
+      const decoded = decodeMemberStates(bytes)
+      if (!decoded.ok) {
+        this.components.logger.debug({ peer, reason: decoded.reason }, 'dropped malformed member sync')
+        return
+      }
+      // These states are relayed, not signed by their members: they are trusted because every peer
+      // holds the cluster key. Each is taken only if newer than the one held, and a member's own
+      // newer state or beacon overrides it.
+      for (const state of decoded.value) this.#observeState(state, 'sync')
+    } catch (err) {
+      this.components.logger.debug({ peer, err: (err as Error).message }, 'member sync failed')
+    }
+  }
+
+  #answerMemberSync(request: Uint8Array): Uint8Array | undefined {
+    const decoded = decodeMemberVersions(request)
+    if (!decoded.ok) {
+      this.components.logger.debug({ reason: decoded.reason }, 'refused a malformed member sync request')
+      return undefined
+    }
+    const held = [this.components.self.current, ...this.table.liveStates()]
+    return encodeStatesWithin(statesNewerThan(held, decoded.value), MAX_MEMBER_SYNC_BYTES)
   }
 
   /** Alive members' addresses, for a peer that asks where to dial. */
@@ -315,8 +461,7 @@ export class Membership {
       const fields = { member: change.id, from: change.from }
       if (change.to === 'dead') {
         this.components.logger.info(fields, 'member dead')
-        // A half-open connection to a silent member would stop redials from ever reaching it again.
-        void this.components.p2p.hangUp(peerIdFromString(change.id)).catch(() => {})
+        this.#witnessed(change.id)
       } else if (change.to === 'suspect') this.components.logger.info(fields, 'member suspect')
       else if (change.from === 'dead') this.components.logger.info(fields, 'member back')
       else this.components.logger.info(fields, 'member alive again')
@@ -324,8 +469,33 @@ export class Membership {
   }
 
   /**
+   * A member turned dead. If it was connected (its heartbeats stopped), this node is a witness: it
+   * tells every member, and marks it unreachable so that it stays dead here once no longer
+   * connected. Either way it hangs up: a half-open connection to a silent member would stop
+   * redials from ever reaching it again.
+   */
+  #witnessed(id: string): void {
+    const member = this.table.get(id)
+    if (member?.direct === true) {
+      this.#reportDown(member)
+      this.table.markUnreachable(id, this.components.now())
+    }
+    void this.components.p2p.hangUp(peerIdFromString(id)).catch(() => {})
+  }
+
+  /** From now on this node knows the peer only by gossip, unless it cannot be dialled again at all. */
+  #disconnected(peer: PeerId): void {
+    if (this.components.p2p.getConnections(peer).length > 0) return
+    const id = peer.toString()
+    this.table.setIndirect(id)
+    this.#memberSync.forget(id)
+    void this.#probe(peer)
+  }
+
+  /**
    * A peer's last connection closed. If it cannot be dialled again at once, its process is gone
-   * (refused) or unreachable: that is evidence of death well before its heartbeats age out.
+   * (refused) or unreachable: that is evidence of death well before its heartbeats age out, and
+   * this node, a witness, reports it to every member.
    */
   async #probe(peer: PeerId): Promise<void> {
     const id = peer.toString()
@@ -344,13 +514,26 @@ export class Membership {
       )
       this.table.markUnreachable(id, startedAt)
       this.#sweep()
+      this.#reportDown(member, true)
     }
   }
 
-  /** Keeps dialling join addresses and known members while under-connected. */
+  /**
+   * Keeps dialling join addresses and known members while under-connected, members in random
+   * order so that no member gets everyone's connections; and now and then checks a few members
+   * held dead, even at `targetPeers`.
+   */
   #redial(now: number): void {
     const p2p = this.components.p2p
     const connected = new Set(p2p.getConnections().map((c) => c.remotePeer.toString()))
+    if (now - this.#lastDeadRedialAt >= DEAD_REDIAL_MS) {
+      this.#lastDeadRedialAt = now
+      const dead = this.table
+        .list()
+        .filter((m) => m.status === 'dead' && m.state !== undefined && !connected.has(m.id))
+      for (const member of shuffle(dead).slice(0, DEAD_CHECKS))
+        this.#dial(member.id, this.#memberAddrs(member), now, DEAD_REDIAL_MS)
+    }
     if (connected.size >= this.init.targetPeers) return
     for (const addr of this.init.join) {
       const peer = this.#joinPeers.get(addr)
@@ -359,11 +542,10 @@ export class Membership {
         this.#joinPeers.set(addr, remote),
       )
     }
-    for (const member of this.table.list()) {
-      if (connected.has(member.id) || member.state === undefined) continue
+    for (const member of shuffle(this.table.list())) {
+      if (connected.has(member.id) || member.state === undefined || member.status === 'dead') continue
       if (connected.size + this.#dialing.size >= this.init.targetPeers) break
-      const every = member.status === 'dead' ? DEAD_REDIAL_MS : this.init.heartbeatMs
-      this.#dial(member.id, this.#memberAddrs(member), now, every)
+      this.#dial(member.id, this.#memberAddrs(member), now, this.init.heartbeatMs)
     }
     for (const [id, addrs] of this.#hints) {
       if (connected.has(id)) continue
@@ -409,4 +591,72 @@ function withPeerId(id: string, addrs: string[]): Multiaddr[] {
       return []
     }
   })
+}
+
+/**
+ * When a peer's digest has differed from this node's long enough to sync with it: per peer, the
+ * mismatch must have lasted `afterMs` (gossip in flight heals most), and at most one sync starts
+ * per `afterMs` whatever the peer.
+ */
+export class MismatchTrigger {
+  readonly #since = new Map<string, number>()
+  #lastAt = Number.NEGATIVE_INFINITY
+
+  constructor(private readonly afterMs: number) {}
+
+  /** Looks at one peer's latest digest; returns true when a sync with it should start now. */
+  check(peer: string, same: boolean, now: number): boolean {
+    if (same) {
+      this.#since.delete(peer)
+      return false
+    }
+    const since = this.#since.get(peer) ?? now
+    this.#since.set(peer, since)
+    if (now - since < this.afterMs || now - this.#lastAt < this.afterMs) return false
+    this.#lastAt = now
+    return true
+  }
+
+  /** The peer is gone: its mismatch no longer counts. */
+  forget(peer: string): void {
+    this.#since.delete(peer)
+  }
+}
+
+/**
+ * A member note from gossip, checked: it decodes, and an `alive` note (a beacon) is signed by the
+ * member it names. A `down` note may come from anyone: its signer is the witness.
+ */
+export function checkMemberNote(
+  signer: string,
+  data: Uint8Array,
+): { ok: true; note: MemberNote } | { ok: false; reason: string } {
+  const decoded = decodeMemberNote(data)
+  if (!decoded.ok) return { ok: false, reason: decoded.reason }
+  if (decoded.value.kind === 'alive' && decoded.value.node !== signer)
+    return { ok: false, reason: 'beacon signed by another node' }
+  return { ok: true, note: decoded.value }
+}
+
+/**
+ * The states encoded within `maxBytes`: halved until they fit, so that an answer too large for the
+ * asker still brings it part of what it misses (the next sync brings more).
+ */
+export function encodeStatesWithin(states: NodeState[], maxBytes: number): Uint8Array {
+  let encoded = encodeMemberStates(states)
+  for (let count = states.length; encoded.byteLength > maxBytes && count > 0; ) {
+    count = Math.floor(count / 2)
+    encoded = encodeMemberStates(states.slice(0, count))
+  }
+  return encoded
+}
+
+/** A copy of `items` in random order (Fisher–Yates). */
+export function shuffle<T>(items: readonly T[], random: () => number = Math.random): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
 }

@@ -3,8 +3,8 @@ import type { NodeState } from '@gary/protocol'
 type Content = Omit<NodeState, 'node' | 'incarnation' | 'seq'>
 
 /**
- * This node's own NodeState. `seq` grows only when the content changes, so peers can tell from a
- * heartbeat's (incarnation, seq) alone whether the state they hold is current.
+ * This node's own NodeState. `seq` grows when the content changes, so peers can tell from a
+ * heartbeat's (incarnation, seq) alone whether the state they hold is current, and on `refresh`.
  */
 export class SelfState {
   #state: NodeState
@@ -27,5 +27,10 @@ export class SelfState {
     this.#key = key
     this.#state = { node, incarnation, seq: seq + 1, ...content }
     return true
+  }
+
+  /** Bumps seq, content unchanged: a version newer than any a report of this node's death names. */
+  refresh(): void {
+    this.#state = { ...this.#state, seq: this.#state.seq + 1 }
   }
 }

@@ -400,6 +400,8 @@ describe('MemberTable versions', () => {
       announced: { incarnation: 4, seq: 2 },
       declDigest: 'abcdef0123456789',
       heardAt: 100,
+      direct: true,
+      lastDirectAt: 100,
       status: 'alive',
     })
     expect(table.observeState(state('a', 4, 2), 101)).toBe('new')
@@ -512,5 +514,96 @@ describe('MemberTable forgetting', () => {
     expect(table.sweep(0)).toEqual([])
     expect(table.sweep(config.forgetAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
     expect(table.get('a')).toBeUndefined()
+  })
+})
+
+describe('MemberTable with relayed liveness', () => {
+  const relayed: MembershipConfig = { ...config, indirectDeadAfterMs: 60_000 }
+
+  test('a member known only by gossip stays alive without heartbeats, until reported down', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    expect(sweepEvery(table, 0, 30_000, 100)).toEqual([])
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 30_050)).toBe('noted')
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 30_060)).toBe('noted')
+    expect(table.sweep(30_070)).toEqual([])
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 30_080)).toBe('marked')
+    expect(table.sweep(30_100)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+  })
+
+  test('one witness that could not reach the member again is enough', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 10, true)).toBe('marked')
+    expect(table.sweep(20)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+  })
+
+  test('a report about an older version than one heard since is stale', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    expect(table.observeDown('a', { incarnation: 1, seq: 2 }, 'w1', 10)).toBe('stale')
+    expect(table.observeDown('b', { incarnation: 1, seq: 2 }, 'w1', 10)).toBe('stale')
+    expect(table.observeDown(SELF, { incarnation: 1, seq: 2 }, 'w1', 10)).toBe('self')
+    expect(table.sweep(20)).toEqual([])
+  })
+
+  test('a newer state refutes a report, and the member is alive again', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 10)
+    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 10)
+    expect(table.sweep(20)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.observeState(state('a', 1, 4), 30)).toBe('updated')
+    expect(table.sweep(40)).toEqual([{ id: 'a', from: 'dead', to: 'alive' }])
+    // A witness of the old version counts for nothing against the new one.
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w3', 50)).toBe('stale')
+    expect(table.observeDown('a', { incarnation: 1, seq: 4 }, 'w1', 50)).toBe('noted')
+  })
+
+  test('heartbeats heard directly outweigh a report', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    table.observeHeartbeat('a', beat(1, 3), 1000)
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1500)).toBe('contradicted')
+    expect(table.sweep(1600)).toEqual([])
+  })
+
+  test('a connected member ages by heartbeat; once disconnected, only by the long timeout', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeHeartbeat('a', beat(1, 1), 0)
+    table.observeState(state('a', 1, 1), 0)
+    expect(table.sweep(config.suspectAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'suspect' }])
+    table.setIndirect('a')
+    expect(table.sweep(config.suspectAfterMs + 2)).toEqual([{ id: 'a', from: 'suspect', to: 'alive' }])
+    expect(sweepEvery(table, 3000, 60_000, 500)).toEqual([])
+    expect(table.sweep(60_001)).toEqual([])
+    // The full sweep that catches the long timeout runs every 10 s.
+    expect(table.sweep(70_001)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+  })
+
+  test("a member's beacon keeps it alive and asks for a newer state it announces", () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 1), 0)
+    expect(table.observeBeacon('a', { incarnation: 1, seq: 1 }, 50_000)).toBe('unchanged')
+    expect(table.observeBeacon('a', { incarnation: 1, seq: 2 }, 55_000)).toBe('needs-state')
+    expect(table.observeBeacon('a', { incarnation: 1, seq: 1 }, 56_000)).toBe('stale')
+    expect(sweepEvery(table, 60_000, 110_000, 1000)).toEqual([])
+  })
+
+  test('sweeps agree with a table that looks at every member every time', () => {
+    // The watch list is only a shortcut: status must follow statusAt at every full sweep.
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const table = new MemberTable(SELF, relayed)
+        let now = 0
+        for (const o of ops) {
+          now += o.dt * 40
+          apply(table, o, now)
+        }
+        now += 10_001
+        table.sweep(now)
+        for (const m of table.list()) expect(m.status).toBe(statusAt(m, now, relayed))
+      }),
+    )
   })
 })

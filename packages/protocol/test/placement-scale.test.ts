@@ -37,13 +37,33 @@ const workloads = Array.from({ length: 10 }, (_, w) =>
   workload(`app-${w}`, 1000, w < 2 ? { zone: ['a', 'b'][w] as string } : {}),
 )
 
-function timed(label: string, view: Parameters<typeof plan>[0]) {
+function timed(label: string, view: Parameters<typeof plan>[0], local = false) {
   const started = performance.now()
-  const result = plan(view)
+  // The exact pass is what clusters up to `planLocallyAbove` nodes run; here it is forced.
+  const result = plan(view, local ? {} : { planLocallyAbove: Number.POSITIVE_INFINITY })
   const ms = performance.now() - started
   console.log(`plan() over 1000 nodes x 10000 slots, ${label}: ${ms.toFixed(0)} ms`)
   return result
 }
+
+test('in a cluster of 1000, each node plans only its share of 10000 free slots', () => {
+  const base = { workloads, nowWall: 1_000_000, partialView: false, partialViewForMs: 0 }
+  const all = nodes(() => [])
+  const claims = new Set<string>()
+  const started = performance.now()
+  for (const self of all.slice(0, 50)) {
+    const { actions } = plan({ ...base, self: self.id, nodes: all })
+    for (const action of actions) {
+      expect(action.kind).toBe('claim')
+      claims.add(`${action.workload}/${action.slot}`)
+    }
+    // About ten slots each, never a large share.
+    expect(actions.length).toBeLessThan(100)
+  }
+  const ms = (performance.now() - started) / 50
+  console.log(`plan() per slot over 1000 nodes x 10000 slots, all free: ${ms.toFixed(1)} ms per node`)
+  expect(claims.size).toBeGreaterThan(200)
+})
 
 test('plan() handles 1000 nodes and 10000 slots', () => {
   const base = { workloads, nowWall: 1_000_000, partialView: false, partialViewForMs: 0 }

@@ -16,9 +16,8 @@ const NODE_DEFAULTS: Omit<SimNodeInit, 'id'> = {
   capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
   skewMs: 0,
   heartbeatMs: 1000,
-  // A full mesh: with the daemon's 32, members a node is not connected to send it no heartbeats
-  // and turn suspect, until liveness is relayed (docs/design.md, "Scaling past a thousand nodes").
-  targetPeers: Number.POSITIVE_INFINITY,
+  // The daemon's default: past 33 nodes, each node hears most members only by relayed liveness.
+  targetPeers: 32,
   suspectAfterMs: 2000,
   deadAfterMs: 3000,
   settleMs: 300,

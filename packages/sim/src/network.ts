@@ -72,14 +72,18 @@ export class Network {
     return !this.#cut.has(a < b ? `${a} ${b}` : `${b} ${a}`)
   }
 
-  /** Sends `bytes` bytes from `from` to `to`; `deliver` runs on arrival (maybe never, maybe twice). */
-  send(from: string, to: string, bytes: number, deliver: () => void): void {
+  /**
+   * Sends `bytes` bytes from `from` to `to`; `deliver` runs on arrival (maybe never, maybe twice).
+   * A message with several independent `paths` (a gossip flood) is lost on an attempt only when
+   * it is lost on all of them.
+   */
+  send(from: string, to: string, bytes: number, deliver: () => void, paths = 1): void {
     this.#count(from).msgsOut++
     this.#count(from).bytesOut += bytes
     if (!this.reachable(from, to)) return
     let retransmitMs = 0
-    for (let rto = RTO_MS; this.config.loss > 0 && this.random.next() < this.config.loss; rto *= 2)
-      retransmitMs += rto
+    const loss = this.config.loss ** paths
+    for (let rto = RTO_MS; loss > 0 && this.random.next() < loss; rto *= 2) retransmitMs += rto
     const copies = this.random.next() < this.config.duplicate ? 2 : 1
     for (let i = 0; i < copies; i++) {
       const latency = this.config.baseMs + this.random.next() * this.config.jitterMs + retransmitMs

@@ -1,16 +1,24 @@
 import { type Clock, ClusterView, Reconciler } from '@gary/node/reconcile'
 import {
+  BEACON_INTERVAL_MS,
   type DeclEntry,
   DeclStore,
   encodeDeclEntries,
   encodeHeartbeat,
+  encodeMemberNote,
+  encodeMemberStates,
+  encodeMemberVersions,
   encodeNodeState,
   type Heartbeat,
   HLC_ZERO,
   type Hlc,
   hlcTick,
+  INDIRECT_DEAD_AFTER_MS,
+  type MemberNote,
   MemberTable,
   type NodeState,
+  type StateVersion,
+  statesNewerThan,
   type Workload,
 } from '@gary/protocol'
 import { FakeRuntime } from '@gary/runtime'
@@ -48,10 +56,15 @@ export interface SimWorld {
 }
 
 const SWEEP_MS = 100
-const STATE_REFRESH_MS = 30_000
+/** A member refutes reports of its death at most this often (several witnesses report at once). */
+const REFUTE_EVERY_MS = 1000
 const PULL_REQUEST_BYTES = 16
 const DECL_SYNC_AFTER_MS = 1000
+/** Member digests differing this long start a member sync; at most one runs per this interval. */
+const MEMBER_SYNC_AFTER_MS = 1000
 const DEAD_REDIAL_MS = 5000
+const DEAD_CHECKS = 4
+const FLOOD_PATHS = 3
 const silent = pino({ level: 'silent' })
 
 /**
@@ -59,10 +72,11 @@ const silent = pino({ level: 'silent' })
  * the reconcile loop are the daemon's own code; what `Membership`, `Declarations` and
  * `AntiEntropy` do over libp2p is modelled here message for message: connections kept and
  * redialled as the daemon does, a heartbeat over each connection each interval, the full
- * NodeState to every member when it changes (gossipsub's flood) and every 30 s, a pull when a
- * heartbeat announces a newer state, declarations spread on write and pulled whole when a peer's
- * digest differs for over a second, and a crashed process's connections closing (its members
- * count it dead at once).
+ * NodeState to every member when it changes (gossipsub's flood), a pull when a heartbeat or a
+ * beacon announces a newer state, declarations spread on write and pulled whole when a peer's
+ * digest differs for over a second, and a crashed process's connections closing (its peers
+ * count it dead at once). Liveness is relayed (docs/design.md): a node's peers report its death
+ * to all, it refutes a report with a newer state, and it gossips a small beacon every minute.
  */
 export class SimNode {
   readonly id: string
@@ -78,9 +92,11 @@ export class SimNode {
   #hlc: Hlc = HLC_ZERO
   #agreed = false
   #declMismatchSince = new Map<string, number>()
+  #memberMismatchSince = new Map<string, number>()
+  #lastMemberSyncAt = Number.NEGATIVE_INFINITY
   #lastDeclPull = new Map<string, number>()
   #timers: { cancelled: boolean }[] = []
-  #lastRefreshAt = 0
+  #lastRefutedAt = Number.NEGATIVE_INFINITY
   /** Peers this node has a connection to (both ends list each other). */
   readonly links = new Set<SimNode>()
   #lastDeadRedialAt = Number.NEGATIVE_INFINITY
@@ -103,6 +119,7 @@ export class SimNode {
       suspectAfterMs: this.init.suspectAfterMs,
       deadAfterMs: this.init.deadAfterMs,
       forgetAfterMs: 3_600_000,
+      indirectDeadAfterMs: INDIRECT_DEAD_AFTER_MS,
     })
     this.state = {
       node: this.id,
@@ -157,6 +174,9 @@ export class SimNode {
     const phase = this.world.random.next()
     this.#every(this.init.heartbeatMs, phase * this.init.heartbeatMs, () => this.#heartbeat())
     this.#every(SWEEP_MS, phase * SWEEP_MS, () => this.#sweep())
+    this.#every(BEACON_INTERVAL_MS, phase * BEACON_INTERVAL_MS, () =>
+      this.#broadcastNote({ kind: 'alive', node: this.id, ...this.#version() }),
+    )
     this.#redial(true)
     // The warm-up's end needs a look, as in the daemon.
     this.#timers.push(engine.after(2 * this.init.heartbeatMs + 1, () => this.reconciler.trigger()))
@@ -188,7 +208,7 @@ export class SimNode {
     for (const entry of entries) this.decls.merge(entry)
     this.reconciler.viewChanged()
     const bytes = encodeDeclEntries(entries).length
-    for (const peer of this.#peers()) this.#send(peer, bytes, () => peer.#receiveDecls(entries))
+    this.#flood(bytes, (peer) => peer.#receiveDecls(entries))
   }
 
   /** Runs `fn` every `intervalMs`; `fn` must be synchronous (heartbeats, sweeps). */
@@ -201,8 +221,17 @@ export class SimNode {
     this.#timers.push(this.world.engine.after(firstMs, tick, true))
   }
 
-  #peers(): SimNode[] {
-    return this.world.nodes().filter((node) => node !== this)
+  /**
+   * Gossipsub's flood: every other node gets the message once. It travels the mesh, where each
+   * node hears it from whichever of its mesh peers (6 by default) forwards it first; the
+   * simulator counts 3 of those paths as independent, so a lossy network delays a flood by the
+   * fastest of 3 retransmission draws rather than by one.
+   */
+  #flood(bytes: number, deliver: (peer: SimNode) => void): void {
+    for (const peer of this.world.nodes()) {
+      if (peer === this) continue
+      this.world.network.send(this.id, peer.id, bytes, () => peer.up && deliver(peer), FLOOD_PATHS)
+    }
   }
 
   #send(to: SimNode, bytes: number, deliver: () => void): void {
@@ -220,20 +249,36 @@ export class SimNode {
     }
     const bytes = encodeHeartbeat(beat).length
     for (const peer of this.links) this.#send(peer, bytes, () => peer.#receiveHeartbeat(this, beat))
-    if (this.#clock.now() - this.#lastRefreshAt >= STATE_REFRESH_MS) this.#broadcastState()
     this.#redial()
   }
 
+  #version(): StateVersion {
+    return { incarnation: this.state.incarnation, seq: this.state.seq }
+  }
+
   /**
-   * As the daemon: while under `targetPeers` connections, dial the members not connected (the
-   * dead ones only every 5 s, so that a healed partition reconnects). On start, discovery (the
-   * join peer and its hints) is modelled as dialling nodes at random, or all of them when
-   * `targetPeers` covers the cluster.
+   * As the daemon: while under `targetPeers` connections, dial the members not connected, in
+   * random order so that no member gets everyone's connections; every 5 s, dial a few members
+   * held dead. On start, discovery (the join peer and its hints) is
+   * modelled as dialling nodes at random, or all of them when `targetPeers` covers the cluster.
    */
   #redial(starting = false): void {
-    if (this.links.size >= this.init.targetPeers) return
     const nodes = this.world.nodes()
     const now = this.#clock.now()
+    const deadToo = now - this.#lastDeadRedialAt >= DEAD_REDIAL_MS
+    if (deadToo) {
+      this.#lastDeadRedialAt = now
+      // Even at its target, a node checks a few members it holds dead: one it judged dead on a
+      // lossy link, or across a healed partition, comes back without waiting for its beacon.
+      const dead = this.table
+        .list()
+        .filter((member) => member.status === 'dead' && member.state !== undefined)
+      for (const member of this.world.random.shuffle(dead).slice(0, DEAD_CHECKS)) {
+        const peer = this.world.byId(member.id)
+        if (peer !== undefined) this.#connect(peer)
+      }
+    }
+    if (this.links.size >= this.init.targetPeers) return
     if (starting && this.init.targetPeers >= nodes.length - 1) {
       for (const peer of nodes) this.#connect(peer)
     } else if (starting) {
@@ -242,11 +287,9 @@ export class SimNode {
         if (this.links.size >= this.init.targetPeers) break
       }
     }
-    const deadToo = now - this.#lastDeadRedialAt >= DEAD_REDIAL_MS
-    if (deadToo) this.#lastDeadRedialAt = now
-    for (const member of this.table.list()) {
+    for (const member of this.world.random.shuffle(this.table.list())) {
       if (this.links.size >= this.init.targetPeers) break
-      if (member.state === undefined || (member.status === 'dead' && !deadToo)) continue
+      if (member.state === undefined || member.status === 'dead') continue
       const peer = this.world.byId(member.id)
       if (peer !== undefined) this.#connect(peer)
     }
@@ -264,16 +307,34 @@ export class SimNode {
   #disconnect(peer: SimNode): void {
     this.links.delete(peer)
     peer.links.delete(this)
+    this.table?.setIndirect(peer.id)
+    peer.table?.setIndirect(this.id)
   }
 
   #receiveHeartbeat(from: SimNode, beat: Heartbeat): void {
+    // A closed connection drops what was still in flight on it.
+    if (!this.links.has(from)) return
     const now = this.#clock.now()
+    const held = this.table.get(from.id)
+    // A member this node holds dead talks to it again (a healed partition): the others may hold
+    // it dead too, so it is told, and refutes with a newer state that reaches them all.
+    if (held?.status === 'dead') this.#broadcastNote({ kind: 'down', node: from.id, ...held.announced })
     const outcome = this.table.observeHeartbeat(from.id, beat, now)
     if (outcome === 'needs-state') this.#pullState(from)
     const sameDecls = beat.decls === this.decls.digest()
-    if (!this.#agreed && sameDecls && beat.members === this.table.liveDigest()) {
+    const sameMembers = beat.members === this.table.liveDigest()
+    if (!this.#agreed && sameDecls && sameMembers) {
       this.#agreed = true
       this.reconciler.viewChanged()
+    }
+    if (sameMembers) this.#memberMismatchSince.delete(from.id)
+    else {
+      const since = this.#memberMismatchSince.get(from.id) ?? now
+      this.#memberMismatchSince.set(from.id, since)
+      if (now - since >= MEMBER_SYNC_AFTER_MS && now - this.#lastMemberSyncAt >= MEMBER_SYNC_AFTER_MS) {
+        this.#lastMemberSyncAt = now
+        this.#syncMembers(from)
+      }
     }
     // Anti-entropy: a digest that stays different for over a second means a lost message.
     if (sameDecls) this.#declMismatchSince.delete(from.id)
@@ -290,6 +351,21 @@ export class SimNode {
     }
   }
 
+  /** Sends `from` the versions this node holds; it answers with the states that are newer. */
+  #syncMembers(from: SimNode): void {
+    const versions = [this.state, ...this.table.liveStates()].map(({ node, incarnation, seq }) => ({
+      node,
+      incarnation,
+      seq,
+    }))
+    this.#send(from, encodeMemberVersions(versions).length, () => {
+      const states = statesNewerThan([from.state, ...from.table.liveStates()], versions)
+      from.#send(this, encodeMemberStates(states).length, () => {
+        for (const state of states) this.#receiveState(state)
+      })
+    })
+  }
+
   #pullState(from: SimNode): void {
     this.#send(from, PULL_REQUEST_BYTES, () => {
       const state = from.state
@@ -298,10 +374,9 @@ export class SimNode {
   }
 
   #broadcastState(): void {
-    this.#lastRefreshAt = this.#clock.now()
     const state = this.state
     const bytes = encodeNodeState(state).length
-    for (const peer of this.#peers()) this.#send(peer, bytes, () => peer.#receiveState(state))
+    this.#flood(bytes, (peer) => peer.#receiveState(state))
   }
 
   #receiveState(state: NodeState): void {
@@ -311,6 +386,36 @@ export class SimNode {
     // table for every state made a round of states cost O(N^2) per node.
     if (this.table.get(state.node)?.status !== 'alive') this.#sweep()
     this.reconciler.viewChanged()
+  }
+
+  /** Gossips a member note to every node (gossipsub's flood). */
+  #broadcastNote(note: MemberNote): void {
+    const bytes = encodeMemberNote(note).length
+    this.#flood(bytes, (peer) => peer.#receiveNote(note, this.id))
+  }
+
+  /** A note gossiped by `signer` (gossipsub signs every message). */
+  #receiveNote(note: MemberNote, signer: string): void {
+    const now = this.#clock.now()
+    if (note.kind === 'alive') {
+      const outcome = this.table.observeBeacon(note.node, note, now)
+      const from = this.world.byId(note.node)
+      if (outcome === 'needs-state' && from !== undefined) this.#pullState(from)
+      if (outcome !== 'stale' && this.table.get(note.node)?.status !== 'alive') this.#sweep()
+      return
+    }
+    const outcome = this.table.observeDown(note.node, note, signer, now, note.unreachable === true)
+    if (outcome === 'marked') this.#sweep()
+    else if (
+      outcome === 'self' &&
+      note.incarnation === this.state.incarnation &&
+      now - this.#lastRefutedAt >= REFUTE_EVERY_MS
+    ) {
+      // Reported dead while up: a newer state proves otherwise to every node that hears it.
+      this.#lastRefutedAt = now
+      this.state = { ...this.state, seq: this.state.seq + 1 }
+      this.#broadcastState()
+    }
   }
 
   #receiveDecls(entries: DeclEntry[]): void {
@@ -327,16 +432,33 @@ export class SimNode {
     if (changes.length === 0) return
     this.reconciler.viewChanged()
     for (const change of changes) {
-      // The daemon hangs up on a member it finds dead.
       if (change.to !== 'dead') continue
       const peer = this.world.byId(change.id)
-      if (peer !== undefined && this.links.has(peer)) this.#disconnect(peer)
+      if (peer === undefined || !this.links.has(peer)) continue
+      // A witness: its heartbeats stopped. Tell every node, and hang up as the daemon does; the
+      // member stays dead here until fresh evidence, though no longer connected.
+      this.#reportDown(change.id)
+      this.table.markUnreachable(change.id, this.#clock.now())
+      this.#disconnect(peer)
     }
   }
 
+  #reportDown(id: string, unreachable = false): void {
+    const member = this.table.get(id)
+    if (member !== undefined)
+      this.#broadcastNote({
+        kind: 'down',
+        node: id,
+        ...member.announced,
+        ...(unreachable ? { unreachable } : {}),
+      })
+  }
+
+  /** A connection broke and the redial was refused: a witness of the peer's death. */
   #lostConnection(peer: string): void {
     if (!this.up) return
     this.table.markUnreachable(peer, this.#clock.now())
     this.#sweep()
+    this.#reportDown(peer, true)
   }
 }

@@ -1,4 +1,10 @@
-import type { DeclStore, MemberTable, PlacementNode } from '@gary/protocol'
+import {
+  ClaimIndex,
+  type DeclStore,
+  type MemberTable,
+  type NodeState,
+  type PlacementNode,
+} from '@gary/protocol'
 import { PartialView } from './partial-view.js'
 import type { ReconcileView } from './reconciler.js'
 
@@ -30,6 +36,10 @@ export interface ClusterViewComponents {
  */
 export class ClusterView {
   readonly #partial = new PartialView()
+  /** The live members' promises, indexed once per state received rather than once per pass. */
+  readonly #index = new ClaimIndex()
+  /** The placement node made from each member's current state, so an unchanged member costs nothing. */
+  readonly #made = new Map<string, { state: NodeState; node: PlacementNode }>()
   readonly #startedAt: number
   readonly #warmupMs: number
   readonly #recentWindowMs: number
@@ -51,39 +61,69 @@ export class ClusterView {
   read(): ReconcileView {
     const now = this.components.now()
     const others: PlacementNode[] = []
-    let recent = 1
-    // Rule 10 counts the members this node hears now: a node cut off sees its peers turn suspect
-    // together, and one of them dead a moment before the rest; counting suspects as seen let it
-    // take the first one's slots.
-    let hearing = 1
+    // Rule 10 is judged twice. Over all members: a node cut off with others (a minority) hears of
+    // the rest's deaths from its side's witnesses. Over its own connections: a node cut off alone
+    // hears no report at all, only its peers going silent. Members count as seen recently when
+    // heard within the window, this node included; as seen now when alive: a node cut off sees
+    // its peers turn suspect together, and one of them dead a moment before the rest; counting
+    // suspects as seen let it take the first one's slots.
+    const all = { recent: 1, hearing: 1 }
+    const direct = { recent: 1, hearing: 1 }
     let waitingForState: string | undefined
     for (const member of this.components.members.list()) {
-      if (now - member.heardAt <= this.#recentWindowMs) recent++
-      if (member.status === 'alive') hearing++
+      if (now - member.heardAt <= this.#recentWindowMs) all.recent++
+      if (member.status === 'alive') all.hearing++
+      if (member.lastDirectAt !== undefined && now - member.lastDirectAt <= this.#recentWindowMs) {
+        direct.recent++
+        if (member.direct && member.status === 'alive') direct.hearing++
+      }
       if (member.status === 'dead') continue
       const state = member.state
       if (state === undefined) {
         waitingForState = member.id
         continue
       }
-      others.push({
-        id: member.id,
-        labels: state.labels,
-        capacity: state.capacity,
-        draining: state.draining,
-        promises: state.promises,
-        refusals: state.refusals,
-      })
+      others.push(this.#placementNode(state))
     }
-    const partial = this.#partial.observe(hearing, recent, now)
+    this.#reindex(others)
+    const worse = all.hearing * direct.recent <= direct.hearing * all.recent ? all : direct
+    const partial = this.#partial.observe(worse.hearing, worse.recent, now)
     return {
       workloads: this.components.declarations.live(),
       others,
+      index: this.#index,
       self: this.components.self(),
       partialView: partial.partial,
       partialViewForMs: partial.forMs,
       warm: (this.components.agreed() || now >= this.warmAt) && waitingForState === undefined,
       waitingFor: waitingForState,
+    }
+  }
+
+  #placementNode(state: NodeState): PlacementNode {
+    const made = this.#made.get(state.node)
+    if (made?.state === state) return made.node
+    const node: PlacementNode = {
+      id: state.node,
+      labels: state.labels,
+      capacity: state.capacity,
+      draining: state.draining,
+      promises: state.promises,
+      refusals: state.refusals,
+    }
+    this.#made.set(state.node, { state, node })
+    return node
+  }
+
+  /** Brings the index to exactly `live`: new and changed members in, departed ones out. */
+  #reindex(live: readonly PlacementNode[]): void {
+    for (const node of live) this.#index.set(node)
+    if (this.#index.size === live.length) return
+    const ids = new Set(live.map((node) => node.id))
+    for (const id of [...this.#index.ids()]) {
+      if (ids.has(id)) continue
+      this.#index.delete(id)
+      this.#made.delete(id)
     }
   }
 }

@@ -19,6 +19,7 @@
  * for (const slot of unschedulable) log.warn({ workload: slot.workload, slot: slot.slot }, slot.reasons.join('; '))
  * ```
  */
+export { ClaimIndex, type IndexedPromise } from './claim-index.js'
 export { hash53 } from './hash.js'
 export { plan } from './plan.js'
 export { formatCpu, formatMemory } from './reasons.js'

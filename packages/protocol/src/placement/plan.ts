@@ -1,8 +1,10 @@
 import { selfActions } from './actions.js'
+import { ClaimIndex } from './claim-index.js'
 import { classify } from './classify.js'
 import { buildContext } from './context.js'
 import { Placers, placeFree, reserveHolders } from './free.js'
 import { Ledger } from './ledger.js'
+import { planLocal } from './local.js'
 import { emptyOutcome } from './outcome.js'
 import { explain } from './reasons.js'
 import { DEFAULT_PLACEMENT_CONFIG, type PlacementConfig, type PlacementView, type Plan } from './types.js'
@@ -17,9 +19,14 @@ import { rollUpdates } from './update.js'
  * nobody to keep them (phase A, rules 4, 7, 9); roll updates (phase B, rule 8); explain what could
  * not be placed (rule 6); derive this node's actions (rules 2, 5, 7, 10).
  * Cost: O(promises + nodes x workloads + slots x (log nodes + candidates)).
+ *
+ * Past `planLocallyAbove` live nodes, each node decides only the slots it can win (`planLocal`).
  */
 export function plan(view: PlacementView, config: Partial<PlacementConfig> = {}): Plan {
-  const context = buildContext(view, { ...DEFAULT_PLACEMENT_CONFIG, ...config })
+  const full = { ...DEFAULT_PLACEMENT_CONFIG, ...config }
+  if (view.nodes.length > full.planLocallyAbove)
+    return planLocal(view, full, view.claims ?? ClaimIndex.of(view.nodes.filter((n) => n.id !== view.self)))
+  const context = buildContext(view, full)
   const out = emptyOutcome()
   const classification = classify(context, out.buckets)
   const ledger = new Ledger(context.nodes)

@@ -1,5 +1,6 @@
 import type { Refusal, SlotPromise } from '../node-state.js'
 import type { Workload } from '../spec.js'
+import type { ClaimIndex } from './claim-index.js'
 
 /** One live node as the placement rules see it: what it offers and what it has promised. */
 export interface PlacementNode {
@@ -25,6 +26,12 @@ export interface PlacementView {
   partialView: boolean
   /** How long the partial view has lasted, ms. */
   partialViewForMs: number
+  /**
+   * The live nodes other than self, indexed, kept by the caller between passes: in a large
+   * cluster the pass reads only what it needs from it. Must hold exactly `nodes` but self.
+   * Absent: built from `nodes`.
+   */
+  claims?: ClaimIndex
 }
 
 export interface PlacementConfig {
@@ -39,6 +46,11 @@ export interface PlacementConfig {
    * each slot, so small clusters spread perfectly; above it, `candidates` are drawn. Default 32.
    */
   considerAllUpTo: number
+  /**
+   * With more live nodes than this, each node decides only the slots it can win, slot by slot
+   * (`planLocal`), instead of planning every slot in one exact pass. Default 32.
+   */
+  planLocallyAbove: number
 }
 
 export const DEFAULT_PLACEMENT_CONFIG: Readonly<PlacementConfig> = Object.freeze({
@@ -46,6 +58,7 @@ export const DEFAULT_PLACEMENT_CONFIG: Readonly<PlacementConfig> = Object.freeze
   partialViewGraceMs: 60_000,
   candidates: 4,
   considerAllUpTo: 32,
+  planLocallyAbove: 32,
 })
 
 export type ReleaseReason = 'lost' | 'scaled-down' | 'deleted' | 'drained' | 'updating' | 'ineligible'

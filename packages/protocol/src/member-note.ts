@@ -1,0 +1,73 @@
+import { z } from 'zod'
+import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
+import { compareVersions } from './freshness.js'
+import { type NodeState, NodeStateSchema } from './node-state.js'
+
+/** Largest member note accepted from the network, in bytes. */
+export const MAX_MEMBER_NOTE_BYTES = 512
+
+/**
+ * A short note about one member, gossiped to every node (relayed liveness). `alive`: the member's
+ * own beacon, sent now and then, proving it is up at that version (its signer must be `node`).
+ * `down`: a witness connected to the member found it dead at that version; anyone may send one,
+ * and the member, hearing it, refutes it by publishing a newer state. `unreachable` says how: its
+ * connection closed and could not be opened again (strong evidence, enough alone), rather than
+ * its heartbeats stopping (which one lossy link also does).
+ */
+export const MemberNoteSchema = z.strictObject({
+  kind: z.enum(['alive', 'down']),
+  node: z.string().min(1).max(128),
+  incarnation: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  unreachable: z.boolean().optional(),
+})
+
+export type MemberNote = z.infer<typeof MemberNoteSchema>
+
+export const encodeMemberNote = (note: MemberNote): Uint8Array => encodeEnvelope('member', note)
+export const decodeMemberNote = (bytes: Uint8Array): Decoded<MemberNote> =>
+  decodeEnvelope(bytes, 'member', MemberNoteSchema, MAX_MEMBER_NOTE_BYTES)
+
+/** Most members a member sync names: past the largest cluster the simulator runs. */
+export const MAX_SYNC_MEMBERS = 20_000
+/** Largest member-sync request or answer accepted, bytes. */
+export const MAX_MEMBER_SYNC_BYTES = 64 * 1024 * 1024
+
+const memberVersion = z.strictObject({
+  node: z.string().min(1).max(128),
+  incarnation: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+})
+
+/**
+ * A member sync request: the version of every live member the asker holds. A peer whose member
+ * digest differs answers with the states it holds that are newer or unknown to the asker.
+ */
+export const MemberVersionsSchema = z.array(memberVersion).max(MAX_SYNC_MEMBERS)
+export type MemberVersions = z.infer<typeof MemberVersionsSchema>
+
+export const encodeMemberVersions = (versions: MemberVersions): Uint8Array =>
+  encodeEnvelope('member-versions', versions)
+export const decodeMemberVersions = (bytes: Uint8Array): Decoded<MemberVersions> =>
+  decodeEnvelope(bytes, 'member-versions', MemberVersionsSchema, MAX_MEMBER_SYNC_BYTES)
+
+/**
+ * A member sync answer: other members' states as the answering peer holds them. Each is taken only
+ * if newer than what the asker holds, and each member's own beacons and states overrule it.
+ */
+export const MemberStatesSchema = z.array(NodeStateSchema).max(MAX_SYNC_MEMBERS)
+
+export const encodeMemberStates = (states: NodeState[]): Uint8Array => encodeEnvelope('member-states', states)
+export const decodeMemberStates = (bytes: Uint8Array): Decoded<NodeState[]> =>
+  decodeEnvelope(bytes, 'member-states', MemberStatesSchema, MAX_MEMBER_SYNC_BYTES)
+
+/** The states `held` has that are unknown to, or newer than, what `asker` names. */
+export function statesNewerThan(held: Iterable<NodeState>, asker: MemberVersions): NodeState[] {
+  const known = new Map(asker.map((v) => [v.node, v]))
+  const out: NodeState[] = []
+  for (const state of held) {
+    const theirs = known.get(state.node)
+    if (theirs === undefined || compareVersions(state, theirs) > 0) out.push(state)
+  }
+  return out
+}

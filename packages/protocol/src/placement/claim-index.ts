@@ -1,0 +1,146 @@
+import type { SlotPromise } from '../node-state.js'
+import { hash53 } from './hash.js'
+import { ringStart } from './ring.js'
+import type { PlacementNode } from './types.js'
+
+/** One node's promise for a slot. */
+export interface IndexedPromise {
+  nodeId: string
+  promise: SlotPromise
+}
+
+type Entries = IndexedPromise | IndexedPromise[]
+
+/**
+ * The live nodes other than the planning one, with their promises by slot and their places on
+ * the hash ring, kept up to date node by node between passes. In a large cluster a pass reads
+ * only the slots its node can win, so building this from every promise on every pass would cost
+ * more than the pass itself. A node's new state costs only the promises that changed: a node
+ * keeps the same promise object while the promise does not change.
+ */
+export class ClaimIndex {
+  readonly #nodes = new Map<string, PlacementNode>()
+  /**
+   * Per workload, per slot number. Most slots have one promise: it is stored bare, without an
+   * array around it. No string key is built per promise: at 1000 nodes a deploy of 10,000 slots
+   * is 30 million index updates across the simulation.
+   */
+  readonly #bySlot = new Map<string, (Entries | undefined)[]>()
+  /** Ring order: positions ascending, ids alongside. */
+  #positions: number[] = []
+  #ids: string[] = []
+
+  /** An index of the given nodes, for a caller that keeps none between passes. */
+  static of(nodes: readonly PlacementNode[]): ClaimIndex {
+    const index = new ClaimIndex()
+    for (const node of nodes) index.set(node)
+    return index
+  }
+
+  get size(): number {
+    return this.#nodes.size
+  }
+
+  /** Adds the node, or replaces what is known of it. */
+  set(node: PlacementNode): void {
+    const old = this.#nodes.get(node.id)
+    if (old === node) return
+    if (old === undefined) this.#insertOnRing(node.id)
+    this.#nodes.set(node.id, node)
+    if (old?.promises === node.promises) return
+    const gone = new Set(old?.promises ?? [])
+    for (const promise of node.promises) {
+      if (gone.delete(promise)) continue
+      this.#add(node.id, promise)
+    }
+    for (const promise of gone) this.#remove(node.id, promise)
+  }
+
+  delete(id: string): void {
+    const old = this.#nodes.get(id)
+    if (old === undefined) return
+    for (const promise of old.promises) this.#remove(id, promise)
+    this.#nodes.delete(id)
+    const at = this.#find(id)
+    this.#positions.splice(at, 1)
+    this.#ids.splice(at, 1)
+  }
+
+  get(id: string): PlacementNode | undefined {
+    return this.#nodes.get(id)
+  }
+
+  ids(): IterableIterator<string> {
+    return this.#nodes.keys()
+  }
+
+  /** Every indexed promise for the slot. */
+  promisesFor(workload: string, slot: number): readonly IndexedPromise[] {
+    const entries = this.#bySlot.get(workload)?.[slot]
+    return entries === undefined ? [] : Array.isArray(entries) ? entries : [entries]
+  }
+
+  /** The ring with `self` on it too: ids in ring order and their positions. */
+  ringWith(self: string): { ids: string[]; positions: number[] } {
+    if (this.#nodes.has(self)) return { ids: this.#ids, positions: this.#positions }
+    const position = hash53(self)
+    const at = insertionPoint(this.#positions, this.#ids, position, self)
+    return {
+      ids: [...this.#ids.slice(0, at), self, ...this.#ids.slice(at)],
+      positions: [...this.#positions.slice(0, at), position, ...this.#positions.slice(at)],
+    }
+  }
+
+  #add(nodeId: string, promise: SlotPromise): void {
+    let slots = this.#bySlot.get(promise.workload)
+    if (slots === undefined) {
+      slots = []
+      this.#bySlot.set(promise.workload, slots)
+    }
+    const entries = slots[promise.slot]
+    const entry = { nodeId, promise }
+    if (entries === undefined) slots[promise.slot] = entry
+    else if (Array.isArray(entries)) entries.push(entry)
+    else slots[promise.slot] = [entries, entry]
+  }
+
+  #remove(nodeId: string, promise: SlotPromise): void {
+    const slots = this.#bySlot.get(promise.workload)
+    const entries = slots?.[promise.slot]
+    if (slots === undefined || entries === undefined) return
+    if (!Array.isArray(entries)) {
+      if (entries.nodeId === nodeId && entries.promise === promise) slots[promise.slot] = undefined
+      return
+    }
+    const at = entries.findIndex((e) => e.nodeId === nodeId && e.promise === promise)
+    if (at !== -1) entries.splice(at, 1)
+    if (entries.length === 1) slots[promise.slot] = entries[0] as IndexedPromise
+  }
+
+  #insertOnRing(id: string): void {
+    const position = hash53(id)
+    const at = insertionPoint(this.#positions, this.#ids, position, id)
+    this.#positions.splice(at, 0, position)
+    this.#ids.splice(at, 0, id)
+  }
+
+  #find(id: string): number {
+    const position = hash53(id)
+    let at = ringStart(this.#positions, position)
+    while (this.#ids[at] !== id) at++
+    return at
+  }
+}
+
+/** Where (position, id) goes in ring order: by position, then id, as `buildRing` orders. */
+function insertionPoint(positions: readonly number[], ids: readonly string[], position: number, id: string) {
+  let low = 0
+  let high = positions.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    const p = positions[mid] as number
+    if (p < position || (p === position && (ids[mid] as string) < id)) low = mid + 1
+    else high = mid
+  }
+  return low
+}

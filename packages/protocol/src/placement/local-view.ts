@@ -1,0 +1,244 @@
+import type { SlotPromise } from '../node-state.js'
+import type { ClaimIndex } from './claim-index.js'
+import { hash53 } from './hash.js'
+import { ringStart } from './ring.js'
+import { type PlacementNode, slotKey } from './types.js'
+import { isClaimant, rankClaims } from './winners.js'
+import { matches, type WorkloadInfo } from './workloads.js'
+
+/** A claimant of a slot, with its node. */
+export interface LocalClaim {
+  nodeId: string
+  node: PlacementNode
+  promise: SlotPromise
+}
+
+/** One replicated slot as the claims for it stand (rule 2, rule 7). */
+export interface LocalSlot {
+  key: string
+  slot: number
+  /** Claimants, best first, one per node. */
+  claims: LocalClaim[]
+  displaced?: 'draining' | 'ineligible'
+  successor?: LocalClaim
+  /** Who keeps the slot: the holder, or a displaced holder's successor; none if free. */
+  current?: LocalClaim
+}
+
+/** What a node's claimant promises use, by its own published promises. */
+interface Usage {
+  cpu: number
+  memory: number
+  counts: Map<string, number>
+}
+
+/**
+ * What one pass of a large cluster reads (docs/design.md, "Placement in large clusters"): the
+ * claims of a slot, nodes' published usage, and the ring walk of a slot, each computed from the
+ * index on demand and remembered for the pass.
+ */
+export class LocalView {
+  readonly ring: { ids: string[]; positions: number[] }
+  readonly #usage = new Map<string, Usage>()
+  readonly #own = new Map<string, SlotPromise>()
+
+  constructor(
+    readonly self: PlacementNode,
+    readonly index: ClaimIndex,
+    private readonly byName: ReadonlyMap<string, WorkloadInfo>,
+    ownPromises: readonly SlotPromise[],
+  ) {
+    this.ring = index.ringWith(self.id)
+    for (const promise of ownPromises) this.#own.set(slotKey(promise.workload, promise.slot), promise)
+  }
+
+  node(id: string): PlacementNode | undefined {
+    return id === this.self.id ? this.self : this.index.get(id)
+  }
+
+  slot(workload: WorkloadInfo, slot: number): LocalSlot {
+    const key = slotKey(workload.name, slot)
+    const claims: LocalClaim[] = []
+    for (const { nodeId, promise } of this.index.promisesFor(workload.name, slot)) {
+      const node = this.index.get(nodeId)
+      if (node !== undefined && nodeId !== this.self.id && isClaimant(promise))
+        claims.push({ nodeId, node, promise })
+    }
+    const own = this.#own.get(key)
+    if (own !== undefined && isClaimant(own))
+      claims.push({ nodeId: this.self.id, node: this.self, promise: own })
+    claims.sort(rankClaims)
+    const seen = new Set<string>()
+    const unique = claims.filter((claim) => !seen.has(claim.nodeId) && seen.add(claim.nodeId))
+    const state: LocalSlot = { key, slot, claims: unique }
+    const holder = unique[0]
+    if (holder === undefined) return state
+    if (holder.node.draining) state.displaced = 'draining'
+    else if (!matches(holder.node.labels, workload.constraints)) state.displaced = 'ineligible'
+    if (state.displaced === undefined) state.current = holder
+    else {
+      const successor = unique.find((claim) => welcomes(claim.node, workload))
+      if (successor !== undefined) {
+        state.successor = successor
+        state.current = successor
+      }
+    }
+    return state
+  }
+
+  /** Whether the node may take a new slot of the workload and, by what it publishes, has room. */
+  candidate(node: PlacementNode, workload: WorkloadInfo): boolean {
+    if (!welcomes(node, workload) || refused(node, workload)) return false
+    const usage = this.usage(node)
+    return (
+      usage.cpu + workload.cpuMillis <= node.capacity.cpuMillis &&
+      usage.memory + workload.memoryBytes <= node.capacity.memoryBytes
+    )
+  }
+
+  usage(node: PlacementNode): Usage {
+    let usage = this.#usage.get(node.id)
+    if (usage === undefined) {
+      usage = { cpu: 0, memory: 0, counts: new Map() }
+      const seen = new Set<string>()
+      for (const promise of node.promises) {
+        const workload = this.byName.get(promise.workload)
+        const key = slotKey(promise.workload, promise.slot)
+        if (workload === undefined || !isClaimant(promise) || seen.has(key)) continue
+        seen.add(key)
+        usage.cpu += workload.cpuMillis
+        usage.memory += workload.memoryBytes
+        usage.counts.set(workload.name, (usage.counts.get(workload.name) ?? 0) + 1)
+      }
+      this.#usage.set(node.id, usage)
+    }
+    return usage
+  }
+
+  /**
+   * The node a free slot goes to: the best of the first `candidates` candidate nodes on its ring
+   * walk (fewer replicas of the workload, then lower load, then hash), skipping `except`.
+   */
+  walk(workload: WorkloadInfo, slot: number, candidates: number, except?: string): string | undefined {
+    const { ids } = this.ring
+    const start = ringStart(this.ring.positions, slotPosition(workload.name, slot))
+    let best: PlacementNode | undefined
+    let taken = 0
+    for (let step = 0; step < ids.length && taken < candidates; step++) {
+      const id = ids[(start + step) % ids.length] as string
+      const node = this.node(id)
+      if (node === undefined || id === except || !this.candidate(node, workload)) continue
+      taken++
+      if (best === undefined || this.#better(node, best, workload, slot)) best = node
+    }
+    return best?.id
+  }
+
+  /**
+   * The ring positions of the slots whose walk takes this node among its first `candidates`
+   * candidates: after the `candidates`-th candidate before it, up to itself. Undefined when it
+   * is no candidate; the whole ring when there are too few others.
+   */
+  arc(workload: WorkloadInfo, candidates: number): { after: number; upTo: number } | 'all' | undefined {
+    if (!this.candidate(this.self, workload)) return undefined
+    return this.#arcBefore(candidates, (node) => this.candidate(node, workload))
+  }
+
+  /** The slots whose walk starts at this node: those it reports unschedulable. */
+  homeArc(): { after: number; upTo: number } | 'all' {
+    return this.#arcBefore(1, () => true)
+  }
+
+  #arcBefore(count: number, counts: (node: PlacementNode) => boolean) {
+    const { ids, positions } = this.ring
+    const at = ids.indexOf(this.self.id)
+    let found = 0
+    for (let step = 1; step < ids.length; step++) {
+      const i = (at - step + ids.length) % ids.length
+      const node = this.node(ids[i] as string)
+      if (node === undefined || !counts(node)) continue
+      if (++found === count) return { after: positions[i] as number, upTo: positions[at] as number }
+    }
+    return 'all'
+  }
+
+  #better(a: PlacementNode, b: PlacementNode, workload: WorkloadInfo, slot: number): boolean {
+    const ua = this.usage(a)
+    const ub = this.usage(b)
+    const spread = (ua.counts.get(workload.name) ?? 0) - (ub.counts.get(workload.name) ?? 0)
+    if (spread !== 0) return spread < 0
+    const load = loadOf(ua, a) - loadOf(ub, b)
+    if (load !== 0 && !Number.isNaN(load)) return load < 0
+    const hashA = hash53(`${workload.name}/${slot}/${a.id}`)
+    const hashB = hash53(`${workload.name}/${slot}/${b.id}`)
+    if (hashA !== hashB) return hashA < hashB
+    return a.id < b.id
+  }
+}
+
+export const welcomes = (node: PlacementNode, workload: WorkloadInfo): boolean =>
+  !node.draining && matches(node.labels, workload.constraints)
+
+export const refused = (node: PlacementNode, workload: WorkloadInfo): boolean =>
+  node.refusals.some((r) => r.workload === workload.name && r.generation === workload.generation)
+
+const loadOf = (usage: Usage, node: PlacementNode): number =>
+  Math.max(fraction(usage.cpu, node.capacity.cpuMillis), fraction(usage.memory, node.capacity.memoryBytes))
+
+const fraction = (used: number, capacity: number): number =>
+  capacity > 0 ? used / capacity : used > 0 ? Number.POSITIVE_INFINITY : 0
+
+const slotPosition = (workload: string, slot: number): number => hash53(`${workload}/${slot}`)
+
+/** Slot positions on the ring per (workload, replicas), sorted; a pure function's memo. */
+const sortedSlots = new Map<string, { positions: Float64Array; slots: Int32Array }>()
+const MAX_MEMO = 256
+
+/** The workload's slots whose ring position lies in the arc, in ring order. */
+export function slotsIn(workload: WorkloadInfo, arc: { after: number; upTo: number } | 'all'): number[] {
+  const { positions, slots } = sorted(workload.name, workload.replicas)
+  if (arc === 'all') return Array.from(slots)
+  const out: number[] = []
+  const take = (from: number, to: number) => {
+    // Positions in (from, to].
+    let i = upperBound(positions, from)
+    while (i < positions.length && (positions[i] as number) <= to) out.push(slots[i++] as number)
+  }
+  if (arc.after < arc.upTo) take(arc.after, arc.upTo)
+  else {
+    take(arc.after, Number.POSITIVE_INFINITY)
+    take(Number.NEGATIVE_INFINITY, arc.upTo)
+  }
+  return out
+}
+
+function sorted(name: string, replicas: number) {
+  const key = `${name}\u0000${replicas}`
+  let entry = sortedSlots.get(key)
+  if (entry === undefined) {
+    const order = Array.from({ length: replicas }, (_, slot) => ({
+      slot,
+      position: slotPosition(name, slot),
+    }))
+    order.sort((a, b) => a.position - b.position || a.slot - b.slot)
+    entry = {
+      positions: Float64Array.from(order, (o) => o.position),
+      slots: Int32Array.from(order, (o) => o.slot),
+    }
+    if (sortedSlots.size >= MAX_MEMO) sortedSlots.clear()
+    sortedSlots.set(key, entry)
+  }
+  return entry
+}
+
+/** The first index whose value is greater than `value`. */
+function upperBound(values: Float64Array, value: number): number {
+  let low = 0
+  let high = values.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if ((values[mid] as number) <= value) low = mid + 1
+    else high = mid
+  }
+  return low
+}
