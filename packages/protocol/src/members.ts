@@ -325,6 +325,11 @@ export class MemberTable {
     return this.#members.get(id)
   }
 
+  /** Every known member but this node, in no particular order: for readers that visit them all. */
+  members(): IterableIterator<Readonly<Member>> {
+    return this.#members.values()
+  }
+
   /** Every known member but this node, ordered by id. */
   list(): Readonly<Member>[] {
     return [...this.#members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

@@ -70,7 +70,8 @@ export class ClusterView {
     const all = { recent: 1, hearing: 1 }
     const direct = { recent: 1, hearing: 1 }
     let waitingForState: string | undefined
-    for (const member of this.components.members.list()) {
+    // Unsorted: sorting every member on every pass was the largest cost of a cold start at 400 nodes.
+    for (const member of this.components.members.members()) {
       if (now - member.heardAt <= this.#recentWindowMs) all.recent++
       if (member.status === 'alive') all.hearing++
       if (member.lastDirectAt !== undefined && now - member.lastDirectAt <= this.#recentWindowMs) {
