@@ -56,6 +56,8 @@ export interface Member {
   unreachableAt?: number
   /** Who reported the member down at its announced version, until enough did (relayed liveness). */
   witnesses?: Set<string>
+  /** Witnesses' reports made the member dead at its announced version: no need to report it again. */
+  confirmed?: boolean
   /** This node has a connection to the member: its heartbeats arrive (relayed liveness only). */
   direct: boolean
   /** Monotonic time of the last heartbeat, the direct evidence; absent if none came. */
@@ -154,7 +156,7 @@ export class MemberTable {
     member.state = state
     if (isNewer(state, member.announced)) {
       member.announced = version(state)
-      member.witnesses = undefined
+      forgetReports(member)
     }
     member.heardAt = Math.max(member.heardAt, now)
     if (member.status !== 'alive') this.#watch.add(member.id)
@@ -184,7 +186,7 @@ export class MemberTable {
       return 'needs-state'
     }
     if (compareVersions(beat, member.announced) < 0) return 'stale'
-    if (compareVersions(beat, member.announced) > 0) member.witnesses = undefined
+    if (compareVersions(beat, member.announced) > 0) forgetReports(member)
     member.announced = version(beat)
     member.declDigest = beat.decls
     member.heardAt = Math.max(member.heardAt, now)
@@ -203,7 +205,7 @@ export class MemberTable {
     if (id === this.self) return 'self'
     const member = this.#members.get(id)
     if (member === undefined || compareVersions(announced, member.announced) < 0) return 'stale'
-    if (compareVersions(announced, member.announced) > 0) member.witnesses = undefined
+    if (compareVersions(announced, member.announced) > 0) forgetReports(member)
     member.announced = version(announced)
     member.heardAt = Math.max(member.heardAt, now)
     if (member.status !== 'alive') this.#watch.add(id)
@@ -228,11 +230,12 @@ export class MemberTable {
       return 'contradicted'
     if (compareVersions(at, member.announced) > 0) {
       member.announced = version(at)
-      member.witnesses = undefined
+      forgetReports(member)
     }
     member.witnesses ??= new Set()
     member.witnesses.add(witness)
     if (!unreachable && member.witnesses.size < DOWN_WITNESSES) return 'noted'
+    member.confirmed = true
     member.unreachableAt = now
     this.#watch.add(id)
     return 'marked'
@@ -347,5 +350,11 @@ const DOWN_WITNESSES = 2
 
 /** With relayed liveness, how often a sweep looks at every member rather than the watched ones. */
 const FULL_SWEEP_MS = 10_000
+
+/** A newer version outweighs every report about an older one. */
+function forgetReports(member: Member): void {
+  member.witnesses = undefined
+  member.confirmed = undefined
+}
 
 const version = (v: StateVersion): StateVersion => ({ incarnation: v.incarnation, seq: v.seq })
