@@ -1,17 +1,17 @@
 import {
   BEACON_INTERVAL_MS,
+  checkMemberNote,
   decodeHeartbeat,
-  decodeMemberNote,
   decodeMemberStates,
   decodeMemberVersions,
   decodeNodeState,
   decodePeerHints,
   encodeHeartbeat,
   encodeMemberNote,
-  encodeMemberStates,
   encodeMemberVersions,
   encodeNodeState,
   encodePeerHints,
+  encodeStatesWithin,
   INDIRECT_DEAD_AFTER_MS,
   MAX_HEARTBEAT_BYTES,
   MAX_MEMBER_SYNC_BYTES,
@@ -21,6 +21,7 @@ import {
   type Member,
   type MemberNote,
   MemberTable,
+  MismatchTrigger,
   type NodeState,
   statesNewerThan,
 } from '@gary/protocol'
@@ -32,6 +33,7 @@ import { PeerLinks } from './links.js'
 import type { Logger } from './logger.js'
 import type { P2P } from './p2p.js'
 import type { SelfState } from './self-state.js'
+import { shuffle } from './shuffle.js'
 
 export interface MembershipInit {
   cluster: string
@@ -601,72 +603,4 @@ function withPeerId(id: string, addrs: string[]): Multiaddr[] {
       return []
     }
   })
-}
-
-/**
- * When a peer's digest has differed from this node's long enough to sync with it: per peer, the
- * mismatch must have lasted `afterMs` (gossip in flight heals most), and at most one sync starts
- * per `afterMs` whatever the peer.
- */
-export class MismatchTrigger {
-  readonly #since = new Map<string, number>()
-  #lastAt = Number.NEGATIVE_INFINITY
-
-  constructor(private readonly afterMs: number) {}
-
-  /** Looks at one peer's latest digest; returns true when a sync with it should start now. */
-  check(peer: string, same: boolean, now: number): boolean {
-    if (same) {
-      this.#since.delete(peer)
-      return false
-    }
-    const since = this.#since.get(peer) ?? now
-    this.#since.set(peer, since)
-    if (now - since < this.afterMs || now - this.#lastAt < this.afterMs) return false
-    this.#lastAt = now
-    return true
-  }
-
-  /** The peer is gone: its mismatch no longer counts. */
-  forget(peer: string): void {
-    this.#since.delete(peer)
-  }
-}
-
-/**
- * A member note from gossip, checked: it decodes, and an `alive` note (a beacon) is signed by the
- * member it names. A `down` note may come from anyone: its signer is the witness.
- */
-export function checkMemberNote(
-  signer: string,
-  data: Uint8Array,
-): { ok: true; note: MemberNote } | { ok: false; reason: string } {
-  const decoded = decodeMemberNote(data)
-  if (!decoded.ok) return { ok: false, reason: decoded.reason }
-  if (decoded.value.kind === 'alive' && decoded.value.node !== signer)
-    return { ok: false, reason: 'beacon signed by another node' }
-  return { ok: true, note: decoded.value }
-}
-
-/**
- * The states encoded within `maxBytes`: halved until they fit, so that an answer too large for the
- * asker still brings it part of what it misses (the next sync brings more).
- */
-export function encodeStatesWithin(states: NodeState[], maxBytes: number): Uint8Array {
-  let encoded = encodeMemberStates(states)
-  for (let count = states.length; encoded.byteLength > maxBytes && count > 0; ) {
-    count = Math.floor(count / 2)
-    encoded = encodeMemberStates(states.slice(0, count))
-  }
-  return encoded
-}
-
-/** A copy of `items` in random order (Fisher–Yates). */
-export function shuffle<T>(items: readonly T[], random: () => number = Math.random): T[] {
-  const out = [...items]
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
 }

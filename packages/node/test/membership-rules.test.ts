@@ -1,7 +1,14 @@
-import { decodeMemberStates, encodeMemberNote, type NodeState } from '@gary/protocol'
+import {
+  checkMemberNote,
+  decodeMemberStates,
+  encodeMemberNote,
+  encodeStatesWithin,
+  MismatchTrigger,
+  type NodeState,
+} from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
-import { checkMemberNote, encodeStatesWithin, MismatchTrigger, shuffle } from '../src/membership.js'
 import { SelfState } from '../src/self-state.js'
+import { shuffle } from '../src/shuffle.js'
 
 const content = {
   addrs: [],

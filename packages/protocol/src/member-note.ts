@@ -71,3 +71,31 @@ export function statesNewerThan(held: Iterable<NodeState>, asker: MemberVersions
   }
   return out
 }
+
+/**
+ * A member note from gossip, checked: it decodes, and an `alive` note (a beacon) is signed by the
+ * member it names. A `down` note may come from anyone: its signer is the witness.
+ */
+export function checkMemberNote(
+  signer: string,
+  data: Uint8Array,
+): { ok: true; note: MemberNote } | { ok: false; reason: string } {
+  const decoded = decodeMemberNote(data)
+  if (!decoded.ok) return { ok: false, reason: decoded.reason }
+  if (decoded.value.kind === 'alive' && decoded.value.node !== signer)
+    return { ok: false, reason: 'beacon signed by another node' }
+  return { ok: true, note: decoded.value }
+}
+
+/**
+ * The states encoded within `maxBytes`: halved until they fit, so that an answer too large for the
+ * asker still brings it part of what it misses (the next sync brings more).
+ */
+export function encodeStatesWithin(states: NodeState[], maxBytes: number): Uint8Array {
+  let encoded = encodeMemberStates(states)
+  for (let count = states.length; encoded.byteLength > maxBytes && count > 0; ) {
+    count = Math.floor(count / 2)
+    encoded = encodeMemberStates(states.slice(0, count))
+  }
+  return encoded
+}
