@@ -23,7 +23,7 @@ import {
   MemberTable,
   MismatchTrigger,
   type NodeState,
-  statesNewerThan,
+  syncAnswer,
 } from '@gary/protocol'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -396,11 +396,13 @@ export class Membership {
     void this.#publishState()
   }
 
-  /** Sends `peer` the member versions this node holds; it answers with the states we miss. */
+  /**
+   * Sends `peer` the member versions this node holds; it answers with the states we miss, and
+   * those of members we hold dead that it holds live, which this node then dials to check.
+   */
   async #syncMembers(peer: string): Promise<void> {
-    const versions = [this.components.self.current, ...this.table.liveStates()].map(
-      ({ node, incarnation, seq }) => ({ node, incarnation, seq }),
-    )
+    const { node, incarnation, seq } = this.components.self.current
+    const versions = [{ node, incarnation, seq }, ...this.table.syncVersions()]
     try {
       const bytes = await this.links.syncMembers(
         peerIdFromString(peer),
@@ -415,7 +417,12 @@ export class Membership {
       // These states are relayed, not signed by their members: they are trusted because every peer
       // holds the cluster key. Each is taken only if newer than the one held, and a member's own
       // newer state or beacon overrides it.
-      for (const state of decoded.value) this.#observeState(state, 'sync')
+      const now = this.components.now()
+      for (const state of decoded.value) {
+        this.#observeState(state, 'sync')
+        const member = this.table.get(state.node)
+        if (member?.status === 'dead') this.#dial(member.id, this.#memberAddrs(member), now, DEAD_REDIAL_MS)
+      }
     } catch (err) {
       this.components.logger.debug({ peer, err: (err as Error).message }, 'member sync failed')
     }
@@ -428,7 +435,7 @@ export class Membership {
       return undefined
     }
     const held = [this.components.self.current, ...this.table.liveStates()]
-    return encodeStatesWithin(statesNewerThan(held, decoded.value), MAX_MEMBER_SYNC_BYTES)
+    return encodeStatesWithin(syncAnswer(held, decoded.value), MAX_MEMBER_SYNC_BYTES)
   }
 
   /** Alive members' addresses, for a peer that asks where to dial. */

@@ -37,11 +37,14 @@ const memberVersion = z.strictObject({
   node: z.string().min(1).max(128),
   incarnation: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /** The asker holds this member dead. */
+  dead: z.boolean().optional(),
 })
 
 /**
- * A member sync request: the version of every live member the asker holds. A peer whose member
- * digest differs answers with the states it holds that are newer or unknown to the asker.
+ * A member sync request: the version of every member whose state the asker holds, those it holds
+ * dead marked. A peer whose member digest differs answers with the states it holds live that are
+ * newer or unknown to the asker, or that the asker holds dead (`syncAnswer`).
  */
 export const MemberVersionsSchema = z.array(memberVersion).max(MAX_SYNC_MEMBERS)
 export type MemberVersions = z.infer<typeof MemberVersionsSchema>
@@ -61,13 +64,19 @@ export const encodeMemberStates = (states: NodeState[]): Uint8Array => encodeEnv
 export const decodeMemberStates = (bytes: Uint8Array): Decoded<NodeState[]> =>
   decodeEnvelope(bytes, 'member-states', MemberStatesSchema, MAX_MEMBER_SYNC_BYTES)
 
-/** The states `held` has that are unknown to, or newer than, what `asker` names. */
-export function statesNewerThan(held: Iterable<NodeState>, asker: MemberVersions): NodeState[] {
+/**
+ * What a peer answers a member sync with, from the states it holds live: those unknown to the
+ * asker, newer than the asker's, or of members the asker holds dead. The asker takes the newer
+ * ones, and dials the members it holds dead that the peer holds live: its own connection, not the
+ * peer's word, brings them back (a node cut off alone judged its old peers dead and nobody else
+ * would tell it otherwise before their next beacon).
+ */
+export function syncAnswer(held: Iterable<NodeState>, asker: MemberVersions): NodeState[] {
   const known = new Map(asker.map((v) => [v.node, v]))
   const out: NodeState[] = []
   for (const state of held) {
     const theirs = known.get(state.node)
-    if (theirs === undefined || compareVersions(state, theirs) > 0) out.push(state)
+    if (theirs === undefined || theirs.dead === true || compareVersions(state, theirs) > 0) out.push(state)
   }
   return out
 }

@@ -1,5 +1,6 @@
 import { setDigest } from './digest.js'
 import { compareVersions, isNewer, type StateVersion } from './freshness.js'
+import type { MemberVersions } from './member-note.js'
 import type { Heartbeat, NodeState } from './node-state.js'
 
 export type MemberStatus = 'alive' | 'suspect' | 'dead'
@@ -314,6 +315,22 @@ export class MemberTable {
       this.#digest = { version: this.#version, value: setDigest([this.self, ...live.map((m) => m.id)]) }
     }
     return this.#digest.value
+  }
+
+  /** What this node asks a member sync with: every member whose state it holds, dead ones marked. */
+  syncVersions(): MemberVersions {
+    const versions: MemberVersions = []
+    for (const member of this.#members.values()) {
+      if (member.state === undefined) continue
+      const { incarnation, seq } = member.state
+      versions.push({
+        node: member.id,
+        incarnation,
+        seq,
+        ...(member.status === 'dead' ? { dead: true } : {}),
+      })
+    }
+    return versions
   }
 
   /** The states of the members known live (not dead), for a peer's member sync. */

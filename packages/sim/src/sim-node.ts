@@ -19,7 +19,7 @@ import {
   MismatchTrigger,
   type NodeState,
   type StateVersion,
-  statesNewerThan,
+  syncAnswer,
   type Workload,
 } from '@gary/protocol'
 import { FakeRuntime } from '@gary/runtime'
@@ -363,17 +363,21 @@ export class SimNode {
     }
   }
 
-  /** Sends `from` the versions this node holds; it answers with the states that are newer. */
+  /**
+   * Sends `from` the versions this node holds; it answers with the states we miss, and those of
+   * members we hold dead that it holds live, which this node then dials to check.
+   */
   #syncMembers(from: SimNode): void {
-    const versions = [this.state, ...this.table.liveStates()].map(({ node, incarnation, seq }) => ({
-      node,
-      incarnation,
-      seq,
-    }))
+    const { node, incarnation, seq } = this.state
+    const versions = [{ node, incarnation, seq }, ...this.table.syncVersions()]
     this.#send(from, encodeMemberVersions(versions).length, () => {
-      const states = statesNewerThan([from.state, ...from.table.liveStates()], versions)
+      const states = syncAnswer([from.state, ...from.table.liveStates()], versions)
       from.#send(this, encodeMemberStates(states).length, () => {
-        for (const state of states) this.#receiveState(state)
+        for (const state of states) {
+          this.#receiveState(state)
+          const peer = this.world.byId(state.node)
+          if (this.table.get(state.node)?.status === 'dead' && peer !== undefined) this.#connect(peer)
+        }
       })
     })
   }
