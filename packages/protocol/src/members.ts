@@ -229,10 +229,8 @@ export class MemberTable {
       now - (member.lastDirectAt ?? Number.NEGATIVE_INFINITY) <= this.config.suspectAfterMs
     )
       return 'contradicted'
-    if (compareVersions(at, member.announced) > 0) {
-      member.announced = version(at)
-      forgetReports(member)
-    }
+    // A report never moves `announced`: only the member's own messages do, or one forged report
+    // naming a far later version would make every real state of the member look stale.
     member.witnesses ??= new Set()
     member.witnesses.add(witness)
     if (!unreachable && member.witnesses.size < DOWN_WITNESSES) return 'noted'

@@ -531,6 +531,15 @@ describe('MemberTable with relayed liveness', () => {
     expect(table.sweep(30_100)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
   })
 
+  test('a report naming a later version than any heard does not make the real states stale', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    table.observeDown('a', { incarnation: 9, seq: 99 }, 'w1', 10, true)
+    expect(table.sweep(20)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.observeState(state('a', 1, 4), 30)).toBe('updated')
+    expect(table.sweep(40)).toEqual([{ id: 'a', from: 'dead', to: 'alive' }])
+  })
+
   test('one witness that could not reach the member again is enough', () => {
     const table = new MemberTable(SELF, relayed)
     table.observeState(state('a', 1, 3), 0)
