@@ -22,8 +22,8 @@ export class ClaimIndex {
   readonly #nodes = new Map<string, PlacementNode>()
   /**
    * Per workload, per slot number. Most slots have one promise: it is stored bare, without an
-   * array around it. No string key is built per promise: at 1000 nodes a deploy of 10,000 slots
-   * is 30 million index updates across the simulation.
+   * array around it. No string key is built per promise: with string keys, indexing took 13.5 s
+   * of a 50 s profile of one simulated deploy at 700 nodes.
    */
   readonly #bySlot = new Map<string, (Entries | undefined)[]>()
   /** Ring order: positions ascending, ids alongside. */
