@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
-import { runScenario, SCENARIO_NAMES, type ScenarioResult } from './scenarios.js'
-import { renderResults } from './table.js'
+import { runScenario, SCENARIO_NAMES } from './scenarios.js'
+import { renderRow, TABLE_HEADER } from './table.js'
 
 // npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S]
 function fail(message: string): never {
@@ -29,17 +29,18 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 2))
   fail('--nodes takes whole numbers of at least 2, like 10,100')
 if (!Number.isInteger(seed) || seed < 0) fail('--seed takes a whole number of at least 0, like 1')
 
-const results: ScenarioResult[] = []
+// Each row is printed as its run ends: a table at 1000 nodes takes most of an hour, and an
+// interrupted run keeps what it measured.
+console.log(TABLE_HEADER)
 let peakRss = 0
 for (const nodes of sizes) {
   for (const scenario of scenarios) {
     const started = performance.now()
-    results.push(await runScenario(scenario, { nodes, seed }))
+    console.log(renderRow(await runScenario(scenario, { nodes, seed })))
     peakRss = Math.max(peakRss, process.memoryUsage().rss)
     process.stderr.write(
       `${scenario} at ${nodes} nodes: ${((performance.now() - started) / 1000).toFixed(1)} s real\n`,
     )
   }
 }
-console.log(renderResults(results))
 console.log(`\nseed ${seed}; peak RSS of the simulator ${Math.round(peakRss / 2 ** 20)} MiB`)
