@@ -143,7 +143,7 @@ function settle(context: Context, state: SlotState, buckets: Record<BucketName, 
 /**
  * A node's promises, one per (workload, slot): the best by rule 2 should a node publish two.
  */
-function ownPromises(promises: readonly SlotPromise[]): SlotPromise[] {
+export function ownPromises(promises: readonly SlotPromise[]): SlotPromise[] {
   if (promises.length < 2) return [...promises]
   const best = new Map<string, SlotPromise>()
   for (const promise of promises) {

@@ -1,5 +1,6 @@
 import type { SlotPromise } from '../node-state.js'
 import type { ClaimIndex } from './claim-index.js'
+import { ownPromises } from './classify.js'
 import { explainLocal } from './local-reasons.js'
 import { type LocalClaim, type LocalSlot, LocalView, refused, slotsIn, welcomes } from './local-view.js'
 import { emptyOutcome } from './outcome.js'
@@ -12,7 +13,7 @@ import type {
   SelfAction,
 } from './types.js'
 import { globalSlotKey, slotKey } from './types.js'
-import { isClaimant, rankClaims } from './winners.js'
+import { isClaimant } from './winners.js'
 import { describeWorkloads, type WorkloadInfo } from './workloads.js'
 
 /**
@@ -34,7 +35,9 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
     return { actions: [], assignment: out.assignment, unschedulable: [], buckets: out.buckets }
   const workloads = describeWorkloads(view.workloads)
   const byName = new Map(workloads.map((w) => [w.name, w]))
-  const own = ownPromises(selfNode.promises)
+  const own = ownPromises(selfNode.promises).sort((a, b) =>
+    a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.slot - b.slot,
+  )
   const local = new LocalView(selfNode, index, byName, own)
   const holdBack = view.partialView && view.partialViewForMs < config.partialViewGraceMs
   const room = new Room(selfNode, local.usage(selfNode))
@@ -207,23 +210,4 @@ class Room {
   overCommitted(): boolean {
     return this.#cpu > this.node.capacity.cpuMillis || this.#memory > this.node.capacity.memoryBytes
   }
-}
-
-/** A node's promises, one per (workload, slot) (the best by rule 2), in (workload, slot) order. */
-function ownPromises(promises: readonly SlotPromise[]): SlotPromise[] {
-  const best = new Map<string, SlotPromise>()
-  for (const promise of promises) {
-    const key = slotKey(promise.workload, promise.slot)
-    const other = best.get(key)
-    if (
-      other === undefined ||
-      (isClaimant(promise) && !isClaimant(other)) ||
-      (isClaimant(promise) === isClaimant(other) &&
-        rankClaims({ nodeId: '', promise }, { nodeId: '', promise: other }) < 0)
-    )
-      best.set(key, promise)
-  }
-  return [...best.values()].sort((a, b) =>
-    a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.slot - b.slot,
-  )
 }
