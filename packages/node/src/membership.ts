@@ -228,9 +228,9 @@ export class Membership {
     } else {
       this.components.logger.debug({ member: state.node, seq: state.seq, via }, 'member updated')
     }
-    // Fresh evidence can only change this member's status, and only if it was not alive: a sweep
-    // of the whole table for every state made each round of states O(N^2) per node.
-    if (this.table.get(state.node)?.status !== 'alive') this.#sweep()
+    // Fresh evidence can change only this member's status: a sweep of the table for every state
+    // made each round of states O(N^2) per node.
+    this.#sweep(state.node)
     this.components.onChange?.()
     return true
   }
@@ -248,6 +248,8 @@ export class Membership {
     if (held?.status === 'dead') this.#publishNote({ kind: 'down', node: held.id, ...held.announced })
     const outcome = this.table.observeHeartbeat(peer, decoded.value, now)
     if (outcome === 'needs-state') void this.#pullState(peer)
+    // Fresh evidence: a member not alive here comes back now, not at the next sweep.
+    if (outcome !== 'stale' && this.table.get(peer)?.status !== 'alive') this.#sweep(peer)
     this.components.onHeartbeat?.(peer, now)
     const sameMembers = decoded.value.members === this.table.liveDigest()
     if (!this.#agreed && sameMembers && decoded.value.decls === this.components.declsDigest()) {
@@ -368,7 +370,7 @@ export class Membership {
     const outcome = this.table.observeBeacon(note.node, note, this.components.now())
     if (outcome === 'stale' || outcome === 'self') return 'ignore'
     if (outcome === 'needs-state') void this.#pullState(note.node)
-    if (this.table.get(note.node)?.status !== 'alive') this.#sweep()
+    this.#sweep(note.node)
     return 'accept'
   }
 
@@ -379,7 +381,7 @@ export class Membership {
     if (outcome === 'stale') return 'ignore'
     if (outcome === 'marked') {
       this.components.logger.info({ member: note.node, witness }, 'member reported down')
-      this.#sweep()
+      this.#sweep(note.node)
     } else if (outcome === 'self') {
       if (note.incarnation !== this.components.self.current.incarnation) return 'ignore'
       this.#refute(witness, now)
@@ -472,9 +474,12 @@ export class Membership {
     }
   }
 
-  #sweep(): void {
+  /** Applies the passage of time to the table; after evidence of one member, to that one only. */
+  #sweep(only?: string): void {
     if (this.#stopping) return
-    const changes = this.table.sweep(this.components.now())
+    const now = this.components.now()
+    const change = only === undefined ? undefined : this.table.settle(only, now)
+    const changes = only === undefined ? this.table.sweep(now) : change === undefined ? [] : [change]
     if (changes.length > 0) this.components.onChange?.()
     for (const change of changes) {
       const fields = { member: change.id, from: change.from }
@@ -532,7 +537,7 @@ export class Membership {
         'member unreachable after disconnect',
       )
       this.table.markUnreachable(id, startedAt)
-      this.#sweep()
+      this.#sweep(id)
       this.#reportDown(member, true)
     }
   }

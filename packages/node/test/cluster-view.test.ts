@@ -1,4 +1,5 @@
 import { DeclStore, type Heartbeat, MemberTable, type NodeState } from '@gary/protocol'
+import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { ClusterView } from '../src/reconcile/cluster-view.js'
 
@@ -20,9 +21,8 @@ const nodeState = (node: string): NodeState => ({
 })
 const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000' }
 
-function setup() {
+function setup(members = new MemberTable('self', config)) {
   const clock = { now: 0, agreed: false }
-  const members = new MemberTable('self', config)
   const view = new ClusterView(
     { warmupMs: 2000, recentWindowMs: 60_000 },
     {
@@ -94,5 +94,44 @@ describe('the cluster as the reconcile loop sees it', () => {
     members.observeHeartbeat('a', beat, 70_000)
     members.sweep(70_000)
     expect(view.read()).toMatchObject({ partialView: false })
+  })
+
+  test('kept up to date from the changes, the view holds what reading every member afresh gives', () => {
+    const ids = ['a', 'b', 'c', 'd', 'e']
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('state' as const), id: fc.constantFrom(...ids) }),
+      fc.record({ kind: fc.constant('beat' as const), id: fc.constantFrom(...ids) }),
+      fc.record({ kind: fc.constant('unreachable' as const), id: fc.constantFrom(...ids) }),
+      fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 5000 }) }),
+    )
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const kept = setup(new MemberTable('self', { ...config, forgetAfterMs: 8000 }))
+        const seqs = new Map<string, number>()
+        // Each state gets a promise list of its own: the view must hold the member's newest one.
+        const held = (view: ClusterView) =>
+          new Map(view.read().others.map((n) => [n.id, n.promises] as const))
+        for (const s of steps) {
+          if (s.kind === 'state') {
+            const seq = (seqs.get(s.id) ?? 0) + 1
+            seqs.set(s.id, seq)
+            kept.members.observeState({ ...nodeState(s.id), seq, promises: [] }, kept.clock.now)
+          } else if (s.kind === 'beat') kept.members.observeHeartbeat(s.id, beat, kept.clock.now)
+          else if (s.kind === 'unreachable') kept.members.markUnreachable(s.id, kept.clock.now)
+          else kept.clock.now += s.ms
+          kept.members.sweep(kept.clock.now)
+          // What reading every member afresh gives: the live ones with a state, as they are now.
+          const theirs = new Map(
+            [...kept.members.members()]
+              .filter((m) => m.status !== 'dead' && m.state !== undefined)
+              .map((m) => [m.id, m.state?.promises] as const),
+          )
+          const mine = held(kept.view)
+          expect([...mine.keys()].sort()).toStrictEqual([...theirs.keys()].sort())
+          for (const [id, promises] of mine) expect(promises).toBe(theirs.get(id))
+        }
+      }),
+      { numRuns: 200 },
+    )
   })
 })

@@ -302,6 +302,22 @@ export function parseWorkloadFile(text: string): ParseResult {
  * every existing generation, and key order never matters.
  */
 export function generationOf(workload: Workload): string {
+  let generation = generations.get(workload)
+  if (generation === undefined) {
+    generation = hashGeneration(workload)
+    generations.set(workload, generation)
+  }
+  return generation
+}
+
+/**
+ * Generations by declaration object: every reconcile pass describes every workload, and hashing
+ * them each time cost 6 % of a simulated cold start at 300 nodes. Declarations are never changed
+ * in place (the store replaces an entry), so an object's generation never changes.
+ */
+const generations = new WeakMap<Workload, string>()
+
+function hashGeneration(workload: Workload): string {
   const shaping = {
     image: workload.image,
     command: workload.command,

@@ -10,8 +10,8 @@ import {
   MemberTable,
   type Observation,
   type StatusChange,
-  setDigest,
   statusAt,
+  sumDigest,
 } from '../src/index.js'
 import { beat, record, state } from './arbitraries.js'
 
@@ -101,7 +101,7 @@ describe('MemberTable under random inputs', () => {
     )
   })
 
-  test('the live digest always names self and the members not dead whose state is known', () => {
+  test('the live digest always names self and the members not dead whose state is known, and the counts of members heard are right', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
         const table = new MemberTable(SELF, config)
@@ -110,7 +110,40 @@ describe('MemberTable under random inputs', () => {
           now += o.dt
           apply(table, o, now)
           const live = table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
-          expect(table.liveDigest()).toBe(setDigest([SELF, ...live.map((m) => m.id)]))
+          expect(table.liveDigest()).toBe(sumDigest([SELF, ...live.map((m) => m.id)]))
+          const alive = table.list().filter((m) => m.status === 'alive')
+          expect(table.hearing).toEqual({
+            alive: alive.length,
+            directAlive: alive.filter((m) => m.direct).length,
+          })
+        }
+      }),
+    )
+  })
+
+  test('with relayed liveness too, the digest and the counts follow connections and one-member settles', () => {
+    const relayed = { ...config, indirectDeadAfterMs: 10_000 }
+    const step = fc.oneof(
+      op,
+      record({ kind: fc.constant('indirect' as const), node, dt }),
+      record({ kind: fc.constant('settle' as const), node, dt }),
+    )
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const table = new MemberTable(SELF, relayed)
+        let now = 0
+        for (const s of steps) {
+          now += s.dt
+          if (s.kind === 'indirect') table.setIndirect(s.node)
+          else if (s.kind === 'settle') table.settle(s.node, now)
+          else apply(table, s, now)
+          const live = table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
+          expect(table.liveDigest()).toBe(sumDigest([SELF, ...live.map((m) => m.id)]))
+          const alive = table.list().filter((m) => m.status === 'alive')
+          expect(table.hearing).toEqual({
+            alive: alive.length,
+            directAlive: alive.filter((m) => m.direct).length,
+          })
         }
       }),
     )

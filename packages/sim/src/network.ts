@@ -78,28 +78,62 @@ export class Network {
    * it is lost on all of them.
    */
   send(from: string, to: string, bytes: number, deliver: () => void, paths = 1): void {
-    this.#count(from).msgsOut++
-    this.#count(from).bytesOut += bytes
-    if (!this.reachable(from, to)) return
+    for (const at of this.#arrivals(from, to, bytes, paths))
+      this.engine.at(at, () => this.#arrive(from, to, bytes) && deliver(), true)
+  }
+
+  /**
+   * Sends one message to each of `targets`, as `send` to each would, but as one event at a time
+   * walking the arrivals in time order: a flood to 1000 nodes as 1000 events of their own kept
+   * the event heap at about a million entries, the simulator's largest cost after the nodes.
+   */
+  flood<T extends { id: string }>(
+    from: string,
+    targets: readonly T[],
+    bytes: number,
+    deliver: (to: T) => void,
+    paths = 1,
+  ): void {
+    const arrivals: { at: number; to: T }[] = []
+    for (const to of targets) {
+      if (to.id === from) continue
+      for (const at of this.#arrivals(from, to.id, bytes, paths)) arrivals.push({ at, to })
+    }
+    if (arrivals.length === 0) return
+    arrivals.sort((a, b) => a.at - b.at)
+    let next = 0
+    const step = () => {
+      const { to } = arrivals[next++] as { at: number; to: T }
+      if (next < arrivals.length) this.engine.at((arrivals[next] as { at: number }).at, step, true)
+      if (this.#arrive(from, to.id, bytes)) deliver(to)
+    }
+    this.engine.at((arrivals[0] as { at: number }).at, step, true)
+  }
+
+  /** Counts a message out and draws when it arrives: never, once, or twice (a duplicate). */
+  #arrivals(from: string, to: string, bytes: number, paths: number): number[] {
+    const out = this.#count(from)
+    out.msgsOut++
+    out.bytesOut += bytes
+    if (!this.reachable(from, to)) return []
     let retransmitMs = 0
     const loss = this.config.loss ** paths
     for (let rto = RTO_MS; loss > 0 && this.random.next() < loss; rto *= 2) retransmitMs += rto
     const copies = this.random.next() < this.config.duplicate ? 2 : 1
-    for (let i = 0; i < copies; i++) {
-      const latency = this.config.baseMs + this.random.next() * this.config.jitterMs + retransmitMs
-      this.engine.after(
-        latency,
-        () => {
-          // A partition that starts while the message travels drops it too.
-          if (!this.reachable(from, to)) return
-          const traffic = this.#count(to)
-          traffic.msgsIn++
-          traffic.bytesIn += bytes
-          deliver()
-        },
-        true,
-      )
-    }
+    const now = this.engine.now
+    const arrivals: number[] = []
+    for (let i = 0; i < copies; i++)
+      arrivals.push(now + this.config.baseMs + this.random.next() * this.config.jitterMs + retransmitMs)
+    return arrivals
+  }
+
+  /** A message arrives, unless a partition that started while it travelled dropped it. */
+  #arrive(from: string, to: string, bytes: number): boolean {
+    if (!this.reachable(from, to)) return false
+    const traffic = this.#count(to)
+    traffic.msgsIn++
+    traffic.bytesIn += bytes
+    return true
   }
 
   #count(node: string): Traffic {

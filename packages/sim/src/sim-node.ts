@@ -246,10 +246,13 @@ export class SimNode {
    * fastest of 3 retransmission draws rather than by one.
    */
   #flood(bytes: number, deliver: (peer: SimNode) => void): void {
-    for (const peer of this.world.nodes()) {
-      if (peer === this) continue
-      this.world.network.send(this.id, peer.id, bytes, () => peer.up && deliver(peer), FLOOD_PATHS)
-    }
+    this.world.network.flood(
+      this.id,
+      this.world.nodes(),
+      bytes,
+      (peer) => peer.up && deliver(peer),
+      FLOOD_PATHS,
+    )
   }
 
   #send(to: SimNode, bytes: number, deliver: () => void): void {
@@ -341,6 +344,8 @@ export class SimNode {
     if (held?.status === 'dead') this.#broadcastNote({ kind: 'down', node: from.id, ...held.announced })
     const outcome = this.table.observeHeartbeat(from.id, beat, now)
     if (outcome === 'needs-state') this.#pullState(from)
+    // Fresh evidence: a member not alive here comes back now, not at the next sweep.
+    if (outcome !== 'stale' && this.table.get(from.id)?.status !== 'alive') this.#sweep(from.id)
     const sameDecls = beat.decls === this.decls.digest()
     const sameMembers = beat.members === this.table.liveDigest()
     if (!this.#agreed && sameDecls && sameMembers) {
@@ -398,9 +403,9 @@ export class SimNode {
   #receiveState(state: NodeState): void {
     const outcome = this.table.observeState(state, this.#clock.now())
     if (outcome === 'stale' || outcome === 'self') return
-    // Only a member that was not alive can change status on fresh evidence: sweeping the whole
-    // table for every state made a round of states cost O(N^2) per node.
-    if (this.table.get(state.node)?.status !== 'alive') this.#sweep()
+    // Fresh evidence can change only this member's status: sweeping the table for every state
+    // made a round of states cost O(N^2) per node.
+    this.#sweep(state.node)
     this.reconciler.viewChanged()
   }
 
@@ -417,11 +422,11 @@ export class SimNode {
       const outcome = this.table.observeBeacon(note.node, note, now)
       const from = this.world.byId(note.node)
       if (outcome === 'needs-state' && from !== undefined) this.#pullState(from)
-      if (outcome !== 'stale' && this.table.get(note.node)?.status !== 'alive') this.#sweep()
+      if (outcome !== 'stale') this.#sweep(note.node)
       return
     }
     const outcome = this.table.observeDown(note.node, note, signer, now, note.unreachable === true)
-    if (outcome === 'marked') this.#sweep()
+    if (outcome === 'marked') this.#sweep(note.node)
     else if (
       outcome === 'self' &&
       note.incarnation === this.state.incarnation &&
@@ -443,8 +448,11 @@ export class SimNode {
     if (changed) this.reconciler.viewChanged()
   }
 
-  #sweep(): void {
-    const changes = this.table.sweep(this.#clock.now())
+  /** Applies the passage of time to the table; after evidence of one member, to that one only. */
+  #sweep(only?: string): void {
+    const now = this.#clock.now()
+    const change = only === undefined ? undefined : this.table.settle(only, now)
+    const changes = only === undefined ? this.table.sweep(now) : change === undefined ? [] : [change]
     if (changes.length === 0) return
     this.reconciler.viewChanged()
     for (const change of changes) {
@@ -481,7 +489,7 @@ export class SimNode {
   #lostConnection(peer: string): void {
     if (!this.up) return
     this.table.markUnreachable(peer, this.#clock.now())
-    this.#sweep()
+    this.#sweep(peer)
     this.#reportDown(peer, true)
   }
 }

@@ -94,6 +94,9 @@ interface Held {
 
 const keyOf = (workload: string, slot: number) => `${workload}/${slot}`
 
+/** How long a claim turning into a start may wait to be published, ms (see the `start` action). */
+const STARTING_PUBLISH_MS = 1000
+
 /**
  * The level-based reconcile loop: any trigger (gossip, a container event, a timer) makes it read
  * the whole view again, plan with the placement rules, and apply this node's part of the plan
@@ -113,7 +116,9 @@ export class Reconciler {
   #hlc: Hlc = HLC_ZERO
   #running = false
   #scheduled = false
-  #publishScheduled = false
+  /** When the scheduled publish is due (monotonic ms), if one is. */
+  #publishDue: number | undefined
+  #publishTimer: unknown
   #again = false
   #stopped = true
   #idle: Promise<void> = Promise.resolve()
@@ -374,7 +379,11 @@ export class Reconciler {
         this.#set(held, { phase: 'starting' })
         log.info({ workload: action.workload, slot: action.slot }, 'claim settled: starting')
         this.#operate(held, 'start', (signal) => this.#startContainer(held, workload, signal))
-        return true
+        // No other node decides anything on a claim turning into a start, and the container
+        // usually runs before this is due: published with its `running`, it spares every member
+        // one message of three per deploy.
+        this.#publish(STARTING_PUBLISH_MS)
+        return false
       }
       case 'release': {
         if (held === undefined || held.op?.kind === 'release') return false
@@ -642,10 +651,20 @@ export class Reconciler {
     )
   }
 
+  /**
+   * Changes the promise (a new object, so that readers holding the old one see the change by
+   * identity); false if nothing differs. Compared field by field: serialising the whole promise
+   * twice for each held slot on each pass was 4 % of a simulated partition at 300 nodes.
+   */
   #set(held: Held, change: Partial<SlotPromise>): boolean {
-    const next = { ...held.promise, ...change }
-    if (JSON.stringify(next) === JSON.stringify(held.promise)) return false
-    held.promise = next
+    const current = held.promise as unknown as Record<string, unknown>
+    const differs = Object.entries(change).some(([key, value]) => {
+      const old = current[key]
+      if (old === value) return false
+      return typeof value !== 'object' || JSON.stringify(old) !== JSON.stringify(value)
+    })
+    if (!differs) return false
+    held.promise = { ...held.promise, ...change }
     return true
   }
 
@@ -653,15 +672,20 @@ export class Reconciler {
    * Publishes own promises `coalesceMs` after the first change, with whatever else changed by
    * then: the containers of a deploy start within a few ms of each other, and publishing each
    * start alone cost every member a message per container (12 states per node for a deploy of
-   * ten slots, in the simulator).
+   * ten slots, in the simulator). A change that can wait asks for a later `delayMs`; a pressing
+   * one brings a publish already scheduled forward.
    */
-  #publish(): void {
-    if (this.#stopped || this.#publishScheduled) return
-    this.#publishScheduled = true
-    this.components.clock.setTimeout(() => {
-      this.#publishScheduled = false
+  #publish(delayMs = this.#coalesceMs): void {
+    if (this.#stopped) return
+    const { clock } = this.components
+    const due = clock.now() + delayMs
+    if (this.#publishDue !== undefined && this.#publishDue <= due) return
+    clock.clearTimeout(this.#publishTimer)
+    this.#publishDue = due
+    this.#publishTimer = clock.setTimeout(() => {
+      this.#publishDue = undefined
       if (!this.#stopped) this.components.publish(this.promises, this.refusals)
-    }, this.#coalesceMs)
+    }, delayMs)
   }
 
   /** One timer for the earliest moment a pass has something new to do: a claim settles, or the resync. */

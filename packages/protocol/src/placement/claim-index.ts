@@ -47,13 +47,39 @@ export class ClaimIndex {
     if (old === node) return
     if (old === undefined) this.#insertOnRing(node.id)
     this.#nodes.set(node.id, node)
-    if (old?.promises === node.promises) return
-    const gone = new Set(old?.promises ?? [])
-    for (const promise of node.promises) {
-      if (gone.delete(promise)) continue
-      this.#add(node.id, promise)
+    const before = old?.promises ?? []
+    const after = node.promises
+    if (before === after) return
+    // A node's promises keep their order from one state to the next, new claims come last, and
+    // a promise that changed (a phase, a flag) is a new object in the same place: those are put
+    // in their entries as they are, and only the rest is compared as sets.
+    let i = 0
+    for (; i < before.length && i < after.length; i++) {
+      const was = before[i] as SlotPromise
+      const now = after[i] as SlotPromise
+      if (was === now) continue
+      if (was.workload !== now.workload || was.slot !== now.slot) break
+      this.#swap(node.id, was, now)
+    }
+    if (i === before.length && i === after.length) return
+    const gone = new Set(before.slice(i))
+    for (; i < after.length; i++) {
+      const promise = after[i] as SlotPromise
+      if (!gone.delete(promise)) this.#add(node.id, promise)
     }
     for (const promise of gone) this.#remove(node.id, promise)
+  }
+
+  /** Puts `now` in the entry of the node's promise `was` for the same slot. */
+  #swap(nodeId: string, was: SlotPromise, now: SlotPromise): void {
+    const entries = this.#bySlot.get(was.workload)?.[was.slot]
+    const entry = Array.isArray(entries)
+      ? entries.find((e) => e.nodeId === nodeId && e.promise === was)
+      : entries?.nodeId === nodeId && entries.promise === was
+        ? entries
+        : undefined
+    if (entry !== undefined) entry.promise = now
+    else this.#add(nodeId, now)
   }
 
   delete(id: string): void {
