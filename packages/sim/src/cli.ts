@@ -1,46 +1,71 @@
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { inOrder, type RunOutcome, runInChild } from './children.js'
 import { runScenario, SCENARIO_NAMES } from './scenarios.js'
 import { renderRow, TABLE_HEADER } from './table.js'
 
-// npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S]
+const USAGE = 'npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S] [--jobs J] [--json]'
+
 function fail(message: string): never {
   process.stderr.write(`sim: ${message}\n`)
   process.exit(1)
 }
 
-let values: { nodes: string; scenario?: string; seed: string }
+let values: { nodes: string; scenario?: string; seed: string; jobs: string; json: boolean }
 try {
   ;({ values } = parseArgs({
     options: {
       nodes: { type: 'string', default: '10,100' },
       scenario: { type: 'string' },
       seed: { type: 'string', default: '1' },
+      jobs: { type: 'string', default: '1' },
+      json: { type: 'boolean', default: false },
     },
   }))
 } catch (err) {
-  fail(`${(err as Error).message} (usage: npm run sim -- --nodes 10,100 [--scenario NAME] [--seed S])`)
+  fail(`${(err as Error).message} (usage: ${USAGE})`)
 }
 const sizes = values.nodes.split(',').map(Number)
 const scenarios = values.scenario?.split(',') ?? SCENARIO_NAMES
 const unknown = scenarios.filter((name) => !SCENARIO_NAMES.includes(name))
 const seed = Number(values.seed)
+const jobs = Number(values.jobs)
 if (unknown.length > 0) fail(`unknown scenario ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})`)
 if (sizes.some((n) => !Number.isInteger(n) || n < 2))
   fail('--nodes takes whole numbers of at least 2, like 10,100')
 if (!Number.isInteger(seed) || seed < 0) fail('--seed takes a whole number of at least 0, like 1')
+if (!Number.isInteger(jobs) || jobs < 1) fail('--jobs takes a whole number of at least 1, like 2')
 
-// Each row is printed as its run ends: a table at 1000 nodes takes most of an hour, and an
-// interrupted run keeps what it measured.
-console.log(TABLE_HEADER)
-let peakRss = 0
-for (const nodes of sizes) {
-  for (const scenario of scenarios) {
-    const started = performance.now()
-    console.log(renderRow(await runScenario(scenario, { nodes, seed })))
-    peakRss = Math.max(peakRss, process.memoryUsage().rss)
-    process.stderr.write(
-      `${scenario} at ${nodes} nodes: ${((performance.now() - started) / 1000).toFixed(1)} s real\n`,
-    )
-  }
+const runs = sizes.flatMap((nodes) => scenarios.map((scenario) => ({ nodes, scenario })))
+
+/** One run in this process: what a child prints with --json, and what --jobs 1 runs. */
+async function runHere(scenario: string, nodes: number): Promise<RunOutcome> {
+  const result = await runScenario(scenario, { nodes, seed })
+  return { ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024 }
 }
-console.log(`\nseed ${seed}; peak RSS of the simulator ${Math.round(peakRss / 2 ** 20)} MiB`)
+
+// Each row is printed as soon as it and the rows before it are measured: a table at 1000 nodes
+// takes many minutes, and an interrupted run keeps what it measured.
+if (!values.json) console.log(TABLE_HEADER)
+const cli = fileURLToPath(import.meta.url)
+let peakRss = 0
+await inOrder(
+  runs.map(({ nodes, scenario }) => async () => {
+    const started = performance.now()
+    const outcome = jobs === 1 ? await runHere(scenario, nodes) : await runInChild(cli, scenario, nodes, seed)
+    if (!values.json)
+      process.stderr.write(
+        `${scenario} at ${nodes} nodes: ${((performance.now() - started) / 1000).toFixed(1)} s real\n`,
+      )
+    return outcome
+  }),
+  jobs,
+  (outcome) => {
+    peakRss = Math.max(peakRss, outcome.peakRssBytes)
+    console.log(values.json ? JSON.stringify(outcome) : renderRow(outcome))
+  },
+)
+if (!values.json)
+  console.log(
+    `\nseed ${seed}; peak RSS of the simulator ${Math.round(peakRss / 2 ** 20)} MiB${jobs > 1 ? ' (the largest of its processes)' : ''}`,
+  )
