@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { type ChildProcess, execFile } from 'node:child_process'
 import type { ScenarioResult } from './scenarios.js'
 
 /** One scenario run's result, and the peak memory of the process that ran it. */
@@ -20,13 +20,22 @@ export function runInChild(cli: string, scenario: string, nodes: number, seed: n
     `${seed}`,
     '--json',
   ]
-  return new Promise((resolve, reject) =>
-    execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      running.delete(child)
       if (err !== null)
         reject(new Error(`${scenario} at ${nodes} nodes failed: ${stderr.trim() || err.message}`))
       else resolve(JSON.parse(stdout) as RunOutcome)
-    }),
-  )
+    })
+    running.add(child)
+  })
+}
+
+const running = new Set<ChildProcess>()
+
+/** Ends the runs still going. */
+export function stopChildren(): void {
+  for (const child of running) child.kill()
 }
 
 /**

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { inOrder, type RunOutcome, runInChild } from './children.js'
+import { inOrder, type RunOutcome, runInChild, stopChildren } from './children.js'
 import { runScenario, SCENARIO_NAMES } from './scenarios.js'
 import { renderRow, TABLE_HEADER } from './table.js'
 
@@ -49,7 +49,7 @@ async function runHere(scenario: string, nodes: number): Promise<RunOutcome> {
 if (!values.json) console.log(TABLE_HEADER)
 const cli = fileURLToPath(import.meta.url)
 let peakRss = 0
-await inOrder(
+const table = inOrder(
   runs.map(({ nodes, scenario }) => async () => {
     const started = performance.now()
     const outcome = jobs === 1 ? await runHere(scenario, nodes) : await runInChild(cli, scenario, nodes, seed)
@@ -65,6 +65,11 @@ await inOrder(
     console.log(values.json ? JSON.stringify(outcome) : renderRow(outcome))
   },
 )
+// A failed run ends the others: the table is not printed whole anyway.
+await table.catch((err: Error) => {
+  stopChildren()
+  fail(err.message)
+})
 if (!values.json)
   console.log(
     `\nseed ${seed}; peak RSS of the simulator ${Math.round(peakRss / 2 ** 20)} MiB${jobs > 1 ? ' (the largest of its processes)' : ''}`,
