@@ -32,6 +32,22 @@ function connectedNow(daemon: DaemonProcess, peer: string): boolean {
   return events.at(-1)?.msg === 'peer connected'
 }
 
+/**
+ * Of `nodes` but the first (the join peer everyone dials), the one the most others are not
+ * connected to by `connected`, and those others.
+ */
+function mostStrangers(
+  nodes: DaemonProcess[],
+  connected: (daemon: DaemonProcess, peer: string) => boolean,
+): { node: DaemonProcess; strangers: DaemonProcess[] } {
+  const candidates = nodes.slice(1).map((node) => ({
+    node,
+    strangers: nodes.filter((d) => d !== node && !connected(d, node.peerId)),
+  }))
+  candidates.sort((x, y) => y.strangers.length - x.strangers.length)
+  return candidates[0]!
+}
+
 /** The wall time `daemon` logged `msg` about `member`, at or after `since`. */
 function loggedAt(daemon: DaemonProcess, msg: string, member: string, since: number): number | undefined {
   const line = daemon.logs.find((l) => l.msg === msg && l.member === member && (l.time as number) >= since)
@@ -81,12 +97,7 @@ describe('relayed liveness with two connections per node', () => {
 
   it('a killed node is dead everywhere within seconds, also where it was never connected', async () => {
     // The victim: the node the most others never connected to, so that some only hear of it.
-    const candidates = daemons.slice(1).map((victim) => ({
-      victim,
-      strangers: daemons.filter((d) => d !== victim && !everConnected(d, victim.peerId)),
-    }))
-    candidates.sort((x, y) => y.strangers.length - x.strangers.length)
-    const { victim, strangers } = candidates[0]!
+    const { node: victim, strangers } = mostStrangers(daemons, everConnected)
     expect(strangers.length, 'no node is without a connection to any other').toBeGreaterThan(0)
     const others = daemons.filter((d) => d !== victim)
 
@@ -114,12 +125,7 @@ describe('relayed liveness with two connections per node', () => {
     const live = daemons.filter((d) => d.running)
     const hub = live[0]!
     // The target: a live node some others have no connection to; they believe the witnesses.
-    const candidates = live.slice(1).map((target) => ({
-      target,
-      strangers: live.filter((d) => d !== target && !connectedNow(d, target.peerId)),
-    }))
-    candidates.sort((x, y) => y.strangers.length - x.strangers.length)
-    const { target, strangers } = candidates[0]!
+    const { node: target, strangers } = mostStrangers(live, connectedNow)
     expect(strangers.length, 'every live node is connected to every other').toBeGreaterThan(0)
 
     // Two peers of the cluster (no cluster key here, so anyone can join) acting as witnesses.

@@ -477,9 +477,7 @@ export class Membership {
   /** Applies the passage of time to the table; after evidence of one member, to that one only. */
   #sweep(only?: string): void {
     if (this.#stopping) return
-    const now = this.components.now()
-    const change = only === undefined ? undefined : this.table.settle(only, now)
-    const changes = only === undefined ? this.table.sweep(now) : change === undefined ? [] : [change]
+    const changes = this.table.sweep(this.components.now(), only)
     if (changes.length > 0) this.components.onChange?.()
     for (const change of changes) {
       const fields = { member: change.id, from: change.from }

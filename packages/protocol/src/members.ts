@@ -267,25 +267,24 @@ export class MemberTable {
     this.#watch.add(id)
   }
 
-  /** Applies the passage of time: returns every status change since the last sweep, forgets the long dead. */
-  sweep(now: number): StatusChange[] {
+  /**
+   * Applies the passage of time: returns every status change since the last sweep, forgets the
+   * long dead. With `only`, after fresh evidence of that member, looks at it alone: the evidence
+   * can change no other member's status, and a sweep of every watched member for each state or
+   * note received cost O(N) per message while many members were not alive (a healed partition at
+   * 1000 nodes).
+   */
+  sweep(now: number, only?: string): StatusChange[] {
     const changes: StatusChange[] = []
+    if (only !== undefined) {
+      const member = this.#members.get(only)
+      if (member !== undefined) this.#settle(member, now, changes)
+      return changes
+    }
     const full = this.config.indirectDeadAfterMs === undefined || now - this.#fullSweepAt >= FULL_SWEEP_MS
     if (full) this.#fullSweepAt = now
     for (const member of full ? this.#members.values() : this.#watched()) this.#settle(member, now, changes)
     return changes
-  }
-
-  /**
-   * The status change of one member only, after fresh evidence of it: the evidence can change no
-   * other member's status. A sweep of every watched member for each state or note received cost
-   * O(N) per message while many members were not alive (a healed partition at 1000 nodes).
-   */
-  settle(id: string, now: number): StatusChange | undefined {
-    const member = this.#members.get(id)
-    const changes: StatusChange[] = []
-    if (member !== undefined) this.#settle(member, now, changes)
-    return changes[0]
   }
 
   #settle(member: Member, now: number, changes: StatusChange[]): void {

@@ -70,6 +70,14 @@ function apply(table: MemberTable, o: Op, now: number): Observation | StatusChan
   }
 }
 
+/** The digest and the counts the table keeps as members change are what its member list gives. */
+function expectTallyOfList(table: MemberTable): void {
+  const live = table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
+  expect(table.liveDigest()).toBe(sumDigest([SELF, ...live.map((m) => m.id)]))
+  const alive = table.list().filter((m) => m.status === 'alive')
+  expect(table.hearing).toEqual({ alive: alive.length, directAlive: alive.filter((m) => m.direct).length })
+}
+
 const snapshot = (table: MemberTable) =>
   new Map(table.list().map((m) => [m.id, structuredClone(m) as Member]))
 
@@ -109,13 +117,7 @@ describe('MemberTable under random inputs', () => {
         for (const o of ops) {
           now += o.dt
           apply(table, o, now)
-          const live = table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
-          expect(table.liveDigest()).toBe(sumDigest([SELF, ...live.map((m) => m.id)]))
-          const alive = table.list().filter((m) => m.status === 'alive')
-          expect(table.hearing).toEqual({
-            alive: alive.length,
-            directAlive: alive.filter((m) => m.direct).length,
-          })
+          expectTallyOfList(table)
         }
       }),
     )
@@ -135,15 +137,9 @@ describe('MemberTable under random inputs', () => {
         for (const s of steps) {
           now += s.dt
           if (s.kind === 'indirect') table.setIndirect(s.node)
-          else if (s.kind === 'settle') table.settle(s.node, now)
+          else if (s.kind === 'settle') table.sweep(now, s.node)
           else apply(table, s, now)
-          const live = table.list().filter((m) => m.status !== 'dead' && m.state !== undefined)
-          expect(table.liveDigest()).toBe(sumDigest([SELF, ...live.map((m) => m.id)]))
-          const alive = table.list().filter((m) => m.status === 'alive')
-          expect(table.hearing).toEqual({
-            alive: alive.length,
-            directAlive: alive.filter((m) => m.direct).length,
-          })
+          expectTallyOfList(table)
         }
       }),
     )

@@ -450,9 +450,7 @@ export class SimNode {
 
   /** Applies the passage of time to the table; after evidence of one member, to that one only. */
   #sweep(only?: string): void {
-    const now = this.#clock.now()
-    const change = only === undefined ? undefined : this.table.settle(only, now)
-    const changes = only === undefined ? this.table.sweep(now) : change === undefined ? [] : [change]
+    const changes = this.table.sweep(this.#clock.now(), only)
     if (changes.length === 0) return
     this.reconciler.viewChanged()
     for (const change of changes) {
