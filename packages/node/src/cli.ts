@@ -64,6 +64,10 @@ program
   .option('--dead-after-ms <ms>', 'heartbeat age that makes a member dead (default 3000)')
   .option('--target-peers <n>', 'direct connections to keep (default 32)')
   .option('--settle-ms <ms>', 'how long a claim waits for a better one before it starts (default 300)')
+  .option(
+    '--promise-shards <n>',
+    'ring shards: past 1, promise changes reach only nearby nodes; every node needs the same value (default 1)',
+  )
   .option('--advertise <host>', "address at which this node's published ports are reached")
   .option(
     '--allow <multiaddr>',
@@ -321,6 +325,7 @@ async function daemonConfig(options: Record<string, unknown>): Promise<DaemonCon
     ['targetPeers', 'targetPeers'],
     ['allow', 'allow'],
     ['settleMs', 'settleMs'],
+    ['promiseShards', 'promiseShards'],
     ['advertise', 'advertise'],
   ]
   for (const [option, setting] of names) {

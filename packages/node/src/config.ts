@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { DEFAULT_PLACEMENT_CONFIG, formatIssues } from '@gary/protocol'
+import { DEFAULT_PLACEMENT_CONFIG, formatIssues, MAX_SHARDS } from '@gary/protocol'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
@@ -46,6 +46,12 @@ export interface DaemonConfig {
   allow: string[]
   /** A claim waits this long for a better one before its container starts (rule 5), ms. Default 300. */
   settleMs: number
+  /**
+   * Ring shards the cluster is cut into: past one, each node's promise changes reach only the
+   * nodes of its own and the neighbouring shards. Cluster-wide: every node must be started with
+   * the same value. Default 1.
+   */
+  promiseShards: number
   /** Host or address at which this node's published container ports are reached. Default: the first listen address, or 127.0.0.1 when that is a wildcard. */
   advertiseHost?: string
 }
@@ -65,8 +71,16 @@ export const DEFAULTS: DaemonConfig = {
   targetPeers: 32,
   allow: [],
   settleMs: DEFAULT_PLACEMENT_CONFIG.settleMs,
+  promiseShards: DEFAULT_PLACEMENT_CONFIG.shards,
 }
 
+// One sentence for every way a count can be wrong: zod's own ("expected number, received NaN") helps nobody.
+const shardsError = `must be a whole number from 1 to ${MAX_SHARDS}, the same on every node`
+const shardCount = z.coerce
+  .number(shardsError)
+  .int(shardsError)
+  .min(1, shardsError)
+  .max(MAX_SHARDS, shardsError)
 const positiveMs = z.coerce.number().int().min(10).max(3_600_000)
 const stringList = z
   .union([z.string(), z.array(z.string())])
@@ -92,6 +106,7 @@ const SettingsSchema = z.strictObject({
   targetPeers: z.coerce.number().int().min(1).max(1000),
   allow: stringList,
   settleMs: z.coerce.number().int().min(0).max(60_000),
+  promiseShards: shardCount,
   advertise: z.string().min(1).max(253),
 })
 
@@ -116,6 +131,7 @@ const ENV: Record<keyof z.input<typeof SettingsSchema>, string> = {
   targetPeers: 'GARY_TARGET_PEERS',
   allow: 'GARY_ALLOW',
   settleMs: 'GARY_SETTLE_MS',
+  promiseShards: 'GARY_PROMISE_SHARDS',
   advertise: 'GARY_ADVERTISE',
 }
 
@@ -215,6 +231,7 @@ function applySettings(config: DaemonConfig, s: ParsedSettings): string[] {
   if (s.targetPeers !== undefined) config.targetPeers = s.targetPeers
   if (s.allow !== undefined) config.allow = s.allow
   if (s.settleMs !== undefined) config.settleMs = s.settleMs
+  if (s.promiseShards !== undefined) config.promiseShards = s.promiseShards
   if (s.advertise !== undefined) config.advertiseHost = s.advertise
   return problems
 }

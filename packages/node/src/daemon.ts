@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import type { Capacity } from '@gary/protocol'
+import { type Capacity, inScope, shardOf } from '@gary/protocol'
 import type { ContainerRuntime } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { AntiEntropy } from './anti-entropy.js'
@@ -45,6 +45,11 @@ export interface NodeView {
   self: boolean
   state: 'alive' | 'suspect' | 'dead'
   incarnation: number
+  /**
+   * Version of the member's state this node holds (its own, for itself). With promise shards, a
+   * member out of this node's scope is held at an older version on purpose.
+   */
+  seq: number
   addrs: string[]
   labels: Record<string, string>
   capacity: Capacity
@@ -155,7 +160,8 @@ export class Daemon {
     await membership.start()
 
     p2p.addEventListener('self:peer:update', () => {
-      if (this.#self!.update({ addrs: this.#ownAddrs() })) membership.publishState()
+      // Every member dials by these, including those that keep an older state of this node.
+      if (this.#self!.update({ addrs: this.#ownAddrs() })) membership.publishState(true)
     })
     await this.#startReconciler(self, membership)
     this.#logs = new LogService(
@@ -179,7 +185,16 @@ export class Daemon {
       )
     }
     this.#log.info(
-      { node: self, incarnation, cluster: config.cluster, join: this.joinAddrs(), runtime: info.driver },
+      {
+        node: self,
+        incarnation,
+        cluster: config.cluster,
+        join: this.joinAddrs(),
+        runtime: info.driver,
+        ...(config.promiseShards > 1
+          ? { shard: shardOf(self, config.promiseShards), shards: config.promiseShards }
+          : {}),
+      },
       'started',
     )
   }
@@ -217,12 +232,17 @@ export class Daemon {
     return changed
   }
 
-  /** Every slot promised by a live node, and the slots no node can take, as `gary ps` shows them. */
+  /**
+   * Every slot promised by a live node in this node's scope (all of them, with one shard), and the
+   * slots no node can take, as `gary ps` shows them.
+   */
   slots(): SlotRow[] {
     const view = this.#clusterView!.read()
     const own = this.#self!.current
+    // A member out of scope is held at an older state on purpose: its promises are not current.
+    const others = view.others.filter((node) => inScope(own.node, node.id, this.#config.promiseShards))
     return slotRows(
-      [...view.others, { id: own.node, promises: own.promises }],
+      [...others, { id: own.node, promises: own.promises }],
       view.workloads,
       this.#reconciler?.unschedulable ?? [],
       this.#wallNow(),
@@ -245,7 +265,10 @@ export class Daemon {
     )
     this.#clusterView = clusterView
     const reconciler = new Reconciler(
-      { placement: { settleMs: this.#config.settleMs }, advertiseHost: this.#config.advertiseHost },
+      {
+        placement: { settleMs: this.#config.settleMs, shards: this.#config.promiseShards },
+        advertiseHost: this.#config.advertiseHost,
+      },
       {
         self,
         runtime: this.#runtime,
@@ -299,6 +322,7 @@ export class Daemon {
         self: true,
         state: 'alive',
         incarnation: self.incarnation,
+        seq: self.seq,
         addrs: self.addrs,
         labels: self.labels,
         capacity: self.capacity,
@@ -313,6 +337,7 @@ export class Daemon {
         self: false,
         state: member.status,
         incarnation: member.state.incarnation,
+        seq: member.state.seq,
         addrs: member.state.addrs,
         labels: member.state.labels,
         capacity: member.state.capacity,
@@ -346,6 +371,10 @@ export class Daemon {
         members: this.#membership!.table.countByStatus(),
         connections: this.#p2p!.getConnections().length,
         mesh: this.#gossip!.meshPeers(this.#membership!.stateTopic),
+        // Each shard topic needs a mesh of its own for promise changes to spread.
+        ...(this.#config.promiseShards > 1
+          ? { promiseMesh: this.#membership!.promiseTopics.map((topic) => this.#gossip!.meshPeers(topic)) }
+          : {}),
         msgsInPerSec: round((now.msgsIn - last.msgsIn) / seconds),
         msgsOutPerSec: round((now.msgsOut - last.msgsOut) / seconds),
         bytesInPerSec: round((now.bytesIn - last.bytesIn) / seconds),

@@ -23,7 +23,9 @@ import {
   MemberTable,
   MismatchTrigger,
   type NodeState,
+  ShardScope,
   syncAnswer,
+  topicShards,
 } from '@gary/protocol'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -44,6 +46,8 @@ export interface MembershipInit {
   deadAfterMs: number
   /** Direct connections to keep. */
   targetPeers: number
+  /** Ring shards the cluster is cut into; the same on every node. 1: every member hears every state. */
+  promiseShards: number
 }
 
 export interface MembershipComponents {
@@ -101,6 +105,8 @@ export class Membership {
   readonly links: PeerLinks
   readonly stateTopic: string
   readonly membersTopic: string
+  /** Where this node's state changes go and where it hears its scope's: its two shards' topics. */
+  readonly promiseTopics: readonly string[]
   readonly #selfId: string
   readonly #timers: NodeJS.Timeout[] = []
   readonly #dialing = new Set<string>()
@@ -113,8 +119,13 @@ export class Membership {
   readonly #memberSync = new MismatchTrigger(MEMBER_SYNC_AFTER_MS)
   #lastDeadRedialAt = Number.NEGATIVE_INFINITY
   #lastRefutedAt = Number.NEGATIVE_INFINITY
-  /** True until a state publish reached at least one peer: publishes before the mesh forms are lost. */
-  #unpublished = true
+  readonly #scope: ShardScope
+  /**
+   * Topics owed this node's current state: one whose last publish reached nobody (publishes
+   * before the mesh forms are lost), retried on each heartbeat; and the state topic, while every
+   * member must hear this node (the first state of an incarnation, a refutation).
+   */
+  readonly #unpublished = new Set<string>()
   #stopping = false
   #agreed = false
 
@@ -125,6 +136,13 @@ export class Membership {
     this.#selfId = components.self.current.node
     this.stateTopic = `gary/1/${init.cluster}/state`
     this.membersTopic = `gary/1/${init.cluster}/members`
+    // One shard is the whole cluster: the state topic is its topic.
+    this.promiseTopics =
+      init.promiseShards <= 1
+        ? [this.stateTopic]
+        : topicShards(this.#selfId, init.promiseShards).map((k) => `gary/1/${init.cluster}/promises/${k}`)
+    this.#scope = new ShardScope(this.#selfId, init.promiseShards)
+    this.#unpublished.add(this.stateTopic)
     this.table = new MemberTable(this.#selfId, {
       suspectAfterMs: init.suspectAfterMs,
       deadAfterMs: init.deadAfterMs,
@@ -153,6 +171,10 @@ export class Membership {
   async start(): Promise<void> {
     const { p2p, gossip, logger } = this.components
     gossip.subscribe(this.stateTopic, (signer, data) => this.#onStateMessage(signer, data))
+    for (const topic of this.promiseTopics) {
+      if (topic !== this.stateTopic)
+        gossip.subscribe(topic, (signer, data) => this.#onStateMessage(signer, data))
+    }
     gossip.subscribe(this.membersTopic, (signer, data) => this.#onMemberNote(signer, data))
     await this.links.start()
     p2p.addEventListener('peer:connect', (event) => {
@@ -184,8 +206,12 @@ export class Membership {
     return this.#agreed
   }
 
-  /** Gossips this node's NodeState now (after it changed). */
-  publishState(): void {
+  /**
+   * Gossips this node's NodeState now (after it changed): to the nodes in its scope, or with
+   * `everyone` to every member, for a change that concerns them all (its addresses).
+   */
+  publishState(everyone = false): void {
+    if (everyone) this.#unpublished.add(this.stateTopic)
     void this.#publishState()
   }
 
@@ -231,7 +257,10 @@ export class Membership {
     // Fresh evidence can change only this member's status: a sweep of the table for every state
     // made each round of states O(N^2) per node.
     this.#sweep(state.node)
-    this.components.onChange?.()
+    // With shards, placement reads only the members in scope; rule 10's counts of the others are
+    // read as they stand at the next pass.
+    if (outcome === 'new' || outcome === 'restarted' || this.#scope.near(state.node))
+      this.components.onChange?.()
     return true
   }
 
@@ -247,7 +276,7 @@ export class Membership {
     // the others may hold it dead too, so it is told, and refutes with a newer state they all hear.
     if (held?.status === 'dead') this.#publishNote({ kind: 'down', node: held.id, ...held.announced })
     const outcome = this.table.observeHeartbeat(peer, decoded.value, now)
-    if (outcome === 'needs-state') void this.#pullState(peer)
+    if (outcome === 'needs-state') this.#stateAnnounced(peer)
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
     if (outcome !== 'stale' && this.table.get(peer)?.status !== 'alive') this.#sweep(peer)
     this.components.onHeartbeat?.(peer, now)
@@ -262,6 +291,12 @@ export class Membership {
       void this.#askPeers(peerIdFromString(peer))
     }
     return true
+  }
+
+  /** A member announced a newer state than the one held: pulled if this node reads it. */
+  #stateAnnounced(id: string): void {
+    const member = this.table.get(id)
+    if (member !== undefined && this.#scope.pulls(member)) void this.#pullState(id)
   }
 
   /** Pulls a member's own state: over the connection to it, or at its addresses if not connected. */
@@ -305,20 +340,27 @@ export class Membership {
       decls: this.components.declsDigest(),
     }
     this.links.sendHeartbeat(encodeHeartbeat(beat), now)
-    if (this.#unpublished) void this.#publishState()
+    if (this.#unpublished.size > 0) void this.#publishState([...this.#unpublished])
     this.#redial(now)
   }
 
-  async #publishState(): Promise<void> {
+  /** Publishes this node's state to `topics`, or to the state topic alone while every member is owed it. */
+  async #publishState(topics: readonly string[] = this.promiseTopics): Promise<void> {
+    const data = encodeNodeState(this.components.self.current)
+    const to = this.#unpublished.has(this.stateTopic) ? [this.stateTopic] : topics
+    await Promise.all(to.map((topic) => this.#publishStateTo(topic, data)))
+  }
+
+  async #publishStateTo(topic: string, data: Uint8Array): Promise<void> {
     try {
-      const recipients = await this.components.gossip.publish(
-        this.stateTopic,
-        encodeNodeState(this.components.self.current),
-      )
-      this.#unpublished = recipients === 0
+      const recipients = await this.components.gossip.publish(topic, data)
+      if (recipients === 0) this.#unpublished.add(topic)
+      // Every member listens on the state topic: what it carried, every shard topic carried.
+      else if (topic === this.stateTopic) this.#unpublished.clear()
+      else this.#unpublished.delete(topic)
     } catch (err) {
-      this.#unpublished = true
-      this.components.logger.debug({ err: (err as Error).message }, 'state publish failed')
+      this.#unpublished.add(topic)
+      this.components.logger.debug({ topic, err: (err as Error).message }, 'state publish failed')
     }
   }
 
@@ -369,7 +411,7 @@ export class Membership {
   #onBeacon(note: MemberNote): Verdict {
     const outcome = this.table.observeBeacon(note.node, note, this.components.now())
     if (outcome === 'stale' || outcome === 'self') return 'ignore'
-    if (outcome === 'needs-state') void this.#pullState(note.node)
+    if (outcome === 'needs-state') this.#stateAnnounced(note.node)
     this.#sweep(note.node)
     return 'accept'
   }
@@ -395,6 +437,7 @@ export class Membership {
     this.#lastRefutedAt = now
     this.components.self.refresh()
     this.components.logger.info({ witness }, 'reported down while up: refuting')
+    this.#unpublished.add(this.stateTopic)
     void this.#publishState()
   }
 
@@ -424,6 +467,7 @@ export class Membership {
         this.#observeState(state, 'sync')
         const member = this.table.get(state.node)
         if (member?.status === 'dead') this.#dial(member.id, this.#memberAddrs(member), now, DEAD_REDIAL_MS)
+        else if (this.#scope.checks(state.node, peer)) void this.#pullState(state.node)
       }
     } catch (err) {
       this.components.logger.debug({ peer, err: (err as Error).message }, 'member sync failed')
@@ -478,7 +522,7 @@ export class Membership {
   #sweep(only?: string): void {
     if (this.#stopping) return
     const changes = this.table.sweep(this.components.now(), only)
-    if (changes.length > 0) this.components.onChange?.()
+    if (changes.some((change) => this.#scope.near(change.id))) this.components.onChange?.()
     for (const change of changes) {
       const fields = { member: change.id, from: change.from }
       if (change.to === 'dead') {
@@ -564,8 +608,14 @@ export class Membership {
         this.#joinPeers.set(addr, remote),
       )
     }
-    for (const member of shuffle(this.table.list())) {
-      if (connected.has(member.id) || member.state === undefined || member.status === 'dead') continue
+    const candidates = this.table
+      .list()
+      .filter((m) => !connected.has(m.id) && m.state !== undefined && m.status !== 'dead')
+    // Dials under way count as connections; join addresses, dialled by address, are not members.
+    const near = [...connected, ...this.#dialing].filter(
+      (id) => this.table.get(id) !== undefined && this.#scope.near(id),
+    ).length
+    for (const member of this.#scope.dialOrder(shuffle(candidates), near, this.init.targetPeers)) {
       if (connected.size + this.#dialing.size >= this.init.targetPeers) break
       this.#dial(member.id, this.#memberAddrs(member), now, this.init.heartbeatMs)
     }

@@ -81,25 +81,27 @@ describe('gary without a daemon', () => {
     expect(stderr).not.toMatch(STACK)
   })
 
-  test('a bad flag value is one invalid-configuration message naming it, without a stack', async () => {
-    const dataDir = await tempDir()
-    const { code, stderr } = await failing([
-      'daemon',
-      '--runtime',
-      'fake',
-      '--data-dir',
-      dataDir,
-      '--cpu',
-      'lots',
-    ])
-    expect(code).not.toBe(0)
-    const lines = stderr.trimEnd().split('\n')
-    expect(lines[0]).toBe('gary: invalid configuration:')
-    expect(lines.slice(1)).toEqual([
-      '  flags: cpu: "lots" is not a CPU amount (cores like 2 or 0.5, or millicores like 250m)',
-    ])
-    expect(stderr).not.toMatch(STACK)
-  })
+  test.each([
+    ['--cpu', 'lots', 'cpu: "lots" is not a CPU amount (cores like 2 or 0.5, or millicores like 250m)'],
+    ['--promise-shards', '0', 'promiseShards: must be a whole number from 1 to 4096, the same on every node'],
+  ])(
+    'a bad %s is one invalid-configuration message naming it, without a stack',
+    async (flag, value, problem) => {
+      const dataDir = await tempDir()
+      const { code, stderr } = await failing([
+        'daemon',
+        '--runtime',
+        'fake',
+        '--data-dir',
+        dataDir,
+        flag,
+        value,
+      ])
+      expect(code).not.toBe(0)
+      expect(stderr.trimEnd().split('\n')).toEqual(['gary: invalid configuration:', `  flags: ${problem}`])
+      expect(stderr).not.toMatch(STACK)
+    },
+  )
 
   test('a bad config file is named in the message', async () => {
     const dir = await tempDir()

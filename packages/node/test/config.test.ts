@@ -246,6 +246,24 @@ describe('resolveConfig', () => {
     )
   })
 
+  test('promise shards default to 1, and come from a file, the environment or flags', async () => {
+    expect(resolveConfig([]).promiseShards).toBe(1)
+    const file = await configFile('shards.yaml', 'promiseShards: 16\n')
+    expect(resolveConfig([{ source: 'file', settings: await settingsFromFile(file) }]).promiseShards).toBe(16)
+    const env = settingsFromEnv({ GARY_PROMISE_SHARDS: '64' })
+    expect(resolveConfig([{ source: 'environment', settings: env }]).promiseShards).toBe(64)
+    expect(resolveConfig([flags({ promiseShards: '4096' })]).promiseShards).toBe(4096)
+  })
+
+  test.each(['0', '4097', '2.5', 'many', '-4'])(
+    'promise shards %j are refused, saying what is wanted',
+    (bad) => {
+      expect(configError(() => resolveConfig([flags({ promiseShards: bad })]))).toContain(
+        'flags: promiseShards: must be a whole number from 1 to 4096, the same on every node',
+      )
+    },
+  )
+
   test('the ordering holds across sources', () => {
     // The file sets a fast heartbeat; raising only the heartbeat from flags breaks the order.
     expect(

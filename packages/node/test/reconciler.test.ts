@@ -115,6 +115,20 @@ describe('the reconcile loop on one node', () => {
     expect(reconciler.promises.map((p) => p.container).sort()).toEqual(containers.map((c) => c.id).sort())
   })
 
+  test('a node held back by a partial view looks again on its own once the view is whole', async () => {
+    // Rule 10's verdict moves with time and connections, which trigger nothing.
+    const { clock, reconciler, view } = setup([spec({ name: 'web', replicas: 2 })])
+    view.partialView = true
+    await reconciler.start()
+    await clock.advance(0)
+    expect(reconciler.promises).toEqual([])
+    view.partialView = false
+    await clock.advance(499)
+    expect(reconciler.promises).toEqual([])
+    await clock.advance(1)
+    expect(reconciler.promises.map((p) => p.phase)).toEqual(['claimed', 'claimed'])
+  })
+
   test('scales down by releasing the highest slots and removing their containers', async () => {
     const { clock, runtime, reconciler, view } = setup([spec({ name: 'web', replicas: 3 })])
     await reconciler.start()

@@ -64,6 +64,8 @@ export interface Member {
   /** Monotonic time of the last heartbeat, the direct evidence; absent if none came. */
   lastDirectAt?: number
   status: MemberStatus
+  /** `itemHash` of the id, the member's share of the live digest (hashed once, not per change). */
+  idHash: number
 }
 
 /** The outcome of observing a message, for logs and for deciding what to pull. */
@@ -132,11 +134,14 @@ export class MemberTable {
    * connected (rule 10), and the sum of the live members' hashes (the live digest).
    */
   readonly #tally = { alive: 0, directAlive: 0, liveSum: 0 }
+  readonly #selfHash: number
 
   constructor(
     readonly self: string,
     readonly config: MembershipConfig = DEFAULT_MEMBERSHIP,
-  ) {}
+  ) {
+    this.#selfHash = itemHash(self)
+  }
 
   /** Records a full state that passed validation and whose signer is `state.node`. */
   observeState(state: NodeState, now: number): Observation {
@@ -349,7 +354,7 @@ export class MemberTable {
    * date as members change, since it is asked for every heartbeat sent and received.
    */
   liveDigest(): string {
-    return hex8((this.#tally.liveSum + itemHash(this.self)) >>> 0)
+    return hex8((this.#tally.liveSum + this.#selfHash) >>> 0)
   }
 
   /** Members alive now, and of those the ones this node is connected to (rule 10). */
@@ -365,7 +370,7 @@ export class MemberTable {
       if (member.direct) tally.directAlive += sign
     }
     if (member.status !== 'dead' && member.state !== undefined)
-      tally.liveSum = (tally.liveSum + sign * itemHash(member.id)) >>> 0
+      tally.liveSum = (tally.liveSum + sign * member.idHash) >>> 0
   }
 
   /** What this node asks a member sync with: every member whose state it holds, dead ones marked. */
@@ -443,6 +448,7 @@ function newMember(
     direct,
     lastDirectAt: undefined,
     status: 'alive',
+    idHash: itemHash(id),
   }
 }
 

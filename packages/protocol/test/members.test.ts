@@ -424,7 +424,7 @@ describe('MemberTable versions', () => {
   test('a heartbeat from an unknown member adds it without a state and asks for one', () => {
     const table = new MemberTable(SELF, config)
     expect(table.observeHeartbeat('a', beat(4, 2, '00000000', 'abcdef0123456789'), 100)).toBe('needs-state')
-    expect(table.get('a')).toEqual({
+    expect(table.get('a')).toMatchObject({
       id: 'a',
       announced: { incarnation: 4, seq: 2 },
       declDigest: 'abcdef0123456789',
@@ -433,6 +433,7 @@ describe('MemberTable versions', () => {
       lastDirectAt: 100,
       status: 'alive',
     })
+    expect(table.get('a')?.state).toBeUndefined()
     expect(table.observeState(state('a', 4, 2), 101)).toBe('new')
     expect(table.observeHeartbeat('a', beat(4, 2), 102)).toBe('unchanged')
   })

@@ -1,4 +1,11 @@
-import type { Hlc, PlacementNode, SelfAction, SlotPromise, Workload } from '../src/index.js'
+import {
+  generationOf,
+  type Hlc,
+  type PlacementNode,
+  type SelfAction,
+  type SlotPromise,
+  type Workload,
+} from '../src/index.js'
 
 export const MI = 2 ** 20
 export const GI = 2 ** 30
@@ -46,3 +53,21 @@ export function claimedPromise(action: Extract<SelfAction, { kind: 'claim' }>, s
     endpoints: [],
   }
 }
+
+/** The promise of a slot running the workload's generation, ready, since wall time `round`. */
+export const runningPromise = (w: Workload, slot: number, round: number): SlotPromise => ({
+  workload: w.name,
+  slot,
+  generation: generationOf(w),
+  phase: 'running',
+  since: { wall: round, logical: 0 },
+  ready: true,
+  endpoints: [],
+})
+
+/** The cpu a node's promises take, by the declared workloads. */
+export const cpuUsed = (workloads: readonly Workload[], n: PlacementNode): number =>
+  n.promises.reduce(
+    (sum, p) => sum + (workloads.find((w) => w.name === p.workload)?.resources.cpuMillis ?? 0),
+    0,
+  )

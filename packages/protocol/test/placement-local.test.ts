@@ -6,23 +6,12 @@ import {
   type PlacementNode,
   type PlacementView,
   plan,
-  type SlotPromise,
   type Workload,
 } from '../src/index.js'
-import { GI, MI, node, workload } from './placement-builders.js'
+import { cpuUsed, GI, MI, node, runningPromise, workload } from './placement-builders.js'
 
 // Past 32 live nodes each node decides only the slots it can win, slot by slot. These tests run
 // every node's pass on one shared view, round after round, carrying out the actions.
-
-const running = (w: Workload, slot: number, round: number): SlotPromise => ({
-  workload: w.name,
-  slot,
-  generation: generationOf(w),
-  phase: 'running',
-  since: { wall: round, logical: 0 },
-  ready: true,
-  endpoints: [],
-})
 
 interface Cluster {
   nodes: PlacementNode[]
@@ -82,19 +71,12 @@ function round(c: Cluster, n: number): { cluster: Cluster; claimed: string[] } {
       if (action.kind === 'claim') {
         claimed.push(`${action.workload}/${action.slot}`)
         const w = c.workloads.find((x) => x.name === action.workload) as Workload
-        promises.push(running(w, action.slot, n))
+        promises.push(runningPromise(w, action.slot, n))
       }
     }
     return { ...self, promises }
   })
   return { cluster: { ...c, nodes }, claimed }
-}
-
-function used(c: Cluster, n: PlacementNode): number {
-  return n.promises.reduce(
-    (sum, p) => sum + (c.workloads.find((w) => w.name === p.workload)?.resources.cpuMillis ?? 0),
-    0,
-  )
 }
 
 describe('per-slot placement in a large cluster', () => {
@@ -111,7 +93,7 @@ describe('per-slot placement in a large cluster', () => {
           expect(new Set(claimed).size).toBe(claimed.length)
           claims = claimed.length
           c = next
-          for (const x of c.nodes) expect(used(c, x)).toBeLessThanOrEqual(x.capacity.cpuMillis)
+          for (const x of c.nodes) expect(cpuUsed(c.workloads, x)).toBeLessThanOrEqual(x.capacity.cpuMillis)
         }
         const holders = new Map<string, string[]>()
         for (const x of c.nodes)
@@ -126,7 +108,7 @@ describe('per-slot placement in a large cluster', () => {
               (x) =>
                 !x.draining &&
                 Object.entries(w.constraints).every(([k, v]) => x.labels[k] === v) &&
-                used(c, x) + w.resources.cpuMillis <= x.capacity.cpuMillis,
+                cpuUsed(c.workloads, x) + w.resources.cpuMillis <= x.capacity.cpuMillis,
             )
             expect(room.map((x) => x.id)).toStrictEqual([])
           }

@@ -8,7 +8,13 @@ export type RunOutcome = ScenarioResult & { peakRssBytes: number }
  * Runs one scenario in a child process of its own, the simulator's CLI with `--json`: runs are
  * independent (each has its own cluster and seed), so a table spreads over the machine's cores.
  */
-export function runInChild(cli: string, scenario: string, nodes: number, seed: number): Promise<RunOutcome> {
+export function runInChild(
+  cli: string,
+  scenario: string,
+  nodes: number,
+  seed: number,
+  shards?: number,
+): Promise<RunOutcome> {
   const args = [
     ...process.execArgv,
     cli,
@@ -18,6 +24,7 @@ export function runInChild(cli: string, scenario: string, nodes: number, seed: n
     scenario,
     '--seed',
     `${seed}`,
+    ...(shards === undefined ? [] : ['--shards', `${shards}`]),
     '--json',
   ]
   return new Promise((resolve, reject) => {

@@ -1,23 +1,26 @@
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { MAX_SHARDS } from '@gary/protocol'
 import { inOrder, type RunOutcome, runInChild, stopChildren } from './children.js'
 import { runScenario, SCENARIO_NAMES } from './scenarios.js'
 import { renderRow, TABLE_HEADER } from './table.js'
 
-const USAGE = 'npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S] [--jobs J] [--json]'
+const USAGE =
+  'npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S] [--shards S|auto] [--jobs J] [--json]'
 
 function fail(message: string): never {
   process.stderr.write(`sim: ${message}\n`)
   process.exit(1)
 }
 
-let values: { nodes: string; scenario?: string; seed: string; jobs: string; json: boolean }
+let values: { nodes: string; scenario?: string; seed: string; shards: string; jobs: string; json: boolean }
 try {
   ;({ values } = parseArgs({
     options: {
       nodes: { type: 'string', default: '10,100' },
       scenario: { type: 'string' },
       seed: { type: 'string', default: '1' },
+      shards: { type: 'string', default: 'auto' },
       jobs: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
     },
@@ -30,17 +33,20 @@ const scenarios = values.scenario?.split(',') ?? SCENARIO_NAMES
 const unknown = scenarios.filter((name) => !SCENARIO_NAMES.includes(name))
 const seed = Number(values.seed)
 const jobs = Number(values.jobs)
+const shards = values.shards === 'auto' ? undefined : Number(values.shards)
 if (unknown.length > 0) fail(`unknown scenario ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})`)
 if (sizes.some((n) => !Number.isInteger(n) || n < 2))
   fail('--nodes takes whole numbers of at least 2, like 10,100')
 if (!Number.isInteger(seed) || seed < 0) fail('--seed takes a whole number of at least 0, like 1')
+if (shards !== undefined && (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS))
+  fail(`--shards takes auto (one per 32 nodes) or a whole number from 1 to ${MAX_SHARDS}, like 31`)
 if (!Number.isInteger(jobs) || jobs < 1) fail('--jobs takes a whole number of at least 1, like 2')
 
 const runs = sizes.flatMap((nodes) => scenarios.map((scenario) => ({ nodes, scenario })))
 
 /** One run in this process: what a child prints with --json, and what --jobs 1 runs. */
 async function runHere(scenario: string, nodes: number): Promise<RunOutcome> {
-  const result = await runScenario(scenario, { nodes, seed })
+  const result = await runScenario(scenario, { nodes, seed, ...(shards === undefined ? {} : { shards }) })
   return { ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024 }
 }
 
@@ -52,7 +58,8 @@ let peakRss = 0
 const table = inOrder(
   runs.map(({ nodes, scenario }) => async () => {
     const started = performance.now()
-    const outcome = jobs === 1 ? await runHere(scenario, nodes) : await runInChild(cli, scenario, nodes, seed)
+    const outcome =
+      jobs === 1 ? await runHere(scenario, nodes) : await runInChild(cli, scenario, nodes, seed, shards)
     if (!values.json)
       process.stderr.write(
         `${scenario} at ${nodes} nodes: ${((performance.now() - started) / 1000).toFixed(1)} s real\n`,

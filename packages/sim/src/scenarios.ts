@@ -5,6 +5,8 @@ import { SimCluster, simWorkload } from './cluster.js'
 export interface ScenarioResult {
   scenario: string
   nodes: number
+  /** Ring shards the cluster was cut into. */
+  shards: number
   replicas: number
   /** When the invariants settled, from the scenario's disturbance (or start); undefined: never. */
   convergeMs: number | undefined
@@ -23,6 +25,8 @@ export interface ScenarioResult {
 export interface ScenarioOptions {
   nodes: number
   seed: number
+  /** Ring shards; default one per 32 nodes (`autoShards`). */
+  shards?: number
 }
 
 type Body = (cluster: SimCluster, workloads: Workload[]) => Promise<{ from: number; recoverFrom?: number }>
@@ -146,21 +150,25 @@ const CAPACITY = 'capacity-exhaustion'
 export const SCENARIO_NAMES = [...Object.keys(SCENARIOS), CAPACITY]
 
 export async function runScenario(name: string, options: ScenarioOptions): Promise<ScenarioResult> {
-  const cluster = new SimCluster({ nodes: options.nodes, seed: options.seed })
+  const cluster = new SimCluster({
+    nodes: options.nodes,
+    seed: options.seed,
+    ...(options.shards === undefined ? {} : { shards: options.shards }),
+  })
   if (name === 'clock-skew') cluster.nodes[1]!.init.skewMs = 5000
   let workloads = workloadsFor(options.nodes)
-  let expected = workloads
   let outcome: { from: number; recoverFrom?: number }
   if (name === CAPACITY) {
+    // Four fit per node: INV-1 holds once every slot that runs nowhere has no room left on any
+    // node that may hold it, and no node is over-committed.
     workloads = [simWorkload('big', 5 * options.nodes, { resources: { cpu: 1, memory: '64Mi' } })]
-    // What can run: four per node. The rest is unschedulable, and no node is over-committed.
-    expected = [{ ...(workloads[0] as Workload), replicas: 4 * options.nodes }]
     outcome = await SCENARIOS['mass-apply']!(cluster, workloads)
   } else {
     const body = SCENARIOS[name]
     if (body === undefined) throw new Error(`no scenario named ${name} (known: ${SCENARIO_NAMES.join(', ')})`)
     outcome = await body(cluster, workloads)
   }
+  const expected = workloads
   const settledAt = await cluster.converge(() => expected, 120_000)
   const seconds = cluster.engine.now / 1000
   const traffic = cluster.nodes.map((node) => cluster.network.traffic.get(node.id))
@@ -171,6 +179,7 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
   return {
     scenario: name,
     nodes: options.nodes,
+    shards: cluster.shards,
     replicas: expected.reduce((sum, w) => sum + w.replicas, 0),
     convergeMs: settledAt === undefined ? undefined : Math.max(0, settledAt - outcome.from),
     ...(outcome.recoverFrom === undefined || settledAt === undefined

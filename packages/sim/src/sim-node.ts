@@ -6,9 +6,7 @@ import {
   encodeDeclEntries,
   encodeHeartbeat,
   encodeMemberNote,
-  encodeMemberStates,
   encodeMemberVersions,
-  encodeNodeState,
   type Heartbeat,
   HLC_ZERO,
   type Hlc,
@@ -18,8 +16,10 @@ import {
   MemberTable,
   MismatchTrigger,
   type NodeState,
+  ShardScope,
   type StateVersion,
   syncAnswer,
+  topicShards,
   type Workload,
 } from '@gary/protocol'
 import { FakeRuntime } from '@gary/runtime'
@@ -27,6 +27,7 @@ import { pino } from 'pino'
 import type { Engine } from './engine.js'
 import type { Network } from './network.js'
 import type { Random } from './random.js'
+import { stateBytes, statesBytes } from './sizes.js'
 
 export interface SimNodeInit {
   id: string
@@ -43,6 +44,8 @@ export interface SimNodeInit {
   /** How long the fake engine takes to start a container, and how often a start fails. */
   startDelayMs: number
   startFailureRate: number
+  /** Ring shards (the daemon's `--promise-shards`): state changes go to the node's two shard topics. */
+  shards: number
 }
 
 export interface SimWorld {
@@ -51,6 +54,8 @@ export interface SimWorld {
   random: Random
   /** Every node of the simulation, up or not. */
   nodes(): readonly SimNode[]
+  /** The nodes listening on a shard's topic, up or not. */
+  subscribers(shard: number): readonly SimNode[]
   byId(id: string): SimNode | undefined
   /** Real ms spent in `plan`, per node. */
   onPlanned(node: string, ms: number): void
@@ -101,6 +106,8 @@ export class SimNode {
   #lastRefutedAt = Number.NEGATIVE_INFINITY
   /** Peers this node has a connection to (both ends list each other). */
   readonly links = new Set<SimNode>()
+  /** Whose states this node follows, and whom it dials first, with shards (the daemon's code). */
+  readonly #scope: ShardScope
   #lastDeadRedialAt = Number.NEGATIVE_INFINITY
 
   constructor(
@@ -108,6 +115,7 @@ export class SimNode {
     private readonly world: SimWorld,
   ) {
     this.id = init.id
+    this.#scope = new ShardScope(init.id, init.shards)
   }
 
   /** Starts (or restarts) the process: a new incarnation, an empty member table, no containers. */
@@ -158,7 +166,7 @@ export class SimNode {
       },
     )
     this.reconciler = new Reconciler(
-      { placement: { settleMs: this.init.settleMs }, resyncMs: 5000 },
+      { placement: { settleMs: this.init.settleMs, shards: this.init.shards }, resyncMs: 5000 },
       {
         self: this.id,
         runtime: this.runtime,
@@ -167,7 +175,7 @@ export class SimNode {
         view: () => this.#view.read(),
         publish: (promises, refusals) => {
           this.state = { ...this.state, seq: this.state.seq + 1, promises, refusals }
-          this.#broadcastState()
+          this.#broadcastState('shards')
         },
         onPlanned: (ms) => this.world.onPlanned(this.id, ms),
       },
@@ -182,7 +190,7 @@ export class SimNode {
     this.#redial(true)
     // The warm-up's end needs a look, as in the daemon.
     this.#after(2 * this.init.heartbeatMs + 1, () => this.reconciler.trigger(), false)
-    this.#broadcastState()
+    this.#broadcastState('all')
   }
 
   /** The process dies with its machine: its containers go, its connections close. */
@@ -299,20 +307,26 @@ export class SimNode {
         if (peer !== undefined) this.#connect(peer)
       }
     }
-    if (this.links.size >= this.init.targetPeers) return
-    if (starting && this.init.targetPeers >= nodes.length - 1) {
+    const target = this.init.targetPeers
+    if (this.links.size >= target) return
+    if (starting && target >= nodes.length - 1) {
       for (const peer of nodes) this.#connect(peer)
-    } else if (starting) {
-      for (let tries = 0; tries < 2 * this.init.targetPeers; tries++) {
-        this.#connect(this.world.random.pick(nodes))
-        if (this.links.size >= this.init.targetPeers) break
-      }
+      return
     }
-    for (const member of this.world.random.shuffle(this.table.list())) {
-      if (this.links.size >= this.init.targetPeers) break
-      if (member.state === undefined || member.status === 'dead') continue
-      const peer = this.world.byId(member.id)
-      if (peer !== undefined) this.#connect(peer)
+    // On start, discovery (the join peer and its hints) is modelled as knowing every node; later,
+    // the members known live are dialled. With shards, members in scope first (`ShardScope`).
+    const known = starting
+      ? nodes
+      : this.table.list().flatMap((member) => {
+          const peer =
+            member.state === undefined || member.status === 'dead' ? undefined : this.world.byId(member.id)
+          return peer === undefined ? [] : [peer]
+        })
+    let inScope = 0
+    for (const peer of this.links) if (this.#scope.near(peer.id)) inScope++
+    for (const peer of this.#scope.dialOrder(this.world.random.shuffle(known), inScope, target)) {
+      if (this.links.size >= target) break
+      this.#connect(peer)
     }
   }
 
@@ -343,7 +357,7 @@ export class SimNode {
     // it dead too, so it is told, and refutes with a newer state that reaches them all.
     if (held?.status === 'dead') this.#broadcastNote({ kind: 'down', node: from.id, ...held.announced })
     const outcome = this.table.observeHeartbeat(from.id, beat, now)
-    if (outcome === 'needs-state') this.#pullState(from)
+    if (outcome === 'needs-state' && this.#follows(from.id)) this.#pullState(from)
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
     if (outcome !== 'stale' && this.table.get(from.id)?.status !== 'alive') this.#sweep(from.id)
     const sameDecls = beat.decls === this.decls.digest()
@@ -377,11 +391,13 @@ export class SimNode {
     const versions = [{ node, incarnation, seq }, ...this.table.syncVersions()]
     this.#send(from, encodeMemberVersions(versions).length, () => {
       const states = syncAnswer([from.state, ...from.table.liveStates()], versions)
-      from.#send(this, encodeMemberStates(states).length, () => {
+      from.#send(this, statesBytes(states), () => {
         for (const state of states) {
           this.#receiveState(state)
           const peer = this.world.byId(state.node)
-          if (this.table.get(state.node)?.status === 'dead' && peer !== undefined) this.#connect(peer)
+          if (peer === undefined) continue
+          if (this.table.get(state.node)?.status === 'dead') this.#connect(peer)
+          else if (this.#scope.checks(state.node, from.id)) this.#pullState(peer)
         }
       })
     })
@@ -390,14 +406,42 @@ export class SimNode {
   #pullState(from: SimNode): void {
     this.#send(from, PULL_REQUEST_BYTES, () => {
       const state = from.state
-      from.#send(this, encodeNodeState(state).length, () => this.#receiveState(state))
+      from.#send(this, stateBytes(state), () => this.#receiveState(state))
     })
   }
 
-  #broadcastState(): void {
+  /**
+   * A new incarnation's first state, and a refutation, go to every member; with shards, every
+   * other change goes to the node's two shard topics (a node in both hears it twice, as it would
+   * from two gossipsub topics).
+   */
+  #broadcastState(to: 'all' | 'shards'): void {
     const state = this.state
-    const bytes = encodeNodeState(state).length
-    this.#flood(bytes, (peer) => peer.#receiveState(state))
+    const bytes = stateBytes(state)
+    const deliver = (peer: SimNode) => peer.#receiveState(state)
+    if (to === 'all' || this.init.shards <= 1) {
+      this.#flood(bytes, deliver)
+      return
+    }
+    for (const shard of topicShards(this.id, this.init.shards))
+      this.world.network.flood(
+        this.id,
+        this.world.subscribers(shard),
+        bytes,
+        (peer) => peer.up && deliver(peer),
+        FLOOD_PATHS,
+      )
+  }
+
+  /**
+   * Whether this node follows the member's state changes: always with one shard; with shards,
+   * when their shards are at most one apart, or when it holds no state of the member's current
+   * incarnation (a restart's first state, sent to all, may be missed). The others keep an older
+   * state of it on purpose: placement never reads their promises.
+   */
+  #follows(id: string): boolean {
+    const member = this.table.get(id)
+    return member === undefined || this.#scope.pulls(member)
   }
 
   #receiveState(state: NodeState): void {
@@ -406,7 +450,8 @@ export class SimNode {
     // Fresh evidence can change only this member's status: sweeping the table for every state
     // made a round of states cost O(N^2) per node.
     this.#sweep(state.node)
-    this.reconciler.viewChanged()
+    if (outcome === 'new' || outcome === 'restarted' || this.#scope.near(state.node))
+      this.reconciler.viewChanged()
   }
 
   /** Gossips a member note to every node (gossipsub's flood). */
@@ -421,7 +466,7 @@ export class SimNode {
     if (note.kind === 'alive') {
       const outcome = this.table.observeBeacon(note.node, note, now)
       const from = this.world.byId(note.node)
-      if (outcome === 'needs-state' && from !== undefined) this.#pullState(from)
+      if (outcome === 'needs-state' && from !== undefined && this.#follows(note.node)) this.#pullState(from)
       if (outcome !== 'stale') this.#sweep(note.node)
       return
     }
@@ -435,7 +480,7 @@ export class SimNode {
       // Reported dead while up: a newer state proves otherwise to every node that hears it.
       this.#lastRefutedAt = now
       this.state = { ...this.state, seq: this.state.seq + 1 }
-      this.#broadcastState()
+      this.#broadcastState('all')
     }
   }
 
@@ -452,7 +497,9 @@ export class SimNode {
   #sweep(only?: string): void {
     const changes = this.table.sweep(this.#clock.now(), only)
     if (changes.length === 0) return
-    this.reconciler.viewChanged()
+    // With shards, placement reads only the members in scope; rule 10's counts of the others are
+    // read as they stand at the next pass.
+    if (changes.some((change) => this.#scope.near(change.id))) this.reconciler.viewChanged()
     for (const change of changes) {
       if (change.to !== 'dead') continue
       const peer = this.world.byId(change.id)

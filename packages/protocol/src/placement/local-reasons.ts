@@ -1,12 +1,14 @@
 import type { LocalView } from './local-view.js'
 import { refused } from './local-view.js'
 import { formatCpu, formatMemory } from './reasons.js'
+import { decides, shardAt } from './shards.js'
 import type { PlacementNode, Unschedulable } from './types.js'
 import { matches, type WorkloadInfo } from './workloads.js'
 
 /**
  * Why no node can take each slot, in a large cluster (rule 6): the nodes' labels, draining,
- * refusals and published room. Read over every node, so only for the slots this node reports.
+ * refusals and published room. Read over every node that may take the slot, so only for the slots
+ * this node reports.
  */
 export function explainLocal(
   local: LocalView,
@@ -21,11 +23,22 @@ export function explainLocal(
         node: local.self.id,
         reasons: reasonsOver(local, workload, [local.self]),
       }
-    let reasons = perWorkload.get(workload.name)
+    // With ring shards, only the nodes of the slot's shard and the next may take it.
+    const shard = local.slotShard(workload, slot)
+    const key = `${workload.name}\u0000${shard}`
+    let reasons = perWorkload.get(key)
     if (reasons === undefined) {
-      const nodes = local.ring.ids.flatMap((id) => local.node(id) ?? [])
-      reasons = reasonsOver(local, workload, nodes)
-      perWorkload.set(workload.name, reasons)
+      const nodes = local.ring.ids.flatMap((id, i) =>
+        local.shards > 1 &&
+        !decides(shardAt(local.ring.positions[i] as number, local.shards), shard, local.shards)
+          ? []
+          : (local.node(id) ?? []),
+      )
+      reasons =
+        nodes.length === 0
+          ? [`no node in ring shards ${shard} and ${(shard + 1) % local.shards}`]
+          : reasonsOver(local, workload, nodes)
+      perWorkload.set(key, reasons)
     }
     return { workload: workload.name, slot, reasons }
   })

@@ -2,6 +2,7 @@ import type { SlotPromise } from '../node-state.js'
 import type { ClaimIndex } from './claim-index.js'
 import { hash53 } from './hash.js'
 import { ringStart } from './ring.js'
+import { decides, shardAt, shardEnd } from './shards.js'
 import { type PlacementNode, slotKey } from './types.js'
 import { isClaimant, rankClaims } from './winners.js'
 import { matches, type WorkloadInfo } from './workloads.js'
@@ -39,17 +40,40 @@ interface Usage {
  */
 export class LocalView {
   readonly ring: { ids: string[]; positions: number[] }
+  /** This node's ring shard (`shards.ts`); 0 with one shard. */
+  readonly shard: number
   readonly #usage = new Map<string, Usage>()
   readonly #own = new Map<string, SlotPromise>()
+  /** This node's index on the ring. */
+  readonly #at: number
 
   constructor(
     readonly self: PlacementNode,
     readonly index: ClaimIndex,
     private readonly byName: ReadonlyMap<string, WorkloadInfo>,
     ownPromises: readonly SlotPromise[],
+    /** Ring shards: a slot is decided and held only by the nodes of its shard and the next. */
+    readonly shards = 1,
   ) {
     this.ring = index.ringWith(self.id)
+    this.#at = this.ring.ids.indexOf(self.id)
+    this.shard = shardAt(hash53(self.id), shards)
     for (const promise of ownPromises) this.#own.set(slotKey(promise.workload, promise.slot), promise)
+  }
+
+  /** The ring shard of a slot. */
+  slotShard(workload: WorkloadInfo, slot: number): number {
+    return shardAt(slotPosition(workload.name, slot), this.shards)
+  }
+
+  /** Whether a node is in this node's ring shard (always, with one shard). */
+  sameShard(id: string): boolean {
+    return this.shards <= 1 || shardAt(hash53(id), this.shards) === this.shard
+  }
+
+  /** Whether this node may decide and hold the slot: it lies in this node's shard or the one before. */
+  decides(workload: WorkloadInfo, slot: number): boolean {
+    return this.shards <= 1 || decides(this.shard, this.slotShard(workload, slot), this.shards)
   }
 
   node(id: string): PlacementNode | undefined {
@@ -117,27 +141,91 @@ export class LocalView {
 
   /**
    * The node a free slot goes to: the best of the first `candidates` candidate nodes on its ring
-   * walk (fewer replicas of the workload, then lower load, then hash), skipping `except`.
+   * walk (fewer replicas of the workload, then lower load, then hash), skipping `except`. With
+   * shards the walk keeps to the slot's shard and the next: past them it goes on from the first
+   * node of the slot's shard up to the slot, so every node that may hold the slot is on it.
    */
   walk(workload: WorkloadInfo, slot: number, candidates: number, except?: string): string | undefined {
-    const { ids } = this.ring
-    const start = ringStart(this.ring.positions, slotPosition(workload.name, slot))
+    const { ids, positions } = this.ring
+    const position = slotPosition(workload.name, slot)
+    const start = ringStart(positions, position)
     let best: PlacementNode | undefined
     let taken = 0
-    for (let step = 0; step < ids.length && taken < candidates; step++) {
-      const id = ids[(start + step) % ids.length] as string
+    const visit = (at: number) => {
+      const id = ids[at] as string
       const node = this.node(id)
-      if (node === undefined || id === except || !this.candidate(node, workload)) continue
+      if (node === undefined || id === except || !this.candidate(node, workload)) return
       taken++
       if (best === undefined || this.#better(node, best, workload, slot)) best = node
+    }
+    if (this.shards <= 1) {
+      for (let step = 0; step < ids.length && taken < candidates; step++) visit((start + step) % ids.length)
+      return best?.id
+    }
+    const home = shardAt(position, this.shards)
+    let at = start
+    for (let step = 0; step < ids.length && taken < candidates; step++) {
+      // Ring order is shard order: the first node past the slot's two shards ends this part.
+      if (!decides(this.#shardAtIndex(at), home, this.shards)) break
+      visit(at)
+      at = (at + 1) % ids.length
+      if (at === start) return best?.id
+    }
+    for (let i = this.#firstOfShard(home); i !== start && taken < candidates; i = (i + 1) % ids.length) {
+      if (i === ids.length || this.#shardAtIndex(i) !== home) break
+      visit(i)
     }
     return best?.id
   }
 
   /**
+   * With shards, the slots of this node's shard that lie after it and whose walk may still come
+   * round to it: when its shard's nodes before it and the next shard's hold fewer than
+   * `candidates` candidates. Over-counts (the walk decides); undefined when there are none.
+   */
+  wrapArc(workload: WorkloadInfo, candidates: number): { after: number; upTo: number } | undefined {
+    if (this.shards <= 2 || !this.candidate(this.self, workload)) return undefined
+    const { ids, positions } = this.ring
+    const at = this.#at
+    const next = (this.shard + 1) % this.shards
+    let found = 0
+    for (let i = this.#firstOfShard(next); i < ids.length && found < candidates; i++) {
+      if (this.#shardAtIndex(i) !== next) break
+      found += this.#counts(i, workload)
+    }
+    for (let i = this.#firstOfShard(this.shard); i < at && found < candidates; i++)
+      found += this.#counts(i, workload)
+    if (found >= candidates) return undefined
+    return { after: positions[at] as number, upTo: shardEnd(this.shard, this.shards) }
+  }
+
+  #counts(i: number, workload: WorkloadInfo): number {
+    const node = this.node(this.ring.ids[i] as string)
+    return node !== undefined && this.candidate(node, workload) ? 1 : 0
+  }
+
+  #shardAtIndex(i: number): number {
+    return shardAt(this.ring.positions[i] as number, this.shards)
+  }
+
+  /** The index of the first node of a shard on the ring; the ring's length when none is there or after. */
+  #firstOfShard(shard: number): number {
+    const { positions } = this.ring
+    let low = 0
+    let high = positions.length
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if (shardAt(positions[mid] as number, this.shards) < shard) low = mid + 1
+      else high = mid
+    }
+    return low
+  }
+
+  /**
    * The ring positions of the slots whose walk takes this node among its first `candidates`
-   * candidates: after the `candidates`-th candidate before it, up to itself. Undefined when it
-   * is no candidate; the whole ring when there are too few others.
+   * candidates: after the `candidates`-th candidate before it (or the last node before this
+   * node's two shards), up to itself. Undefined when it is no candidate; the whole ring when there
+   * are too few others. With shards, the caller keeps only the slots it `decides`.
    */
   arc(workload: WorkloadInfo, candidates: number): { after: number; upTo: number } | 'all' | undefined {
     if (!this.candidate(this.self, workload)) return undefined
@@ -151,10 +239,12 @@ export class LocalView {
 
   #arcBefore(count: number, counts: (node: PlacementNode) => boolean) {
     const { ids, positions } = this.ring
-    const at = ids.indexOf(this.self.id)
+    const at = this.#at
     let found = 0
     for (let step = 1; step < ids.length; step++) {
       const i = (at - step + ids.length) % ids.length
+      if (this.shards > 1 && !decides(this.shard, shardAt(positions[i] as number, this.shards), this.shards))
+        return { after: positions[i] as number, upTo: positions[at] as number }
       const node = this.node(ids[i] as string)
       if (node === undefined || !counts(node)) continue
       if (++found === count) return { after: positions[i] as number, upTo: positions[at] as number }

@@ -38,7 +38,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
   const own = ownPromises(selfNode.promises).sort((a, b) =>
     a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.slot - b.slot,
   )
-  const local = new LocalView(selfNode, index, byName, own)
+  const local = new LocalView(selfNode, index, byName, own, config.shards)
   const holdBack = view.partialView && view.partialViewForMs < config.partialViewGraceMs
   const room = new Room(selfNode, local.usage(selfNode))
   const unplaceable: { workload: WorkloadInfo; key: string; slot: number }[] = []
@@ -124,7 +124,10 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
       continue
     }
     const arc = holdBack ? undefined : local.arc(workload, config.candidates)
-    for (const slot of arc === undefined ? [] : slotsIn(workload, arc)) {
+    const arcs =
+      arc === 'all' ? [arc] : [arc, holdBack ? undefined : local.wrapArc(workload, config.candidates)]
+    for (const slot of arcs.flatMap((range) => (range === undefined ? [] : slotsIn(workload, range)))) {
+      if (!local.decides(workload, slot)) continue
       const state = local.slot(workload, slot)
       if (state.current !== undefined) continue
       if (local.walk(workload, slot, config.candidates) !== view.self || !room.fits(workload)) continue
@@ -153,7 +156,9 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
  * Rule 8 in waves: an outdated slot that serves may be replaced once every slot of the wave
  * before it (slots `(k-1)m .. km-1` for wave k and `maxUnavailable` m; a global workload's
  * waves follow the ring order of the nodes it runs on) runs the new generation and is ready.
- * A slot that does not serve is replaced at once: taking it down costs nothing.
+ * A slot that does not serve is replaced at once: taking it down costs nothing. With ring shards
+ * the waves are counted within the slot's shard (a global workload's, within the node's), the
+ * only slots whose promises reach this node: `maxUnavailable` then bounds each shard.
  */
 function mayUpdate(local: LocalView, workload: WorkloadInfo, p: SlotPromise): boolean {
   if (!(p.phase === 'running' && p.ready)) return true
@@ -164,14 +169,13 @@ function mayUpdate(local: LocalView, workload: WorkloadInfo, p: SlotPromise): bo
     c.promise.phase === 'running' &&
     c.promise.ready
   if (!workload.global) {
-    const wave = Math.floor(p.slot / m)
-    for (let slot = (wave - 1) * m; slot >= 0 && slot < wave * m; slot++)
+    for (const slot of previousWave(local, workload, p.slot, m))
       if (!updated(local.slot(workload, slot).current)) return false
     return true
   }
   const order = local.ring.ids.filter((id) => {
     const node = local.node(id)
-    return node !== undefined && welcomes(node, workload)
+    return node !== undefined && welcomes(node, workload) && local.sameShard(id)
   })
   const wave = Math.floor(order.indexOf(local.self.id) / m)
   for (const id of order.slice(Math.max(0, (wave - 1) * m), wave * m)) {
@@ -180,6 +184,20 @@ function mayUpdate(local: LocalView, workload: WorkloadInfo, p: SlotPromise): bo
     if (!updated(promise === undefined ? undefined : { nodeId: id, node, promise })) return false
   }
   return true
+}
+
+/** The slots of the wave before `slot`'s: by slot number, within its shard when there are shards. */
+function previousWave(local: LocalView, workload: WorkloadInfo, slot: number, m: number): number[] {
+  if (local.shards <= 1) {
+    const wave = Math.floor(slot / m)
+    return wave === 0 ? [] : Array.from({ length: m }, (_, i) => (wave - 1) * m + i)
+  }
+  const shard = local.slotShard(workload, slot)
+  const peers = slotsIn(workload, 'all')
+    .filter((s) => local.slotShard(workload, s) === shard)
+    .sort((a, b) => a - b)
+  const wave = Math.floor(peers.indexOf(slot) / m)
+  return wave === 0 ? [] : peers.slice((wave - 1) * m, wave * m)
 }
 
 /** This node's room: its published usage plus what it claims in this pass. */

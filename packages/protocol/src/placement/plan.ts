@@ -24,7 +24,8 @@ import { rollUpdates } from './update.js'
  */
 export function plan(view: PlacementView, config: Partial<PlacementConfig> = {}): Plan {
   const full = { ...DEFAULT_PLACEMENT_CONFIG, ...config }
-  if (view.nodes.length > full.planLocallyAbove)
+  // Shards leave a node only its neighbourhood's promises: the exact pass needs every one.
+  if (view.nodes.length > full.planLocallyAbove || full.shards > 1)
     return planLocal(view, full, view.claims ?? ClaimIndex.of(view.nodes.filter((n) => n.id !== view.self)))
   const context = buildContext(view, full)
   const out = emptyOutcome()

@@ -51,6 +51,12 @@ export interface PlacementConfig {
    * (`planLocal`), instead of planning every slot in one exact pass. Default 32.
    */
   planLocallyAbove: number
+  /**
+   * Ring shards the cluster is cut into (`shards.ts`): past one, a slot is decided and held only
+   * by the nodes of its shard and the next, and every pass is slot by slot. The same on every
+   * node. Default 1.
+   */
+  shards: number
 }
 
 export const DEFAULT_PLACEMENT_CONFIG: Readonly<PlacementConfig> = Object.freeze({
@@ -59,6 +65,7 @@ export const DEFAULT_PLACEMENT_CONFIG: Readonly<PlacementConfig> = Object.freeze
   candidates: 4,
   considerAllUpTo: 32,
   planLocallyAbove: 32,
+  shards: 1,
 })
 
 export type ReleaseReason = 'lost' | 'scaled-down' | 'deleted' | 'drained' | 'updating' | 'ineligible'

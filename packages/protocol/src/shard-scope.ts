@@ -1,0 +1,60 @@
+import type { StateVersion } from './freshness.js'
+import { inScope } from './placement/shards.js'
+
+/**
+ * What ring shards change in membership (docs/design.md) besides the topics: whose newer states
+ * this node pulls, and whom it dials first. With one shard every member is in scope and both are
+ * as before shards.
+ */
+export class ShardScope {
+  constructor(
+    readonly self: string,
+    readonly shards: number,
+  ) {}
+
+  /** Whether this node and `member` hear each other's state changes. */
+  near(member: string): boolean {
+    return inScope(this.self, member, this.shards)
+  }
+
+  /**
+   * Whether a member that announced a newer state than the one held is worth a pull. One out of
+   * scope keeps the older state on purpose: its membership, labels and addresses are all this
+   * node reads of it. Labels change only with a restart (a new incarnation), and addresses are
+   * sent to every member when they change, as the first state of an incarnation is; a pull
+   * catches that state when it was missed.
+   */
+  pulls(member: {
+    readonly id: string
+    readonly state?: { readonly incarnation: number }
+    readonly announced: StateVersion
+  }): boolean {
+    const held = member.state
+    return held === undefined || held.incarnation < member.announced.incarnation || this.near(member.id)
+  }
+
+  /**
+   * Whether a member's state relayed by a peer (a member sync) must be pulled from the member
+   * itself: the member is in this node's scope and not in the peer's, so the peer holds an older
+   * state of it on purpose. A restarted node that trusted such a state took a slot its holder
+   * still held, and nothing told it otherwise until the holder's next beacon (simulated churn).
+   */
+  checks(member: string, relayer: string): boolean {
+    return this.shards > 1 && this.near(member) && !inScope(relayer, member, this.shards)
+  }
+
+  /**
+   * The members to dial, in order: members in scope first, as many as bring this node's
+   * connections in scope (`held`) up to half of `target`, then the rest as they come. Gossipsub
+   * meshes form over existing connections, so each shard topic needs some among its own nodes;
+   * the other half stay random, which keeps the cluster's connection graph one whole.
+   * `candidates` come shuffled.
+   */
+  dialOrder<T extends { id: string }>(candidates: readonly T[], held: number, target: number): T[] {
+    if (this.shards <= 1) return [...candidates]
+    const quota = Math.max(0, Math.floor(target / 2) - held)
+    const first = candidates.filter((member) => this.near(member.id)).slice(0, quota)
+    const chosen = new Set(first)
+    return [...first, ...candidates.filter((member) => !chosen.has(member))]
+  }
+}

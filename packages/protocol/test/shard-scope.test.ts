@@ -1,0 +1,67 @@
+import { describe, expect, test } from 'vitest'
+import { inScope, shardOf } from '../src/index.js'
+import { ShardScope } from '../src/shard-scope.js'
+
+const SHARDS = 8
+/** Node names by shard: the first two found in each. */
+const byShard: string[][] = Array.from({ length: SHARDS }, () => [])
+for (let i = 0; byShard.some((names) => names.length < 2); i++) {
+  const names = byShard[shardOf(`node-${i}`, SHARDS)]!
+  if (names.length < 2) names.push(`node-${i}`)
+}
+const self = byShard[3]![0]!
+const near = [byShard[2]![0]!, byShard[3]![1]!, byShard[4]![0]!]
+const far = [0, 1, 5, 6, 7].map((k) => byShard[k]![0]!)
+const member = (id: string, held?: number, announced = { incarnation: 1, seq: 9 }) => ({
+  id,
+  announced,
+  ...(held === undefined ? {} : { state: { incarnation: held } }),
+})
+
+describe('ShardScope', () => {
+  test('the fixture is what the tests say it is', () => {
+    for (const id of near) expect(inScope(self, id, SHARDS)).toBe(true)
+    for (const id of far) expect(inScope(self, id, SHARDS)).toBe(false)
+  })
+
+  test('pulls a newer state of a member in scope, of a member not held at all, and after a restart', () => {
+    const scope = new ShardScope(self, SHARDS)
+    for (const id of near) expect(scope.pulls(member(id, 1))).toBe(true)
+    for (const id of far) {
+      expect(scope.pulls(member(id, 1))).toBe(false)
+      expect(scope.pulls(member(id))).toBe(true)
+      expect(scope.pulls(member(id, 1, { incarnation: 2, seq: 1 }))).toBe(true)
+    }
+  })
+
+  test('with one shard, every member is in scope and every newer state is pulled', () => {
+    const scope = new ShardScope(self, 1)
+    for (const id of [...near, ...far]) expect(scope.pulls(member(id, 1))).toBe(true)
+  })
+
+  test('checks with the member itself a state of a member in scope relayed by a peer out of its scope', () => {
+    const scope = new ShardScope(self, SHARDS)
+    // byShard[5] is out of scope of shard 3's node near[0] (shard 2) and in scope of near[2] (shard 4).
+    const relayer = byShard[5]![0]!
+    expect(scope.checks(near[0]!, relayer)).toBe(true)
+    expect(scope.checks(near[2]!, relayer)).toBe(false)
+    // A member this node does not follow is never checked.
+    for (const id of far) expect(scope.checks(id, relayer)).toBe(false)
+    expect(new ShardScope(self, 1).checks(near[0]!, relayer)).toBe(false)
+  })
+
+  test('dials members in scope first, up to half the target, then the rest in the order given', () => {
+    const scope = new ShardScope(self, SHARDS)
+    const candidates = [far[0]!, near[0]!, far[1]!, near[1]!, far[2]!].map((id) => ({ id }))
+    const order = (held: number, target: number) => scope.dialOrder(candidates, held, target).map((m) => m.id)
+    expect(order(0, 4)).toEqual([near[0], near[1], far[0], far[1], far[2]])
+    expect(order(0, 2)).toEqual([near[0], far[0], far[1], near[1], far[2]])
+    // Enough in scope already: the order given, as with no shards.
+    expect(order(2, 4)).toEqual(candidates.map((m) => m.id))
+  })
+
+  test('with one shard, the order given', () => {
+    const candidates = [...far, ...near].map((id) => ({ id }))
+    expect(new ShardScope(self, 1).dialOrder(candidates, 0, 32)).toEqual(candidates)
+  })
+})
