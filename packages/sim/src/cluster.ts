@@ -159,8 +159,8 @@ export class SimCluster {
   /**
    * The first invariant that does not hold, in words, or undefined. INV-1: each workload runs
    * its replicas (a global one, one per live node) across the live nodes, no slot twice, and a
-   * slot runs nowhere only when no node that may hold it has room for it by its promises (with
-   * shards, the nodes of the slot's shard and the next); INV-2: every running container is
+   * slot runs nowhere only when nobody claims it and no node that may hold it has room for it by
+   * its promises (with shards, the nodes of the slot's shard and the next); INV-2: every running container is
    * promised, running, by its node; INV-3: every live node holds the current promises of every
    * live node in its scope (all of them, with one shard), and the current incarnation of the
    * others.
