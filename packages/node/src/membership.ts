@@ -257,10 +257,7 @@ export class Membership {
     // Fresh evidence can change only this member's status: a sweep of the table for every state
     // made each round of states O(N^2) per node.
     this.#sweep(state.node)
-    // With shards, placement reads only the members in scope; rule 10's counts of the others are
-    // read as they stand at the next pass.
-    if (outcome === 'new' || outcome === 'restarted' || this.#scope.near(state.node))
-      this.components.onChange?.()
+    if (this.#scope.replans(state.node, outcome)) this.components.onChange?.()
     return true
   }
 
@@ -522,7 +519,7 @@ export class Membership {
   #sweep(only?: string): void {
     if (this.#stopping) return
     const changes = this.table.sweep(this.components.now(), only)
-    if (changes.some((change) => this.#scope.near(change.id))) this.components.onChange?.()
+    if (changes.some((change) => this.#scope.replans(change.id))) this.components.onChange?.()
     for (const change of changes) {
       const fields = { member: change.id, from: change.from }
       if (change.to === 'dead') {

@@ -1,4 +1,5 @@
 import type { StateVersion } from './freshness.js'
+import type { Observation } from './members.js'
 import { inScope } from './placement/shards.js'
 
 /**
@@ -31,6 +32,16 @@ export class ShardScope {
   }): boolean {
     const held = member.state
     return held === undefined || held.incarnation < member.announced.incarnation || this.near(member.id)
+  }
+
+  /**
+   * Whether news of a member (a state observed, with its outcome, or a status change) calls for a
+   * reconcile pass: with shards, placement reads only the members in scope, and rule 10's counts
+   * of the others are read as they stand at the next pass; a new or restarted member may end the
+   * warm-up.
+   */
+  replans(member: string, outcome?: Observation): boolean {
+    return outcome === 'new' || outcome === 'restarted' || this.near(member)
   }
 
   /**

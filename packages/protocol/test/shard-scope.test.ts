@@ -50,6 +50,18 @@ describe('ShardScope', () => {
     expect(new ShardScope(self, 1).checks(near[0]!, relayer)).toBe(false)
   })
 
+  test('news of a member in scope, or of a new or restarted one, calls for a pass; other news does not', () => {
+    const scope = new ShardScope(self, SHARDS)
+    for (const id of near) expect(scope.replans(id, 'updated')).toBe(true)
+    for (const id of far) {
+      expect(scope.replans(id, 'updated')).toBe(false)
+      expect(scope.replans(id)).toBe(false)
+      expect(scope.replans(id, 'new')).toBe(true)
+      expect(scope.replans(id, 'restarted')).toBe(true)
+    }
+    for (const id of far) expect(new ShardScope(self, 1).replans(id)).toBe(true)
+  })
+
   test('dials members in scope first, up to half the target, then the rest in the order given', () => {
     const scope = new ShardScope(self, SHARDS)
     const candidates = [far[0]!, near[0]!, far[1]!, near[1]!, far[2]!].map((id) => ({ id }))

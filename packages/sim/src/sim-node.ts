@@ -450,8 +450,7 @@ export class SimNode {
     // Fresh evidence can change only this member's status: sweeping the table for every state
     // made a round of states cost O(N^2) per node.
     this.#sweep(state.node)
-    if (outcome === 'new' || outcome === 'restarted' || this.#scope.near(state.node))
-      this.reconciler.viewChanged()
+    if (this.#scope.replans(state.node, outcome)) this.reconciler.viewChanged()
   }
 
   /** Gossips a member note to every node (gossipsub's flood). */
@@ -499,7 +498,7 @@ export class SimNode {
     if (changes.length === 0) return
     // With shards, placement reads only the members in scope; rule 10's counts of the others are
     // read as they stand at the next pass.
-    if (changes.some((change) => this.#scope.near(change.id))) this.reconciler.viewChanged()
+    if (changes.some((change) => this.#scope.replans(change.id))) this.reconciler.viewChanged()
     for (const change of changes) {
       if (change.to !== 'dead') continue
       const peer = this.world.byId(change.id)
