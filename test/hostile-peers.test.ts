@@ -9,6 +9,7 @@ import { createP2P, type P2P } from '../packages/node/src/p2p.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import {
   encodeHeartbeat,
+  encodeMemberNote,
   encodeNodeState,
   MAX_NODE_STATE_BYTES,
   type NodeState,
@@ -16,6 +17,7 @@ import {
 
 const TOPIC = 'gary/1/default/state'
 const HEARTBEAT = '/gary/default/heartbeat/1.0.0'
+const NOTE = '/gary/default/note/1.0.0'
 
 function stateOf(node: string, seq: number, labels: Record<string, string>, incarnation = 1): NodeState {
   return {
@@ -143,6 +145,27 @@ describe('messages from a hostile peer over a real connection', () => {
     })
     expect(await a.cli<unknown[]>('get')).toEqual(before)
     expect((await bAsSeenByA())?.state).toBe('alive')
+  })
+
+  it('takes a down note told directly only about itself: drops one about another member', async () => {
+    const tell = async (note: Parameters<typeof encodeMemberNote>[0]) =>
+      lpStream(await attacker.dialProtocol(aPeer, NOTE)).write(encodeMemberNote(note))
+    const held = await bAsSeenByA()
+    const dropped = debugCount('dropped a told note not about this node')
+    await tell({ kind: 'down', node: b.peerId, incarnation: held!.incarnation, seq: held!.seq })
+    await waitFor('A to drop the note', () => debugCount('dropped a told note not about this node') > dropped)
+    expect((await bAsSeenByA())?.state).toBe('alive')
+
+    // About A itself, at its current version: A refutes with a newer state.
+    const self = (await a.cli<NodeView[]>('nodes')).find((node) => node.self)!
+    await tell({ kind: 'down', node: a.peerId, incarnation: self.incarnation, seq: self.seq })
+    const witness = attacker.peerId.toString()
+    await waitFor('A to refute', () =>
+      a.logs.some((line) => line.msg === 'reported down while up: refuting' && line.witness === witness),
+    )
+    await waitFor('A’s newer state', async () =>
+      (await a.cli<NodeView[]>('nodes')).some((node) => node.self && node.seq > self.seq),
+    )
   })
 
   it('drops a heartbeat stream that carries garbage, and keeps working', async () => {

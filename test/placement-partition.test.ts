@@ -91,6 +91,7 @@ describe.runIf(available)('placement under a partition', () => {
       ),
     )
     const healMarks = [a.logs.length, b.logs.length]
+    const cHealMark = c.logs.length
     const healedAt = Date.now()
     await partition(a, [])
     await partition(b, [])
@@ -106,6 +107,16 @@ describe.runIf(available)('placement under a partition', () => {
     )
     console.log(
       `partition: the majority ran the cut-off node's slot ${replacedAt - cutAt} ms after the cut; after healing, the duplicate was released in ${releasedAt - healedAt} ms`,
+    )
+    // A and B held C dead: the first to hear C again told it so, directly, and C refuted.
+    await waitFor('C to refute being held dead', async () =>
+      c.logs
+        .slice(cHealMark)
+        .some(
+          (line) =>
+            line.msg === 'reported down while up: refuting' &&
+            [a.peerId, b.peerId].includes(String(line.witness)),
+        ),
     )
     // The duplicated slot went back to C's original container: the older claim wins.
     expect((await containersOf([c]))[0]!.map((container) => container.id)).toEqual([original!.id])

@@ -239,10 +239,9 @@ export class Daemon {
   slots(): SlotRow[] {
     const view = this.#clusterView!.read()
     const own = this.#self!.current
-    // A member out of scope is held at an older state on purpose: its promises are not current.
-    const others = view.others.filter((node) => inScope(own.node, node.id, this.#config.promiseShards))
+    // The view carries no promises of members out of scope: their states are older on purpose.
     return slotRows(
-      [...others, { id: own.node, promises: own.promises }],
+      [...view.others, { id: own.node, promises: own.promises }],
       view.workloads,
       this.#reconciler?.unschedulable ?? [],
       this.#wallNow(),
@@ -257,6 +256,7 @@ export class Daemon {
         declarations: this.#declarations!.store,
         now: this.#now,
         agreed: () => membership.agreedWithAPeer,
+        reads: (id) => inScope(self, id, this.#config.promiseShards),
         self: () => {
           const { labels, capacity, draining } = this.#self!.current
           return { labels, capacity, draining }

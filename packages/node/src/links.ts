@@ -13,6 +13,8 @@ export interface LinksInit {
   maxPeersBytes: number
   /** Largest member-sync request or answer, bytes. */
   maxMemberSyncBytes: number
+  /** Largest note told directly, bytes. */
+  maxNoteBytes: number
 }
 
 export interface LinksComponents {
@@ -29,6 +31,8 @@ export interface LinksComponents {
    * misses, encoded within `maxMemberSyncBytes`. Undefined drops the stream (bad input).
    */
   memberSync(request: Uint8Array): Uint8Array | undefined
+  /** A note told directly by the authenticated peer. Returns false to drop the stream (bad input). */
+  onNote(peer: string, frame: Uint8Array): boolean
 }
 
 export interface LinkCounters {
@@ -49,8 +53,9 @@ const ANSWER_TIMEOUT_MS = 5000
 /**
  * Direct links to connected peers: a long-lived stream per peer carries heartbeats (one small
  * frame per interval, no re-flooding); request streams serve this node's full state, hints of
- * where other members are, and the member states a peer misses (member sync). The remote end of a
- * stream is authenticated by Noise, so these messages need no signature.
+ * where other members are, and the member states a peer misses (member sync); a one-way stream
+ * tells a peer a note about itself. The remote end of a stream is authenticated by Noise, so
+ * these messages need no signature.
  */
 export class PeerLinks {
   readonly counters: LinkCounters = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 }
@@ -58,6 +63,7 @@ export class PeerLinks {
   readonly stateProtocol: string
   readonly peersProtocol: string
   readonly memberSyncProtocol: string
+  readonly noteProtocol: string
   readonly #outbound = new Map<string, Outbound>()
   readonly #opening = new Set<string>()
   readonly #cannotOpenUntil = new Map<string, number>()
@@ -71,6 +77,7 @@ export class PeerLinks {
     this.stateProtocol = `/gary/${init.cluster}/state/1.0.0`
     this.peersProtocol = `/gary/${init.cluster}/peers/1.0.0`
     this.memberSyncProtocol = `/gary/${init.cluster}/member-sync/1.0.0`
+    this.noteProtocol = `/gary/${init.cluster}/note/1.0.0`
   }
 
   async start(): Promise<void> {
@@ -87,6 +94,9 @@ export class PeerLinks {
     await libp2p.handle(this.memberSyncProtocol, ({ stream }) => {
       void this.#serveMemberSync(stream)
     })
+    await libp2p.handle(this.noteProtocol, ({ stream, connection }) => {
+      void this.#readNote(stream, connection.remotePeer.toString())
+    })
   }
 
   async stop(): Promise<void> {
@@ -96,6 +106,7 @@ export class PeerLinks {
       this.stateProtocol,
       this.peersProtocol,
       this.memberSyncProtocol,
+      this.noteProtocol,
     ])
     for (const { stream } of this.#outbound.values()) stream.abort(new Error('stopping'))
     for (const stream of this.#inbound) stream.abort(new Error('stopping'))
@@ -138,6 +149,20 @@ export class PeerLinks {
   /** Sends a connected peer the member versions this node holds; it answers with the states we miss. */
   syncMembers(peer: PeerId, request: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
     return this.#ask(peer, this.memberSyncProtocol, this.init.maxMemberSyncBytes, signal, request)
+  }
+
+  /** Tells a connected peer a note about itself: one frame, no answer. */
+  async tellNote(peer: PeerId, frame: Uint8Array, signal: AbortSignal): Promise<void> {
+    const stream = await this.components.libp2p.dialProtocol(peer, this.noteProtocol, { signal })
+    try {
+      await lpStream(stream, { maxDataLength: this.init.maxNoteBytes }).write(frame, { signal })
+      this.counters.framesOut++
+      this.counters.bytesOut += frame.byteLength
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
   }
 
   async #ask(
@@ -214,6 +239,19 @@ export class PeerLinks {
       stream.abort(err as Error)
     } finally {
       this.#inbound.delete(stream)
+    }
+  }
+
+  async #readNote(stream: Stream, peer: string): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: this.init.maxNoteBytes })
+    try {
+      const frame = await lp.read({ signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
+      this.counters.framesIn++
+      this.counters.bytesIn += frame.byteLength
+      if (!this.components.onNote(peer, frame.subarray())) throw new Error('invalid note')
+      await stream.close({ signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
+    } catch (err) {
+      stream.abort(err as Error)
     }
   }
 

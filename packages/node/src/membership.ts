@@ -2,6 +2,7 @@ import {
   BEACON_INTERVAL_MS,
   checkMemberNote,
   decodeHeartbeat,
+  decodeMemberNote,
   decodeMemberStates,
   decodeMemberVersions,
   decodeNodeState,
@@ -14,6 +15,7 @@ import {
   encodeStatesWithin,
   INDIRECT_DEAD_AFTER_MS,
   MAX_HEARTBEAT_BYTES,
+  MAX_MEMBER_NOTE_BYTES,
   MAX_MEMBER_SYNC_BYTES,
   MAX_NODE_STATE_BYTES,
   MAX_PEER_HINTS,
@@ -69,6 +71,7 @@ export interface MembershipComponents {
 const SWEEP_MS = 100
 const DIAL_TIMEOUT_MS = 3000
 const PROBE_TIMEOUT_MS = 1000
+const TELL_TIMEOUT_MS = 3000
 /**
  * This often, even at `targetPeers`, a few members held dead are dialled: one judged dead on a
  * lossy link, or across a healed partition, comes back without waiting for its beacon.
@@ -156,6 +159,7 @@ export class Membership {
         maxStateBytes: MAX_NODE_STATE_BYTES,
         maxPeersBytes: MAX_PEER_HINTS_BYTES,
         maxMemberSyncBytes: MAX_MEMBER_SYNC_BYTES,
+        maxNoteBytes: MAX_MEMBER_NOTE_BYTES,
       },
       {
         libp2p: components.p2p,
@@ -164,6 +168,7 @@ export class Membership {
         ownState: () => encodeNodeState(components.self.current),
         peerHints: () => encodePeerHints(this.#peerHints()),
         memberSync: (request) => this.#answerMemberSync(request),
+        onNote: (peer, frame) => this.#onToldNote(peer, frame),
       },
     )
   }
@@ -271,7 +276,7 @@ export class Membership {
     const held = this.table.get(peer)
     // A member held dead talks to this node again (a healed partition, a hung process resumed):
     // the others may hold it dead too, so it is told, and refutes with a newer state they all hear.
-    if (held?.status === 'dead') this.#publishNote({ kind: 'down', node: held.id, ...held.announced })
+    if (held?.status === 'dead') this.#tell(peer, { kind: 'down', node: held.id, ...held.announced })
     const outcome = this.table.observeHeartbeat(peer, decoded.value, now)
     if (outcome === 'needs-state') this.#stateAnnounced(peer)
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
@@ -394,6 +399,30 @@ export class Membership {
     this.components.gossip
       .publish(this.membersTopic, encodeMemberNote(note))
       .catch((err: Error) => this.components.logger.debug({ note, err: err.message }, 'note publish failed'))
+  }
+
+  /**
+   * Tells a connected member a note about itself, over a stream of its own rather than gossip: a
+   * `down` note flooded to every member each time a node heard a member it held dead was most of
+   * the notes of a healed partition (4,277 of 8,600 floods at 1000 simulated nodes), and the
+   * member's refutation is what reaches every node.
+   */
+  #tell(peer: string, note: MemberNote): void {
+    if (this.#stopping) return
+    this.links
+      .tellNote(peerIdFromString(peer), encodeMemberNote(note), AbortSignal.timeout(TELL_TIMEOUT_MS))
+      .catch((err: Error) => this.components.logger.debug({ peer, note, err: err.message }, 'telling failed'))
+  }
+
+  /** A note told by `peer` directly: only a `down` note about this node is one to tell. */
+  #onToldNote(peer: string, frame: Uint8Array): boolean {
+    const decoded = decodeMemberNote(frame)
+    if (!decoded.ok || decoded.value.kind !== 'down' || decoded.value.node !== this.#selfId) {
+      this.components.logger.debug({ peer }, 'dropped a told note not about this node')
+      return false
+    }
+    this.#onDown(decoded.value, peer)
+    return true
   }
 
   #onMemberNote(signer: string, data: Uint8Array): Verdict {

@@ -1,4 +1,4 @@
-import { DeclStore, type Heartbeat, MemberTable, type NodeState } from '@gary/protocol'
+import { DeclStore, type Heartbeat, MemberTable, type NodeState, type SlotPromise } from '@gary/protocol'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { ClusterView } from '../src/reconcile/cluster-view.js'
@@ -21,7 +21,7 @@ const nodeState = (node: string): NodeState => ({
 })
 const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000' }
 
-function setup(members = new MemberTable('self', config)) {
+function setup(members = new MemberTable('self', config), reads?: (member: string) => boolean) {
   const clock = { now: 0, agreed: false }
   const view = new ClusterView(
     { warmupMs: 2000, recentWindowMs: 60_000 },
@@ -31,6 +31,7 @@ function setup(members = new MemberTable('self', config)) {
       self: () => ({ labels: {}, capacity: { cpuMillis: 1000, memoryBytes: 2 ** 30 }, draining: false }),
       now: () => clock.now,
       agreed: () => clock.agreed,
+      ...(reads === undefined ? {} : { reads }),
     },
   )
   return { clock, members, view }
@@ -57,6 +58,29 @@ describe('the cluster as the reconcile loop sees it', () => {
     expect(view.read()).toMatchObject({ warm: false, waitingFor: 'a', others: [] })
     members.observeState(nodeState('a'), 10)
     expect(view.read()).toMatchObject({ warm: true, others: [expect.objectContaining({ id: 'a' })] })
+  })
+
+  test('the promises of a member placement does not read are not in the view, the member is', () => {
+    const { members, view } = setup(undefined, (member) => member !== 'far')
+    const promise: SlotPromise = {
+      workload: 'web',
+      slot: 0,
+      generation: 'g',
+      phase: 'running',
+      since: { wall: 0, logical: 0 },
+      ready: true,
+      endpoints: [],
+    }
+    members.observeState({ ...nodeState('near'), promises: [promise] }, 0)
+    members.observeState({ ...nodeState('far'), promises: [{ ...promise, slot: 1 }] }, 0)
+    const read = view.read()
+    expect(read.others.map((n) => [n.id, n.promises.length])).toEqual([
+      ['near', 1],
+      ['far', 0],
+    ])
+    expect(read.index?.promisesFor('web', 0).map((p) => p.nodeId)).toEqual(['near'])
+    expect(read.index?.promisesFor('web', 1)).toEqual([])
+    expect([...(read.index?.ids() ?? [])]).toEqual(['near', 'far'])
   })
 
   test('suspect members count as live, dead ones do not', () => {

@@ -126,6 +126,13 @@ export class MemberTable {
    */
   readonly #watch = new Set<string>()
   #fullSweepAt = Number.NEGATIVE_INFINITY
+  /**
+   * No watched member can change status before this time without new evidence, so a sweep
+   * before it has nothing to do: a node sweeps ten times a second, and its connected members'
+   * heartbeats keep them alive for seconds (the watched sweeps were 7 % of a simulated partition
+   * at 1000 nodes).
+   */
+  #dueAt = Number.NEGATIVE_INFINITY
   /** Members whose state, status or presence changed since `takeTouched` was last called. */
   #touched = new Set<string>()
   #version = 0
@@ -170,7 +177,7 @@ export class MemberTable {
       forgetReports(member)
     }
     member.heardAt = Math.max(member.heardAt, now)
-    if (member.status !== 'alive') this.#watch.add(member.id)
+    if (member.status !== 'alive') this.#watchMember(member, now)
     if (first) {
       this.#version++
       return 'new'
@@ -188,7 +195,7 @@ export class MemberTable {
       member.lastDirectAt = now
       this.#members.set(id, member)
       this.#count(member, 1)
-      this.#watch.add(id)
+      this.#watchMember(member, now)
       this.#touched.add(id)
       this.#version++
       return 'needs-state'
@@ -204,7 +211,7 @@ export class MemberTable {
       this.#count(member, 1)
     }
     member.lastDirectAt = Math.max(member.lastDirectAt ?? now, now)
-    this.#watch.add(id)
+    this.#watchMember(member, now)
     if (member.state === undefined || isNewer(beat, member.state)) return 'needs-state'
     return 'unchanged'
   }
@@ -220,7 +227,7 @@ export class MemberTable {
     if (compareVersions(announced, member.announced) > 0) forgetReports(member)
     member.announced = version(announced)
     member.heardAt = Math.max(member.heardAt, now)
-    if (member.status !== 'alive') this.#watch.add(id)
+    if (member.status !== 'alive') this.#watchMember(member, now)
     return member.state === undefined || isNewer(announced, member.state) ? 'needs-state' : 'unchanged'
   }
 
@@ -247,7 +254,7 @@ export class MemberTable {
     if (!unreachable && member.witnesses.size < DOWN_WITNESSES) return 'noted'
     member.confirmed = true
     member.unreachableAt = now
-    this.#watch.add(id)
+    this.#watchMember(member, now)
     return 'marked'
   }
 
@@ -256,7 +263,7 @@ export class MemberTable {
     const member = this.#members.get(id)
     if (member === undefined) return
     member.unreachableAt = now
-    this.#watch.add(id)
+    this.#watchMember(member, now)
   }
 
   /**
@@ -269,7 +276,20 @@ export class MemberTable {
     this.#count(member, -1)
     member.direct = false
     this.#count(member, 1)
-    this.#watch.add(id)
+    this.#watchMember(member)
+  }
+
+  /**
+   * Watches the member, and brings the next sweep forward to when it may change: at once if its
+   * status is already out of date at `now` (or `now` is not known).
+   */
+  #watchMember(member: Member, now?: number): void {
+    this.#watch.add(member.id)
+    const due =
+      now === undefined || statusAt(member, now, this.config) !== member.status
+        ? Number.NEGATIVE_INFINITY
+        : nextChangeAt(member, now, this.config)
+    if (due < this.#dueAt) this.#dueAt = due
   }
 
   /**
@@ -287,12 +307,17 @@ export class MemberTable {
       return changes
     }
     const full = this.config.indirectDeadAfterMs === undefined || now - this.#fullSweepAt >= FULL_SWEEP_MS
+    if (!full && now <= this.#dueAt) return changes
     if (full) this.#fullSweepAt = now
-    for (const member of full ? this.#members.values() : this.#watched()) this.#settle(member, now, changes)
+    let due = Number.POSITIVE_INFINITY
+    for (const member of full ? this.#members.values() : this.#watched())
+      due = Math.min(due, this.#settle(member, now, changes))
+    this.#dueAt = due
     return changes
   }
 
-  #settle(member: Member, now: number, changes: StatusChange[]): void {
+  /** Brings the member's status up to `now`; returns when it may next change, if still watched. */
+  #settle(member: Member, now: number, changes: StatusChange[]): number {
     const status = statusAt(member, now, this.config)
     if (status !== member.status) {
       changes.push({ id: member.id, from: member.status, to: status })
@@ -310,10 +335,14 @@ export class MemberTable {
       this.#watch.delete(member.id)
       this.#touched.add(member.id)
       this.#version++
-    } else if (!member.direct && member.status === statusAt(member, now + FULL_SWEEP_MS, this.config)) {
+      return Number.POSITIVE_INFINITY
+    }
+    if (!member.direct && member.status === statusAt(member, now + FULL_SWEEP_MS, this.config)) {
       // Nothing but new evidence (which watches it again) can change it before the next full sweep.
       this.#watch.delete(member.id)
+      return Number.POSITIVE_INFINITY
     }
+    return this.#watch.has(member.id) ? nextChangeAt(member, now, this.config) : Number.POSITIVE_INFINITY
   }
 
   *#watched(): Iterable<Member> {
@@ -450,6 +479,22 @@ function newMember(
     status: 'alive',
     idHash: itemHash(id),
   }
+}
+
+/**
+ * The first time from `now` on at which the member's status by age may change, or it may be
+ * forgotten: `statusAt` moves only when the age passes one of these thresholds.
+ */
+function nextChangeAt(member: Member, now: number, config: MembershipConfig): number {
+  const { heardAt } = member
+  let next = heardAt + config.forgetAfterMs
+  const consider = (after: number | undefined) => {
+    if (after !== undefined && heardAt + after >= now && heardAt + after < next) next = heardAt + after
+  }
+  consider(config.suspectAfterMs)
+  consider(config.deadAfterMs)
+  consider(config.indirectDeadAfterMs)
+  return next
 }
 
 /** A newer version outweighs every report about an older one. */

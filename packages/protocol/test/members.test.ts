@@ -629,6 +629,33 @@ describe('MemberTable with relayed liveness', () => {
     expect(sweepEvery(table, 60_000, 110_000, 1000)).toEqual([])
   })
 
+  test('between full sweeps, a sweep leaves every member at its status by age', () => {
+    // A sweep skips the watched members until one may change: that must never leave one behind.
+    const step = fc.oneof(
+      op,
+      record({ kind: fc.constant('indirect' as const), node, dt }),
+      record({ kind: fc.constant('down' as const), node, unreachable: fc.boolean(), dt }),
+    )
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
+        const table = new MemberTable(SELF, relayed)
+        table.sweep(0)
+        let now = 0
+        // 80 steps of at most 100 ms: all before the next full sweep, 10 s later.
+        for (const s of steps) {
+          now += Math.floor(s.dt / 5)
+          if (s.kind === 'indirect') table.setIndirect(s.node)
+          else if (s.kind === 'down') {
+            const held = table.get(s.node)
+            if (held !== undefined) table.observeDown(s.node, held.announced, 'w', now, s.unreachable)
+          } else apply(table, s, now)
+          if (s.kind !== 'sweep') continue
+          for (const m of table.list()) expect(m.status).toBe(statusAt(m, now, relayed))
+        }
+      }),
+    )
+  })
+
   test('sweeps agree with a table that looks at every member every time', () => {
     // The watch list is only a shortcut: status must follow statusAt at every full sweep.
     fc.assert(

@@ -158,6 +158,7 @@ export class SimNode {
         declarations: this.decls,
         now: this.#clock.now,
         agreed: () => this.#agreed,
+        reads: (id) => this.#scope.near(id),
         self: () => ({
           labels: this.state.labels,
           capacity: this.state.capacity,
@@ -299,9 +300,10 @@ export class SimNode {
       this.#lastDeadRedialAt = now
       // Even at its target, a node checks a few members it holds dead: one it judged dead on a
       // lossy link, or across a healed partition, comes back without waiting for its beacon.
-      const dead = this.table
-        .list()
-        .filter((member) => member.status === 'dead' && member.state !== undefined)
+      // The table's own order (members() is deterministic; list() sorted them, 4 % of a churn).
+      const dead = [...this.table.members()].filter(
+        (member) => member.status === 'dead' && member.state !== undefined,
+      )
       for (const member of this.world.random.shuffle(dead).slice(0, DEAD_CHECKS)) {
         const peer = this.world.byId(member.id)
         if (peer !== undefined) this.#connect(peer)
@@ -317,7 +319,7 @@ export class SimNode {
     // the members known live are dialled. With shards, members in scope first (`ShardScope`).
     const known = starting
       ? nodes
-      : this.table.list().flatMap((member) => {
+      : [...this.table.members()].flatMap((member) => {
           const peer =
             member.state === undefined || member.status === 'dead' ? undefined : this.world.byId(member.id)
           return peer === undefined ? [] : [peer]
@@ -354,8 +356,12 @@ export class SimNode {
     const now = this.#clock.now()
     const held = this.table.get(from.id)
     // A member this node holds dead talks to it again (a healed partition): the others may hold
-    // it dead too, so it is told, and refutes with a newer state that reaches them all.
-    if (held?.status === 'dead') this.#broadcastNote({ kind: 'down', node: from.id, ...held.announced })
+    // it dead too, so it is told (directly, as the daemon does), and refutes with a newer state
+    // that reaches them all.
+    if (held?.status === 'dead') {
+      const note: MemberNote = { kind: 'down', node: from.id, ...held.announced }
+      this.#send(from, encodeMemberNote(note).length, () => from.#receiveNote(note, this.id))
+    }
     const outcome = this.table.observeHeartbeat(from.id, beat, now)
     if (outcome === 'needs-state' && this.#follows(from.id)) this.#pullState(from)
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.

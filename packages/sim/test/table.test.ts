@@ -10,7 +10,18 @@ import { SCENARIO_NAMES } from '../src/index.js'
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
 function table(nodes: number): Promise<RunOutcome[]> {
-  const args = ['--max-old-space-size=8192', CLI, '--nodes', `${nodes}`, '--jobs', '2', '--json']
+  // A young generation of 64 MiB: the simulator allocates fast, and with the default a fifth of
+  // a run went to the collector (a mass apply at 1000 nodes: 26.4 s, 22.5 s with 64 MiB).
+  const args = [
+    '--max-old-space-size=8192',
+    '--max-semi-space-size=64',
+    CLI,
+    '--nodes',
+    `${nodes}`,
+    '--jobs',
+    '2',
+    '--json',
+  ]
   return new Promise((resolve, reject) =>
     execFile(process.execPath, args, { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
       if (err !== null) reject(new Error(stderr || err.message))
