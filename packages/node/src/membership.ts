@@ -238,6 +238,7 @@ export class Membership {
 
   /** Returns false when the state was stale or our own. */
   #observeState(state: NodeState, via: string): boolean {
+    const before = this.table.get(state.node)?.state
     const outcome = this.table.observeState(state, this.components.now())
     if (outcome === 'self' || outcome === 'stale') {
       this.components.logger.debug({ member: state.node, seq: state.seq, outcome }, 'ignored state')
@@ -262,7 +263,7 @@ export class Membership {
     // Fresh evidence can change only this member's status: a sweep of the table for every state
     // made each round of states O(N^2) per node.
     this.#sweep(state.node)
-    if (this.#scope.replans(state.node, outcome)) this.components.onChange?.()
+    if (this.#scope.replans(state.node, outcome, { before, after: state })) this.components.onChange?.()
     return true
   }
 

@@ -91,6 +91,40 @@ export type Refusal = z.infer<typeof RefusalSchema>
 export type NodeState = z.infer<typeof NodeStateSchema>
 export type Heartbeat = z.infer<typeof HeartbeatSchema>
 
+/**
+ * Whether a member's newer state changes anything placement reads of it: its promises, refusals,
+ * labels, capacity or draining. A refutation of a `down` report or a change of addresses does
+ * not, and starts no reconcile pass (its status change, if any, is news of its own): in a healed
+ * partition every member refutes, and each refutation made every node in scope plan again.
+ */
+export function placementMoved(before: NodeState | undefined, after: NodeState): boolean {
+  if (before === undefined) return true
+  return (
+    before.draining !== after.draining ||
+    differ(before.promises, after.promises) ||
+    differ(before.refusals, after.refusals) ||
+    differ(before.capacity, after.capacity) ||
+    differ(before.labels, after.labels)
+  )
+}
+
+/**
+ * Not the same JSON value (a decoded state is a new object even when nothing changed), compared
+ * with an early exit: a deploy changes most promises, and serialising both sides of each change
+ * took a third of a simulated mass apply's time at 1000 nodes.
+ */
+function differ(a: unknown, b: unknown): boolean {
+  if (a === b) return false
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return true
+  if (Array.isArray(a) !== Array.isArray(b)) return true
+  const keysA = Object.keys(a)
+  if (keysA.length !== Object.keys(b).length) return true
+  const left = a as Record<string, unknown>
+  const right = b as Record<string, unknown>
+  for (const key of keysA) if (!Object.hasOwn(right, key) || differ(left[key], right[key])) return true
+  return false
+}
+
 export const encodeNodeState = (state: NodeState): Uint8Array => encodeEnvelope('state', state)
 export const decodeNodeState = (bytes: Uint8Array): Decoded<NodeState> =>
   decodeEnvelope(bytes, 'state', NodeStateSchema, MAX_NODE_STATE_BYTES)

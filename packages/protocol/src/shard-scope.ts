@@ -1,5 +1,6 @@
 import type { StateVersion } from './freshness.js'
 import type { Observation } from './members.js'
+import { type NodeState, placementMoved } from './node-state.js'
 import { inScope } from './placement/shards.js'
 
 /**
@@ -35,13 +36,16 @@ export class ShardScope {
   }
 
   /**
-   * Whether news of a member (a state observed, with its outcome, or a status change) calls for a
-   * reconcile pass: with shards, placement reads only the members in scope, and rule 10's counts
-   * of the others are read as they stand at the next pass; a new or restarted member may end the
-   * warm-up.
+   * Whether news of a member (a state observed, with its outcome and the state it replaced, or a
+   * status change) calls for a reconcile pass: with shards, placement reads only the members in
+   * scope, and rule 10's counts of the others are read as they stand at the next pass; a new or
+   * restarted member may end the warm-up; an updated state that changes nothing placement reads
+   * (`placementMoved`) calls for none.
    */
-  replans(member: string, outcome?: Observation): boolean {
-    return outcome === 'new' || outcome === 'restarted' || this.near(member)
+  replans(member: string, outcome?: Observation, states?: { before?: NodeState; after: NodeState }): boolean {
+    if (outcome === 'new' || outcome === 'restarted') return true
+    if (!this.near(member)) return false
+    return outcome !== 'updated' || states === undefined || placementMoved(states.before, states.after)
   }
 
   /**

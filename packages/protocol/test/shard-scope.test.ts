@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { inScope, shardOf } from '../src/index.js'
+import { inScope, type NodeState, shardOf } from '../src/index.js'
 import { ShardScope } from '../src/shard-scope.js'
 
 const SHARDS = 8
@@ -60,6 +60,41 @@ describe('ShardScope', () => {
       expect(scope.replans(id, 'restarted')).toBe(true)
     }
     for (const id of far) expect(new ShardScope(self, 1).replans(id)).toBe(true)
+  })
+
+  test('a newer state that changes nothing placement reads calls for no pass, whatever the shards', () => {
+    const id = near[0]!
+    const before: NodeState = {
+      node: id,
+      incarnation: 1,
+      seq: 4,
+      addrs: ['/ip4/10.0.0.1/tcp/4001'],
+      labels: { zone: 'a' },
+      capacity: { cpuMillis: 4000, memoryBytes: 2 ** 32 },
+      draining: false,
+      promises: [],
+      refusals: [],
+    }
+    const promise = {
+      workload: 'web',
+      slot: 0,
+      generation: 'g',
+      phase: 'running' as const,
+      since: { wall: 1, logical: 0 },
+      ready: true,
+      endpoints: [],
+    }
+    for (const scope of [new ShardScope(self, SHARDS), new ShardScope(self, 1)]) {
+      const news = (after: NodeState) => scope.replans(id, 'updated', { before, after })
+      // A refutation, an address change; decoded from the wire, the same fields are new objects.
+      expect(news({ ...before, seq: 5 })).toBe(false)
+      expect(news({ ...structuredClone(before), seq: 5, addrs: ['/ip4/10.0.0.2/tcp/4001'] })).toBe(false)
+      expect(news({ ...before, seq: 5, promises: [promise] })).toBe(true)
+      expect(news({ ...before, seq: 5, draining: true })).toBe(true)
+      expect(news({ ...before, seq: 5, labels: { zone: 'b' } })).toBe(true)
+      expect(news({ ...before, seq: 5, capacity: { cpuMillis: 2000, memoryBytes: 2 ** 32 } })).toBe(true)
+      expect(scope.replans(id, 'updated', { after: before })).toBe(true)
+    }
   })
 
   test('dials members in scope first, up to half the target, then the rest in the order given', () => {

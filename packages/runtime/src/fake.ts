@@ -339,9 +339,15 @@ export class FakeRuntime implements ContainerRuntime {
     this.#wakeLogs()
   }
 
-  /** The running containers now, synchronously: what a simulator samples between events. */
-  runningContainers(): ContainerSummary[] {
-    return [...this.#containers.values()].filter((c) => c.state === 'running').map(summary)
+  /**
+   * The running containers now, synchronously: what a simulator samples between events, ten
+   * times a simulated second over every node, so their labels are shared, not copied.
+   */
+  runningContainers(): { id: string; name: string; labels: Readonly<Record<string, string>> }[] {
+    const running = []
+    for (const c of this.#containers.values())
+      if (c.state === 'running') running.push({ id: c.id, name: c.spec.name, labels: c.spec.labels })
+    return running
   }
 
   /** Test control: makes an image present locally. */

@@ -6,7 +6,6 @@ import {
   encodeDeclEntries,
   encodeHeartbeat,
   encodeMemberNote,
-  encodeMemberVersions,
   type Heartbeat,
   HLC_ZERO,
   type Hlc,
@@ -18,6 +17,7 @@ import {
   type NodeState,
   ShardScope,
   type StateVersion,
+  shardOf,
   syncAnswer,
   topicShards,
   type Workload,
@@ -27,7 +27,7 @@ import { pino } from 'pino'
 import type { Engine } from './engine.js'
 import type { Network } from './network.js'
 import type { Random } from './random.js'
-import { stateBytes, statesBytes } from './sizes.js'
+import { stateBytes, statesBytes, versionsBytes } from './sizes.js'
 
 export interface SimNodeInit {
   id: string
@@ -108,6 +108,8 @@ export class SimNode {
   readonly links = new Set<SimNode>()
   /** Whose states this node follows, and whom it dials first, with shards (the daemon's code). */
   readonly #scope: ShardScope
+  /** This node's ring shard. */
+  readonly shard: number
   #lastDeadRedialAt = Number.NEGATIVE_INFINITY
 
   constructor(
@@ -116,6 +118,7 @@ export class SimNode {
   ) {
     this.id = init.id
     this.#scope = new ShardScope(init.id, init.shards)
+    this.shard = shardOf(init.id, init.shards)
   }
 
   /** Starts (or restarts) the process: a new incarnation, an empty member table, no containers. */
@@ -395,7 +398,7 @@ export class SimNode {
   #syncMembers(from: SimNode): void {
     const { node, incarnation, seq } = this.state
     const versions = [{ node, incarnation, seq }, ...this.table.syncVersions()]
-    this.#send(from, encodeMemberVersions(versions).length, () => {
+    this.#send(from, versionsBytes(versions), () => {
       const states = syncAnswer([from.state, ...from.table.liveStates()], versions)
       from.#send(this, statesBytes(states), () => {
         for (const state of states) {
@@ -451,12 +454,13 @@ export class SimNode {
   }
 
   #receiveState(state: NodeState): void {
+    const before = this.table.get(state.node)?.state
     const outcome = this.table.observeState(state, this.#clock.now())
     if (outcome === 'stale' || outcome === 'self') return
     // Fresh evidence can change only this member's status: sweeping the table for every state
     // made a round of states cost O(N^2) per node.
     this.#sweep(state.node)
-    if (this.#scope.replans(state.node, outcome)) this.reconciler.viewChanged()
+    if (this.#scope.replans(state.node, outcome, { before, after: state })) this.reconciler.viewChanged()
   }
 
   /** Gossips a member note to every node (gossipsub's flood). */

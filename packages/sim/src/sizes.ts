@@ -1,4 +1,4 @@
-import { encodeEnvelope, type NodeState } from '@gary/protocol'
+import { encodeEnvelope, type MemberVersions, type NodeState } from '@gary/protocol'
 
 /**
  * Sizes of the messages that carry NodeStates, as the real encoders make them, without encoding
@@ -20,6 +20,10 @@ function bodyBytes(state: NodeState): number {
 const envelopeBytes = (kind: string): number => encodeEnvelope(kind, null).length - 'null'.length
 const STATE_ENVELOPE = envelopeBytes('state')
 const STATES_ENVELOPE = envelopeBytes('member-states')
+const VERSIONS_ENVELOPE = envelopeBytes('member-versions')
+/** `{"node":`, `,"incarnation":`, `,"seq":`, `}` around an entry's values; `,"dead":true`. */
+const VERSION_FRAME = '{"node":,"incarnation":,"seq":}'.length
+const DEAD_MARK = ',"dead":true'.length
 
 /** `encodeNodeState(state).length`. */
 export const stateBytes = (state: NodeState): number => STATE_ENVELOPE + bodyBytes(state)
@@ -30,3 +34,18 @@ export function statesBytes(states: readonly NodeState[]): number {
   for (const state of states) bytes += bodyBytes(state)
   return bytes
 }
+
+/**
+ * `encodeMemberVersions(versions).length`, for ids that JSON needs not escape (the simulator's):
+ * every member sync request names every member, and encoding it to count it was most of a member
+ * sync's cost at 1000 nodes.
+ */
+export function versionsBytes(versions: MemberVersions): number {
+  let bytes = VERSIONS_ENVELOPE + 2 + Math.max(0, versions.length - 1)
+  for (const { node, incarnation, seq, dead } of versions)
+    bytes +=
+      VERSION_FRAME + node.length + 2 + digits(incarnation) + digits(seq) + (dead === true ? DEAD_MARK : 0)
+  return bytes
+}
+
+const digits = (n: number): number => (n < 10 ? 1 : n < 100 ? 2 : String(n).length)

@@ -1,6 +1,6 @@
-import { encodeMemberStates, encodeNodeState, type NodeState } from '@gary/protocol'
+import { encodeMemberStates, encodeMemberVersions, encodeNodeState, type NodeState } from '@gary/protocol'
 import { expect, test } from 'vitest'
-import { stateBytes, statesBytes } from '../src/sizes.js'
+import { stateBytes, statesBytes, versionsBytes } from '../src/sizes.js'
 
 const state = (node: string, promises: number): NodeState => ({
   node,
@@ -27,4 +27,14 @@ test('message sizes counted without encoding are the encoders’ sizes', () => {
   for (const s of states) expect(stateBytes(s)).toBe(encodeNodeState(s).length)
   for (const list of [[], states.slice(0, 1), states])
     expect(statesBytes(list)).toBe(encodeMemberStates(list).length)
+})
+
+test('a member sync request counted without encoding is the encoder’s size', () => {
+  const versions = [
+    { node: 'n00001', incarnation: 1, seq: 9 },
+    { node: 'n00002', incarnation: 12, seq: 345, dead: true },
+    { node: 'n00003', incarnation: 7, seq: 1_234_567 },
+  ]
+  for (const list of [[], versions.slice(0, 1), versions])
+    expect(versionsBytes(list)).toBe(encodeMemberVersions(list).length)
 })

@@ -38,8 +38,12 @@ export const decides = (node: number, slot: number, shards: number): boolean =>
   shards <= 2 || node === slot || node === (slot + 1) % shards
 
 /** Whether two nodes hear each other's state changes: their shards are at most one apart. */
-export function inScope(a: string, b: string, shards: number): boolean {
+export const inScope = (a: string, b: string, shards: number): boolean =>
+  shards <= 3 || shardsNear(shardOf(a, shards), shardOf(b, shards), shards)
+
+/** `inScope` for nodes whose shards are known: at most one apart on the ring of shards. */
+export function shardsNear(a: number, b: number, shards: number): boolean {
   if (shards <= 3) return true
-  const distance = Math.abs(shardOf(a, shards) - shardOf(b, shards))
+  const distance = Math.abs(a - b)
   return distance <= 1 || distance === shards - 1
 }
