@@ -110,8 +110,8 @@ export function placementMoved(before: NodeState | undefined, after: NodeState):
 
 /**
  * Not the same JSON value (a decoded state is a new object even when nothing changed), compared
- * with an early exit: a deploy changes most promises, and serialising both sides of each change
- * took a third of a simulated mass apply's time at 1000 nodes.
+ * with an early exit rather than serialised: a deploy changes most promises, and each change
+ * received is compared.
  */
 function differ(a: unknown, b: unknown): boolean {
   if (a === b) return false

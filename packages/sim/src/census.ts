@@ -20,9 +20,9 @@ function slotShards(workload: Workload, shards: number): Uint16Array {
 
 /**
  * What runs on the live nodes at one simulated time, and what they promise, counted per workload
- * and slot in typed arrays. The simulator takes one ten times a simulated second; with a string
- * key per slot, the census and the invariants were half of the real time of a quiet simulated
- * second at 1000 nodes.
+ * and slot in typed arrays. The simulator takes one ten times a simulated second; counted twice
+ * per sample with a string key per slot, the census and the invariants were a fifth of a
+ * simulated flapping link at 1000 nodes (12 s of 56 s in a profile).
  */
 export class Census {
   /** Per expected replicated workload (by index): containers running per slot. */
