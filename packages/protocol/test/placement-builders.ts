@@ -1,3 +1,4 @@
+import { expect } from 'vitest'
 import {
   generationOf,
   type Hlc,
@@ -71,3 +72,28 @@ export const cpuUsed = (workloads: readonly Workload[], n: PlacementNode): numbe
     (sum, p) => sum + (workloads.find((w) => w.name === p.workload)?.resources.cpuMillis ?? 0),
     0,
   )
+
+/**
+ * No slot is held twice, and a slot nobody holds has no room left on any node that `mayHold` it
+ * (by cpu, as the declared workloads count it).
+ */
+export function expectHeldOnceOrNoRoom(
+  c: { nodes: readonly PlacementNode[]; workloads: readonly Workload[] },
+  mayHold: (node: PlacementNode, workload: Workload, slot: number) => boolean,
+): void {
+  const holders = new Map<string, string[]>()
+  for (const x of c.nodes)
+    for (const p of x.promises) {
+      const key = `${p.workload}/${p.slot}`
+      holders.set(key, [...(holders.get(key) ?? []), x.id])
+    }
+  for (const ids of holders.values()) expect(ids).toHaveLength(1)
+  for (const w of c.workloads)
+    for (let slot = 0; slot < w.replicas; slot++) {
+      if (holders.has(`${w.name}/${slot}`)) continue
+      const room = c.nodes.filter(
+        (x) => mayHold(x, w, slot) && cpuUsed(c.workloads, x) + w.resources.cpuMillis <= x.capacity.cpuMillis,
+      )
+      expect(room.map((x) => x.id)).toStrictEqual([])
+    }
+}

@@ -8,7 +8,15 @@ import {
   plan,
   type Workload,
 } from '../src/index.js'
-import { cpuUsed, GI, MI, node, runningPromise, workload } from './placement-builders.js'
+import {
+  cpuUsed,
+  expectHeldOnceOrNoRoom,
+  GI,
+  MI,
+  node,
+  runningPromise,
+  workload,
+} from './placement-builders.js'
 
 // Past 32 live nodes each node decides only the slots it can win, slot by slot. These tests run
 // every node's pass on one shared view, round after round, carrying out the actions.
@@ -95,24 +103,11 @@ describe('per-slot placement in a large cluster', () => {
           c = next
           for (const x of c.nodes) expect(cpuUsed(c.workloads, x)).toBeLessThanOrEqual(x.capacity.cpuMillis)
         }
-        const holders = new Map<string, string[]>()
-        for (const x of c.nodes)
-          for (const p of x.promises)
-            holders.set(`${p.workload}/${p.slot}`, [...(holders.get(`${p.workload}/${p.slot}`) ?? []), x.id])
-        for (const ids of holders.values()) expect(ids).toHaveLength(1)
-        for (const w of c.workloads) {
-          for (let slot = 0; slot < w.replicas; slot++) {
-            if (holders.has(`${w.name}/${slot}`)) continue
-            // Unplaced only if no node that may hold it has room.
-            const room = c.nodes.filter(
-              (x) =>
-                !x.draining &&
-                Object.entries(w.constraints).every(([k, v]) => x.labels[k] === v) &&
-                cpuUsed(c.workloads, x) + w.resources.cpuMillis <= x.capacity.cpuMillis,
-            )
-            expect(room.map((x) => x.id)).toStrictEqual([])
-          }
-        }
+        // Unplaced only if no node that may hold it has room.
+        expectHeldOnceOrNoRoom(
+          c,
+          (x, w) => !x.draining && Object.entries(w.constraints).every(([k, v]) => x.labels[k] === v),
+        )
       }),
       { numRuns: 20 },
     )
