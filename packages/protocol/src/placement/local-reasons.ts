@@ -1,7 +1,7 @@
 import type { LocalView } from './local-view.js'
 import { refused } from './local-view.js'
 import { formatCpu, formatMemory } from './reasons.js'
-import { decides, shardAt } from './shards.js'
+import { decides } from './shards.js'
 import type { PlacementNode, Unschedulable } from './types.js'
 import { matches, type WorkloadInfo } from './workloads.js'
 
@@ -29,8 +29,7 @@ export function explainLocal(
     let reasons = perWorkload.get(key)
     if (reasons === undefined) {
       const nodes = local.ring.ids.flatMap((id, i) =>
-        local.shards > 1 &&
-        !decides(shardAt(local.ring.positions[i] as number, local.shards), shard, local.shards)
+        local.shards > 1 && !decides(local.shardAtIndex(i), shard, local.shards)
           ? []
           : (local.node(id) ?? []),
       )

@@ -166,13 +166,13 @@ export class LocalView {
     let at = start
     for (let step = 0; step < ids.length && taken < candidates; step++) {
       // Ring order is shard order: the first node past the slot's two shards ends this part.
-      if (!decides(this.#shardAtIndex(at), home, this.shards)) break
+      if (!decides(this.shardAtIndex(at), home, this.shards)) break
       visit(at)
       at = (at + 1) % ids.length
       if (at === start) return best?.id
     }
     for (let i = this.#firstOfShard(home); i !== start && taken < candidates; i = (i + 1) % ids.length) {
-      if (i === ids.length || this.#shardAtIndex(i) !== home) break
+      if (i === ids.length || this.shardAtIndex(i) !== home) break
       visit(i)
     }
     return best?.id
@@ -190,7 +190,7 @@ export class LocalView {
     const next = (this.shard + 1) % this.shards
     let found = 0
     for (let i = this.#firstOfShard(next); i < ids.length && found < candidates; i++) {
-      if (this.#shardAtIndex(i) !== next) break
+      if (this.shardAtIndex(i) !== next) break
       found += this.#counts(i, workload)
     }
     for (let i = this.#firstOfShard(this.shard); i < at && found < candidates; i++)
@@ -204,7 +204,8 @@ export class LocalView {
     return node !== undefined && this.candidate(node, workload) ? 1 : 0
   }
 
-  #shardAtIndex(i: number): number {
+  /** The ring shard of the node at index `i` of the ring. */
+  shardAtIndex(i: number): number {
     return shardAt(this.ring.positions[i] as number, this.shards)
   }
 
