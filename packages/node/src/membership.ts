@@ -621,9 +621,10 @@ export class Membership {
     const connected = new Set(p2p.getConnections().map((c) => c.remotePeer.toString()))
     if (now - this.#lastDeadRedialAt >= DEAD_REDIAL_MS) {
       this.#lastDeadRedialAt = now
-      const dead = this.table
-        .list()
-        .filter((m) => m.status === 'dead' && m.state !== undefined && !connected.has(m.id))
+      // Shuffled below: the table's own order will do (list() sorts every member).
+      const dead = [...this.table.members()].filter(
+        (m) => m.status === 'dead' && m.state !== undefined && !connected.has(m.id),
+      )
       for (const member of shuffle(dead).slice(0, DEAD_CHECKS))
         this.#dial(member.id, this.#memberAddrs(member), now, DEAD_REDIAL_MS)
     }
@@ -635,9 +636,9 @@ export class Membership {
         this.#joinPeers.set(addr, remote),
       )
     }
-    const candidates = this.table
-      .list()
-      .filter((m) => !connected.has(m.id) && m.state !== undefined && m.status !== 'dead')
+    const candidates = [...this.table.members()].filter(
+      (m) => !connected.has(m.id) && m.state !== undefined && m.status !== 'dead',
+    )
     // Dials under way count as connections; join addresses, dialled by address, are not members.
     const near = [...connected, ...this.#dialing].filter(
       (id) => this.table.get(id) !== undefined && this.#scope.near(id),
