@@ -12,13 +12,16 @@ import { dockerForTests } from './docker-required.js'
 
 // Ring shards end to end: real daemons cut into 4 shards, on one real Docker engine. Each node's
 // promise changes reach only the nodes of its own and the neighbouring shards, yet every slot
-// runs exactly once.
+// runs exactly once; membership is partial: a node keeps a member out of its scope only while
+// connected to it.
 
 const SHARDS = 4
 /** Nodes wanted in each shard: every shard has one, so every slot has nodes that may hold it. */
 const LAYOUT = [2, 1, 2, 1]
 const REPLICAS = 12
 const NODE_ARGS = ['--runtime', 'docker', '--cpu', '2', '--memory', '2Gi', '--promise-shards', String(SHARDS)]
+/** The test hook that lets a daemon refuse chosen peers (a partition). */
+const HOOKS = { GARY_TEST_PARTITION: '1' }
 const SPEC = `name: web\nimage: gary/busybox:test\ncommand: [sleep, "3600"]\nreplicas: ${REPLICAS}\n`
 
 /**
@@ -68,16 +71,26 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
 
   beforeAll(async () => {
     dirs.push(...(await dataDirsByLayout()))
-    const first = await new DaemonProcess({ dataDir: dirs[0]!, args: NODE_ARGS }).start()
+    const first = await new DaemonProcess({ dataDir: dirs[0]!, args: NODE_ARGS, env: HOOKS }).start()
     daemons.push(first)
     for (const dir of dirs.slice(1))
-      daemons.push(await new DaemonProcess({ dataDir: dir, join: [first.joinAddr], args: NODE_ARGS }).start())
+      daemons.push(
+        await new DaemonProcess({
+          dataDir: dir,
+          join: [first.joinAddr],
+          args: NODE_ARGS,
+          env: HOOKS,
+        }).start(),
+      )
     await waitFor(
-      `${daemons.length} nodes alive everywhere`,
+      'every node to list every node of its scope alive',
       async () => {
         for (const d of daemons) {
-          const nodes = await d.cli<NodeView[]>('nodes')
-          if (nodes.filter((n) => n.state === 'alive').length !== daemons.length) return false
+          const alive = new Set(
+            (await d.cli<NodeView[]>('nodes')).filter((n) => n.state === 'alive').map((n) => n.id),
+          )
+          if (daemons.some((other) => inScope(d.peerId, other.peerId, SHARDS) && !alive.has(other.peerId)))
+            return false
         }
         return true
       },
@@ -127,9 +140,9 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
       const seq = (await heldBy(holder)).seq
       return (await heldBy(near)).seq === seq ? seq : undefined
     })
-    // The far node knows the holder as a member. Which version of its state it holds is not
-    // asserted: a refutation (a false report of the holder's death on a loaded machine) or an
-    // address change goes to every member, and a member sync may relay a newer state.
+    // The far node knows the holder while connected to it (every node here is connected to
+    // every other). Which version of its state it holds is not asserted: a member sync may relay a
+    // newer state.
     const seenFar = await heldBy(far)
     expect(seenFar.state).toBe('alive')
     console.log(
@@ -141,5 +154,26 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
     expect(await listed(far)).toBe(0)
     expect(await listed(near)).toBe(holders[daemons.indexOf(holder)]!.length)
     expect(await violation()).toBeUndefined()
+
+    // The far node cuts its connection to the holder: it forgets the holder, out of its scope,
+    // rather than reporting it down; every node of the holder's scope still holds it alive.
+    await partition(far, [holder.peerId])
+    const forgets = (d: DaemonProcess, member: DaemonProcess) => async () =>
+      (await d.cli<NodeView[]>('nodes')).every((n) => n.id !== member.peerId)
+    await waitFor('the far node to forget the holder', forgets(far, holder))
+    await waitFor('the holder to forget the far node', forgets(holder, far))
+    for (const d of daemons.filter((d) => d !== holder && inScope(d.peerId, holder.peerId, SHARDS)))
+      expect((await heldBy(d)).state).toBe('alive')
+    expect(await violation()).toBeUndefined()
+    await partition(far, [])
   })
 })
+
+async function partition(daemon: DaemonProcess, peers: string[]): Promise<void> {
+  const response = await fetch(`http://${daemon.api}/v1/test/partition`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ peers }),
+  })
+  expect(response.status).toBe(200)
+}

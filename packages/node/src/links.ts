@@ -24,13 +24,13 @@ export interface LinksComponents {
   onHeartbeat(peer: string, frame: Uint8Array): boolean
   /** This node's current NodeState, encoded, for peers that pull it. */
   ownState(): Uint8Array
-  /** Where other members can be dialled, encoded, for peers that ask. */
-  peerHints(): Uint8Array
+  /** Where other members can be dialled, encoded, for the authenticated peer that asks. */
+  peerHints(peer: string): Uint8Array
   /**
-   * The answer to a peer's member-sync request (the member versions it holds): the states it
-   * misses, encoded within `maxMemberSyncBytes`. Undefined drops the stream (bad input).
+   * The answer to the authenticated peer's member-sync request (the member versions it holds):
+   * the states it misses, encoded within `maxMemberSyncBytes`. Undefined drops the stream (bad input).
    */
-  memberSync(request: Uint8Array): Uint8Array | undefined
+  memberSync(request: Uint8Array, peer: string): Uint8Array | undefined
   /** A note told directly by the authenticated peer. Returns false to drop the stream (bad input). */
   onNote(peer: string, frame: Uint8Array): boolean
 }
@@ -88,11 +88,11 @@ export class PeerLinks {
     await libp2p.handle(this.stateProtocol, ({ stream }) => {
       void this.#answer(stream, this.components.ownState())
     })
-    await libp2p.handle(this.peersProtocol, ({ stream }) => {
-      void this.#answer(stream, this.components.peerHints())
+    await libp2p.handle(this.peersProtocol, ({ stream, connection }) => {
+      void this.#answer(stream, this.components.peerHints(connection.remotePeer.toString()))
     })
-    await libp2p.handle(this.memberSyncProtocol, ({ stream }) => {
-      void this.#serveMemberSync(stream)
+    await libp2p.handle(this.memberSyncProtocol, ({ stream, connection }) => {
+      void this.#serveMemberSync(stream, connection.remotePeer.toString())
     })
     await libp2p.handle(this.noteProtocol, ({ stream, connection }) => {
       void this.#readNote(stream, connection.remotePeer.toString())
@@ -114,8 +114,8 @@ export class PeerLinks {
     this.#inbound.clear()
   }
 
-  /** Sends one heartbeat frame to every connected peer that speaks Gary. */
-  sendHeartbeat(frame: Uint8Array, now: number): void {
+  /** Sends a heartbeat frame, `frameFor` each, to every connected peer that speaks Gary. */
+  sendHeartbeat(frameFor: (peer: string) => Uint8Array, now: number): void {
     const peers = new Map<string, PeerId>()
     for (const connection of this.components.libp2p.getConnections()) {
       peers.set(connection.remotePeer.toString(), connection.remotePeer)
@@ -129,9 +129,9 @@ export class PeerLinks {
     for (const [id, peer] of peers) {
       const outbound = this.#outbound.get(id)
       if (outbound !== undefined) {
-        void this.#write(id, outbound, frame)
+        void this.#write(id, outbound, frameFor(id))
       } else if (!this.#opening.has(id) && (this.#cannotOpenUntil.get(id) ?? 0) <= now) {
-        void this.#open(id, peer, frame, now)
+        void this.#open(id, peer, frameFor(id), now)
       }
     }
   }
@@ -255,13 +255,13 @@ export class PeerLinks {
     }
   }
 
-  async #serveMemberSync(stream: Stream): Promise<void> {
+  async #serveMemberSync(stream: Stream, peer: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: this.init.maxMemberSyncBytes })
     try {
       const request = await lp.read({ signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
       this.counters.framesIn++
       this.counters.bytesIn += request.byteLength
-      const answer = this.components.memberSync(request.subarray())
+      const answer = this.components.memberSync(request.subarray(), peer)
       if (answer === undefined) throw new Error('malformed member sync request')
       await this.#answer(stream, answer, lp)
     } catch (err) {

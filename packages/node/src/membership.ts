@@ -14,6 +14,7 @@ import {
   encodePeerHints,
   encodeStatesWithin,
   INDIRECT_DEAD_AFTER_MS,
+  inScope,
   MAX_HEARTBEAT_BYTES,
   MAX_MEMBER_NOTE_BYTES,
   MAX_MEMBER_SYNC_BYTES,
@@ -110,6 +111,11 @@ export class Membership {
   readonly membersTopic: string
   /** Where this node's state changes go and where it hears its scope's: its two shards' topics. */
   readonly promiseTopics: readonly string[]
+  /**
+   * Where this node hears member notes: the members topic, or with partial membership the notes
+   * topics of its two shards (a note about a member goes to that member's).
+   */
+  readonly noteTopics: readonly string[]
   readonly #selfId: string
   readonly #timers: NodeJS.Timeout[] = []
   readonly #dialing = new Set<string>()
@@ -145,13 +151,18 @@ export class Membership {
         ? [this.stateTopic]
         : topicShards(this.#selfId, init.promiseShards).map((k) => `gary/1/${init.cluster}/promises/${k}`)
     this.#scope = new ShardScope(this.#selfId, init.promiseShards)
-    this.#unpublished.add(this.stateTopic)
     this.table = new MemberTable(this.#selfId, {
       suspectAfterMs: init.suspectAfterMs,
       deadAfterMs: init.deadAfterMs,
       forgetAfterMs: 60 * 60 * 1000,
       indirectDeadAfterMs: INDIRECT_DEAD_AFTER_MS,
+      shards: init.promiseShards,
     })
+    this.noteTopics = this.#noteTopicsOf(this.#selfId)
+    // With partial membership, the members that keep this node are those of its scope: its state
+    // topic is its shard topics.
+    if (!this.table.partial) this.#unpublished.add(this.stateTopic)
+    else for (const topic of this.promiseTopics) this.#unpublished.add(topic)
     this.links = new PeerLinks(
       {
         cluster: init.cluster,
@@ -166,8 +177,8 @@ export class Membership {
         logger: components.logger,
         onHeartbeat: (peer, frame) => this.#onHeartbeat(peer, frame),
         ownState: () => encodeNodeState(components.self.current),
-        peerHints: () => encodePeerHints(this.#peerHints()),
-        memberSync: (request) => this.#answerMemberSync(request),
+        peerHints: (peer) => encodePeerHints(this.#peerHints(peer)),
+        memberSync: (request, peer) => this.#answerMemberSync(request, peer),
         onNote: (peer, frame) => this.#onToldNote(peer, frame),
       },
     )
@@ -175,12 +186,13 @@ export class Membership {
 
   async start(): Promise<void> {
     const { p2p, gossip, logger } = this.components
-    gossip.subscribe(this.stateTopic, (signer, data) => this.#onStateMessage(signer, data))
-    for (const topic of this.promiseTopics) {
-      if (topic !== this.stateTopic)
-        gossip.subscribe(topic, (signer, data) => this.#onStateMessage(signer, data))
-    }
-    gossip.subscribe(this.membersTopic, (signer, data) => this.#onMemberNote(signer, data))
+    const stateTopics = this.table.partial
+      ? this.promiseTopics
+      : new Set([this.stateTopic, ...this.promiseTopics])
+    for (const topic of stateTopics)
+      gossip.subscribe(topic, (signer, data) => this.#onStateMessage(signer, data))
+    for (const topic of this.noteTopics)
+      gossip.subscribe(topic, (signer, data) => this.#onMemberNote(signer, data))
     await this.links.start()
     p2p.addEventListener('peer:connect', (event) => {
       logger.info({ peer: event.detail.toString() }, 'peer connected')
@@ -213,11 +225,22 @@ export class Membership {
 
   /**
    * Gossips this node's NodeState now (after it changed): to the nodes in its scope, or with
-   * `everyone` to every member, for a change that concerns them all (its addresses).
+   * `everyone` to every member that keeps it, for a change that concerns them all (its addresses).
    */
   publishState(everyone = false): void {
-    if (everyone) this.#unpublished.add(this.stateTopic)
+    if (everyone) this.#owedToAll()
     void this.#publishState()
+  }
+
+  /** Every member that keeps this node must hear its current state: all, unless partial. */
+  #owedToAll(): void {
+    if (!this.table.partial) this.#unpublished.add(this.stateTopic)
+  }
+
+  /** The topics notes about `member` go to, and the ones it listens on for notes. */
+  #noteTopicsOf(member: string): string[] {
+    if (!this.table.partial) return [this.membersTopic]
+    return topicShards(member, this.init.promiseShards).map((k) => `${this.membersTopic}/${k}`)
   }
 
   #onStateMessage(signer: string, data: Uint8Array): Verdict {
@@ -283,13 +306,14 @@ export class Membership {
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
     if (outcome !== 'stale' && this.table.get(peer)?.status !== 'alive') this.#sweep(peer)
     this.components.onHeartbeat?.(peer, now)
-    const sameMembers = decoded.value.members === this.table.liveDigest()
-    if (!this.#agreed && sameMembers && decoded.value.decls === this.components.declsDigest()) {
+    // Undefined: the peer's digest covers a shard out of this node's scope (partial membership).
+    const sameMembers = this.table.sameMembers(peer, decoded.value.members)
+    if (!this.#agreed && sameMembers === true && decoded.value.decls === this.components.declsDigest()) {
       this.#agreed = true
       this.components.onChange?.()
     }
-    if (this.#memberSync.check(peer, sameMembers, now)) void this.#syncMembers(peer)
-    if (!sameMembers && now - this.#askedAt > ASK_PEERS_EVERY_MS) {
+    if (this.#memberSync.check(peer, sameMembers !== false, now)) void this.#syncMembers(peer)
+    if (sameMembers === false && now - this.#askedAt > ASK_PEERS_EVERY_MS) {
       this.#askedAt = now
       void this.#askPeers(peerIdFromString(peer))
     }
@@ -336,13 +360,19 @@ export class Membership {
     if (this.#stopping) return
     const now = this.components.now()
     const self = this.components.self.current
-    const beat = {
-      incarnation: self.incarnation,
-      seq: self.seq,
-      members: this.table.liveDigest(),
-      decls: this.components.declsDigest(),
-    }
-    this.links.sendHeartbeat(encodeHeartbeat(beat), now)
+    const decls = this.components.declsDigest()
+    // The member digest is per peer with partial membership (of the members both keep,
+    // `MemberTable.liveDigest`), the same for all otherwise: each frame is encoded once.
+    const frames = new Map<string, Uint8Array>()
+    this.links.sendHeartbeat((peer) => {
+      const members = this.table.liveDigest(peer)
+      let frame = frames.get(members)
+      if (frame === undefined) {
+        frame = encodeHeartbeat({ incarnation: self.incarnation, seq: self.seq, members, decls })
+        frames.set(members, frame)
+      }
+      return frame
+    }, now)
     if (this.#unpublished.size > 0) void this.#publishState([...this.#unpublished])
     this.#redial(now)
   }
@@ -395,11 +425,19 @@ export class Membership {
     timer.unref()
   }
 
+  /**
+   * Gossips a note to every member that keeps the member it is about: with partial membership,
+   * to that member's shard topics, through gossipsub's fanout where this node is not subscribed.
+   */
   #publishNote(note: MemberNote): void {
     if (this.#stopping) return
-    this.components.gossip
-      .publish(this.membersTopic, encodeMemberNote(note))
-      .catch((err: Error) => this.components.logger.debug({ note, err: err.message }, 'note publish failed'))
+    const data = encodeMemberNote(note)
+    for (const topic of this.#noteTopicsOf(note.node))
+      this.components.gossip
+        .publish(topic, data)
+        .catch((err: Error) =>
+          this.components.logger.debug({ note, err: err.message }, 'note publish failed'),
+        )
   }
 
   /**
@@ -464,7 +502,7 @@ export class Membership {
     this.#lastRefutedAt = now
     this.components.self.refresh()
     this.components.logger.info({ witness }, 'reported down while up: refuting')
-    this.#unpublished.add(this.stateTopic)
+    this.#owedToAll()
     void this.#publishState()
   }
 
@@ -501,21 +539,27 @@ export class Membership {
     }
   }
 
-  #answerMemberSync(request: Uint8Array): Uint8Array | undefined {
+  /** The states `peer` misses: with partial membership, of the members of its scope only. */
+  #answerMemberSync(request: Uint8Array, peer: string): Uint8Array | undefined {
     const decoded = decodeMemberVersions(request)
     if (!decoded.ok) {
       this.components.logger.debug({ reason: decoded.reason }, 'refused a malformed member sync request')
       return undefined
     }
-    const held = [this.components.self.current, ...this.table.liveStates()]
+    const held = [this.components.self.current, ...this.table.liveStates(peer)]
     return encodeStatesWithin(syncAnswer(held, decoded.value), MAX_MEMBER_SYNC_BYTES)
   }
 
-  /** Alive members' addresses, for a peer that asks where to dial. */
-  #peerHints() {
-    return this.table
+  /**
+   * Alive members' addresses, for a peer that asks where to dial: those of its scope first (with
+   * partial membership the peer keeps no others, and must find them to learn its scope's members).
+   */
+  #peerHints(peer: string) {
+    const alive = this.table
       .list()
       .filter((member) => member.status === 'alive' && member.state !== undefined)
+    const near = (member: Readonly<Member>) => inScope(peer, member.id, this.init.promiseShards)
+    return [...alive.filter(near), ...alive.filter((member) => !near(member))]
       .slice(0, MAX_PEER_HINTS)
       .map((member) => ({ id: member.id, addrs: member.state!.addrs }))
   }
@@ -612,9 +656,10 @@ export class Membership {
   }
 
   /**
-   * Keeps dialling join addresses and known members while under-connected, members in random
-   * order so that no member gets everyone's connections; and now and then checks a few members
-   * held dead, even at `targetPeers`.
+   * Keeps dialling join addresses and known members (and peers' hints) while under-connected,
+   * in random order so that no member gets everyone's connections, and members in scope first,
+   * past `targetPeers` while fewer than half of it are in scope (`ShardScope.toDial`); and now
+   * and then checks a few members held dead, even at `targetPeers`.
    */
   #redial(now: number): void {
     const p2p = this.components.p2p
@@ -628,30 +673,29 @@ export class Membership {
       for (const member of shuffle(dead).slice(0, DEAD_CHECKS))
         this.#dial(member.id, this.#memberAddrs(member), now, DEAD_REDIAL_MS)
     }
-    if (connected.size >= this.init.targetPeers) return
-    for (const addr of this.init.join) {
-      const peer = this.#joinPeers.get(addr)
-      if (peer !== undefined && connected.has(peer)) continue
-      this.#dial(`join:${addr}`, [multiaddr(addr)], now, this.init.heartbeatMs, (remote) =>
-        this.#joinPeers.set(addr, remote),
-      )
-    }
-    const candidates = [...this.table.members()].filter(
-      (m) => !connected.has(m.id) && m.state !== undefined && m.status !== 'dead',
-    )
+    const target = this.init.targetPeers
     // Dials under way count as connections; join addresses, dialled by address, are not members.
     const near = [...connected, ...this.#dialing].filter(
-      (id) => this.table.get(id) !== undefined && this.#scope.near(id),
+      (id) => (this.table.get(id) !== undefined || this.#hints.has(id)) && this.#scope.near(id),
     ).length
-    for (const member of this.#scope.dialOrder(shuffle(candidates), near, this.init.targetPeers)) {
-      if (connected.size + this.#dialing.size >= this.init.targetPeers) break
-      this.#dial(member.id, this.#memberAddrs(member), now, this.init.heartbeatMs)
-    }
-    for (const [id, addrs] of this.#hints) {
-      if (connected.has(id)) continue
-      if (connected.size + this.#dialing.size >= this.init.targetPeers) break
-      this.#dial(id, withPeerId(id, addrs), now, DEAD_REDIAL_MS)
-    }
+    if (connected.size >= target && near >= Math.floor(target / 2)) return
+    if (connected.size < target)
+      for (const addr of this.init.join) {
+        const peer = this.#joinPeers.get(addr)
+        if (peer !== undefined && connected.has(peer)) continue
+        this.#dial(`join:${addr}`, [multiaddr(addr)], now, this.init.heartbeatMs, (remote) =>
+          this.#joinPeers.set(addr, remote),
+        )
+      }
+    const candidates: { id: string; addrs: Multiaddr[]; every: number }[] = []
+    for (const m of this.table.members())
+      if (!connected.has(m.id) && m.state !== undefined && m.status !== 'dead')
+        candidates.push({ id: m.id, addrs: this.#memberAddrs(m), every: this.init.heartbeatMs })
+    for (const [id, addrs] of this.#hints)
+      if (!connected.has(id)) candidates.push({ id, addrs: withPeerId(id, addrs), every: DEAD_REDIAL_MS })
+    const busy = connected.size + this.#dialing.size
+    for (const candidate of this.#scope.toDial(shuffle(candidates), busy, near, target))
+      this.#dial(candidate.id, candidate.addrs, now, candidate.every)
   }
 
   #dial(

@@ -60,8 +60,8 @@ describe('the cluster as the reconcile loop sees it', () => {
     expect(view.read()).toMatchObject({ warm: true, others: [expect.objectContaining({ id: 'a' })] })
   })
 
-  test('the promises of a member placement does not read are not in the view, the member is', () => {
-    const { members, view } = setup(undefined, (member) => member !== 'far')
+  test('a member placement does not read is left out of the view, and does not hold the warm-up', () => {
+    const { members, view } = setup(undefined, (member) => member === 'near')
     const promise: SlotPromise = {
       workload: 'web',
       slot: 0,
@@ -73,14 +73,14 @@ describe('the cluster as the reconcile loop sees it', () => {
     }
     members.observeState({ ...nodeState('near'), promises: [promise] }, 0)
     members.observeState({ ...nodeState('far'), promises: [{ ...promise, slot: 1 }] }, 0)
+    // Heard by heartbeat only, out of scope: its state is not waited for.
+    members.observeHeartbeat('farther', beat, 0)
     const read = view.read()
-    expect(read.others.map((n) => [n.id, n.promises.length])).toEqual([
-      ['near', 1],
-      ['far', 0],
-    ])
+    expect(read.others.map((n) => [n.id, n.promises.length])).toEqual([['near', 1]])
     expect(read.index?.promisesFor('web', 0).map((p) => p.nodeId)).toEqual(['near'])
     expect(read.index?.promisesFor('web', 1)).toEqual([])
-    expect([...(read.index?.ids() ?? [])]).toEqual(['near', 'far'])
+    expect([...(read.index?.ids() ?? [])]).toEqual(['near'])
+    expect(read.waitingFor).toBeUndefined()
   })
 
   test('suspect members count as live, dead ones do not', () => {

@@ -2,6 +2,7 @@ import { hex8, itemHash } from './digest.js'
 import { compareVersions, isNewer, type StateVersion } from './freshness.js'
 import type { MemberVersions } from './member-note.js'
 import type { Heartbeat, NodeState } from './node-state.js'
+import { shardOf, shardsNear } from './placement/shards.js'
 
 export type MemberStatus = 'alive' | 'suspect' | 'dead'
 
@@ -21,6 +22,13 @@ export interface MembershipConfig {
    * heard of it for this long, ms. Unset: every member ages by heartbeat, as in a full mesh.
    */
   indirectDeadAfterMs?: number
+  /**
+   * Ring shards the cluster is cut into (`--promise-shards`); default 1. With more than three,
+   * membership is partial (docs/design.md, "Partial membership"): the table keeps the members of
+   * this node's scope (shards at most one apart) and the ones it is connected to, and forgets a
+   * member out of scope once no longer connected to it.
+   */
+  shards?: number
 }
 
 /**
@@ -66,6 +74,8 @@ export interface Member {
   status: MemberStatus
   /** `itemHash` of the id, the member's share of the live digest (hashed once, not per change). */
   idHash: number
+  /** The member's ring shard. */
+  shard: number
 }
 
 /** The outcome of observing a message, for logs and for deciding what to pull. */
@@ -137,17 +147,37 @@ export class MemberTable {
   #touched = new Set<string>()
   #version = 0
   /**
-   * Kept as members change rather than counted when asked: members alive, members alive and
-   * connected (rule 10), and the sum of the live members' hashes (the live digest).
+   * Kept as members change rather than counted when asked: members alive, and members alive and
+   * connected (rule 10).
    */
-  readonly #tally = { alive: 0, directAlive: 0, liveSum: 0 }
+  readonly #tally = { alive: 0, directAlive: 0 }
+  /** Per shard, the sum of its live members' hashes (the live digest), kept as members change. */
+  readonly #liveSums = new Map<number, number>()
   readonly #selfHash: number
+  readonly #shards: number
+  /** This node's ring shard. */
+  readonly shard: number
 
   constructor(
     readonly self: string,
     readonly config: MembershipConfig = DEFAULT_MEMBERSHIP,
   ) {
     this.#selfHash = itemHash(self)
+    this.#shards = config.shards ?? 1
+    this.shard = shardOf(self, this.#shards)
+  }
+
+  /**
+   * Whether membership is partial: with more than three shards, some members are out of every
+   * node's scope, and a node keeps only those of its scope and its connections.
+   */
+  get partial(): boolean {
+    return this.#shards > 3
+  }
+
+  /** Whether this node keeps a member of `shard` it is not connected to: always, unless partial. */
+  #keeps(shard: number): boolean {
+    return shardsNear(this.shard, shard, this.#shards)
   }
 
   /** Records a full state that passed validation and whose signer is `state.node`. */
@@ -155,7 +185,11 @@ export class MemberTable {
     if (state.node === this.self) return 'self'
     const member = this.#members.get(state.node)
     if (member === undefined) {
-      const member = newMember(state.node, version(state), now, false, state)
+      // With partial membership, news of a member out of scope is not kept (its heartbeat, over a
+      // connection, adds it).
+      const shard = shardOf(state.node, this.#shards)
+      if (!this.#keeps(shard)) return 'stale'
+      const member = newMember(state.node, version(state), now, false, state, shard)
       this.#members.set(state.node, member)
       this.#count(member, 1)
       this.#touched.add(state.node)
@@ -190,7 +224,7 @@ export class MemberTable {
     if (id === this.self) return 'self'
     const member = this.#members.get(id)
     if (member === undefined) {
-      const member = newMember(id, version(beat), now, true, undefined)
+      const member = newMember(id, version(beat), now, true, undefined, shardOf(id, this.#shards))
       member.declDigest = beat.decls
       member.lastDirectAt = now
       this.#members.set(id, member)
@@ -268,11 +302,17 @@ export class MemberTable {
 
   /**
    * Records that this node no longer has a connection to the member: from now on it knows the
-   * member only by gossip (relayed liveness). Its next heartbeat makes it direct again.
+   * member only by gossip (relayed liveness). Its next heartbeat makes it direct again. A member
+   * out of scope (partial membership) is forgotten, unless dead: no gossip about it reaches this
+   * node, and a dead one still counts for rule 10 (a node cut off alone sees its peers die).
    */
   setIndirect(id: string): void {
     const member = this.#members.get(id)
     if (member === undefined || !member.direct) return
+    if (!this.#keeps(member.shard) && member.status !== 'dead') {
+      this.#forget(member)
+      return
+    }
     this.#count(member, -1)
     member.direct = false
     this.#count(member, 1)
@@ -328,13 +368,11 @@ export class MemberTable {
       this.#version++
     }
     // After the change above, so that a member forgotten in the same sweep it died in (the first
-    // sweep after a long pause) is still reported dead.
-    if (now - member.heardAt > this.config.forgetAfterMs) {
-      this.#count(member, -1)
-      this.#members.delete(member.id)
-      this.#watch.delete(member.id)
-      this.#touched.add(member.id)
-      this.#version++
+    // sweep after a long pause) is still reported dead. A member out of scope and not connected
+    // is kept only while dead (`setIndirect`): news that brings it back forgets it.
+    const unkept = !member.direct && member.status !== 'dead' && !this.#keeps(member.shard)
+    if (unkept || now - member.heardAt > this.config.forgetAfterMs) {
+      this.#forget(member)
       return Number.POSITIVE_INFINITY
     }
     if (!member.direct && member.status === statusAt(member, now + FULL_SWEEP_MS, this.config)) {
@@ -343,6 +381,14 @@ export class MemberTable {
       return Number.POSITIVE_INFINITY
     }
     return this.#watch.has(member.id) ? nextChangeAt(member, now, this.config) : Number.POSITIVE_INFINITY
+  }
+
+  #forget(member: Member): void {
+    this.#count(member, -1)
+    this.#members.delete(member.id)
+    this.#watch.delete(member.id)
+    this.#touched.add(member.id)
+    this.#version++
   }
 
   *#watched(): Iterable<Member> {
@@ -379,11 +425,45 @@ export class MemberTable {
 
   /**
    * Digest of the members known live (not dead, state known), this node included: heartbeats
-   * carry it and peers compare it to find what they miss: `sumDigest` of their ids, kept up to
-   * date as members change, since it is asked for every heartbeat sent and received.
+   * carry it and peers compare it to find what they miss. `sumDigest` of their ids, from sums
+   * kept per shard as members change, since it is asked for every heartbeat sent and received.
+   * With `peer` and partial membership, of the members of the shards both keep (the shards near
+   * both), so that the two can compare it exactly; otherwise of every member this node keeps.
    */
-  liveDigest(): string {
-    return hex8((this.#tally.liveSum + this.#selfHash) >>> 0)
+  liveDigest(peer?: string): string {
+    return this.#digestShared(peer === undefined ? undefined : this.#shardOf(peer)) ?? hex8(0)
+  }
+
+  /**
+   * Whether a peer's heartbeat digest (its `liveDigest` for this node) matches this node's;
+   * undefined when the two keep no shard in common (partial membership), with nothing to compare.
+   */
+  sameMembers(peer: string, digest: string): boolean | undefined {
+    const mine = this.#digestShared(this.#shardOf(peer))
+    return mine === undefined ? undefined : digest === mine
+  }
+
+  #shardOf(id: string): number {
+    return this.#members.get(id)?.shard ?? shardOf(id, this.#shards)
+  }
+
+  /** The digest over the shards this node keeps that are near `peerShard` (all, if undefined). */
+  #digestShared(peerShard: number | undefined): string | undefined {
+    const sums = this.#liveSums
+    let sum = 0
+    if (!this.partial) for (const shardSum of sums.values()) sum += shardSum
+    else {
+      let shared = false
+      for (const shard of [this.shard - 1, this.shard, this.shard + 1]) {
+        const k = (shard + this.#shards) % this.#shards
+        if (peerShard !== undefined && !shardsNear(k, peerShard, this.#shards)) continue
+        shared = true
+        sum += sums.get(k) ?? 0
+      }
+      if (!shared) return undefined
+    }
+    const selfShared = peerShard === undefined || shardsNear(this.shard, peerShard, this.#shards)
+    return hex8((selfShared ? sum + this.#selfHash : sum) >>> 0)
   }
 
   /** Members alive now, and of those the ones this node is connected to (rule 10). */
@@ -399,7 +479,7 @@ export class MemberTable {
       if (member.direct) tally.directAlive += sign
     }
     if (member.status !== 'dead' && member.state !== undefined)
-      tally.liveSum = (tally.liveSum + sign * member.idHash) >>> 0
+      this.#liveSums.set(member.shard, ((this.#liveSums.get(member.shard) ?? 0) + sign * member.idHash) >>> 0)
   }
 
   /** What this node asks a member sync with: every member whose state it holds, dead ones marked. */
@@ -418,11 +498,17 @@ export class MemberTable {
     return versions
   }
 
-  /** The states of the members known live (not dead), for a peer's member sync. */
-  liveStates(): NodeState[] {
+  /**
+   * The states of the members known live (not dead), for a peer's member sync: with partial
+   * membership, only those in the asking peer's scope, which is all it keeps.
+   */
+  liveStates(asker?: string): NodeState[] {
+    const shard = asker === undefined || !this.partial ? undefined : shardOf(asker, this.#shards)
     const states: NodeState[] = []
-    for (const member of this.#members.values())
-      if (member.status !== 'dead' && member.state !== undefined) states.push(member.state)
+    for (const member of this.#members.values()) {
+      if (member.status === 'dead' || member.state === undefined) continue
+      if (shard === undefined || shardsNear(shard, member.shard, this.#shards)) states.push(member.state)
+    }
     return states
   }
 
@@ -464,6 +550,7 @@ function newMember(
   now: number,
   direct: boolean,
   state: NodeState | undefined,
+  shard: number,
 ): Member {
   return {
     id,
@@ -478,6 +565,7 @@ function newMember(
     lastDirectAt: undefined,
     status: 'alive',
     idHash: itemHash(id),
+    shard,
   }
 }
 

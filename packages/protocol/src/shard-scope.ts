@@ -59,17 +59,23 @@ export class ShardScope {
   }
 
   /**
-   * The members to dial, in order: members in scope first, as many as bring this node's
-   * connections in scope (`held`) up to half of `target`, then the rest as they come. Gossipsub
-   * meshes form over existing connections, so each shard topic needs some among its own nodes;
-   * the other half stay random, which keeps the cluster's connection graph one whole.
-   * `candidates` come shuffled.
+   * Whom to dial among `candidates` (shuffled), holding `connected` connections of which `held`
+   * are in scope: members in scope first, even past `target` until half of it are in scope, then
+   * the rest up to `target`. Gossipsub meshes form over existing connections, so each shard topic
+   * needs some among its own nodes, and with partial membership a node learns the members of its
+   * scope only from peers in it; the other half stay random, which keeps the cluster's connection
+   * graph one whole. With one shard every member is in scope: the first up to `target`.
    */
-  dialOrder<T extends { id: string }>(candidates: readonly T[], held: number, target: number): T[] {
-    if (this.shards <= 1) return [...candidates]
+  toDial<T extends { id: string }>(
+    candidates: readonly T[],
+    connected: number,
+    held: number,
+    target: number,
+  ): T[] {
     const quota = Math.max(0, Math.floor(target / 2) - held)
-    const first = candidates.filter((member) => this.near(member.id)).slice(0, quota)
+    const first = quota === 0 ? [] : candidates.filter((member) => this.near(member.id)).slice(0, quota)
     const chosen = new Set(first)
-    return [...first, ...candidates.filter((member) => !chosen.has(member))]
+    const room = Math.max(0, target - connected - first.length)
+    return [...first, ...candidates.filter((member) => !chosen.has(member)).slice(0, room)]
   }
 }

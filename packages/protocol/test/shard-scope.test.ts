@@ -97,18 +97,23 @@ describe('ShardScope', () => {
     }
   })
 
-  test('dials members in scope first, up to half the target, then the rest in the order given', () => {
+  test('dials members in scope first, past the target until half of it are in scope, then the rest up to it', () => {
     const scope = new ShardScope(self, SHARDS)
     const candidates = [far[0]!, near[0]!, far[1]!, near[1]!, far[2]!].map((id) => ({ id }))
-    const order = (held: number, target: number) => scope.dialOrder(candidates, held, target).map((m) => m.id)
-    expect(order(0, 4)).toEqual([near[0], near[1], far[0], far[1], far[2]])
-    expect(order(0, 2)).toEqual([near[0], far[0], far[1], near[1], far[2]])
-    // Enough in scope already: the order given, as with no shards.
-    expect(order(2, 4)).toEqual(candidates.map((m) => m.id))
+    const dial = (connected: number, held: number, target: number) =>
+      scope.toDial(candidates, connected, held, target).map((m) => m.id)
+    expect(dial(0, 0, 4)).toEqual([near[0], near[1], far[0], far[1]])
+    expect(dial(0, 0, 2)).toEqual([near[0], far[0]])
+    // At the target with none in scope: two in scope past it, no more.
+    expect(dial(4, 0, 4)).toEqual([near[0], near[1]])
+    // Enough in scope already: the order given, up to the target.
+    expect(dial(1, 2, 4)).toEqual([far[0], near[0], far[1]])
+    expect(dial(4, 2, 4)).toEqual([])
   })
 
-  test('with one shard, the order given', () => {
+  test('with one shard, the first up to the target', () => {
     const candidates = [...far, ...near].map((id) => ({ id }))
-    expect(new ShardScope(self, 1).dialOrder(candidates, 0, 32)).toEqual(candidates)
+    expect(new ShardScope(self, 1).toDial(candidates, 0, 0, 32)).toEqual(candidates.slice(0, 32))
+    expect(new ShardScope(self, 1).toDial(candidates, 2, 0, 4)).toEqual(candidates.slice(0, 2))
   })
 })

@@ -1,4 +1,4 @@
-import { hash53, isClaimant, shardAt, shardsNear, type Workload } from '@gary/protocol'
+import { hash53, isClaimant, shardAt, type Workload } from '@gary/protocol'
 import type { Random } from './random.js'
 import type { SimNode } from './sim-node.js'
 
@@ -101,10 +101,10 @@ export class Census {
    * slot runs nowhere only when nobody claims it and no node that may hold it has room for it by
    * its promises (with shards, the nodes of the slot's shard and the next); INV-2: every running
    * container is promised, running, by its node; INV-3: every live node holds the current
-   * promises of every live node in its scope (all of them, with one shard), and the current
-   * incarnation of the others. INV-3 costs N^2 lookups: `sample` checks each node against
-   * INV3_SAMPLE others drawn from `random` (a source of the checker's own, so that the
-   * simulation's draws stay as they are).
+   * incarnation and promises of every live node in its scope (all of them, with up to three
+   * shards; with more, membership is partial and a node keeps nothing else). `sample` checks
+   * each node against INV3_SAMPLE others of its scope drawn from `random` (a source of the
+   * checker's own, so that the simulation's draws stay as they are).
    */
   violation(pairs: 'all' | 'sample', random: Random): string | undefined {
     if (this.#unpromised !== undefined) return this.#unpromised
@@ -133,9 +133,11 @@ export class Census {
         if (key.startsWith(`${workload.name}/`))
           return `INV-1: ${key} runs, past ${workload.replicas} replicas`
     }
-    const sampled = pairs === 'sample' && up.length > INV3_SAMPLE
+    const byShard = this.#upByShard()
     for (const node of up) {
-      const others = sampled ? Array.from({ length: INV3_SAMPLE }, () => random.pick(up)) : up
+      const scope = this.#scope(node, byShard)
+      const sampled = pairs === 'sample' && scope.length > INV3_SAMPLE
+      const others = sampled ? Array.from({ length: INV3_SAMPLE }, () => random.pick(scope)) : scope
       for (const other of others) {
         if (other === node) continue
         const held = node.table.get(other.id)?.state
@@ -144,12 +146,26 @@ export class Census {
         // A state that only refutes a report of the node's death keeps its promises (the same
         // object): under 30 % loss false reports come every second somewhere in a large cluster,
         // and INV-3 is about the promises.
-        const same = held.seq === other.state.seq || held.promises === other.state.promises
-        if (!same && shardsNear(node.shard, other.shard, this.shards))
+        if (held.seq !== other.state.seq && held.promises !== other.state.promises)
           return `INV-3: ${node.id} does not hold ${other.id}'s current promises`
       }
     }
     return undefined
+  }
+
+  #upByShard(): SimNode[][] {
+    const byShard: SimNode[][] = Array.from({ length: this.shards }, () => [])
+    for (const node of this.up) byShard[node.shard]?.push(node)
+    return byShard
+  }
+
+  /** The live nodes in `node`'s scope: those of its shard and the two next to it on the ring. */
+  #scope(node: SimNode, byShard: SimNode[][]): readonly SimNode[] {
+    if (this.shards <= 3) return this.up
+    const scope: SimNode[] = []
+    for (const shard of [node.shard - 1, node.shard, node.shard + 1])
+      scope.push(...(byShard[(shard + this.shards) % this.shards] ?? []))
+    return scope
   }
 
   /** Per expected workload, the shards whose slots some live node that may hold them has room for. */

@@ -1,4 +1,4 @@
-import type { Workload } from '@gary/protocol'
+import { MAX_REPLICAS, type Workload } from '@gary/protocol'
 import { SimCluster, simWorkload } from './cluster.js'
 
 /** What one scenario run measured. Times are simulated ms; `planMs` is real time. */
@@ -31,9 +31,22 @@ export interface ScenarioOptions {
 
 type Body = (cluster: SimCluster, workloads: Workload[]) => Promise<{ from: number; recoverFrom?: number }>
 
-/** About ten replicas per node, over five workloads. */
+/** About ten replicas per node, over five workloads (more past 5000 nodes: `MAX_REPLICAS` each). */
 function workloadsFor(nodes: number): Workload[] {
-  return Array.from({ length: 5 }, (_, i) => simWorkload(`app-${i}`, 2 * nodes))
+  return split('app', 10 * nodes, 5)
+}
+
+/** `replicas` over at least `least` workloads named `prefix-i`, none over MAX_REPLICAS. */
+function split(
+  prefix: string,
+  replicas: number,
+  least: number,
+  options?: Parameters<typeof simWorkload>[2],
+): Workload[] {
+  const count = Math.max(least, Math.ceil(replicas / MAX_REPLICAS))
+  return Array.from({ length: count }, (_, i) =>
+    simWorkload(`${prefix}-${i}`, Math.floor(replicas / count) + (i < replicas % count ? 1 : 0), options),
+  )
 }
 
 async function formed(cluster: SimCluster): Promise<void> {
@@ -161,7 +174,7 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
   if (name === CAPACITY) {
     // Four fit per node: INV-1 holds once every slot that runs nowhere has no room left on any
     // node that may hold it, and no node is over-committed.
-    workloads = [simWorkload('big', 5 * options.nodes, { resources: { cpu: 1, memory: '64Mi' } })]
+    workloads = split('big', 5 * options.nodes, 1, { resources: { cpu: 1, memory: '64Mi' } })
     outcome = await SCENARIOS['mass-apply']!(cluster, workloads)
   } else {
     const body = SCENARIOS[name]

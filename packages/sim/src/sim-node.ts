@@ -133,6 +133,7 @@ export class SimNode {
       deadAfterMs: this.init.deadAfterMs,
       forgetAfterMs: 3_600_000,
       indirectDeadAfterMs: INDIRECT_DEAD_AFTER_MS,
+      shards: this.init.shards,
     })
     this.state = {
       node: this.id,
@@ -274,14 +275,19 @@ export class SimNode {
   }
 
   #heartbeat(): void {
-    const beat: Heartbeat = {
-      incarnation: this.state.incarnation,
-      seq: this.state.seq,
-      members: this.table.liveDigest(),
-      decls: this.decls.digest(),
+    const decls = this.decls.digest()
+    let bytes: number | undefined
+    for (const peer of this.links) {
+      // Per peer, as the daemon's: with partial membership, of the members both keep.
+      const beat: Heartbeat = {
+        incarnation: this.state.incarnation,
+        seq: this.state.seq,
+        members: this.table.liveDigest(peer.id),
+        decls,
+      }
+      bytes ??= encodeHeartbeat(beat).length
+      this.#send(peer, bytes, () => peer.#receiveHeartbeat(this, beat))
     }
-    const bytes = encodeHeartbeat(beat).length
-    for (const peer of this.links) this.#send(peer, bytes, () => peer.#receiveHeartbeat(this, beat))
     this.#redial()
   }
 
@@ -313,13 +319,15 @@ export class SimNode {
       }
     }
     const target = this.init.targetPeers
-    if (this.links.size >= target) return
     if (starting && target >= nodes.length - 1) {
       for (const peer of nodes) this.#connect(peer)
       return
     }
+    let inScope = 0
+    for (const peer of this.links) if (this.#scope.near(peer.id)) inScope++
+    if (this.links.size >= target && inScope >= Math.floor(target / 2)) return
     // On start, discovery (the join peer and its hints) is modelled as knowing every node; later,
-    // the members known live are dialled. With shards, members in scope first (`ShardScope`).
+    // the members known live are dialled. Members in scope first, as the daemon (`ShardScope`).
     const known = starting
       ? nodes
       : [...this.table.members()].flatMap((member) => {
@@ -327,12 +335,14 @@ export class SimNode {
             member.state === undefined || member.status === 'dead' ? undefined : this.world.byId(member.id)
           return peer === undefined ? [] : [peer]
         })
-    let inScope = 0
-    for (const peer of this.links) if (this.#scope.near(peer.id)) inScope++
-    for (const peer of this.#scope.dialOrder(this.world.random.shuffle(known), inScope, target)) {
-      if (this.links.size >= target) break
-      this.#connect(peer)
-    }
+    // A dial to a node down or cut off fails at once, and the daemon tries another.
+    const candidates = this.world.random
+      .shuffle(known)
+      .filter(
+        (peer) =>
+          peer !== this && peer.up && !this.links.has(peer) && this.world.network.reachable(this.id, peer.id),
+      )
+    for (const peer of this.#scope.toDial(candidates, this.links.size, inScope, target)) this.#connect(peer)
   }
 
   /** Opens a connection to `peer` if it is up, reachable and not yet connected. */
@@ -370,12 +380,13 @@ export class SimNode {
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
     if (outcome !== 'stale' && this.table.get(from.id)?.status !== 'alive') this.#sweep(from.id)
     const sameDecls = beat.decls === this.decls.digest()
-    const sameMembers = beat.members === this.table.liveDigest()
-    if (!this.#agreed && sameDecls && sameMembers) {
+    // Undefined: the peer's digest covers a shard out of this node's scope (partial membership).
+    const sameMembers = this.table.sameMembers(from.id, beat.members)
+    if (!this.#agreed && sameDecls && sameMembers === true) {
       this.#agreed = true
       this.reconciler.viewChanged()
     }
-    if (this.#memberSync.check(from.id, sameMembers, now)) this.#syncMembers(from)
+    if (this.#memberSync.check(from.id, sameMembers !== false, now)) this.#syncMembers(from)
     // Anti-entropy: a digest that stays different for over a second means a lost message.
     if (sameDecls) this.#declMismatchSince.delete(from.id)
     else {
@@ -399,7 +410,7 @@ export class SimNode {
     const { node, incarnation, seq } = this.state
     const versions = [{ node, incarnation, seq }, ...this.table.syncVersions()]
     this.#send(from, versionsBytes(versions), () => {
-      const states = syncAnswer([from.state, ...from.table.liveStates()], versions)
+      const states = syncAnswer([from.state, ...from.table.liveStates(this.id)], versions)
       from.#send(this, statesBytes(states), () => {
         for (const state of states) {
           this.#receiveState(state)
@@ -420,19 +431,26 @@ export class SimNode {
   }
 
   /**
-   * A new incarnation's first state, and a refutation, go to every member; with shards, every
-   * other change goes to the node's two shard topics (a node in both hears it twice, as it would
-   * from two gossipsub topics).
+   * A new incarnation's first state, and a refutation, go to every member (with partial
+   * membership, every member that keeps this node: its scope); with shards, every other change
+   * goes to the node's two shard topics (a node in both hears it twice, as it would from two
+   * gossipsub topics).
    */
   #broadcastState(to: 'all' | 'shards'): void {
     const state = this.state
     const bytes = stateBytes(state)
-    const deliver = (peer: SimNode) => peer.#receiveState(state)
-    if (to === 'all' || this.init.shards <= 1) {
+    this.#publish(to === 'all' && !this.table.partial ? undefined : this.id, bytes, (peer) =>
+      peer.#receiveState(state),
+    )
+  }
+
+  /** Floods to every node, or to the two shard topics of `about` (with one shard, every node). */
+  #publish(about: string | undefined, bytes: number, deliver: (peer: SimNode) => void): void {
+    if (about === undefined || this.init.shards <= 1) {
       this.#flood(bytes, deliver)
       return
     }
-    for (const shard of topicShards(this.id, this.init.shards))
+    for (const shard of topicShards(about, this.init.shards))
       this.world.network.flood(
         this.id,
         this.world.subscribers(shard),
@@ -463,10 +481,15 @@ export class SimNode {
     if (this.#scope.replans(state.node, outcome, { before, after: state })) this.reconciler.viewChanged()
   }
 
-  /** Gossips a member note to every node (gossipsub's flood). */
+  /**
+   * Gossips a member note to every node (gossipsub's flood); with partial membership, to the
+   * nodes that keep the member it is about: its two shard topics.
+   */
   #broadcastNote(note: MemberNote): void {
     const bytes = encodeMemberNote(note).length
-    this.#flood(bytes, (peer) => peer.#receiveNote(note, this.id))
+    this.#publish(this.table.partial ? note.node : undefined, bytes, (peer) =>
+      peer.#receiveNote(note, this.id),
+    )
   }
 
   /** A note gossiped by `signer` (gossipsub signs every message). */

@@ -28,9 +28,11 @@ export interface ClusterViewComponents {
   /** True once a peer's heartbeat showed the same members and declarations as this node's. */
   agreed: () => boolean
   /**
-   * Whether placement reads the member's promises; default all. With ring shards, only those of
-   * members in scope: the others are held at an older state on purpose, and indexing their
-   * promises as they came and went was 8 % of a simulated partition at 1000 nodes.
+   * Whether placement reads the member; default all. With ring shards, only the members in scope
+   * (placement decides alike without the others: `placement-shards.test.ts`). The others are
+   * left out of the view: held at an older state on purpose, or not held at all with partial
+   * membership, and indexing their promises as they came and went was 8 % of a simulated
+   * partition at 1000 nodes.
    */
   reads?: (member: string) => boolean
 }
@@ -99,8 +101,9 @@ export class ClusterView {
     const touched = members.takeTouched()
     const ids = this.#synced ? touched : Array.from(members.members(), (member) => member.id)
     this.#synced = true
+    const reads = this.components.reads
     for (const id of ids) {
-      const member = members.get(id)
+      const member = reads === undefined || reads(id) ? members.get(id) : undefined
       const state = member === undefined || member.status === 'dead' ? undefined : member.state
       if (member !== undefined && member.status !== 'dead' && state === undefined) this.#waiting.add(id)
       else if (this.#waiting.size > 0) this.#waiting.delete(id)
@@ -110,7 +113,7 @@ export class ClusterView {
         continue
       }
       if (made?.state === state) continue
-      const node = placementNode(state, this.components.reads?.(id) ?? true)
+      const node = placementNode(state)
       if (made === undefined) {
         this.#live.set(id, { state, node, at: this.#others.length })
         this.#others.push(node)
@@ -164,16 +167,13 @@ export class ClusterView {
 
 const RECOUNT_MS = 1000
 
-/** Shared by every member whose promises placement does not read (nothing writes to a view's arrays). */
-const UNREAD: Pick<PlacementNode, 'promises' | 'refusals'> = { promises: [], refusals: [] }
-
-function placementNode(state: NodeState, read: boolean): PlacementNode {
+function placementNode(state: NodeState): PlacementNode {
   return {
     id: state.node,
     labels: state.labels,
     capacity: state.capacity,
     draining: state.draining,
-    promises: read ? state.promises : UNREAD.promises,
-    refusals: read ? state.refusals : UNREAD.refusals,
+    promises: state.promises,
+    refusals: state.refusals,
   }
 }
