@@ -15,6 +15,7 @@ import {
   encodeStatesWithin,
   INDIRECT_DEAD_AFTER_MS,
   inScope,
+  listenShards,
   MAX_HEARTBEAT_BYTES,
   MAX_MEMBER_NOTE_BYTES,
   MAX_MEMBER_SYNC_BYTES,
@@ -27,8 +28,8 @@ import {
   MismatchTrigger,
   type NodeState,
   ShardScope,
+  shardOf,
   syncAnswer,
-  topicShards,
 } from '@gary/protocol'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -109,11 +110,13 @@ export class Membership {
   readonly links: PeerLinks
   readonly stateTopic: string
   readonly membersTopic: string
-  /** Where this node's state changes go and where it hears its scope's: its two shards' topics. */
+  /** Where this node hears its scope's state changes: its own shard's topic and the two next to it. */
   readonly promiseTopics: readonly string[]
+  /** Where this node's state changes go: its own shard's topic (the state topic, with one shard). */
+  readonly publishTopic: string
   /**
    * Where this node hears member notes: the members topic, or with partial membership the notes
-   * topics of its two shards (a note about a member goes to that member's).
+   * topics of its own shard and the two next to it (a note about a member goes to its shard's).
    */
   readonly noteTopics: readonly string[]
   readonly #selfId: string
@@ -146,10 +149,10 @@ export class Membership {
     this.stateTopic = `gary/1/${init.cluster}/state`
     this.membersTopic = `gary/1/${init.cluster}/members`
     // One shard is the whole cluster: the state topic is its topic.
-    this.promiseTopics =
-      init.promiseShards <= 1
-        ? [this.stateTopic]
-        : topicShards(this.#selfId, init.promiseShards).map((k) => `gary/1/${init.cluster}/promises/${k}`)
+    const promises = (k: number) =>
+      init.promiseShards <= 1 ? this.stateTopic : `gary/1/${init.cluster}/promises/${k}`
+    this.promiseTopics = listenShards(this.#selfId, init.promiseShards).map(promises)
+    this.publishTopic = promises(shardOf(this.#selfId, init.promiseShards))
     this.#scope = new ShardScope(this.#selfId, init.promiseShards)
     this.table = new MemberTable(this.#selfId, {
       suspectAfterMs: init.suspectAfterMs,
@@ -158,11 +161,12 @@ export class Membership {
       indirectDeadAfterMs: INDIRECT_DEAD_AFTER_MS,
       shards: init.promiseShards,
     })
-    this.noteTopics = this.#noteTopicsOf(this.#selfId)
+    this.noteTopics = this.table.partial
+      ? listenShards(this.#selfId, init.promiseShards).map((k) => `${this.membersTopic}/${k}`)
+      : [this.membersTopic]
     // With partial membership, the members that keep this node are those of its scope: its state
-    // topic is its shard topics.
-    if (!this.table.partial) this.#unpublished.add(this.stateTopic)
-    else for (const topic of this.promiseTopics) this.#unpublished.add(topic)
+    // topic is its shard's topic.
+    this.#unpublished.add(this.table.partial ? this.publishTopic : this.stateTopic)
     this.links = new PeerLinks(
       {
         cluster: init.cluster,
@@ -237,10 +241,10 @@ export class Membership {
     if (!this.table.partial) this.#unpublished.add(this.stateTopic)
   }
 
-  /** The topics notes about `member` go to, and the ones it listens on for notes. */
-  #noteTopicsOf(member: string): string[] {
-    if (!this.table.partial) return [this.membersTopic]
-    return topicShards(member, this.init.promiseShards).map((k) => `${this.membersTopic}/${k}`)
+  /** The topic notes about `member` go to: with partial membership, its shard's notes topic. */
+  #noteTopicOf(member: string): string {
+    if (!this.table.partial) return this.membersTopic
+    return `${this.membersTopic}/${shardOf(member, this.init.promiseShards)}`
   }
 
   #onStateMessage(signer: string, data: Uint8Array): Verdict {
@@ -378,7 +382,7 @@ export class Membership {
   }
 
   /** Publishes this node's state to `topics`, or to the state topic alone while every member is owed it. */
-  async #publishState(topics: readonly string[] = this.promiseTopics): Promise<void> {
+  async #publishState(topics: readonly string[] = [this.publishTopic]): Promise<void> {
     const data = encodeNodeState(this.components.self.current)
     const to = this.#unpublished.has(this.stateTopic) ? [this.stateTopic] : topics
     await Promise.all(to.map((topic) => this.#publishStateTo(topic, data)))
@@ -427,17 +431,14 @@ export class Membership {
 
   /**
    * Gossips a note to every member that keeps the member it is about: with partial membership,
-   * to that member's shard topics, through gossipsub's fanout where this node is not subscribed.
+   * to that member's shard's notes topic, through gossipsub's fanout where this node is not
+   * subscribed.
    */
   #publishNote(note: MemberNote): void {
     if (this.#stopping) return
-    const data = encodeMemberNote(note)
-    for (const topic of this.#noteTopicsOf(note.node))
-      this.components.gossip
-        .publish(topic, data)
-        .catch((err: Error) =>
-          this.components.logger.debug({ note, err: err.message }, 'note publish failed'),
-        )
+    this.components.gossip
+      .publish(this.#noteTopicOf(note.node), encodeMemberNote(note))
+      .catch((err: Error) => this.components.logger.debug({ note, err: err.message }, 'note publish failed'))
   }
 
   /**

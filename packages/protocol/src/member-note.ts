@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
+import { type Decoded, decodeEnvelope, encodeEnvelope, envelopeJson, packEnvelope } from './envelope.js'
 import { compareVersions } from './freshness.js'
 import { type NodeState, NodeStateSchema } from './node-state.js'
 
@@ -101,10 +101,11 @@ export function checkMemberNote(
  * asker still brings it part of what it misses (the next sync brings more).
  */
 export function encodeStatesWithin(states: NodeState[], maxBytes: number): Uint8Array {
-  let encoded = encodeMemberStates(states)
-  for (let count = states.length; encoded.byteLength > maxBytes && count > 0; ) {
+  // The limit bounds the JSON, deflated or not (`decodeEnvelope`).
+  let json = envelopeJson('member-states', states)
+  for (let count = states.length; json.byteLength > maxBytes && count > 0; ) {
     count = Math.floor(count / 2)
-    encoded = encodeMemberStates(states.slice(0, count))
+    json = envelopeJson('member-states', states.slice(0, count))
   }
-  return encoded
+  return packEnvelope(json)
 }

@@ -108,21 +108,51 @@ describe('NodeState codec', () => {
       at: { wall: 1, logical: 0 },
     }
     big.refusals = Array.from({ length: 300 }, () => oneRefusal)
-    const bytes = encodeNodeState(big)
+    const bytes = envelope(big)
     expect(bytes.byteLength).toBeGreaterThan(MAX_NODE_STATE_BYTES)
     const reason = refusal(decodeNodeState(bytes))
     expect(reason).toContain(String(MAX_NODE_STATE_BYTES))
     expect(reason).toContain(String(bytes.byteLength))
+    // Deflated, it is far smaller than the limit: the limit bounds what it inflates to.
+    const deflated = encodeNodeState(big)
+    expect(deflated.byteLength).toBeLessThan(MAX_NODE_STATE_BYTES / 10)
+    expect(refusal(decodeNodeState(deflated))).toContain(String(MAX_NODE_STATE_BYTES))
   })
 
-  test('the size limit is inclusive: a message of exactly MAX_NODE_STATE_BYTES is parsed', () => {
-    const base = encodeNodeState(state('peer', 1, 1)).byteLength
+  test('the size limit is inclusive: a message of exactly MAX_NODE_STATE_BYTES is parsed, deflated or not', () => {
+    const base = envelope(state('peer', 1, 1)).byteLength
     const exact = { ...state('peer', 1, 1), addrs: ['a'.repeat(MAX_NODE_STATE_BYTES - base - 2)] }
-    expect(encodeNodeState(exact).byteLength).toBe(MAX_NODE_STATE_BYTES)
+    expect(envelope(exact).byteLength).toBe(MAX_NODE_STATE_BYTES)
     // The body is invalid (the address is too long), so it got past the size check to the schema.
+    expect(refusal(decodeNodeState(envelope(exact)))).toContain('addrs.0')
     expect(refusal(decodeNodeState(encodeNodeState(exact)))).toContain('addrs.0')
     const over = { ...exact, addrs: [`${exact.addrs[0]}a`] }
+    expect(refusal(decodeNodeState(envelope(over)))).toContain(String(MAX_NODE_STATE_BYTES))
     expect(refusal(decodeNodeState(encodeNodeState(over)))).toContain(String(MAX_NODE_STATE_BYTES))
+  })
+
+  test('a long state goes deflated, a short one as JSON, and both decode to the state', () => {
+    const promise = (slot: number) => ({
+      workload: 'web',
+      slot,
+      generation: 'g1',
+      phase: 'running' as const,
+      since: { wall: 1_800_000_000_000 + slot, logical: 0 },
+      ready: true,
+      endpoints: [],
+    })
+    const long = { ...state('peer', 1, 1), promises: Array.from({ length: 10 }, (_, slot) => promise(slot)) }
+    const short = state('peer', 1, 1)
+    expect(encodeNodeState(long).byteLength).toBeLessThan(envelope(long).byteLength / 2)
+    expect(encodeNodeState(short)).toEqual(envelope(short))
+    expect(decodeNodeState(encodeNodeState(long))).toEqual({ ok: true, value: long })
+    expect(decodeNodeState(encodeNodeState(short))).toEqual({ ok: true, value: short })
+  })
+
+  test('refuses deflated garbage, naming the limit', () => {
+    expect(refusal(decodeNodeState(Uint8Array.of(1, 0xff, 0xff, 0xff)))).toContain(
+      String(MAX_NODE_STATE_BYTES),
+    )
   })
 
   test.each([

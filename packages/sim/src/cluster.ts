@@ -1,4 +1,4 @@
-import { normaliseWorkload, topicShards, type Workload } from '@gary/protocol'
+import { listenShards, normaliseWorkload, type Workload } from '@gary/protocol'
 import { Census } from './census.js'
 import { Engine } from './engine.js'
 import { LAN, Network, type NetworkConfig } from './network.js'
@@ -98,7 +98,7 @@ export class SimCluster {
     )
     this.nodes.push(node)
     this.#byId.set(id, node)
-    for (const shard of topicShards(id, this.shards)) {
+    for (const shard of listenShards(id, this.shards)) {
       const list = this.#subscribers.get(shard) ?? []
       list.push(node)
       this.#subscribers.set(shard, list)

@@ -19,7 +19,6 @@ import {
   type StateVersion,
   shardOf,
   syncAnswer,
-  topicShards,
   type Workload,
 } from '@gary/protocol'
 import { FakeRuntime } from '@gary/runtime'
@@ -44,7 +43,7 @@ export interface SimNodeInit {
   /** How long the fake engine takes to start a container, and how often a start fails. */
   startDelayMs: number
   startFailureRate: number
-  /** Ring shards (the daemon's `--promise-shards`): state changes go to the node's two shard topics. */
+  /** Ring shards (the daemon's `--promise-shards`): state changes go to the node's shard topic. */
   shards: number
 }
 
@@ -433,8 +432,7 @@ export class SimNode {
   /**
    * A new incarnation's first state, and a refutation, go to every member (with partial
    * membership, every member that keeps this node: its scope); with shards, every other change
-   * goes to the node's two shard topics (a node in both hears it twice, as it would from two
-   * gossipsub topics).
+   * goes to the node's shard topic, which the nodes of its scope listen on.
    */
   #broadcastState(to: 'all' | 'shards'): void {
     const state = this.state
@@ -444,20 +442,19 @@ export class SimNode {
     )
   }
 
-  /** Floods to every node, or to the two shard topics of `about` (with one shard, every node). */
+  /** Floods to every node, or to the nodes listening on the topic of `about`'s shard (its scope). */
   #publish(about: string | undefined, bytes: number, deliver: (peer: SimNode) => void): void {
     if (about === undefined || this.init.shards <= 1) {
       this.#flood(bytes, deliver)
       return
     }
-    for (const shard of topicShards(about, this.init.shards))
-      this.world.network.flood(
-        this.id,
-        this.world.subscribers(shard),
-        bytes,
-        (peer) => peer.up && deliver(peer),
-        FLOOD_PATHS,
-      )
+    this.world.network.flood(
+      this.id,
+      this.world.subscribers(shardOf(about, this.init.shards)),
+      bytes,
+      (peer) => peer.up && deliver(peer),
+      FLOOD_PATHS,
+    )
   }
 
   /**
@@ -483,7 +480,7 @@ export class SimNode {
 
   /**
    * Gossips a member note to every node (gossipsub's flood); with partial membership, to the
-   * nodes that keep the member it is about: its two shard topics.
+   * nodes that keep the member it is about: its shard's topic.
    */
   #broadcastNote(note: MemberNote): void {
     const bytes = encodeMemberNote(note).length

@@ -23,7 +23,7 @@ export { ClaimIndex, type IndexedPromise } from './claim-index.js'
 export { hash53 } from './hash.js'
 export { plan } from './plan.js'
 export { formatCpu, formatMemory } from './reasons.js'
-export { decides, inScope, MAX_SHARDS, shardAt, shardOf, shardsNear, topicShards } from './shards.js'
+export { decides, inScope, listenShards, MAX_SHARDS, shardAt, shardOf, shardsNear } from './shards.js'
 export {
   BUCKETS,
   type BucketName,

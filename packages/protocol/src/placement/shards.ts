@@ -3,9 +3,9 @@ import { hash53 } from './hash.js'
 /**
  * Ring shards (docs/design.md, "Promises go to their ring shards"): the ring's positions cut into
  * `shards` equal arcs. A slot whose position lies in shard k is decided and held only by nodes of
- * shards k and k+1, so everything about it happens among the nodes that listen on shard k's
- * topic. A node listens on, and publishes its state changes to, its own shard and the one before
- * it; nodes whose shards are more than one apart never need each other's promises. One shard
+ * shards k and k+1, all of which hear each other. A node publishes its state changes to its own
+ * shard's topic and listens on its own and the two next to it; nodes whose shards are more than
+ * one apart never need each other's promises. One shard
  * (the default) is a cluster where every node hears every state, as before shards existed.
  */
 
@@ -26,11 +26,16 @@ export const shardEnd = (shard: number, shards: number): number => ((shard + 1) 
 /** The shard of a node: that of its ring position. */
 export const shardOf = (node: string, shards: number): number => shardAt(hash53(node), shards)
 
-/** The shards whose topics a node listens on and publishes its state changes to. */
-export function topicShards(node: string, shards: number): number[] {
+/**
+ * The shards whose topics a node listens on: its own and the two next to it (every shard, with
+ * three or fewer). It publishes its state changes to its own shard's topic alone, so that the
+ * nodes that hear them are exactly those in its scope, each once (with two topics per node, one
+ * to publish to and one before it, the nodes of its own shard heard each change twice).
+ */
+export function listenShards(node: string, shards: number): number[] {
   if (shards <= 1) return [0]
   const own = shardOf(node, shards)
-  return [(own - 1 + shards) % shards, own]
+  return [...new Set([(own - 1 + shards) % shards, own, (own + 1) % shards])]
 }
 
 /** Whether a node of shard `node` may decide or hold a slot of shard `slot`. */
