@@ -688,15 +688,17 @@ export class Membership {
           this.#joinPeers.set(addr, remote),
         )
       }
-    const candidates: { id: string; addrs: Multiaddr[]; every: number }[] = []
+    // Addresses are parsed for the chosen few only.
+    const candidates: { id: string; addrs: () => Multiaddr[]; every: number }[] = []
     for (const m of this.table.members())
       if (!connected.has(m.id) && m.state !== undefined && m.status !== 'dead')
-        candidates.push({ id: m.id, addrs: this.#memberAddrs(m), every: this.init.heartbeatMs })
+        candidates.push({ id: m.id, addrs: () => this.#memberAddrs(m), every: this.init.heartbeatMs })
     for (const [id, addrs] of this.#hints)
-      if (!connected.has(id)) candidates.push({ id, addrs: withPeerId(id, addrs), every: DEAD_REDIAL_MS })
+      if (!connected.has(id))
+        candidates.push({ id, addrs: () => withPeerId(id, addrs), every: DEAD_REDIAL_MS })
     const busy = connected.size + this.#dialing.size
     for (const candidate of this.#scope.toDial(shuffle(candidates), busy, near, target))
-      this.#dial(candidate.id, candidate.addrs, now, candidate.every)
+      this.#dial(candidate.id, candidate.addrs(), now, candidate.every)
   }
 
   #dial(
