@@ -34,8 +34,8 @@ const SHARD_NODES = 32
 
 /**
  * The shards a cluster of `nodes` is cut into by default: one per SHARD_NODES nodes, and one in
- * all below four (with three or fewer every node is in every node's scope, and two topics only
- * cost more than one).
+ * all below four (with three or fewer every node is in every node's scope, and several topics
+ * only cost more than one).
  */
 export const autoShards = (nodes: number): number => {
   const shards = Math.floor(nodes / SHARD_NODES)
