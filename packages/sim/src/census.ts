@@ -133,9 +133,9 @@ export class Census {
         if (key.startsWith(`${workload.name}/`))
           return `INV-1: ${key} runs, past ${workload.replicas} replicas`
     }
-    const byShard = this.#upByShard()
+    const scopes = this.#scopes()
     for (const node of up) {
-      const scope = this.#scope(node, byShard)
+      const scope = scopes[node.shard] ?? []
       const sampled = pairs === 'sample' && scope.length > INV3_SAMPLE
       const others = sampled ? Array.from({ length: INV3_SAMPLE }, () => random.pick(scope)) : scope
       for (const other of others) {
@@ -153,19 +153,18 @@ export class Census {
     return undefined
   }
 
-  #upByShard(): SimNode[][] {
+  /**
+   * Per shard, the live nodes in the scope of its nodes: those of the shard and the two next to
+   * it on the ring (every live node, with three shards or fewer). Built once per shard, not per
+   * node.
+   */
+  #scopes(): (readonly SimNode[])[] {
+    if (this.shards <= 3) return Array.from({ length: this.shards }, () => this.up)
     const byShard: SimNode[][] = Array.from({ length: this.shards }, () => [])
     for (const node of this.up) byShard[node.shard]?.push(node)
-    return byShard
-  }
-
-  /** The live nodes in `node`'s scope: those of its shard and the two next to it on the ring. */
-  #scope(node: SimNode, byShard: SimNode[][]): readonly SimNode[] {
-    if (this.shards <= 3) return this.up
-    const scope: SimNode[] = []
-    for (const shard of [node.shard - 1, node.shard, node.shard + 1])
-      scope.push(...(byShard[(shard + this.shards) % this.shards] ?? []))
-    return scope
+    return byShard.map((_, shard) =>
+      [shard - 1, shard, shard + 1].flatMap((k) => byShard[(k + this.shards) % this.shards] ?? []),
+    )
   }
 
   /** Per expected workload, the shards whose slots some live node that may hold them has room for. */
