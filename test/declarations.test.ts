@@ -4,8 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WorkloadRow } from '../packages/node/src/api-routes.js'
 import type { NodeView } from '../packages/node/src/daemon.js'
 import { cleanup, DaemonProcess, runCli, waitFor } from '../packages/node/src/testing/index.js'
-
-const HOOKS = { GARY_TEST_PARTITION: '1' }
+import { HOOKS, partition } from './partition-hook.js'
 
 const spec = (name: string, image: string, extra = '') =>
   `name: ${name}\nimage: ${image}\nreplicas: 2\n${extra}`
@@ -16,15 +15,6 @@ const held = (daemon: DaemonProcess) => daemon.cli<WorkloadRow[]>('get')
 async function holds(daemon: DaemonProcess, name: string, image?: string): Promise<boolean> {
   const row = (await held(daemon)).find((r) => r.name === name)
   return row !== undefined && (image === undefined || row.image === image)
-}
-
-async function partition(daemon: DaemonProcess, peers: string[]): Promise<void> {
-  const response = await fetch(`http://${daemon.api}/v1/test/partition`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ peers }),
-  })
-  expect(response.status).toBe(200)
 }
 
 describe('declarations across real daemons', () => {

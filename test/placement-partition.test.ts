@@ -5,22 +5,13 @@ import type { NodeView } from '../packages/node/src/daemon.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import { containersOf, converged, docker, psEverywhere } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
+import { HOOKS, partition } from './partition-hook.js'
 
 // A partition on one shared Docker engine: the side that sees most of the cluster re-places the
 // other side's slots; a node cut off alone keeps its own work and takes nothing; once the
 // partition heals, the older replica of each duplicated slot stays.
 
-const HOOKS = { GARY_TEST_PARTITION: '1' }
 const NODE_ARGS = ['--runtime', 'docker', '--cpu', '2', '--memory', '2Gi']
-
-async function partition(daemon: DaemonProcess, peers: string[]): Promise<void> {
-  const response = await fetch(`http://${daemon.api}/v1/test/partition`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ peers }),
-  })
-  expect(response.status).toBe(200)
-}
 
 const available = await dockerForTests('placement under a partition')
 

@@ -9,6 +9,7 @@ import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/in
 import { inScope, shardOf } from '../packages/protocol/src/index.js'
 import { containersOf, docker } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
+import { HOOKS, partition } from './partition-hook.js'
 
 // Ring shards end to end: real daemons cut into 4 shards, on one real Docker engine. Each node's
 // promise changes reach only the nodes of its own and the neighbouring shards, yet every slot
@@ -20,8 +21,6 @@ const SHARDS = 4
 const LAYOUT = [2, 1, 2, 1]
 const REPLICAS = 12
 const NODE_ARGS = ['--runtime', 'docker', '--cpu', '2', '--memory', '2Gi', '--promise-shards', String(SHARDS)]
-/** The test hook that lets a daemon refuse chosen peers (a partition). */
-const HOOKS = { GARY_TEST_PARTITION: '1' }
 const SPEC = `name: web\nimage: gary/busybox:test\ncommand: [sleep, "3600"]\nreplicas: ${REPLICAS}\n`
 
 /**
@@ -177,12 +176,3 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
     await partition(far, [])
   })
 })
-
-async function partition(daemon: DaemonProcess, peers: string[]): Promise<void> {
-  const response = await fetch(`http://${daemon.api}/v1/test/partition`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ peers }),
-  })
-  expect(response.status).toBe(200)
-}

@@ -1,0 +1,15 @@
+import { expect } from 'vitest'
+import type { DaemonProcess } from '../packages/node/src/testing/index.js'
+
+/** The environment that turns on a daemon's test hook for partitions (`/v1/test/partition`). */
+export const HOOKS = { GARY_TEST_PARTITION: '1' }
+
+/** Makes the daemon refuse every connection with `peers`, and hang up on them; [] heals it. */
+export async function partition(daemon: DaemonProcess, peers: string[]): Promise<void> {
+  const response = await fetch(`http://${daemon.api}/v1/test/partition`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ peers }),
+  })
+  expect(response.status).toBe(200)
+}
