@@ -1,5 +1,5 @@
 import { expect } from 'vitest'
-import type { SlotRow } from '../packages/node/src/slot-rows.js'
+import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
 import type { DaemonProcess } from '../packages/node/src/testing/index.js'
 import { DockerRuntime } from '../packages/runtime/src/docker.js'
 

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { NodeView } from '../packages/node/src/daemon.js'
+import type { NodeView } from '../packages/node/src/api/routes.js'
 import { cleanup, DaemonProcess, runCli, waitFor } from '../packages/node/src/testing/index.js'
 
 describe('a cluster closed by a key', () => {

@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { WorkloadRow } from '../packages/node/src/api-routes.js'
-import type { NodeView } from '../packages/node/src/daemon.js'
+import type { NodeView, WorkloadRow } from '../packages/node/src/api/routes.js'
 import { cleanup, DaemonProcess, runCli, waitFor } from '../packages/node/src/testing/index.js'
 import { HOOKS, partition } from './partition-hook.js'
 

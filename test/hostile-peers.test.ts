@@ -3,9 +3,9 @@ import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from 'it-length-prefixed-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NodeView } from '../packages/node/src/daemon.js'
-import { Gossip } from '../packages/node/src/gossip.js'
-import { createP2P, type P2P } from '../packages/node/src/p2p.js'
+import type { NodeView } from '../packages/node/src/api/routes.js'
+import { Gossip } from '../packages/node/src/net/gossip.js'
+import { createP2P, type P2P } from '../packages/node/src/net/p2p.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import {
   encodeHeartbeat,

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import type { NodeView } from '../packages/node/src/daemon.js'
+import type { NodeView } from '../packages/node/src/api/routes.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 
 const HEARTBEAT_MS = 1000

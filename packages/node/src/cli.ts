@@ -5,22 +5,21 @@ import { readFile, stat } from 'node:fs/promises'
 import { MAX_SPEC_FILE_BYTES } from '@gary/protocol'
 import { Command, Option } from 'commander'
 import { stringify as stringifyYaml } from 'yaml'
-import type { WorkloadRow } from './api-routes.js'
-import { ApiClient } from './client.js'
-import { generateClusterKey } from './cluster-key.js'
+import type { NodeView, WorkloadRow } from './api/routes.js'
+import type { SlotRow } from './api/slot-rows.js'
+import { ApiClient } from './cli/client.js'
+import { renderTable } from './cli/table.js'
 import {
   type DaemonConfig,
   resolveConfig,
   type Settings,
   settingsFromEnv,
   settingsFromFile,
-} from './config.js'
-import type { NodeView } from './daemon.js'
+} from './config/config.js'
+import { formatBytes } from './config/units.js'
 import { UserError } from './errors.js'
-import type { LogItem } from './log-sources.js'
-import type { SlotRow } from './slot-rows.js'
-import { renderTable } from './table.js'
-import { formatBytes } from './units.js'
+import type { LogItem } from './logs/sources.js'
+import { generateClusterKey } from './net/cluster-key.js'
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string

@@ -1,25 +1,26 @@
 import { performance } from 'node:perf_hooks'
-import { type Capacity, inScope, shardOf } from '@gary/protocol'
+import { inScope, shardOf } from '@gary/protocol'
 import type { ContainerRuntime } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { AntiEntropy } from './anti-entropy.js'
-import { readClusterKey } from './cluster-key.js'
-import type { DaemonConfig } from './config.js'
-import { Declarations } from './declarations.js'
-import { Gossip } from './gossip.js'
-import { loadOrCreatePeerKey, nextIncarnation } from './identity.js'
-import { type LogOpenOptions, LogService } from './log-service.js'
-import { logSources } from './log-sources.js'
+import type { ClusterApi, NodeView } from './api/routes.js'
+import { type SlotRow, slotRows } from './api/slot-rows.js'
+import type { DaemonConfig } from './config/config.js'
+import { loadOrCreatePeerKey, nextIncarnation } from './data-dir/identity.js'
+import { AntiEntropy } from './declarations/anti-entropy.js'
+import { Declarations } from './declarations/declarations.js'
 import type { Logger } from './logger.js'
-import { Membership } from './membership.js'
-import { createP2P, type P2P } from './p2p.js'
+import { type LogOpenOptions, LogService } from './logs/service.js'
+import { logSources } from './logs/sources.js'
+import { Membership } from './membership/membership.js'
+import { SelfState } from './membership/self-state.js'
+import { readClusterKey } from './net/cluster-key.js'
+import { Gossip } from './net/gossip.js'
+import { createP2P, type P2P } from './net/p2p.js'
 import { systemClock } from './reconcile/clock.js'
 import { ClusterView } from './reconcile/cluster-view.js'
 import { LABELS } from './reconcile/container-labels.js'
 import { Reconciler } from './reconcile/reconciler.js'
 import { watchRuntime } from './reconcile/runtime-watch.js'
-import { SelfState } from './self-state.js'
-import { type SlotRow, slotRows } from './slot-rows.js'
 
 /** Hooks for fault tests only: never set in production. */
 export interface TestHooks {
@@ -39,25 +40,6 @@ export interface DaemonComponents {
   wallNow?: () => number
 }
 
-/** One member as the API reports it. */
-export interface NodeView {
-  id: string
-  self: boolean
-  state: 'alive' | 'suspect' | 'dead'
-  incarnation: number
-  /**
-   * Version of the member's state this node holds (its own, for itself). With promise shards, a
-   * member out of this node's scope is held at an older version on purpose.
-   */
-  seq: number
-  addrs: string[]
-  labels: Record<string, string>
-  capacity: Capacity
-  draining: boolean
-  /** Milliseconds since this node last heard from the member; 0 for itself. */
-  lastSeenMs: number
-}
-
 const SUMMARY_MS = 10_000
 const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
 
@@ -65,7 +47,7 @@ const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
  * A Gary node: the libp2p host, membership (who is alive), and the cluster's declarations, with
  * the answers the API gives about them.
  */
-export class Daemon {
+export class Daemon implements ClusterApi {
   readonly #config: DaemonConfig
   readonly #log: Logger
   readonly #runtime: ContainerRuntime

@@ -15,9 +15,9 @@
  */
 import './polyfill.js'
 
-export { generateClusterKey, readClusterKey } from './cluster-key.js'
-export * from './config.js'
+export * from './config/config.js'
 export * from './daemon.js'
 export * from './errors.js'
-export { Gossip, gossipService } from './gossip.js'
 export * from './logger.js'
+export { generateClusterKey, readClusterKey } from './net/cluster-key.js'
+export { Gossip, gossipService } from './net/gossip.js'

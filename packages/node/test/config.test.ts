@@ -2,8 +2,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { DEFAULTS, resolveConfig, type Settings, settingsFromEnv, settingsFromFile } from '../src/config.js'
-import { parseCpuMillis, parseMemoryBytes } from '../src/units.js'
+import {
+  DEFAULTS,
+  resolveConfig,
+  type Settings,
+  settingsFromEnv,
+  settingsFromFile,
+} from '../src/config/config.js'
+import { parseCpuMillis, parseMemoryBytes } from '../src/config/units.js'
 
 /** Runs `fn`, expecting a ConfigError; returns its message for the fragments a user reads. */
 function configError(fn: () => unknown): string {

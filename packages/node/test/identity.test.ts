@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeEach, describe, expect, test } from 'vitest'
-import { generateClusterKey, readClusterKey } from '../src/cluster-key.js'
-import { loadOrCreatePeerKey, nextIncarnation, writeFileAtomic } from '../src/identity.js'
+import { loadOrCreatePeerKey, nextIncarnation, writeFileAtomic } from '../src/data-dir/identity.js'
+import { generateClusterKey, readClusterKey } from '../src/net/cluster-key.js'
 
 const dirs: string[] = []
 let dir: string

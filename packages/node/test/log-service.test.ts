@@ -3,6 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from 'it-length-prefixed-stream'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { SlotRow } from '../src/api/slot-rows.js'
 import {
   cutLine,
   decodeLogFrame,
@@ -10,11 +11,10 @@ import {
   encodeLogFrame,
   encodeLogRequest,
   MAX_LOG_LINE_CHARS,
-} from '../src/log-frames.js'
-import { LogService } from '../src/log-service.js'
-import { logSources, readSources } from '../src/log-sources.js'
-import { createP2P, type P2P } from '../src/p2p.js'
-import type { SlotRow } from '../src/slot-rows.js'
+} from '../src/logs/frames.js'
+import { LogService } from '../src/logs/service.js'
+import { logSources, readSources } from '../src/logs/sources.js'
+import { createP2P, type P2P } from '../src/net/p2p.js'
 import { waitFor } from '../src/testing/index.js'
 
 const bytes = (text: string) => new TextEncoder().encode(text)

@@ -8,8 +8,8 @@ import {
   type NodeState,
 } from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
-import { SelfState } from '../src/self-state.js'
-import { shuffle } from '../src/shuffle.js'
+import { SelfState } from '../src/membership/self-state.js'
+import { shuffle } from '../src/membership/shuffle.js'
 
 const content = {
   addrs: [],

@@ -1,7 +1,7 @@
 import type { MemberTable } from '@gary/protocol'
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from '../logger.js'
 import type { Declarations } from './declarations.js'
-import type { Logger } from './logger.js'
 
 /** How long a peer's declaration digest may differ from ours before we pull its set. */
 const GRACE_MS = 1000

@@ -1,10 +1,46 @@
+import type { Capacity } from '@gary/protocol'
 import { type DeclEntry, generationOf, parseWorkloadFile } from '@gary/protocol'
+import type { LogLine } from '@gary/runtime'
 import { z } from 'zod'
-import { ApiRequestError, type Route } from './api.js'
-import type { Daemon } from './daemon.js'
-import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from './errors.js'
-import { MAX_LOG_TAIL } from './log-frames.js'
-import { logSources, readSources } from './log-sources.js'
+import type { Declarations } from '../declarations/declarations.js'
+import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
+import { MAX_LOG_TAIL } from '../logs/frames.js'
+import type { LogOpenOptions } from '../logs/service.js'
+import { logSources, readSources } from '../logs/sources.js'
+import { ApiRequestError, type Route } from './server.js'
+import type { SlotRow } from './slot-rows.js'
+
+/** One member as the API reports it. */
+export interface NodeView {
+  id: string
+  self: boolean
+  state: 'alive' | 'suspect' | 'dead'
+  incarnation: number
+  /**
+   * Version of the member's state this node holds (its own, for itself). With promise shards, a
+   * member out of this node's scope is held at an older version on purpose.
+   */
+  seq: number
+  addrs: string[]
+  labels: Record<string, string>
+  capacity: Capacity
+  draining: boolean
+  /** Milliseconds since this node last heard from the member; 0 for itself. */
+  lastSeenMs: number
+}
+
+/** What the API asks of the node it runs on (the daemon). */
+export interface ClusterApi {
+  readonly peerId: string
+  readonly declarations: Pick<Declarations, 'apply' | 'remove' | 'store'>
+  joinAddrs(): string[]
+  nodes(): NodeView[]
+  slots(): SlotRow[]
+  drain(on: boolean): boolean
+  logs(workload: string, slot: number, options: LogOpenOptions): Promise<AsyncIterable<LogLine>>
+  /** Test hook: refuse every connection with these peers. */
+  partition(peers: string[]): Promise<void>
+}
 
 /** One row of `gary get`. */
 export interface WorkloadRow {
@@ -32,7 +68,7 @@ const LogQuery = z.strictObject({
 })
 
 /** The daemon's HTTP API: every route answers from this node's view of the whole cluster. */
-export function apiRoutes(daemon: Daemon, options: { testHooks?: boolean } = {}): Route[] {
+export function apiRoutes(daemon: ClusterApi, options: { testHooks?: boolean } = {}): Route[] {
   const routes: Route[] = [
     { method: 'GET', path: '/v1/health', handle: () => ({ ok: true }) },
     { method: 'GET', path: '/v1/id', handle: () => ({ id: daemon.peerId, addrs: daemon.joinAddrs() }) },

@@ -1,5 +1,5 @@
 import type { LogLine } from '@gary/runtime'
-import type { SlotRow } from './slot-rows.js'
+import type { SlotRow } from '../api/slot-rows.js'
 
 /** One container whose logs can be read: a slot and the node holding it. */
 export interface LogSource {

@@ -1,7 +1,7 @@
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
-import type { Logger } from './logger.js'
+import type { Logger } from '../logger.js'
 
 export interface LinksInit {
   cluster: string

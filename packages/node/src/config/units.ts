@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.js'
+import { ConfigError } from '../errors.js'
 
 /** Parses CPU as cores (`2`, `0.5`) or millicores (`250m`) into millicores. */
 export function parseCpuMillis(text: string, what = 'cpu'): number {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { generateKey } from '@libp2p/pnet'
-import { ClusterKeyError } from './errors.js'
+import { ClusterKeyError } from '../errors.js'
 
 const PSK_FORMAT = /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-fA-F]{64}\s*$/
 

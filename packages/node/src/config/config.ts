@@ -5,8 +5,8 @@ import { DEFAULT_PLACEMENT_CONFIG, formatIssues, MAX_SHARDS } from '@gary/protoc
 import { multiaddr } from '@multiformats/multiaddr'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { ConfigError } from './errors.js'
-import type { LogLevel } from './logger.js'
+import { ConfigError } from '../errors.js'
+import type { LogLevel } from '../logger.js'
 import { parseCpuMillis, parseMemoryBytes } from './units.js'
 
 /** Everything `gary daemon` can be told. Each field documents its default. */

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Logger } from './logger.js'
+import type { Logger } from '../logger.js'
 
 /** Largest request body the API reads, bytes. */
 export const MAX_API_BODY_BYTES = 2 * 1024 * 1024

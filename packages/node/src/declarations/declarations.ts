@@ -16,9 +16,9 @@ import {
 } from '@gary/protocol'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
-import type { Gossip, Verdict } from './gossip.js'
-import { writeFileAtomic } from './identity.js'
-import type { Logger } from './logger.js'
+import { writeFileAtomic } from '../data-dir/identity.js'
+import type { Logger } from '../logger.js'
+import type { Gossip, Verdict } from '../net/gossip.js'
 
 export interface DeclarationsInit {
   cluster: string

@@ -3,7 +3,8 @@ import type { ContainerRuntime, LogLine } from '@gary/runtime'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
-import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from './errors.js'
+import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
+import type { Logger } from '../logger.js'
 import {
   cutLine,
   decodeLogFrame,
@@ -15,8 +16,7 @@ import {
   MAX_ERROR_CHARS,
   MAX_LOG_FRAME_BYTES,
   MAX_LOG_REQUEST_BYTES,
-} from './log-frames.js'
-import type { Logger } from './logger.js'
+} from './frames.js'
 
 export interface LogOpenOptions {
   /** Keep the stream open and deliver new lines until the container's process exits. Default false. */

@@ -1,4 +1,4 @@
-import { ApiError, DaemonUnreachableError } from './errors.js'
+import { ApiError, DaemonUnreachableError } from '../errors.js'
 
 export interface ClientInit {
   /** `host:port` of the daemon's API. */
