@@ -1,0 +1,58 @@
+import { type Command, Option } from 'commander'
+import { z } from 'zod'
+import {
+  type DaemonConfig,
+  resolveConfig,
+  SETTING_LIST,
+  type Settings,
+  settingsFromEnv,
+  settingsFromFile,
+} from '../../config/config.js'
+import { collect } from '../options.js'
+
+/** `gary daemon`: its flags are the settings table's. */
+export function daemonCommand(program: Command): Command {
+  const command = program
+    .command('daemon')
+    .description('run a Gary node on this machine')
+    .option('--config <file>', 'YAML or JSON file of settings (env GARY_CONFIG)')
+  for (const { flag, env, def } of SETTING_LIST) {
+    const option = new Option(
+      `--${flag} <${def.arg}>`,
+      flagHelp(def.help, def.defaultText, env, def.repeatable),
+    )
+    if (def.repeatable === true) option.argParser(collect)
+    if (def.schema instanceof z.ZodEnum) option.choices(def.schema.options.map(String))
+    command.addOption(option)
+  }
+  return command.action(async (options: Record<string, unknown>) => {
+    const config = await daemonConfig(command, options)
+    // Loaded here so that client commands start without libp2p and the container runtime.
+    await import('../../polyfill.js')
+    const { runDaemon } = await import('../../run.js')
+    await runDaemon(config)
+  })
+}
+
+function flagHelp(help: string, defaultText: string, env: string, repeatable = false): string {
+  const plain = (text: string) => text.replace(/`/g, '')
+  const extras = [`env ${env}`, ...(defaultText === 'none' ? [] : [`default ${plain(defaultText)}`])]
+  return `${plain(help)}${repeatable ? ', repeatable' : ''} (${extras.join(', ')})`
+}
+
+async function daemonConfig(command: Command, options: Record<string, unknown>): Promise<DaemonConfig> {
+  const flags: Record<string, unknown> = {}
+  for (const { key, flag } of SETTING_LIST) {
+    const option = command.options.find((o) => o.long === `--${flag}`)
+    const value = option === undefined ? undefined : options[option.attributeName()]
+    if (value !== undefined) flags[key] = value
+  }
+  const file = (options.config as string | undefined) ?? process.env.GARY_CONFIG
+  return resolveConfig([
+    ...(file === undefined || file === ''
+      ? []
+      : [{ source: `config file ${file}`, settings: await settingsFromFile(file) }]),
+    { source: 'environment', settings: settingsFromEnv(process.env) },
+    { source: 'flags', settings: flags as Settings },
+  ])
+}

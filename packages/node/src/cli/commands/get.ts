@@ -1,0 +1,24 @@
+import type { Command } from 'commander'
+import type { WorkloadRow } from '../../api/routes.js'
+import { client, clientCommand, print } from '../options.js'
+import { renderTable } from '../table.js'
+
+/** `gary get`: the declared workloads. */
+export function getCommand(program: Command): Command {
+  return clientCommand(program, 'get', 'list the declared workloads').action(async (options) => {
+    const rows = await client(options).get<WorkloadRow[]>('/v1/workloads')
+    print(options, rows, () =>
+      renderTable(
+        ['NAME', 'IMAGE', 'REPLICAS', 'GENERATION', 'UPDATED', 'ORIGIN'],
+        rows.map((r) => [
+          r.name,
+          r.image,
+          r.mode === 'global' ? 'global' : String(r.replicas),
+          r.generation,
+          r.updated,
+          r.origin,
+        ]),
+      ),
+    )
+  })
+}

@@ -1,0 +1,12 @@
+import type { Command } from 'commander'
+import { client, clientCommand, print } from '../options.js'
+
+/** `gary id`: the node's dialable addresses. */
+export function idCommand(program: Command): Command {
+  return clientCommand(program, 'id', "print this node's addresses, to pass to another node's --join").action(
+    async (options) => {
+      const id = await client(options).get<{ id: string; addrs: string[] }>('/v1/id')
+      print(options, id, () => id.addrs.join('\n'))
+    },
+  )
+}

@@ -1,0 +1,57 @@
+import { once } from 'node:events'
+import type { Command } from 'commander'
+import type { WorkloadRow } from '../../api/routes.js'
+import { UserError } from '../../errors.js'
+import type { LogItem } from '../../logs/sources.js'
+import { client, clientCommand, wholeNumber } from '../options.js'
+
+/** `gary logs NAME`: a workload's container output, from whichever node holds each slot. */
+export function logsCommand(program: Command): Command {
+  return clientCommand(
+    program,
+    'logs',
+    "print a workload's container logs, from whichever node holds each slot",
+  )
+    .argument('<name>', 'workload name')
+    .option('--slot <n>', 'only this slot')
+    .option('-f, --follow', "keep printing new lines until Ctrl-C or the container's process exits")
+    .option('--tail <n>', 'only the last n lines of each slot')
+    .action(async (name: string, options) => {
+      const query = new URLSearchParams()
+      if (options.slot !== undefined) query.set('slot', wholeNumber('--slot', options.slot as string))
+      if (options.follow === true) query.set('follow', '1')
+      if (options.tail !== undefined) query.set('tail', wholeNumber('--tail', options.tail as string))
+      const api = client(options)
+      // A global workload runs its one slot on every node: its lines are told apart by node.
+      const { mode } = await api.get<WorkloadRow>(`/v1/workloads/${encodeURIComponent(name)}`)
+      const prefixed = mode === 'global' || options.slot === undefined
+      const prefix = (item: LogItem) =>
+        !prefixed ? '' : mode === 'global' ? `[${name}@${item.node.slice(-8)}] ` : `[${name}/${item.slot}] `
+      const stop = new AbortController()
+      const interrupt = () => stop.abort()
+      process.once('SIGINT', interrupt)
+      process.once('SIGTERM', interrupt)
+      // EPIPE: whoever read the output (head, less) is gone.
+      process.stdout.once('error', interrupt)
+      const write = async (text: string) => {
+        if (!process.stdout.write(text))
+          await once(process.stdout, 'drain', { signal: stop.signal }).catch(() => {})
+      }
+      const path = `/v1/logs/${encodeURIComponent(name)}?${query}`
+      try {
+        for await (const item of api.stream<LogItem | { error: string }>(path, stop.signal)) {
+          if (options.json === true) await write(`${JSON.stringify(item)}\n`)
+          else if (!('slot' in item))
+            throw new UserError(`the daemon failed while streaming logs: ${item.error}`)
+          else if ('error' in item) process.stderr.write(`gary: ${prefix(item)}${item.error}\n`)
+          else if (item.stream === 'stderr') process.stderr.write(`${prefix(item)}${item.line}\n`)
+          else await write(`${prefix(item)}${item.line}\n`)
+          if ('error' in item) process.exitCode = 1
+        }
+      } finally {
+        process.off('SIGINT', interrupt)
+        process.off('SIGTERM', interrupt)
+        process.stdout.off('error', interrupt)
+      }
+    })
+}

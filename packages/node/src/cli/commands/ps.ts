@@ -1,0 +1,50 @@
+import type { Command } from 'commander'
+import type { SlotRow } from '../../api/slot-rows.js'
+import { client, clientCommand, print } from '../options.js'
+import { renderTable } from '../table.js'
+
+/** `gary ps [NAME]`: every slot, and the slots no node can take. */
+export function psCommand(program: Command): Command {
+  return clientCommand(
+    program,
+    'ps',
+    'list every slot: where it runs and in what phase, and the slots no node can take',
+  )
+    .argument('[name]', 'only this workload')
+    .action(async (name: string | undefined, options) => {
+      const all = await client(options).get<SlotRow[]>('/v1/slots')
+      const rows = name === undefined ? all : all.filter((row) => row.workload === name)
+      print(options, rows, () => renderSlots(rows))
+    })
+}
+
+function renderSlots(rows: SlotRow[]): string {
+  const placed = rows.filter((row) => row.phase !== 'unschedulable')
+  const stuck = rows.filter((row) => row.phase === 'unschedulable')
+  const table = renderTable(
+    ['WORKLOAD', 'SLOT', 'NODE', 'PHASE', 'READY', 'CONTAINER', 'GENERATION', 'AGE', 'ENDPOINTS'],
+    placed.map((row) => [
+      row.workload,
+      String(row.slot),
+      row.node ?? '-',
+      row.phase,
+      row.ready ? 'yes' : 'no',
+      row.containerId?.slice(0, 12) ?? '-',
+      row.generation.slice(0, 12),
+      formatAge(row.ageMs ?? 0),
+      row.endpoints.join(','),
+    ]),
+  )
+  const lines = stuck.map(
+    (row) =>
+      `${row.workload}/${row.slot}${row.node === null ? '' : ` on ${row.node}`}: unschedulable: ${(row.reasons ?? []).join('; ')}`,
+  )
+  return [table, ...(lines.length > 0 ? ['', ...lines] : [])].join('\n')
+}
+
+function formatAge(ms: number): string {
+  const seconds = Math.floor(ms / 1000)
+  if (seconds < 120) return `${seconds}s`
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`
+  return `${Math.floor(seconds / 3600)}h`
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander'
+import { UserError } from '../errors.js'
+import { ApiClient } from './client.js'
+
+/** Adds a command that talks to a daemon's API, with the options every such command takes. */
+export function clientCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .option('--api <host:port>', 'daemon API address (env GARY_API, default 127.0.0.1:7947)')
+    .option('--api-token <token>', 'API token (env GARY_API_TOKEN)')
+    .option('--json', 'print JSON')
+}
+
+export function client(options: Record<string, unknown>): ApiClient {
+  return new ApiClient({
+    api: (options.api as string | undefined) ?? process.env.GARY_API ?? '127.0.0.1:7947',
+    token: (options.apiToken as string | undefined) ?? process.env.GARY_API_TOKEN,
+  })
+}
+
+/** Prints `value` as JSON under `--json`, or as `text()` for a person. */
+export function print(options: Record<string, unknown>, value: unknown, text: () => string): void {
+  process.stdout.write(`${options.json === true ? JSON.stringify(value, null, 2) : text()}\n`)
+}
+
+export function wholeNumber(flag: string, value: string): string {
+  if (!/^\d{1,9}$/.test(value))
+    throw new UserError(`${flag} takes a whole number, not ${JSON.stringify(value)}`)
+  return String(Number(value))
+}
+
+/** Collects a repeatable option's values. */
+export const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value]
