@@ -13,6 +13,7 @@ import { type LogOpenOptions, LogService } from './logs/service.js'
 import { logSources } from './logs/sources.js'
 import { Membership } from './membership/membership.js'
 import { SelfState } from './membership/self-state.js'
+import { dialableAddrs, hostOf } from './net/addresses.js'
 import { readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
 import { createP2P, type P2P } from './net/p2p.js'
@@ -171,7 +172,9 @@ export class Daemon implements ClusterApi {
         node: self,
         incarnation,
         cluster: config.cluster,
-        join: this.joinAddrs(),
+        // What it dials, and what others can dial it at (`gary id`).
+        join: config.join,
+        addrs: this.joinAddrs(),
         runtime: info.driver,
         ...(config.promiseShards > 1
           ? { shard: shardOf(self, config.promiseShards), shards: config.promiseShards }
@@ -249,7 +252,7 @@ export class Daemon implements ClusterApi {
     const reconciler = new Reconciler(
       {
         placement: { settleMs: this.#config.settleMs, shards: this.#config.promiseShards },
-        advertiseHost: this.#config.advertiseHost,
+        advertiseHost: this.#config.advertiseHost ?? (() => this.#defaultAdvertiseHost()),
       },
       {
         self,
@@ -289,9 +292,12 @@ export class Daemon implements ClusterApi {
     await Promise.all(peers.map((peer) => this.#p2p!.hangUp(peerIdFromString(peer)).catch(() => {})))
   }
 
-  /** This node's dialable addresses, with its peer id: what another node passes to `--join`. */
+  /**
+   * Where a peer on another machine can dial this node, with its peer id: what another node passes
+   * to `--join` (loopback and container bridges only when there is nothing else).
+   */
   joinAddrs(): string[] {
-    return this.#p2p?.getMultiaddrs().map((addr) => addr.toString()) ?? []
+    return dialableAddrs(this.#p2p?.getMultiaddrs().map((addr) => addr.toString()) ?? [])
   }
 
   /** Every known member and this node, ordered by id. */
@@ -331,10 +337,16 @@ export class Daemon implements ClusterApi {
   }
 
   #ownAddrs(): string[] {
-    // Members dial these: the peer id suffix is added by the dialler.
-    return (this.#p2p?.getMultiaddrs() ?? [])
-      .map((addr) => addr.toString().replace(/\/p2p\/[^/]+$/, ''))
-      .slice(0, 16)
+    // Members dial these: the peer id suffix is added by the dialler. A container bridge's address
+    // is on every machine: a member that dialled it would reach itself.
+    return dialableAddrs(
+      (this.#p2p?.getMultiaddrs() ?? []).map((addr) => addr.toString().replace(/\/p2p\/[^/]+$/, '')),
+    ).slice(0, 16)
+  }
+
+  /** Where peers reach this node, so its published ports are reached there too. */
+  #defaultAdvertiseHost(): string {
+    return hostOf(this.#ownAddrs()[0]) ?? '127.0.0.1'
   }
 
   #summary(): void {

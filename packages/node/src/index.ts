@@ -7,7 +7,7 @@
  * import { Daemon, resolveConfig, createLogger } from '@gary/node'
  * import { FakeRuntime } from '@gary/runtime'
  *
- * const config = resolveConfig([{ source: 'code', settings: { join: ['/ip4/10.0.0.1/tcp/7946/p2p/12D3Koo...'] } }])
+ * const config = resolveConfig([{ source: 'code', settings: { join: ['/ip4/10.0.0.1/tcp/4279/p2p/12D3Koo...'] } }])
  * const daemon = new Daemon(config, { logger: createLogger('info'), runtime: new FakeRuntime() })
  * await daemon.start()
  * console.log(daemon.nodes())

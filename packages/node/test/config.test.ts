@@ -89,7 +89,7 @@ describe('resolveConfig', () => {
   test('without settings gives the documented defaults', () => {
     const config = resolveConfig([])
     expect(config).toEqual(DEFAULTS)
-    expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/7946'])
+    expect(config.listen).toEqual(['/ip4/0.0.0.0/tcp/4279'])
     expect(config.api).toBe('127.0.0.1:7947')
     expect(config.cluster).toBe('default')
     expect(config.runtime).toBe('docker')

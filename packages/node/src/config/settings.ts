@@ -45,6 +45,12 @@ function setting<
   return def
 }
 
+/**
+ * Gary's TCP port ("GARY" on a phone keypad): not Swarm's or memberlist's 7946, nor a port of
+ * Nomad, Consul, Kubernetes, etcd or libp2p's usual 4001.
+ */
+export const DEFAULT_PORT = 4279
+
 // One sentence for every way a count can be wrong: zod's own ("expected number, received NaN") helps nobody.
 const shardsError = `must be a whole number from 1 to ${MAX_SHARDS}, the same on every node`
 const shardCount = z.coerce
@@ -71,8 +77,8 @@ export const SETTINGS = {
     repeatable: true,
     schema: stringList,
     convert: multiaddrs('listen'),
-    default: ['/ip4/0.0.0.0/tcp/7946'],
-    defaultText: '`/ip4/0.0.0.0/tcp/7946`',
+    default: [`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}`],
+    defaultText: `\`/ip4/0.0.0.0/tcp/${DEFAULT_PORT}\``,
     help: 'where to listen',
   }),
   join: setting({
@@ -210,7 +216,7 @@ export const SETTINGS = {
     arg: 'host',
     schema: z.string().min(1).max(253),
     field: 'advertiseHost',
-    defaultText: '`127.0.0.1`',
+    defaultText: 'where other machines reach the node (the first address of `gary id`), else `127.0.0.1`',
     help: "where this node's published ports are reached (slot endpoints)",
   }),
 }
@@ -279,7 +285,9 @@ function multiaddrs(what: string): (addrs: string[]) => string[] {
     })
     if (bad.length > 0)
       throw new ConfigError(
-        bad.map((addr) => `${what}: "${addr}" is not a multiaddr (like /ip4/10.0.0.1/tcp/7946)`).join('\n'),
+        bad
+          .map((addr) => `${what}: "${addr}" is not a multiaddr (like /ip4/10.0.0.1/tcp/${DEFAULT_PORT})`)
+          .join('\n'),
       )
     return addrs
   }

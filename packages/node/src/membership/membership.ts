@@ -38,6 +38,7 @@ import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
 import { PeerLinks } from '../net/links.js'
 import type { P2P } from '../net/p2p.js'
+import { JoinReports } from './join-reports.js'
 import type { SelfState } from './self-state.js'
 import { shuffle } from './shuffle.js'
 
@@ -125,6 +126,7 @@ export class Membership {
   readonly #lastDialAt = new Map<string, number>()
   readonly #pulling = new Set<string>()
   readonly #joinPeers = new Map<string, string>()
+  readonly #joinReports: JoinReports
   /** Addresses of peers heard of from other peers, not yet members. */
   readonly #hints = new Map<string, string[]>()
   #askedAt = Number.NEGATIVE_INFINITY
@@ -146,6 +148,7 @@ export class Membership {
     private readonly components: MembershipComponents,
   ) {
     this.#selfId = components.self.current.node
+    this.#joinReports = new JoinReports(components.logger)
     this.stateTopic = `gary/1/${init.cluster}/state`
     this.membersTopic = `gary/1/${init.cluster}/members`
     // One shard is the whole cluster: the state topic is its topic.
@@ -684,8 +687,16 @@ export class Membership {
       for (const addr of this.init.join) {
         const peer = this.#joinPeers.get(addr)
         if (peer !== undefined && connected.has(peer)) continue
-        this.#dial(`join:${addr}`, [multiaddr(addr)], now, this.init.heartbeatMs, (remote) =>
-          this.#joinPeers.set(addr, remote),
+        this.#dial(
+          `join:${addr}`,
+          [multiaddr(addr)],
+          now,
+          this.init.heartbeatMs,
+          (remote) => {
+            this.#joinPeers.set(addr, remote)
+            this.#joinReports.joined(addr, remote)
+          },
+          (err) => this.#joinReports.failed(addr, err),
         )
       }
     // Addresses are parsed for the chosen few only.
@@ -707,6 +718,7 @@ export class Membership {
     now: number,
     every: number,
     onConnected?: (peer: string) => void,
+    onFailed?: (err: Error) => void,
   ): void {
     if (addrs.length === 0 || this.#dialing.has(key) || this.#dialing.size >= MAX_PARALLEL_DIALS) return
     if (now - (this.#lastDialAt.get(key) ?? Number.NEGATIVE_INFINITY) < every) return
@@ -715,7 +727,10 @@ export class Membership {
     this.components.p2p
       .dial(addrs, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
       .then((connection) => onConnected?.(connection.remotePeer.toString()))
-      .catch((err: Error) => this.components.logger.debug({ target: key, err: err.message }, 'dial failed'))
+      .catch((err: Error) => {
+        this.components.logger.debug({ target: key, err: err.message }, 'dial failed')
+        if (!this.#stopping) onFailed?.(err)
+      })
       .finally(() => {
         this.#dialing.delete(key)
         // Dials run at most MAX_PARALLEL_DIALS at a time: start the next one now, not at the next heartbeat.

@@ -59,8 +59,11 @@ export interface ReconcilerInit {
    * deploy arriving within a few ms) costs one pass, not one per message, ms. Default 20.
    */
   coalesceMs?: number
-  /** Host name or address that published ports are reached at. Default `127.0.0.1`. */
-  advertiseHost?: string
+  /**
+   * Host name or address that published ports are reached at, or where to read it when a port is
+   * published (the node's addresses can change). Default `127.0.0.1`.
+   */
+  advertiseHost?: string | (() => string)
 }
 
 export interface ReconcilerComponents {
@@ -114,7 +117,7 @@ export class Reconciler {
   readonly #stopTimeout: number
   readonly #resyncMs: number
   readonly #coalesceMs: number
-  readonly #advertiseHost: string
+  readonly #advertiseHost: () => string
   #hlc: Hlc = HLC_ZERO
   #running = false
   #scheduled = false
@@ -149,7 +152,8 @@ export class Reconciler {
     this.#stopTimeout = init.stopTimeoutSeconds ?? 5
     this.#resyncMs = init.resyncMs ?? 5000
     this.#coalesceMs = init.coalesceMs ?? 20
-    this.#advertiseHost = init.advertiseHost ?? '127.0.0.1'
+    const host = init.advertiseHost ?? '127.0.0.1'
+    this.#advertiseHost = typeof host === 'string' ? () => host : host
   }
 
   /** Re-adopts the running containers this node's labels mark as its own, then starts the loop. */
@@ -162,7 +166,7 @@ export class Reconciler {
         const details = await this.components.runtime
           .inspect(held.promise.container as string)
           .catch(() => undefined)
-        if (details !== undefined) held.promise.endpoints = endpointsOf(details.ports, this.#advertiseHost)
+        if (details !== undefined) held.promise.endpoints = endpointsOf(details.ports, this.#advertiseHost())
       }),
     )
     if (this.#held.size > 0) this.#publish()
@@ -456,7 +460,7 @@ export class Reconciler {
       // With a health check, ready once it passes (a later listing shows it).
       ready: workload.health === undefined,
       container: id,
-      endpoints: details === undefined ? [] : endpointsOf(details.ports, this.#advertiseHost),
+      endpoints: details === undefined ? [] : endpointsOf(details.ports, this.#advertiseHost()),
     })
     logger.info({ workload: promise.workload, slot: promise.slot, container: id.slice(0, 12) }, 'running')
     this.#publish()

@@ -96,7 +96,7 @@ export class DaemonProcess {
     if ('exited' in started) throw new Error(`daemon exited with ${started.exited}: ${this.stderr}`)
     this.api = started.api.api as string
     this.peerId = started.start.node as string
-    this.joinAddr = (started.start.join as string[])[0] ?? ''
+    this.joinAddr = (started.start.addrs as string[])[0] ?? ''
     return this
   }
 
