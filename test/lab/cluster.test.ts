@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NodeView } from '../../packages/node/src/api/routes.js'
+import type { SlotRow } from '../../packages/node/src/api/slot-rows.js'
+import { Lab } from '../../packages/node/src/testing/lab.js'
+import { waitFor } from '../../packages/node/src/testing/wait.js'
+import { TEST_IMAGE } from '../../packages/runtime/src/test-image.js'
+
+// Five machines made once for this file (scripts/lab.sh), each with its own address, engine and
+// Gary daemon at its defaults: no --advertise, no --listen, no --api. Each test declares its own
+// workload and removes it, and leaves every machine on and plugged in.
+const MACHINES = 5
+let lab: Lab
+/** Each machine's node id. */
+const nodeOf = new Map<number, string>()
+let seed = ''
+
+const machineOf = (node: string | null) => [...nodeOf].find(([, id]) => id === node)?.[0]
+
+async function allAlive(asked: number[] = lab.machines): Promise<boolean> {
+  for (const i of asked) {
+    const view = await lab.api<NodeView[]>(i, '/v1/nodes')
+    if (view.length !== MACHINES || view.some((node) => node.state !== 'alive')) return false
+  }
+  return true
+}
+
+/** The running containers of `workload` on each machine's engine. */
+async function runningOn(workload: string, machines: number[]) {
+  return Promise.all(
+    machines.map(async (i) => {
+      const all = await lab.engine(i).list({ 'gary.workload': workload })
+      return { machine: i, containers: all.filter((c) => c.state === 'running') }
+    }),
+  )
+}
+
+/**
+ * What is wrong with `workload` on the `machines` asked (undefined when nothing is): their engines
+ * run exactly `replicas` containers, one per slot, each promised as running by its own machine's
+ * node (INV-1, INV-2), and every machine asked lists the same slots (INV-3).
+ */
+async function violation(
+  workload: string,
+  replicas: number,
+  machines: number[],
+): Promise<string | undefined> {
+  const running = await runningOn(workload, machines)
+  const total = running.reduce((sum, r) => sum + r.containers.length, 0)
+  if (total !== replicas) return `${total} containers of ${workload} run, not ${replicas}`
+  const slots = new Set(running.flatMap((r) => r.containers.map((c) => c.labels['gary.slot'])))
+  if (slots.size !== replicas) return `${workload} runs ${total} containers for ${slots.size} slots`
+  const views = await Promise.all(
+    machines.map(async (i) =>
+      (await lab.api<SlotRow[]>(i, '/v1/slots'))
+        .filter((row) => row.workload === workload)
+        .map(({ ageMs: _age, ...row }) => row),
+    ),
+  )
+  const rows = views[0]!
+  const differing = views.findIndex((view) => JSON.stringify(view) !== JSON.stringify(rows))
+  if (differing > 0) return `machine ${machines[differing]} lists other slots than machine ${machines[0]}`
+  for (const { machine, containers } of running) {
+    for (const c of containers) {
+      if (c.labels['gary.node'] !== nodeOf.get(machine))
+        return `machine ${machine}'s engine runs ${c.name} for another node`
+      const promised = rows.some(
+        (row) =>
+          row.node === nodeOf.get(machine) &&
+          row.containerId === c.id &&
+          row.phase === 'running' &&
+          String(row.slot) === c.labels['gary.slot'],
+      )
+      if (!promised) return `${c.name} runs on machine ${machine} without its node's promise`
+    }
+  }
+  if (rows.length !== replicas) return `machine ${machines[0]} lists ${rows.length} slots, not ${replicas}`
+  return undefined
+}
+
+async function converged(workload: string, replicas: number, machines = lab.machines, timeoutMs = 30_000) {
+  let last: string | undefined
+  await waitFor(
+    `${workload}: exactly ${replicas} running on machines ${machines.join(',')}`,
+    async () => {
+      last = await violation(workload, replicas, machines)
+      return last === undefined
+    },
+    { timeoutMs, intervalMs: 200 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last seen: ${last}`)
+  })
+}
+
+async function apply(i: number, workload: string, spec: string): Promise<void> {
+  const path = await lab.put(i, `${workload}.yaml`, `name: ${workload}\nimage: ${TEST_IMAGE}\n${spec}`)
+  expect(await lab.gary(i, ['apply', '-f', path])).toMatch(new RegExp(`^${workload}: (created|updated)`))
+}
+
+const sleeper = (replicas: number) =>
+  `command: [sleep, "3600"]\nreplicas: ${replicas}\nresources: {cpu: 50m, memory: 16Mi}\n`
+
+beforeAll(async () => {
+  lab = await Lab.up(MACHINES)
+  // The machines already run other containers: Docker's bridge is up, with 172.17.0.1 on each.
+  await Promise.all(
+    lab.machines.map((i) =>
+      lab.engine(i).run({ name: 'other-work', image: TEST_IMAGE, command: ['sleep', '3600'], labels: {} }),
+    ),
+  )
+  await lab.startDaemon(1)
+  seed = (await lab.joinAddrs(1))[0]!
+  await Promise.all([2, 3, 4, 5].map((i) => lab.startDaemon(i, ['--join', seed])))
+  for (const i of lab.machines) nodeOf.set(i, await lab.nodeId(i))
+  await waitFor('every machine to list all five alive', () => allAlive(), {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  })
+}, 240_000)
+
+afterAll(async () => {
+  await lab?.down()
+}, 120_000)
+
+describe('five machines, Gary at its defaults', () => {
+  it('join through the one address `gary id` prints first, and give each other only their LAN addresses', async () => {
+    const printed = await lab.joinAddrs(1)
+    expect(printed[0]).toBe(`/ip4/${lab.address(1)}/tcp/4279/p2p/${nodeOf.get(1)}`)
+    expect(printed.join('\n')).not.toMatch(/\/ip4\/(127\.|172\.1[78]\.)/)
+    const nodes = await lab.garyJson<NodeView[]>(3, 'nodes')
+    expect(nodes.map((node) => [node.id, node.state, node.addrs]).sort()).toEqual(
+      lab.machines.map((i) => [nodeOf.get(i), 'alive', [`/ip4/${lab.address(i)}/tcp/4279`]]).sort(),
+    )
+    // The log says where a node dialled to join.
+    const started = (await lab.logs(2)).find((line) => line.msg === 'started')
+    expect(started).toMatchObject({
+      join: [seed],
+      addrs: [`/ip4/${lab.address(2)}/tcp/4279/p2p/${nodeOf.get(2)}`],
+    })
+  })
+
+  it('apply, scale and rm on any machine reach every machine', async () => {
+    await apply(2, 'lab-scale', sleeper(3))
+    await converged('lab-scale', 3)
+    await apply(4, 'lab-scale', sleeper(7))
+    await converged('lab-scale', 7)
+    // Spread: no machine holds two while another holds none.
+    const counts = (await runningOn('lab-scale', lab.machines)).map((r) => r.containers.length)
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1)
+    expect(await lab.gary(3, ['rm', 'lab-scale'])).toMatch(/^lab-scale: deleted/)
+    await converged('lab-scale', 0)
+  })
+
+  it('serve a published port at the endpoint `gary ps` prints, from another machine, and its logs there', async () => {
+    await apply(
+      1,
+      'lab-web',
+      `command: [sh, -c, 'echo "hello from $(hostname) slot $GARY_SLOT"; mkdir -p /www; echo "slot $GARY_SLOT on $(hostname)" > /www/index.html; exec httpd -f -p 8080 -h /www']
+replicas: 2
+ports: [{container: 8080, host: 18080}]
+`,
+    )
+    await converged('lab-web', 2)
+    const rows = await lab.garyJson<SlotRow[]>(1, 'ps', 'lab-web')
+    const far = rows.find((row) => row.node !== nodeOf.get(1))!
+    const host = lab.address(machineOf(far.node)!)
+    expect(far.endpoints).toEqual([`${host}:18080/tcp`])
+    // Fetched from machine 1: the answer must come from that slot's container, not machine 1's own.
+    const page = await lab.exec(1, ['curl', '-fsS', '--max-time', '5', `http://${host}:18080/`])
+    expect(page.trim()).toBe(`slot ${far.slot} on ${far.containerId!.slice(0, 12)}`)
+    const logs = await lab.gary(1, ['logs', 'lab-web', '--slot', String(far.slot)])
+    expect(logs).toContain(`hello from ${far.containerId!.slice(0, 12)} slot ${far.slot}`)
+    await lab.gary(1, ['rm', 'lab-web'])
+    await converged('lab-web', 0)
+  })
+
+  it('run exactly R on the survivors when a machine holding replicas loses power', async () => {
+    await apply(2, 'lab-power', sleeper(10))
+    await converged('lab-power', 10)
+    const victim = 3
+    const [lost] = await runningOn('lab-power', [victim])
+    expect(lost!.containers.length).toBeGreaterThan(0)
+    await lab.poweroff(victim)
+    // The machine is gone whole: its engine does not answer, its daemon is no more.
+    await expect(lab.engine(victim).info(AbortSignal.timeout(2000))).rejects.toThrow()
+    const survivors = lab.machines.filter((i) => i !== victim)
+    await converged('lab-power', 10, survivors)
+    // Back on: its daemon starts again (its containers died with it) and the cluster holds R.
+    await lab.boot(victim)
+    await waitFor('the booted machine to be alive everywhere', () => allAlive(), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    })
+    await converged('lab-power', 10)
+    await lab.gary(4, ['rm', 'lab-power'])
+    await converged('lab-power', 0)
+  })
+
+  it('re-place a cut machine’s slots on the others, while the cut machine keeps its containers', async () => {
+    await apply(2, 'lab-cut', sleeper(10))
+    await converged('lab-cut', 10)
+    const cut = 1
+    const [before] = await runningOn('lab-cut', [cut])
+    expect(before!.containers.length).toBeGreaterThan(0)
+    const others = lab.machines.filter((i) => i !== cut)
+    const marks = await Promise.all(others.map(async (i) => (await lab.logs(i)).length))
+    await lab.cut(cut)
+    await converged('lab-cut', 10, others)
+    const [after] = await runningOn('lab-cut', [cut])
+    expect(after!.containers.map((c) => c.id).sort()).toEqual(before!.containers.map((c) => c.id).sort())
+    // Machine 1 was everyone's join address: each says once why it cannot reach it now.
+    const cannotJoin = async (i: number, mark: number) =>
+      (await lab.logs(i)).slice(mark).filter((line) => line.msg === 'cannot join' && line.join === seed)
+    await waitFor('every other machine to say why it cannot join through machine 1', async () => {
+      for (const [k, i] of others.entries()) if ((await cannotJoin(i, marks[k]!)).length === 0) return false
+      return true
+    })
+    for (const [k, i] of others.entries()) {
+      const lines = await cannotJoin(i, marks[k]!)
+      expect(lines[0]).toMatchObject({ level: 40, reason: expect.stringMatching(/^no answer: /) })
+      expect(lines.length).toBe(1)
+    }
+    await lab.heal(cut)
+    await waitFor('the healed machine to be alive everywhere', () => allAlive(), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    })
+    await converged('lab-cut', 10)
+    await lab.gary(2, ['rm', 'lab-cut'])
+    await converged('lab-cut', 0)
+  })
+})
