@@ -125,9 +125,11 @@ switch_down() {
 # ---- machines -----------------------------------------------------------------------------------
 
 # Cgroup hierarchies as the host mounts them: `ip netns exec` remounts /sys, which drops them.
+# One line each: type, options, name under /sys/fs/cgroup ("." for a cgroup2-only host's root).
 cgroup_mounts() {
-  awk '$5 ~ "^/sys/fs/cgroup/" { split($0, halves, " - "); split(halves[2], f, " ");
-       n = split($5, p, "/"); print f[1], f[3], p[n] }' /proc/self/mountinfo
+  awk '$5 ~ "^/sys/fs/cgroup(/|$)" { split($0, halves, " - "); split(halves[2], f, " ");
+       if (f[1] !~ /^cgroup2?$/) next;
+       n = split($5, p, "/"); print f[1], f[3], ($5 == "/sys/fs/cgroup" ? "." : p[n]) }' /proc/self/mountinfo
 }
 
 # Plugs a new machine I into the switch and starts its init, which starts its engine.
@@ -209,7 +211,7 @@ machine_init() {
   local i=$1 dir type opts name
   dir=$(mdir "$i")
   hostname "m$i"
-  mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+  grep -q ' \.$' "$dir/cgroups" || mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
   while read -r type opts name; do
     mkdir -p "/sys/fs/cgroup/$name"
     mount -t "$type" -o "$opts" "$type" "/sys/fs/cgroup/$name"
