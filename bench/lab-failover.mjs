@@ -1,0 +1,146 @@
+// Failover on the lab (scripts/lab.sh, as root): separate machines, each with its own address,
+// Docker engine and Gary daemon at its defaults, R replicas spread over them. Runs alternate:
+//   power off a machine (silent: daemon, engine and containers gone at once, no RST), time until R
+//   run again on the others; then boot it, and the fewest replicas running until all settles;
+//   cut a machine's cable (silent; it keeps its containers), time until R run on the others; then
+//   heal it, and the time until the duplicates are gone.
+// Counts are read from every machine's engine every 25 ms.
+//
+//   npm run bench:lab-failover -- [--machines 5] [--replicas 10] [--runs 10]
+import { parseArgs } from 'node:util'
+import { TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
+import { allAlive, applyThroughApi, census, garyLab, sleep, stats } from './lab-common.mjs'
+
+const { values } = parseArgs({
+  options: {
+    machines: { type: 'string', default: '5' },
+    replicas: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '10' },
+  },
+})
+const machines = Number(values.machines)
+const replicas = Number(values.replicas)
+const runs = Number(values.runs)
+const WORKLOAD = { 'gary.workload': 'bench' }
+const POLL_MS = 25
+/** A settled cluster holds R, with no duplicate, for this long. */
+const HOLD_MS = 5000
+
+const lab = await garyLab(machines)
+
+/**
+ * Polls the engines of `asked()` until `until(census)` has held for `holdMs`; returns when it
+ * first held (ms after `since`), and the fewest distinct slots and most containers seen meanwhile.
+ */
+async function watch({ asked, until, since, holdMs = 0, timeoutMs = 120_000, what }) {
+  let fewest = Number.POSITIVE_INFINITY
+  let most = 0
+  let metAt
+  for (;;) {
+    const now = Date.now()
+    const seen = await census(lab, asked(), WORKLOAD)
+    fewest = Math.min(fewest, seen.slots)
+    most = Math.max(most, seen.total)
+    if (await until(seen)) {
+      metAt ??= now
+      if (now - metAt >= holdMs) return { ms: metAt - since, fewest, most }
+    } else metAt = undefined
+    if (now - since > timeoutMs)
+      throw new Error(
+        `${what}: not within ${timeoutMs} ms (last: ${seen.total} running, ${seen.slots} slots)`,
+      )
+    await sleep(POLL_MS)
+  }
+}
+
+const exact = (seen) => seen.total === replicas && seen.slots === replicas
+const warm = async (i, mark) =>
+  (await lab.logs(i)).slice(mark).some((line) => line.msg === 'view complete: taking new work')
+
+/** R running, one per slot, every machine alive everywhere, and it holds. */
+async function settled(what, extra = async () => true) {
+  return watch({
+    asked: () => lab.machines,
+    until: async (seen) => exact(seen) && (await extra()) && (await allAlive(lab)),
+    since: Date.now(),
+    holdMs: HOLD_MS,
+    what,
+  })
+}
+
+const results = { power: [], boot: [], bootMost: [], cut: [], heal: [], healMost: [] }
+try {
+  await applyThroughApi(
+    lab,
+    1,
+    `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nreplicas: ${replicas}\nresources: {cpu: 50m, memory: 16Mi}\n`,
+  )
+  await settled('the first deploy')
+
+  for (let run = 0; run < runs; run++) {
+    // Machine 1 answers the API calls; the others take turns.
+    const victim = 2 + (run % (machines - 1))
+    const others = lab.machines.filter((i) => i !== victim)
+
+    const lostPower = (await census(lab, [victim], WORKLOAD)).total
+    let since = Date.now()
+    await lab.poweroff(victim)
+    const power = await watch({
+      asked: () => others,
+      until: (seen) => seen.slots === replicas,
+      since,
+      what: `R running on the others after machine ${victim} lost power`,
+    })
+    const mark = (await lab.logs(victim)).length
+    since = Date.now()
+    await lab.boot(victim)
+    const boot = await watch({
+      asked: () => lab.machines,
+      until: async (seen) => exact(seen) && (await warm(victim, mark)) && (await allAlive(lab)),
+      since,
+      holdMs: HOLD_MS,
+      what: `R running, no duplicate, after machine ${victim} booted`,
+    })
+    results.power.push(power.ms)
+    results.boot.push(boot.fewest)
+    results.bootMost.push(boot.most)
+
+    const lostCut = (await census(lab, [victim], WORKLOAD)).total
+    since = Date.now()
+    await lab.cut(victim)
+    const cut = await watch({
+      asked: () => others,
+      until: (seen) => seen.slots === replicas,
+      since,
+      what: `R running on the others after machine ${victim}'s cable was cut`,
+    })
+    since = Date.now()
+    await lab.heal(victim)
+    const heal = await watch({
+      asked: () => lab.machines,
+      until: exact,
+      since,
+      what: `the duplicates gone after machine ${victim}'s cable came back`,
+    })
+    await settled(`the cluster to settle after the heal of machine ${victim}`)
+    results.cut.push(cut.ms)
+    results.heal.push(heal.ms)
+    results.healMost.push(heal.most)
+    console.log(
+      `run ${run + 1}, machine ${victim}: power off (${lostPower} lost) -> ${replicas} running after ${power.ms} ms; boot: fewest ${boot.fewest}, most ${boot.most}; cut (${lostCut} lost) -> ${cut.ms} ms; heal: duplicates gone after ${heal.ms} ms (most ${heal.most})`,
+    )
+  }
+
+  console.log()
+  console.log(`${machines} machines, ${replicas} replicas, ${runs} runs each (min / median / max):`)
+  console.log('| | min / median / max |')
+  console.log('| --- | --- |')
+  console.log(`| power off -> ${replicas} running on the others | ${stats(results.power)} ms |`)
+  console.log(`| cable cut -> ${replicas} running on the others | ${stats(results.cut)} ms |`)
+  console.log(`| fewest running during a boot | ${stats(results.boot)} |`)
+  console.log(`| most running during a boot | ${stats(results.bootMost)} |`)
+  console.log(`| heal -> duplicates gone | ${stats(results.heal)} ms |`)
+  console.log(`| most running during a heal | ${stats(results.healMost)} |`)
+} finally {
+  await lab.down()
+}
