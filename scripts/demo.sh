@@ -69,14 +69,15 @@ start_node() { # index, p2p port, api port, label, join...
   echo $! > "$DEMO/n$i.pid"
 }
 
-start_node 1 7946 7947 zone=a
+start_node 1 4279 7947 zone=a
+# `gary id` prints first where other machines reach node 1; here every node listens on loopback.
 for _ in $(seq 1 100); do
   seed=$(gary id --api 127.0.0.1:7947 2>/dev/null | head -n 1) && [ -n "$seed" ] && break
   sleep 0.1
 done
 [ -n "${seed:-}" ] || { echo "node 1 did not start; its log:" >&2; cat "$DEMO/n1.log" >&2; exit 1; }
-start_node 2 7956 7957 zone=b "$seed"
-start_node 3 7966 7967 zone=c "$seed"
+start_node 2 4289 7957 zone=b "$seed"
+start_node 3 4299 7967 zone=c "$seed"
 
 for _ in $(seq 1 100); do
   alive=$(gary nodes --api 127.0.0.1:7947 --json 2>/dev/null | grep -c '"state": "alive"' || true)
