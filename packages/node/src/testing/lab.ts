@@ -226,6 +226,8 @@ export class Lab {
 async function holdLab(): Promise<{ id: number; owner: ChildProcess }> {
   await mkdir(ROOT, { recursive: true })
   const wanted = process.env.GARY_LAB_ID
+  if (wanted !== undefined && wanted !== '' && !/^\d$/.test(wanted))
+    throw new LabError(`GARY_LAB_ID must be a digit 0-9, not "${wanted}"`)
   const ids = wanted === undefined || wanted === '' ? [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] : [Number(wanted)]
   for (const id of ids) {
     const owner = spawn(
