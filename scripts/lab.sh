@@ -5,7 +5,8 @@
 # bridge, address pool, cgroup parent; no iptables), the test image, and a Gary daemon inside
 # the same namespaces. Powering a machine off takes its daemon, engine and containers down at
 # once; a cut cable is silent (no RST). The host's own networking, engine and firewall are never
-# touched, and nothing is sent to any address outside the lab's /24.
+# touched, and no traffic leaves the lab's own namespaces (a machine has no route past the lab's
+# /24, and its containers' bridge is inside it).
 #
 #   bash scripts/lab.sh up N                 tear down any previous lab, make N machines (1-20)
 #   bash scripts/lab.sh down [--all]         tear down what `up` made (--all: every lab id)
@@ -25,7 +26,7 @@
 #
 # Environment: GARY_LAB_ID (0-9, default 0) picks one of ten labs that can run side by side
 # (subnet 10.213.10<ID>.0/24, names garylab<ID>-*, state in /var/lib/gary-lab/<ID>). A process
-# that holds the lab's owner lock (/var/lib/gary-lab/<ID>.owner, as test/lab/lab.ts does) keeps
+# that holds the lab's owner lock (/var/lib/gary-lab/<ID>.owner, as packages/node/src/testing/lab.ts does) keeps
 # other callers from tearing it down; it sets GARY_LAB_OWNER=1 for its own calls.
 set -euo pipefail
 
