@@ -13,7 +13,9 @@
  * ```
  */
 export * from './canonical.js'
+export * from './compose/index.js'
 export * from './decl-store.js'
+export * from './did-you-mean.js'
 export * from './digest.js'
 export * from './envelope.js'
 export * from './freshness.js'

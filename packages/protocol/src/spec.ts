@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { parseAllDocuments } from 'yaml'
 import { z } from 'zod'
 import { canonicalJson } from './canonical.js'
+import { didYouMean } from './did-you-mean.js'
 import { LabelsSchema } from './node-state.js'
 
 /**
@@ -543,9 +544,51 @@ const EXPECTED: Record<string, string> = {
 
 function describeIssue(issue: z.core.$ZodIssue, root: string): string[] {
   const at = (path: readonly PropertyKey[]) => root + path.map(pathSegment).join('')
-  if (issue.code === 'unrecognized_keys')
-    return issue.keys.map((key) => `${at([...issue.path, key])}: unknown field`)
+  if (issue.code === 'unrecognized_keys') {
+    const known = fieldsAt(InputSchema, issue.path)
+    return issue.keys.map((key) => {
+      const guess = didYouMean(key, known, FIELD_SYNONYMS)
+      return `${at([...issue.path, key])}: unknown field${guess === undefined ? '' : ` (did you mean ${guess}?)`}`
+    })
+  }
   return [`${at(issue.path)}: ${issue.message}`]
+}
+
+/** What people coming from Compose or Kubernetes write for a field. */
+const FIELD_SYNONYMS: Record<string, string> = {
+  environment: 'env',
+  entrypoint: 'command',
+  healthcheck: 'health',
+  livenessprobe: 'health',
+  readinessprobe: 'health',
+  deploy: 'replicas',
+  cmd: 'args',
+  restart_policy: 'restart',
+  restartpolicy: 'restart',
+  nodeselector: 'constraints',
+  placement: 'constraints',
+  limits: 'resources',
+  update_config: 'update',
+  target: 'container',
+  containerport: 'container',
+  published: 'host',
+  hostport: 'host',
+}
+
+/** The field names of the map at `path` in a schema (through optionals and lists). */
+function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let current: unknown = schema
+  for (const part of [...path, undefined]) {
+    for (;;) {
+      if (current instanceof z.ZodOptional) current = current.unwrap()
+      else if (current instanceof z.ZodArray) current = current.element
+      else break
+    }
+    if (part === undefined || typeof part === 'number') continue
+    if (!(current instanceof z.ZodObject)) return []
+    current = (current.shape as Record<string, unknown>)[String(part)]
+  }
+  return current instanceof z.ZodObject ? Object.keys(current.shape) : []
 }
 
 function pathSegment(part: PropertyKey): string {

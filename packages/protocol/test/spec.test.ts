@@ -302,11 +302,30 @@ health: { interval: 5 }
 
   test('an unknown field is a problem, not ignored', () => {
     expect(problems(parseWorkloadFile('name: web\nimagee: nginx\nimage: nginx\n'))).toStrictEqual([
-      'spec.imagee: unknown field',
+      'spec.imagee: unknown field (did you mean image?)',
     ])
     expect(
       problems(normaliseWorkload({ name: 'a', image: 'x', health: { command: ['true'], every: '5s' } })),
     ).toEqual(['spec.health.every: unknown field'])
+  })
+
+  test.each([
+    ['replica: 3', 'spec.replica: unknown field (did you mean replicas?)'],
+    ['Image: x', 'spec.Image: unknown field (did you mean image?)'],
+    ['enviroment: {}', 'spec.enviroment: unknown field (did you mean env?)'],
+    ['environment: {}', 'spec.environment: unknown field (did you mean env?)'],
+    ['resources: { cpus: 1 }', 'spec.resources.cpus: unknown field (did you mean cpu?)'],
+    [
+      'ports: [{ container: 80, hostPort: 8080 }]',
+      'spec.ports[0].hostPort: unknown field (did you mean host?)',
+    ],
+    [
+      'health: { command: ["true"], intreval: 5s }',
+      'spec.health.intreval: unknown field (did you mean interval?)',
+    ],
+    ['zzzzzz: 1', 'spec.zzzzzz: unknown field'],
+  ])('a typo %j names the field it most likely meant', (line, problem) => {
+    expect(problems(parseWorkloadFile(`name: web\nimage: nginx\n${line}\n`))).toStrictEqual([problem])
   })
 
   test('replicas with mode global is a problem; global alone runs 0 counted replicas', () => {
