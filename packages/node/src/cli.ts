@@ -1,31 +1,17 @@
-import { applyCommand } from './cli/commands/apply.js'
-import { daemonCommand } from './cli/commands/daemon.js'
-import { drainCommand } from './cli/commands/drain.js'
-import { getCommand } from './cli/commands/get.js'
-import { idCommand } from './cli/commands/id.js'
-import { inspectCommand } from './cli/commands/inspect.js'
-import { keygenCommand } from './cli/commands/keygen.js'
-import { logsCommand } from './cli/commands/logs.js'
-import { nodesCommand } from './cli/commands/nodes.js'
-import { psCommand } from './cli/commands/ps.js'
-import { rmCommand } from './cli/commands/rm.js'
+import { COMMANDS } from './cli/commands/index.js'
 import { newProgram, run } from './cli/program.js'
 
-// The `gary` command: each subcommand lives in its own file under cli/commands/.
-const program = newProgram()
-for (const add of [
-  daemonCommand,
-  keygenCommand,
-  idCommand,
-  nodesCommand,
-  applyCommand,
-  rmCommand,
-  getCommand,
-  drainCommand,
-  psCommand,
-  inspectCommand,
-  logsCommand,
-]) {
-  add(program)
+// The `gary` command. Each subcommand lives in its own file under cli/commands/ and is loaded
+// only when it runs: a client command must start in a fraction of the daemon's start-up.
+const args = process.argv.slice(2)
+const json = args.includes('--json')
+const words = args.filter((arg) => !arg.startsWith('-'))
+const wanted = COMMANDS.find((entry) => entry.name === (words[0] === 'help' ? words[1] : words[0]))
+
+const program = newProgram(json)
+const everything = wanted === undefined || wanted.name === 'completion'
+for (const entry of COMMANDS) {
+  if (everything || entry === wanted) (await entry.load()).add(program, entry)
+  else program.command(entry.name).description(entry.description)
 }
-run(program, process.argv)
+run(program, process.argv, json)

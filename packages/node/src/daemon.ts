@@ -86,10 +86,12 @@ export class Daemon implements ClusterApi {
 
   async start(): Promise<void> {
     const config = this.#config
-    const privateKey = await loadOrCreatePeerKey(config.dataDir)
-    const incarnation = await nextIncarnation(config.dataDir, this.#wallNow())
+    // What can fail for want of the user's files or engine goes first: a start refused for them
+    // leaves no data dir behind.
     const clusterKey = config.clusterKey === undefined ? undefined : await readClusterKey(config.clusterKey)
     const info = await this.#runtime.info(AbortSignal.timeout(10_000))
+    const privateKey = await loadOrCreatePeerKey(config.dataDir)
+    const incarnation = await nextIncarnation(config.dataDir, this.#wallNow())
 
     const p2p = await createP2P({
       privateKey,

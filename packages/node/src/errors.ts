@@ -24,8 +24,18 @@ export class ApiError extends UserError {
   constructor(
     message: string,
     readonly status: number,
+    /** The daemon's list of problems, when it gave one (they are in the message too). */
+    readonly details?: string[],
   ) {
     super(message)
+  }
+}
+
+/** Files given to `gary apply` or `gary convert` hold problems: nothing was applied. */
+export class InvalidSpecError extends UserError {
+  override name = 'InvalidSpecError'
+  constructor(readonly details: string[]) {
+    super(`invalid workload spec, nothing applied:\n  ${details.join('\n  ')}`)
   }
 }
 

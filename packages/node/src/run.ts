@@ -1,6 +1,6 @@
 import { type ContainerRuntime, FakeRuntime } from '@gary/runtime'
 import { apiRoutes } from './api/routes.js'
-import { ApiServer } from './api/server.js'
+import { ApiRequestError, ApiServer, type Route } from './api/server.js'
 import { type DaemonConfig, parseHostPort } from './config/config.js'
 import { Daemon, type TestHooks } from './daemon.js'
 import { UserError } from './errors.js'
@@ -28,21 +28,20 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   const testHooks = testHooksFromEnv(process.env)
   const daemon = new Daemon(config, { logger, runtime, testHooks })
   const { host, port } = parseHostPort(config.api)
-  const api = new ApiServer(
-    { host, port, token: config.apiToken },
-    apiRoutes(daemon, { testHooks: testHooks.partition }),
-    logger,
-  )
-  try {
-    await daemon.start()
-  } catch (err) {
-    await daemon.stop().catch(() => {})
-    throw explainStartError(err as Error & { code?: string }, config)
-  }
+  let started = false
+  // The API listens first, so that a daemon whose API address is taken never starts (and never
+  // says `started`); it answers 503 until the daemon has started.
+  const routes = apiRoutes(daemon, { testHooks: testHooks.partition }).map((route) => ({
+    ...route,
+    handle: (request: Parameters<Route['handle']>[0]) => {
+      if (!started) throw new ApiRequestError(503, 'the daemon is starting: ask again in a moment')
+      return route.handle(request)
+    },
+  }))
+  const api = new ApiServer({ host, port, token: config.apiToken }, routes, logger)
   try {
     await api.start()
   } catch (err) {
-    await daemon.stop()
     const code = (err as { code?: string }).code
     throw code === 'EADDRINUSE'
       ? new UserError(
@@ -50,6 +49,14 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
         )
       : err
   }
+  try {
+    await daemon.start()
+  } catch (err) {
+    await api.stop()
+    await daemon.stop().catch(() => {})
+    throw explainStartError(err as Error & { code?: string }, config)
+  }
+  started = true
   let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return

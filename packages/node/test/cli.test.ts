@@ -200,6 +200,7 @@ describe('gary against a daemon with an API token', () => {
     expect(header!.split(/\s{2,}/)).toEqual([
       'NODE',
       'STATE',
+      'DRAINING',
       'ADDRESSES',
       'LABELS',
       'CPU',
@@ -210,6 +211,7 @@ describe('gary against a daemon with an API token', () => {
     expect(rows[0]!.split(/\s{2,}/)).toEqual([
       `${daemon.peerId} (self)`,
       'alive',
+      'no',
       expect.stringContaining('/ip4/127.0.0.1/tcp/'),
       'zone=test',
       '2',

@@ -30,3 +30,12 @@ describe('the settings table', () => {
     expect(resolveConfig([])).toEqual(DEFAULTS)
   })
 })
+
+describe('the systemd example', () => {
+  test("examples/systemd/gary.yaml is a valid config: every key a setting's", async () => {
+    const { settingsFromFile } = await import('../src/config/config.js')
+    const path = new URL('../../../examples/systemd/gary.yaml', import.meta.url).pathname
+    const config = resolveConfig([{ source: path, settings: await settingsFromFile(path) }])
+    expect(config).toMatchObject({ dataDir: '/var/lib/gary', clusterKey: '/etc/gary/cluster.key' })
+  })
+})

@@ -1,12 +1,13 @@
 import type { Command } from 'commander'
 import { UserError } from '../errors.js'
+import { parseApiAddress } from './api-address.js'
 import { ApiClient } from './client.js'
 
 /** Adds a command that talks to a daemon's API, with the options every such command takes. */
-export function clientCommand(program: Command, name: string, description: string): Command {
+export function clientCommand(program: Command, entry: { name: string; description: string }): Command {
   return program
-    .command(name)
-    .description(description)
+    .command(entry.name)
+    .description(entry.description)
     .option('--api <host:port>', 'daemon API address (env GARY_API, default 127.0.0.1:7947)')
     .option('--api-token <token>', 'API token (env GARY_API_TOKEN)')
     .option('--json', 'print JSON')
@@ -14,8 +15,8 @@ export function clientCommand(program: Command, name: string, description: strin
 
 export function client(options: Record<string, unknown>): ApiClient {
   return new ApiClient({
-    api: (options.api as string | undefined) ?? process.env.GARY_API ?? '127.0.0.1:7947',
-    token: (options.apiToken as string | undefined) ?? process.env.GARY_API_TOKEN,
+    api: parseApiAddress((options.api as string | undefined) ?? (process.env.GARY_API || '127.0.0.1:7947')),
+    token: (options.apiToken as string | undefined) ?? (process.env.GARY_API_TOKEN || undefined),
   })
 }
 

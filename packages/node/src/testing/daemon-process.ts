@@ -20,6 +20,10 @@ export interface DaemonOptions {
   env?: Record<string, string>
   /** How long `start()` waits for the API to listen. Default 15 s. */
   startTimeoutMs?: number
+  /** The `gary` executable to run. Default: this checkout's `bin/gary.js`, under this Node. */
+  bin?: string
+  /** Working directory of the process. Default: the test's. */
+  cwd?: string
 }
 
 /** One real `gary daemon` process on loopback, with its JSON log captured line by line. */
@@ -43,7 +47,6 @@ export class DaemonProcess {
     this.logs.length = 0
     this.stderr = ''
     const args = [
-      GARY_BIN,
       'daemon',
       '--runtime',
       'fake',
@@ -56,9 +59,12 @@ export class DaemonProcess {
       ...(this.options.join ?? []).flatMap((addr) => ['--join', addr]),
       ...(this.options.args ?? []),
     ]
-    const child = spawn(process.execPath, args, {
+    const [file, argv] =
+      this.options.bin === undefined ? [process.execPath, [GARY_BIN, ...args]] : [this.options.bin, args]
+    const child = spawn(file, argv, {
       env: { ...process.env, GARY_LOG_FORMAT: 'json', ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(this.options.cwd === undefined ? {} : { cwd: this.options.cwd }),
     })
     this.#process = child
     this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))

@@ -1,21 +1,14 @@
 import { type Command, Option } from 'commander'
 import { z } from 'zod'
-import {
-  type DaemonConfig,
-  resolveConfig,
-  SETTING_LIST,
-  type Settings,
-  settingsFromEnv,
-  settingsFromFile,
-} from '../../config/config.js'
+import type { DaemonConfig, Settings } from '../../config/config.js'
+import { SETTING_LIST } from '../../config/settings.js'
 import { collect } from '../options.js'
+import type { CommandEntry } from './index.js'
 
 /** `gary daemon`: its flags are the settings table's. */
-export function daemonCommand(program: Command): Command {
-  const command = program
-    .command('daemon')
-    .description('run a Gary node on this machine')
-    .option('--config <file>', 'YAML or JSON file of settings (env GARY_CONFIG)')
+export function add(program: Command, entry: CommandEntry): Command {
+  const command = program.command(entry.name).description(entry.description)
+  command.option('--config <file>', 'YAML or JSON file of settings (env GARY_CONFIG)')
   for (const { flag, env, def } of SETTING_LIST) {
     const option = new Option(
       `--${flag} <${def.arg}>`,
@@ -27,7 +20,6 @@ export function daemonCommand(program: Command): Command {
   }
   return command.action(async (options: Record<string, unknown>) => {
     const config = await daemonConfig(command, options)
-    // Loaded here so that client commands start without libp2p and the container runtime.
     await import('../../polyfill.js')
     const { runDaemon } = await import('../../run.js')
     await runDaemon(config)
@@ -41,6 +33,7 @@ function flagHelp(help: string, defaultText: string, env: string, repeatable = f
 }
 
 async function daemonConfig(command: Command, options: Record<string, unknown>): Promise<DaemonConfig> {
+  const { resolveConfig, settingsFromEnv, settingsFromFile } = await import('../../config/config.js')
   const flags: Record<string, unknown> = {}
   for (const { key, flag } of SETTING_LIST) {
     const option = command.options.find((o) => o.long === `--${flag}`)

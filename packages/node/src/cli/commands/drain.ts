@@ -1,9 +1,10 @@
 import type { Command } from 'commander'
 import { client, clientCommand, print } from '../options.js'
+import type { CommandEntry } from './index.js'
 
 /** `gary drain [--off]`: the node the CLI talks to hands its slots over. */
-export function drainCommand(program: Command): Command {
-  return clientCommand(program, 'drain', 'hand every slot of this node over to others, and take no new ones')
+export function add(program: Command, entry: CommandEntry): Command {
+  return clientCommand(program, entry)
     .option('--off', 'end the drain: take work again (slots already moved stay where they are)')
     .action(async (options) => {
       const on = options.off !== true

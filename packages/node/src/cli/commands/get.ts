@@ -2,10 +2,11 @@ import type { Command } from 'commander'
 import type { WorkloadRow } from '../../api/routes.js'
 import { client, clientCommand, print } from '../options.js'
 import { renderTable } from '../table.js'
+import type { CommandEntry } from './index.js'
 
 /** `gary get`: the declared workloads. */
-export function getCommand(program: Command): Command {
-  return clientCommand(program, 'get', 'list the declared workloads').action(async (options) => {
+export function add(program: Command, entry: CommandEntry): Command {
+  return clientCommand(program, entry).action(async (options) => {
     const rows = await client(options).get<WorkloadRow[]>('/v1/workloads')
     print(options, rows, () =>
       renderTable(

@@ -1,10 +1,11 @@
 import type { Command } from 'commander'
+import type { CommandEntry } from './index.js'
 
 /** `gary keygen`: a new cluster key. */
-export function keygenCommand(program: Command): Command {
+export function add(program: Command, entry: CommandEntry): Command {
   return program
-    .command('keygen')
-    .description('print a new cluster key; give every node the same file with --cluster-key')
+    .command(entry.name)
+    .description(entry.description)
     .action(async () => {
       const { generateClusterKey } = await import('../../net/cluster-key.js')
       process.stdout.write(generateClusterKey())

@@ -4,14 +4,11 @@ import type { WorkloadRow } from '../../api/routes.js'
 import { UserError } from '../../errors.js'
 import type { LogItem } from '../../logs/sources.js'
 import { client, clientCommand, wholeNumber } from '../options.js'
+import type { CommandEntry } from './index.js'
 
 /** `gary logs NAME`: a workload's container output, from whichever node holds each slot. */
-export function logsCommand(program: Command): Command {
-  return clientCommand(
-    program,
-    'logs',
-    "print a workload's container logs, from whichever node holds each slot",
-  )
+export function add(program: Command, entry: CommandEntry): Command {
+  return clientCommand(program, entry)
     .argument('<name>', 'workload name')
     .option('--slot <n>', 'only this slot')
     .option('-f, --follow', "keep printing new lines until Ctrl-C or the container's process exits")

@@ -2,14 +2,11 @@ import type { Command } from 'commander'
 import type { SlotRow } from '../../api/slot-rows.js'
 import { client, clientCommand, print } from '../options.js'
 import { renderTable } from '../table.js'
+import type { CommandEntry } from './index.js'
 
 /** `gary ps [NAME]`: every slot, and the slots no node can take. */
-export function psCommand(program: Command): Command {
-  return clientCommand(
-    program,
-    'ps',
-    'list every slot: where it runs and in what phase, and the slots no node can take',
-  )
+export function add(program: Command, entry: CommandEntry): Command {
+  return clientCommand(program, entry)
     .argument('[name]', 'only this workload')
     .action(async (name: string | undefined, options) => {
       const all = await client(options).get<SlotRow[]>('/v1/slots')

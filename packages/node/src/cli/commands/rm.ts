@@ -1,9 +1,10 @@
 import type { Command } from 'commander'
 import { client, clientCommand, print } from '../options.js'
+import type { CommandEntry } from './index.js'
 
 /** `gary rm NAME...`: deletes workloads. */
-export function rmCommand(program: Command): Command {
-  return clientCommand(program, 'rm', 'delete workloads from the cluster')
+export function add(program: Command, entry: CommandEntry): Command {
+  return clientCommand(program, entry)
     .argument('<names...>', 'workload names')
     .action(async (names: string[], options) => {
       const api = client(options)

@@ -1,0 +1,75 @@
+import type { Command } from 'commander'
+
+/** A subcommand of `gary`: its name and summary, and the module that adds it in full. */
+export interface CommandEntry {
+  name: string
+  description: string
+  load(): Promise<{ add(program: Command, entry: CommandEntry): unknown }>
+}
+
+/**
+ * Every subcommand, in the order `gary --help` lists them. Only the command being run is loaded
+ * (each of its modules, and what they import, costs start-up time); the others are named only.
+ * Help and shell completion load them all.
+ */
+export const COMMANDS: CommandEntry[] = [
+  { name: 'daemon', description: 'run a Gary node on this machine', load: () => import('./daemon.js') },
+  {
+    name: 'keygen',
+    description: 'print a new cluster key; give every node the same file with --cluster-key',
+    load: () => import('./keygen.js'),
+  },
+  {
+    name: 'id',
+    description: "print where other machines reach this node, to pass to another node's --join",
+    load: () => import('./id.js'),
+  },
+  {
+    name: 'node',
+    description: 'the cluster members: list them (ls), or look at one (inspect)',
+    load: () => import('./node.js'),
+  },
+  {
+    name: 'nodes',
+    description: 'list the cluster members this node knows (as gary node ls)',
+    load: () => import('./nodes.js'),
+  },
+  {
+    name: 'apply',
+    description:
+      'declare the workloads of YAML or JSON spec files, or of a Compose file, on the whole cluster',
+    load: () => import('./apply.js'),
+  },
+  {
+    name: 'convert',
+    description: 'print the Gary specs of a Compose file (or of spec files), without applying them',
+    load: () => import('./convert.js'),
+  },
+  { name: 'rm', description: 'delete workloads from the cluster', load: () => import('./rm.js') },
+  { name: 'get', description: 'list the declared workloads', load: () => import('./get.js') },
+  {
+    name: 'drain',
+    description: 'hand every slot of this node over to others, and take no new ones',
+    load: () => import('./drain.js'),
+  },
+  {
+    name: 'ps',
+    description: 'list every slot: where it runs and in what phase, and the slots no node can take',
+    load: () => import('./ps.js'),
+  },
+  {
+    name: 'inspect',
+    description: 'show a workload as stored, with its version and where each slot runs',
+    load: () => import('./inspect.js'),
+  },
+  {
+    name: 'logs',
+    description: "print a workload's container logs, from whichever node holds each slot",
+    load: () => import('./logs.js'),
+  },
+  {
+    name: 'completion',
+    description: 'print a shell completion script: source <(gary completion bash), or zsh, or fish',
+    load: () => import('./completion.js'),
+  },
+]

@@ -1,0 +1,39 @@
+import type { NodeView } from '../api/routes.js'
+import { formatBytes } from '../config/units.js'
+import { UserError } from '../errors.js'
+import { client, print } from './options.js'
+import { renderTable } from './table.js'
+
+/** Prints the members the daemon knows: `gary node ls` and `gary nodes`. */
+export async function listNodes(options: Record<string, unknown>): Promise<void> {
+  const nodes = await client(options).get<NodeView[]>('/v1/nodes')
+  print(options, nodes, () =>
+    renderTable(
+      ['NODE', 'STATE', 'DRAINING', 'ADDRESSES', 'LABELS', 'CPU', 'MEMORY', 'LAST HEARD'],
+      nodes.map((node) => [
+        node.self ? `${node.id} (self)` : node.id,
+        node.state,
+        node.draining ? 'yes' : 'no',
+        node.addrs.join(','),
+        Object.entries(node.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+        `${node.capacity.cpuMillis / 1000}`,
+        formatBytes(node.capacity.memoryBytes),
+        node.self ? '-' : `${(node.lastSeenMs / 1000).toFixed(1)}s ago`,
+      ]),
+    ),
+  )
+}
+
+/** The one member whose id is, contains at its start or ends with `id`. */
+export function findNode(nodes: NodeView[], id: string): NodeView {
+  const exact = nodes.find((node) => node.id === id)
+  if (exact !== undefined) return exact
+  const matches = nodes.filter((node) => node.id.startsWith(id) || node.id.endsWith(id))
+  if (matches.length === 1) return matches[0]!
+  if (matches.length === 0) throw new UserError(`no member ${id} is known to this node (see gary node ls)`)
+  throw new UserError(
+    `${id} names ${matches.length} members (${matches.map((node) => node.id).join(', ')}): give more of the id`,
+  )
+}
