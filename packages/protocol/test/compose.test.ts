@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Compose's ${VAR} references are what these tests are about
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import {

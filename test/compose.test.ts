@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NodeView } from '../packages/node/src/api/routes.js'
+import { cleanup, DaemonProcess, GARY_BIN, waitFor } from '../packages/node/src/testing/index.js'
+import { converged, docker } from './cluster-checks.js'
+import { dockerForTests } from './docker-required.js'
+
+// The Compose files of examples/compose, applied as a user would (`gary apply -f`), on two real
+// daemons sharing the real Docker engine: every service runs with its replicas, and what Gary
+// ignored is listed per service.
+
+const EXAMPLES = fileURLToPath(new URL('../examples/compose/', import.meta.url))
+const available = await dockerForTests('Compose files on Docker')
+
+interface Note {
+  file: string
+  service?: string
+  kind: string
+  key: string
+  reason: string
+}
+
+/** A loopback port free now: the examples' fixed host ports would clash with other tests. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+describe.runIf(available)('Compose files on a shared Docker engine', () => {
+  const daemons: DaemonProcess[] = []
+  const dirs: string[] = []
+  let env: Record<string, string>
+
+  /** Runs `gary apply -f FILE --json` on the first node: its results, and the notes on stderr. */
+  const apply = (file: string) =>
+    new Promise<{ results: { name: string; outcome: string }[]; notes: Note[] }>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [GARY_BIN, 'apply', '-f', `${EXAMPLES}${file}`, '--api', daemons[0]!.api, '--json'],
+        { env: { ...process.env, ...env } },
+        (err, stdout, stderr) => {
+          if (err !== null) reject(new Error(`gary apply -f ${file} failed: ${stderr}`))
+          else
+            resolve({
+              results: JSON.parse(stdout),
+              notes: stderr
+                .split('\n')
+                .filter((line) => line !== '')
+                .map((line) => JSON.parse(line) as Note),
+            })
+        },
+      )
+    })
+  const ignoredBy = (notes: Note[]) => {
+    const byService: Record<string, string[]> = {}
+    for (const note of notes.filter((n) => n.kind === 'ignored'))
+      (byService[note.service ?? '(file)'] ??= []).push(note.key)
+    return byService
+  }
+
+  beforeAll(async () => {
+    env = {
+      RESULT_PORT: String(await freePort()),
+      WORDPRESS_PORT: String(await freePort()),
+      WORDPRESS_DEBUG: '',
+    }
+    for (const labels of [['--label', 'monitoring=true'], []]) {
+      const dir = await DaemonProcess.tempDir()
+      dirs.push(dir)
+      const join = daemons.length === 0 ? [] : [daemons[0]!.joinAddr]
+      daemons.push(
+        await new DaemonProcess({
+          dataDir: dir,
+          join,
+          args: ['--runtime', 'docker', '--cpu', '4', '--memory', '4Gi', ...labels],
+        }).start(),
+      )
+    }
+    await waitFor('both nodes alive on both', async () => {
+      for (const daemon of daemons) {
+        const nodes = await daemon.cli<NodeView[]>('node', 'ls')
+        if (nodes.filter((node) => node.state === 'alive').length !== 2) return false
+      }
+      return true
+    })
+  })
+
+  afterAll(async () => {
+    await cleanup(daemons, dirs)
+    for (const daemon of daemons) {
+      for (const container of await docker.list({ 'gary.node': daemon.peerId }))
+        await docker.remove(container.id).catch(() => {})
+    }
+  })
+
+  it('the voting app runs every service with its replicas; networks, depends_on and volumes are listed ignored', async () => {
+    const { results, notes } = await apply('voting-app.yaml')
+    expect(results.map((r) => `${r.name}: ${r.outcome}`)).toEqual([
+      'redis: created',
+      'db: created',
+      'vote: created',
+      'result: created',
+      'worker: created',
+    ])
+    expect(ignoredBy(notes)).toEqual({
+      '(file)': ['networks', 'volumes'],
+      redis: ['networks', 'deploy.update_config.delay'],
+      db: ['volumes', 'networks', 'deploy.placement.constraints[0]'],
+      vote: ['depends_on', 'networks'],
+      result: ['depends_on', 'networks', 'deploy.update_config.delay'],
+      worker: ['networks', 'deploy.restart_policy.delay', 'deploy.restart_policy.window'],
+    })
+    for (const note of notes) expect(note.reason.length).toBeGreaterThan(10)
+    await converged(daemons, { redis: 1, db: 1, vote: 2, result: 1, worker: 1 })
+    // The results page answers on the host port the file published.
+    const page = await waitFor('the results page to answer', async () => {
+      const response = await fetch(`http://127.0.0.1:${env.RESULT_PORT}/`).catch(() => undefined)
+      return response?.ok === true ? response.text() : undefined
+    })
+    expect(page).toContain('Cats 0, dogs 0')
+    await daemons[0]!.cli('rm', 'redis', 'db', 'vote', 'result', 'worker')
+    await converged(daemons, {})
+  })
+
+  it('the monitoring stack runs its exporter only on the node labelled for it, and its collector once', async () => {
+    const { notes } = await apply('monitoring.yaml')
+    expect(ignoredBy(notes)).toEqual({
+      '(file)': ['configs', 'volumes'],
+      'node-exporter': ['hostname', 'pid', 'volumes'],
+      collector: ['user', 'configs', 'volumes', 'healthcheck.start_period'],
+    })
+    await converged(daemons, { 'node-exporter': 1, collector: 1 })
+    const exporters = await docker.list({ 'gary.node': daemons[0]!.peerId, 'gary.workload': 'node-exporter' })
+    expect(exporters.filter((container) => container.state === 'running')).toHaveLength(1)
+    await daemons[0]!.cli('rm', 'node-exporter', 'collector')
+    await converged(daemons, {})
+  })
+
+  it('WordPress and its database run with the env file and environment merged; secrets and volumes are listed ignored', async () => {
+    const { notes } = await apply('wordpress.yaml')
+    expect(ignoredBy(notes)).toEqual({
+      '(file)': ['volumes', 'secrets'],
+      db: ['volumes', 'secrets'],
+      wordpress: ['depends_on', 'volumes'],
+    })
+    await converged(daemons, { db: 1, wordpress: 1 })
+    const inspected = (await daemons[0]!.cli<{ spec: { env: Record<string, string> } }>('inspect', 'db')).spec
+    expect(inspected.env).toMatchObject({ MYSQL_DATABASE: 'wordpress', MYSQL_RANDOM_ROOT_PASSWORD: '1' })
+    await daemons[0]!.cli('rm', 'db', 'wordpress')
+    await converged(daemons, {})
+  })
+})
