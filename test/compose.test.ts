@@ -58,8 +58,10 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     })
   const ignoredBy = (notes: Note[]) => {
     const byService: Record<string, string[]> = {}
-    for (const note of notes.filter((n) => n.kind === 'ignored'))
-      (byService[note.service ?? '(file)'] ??= []).push(note.key)
+    for (const note of notes.filter((n) => n.kind === 'ignored')) {
+      const service = note.service ?? '(file)'
+      byService[service] = [...(byService[service] ?? []), note.key]
+    }
     return byService
   }
 
