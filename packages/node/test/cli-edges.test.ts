@@ -98,6 +98,24 @@ describe('without a daemon', () => {
     for (const { stderr } of [https, nonsense]) expect(stderr).not.toMatch(STACK)
   })
 
+  test('`gary convert -f` prints a Compose file as Gary specs, with what it ignored on stderr', async () => {
+    const file = new URL('../../../examples/compose/wordpress.yaml', import.meta.url).pathname
+    const { code, stdout, stderr } = await gary(['convert', '-f', file], {
+      env: { WORDPRESS_PORT: '8123', WORDPRESS_DEBUG: '1' },
+    })
+    expect(code).toBe(0)
+    const { parseAllDocuments } = await import('yaml')
+    const specs = parseAllDocuments(stdout).map((document) => document.toJS())
+    expect(specs.map((spec) => spec.name)).toEqual(['db', 'wordpress'])
+    expect(specs[1]).toMatchObject({
+      ports: [{ container: 80, host: 8123, protocol: 'tcp' }],
+      env: { WORDPRESS_DB_HOST: 'db:3306', WORDPRESS_DEBUG: '1', WORDPRESS_DB_USER: 'wordpress' },
+      restart: { policy: 'always' },
+    })
+    expect(stderr).toContain(`${file}: service wordpress: ignored depends_on: `)
+    expect(stderr).toContain(`${file}: service db: ignored secrets: secrets are not supported yet`)
+  })
+
   test('a missing cluster key file stops the daemon before it creates its data dir or says started', async () => {
     const dataDir = join(await tempDir(), 'never-made')
     const { code, stdout, stderr } = await gary(
