@@ -240,6 +240,27 @@ describe('against daemons', () => {
     expect(await names()).not.toContain('fine')
   })
 
+  test('files each under the limit but together over what one apply takes are refused whole', async () => {
+    const big = (name: string) =>
+      `name: ${name}\nimage: busybox\nenv:\n${Array.from({ length: 30 }, (_, i) => `  V${i}: ${'x'.repeat(24_000)}\n`).join('')}`
+    await writeFile(join(specs, 'big-1.yaml'), big('big-one'))
+    await writeFile(join(specs, 'big-2.yaml'), big('big-two'))
+    const { code, stderr } = await gary([
+      'apply',
+      '--api',
+      first.api,
+      '-f',
+      join(specs, 'big-1.yaml'),
+      '-f',
+      join(specs, 'big-2.yaml'),
+    ])
+    expect(code).toBe(1)
+    expect(stderr).toMatch(
+      /^gary: the files declare \d+ bytes of specs, over the 1048576 bytes one apply takes: nothing applied/,
+    )
+    expect(await names()).not.toContain('big-one')
+  })
+
   test('a directory without specs, and a missing file, are one sentence each', async () => {
     const empty = await tempDir()
     const { stderr } = await gary(['apply', '--api', first.api, '-f', empty])

@@ -1,7 +1,11 @@
 import type { Command } from 'commander'
+import { UserError } from '../../errors.js'
 import { loadSpecs, reportIgnored } from '../load-specs.js'
 import { client, clientCommand, collect, print } from '../options.js'
 import type { CommandEntry } from './index.js'
+
+/** What the daemon reads of one apply: the protocol's limit for a spec file (1 MiB). */
+const MAX_APPLY_BYTES = 1024 * 1024
 
 /** `gary apply -f FILE...`: declares the workloads of spec or Compose files on the whole cluster. */
 export function add(program: Command, entry: CommandEntry): Command {
@@ -15,12 +19,17 @@ export function add(program: Command, entry: CommandEntry): Command {
       const { specs, ignored } = await loadSpecs(options.file as string[])
       reportIgnored(ignored, options.json === true)
       // All files go in one request: the daemon applies all of them or, on a problem, none.
+      const text = JSON.stringify(specs)
+      const bytes = Buffer.byteLength(text)
+      if (bytes > MAX_APPLY_BYTES) {
+        throw new UserError(
+          `the files declare ${bytes} bytes of specs, over the ${MAX_APPLY_BYTES} bytes one apply takes: nothing applied (apply them in parts)`,
+        )
+      }
       const results = await client(options).request<{ name: string; outcome: string }[]>(
         'POST',
         '/v1/apply',
-        {
-          text: JSON.stringify(specs),
-        },
+        { text },
       )
       print(options, results, () => results.map((r) => `${r.name}: ${r.outcome}`).join('\n'))
     })
