@@ -7,6 +7,15 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 
+/** The caller's environment without its GARY_* settings: the test alone sets up the CLI it runs. */
+function withoutGarySettings(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] => !entry[0].startsWith('GARY_') && entry[1] !== undefined,
+    ),
+  )
+}
+
 const run = promisify(execFile)
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 
@@ -63,7 +72,7 @@ describe('gary installed from npm pack tarballs', () => {
     await daemon.start()
     const spec = join(elsewhere, 'web.yaml')
     await writeFile(spec, 'name: web\nimage: busybox\nreplicas: 2\n')
-    const env = { ...process.env, GARY_API: daemon.api }
+    const env = { ...withoutGarySettings(), GARY_API: daemon.api }
     await run(gary, ['apply', '-f', 'web.yaml'], { cwd: elsewhere, env })
     const rows = await waitFor('the installed gary ps to list both slots of web, running', async () => {
       const { stdout } = await run(gary, ['ps', '--json'], { cwd: elsewhere, env })

@@ -7,6 +7,15 @@ import { cleanup, DaemonProcess, GARY_BIN, waitFor } from '../packages/node/src/
 import { converged, docker } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
 
+/** The caller's environment without its GARY_* settings: the test alone sets up the CLI it runs. */
+function withoutGarySettings(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] => !entry[0].startsWith('GARY_') && entry[1] !== undefined,
+    ),
+  )
+}
+
 // The Compose files of examples/compose, applied as a user would (`gary apply -f`), on two real
 // daemons sharing the real Docker engine: every service runs with its replicas, and what Gary
 // ignored is listed per service.
@@ -42,7 +51,7 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
       execFile(
         process.execPath,
         [GARY_BIN, 'apply', '-f', `${EXAMPLES}${file}`, '--api', daemons[0]!.api, '--json'],
-        { env: { ...process.env, ...env } },
+        { env: { ...withoutGarySettings(), ...env } },
         (err, stdout, stderr) => {
           if (err !== null) reject(new Error(`gary apply -f ${file} failed: ${stderr}`))
           else

@@ -7,6 +7,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { NodeView } from '../src/api/routes.js'
 import { DaemonProcess, GARY_BIN, runCli, waitFor } from '../src/testing/index.js'
 
+/** The caller's environment without its GARY_* settings: the test alone sets up the CLI it runs. */
+function withoutGarySettings(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] => !entry[0].startsWith('GARY_') && entry[1] !== undefined,
+    ),
+  )
+}
+
 // The rough edges a new user found, one test each: what they typed, and what they must see.
 
 const STACK = /^\s+at /m
@@ -33,7 +42,7 @@ function gary(
     const child = execFile(
       process.execPath,
       [GARY_BIN, ...args],
-      { env: { ...process.env, ...options.env } },
+      { env: { ...withoutGarySettings(), ...options.env } },
       (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code ?? 1), stdout, stderr }),
     )
     child.stdin?.end(options.input ?? '')

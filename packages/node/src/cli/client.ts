@@ -10,6 +10,8 @@ export interface ClientInit {
 
 /** How long a stream may take to be accepted: the daemon may first have to reach another node. */
 const STREAM_ACCEPT_TIMEOUT_MS = 15_000
+/** Longest wait a busy daemon's Retry-After is honoured for, ms. */
+const MAX_RETRY_AFTER_MS = 5000
 
 /**
  * The CLI's side of the local API. Plain `node:http`, not `fetch`: loading fetch (undici and its
@@ -22,15 +24,31 @@ export class ApiClient {
     return this.request<T>('GET', path)
   }
 
-  async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const signal = AbortSignal.timeout(this.init.timeoutMs ?? 5000)
-    const response = await this.#send(method, path, body, signal)
-    const text = await readAll(response, signal).catch((err: Error) => {
-      throw new DaemonUnreachableError(`the daemon at ${this.init.api} broke off its answer: ${err.message}`)
-    })
-    const answer = parseJson(text) as { error?: string; details?: unknown }
-    if (!ok(response)) throw failure(response, answer)
-    return answer as T
+  /**
+   * One request and its JSON answer. A daemon that answers 503 (busy, or still starting) is asked
+   * again after its Retry-After (1 s without one), within the same time limit.
+   */
+  async request<T>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+    options: { timeoutMs?: number } = {},
+  ): Promise<T> {
+    const deadline = Date.now() + (options.timeoutMs ?? this.init.timeoutMs ?? 5000)
+    for (;;) {
+      const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()))
+      const response = await this.#send(method, path, body, signal)
+      const text = await readAll(response, signal).catch((err: Error) => {
+        throw new DaemonUnreachableError(
+          `the daemon at ${this.init.api} broke off its answer: ${err.message}`,
+        )
+      })
+      const answer = parseJson(text) as { error?: string; details?: unknown }
+      if (ok(response)) return answer as T
+      const retryMs = Math.min(MAX_RETRY_AFTER_MS, 1000 * (Number(response.headers['retry-after']) || 1))
+      if (response.statusCode !== 503 || Date.now() + retryMs >= deadline) throw failure(response, answer)
+      await new Promise((resolve) => setTimeout(resolve, retryMs * (0.5 + Math.random() / 2)))
+    }
   }
 
   /**

@@ -30,6 +30,8 @@ export function add(program: Command, entry: CommandEntry): Command {
         'POST',
         '/v1/apply',
         { text },
+        // A large file takes the daemon a while to check, and a busy daemon asks to come back.
+        { timeoutMs: 60_000 },
       )
       print(options, results, () => results.map((r) => `${r.name}: ${r.outcome}`).join('\n'))
     })
