@@ -125,6 +125,14 @@ describe('without a daemon', () => {
     expect(stderr).toContain(`${file}: service db: ignored secrets: secrets are not supported yet`)
   })
 
+  test('an env_file that is no plain file (/dev/zero) is refused, not read forever', async () => {
+    const file = join(await tempDir(), 'compose.yaml')
+    await writeFile(file, 'services:\n  a:\n    image: x\n    env_file: /dev/zero\n')
+    const { code, stderr } = await gary(['convert', '-f', file])
+    expect(code).toBe(1)
+    expect(stderr).toContain(`${file}: services.a.env_file: /dev/zero cannot be read`)
+  })
+
   test('a missing cluster key file stops the daemon before it creates its data dir or says started', async () => {
     const dataDir = join(await tempDir(), 'never-made')
     const { code, stdout, stderr } = await gary(

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import type { ComposeNote } from '@gary/protocol'
 import { InvalidSpecError } from '../errors.js'
@@ -25,13 +25,7 @@ export async function loadSpecs(paths: string[]): Promise<{ specs: unknown[]; ig
   for (const file of files) {
     const result = readApplyFile(file.text, {
       environment: process.env,
-      readEnvFile: (path) => {
-        try {
-          return readFileSync(isAbsolute(path) ? path : join(file.dir, path), 'utf8')
-        } catch {
-          return undefined
-        }
-      },
+      readEnvFile: (path) => readEnvFile(isAbsolute(path) ? path : join(file.dir, path)),
     })
     if (!result.ok) {
       problems.push(...result.problems.map((problem) => `${file.name}: ${problem}`))
@@ -64,5 +58,19 @@ export function reportIgnored(notes: FileNote[], json: boolean): void {
     process.stderr.write(
       note.kind === 'ignored' ? `${where}ignored ${note.key}: ${note.reason}\n` : `${where}${note.reason}\n`,
     )
+  }
+}
+
+/** Largest env file read: a Compose file may name anything, /dev/zero included. */
+const MAX_ENV_FILE_BYTES = 1024 * 1024
+
+/** An env file's text; undefined when it is missing, not a plain file, or too large to be one. */
+function readEnvFile(path: string): string | undefined {
+  try {
+    const info = statSync(path)
+    if (!info.isFile() || info.size > MAX_ENV_FILE_BYTES) return undefined
+    return readFileSync(path, 'utf8')
+  } catch {
+    return undefined
   }
 }
