@@ -138,7 +138,13 @@ describe('messages from a hostile peer over a real connection', () => {
     const before = await a.cli<unknown[]>('get')
     // Heartbeats claiming a declaration digest that differs from A's make A pull from the attacker.
     const beats = lpStream(await attacker.dialProtocol(aPeer, HEARTBEAT))
-    const beat = encodeHeartbeat({ incarnation: 1, seq: 5, members: '00000000', decls: 'ffffffffffffffff' })
+    const beat = encodeHeartbeat({
+      incarnation: 1,
+      seq: 5,
+      members: '00000000',
+      decls: 'ffffffffffffffff',
+      wall: Date.now(),
+    })
     await waitFor('A to pull from the attacker', async () => {
       await beats.write(beat)
       return a.hasLog('refused a malformed declaration set')
@@ -177,7 +183,13 @@ describe('messages from a hostile peer over a real connection', () => {
     // A valid heartbeat on a new stream is still heard.
     const again = lpStream(await attacker.dialProtocol(aPeer, HEARTBEAT))
     await again.write(
-      encodeHeartbeat({ incarnation: 1, seq: 5, members: '00000000', decls: '0000000000000000' }),
+      encodeHeartbeat({
+        incarnation: 1,
+        seq: 5,
+        members: '00000000',
+        decls: '0000000000000000',
+        wall: Date.now(),
+      }),
     )
     expect((await bAsSeenByA())?.state).toBe('alive')
   })

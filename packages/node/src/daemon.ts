@@ -4,6 +4,7 @@ import type { ContainerRuntime } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ClusterApi, NodeView } from './api/routes.js'
 import { type SlotRow, slotRows } from './api/slot-rows.js'
+import { ClockGuard } from './clock/clock-guard.js'
 import type { DaemonConfig } from './config/config.js'
 import { loadOrCreatePeerKey, nextIncarnation } from './data-dir/identity.js'
 import { AntiEntropy } from './declarations/anti-entropy.js'
@@ -29,6 +30,8 @@ export interface TestHooks {
   dropDeclGossip?: number
   /** Serve `POST /v1/test/partition`. */
   partition?: boolean
+  /** Run the daemon's wall clock this far ahead (or behind), ms: a machine whose clock is wrong. */
+  wallOffsetMs?: number
 }
 
 export interface DaemonComponents {
@@ -55,6 +58,7 @@ export class Daemon implements ClusterApi {
   readonly #now: () => number
   readonly #wallNow: () => number
   readonly #testHooks: TestHooks
+  readonly #clock: ClockGuard
   readonly #blocked = new Set<string>()
   readonly #timers: NodeJS.Timeout[] = []
   #p2p?: P2P
@@ -72,8 +76,13 @@ export class Daemon implements ClusterApi {
     this.#log = components.logger
     this.#runtime = components.runtime
     this.#now = components.monotonicNow ?? (() => performance.now())
-    this.#wallNow = components.wallNow ?? Date.now
     this.#testHooks = components.testHooks ?? {}
+    const skew = this.#testHooks.wallOffsetMs ?? 0
+    this.#wallNow = components.wallNow ?? (skew === 0 ? Date.now : () => Date.now() + skew)
+    this.#clock = new ClockGuard(
+      { maxOffsetMs: config.maxClockOffsetMs },
+      { logger: this.#log, wallNow: this.#wallNow, now: this.#now },
+    )
   }
 
   get peerId(): string {
@@ -123,6 +132,7 @@ export class Daemon implements ClusterApi {
         logger: this.#log,
         self,
         wallNow: this.#wallNow,
+        clock: this.#clock,
         onChange: trigger,
       },
     )
@@ -136,8 +146,12 @@ export class Daemon implements ClusterApi {
       logger: this.#log,
       self: this.#self,
       now: this.#now,
+      wallNow: this.#wallNow,
       declsDigest: () => declarations.digest,
-      onHeartbeat: (peer, now) => antiEntropy?.check(peer, now),
+      onHeartbeat: (peer, now, beat) => {
+        antiEntropy?.check(peer, now)
+        this.#clock.observe(peer, beat.wall)
+      },
       onChange: trigger,
     })
     antiEntropy = new AntiEntropy(declarations, membership.table, this.#log)
@@ -162,7 +176,12 @@ export class Daemon implements ClusterApi {
     )
     await this.#logs.start()
     this.#timers.push(setInterval(() => this.#summary(), SUMMARY_MS))
-    this.#timers.push(setInterval(() => declarations.collectTombstones(), TOMBSTONE_COLLECT_MS))
+    this.#timers.push(
+      setInterval(() => {
+        // A clock far ahead would forget tombstones that still guard against an older write.
+        if (this.writesRefused() === undefined) declarations.collectTombstones()
+      }, TOMBSTONE_COLLECT_MS),
+    )
 
     if (config.clusterKey === undefined) {
       this.#log.warn(
@@ -195,6 +214,11 @@ export class Daemon implements ClusterApi {
     await this.#logs?.stop()
     await this.#p2p?.stop()
     this.#log.info('stopped')
+  }
+
+  /** Why this node refuses `apply` and `rm` now (its clock is far from its peers'), or undefined. */
+  writesRefused(): string | undefined {
+    return this.#clock.writesRefused()
   }
 
   /** The log lines of one slot's container, read here or from the node that holds it. */

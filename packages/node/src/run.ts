@@ -89,5 +89,6 @@ function testHooksFromEnv(env: NodeJS.ProcessEnv): TestHooks {
   return {
     dropDeclGossip: Number.parseInt(env.GARY_TEST_DROP_DECL_GOSSIP ?? '0', 10) || 0,
     partition: env.GARY_TEST_PARTITION === '1',
+    wallOffsetMs: Number.parseInt(env.GARY_TEST_WALL_OFFSET_MS ?? '0', 10) || 0,
   }
 }

@@ -19,7 +19,7 @@ const nodeState = (node: string): NodeState => ({
   promises: [],
   refusals: [],
 })
-const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000' }
+const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000', wall: 0 }
 
 function setup(members = new MemberTable('self', config), reads?: (member: string) => boolean) {
   const clock = { now: 0, agreed: false }

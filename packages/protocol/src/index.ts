@@ -13,6 +13,7 @@
  * ```
  */
 export * from './canonical.js'
+export * from './clock-offset.js'
 export * from './compose/index.js'
 export * from './decl-store.js'
 export * from './did-you-mean.js'

@@ -1,9 +1,10 @@
 import { z } from 'zod'
 import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
+import { MAX_HLC_LOGICAL, MAX_HLC_WALL } from './hlc.js'
 
 /** Largest NodeState accepted from the network, in bytes. */
 export const MAX_NODE_STATE_BYTES = 128 * 1024
-/** Largest heartbeat accepted from the network, in bytes (the binary form is at most 32). */
+/** Largest heartbeat accepted from the network, in bytes (the binary form is at most 40). */
 export const MAX_HEARTBEAT_BYTES = 64
 
 const peerId = z.string().min(1).max(128)
@@ -25,8 +26,17 @@ export const CapacitySchema = z.strictObject({
   memoryBytes: count,
 })
 
-/** A hybrid logical clock timestamp. */
-export const HlcSchema = z.strictObject({ wall: count, logical: count })
+/** Milliseconds since the epoch that a JavaScript Date can show. */
+const wallTime = z.number().int().nonnegative().max(MAX_HLC_WALL)
+
+/**
+ * A hybrid logical clock timestamp. Bounded below the largest safe integer so that a clock that
+ * receives one can always tick past it (`hlcReceive`), and its wall time always prints as a date.
+ */
+export const HlcSchema = z.strictObject({
+  wall: wallTime,
+  logical: z.number().int().nonnegative().max(MAX_HLC_LOGICAL),
+})
 
 export const PromisePhaseSchema = z.enum(['claimed', 'starting', 'running', 'failed', 'releasing'])
 
@@ -81,6 +91,11 @@ export const HeartbeatSchema = z.strictObject({
   members: z.string().regex(/^[0-9a-f]{8}$/, 'is not an 8-digit hex digest'),
   /** Digest of the sender's declaration set (`DeclStore.digest`): a receiver whose set differs pulls it. */
   decls: z.string().regex(/^[0-9a-f]{16}$/, 'is not a 16-digit hex digest'),
+  /**
+   * The sender's wall clock when it sent the heartbeat, ms: a node compares its clock with its
+   * peers' (`PeerClocks`) and refuses writes while it is far from most of them.
+   */
+  wall: wallTime,
 })
 
 export type Capacity = z.infer<typeof CapacitySchema>

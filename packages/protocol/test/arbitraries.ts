@@ -1,5 +1,13 @@
 import fc from 'fast-check'
-import type { Heartbeat, Hlc, NodeState, SlotPromise, StateVersion } from '../src/index.js'
+import {
+  type Heartbeat,
+  type Hlc,
+  MAX_HLC_LOGICAL,
+  MAX_HLC_WALL,
+  type NodeState,
+  type SlotPromise,
+  type StateVersion,
+} from '../src/index.js'
 
 /** fast-check 4 makes null-prototype records by default; decoded messages are plain objects. */
 export const record = <T>(shape: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
@@ -30,7 +38,11 @@ export const labelKey = fc.oneof(
 
 export const count = fc.oneof(fc.nat(10), fc.maxSafeNat())
 
-export const hlc: fc.Arbitrary<Hlc> = record({ wall: count, logical: count })
+/** Timestamps the codec accepts, its edges included. */
+export const hlc: fc.Arbitrary<Hlc> = record({
+  wall: fc.oneof(fc.nat(10), fc.nat(MAX_HLC_WALL), fc.constant(MAX_HLC_WALL)),
+  logical: fc.oneof(fc.nat(10), fc.nat(MAX_HLC_LOGICAL), fc.constant(MAX_HLC_LOGICAL)),
+})
 
 export const slotPromise: fc.Arbitrary<SlotPromise> = record({
   workload: text(1, 63),
@@ -85,9 +97,11 @@ export const beat = (
   seq: number,
   members = '00000000',
   decls = '0000000000000000',
+  wall = 1_800_000_000_000,
 ): Heartbeat => ({
   incarnation,
   seq,
   members,
   decls,
+  wall,
 })

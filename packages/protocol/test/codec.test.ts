@@ -12,6 +12,7 @@ import {
   encodePeerHints,
   HeartbeatSchema,
   MAX_HEARTBEAT_BYTES,
+  MAX_HLC_WALL,
   MAX_NODE_STATE_BYTES,
   MAX_PEER_HINTS,
   MAX_PEER_HINTS_BYTES,
@@ -275,7 +276,7 @@ describe('Heartbeat codec', () => {
     .array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 })
     .map((bytes) => bytes.map((b) => b.toString(16).padStart(2, '0')).join(''))
 
-  test('a valid heartbeat round trips, in at most 32 bytes', () => {
+  test('a valid heartbeat round trips, in at most 40 bytes', () => {
     fc.assert(
       fc.property(
         record({
@@ -283,24 +284,32 @@ describe('Heartbeat codec', () => {
           seq: count,
           members: digest,
           decls: fc.tuple(digest, digest).map(([a, b]) => a + b),
+          wall: fc.oneof(fc.nat(10), fc.nat(MAX_HLC_WALL), fc.constant(MAX_HLC_WALL)),
         }),
         (beat) => {
           const bytes = encodeHeartbeat(beat)
-          expect(bytes.byteLength).toBeLessThanOrEqual(32)
+          expect(bytes.byteLength).toBeLessThanOrEqual(40)
           expect(decodeHeartbeat(bytes)).toStrictEqual({ ok: true, value: beat })
         },
       ),
     )
   })
 
-  test('a heartbeat of a real node is 21 bytes', () => {
+  test('a heartbeat of a real node is 27 bytes', () => {
     const bytes = encodeHeartbeat({
       incarnation: 1_795_464_359_719,
       seq: 3,
       members: setDigest(['a', 'b']),
       decls: '0123456789abcdef',
+      wall: 1_795_464_360_012,
     })
-    expect(bytes.byteLength).toBe(21)
+    expect(bytes.byteLength).toBe(27)
+  })
+
+  test('refuses a wall time past any date', () => {
+    const beat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000' }
+    expect(decodeHeartbeat(encodeHeartbeat({ ...beat, wall: MAX_HLC_WALL })).ok).toBe(true)
+    expect(refusal(decodeHeartbeat(encodeHeartbeat({ ...beat, wall: MAX_HLC_WALL + 1 })))).toContain('range')
   })
 
   test('refuses a heartbeat over MAX_HEARTBEAT_BYTES, naming the limit', () => {
@@ -314,6 +323,7 @@ describe('Heartbeat codec', () => {
       seq: 1,
       members: setDigest(['a', 'b']),
       decls: 'fedcba9876543210',
+      wall: 1_795_464_360_012,
     })
     expect(decodeHeartbeat(valid).ok).toBe(true)
     expect(refusal(decodeHeartbeat(valid.subarray(0, valid.length - 1)))).toContain('length')

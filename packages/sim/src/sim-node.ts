@@ -275,6 +275,7 @@ export class SimNode {
 
   #heartbeat(): void {
     const decls = this.decls.digest()
+    const wall = this.#clock.wallNow()
     let bytes: number | undefined
     for (const peer of this.links) {
       // Per peer, as the daemon's: with partial membership, of the members both keep.
@@ -283,6 +284,7 @@ export class SimNode {
         seq: this.state.seq,
         members: this.table.liveDigest(peer.id),
         decls,
+        wall,
       }
       bytes ??= encodeHeartbeat(beat).length
       this.#send(peer, bytes, () => peer.#receiveHeartbeat(this, beat))

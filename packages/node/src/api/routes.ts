@@ -37,6 +37,8 @@ export interface ClusterApi {
   nodes(): NodeView[]
   slots(): SlotRow[]
   drain(on: boolean): boolean
+  /** Why this node refuses writes now, in one sentence, or undefined. */
+  writesRefused(): string | undefined
   logs(workload: string, slot: number, options: LogOpenOptions): Promise<AsyncIterable<LogLine>>
   /** Test hook: refuse every connection with these peers. */
   partition(peers: string[]): Promise<void>
@@ -86,6 +88,7 @@ export function apiRoutes(daemon: ClusterApi, options: { testHooks?: boolean } =
       path: '/v1/apply',
       handle: async ({ body }) => {
         const { text } = parse(ApplyBody, body)
+        refuseWrites(daemon)
         const parsed = parseWorkloadFile(text)
         if (!parsed.ok)
           throw new ApiRequestError(400, 'invalid workload spec, nothing applied', parsed.problems)
@@ -95,7 +98,10 @@ export function apiRoutes(daemon: ClusterApi, options: { testHooks?: boolean } =
     {
       method: 'DELETE',
       path: '/v1/workloads/:name',
-      handle: async ({ params }) => (await daemon.declarations.remove([params.name!]))[0],
+      handle: async ({ params }) => {
+        refuseWrites(daemon)
+        return (await daemon.declarations.remove([params.name!]))[0]
+      },
     },
     {
       method: 'GET',
@@ -172,6 +178,15 @@ function row(entry: DeclEntry): WorkloadRow {
     updated: new Date(entry.version.hlc.wall).toISOString(),
     origin: entry.version.origin,
   }
+}
+
+/**
+ * A node whose clock is far from its peers' would stamp writes that win or lose by its error. 409,
+ * not 503: a clock is fixed by a person, not within a client's retries.
+ */
+function refuseWrites(daemon: ClusterApi): void {
+  const reason = daemon.writesRefused()
+  if (reason !== undefined) throw new ApiRequestError(409, reason)
 }
 
 function issue(error: z.ZodError): string {

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { DEFAULT_PLACEMENT_CONFIG, MAX_SHARDS } from '@gary/protocol'
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_PLACEMENT_CONFIG, MAX_SHARDS } from '@gary/protocol'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ConfigError } from '../errors.js'
@@ -211,6 +211,15 @@ export const SETTINGS = {
       'promise changes reach only the nodes of its own and the neighbouring shards; past 3, ' +
       'membership is partial too (a node keeps the members of those shards and the ones it is ' +
       'connected to)',
+  }),
+  maxClockOffsetMs: setting({
+    arg: 'ms',
+    schema: positiveMs,
+    default: DEFAULT_MAX_CLOCK_OFFSET_MS,
+    defaultText: String(DEFAULT_MAX_CLOCK_OFFSET_MS),
+    help:
+      "a peer's timestamp further ahead of this node's clock is refused; a node this far from most " +
+      "of its peers' clocks refuses `apply` and `rm` until its clock is fixed",
   }),
   advertise: setting({
     arg: 'host',

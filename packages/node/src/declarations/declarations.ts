@@ -9,13 +9,13 @@ import {
   encodeDeclEntries,
   HLC_ZERO,
   type Hlc,
-  hlcReceive,
   hlcTick,
   MAX_DECL_MESSAGE_BYTES,
   type Workload,
 } from '@gary/protocol'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
+import type { ClockGuard } from '../clock/clock-guard.js'
 import { writeFileAtomic } from '../data-dir/identity.js'
 import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
@@ -36,6 +36,8 @@ export interface DeclarationsComponents {
   /** This node's peer id: the origin of the versions it writes. */
   self: string
   wallNow: () => number
+  /** Receives the entries' timestamps, refusing those too far ahead of this node's clock. */
+  clock: Pick<ClockGuard, 'receive'>
   /** The declarations changed. */
   onChange?: () => void
 }
@@ -146,7 +148,7 @@ export class Declarations {
         )
         return 0
       }
-      const changed = this.#merge(decoded.value, `sync from ${id}`)
+      const changed = this.#merge(decoded.value, 'sync', id)
       if (changed > 0) this.#persist()
       return changed
     } finally {
@@ -201,16 +203,24 @@ export class Declarations {
       this.components.logger.debug({ from: signer }, 'rejected declarations written under another name')
       return 'reject'
     }
-    const changed = this.#merge(decoded.value, `gossip from ${signer}`)
+    const changed = this.#merge(decoded.value, 'gossip', signer)
     if (changed === 0) return 'ignore'
     this.#persist()
     return 'accept'
   }
 
-  #merge(entries: DeclEntry[], via: string): number {
+  #merge(entries: DeclEntry[], how: string, peer: string): number {
     let changed = 0
+    const via = `${how} from ${peer}`
     for (const entry of entries) {
-      this.#hlc = hlcReceive(this.#hlc, entry.version.hlc, this.components.wallNow())
+      // A write stamped too far ahead would win over every later one: refused until it is not.
+      const hlc = this.components.clock.receive(this.#hlc, entry.version.hlc, {
+        peer,
+        workload: entry.name,
+        via,
+      })
+      if (hlc === undefined) continue
+      this.#hlc = hlc
       const outcome = this.store.merge(entry)
       if (outcome === 'stale' || outcome === 'unchanged') continue
       changed++
@@ -263,7 +273,10 @@ export class Declarations {
     }
     for (const entry of decoded.value) {
       this.store.merge(entry)
-      this.#hlc = hlcReceive(this.#hlc, entry.version.hlc, this.components.wallNow())
+      // Kept even when ahead (this node accepted it once), but it does not drag the clock along.
+      this.#hlc =
+        this.components.clock.receive(this.#hlc, entry.version.hlc, { workload: entry.name, via: 'disk' }) ??
+        this.#hlc
     }
     this.components.logger.info({ workloads: this.store.live().length }, 'loaded declarations')
   }

@@ -13,6 +13,7 @@ import {
   encodeNodeState,
   encodePeerHints,
   encodeStatesWithin,
+  type Heartbeat,
   INDIRECT_DEAD_AFTER_MS,
   inScope,
   listenShards,
@@ -63,10 +64,12 @@ export interface MembershipComponents {
   self: SelfState
   /** Monotonic milliseconds. */
   now: () => number
+  /** Wall-clock milliseconds: every heartbeat carries them, so that peers compare clocks. */
+  wallNow: () => number
   /** The declaration digest every heartbeat carries. */
   declsDigest: () => string
   /** A valid heartbeat arrived from a peer (after the member table took it in). */
-  onHeartbeat?: (peer: string, now: number) => void
+  onHeartbeat?: (peer: string, now: number, beat: Heartbeat) => void
   /** A member's state or status changed: the placement view changed. */
   onChange?: () => void
 }
@@ -312,7 +315,7 @@ export class Membership {
     if (outcome === 'needs-state') this.#stateAnnounced(peer)
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
     if (outcome !== 'stale' && this.table.get(peer)?.status !== 'alive') this.#sweep(peer)
-    this.components.onHeartbeat?.(peer, now)
+    this.components.onHeartbeat?.(peer, now, decoded.value)
     // Undefined: the peer's digest covers a shard out of this node's scope (partial membership).
     const sameMembers = this.table.sameMembers(peer, decoded.value.members)
     if (!this.#agreed && sameMembers === true && decoded.value.decls === this.components.declsDigest()) {
@@ -368,6 +371,7 @@ export class Membership {
     const now = this.components.now()
     const self = this.components.self.current
     const decls = this.components.declsDigest()
+    const wall = this.components.wallNow()
     // The member digest is per peer with partial membership (of the members both keep,
     // `MemberTable.liveDigest`), the same for all otherwise: each frame is encoded once.
     const frames = new Map<string, Uint8Array>()
@@ -375,7 +379,7 @@ export class Membership {
       const members = this.table.liveDigest(peer)
       let frame = frames.get(members)
       if (frame === undefined) {
-        frame = encodeHeartbeat({ incarnation: self.incarnation, seq: self.seq, members, decls })
+        frame = encodeHeartbeat({ incarnation: self.incarnation, seq: self.seq, members, decls, wall })
         frames.set(members, frame)
       }
       return frame
