@@ -100,7 +100,7 @@ export class Daemon implements ClusterApi {
     const clusterKey = config.clusterKey === undefined ? undefined : await readClusterKey(config.clusterKey)
     const info = await this.#runtime.info(AbortSignal.timeout(10_000))
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
-    const incarnation = await nextIncarnation(config.dataDir, this.#wallNow())
+    const incarnation = await nextIncarnation(config.dataDir, this.#wallNow(), this.#log)
 
     const p2p = await createP2P({
       privateKey,

@@ -13,6 +13,11 @@ export class ClusterKeyError extends UserError {
   override name = 'ClusterKeyError'
 }
 
+/** The data dir's `incarnation` file holds a value this node cannot restart from. */
+export class IncarnationError extends UserError {
+  override name = 'IncarnationError'
+}
+
 /** No daemon answers at the API address the CLI was given. */
 export class DaemonUnreachableError extends UserError {
   override name = 'DaemonUnreachableError'

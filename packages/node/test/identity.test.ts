@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeEach, describe, expect, test } from 'vitest'
 import { loadOrCreatePeerKey, nextIncarnation, writeFileAtomic } from '../src/data-dir/identity.js'
+import type { Logger } from '../src/logger.js'
 import { generateClusterKey, readClusterKey } from '../src/net/cluster-key.js'
 
 const dirs: string[] = []
@@ -79,9 +80,34 @@ describe('nextIncarnation', () => {
     expect(await nextIncarnation(dir, 3_000)).toBeGreaterThan(before)
   })
 
-  test('a garbled file does not stop the node', async () => {
+  test('a garbled file does not stop the node, and the repair is said', async () => {
     await writeFile(join(dir, 'incarnation'), 'garbage')
-    expect(await nextIncarnation(dir, 42)).toBe(42)
+    const warnings: unknown[] = []
+    const logger = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Logger
+    expect(await nextIncarnation(dir, 42, logger)).toBe(42)
+    expect(warnings).toEqual([
+      [
+        { path: join(dir, 'incarnation'), incarnation: 42, problem: 'held "garbage", not a whole number' },
+        'incarnation file holds no number: starting from the wall clock',
+      ],
+    ])
+  })
+
+  test('a number that leaves no larger incarnation stops the start with one sentence, and stays', async () => {
+    const path = join(dir, 'incarnation')
+    for (const text of [String(Number.MAX_SAFE_INTEGER), '9007199254740993', '1'.repeat(400)]) {
+      await writeFile(path, text)
+      const err = await rejection(nextIncarnation(dir, 42))
+      expect(err.name).toBe('IncarnationError')
+      expect(err.message).toMatch(
+        new RegExp(`^${path} holds \\d+(\\.\\.\\.)?, which leaves no larger incarnation`),
+      )
+      expect(err.message).toContain('delete it')
+      expect(await readFile(path, 'utf8')).toBe(text)
+    }
+    // One below the limit is the last start it allows.
+    await writeFile(path, String(Number.MAX_SAFE_INTEGER - 1))
+    expect(await nextIncarnation(dir, 42)).toBe(Number.MAX_SAFE_INTEGER)
   })
 })
 

@@ -1,8 +1,10 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { incarnationAfter } from '@gary/protocol'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { UserError } from '../errors.js'
+import { IncarnationError, UserError } from '../errors.js'
+import type { Logger } from '../logger.js'
 
 /** Writes a file so that a crash leaves either the old or the new content, never a torn one. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
@@ -34,19 +36,25 @@ export async function loadOrCreatePeerKey(dataDir: string): Promise<PrivateKey> 
 }
 
 /**
- * The next incarnation: larger than every earlier one of this data dir, so receivers can tell a
- * restarted node's messages from replays of the old ones. Wall time keeps it growing even if
- * the file is lost.
+ * The next incarnation (`incarnationAfter`), written back to the data dir before the node says
+ * anything. A file it cannot start from stops the start with one sentence; a repair is logged.
  */
-export async function nextIncarnation(dataDir: string, wallNow: number): Promise<number> {
+export async function nextIncarnation(dataDir: string, wallNow: number, logger?: Logger): Promise<number> {
   const path = join(dataDir, 'incarnation')
-  let previous = 0
+  let text: string | undefined
   try {
-    previous = Number.parseInt(await readFile(path, 'utf8'), 10) || 0
+    text = await readFile(path, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-  const next = Math.max(previous + 1, wallNow)
-  await writeFileAtomic(path, String(next))
-  return next
+  const next = incarnationAfter(text, wallNow)
+  if (!next.ok)
+    throw new IncarnationError(`${path} ${next.reason}: delete it to start again from the wall clock`)
+  if (next.repaired !== undefined)
+    logger?.warn(
+      { path, incarnation: next.incarnation, problem: next.repaired },
+      'incarnation file holds no number: starting from the wall clock',
+    )
+  await writeFileAtomic(path, String(next.incarnation))
+  return next.incarnation
 }
