@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { inScope, shardOf } from '@gary/protocol'
+import { formatIssues, inScope, NodeStateSchema, shardOf } from '@gary/protocol'
 import type { ContainerRuntime } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ClusterApi, NodeView } from './api/routes.js'
@@ -9,6 +9,7 @@ import type { DaemonConfig } from './config/config.js'
 import { loadOrCreatePeerKey, nextIncarnation } from './data-dir/identity.js'
 import { AntiEntropy } from './declarations/anti-entropy.js'
 import { Declarations } from './declarations/declarations.js'
+import { UserError } from './errors.js'
 import type { Logger } from './logger.js'
 import { type LogOpenOptions, LogService } from './logs/service.js'
 import { logSources } from './logs/sources.js'
@@ -122,6 +123,13 @@ export class Daemon implements ClusterApi {
       promises: [],
       refusals: [],
     })
+    // Peers would refuse every state of this node, silently: a value out of the codec's range
+    // (a label key, `--memory 1e30`) must stop it here instead.
+    const own = NodeStateSchema.safeParse(this.#self.current)
+    if (!own.success)
+      throw new UserError(
+        `this node's state would be refused by every peer (${formatIssues(own.error.issues)}): fix the setting it comes from`,
+      )
     this.#gossip = new Gossip(p2p.services.pubsub)
     const trigger = () => this.#reconciler?.viewChanged()
     const declarations = new Declarations(

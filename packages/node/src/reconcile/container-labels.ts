@@ -1,4 +1,4 @@
-import type { Hlc } from '@gary/protocol'
+import { type Hlc, isHlc } from '@gary/protocol'
 
 /** Labels every Gary container carries: a node only ever touches containers with its own id. */
 export const LABELS = {
@@ -36,7 +36,12 @@ export function parseSlotLabels(labels: Record<string, string>): ContainerSlot |
   const since = /^(\d+)\.(\d+)$/.exec(labels[LABELS.since] ?? '')
   if (workload === undefined || generation === undefined || since === null) return undefined
   if (!Number.isSafeInteger(slot) || slot < 0) return undefined
-  return { workload, slot, generation, since: { wall: Number(since[1]), logical: Number(since[2]) } }
+  // Anyone with access to the engine can label a container: a value out of the codec's range
+  // would make this node's own state unencodable, and every peer refuse it.
+  if (workload === '' || workload.length > 63 || generation === '' || generation.length > 64) return undefined
+  const at = { wall: Number(since[1]), logical: Number(since[2]) }
+  if (!isHlc(at)) return undefined
+  return { workload, slot, generation, since: at }
 }
 
 /**
