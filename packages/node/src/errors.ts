@@ -64,3 +64,14 @@ export class SlotNotHeldError extends UserError {
 export class LogStreamError extends UserError {
   override name = 'LogStreamError'
 }
+
+/** A file in the data dir could not be written durably (disk full, read-only, no permission). */
+export class DataDirWriteError extends UserError {
+  override name = 'DataDirWriteError'
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message)
+  }
+}

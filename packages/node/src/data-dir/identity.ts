@@ -1,17 +1,14 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { incarnationAfter } from '@gary/protocol'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { IncarnationError, UserError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { writeFileDurable } from './durable-file.js'
 
 /** Writes a file so that a crash leaves either the old or the new content, never a torn one. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`
-  await writeFile(temporary, data, { mode, flush: true })
-  await rename(temporary, path)
-}
+export const writeFileAtomic = writeFileDurable
 
 /** Loads this node's peer key from the data dir, creating it on first start: the peer id survives restarts. */
 export async function loadOrCreatePeerKey(dataDir: string): Promise<PrivateKey> {

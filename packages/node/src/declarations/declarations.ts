@@ -1,5 +1,3 @@
-import { readFile, rename } from 'node:fs/promises'
-import { join } from 'node:path'
 import {
   canonicalJson,
   DEFAULT_TOMBSTONE_KEEP_MS,
@@ -16,9 +14,9 @@ import {
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
 import type { ClockGuard } from '../clock/clock-guard.js'
-import { writeFileAtomic } from '../data-dir/identity.js'
 import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
+import { StoreFile } from './store-file.js'
 
 export interface DeclarationsInit {
   cluster: string
@@ -45,8 +43,6 @@ export interface DeclarationsComponents {
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged'
 export type RemoveOutcome = 'deleted' | 'not found'
 
-const PERSIST_FILE = 'declarations.json'
-
 /**
  * The cluster's declarations on this node: a CRDT store that any node may write to, spread by
  * gossip as writes happen, healed by pulling a peer's whole set when its digest differs, and kept
@@ -58,7 +54,7 @@ export class Declarations {
   readonly syncProtocol: string
   #hlc: Hlc = HLC_ZERO
   #dropGossip: number
-  #persisting: Promise<void> = Promise.resolve()
+  readonly #file: StoreFile
   readonly #syncing = new Set<string>()
 
   constructor(
@@ -68,6 +64,14 @@ export class Declarations {
     this.topic = `gary/1/${init.cluster}/decl`
     this.syncProtocol = `/gary/${init.cluster}/decl-sync/1.0.0`
     this.#dropGossip = init.dropGossip ?? 0
+    this.#file = new StoreFile(init.dataDir, {
+      logger: components.logger,
+      store: () => this.store,
+      durable: (entries) => {
+        for (const entry of entries) this.store.merge(entry)
+      },
+      wallNow: components.wallNow,
+    })
   }
 
   get digest(): string {
@@ -84,10 +88,13 @@ export class Declarations {
 
   async stop(): Promise<void> {
     await this.components.libp2p.unhandle(this.syncProtocol)
-    await this.#persisting
+    await this.#file.idle()
   }
 
-  /** Declares workloads; versions only the ones that change, and spreads them. */
+  /**
+   * Declares workloads; versions only the ones that change, and spreads them. Resolves once the
+   * writes are on disk; rejects with DataDirWriteError, and then nothing of them was applied.
+   */
   async apply(workloads: Workload[]): Promise<{ name: string; outcome: ApplyOutcome }[]> {
     const results: { name: string; outcome: ApplyOutcome }[] = []
     const written: DeclEntry[] = []
@@ -98,7 +105,6 @@ export class Declarations {
         continue
       }
       const entry: DeclEntry = { name: workload.name, version: this.#nextVersion(), deleted: false, workload }
-      this.store.merge(entry)
       written.push(entry)
       results.push({
         name: workload.name,
@@ -109,7 +115,7 @@ export class Declarations {
     return results
   }
 
-  /** Deletes workloads by name, leaving tombstones. */
+  /** Deletes workloads by name, leaving tombstones; durable as `apply` is. */
   async remove(names: string[]): Promise<{ name: string; outcome: RemoveOutcome }[]> {
     const results: { name: string; outcome: RemoveOutcome }[] = []
     const written: DeclEntry[] = []
@@ -120,7 +126,6 @@ export class Declarations {
         continue
       }
       const entry: DeclEntry = { name, version: this.#nextVersion(), deleted: true }
-      this.store.merge(entry)
       written.push(entry)
       results.push({ name, outcome: 'deleted' })
     }
@@ -173,9 +178,11 @@ export class Declarations {
     return { hlc: this.#hlc, origin: this.components.self }
   }
 
+  /** Makes local writes durable, then applies and spreads them: a write the disk refused goes nowhere. */
   async #written(entries: DeclEntry[]): Promise<void> {
     if (entries.length === 0) return
-    this.#persist()
+    await this.#file.save(entries)
+    this.components.onChange?.()
     try {
       await this.components.gossip.publish(this.topic, encodeDeclEntries(entries))
     } catch (err) {
@@ -232,52 +239,24 @@ export class Declarations {
     return changed
   }
 
-  /** Writes are queued so that the file always ends with the newest store, written atomically. */
+  /** Saves what peers sent: best effort, since the writer holds it durably and peers resend it. */
   #persist(): void {
     this.components.onChange?.()
-    this.#persisting = this.#persisting
-      .then(() =>
-        writeFileAtomic(
-          join(this.init.dataDir, PERSIST_FILE),
-          JSON.stringify({ version: 1, entries: this.store.entries() }),
-        ),
-      )
+    this.#file
+      .save()
       .catch((err: Error) => this.components.logger.error({ err: err.message }, 'cannot save declarations'))
   }
 
   async #load(): Promise<void> {
-    const path = join(this.init.dataDir, PERSIST_FILE)
-    let text: string
-    try {
-      text = await readFile(path, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw err
-    }
-    let entries: unknown
-    try {
-      entries = (JSON.parse(text) as { entries?: unknown }).entries
-    } catch {
-      entries = undefined
-    }
-    const decoded = decodeDeclEntries(encodeDeclEntries((entries ?? []) as DeclEntry[]))
-    if (entries === undefined || !decoded.ok) {
-      // Keep the file for a person to look at; peers give this node the set back by anti-entropy.
-      const aside = `${path}.unreadable-${this.components.wallNow()}`
-      await rename(path, aside)
-      this.components.logger.error(
-        { path, movedTo: aside },
-        'declarations file is unreadable: moved aside, starting empty',
-      )
-      return
-    }
-    for (const entry of decoded.value) {
+    const { entries, repaired } = await this.#file.load()
+    for (const entry of entries) {
       this.store.merge(entry)
       // Kept even when ahead (this node accepted it once), but it does not drag the clock along.
       this.#hlc =
         this.components.clock.receive(this.#hlc, entry.version.hlc, { workload: entry.name, via: 'disk' }) ??
         this.#hlc
     }
+    if (repaired) await this.#file.save()
     this.components.logger.info({ workloads: this.store.live().length }, 'loaded declarations')
   }
 
