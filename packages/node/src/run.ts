@@ -1,8 +1,11 @@
 import { type ContainerRuntime, FakeRuntime } from '@gary/runtime'
 import { apiRoutes } from './api/routes.js'
 import { ApiRequestError, ApiServer, type Route } from './api/server.js'
+import { SpecParser } from './api/spec-parser.js'
+import { readApiToken } from './config/api-token.js'
 import { type DaemonConfig, parseHostPort } from './config/config.js'
 import { Daemon, type TestHooks } from './daemon.js'
+import { writeError } from './data-dir/durable-file.js'
 import { UserError } from './errors.js'
 import { createLogger } from './logger.js'
 
@@ -31,14 +34,15 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
   let started = false
   // The API listens first, so that a daemon whose API address is taken never starts (and never
   // says `started`); it answers 503 until the daemon has started.
-  const routes = apiRoutes(daemon, { testHooks: testHooks.partition }).map((route) => ({
+  const specs = new SpecParser()
+  const routes = apiRoutes(daemon, { specs, testHooks: testHooks.partition }).map((route) => ({
     ...route,
     handle: (request: Parameters<Route['handle']>[0]) => {
       if (!started) throw new ApiRequestError(503, 'the daemon is starting: ask again in a moment')
       return route.handle(request)
     },
   }))
-  const api = new ApiServer({ host, port, token: config.apiToken }, routes, logger)
+  const api = new ApiServer({ host, port, token: readApiToken(config) }, routes, logger)
   try {
     await api.start()
   } catch (err) {
@@ -63,6 +67,7 @@ export async function runDaemon(config: DaemonConfig): Promise<void> {
     stopping = true
     logger.info({ signal }, 'stopping')
     await api.stop()
+    await specs.stop()
     await daemon.stop()
     await runtime.close()
     logger.flush()
@@ -81,8 +86,23 @@ function explainStartError(err: Error & { code?: string }, config: DaemonConfig)
   if (err.name === 'RuntimeUnavailableError') {
     return new UserError(`${err.message} (or run with --runtime fake to try Gary without containers)`)
   }
+  // A data dir the daemon cannot write to (read-only, full, not ours) is the user's to fix.
+  if (err.name === 'DataDirWriteError')
+    return new UserError(`${err.message}: give --data-dir a writable directory`)
+  const { path, code } = err as Error & { path?: string; code?: string }
+  if (
+    code !== undefined &&
+    typeof path === 'string' &&
+    DATA_DIR_CODES.has(code) &&
+    path.startsWith(config.dataDir)
+  ) {
+    const { message } = writeError(path, err as NodeJS.ErrnoException)
+    return new UserError(`${message}: give --data-dir a writable directory`)
+  }
   return err
 }
+
+const DATA_DIR_CODES = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EISDIR', 'EIO'])
 
 /** Fault-test hooks, from variables no production setup sets. */
 function testHooksFromEnv(env: NodeJS.ProcessEnv): TestHooks {

@@ -1,14 +1,15 @@
 import type { Capacity } from '@gary/protocol'
-import { type DeclEntry, generationOf, parseWorkloadFile } from '@gary/protocol'
+import { type DeclEntry, generationOf } from '@gary/protocol'
 import type { LogLine } from '@gary/runtime'
 import { z } from 'zod'
 import type { Declarations } from '../declarations/declarations.js'
-import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
+import { DataDirWriteError, LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
 import { MAX_LOG_TAIL } from '../logs/frames.js'
 import type { LogOpenOptions } from '../logs/service.js'
 import { logSources, readSources } from '../logs/sources.js'
 import { ApiRequestError, type Route } from './server.js'
 import type { SlotRow } from './slot-rows.js'
+import { type SpecParser, SpecTooCostlyError } from './spec-parser.js'
 
 /** One member as the API reports it. */
 export interface NodeView {
@@ -27,6 +28,11 @@ export interface NodeView {
   draining: boolean
   /** Milliseconds since this node last heard from the member; 0 for itself. */
   lastSeenMs: number
+  /**
+   * This node only: false while a node started with `--join` has not heard from any member yet
+   * (it takes no work meanwhile).
+   */
+  joined?: boolean
 }
 
 /** What the API asks of the node it runs on (the daemon). */
@@ -70,7 +76,10 @@ const LogQuery = z.strictObject({
 })
 
 /** The daemon's HTTP API: every route answers from this node's view of the whole cluster. */
-export function apiRoutes(daemon: ClusterApi, options: { testHooks?: boolean } = {}): Route[] {
+export function apiRoutes(
+  daemon: ClusterApi,
+  options: { specs: Pick<SpecParser, 'parse'>; testHooks?: boolean },
+): Route[] {
   const routes: Route[] = [
     { method: 'GET', path: '/v1/health', handle: () => ({ ok: true }) },
     { method: 'GET', path: '/v1/id', handle: () => ({ id: daemon.peerId, addrs: daemon.joinAddrs() }) },
@@ -89,10 +98,14 @@ export function apiRoutes(daemon: ClusterApi, options: { testHooks?: boolean } =
       handle: async ({ body }) => {
         const { text } = parse(ApplyBody, body)
         refuseWrites(daemon)
-        const parsed = parseWorkloadFile(text)
+        const parsed = await options.specs.parse(text).catch((err: Error) => {
+          if (err instanceof SpecTooCostlyError)
+            throw new ApiRequestError(400, 'invalid workload spec, nothing applied', [err.message])
+          throw err
+        })
         if (!parsed.ok)
           throw new ApiRequestError(400, 'invalid workload spec, nothing applied', parsed.problems)
-        return daemon.declarations.apply(parsed.workloads)
+        return durable(() => daemon.declarations.apply(parsed.workloads))
       },
     },
     {
@@ -100,7 +113,7 @@ export function apiRoutes(daemon: ClusterApi, options: { testHooks?: boolean } =
       path: '/v1/workloads/:name',
       handle: async ({ params }) => {
         refuseWrites(daemon)
-        return (await daemon.declarations.remove([params.name!]))[0]
+        return (await durable(() => daemon.declarations.remove([params.name!])))[0]
       },
     },
     {
@@ -165,6 +178,16 @@ export function apiRoutes(daemon: ClusterApi, options: { testHooks?: boolean } =
     })
   }
   return routes
+}
+
+/** A write the data dir refused is answered 507, with the sentence that says why: nothing was applied. */
+async function durable<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (err) {
+    if (err instanceof DataDirWriteError) throw new ApiRequestError(507, err.message)
+    throw err
+  }
 }
 
 function row(entry: DeclEntry): WorkloadRow {

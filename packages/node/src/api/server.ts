@@ -2,10 +2,22 @@ import { timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { resolveLoopback } from '../config/loopback.js'
+import { UserError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { Gate, GateFullError } from './gate.js'
+import { jsonDepthOver } from './json-depth.js'
+import { refusal } from './request-guard.js'
 
 /** Largest request body the API reads, bytes. */
 export const MAX_API_BODY_BYTES = 2 * 1024 * 1024
+/** Deepest nesting of a JSON body: every route's body is a flat object. */
+export const MAX_API_BODY_DEPTH = 32
+
+/** The API would listen beyond loopback without a token. */
+export class ApiExposedError extends UserError {
+  override name = 'ApiExposedError'
+}
 
 /** A request the API refuses: the status and sentence go back to the client as they are. */
 export class ApiRequestError extends Error {
@@ -44,6 +56,14 @@ export interface ApiInit {
   port: number
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   token?: string
+  /** Requests handled at once; the others wait. Default 8. */
+  maxConcurrent?: number
+  /** Requests waiting; beyond that the API answers 503 with Retry-After. Default 32. */
+  maxQueued?: number
+  /** Answer streams (logs) open at once. Default 64. */
+  maxStreams?: number
+  /** A request body must arrive within this long, ms. Default 10000. */
+  bodyTimeoutMs?: number
 }
 
 /**
@@ -53,12 +73,15 @@ export interface ApiInit {
 export class ApiServer {
   #server?: Server
   readonly #routes: { method: string; pattern: RegExp; names: string[]; route: Route }[]
+  readonly #gate: Gate
+  #streams = 0
 
   constructor(
     private readonly init: ApiInit,
     routes: Route[],
     private readonly log: Logger,
   ) {
+    this.#gate = new Gate(init.maxConcurrent ?? 8, init.maxQueued ?? 32)
     this.#routes = routes.map((route) => {
       const names: string[] = []
       const pattern = route.path.replace(/:([a-z]+)/g, (_, name: string) => {
@@ -69,10 +92,32 @@ export class ApiServer {
     })
   }
 
+  /**
+   * Refuses, with ApiExposedError, an API without a token whose host resolves to anything but
+   * loopback: judged on the addresses, since a name that looks local may not be.
+   */
+  async #checkExposure(): Promise<void> {
+    if (this.init.token === undefined) {
+      const { loopback, addresses } = await resolveLoopback(this.init.host).catch((err: Error) => {
+        throw new ApiExposedError(`cannot resolve the API host ${this.init.host}: ${err.message}`)
+      })
+      if (!loopback) {
+        throw new ApiExposedError(
+          `the API host ${this.init.host} is ${addresses.join(', ')}, beyond loopback: give it a token (--api-token-file FILE or GARY_API_TOKEN)`,
+        )
+      }
+    }
+  }
+
   async start(): Promise<void> {
+    await this.#checkExposure()
     const server = createServer((request, response) => {
       void this.#handle(request, response)
     })
+    // A client that sends its request slowly holds a socket, not the event loop; bound both.
+    server.headersTimeout = 10_000
+    server.requestTimeout = 30_000
+    server.maxConnections = 256
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -95,37 +140,89 @@ export class ApiServer {
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const gone = new AbortController()
     response.once('close', () => gone.abort())
+    let release: (() => void) | undefined
     try {
+      const refused = refusal(request, { apiHost: this.init.host, token: this.init.token })
+      if (refused !== undefined) throw new ApiRequestError(refused.status, refused.message)
+      if (!this.#authorised(request)) throw new ApiRequestError(401, 'missing or wrong API token')
+      release = await this.#admit(gone.signal)
       const answer = await this.#route(request, gone.signal)
-      if (isAsyncIterable(answer)) await this.#stream(request, response, answer, gone.signal)
-      else send(response, 200, answer)
+      if (isAsyncIterable(answer)) {
+        // A stream may last for hours: it stops counting as work once it is set up.
+        release()
+        await this.#streamBounded(request, response, answer, gone.signal)
+      } else send(response, 200, answer)
     } catch (err) {
+      if (gone.signal.aborted) return
       if (err instanceof ApiRequestError) {
-        send(response, err.status, {
-          error: err.message,
-          ...(err.details === undefined ? {} : { details: err.details }),
-        })
+        send(
+          response,
+          err.status,
+          { error: err.message, ...(err.details === undefined ? {} : { details: err.details }) },
+          err.status === 503 ? { 'retry-after': '1' } : {},
+        )
       } else {
-        this.log.error({ err, url: request.url }, 'api request failed')
+        this.log.error({ err, url: request.url?.slice(0, 200) }, 'api request failed')
         send(response, 500, { error: (err as Error).message })
       }
+    } finally {
+      release?.()
+    }
+  }
+
+  async #admit(signal: AbortSignal): Promise<() => void> {
+    try {
+      return await this.#gate.acquire(signal)
+    } catch (err) {
+      if (err instanceof GateFullError)
+        throw new ApiRequestError(503, 'the API is busy: try again in a second')
+      throw err
+    }
+  }
+
+  async #streamBounded(
+    request: IncomingMessage,
+    response: ServerResponse,
+    items: AsyncIterable<unknown>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (this.#streams >= (this.init.maxStreams ?? 64)) {
+      await (items as AsyncIterable<unknown> & { return?: () => Promise<unknown> })
+        [Symbol.asyncIterator]()
+        .return?.()
+        .catch(() => {})
+      throw new ApiRequestError(503, 'too many streams open: try again later')
+    }
+    this.#streams++
+    try {
+      await this.#stream(request, response, items, signal)
+    } finally {
+      this.#streams--
     }
   }
 
   async #route(request: IncomingMessage, signal: AbortSignal): Promise<unknown> {
-    if (!this.#authorised(request)) throw new ApiRequestError(401, 'missing or wrong API token')
-    const url = new URL(request.url ?? '/', 'http://localhost')
+    let url: URL
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost')
+    } catch {
+      throw new ApiRequestError(400, 'the request target is not a URL path')
+    }
     const path = url.pathname
     for (const { method, pattern, names, route } of this.#routes) {
       const match = pattern.exec(path)
       if (match === null || method !== request.method) continue
-      const params = Object.fromEntries(
-        names.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]),
-      )
-      const body = request.method === 'POST' ? await readJsonBody(request) : undefined
+      const params = Object.fromEntries(names.map((name, i) => [name, decodePathPart(match[i + 1] ?? '')]))
+      const body =
+        request.method === 'POST'
+          ? await readJsonBody(
+              request,
+              AbortSignal.any([signal, AbortSignal.timeout(this.init.bodyTimeoutMs ?? 10_000)]),
+            )
+          : undefined
       return await route.handle({ params, body, query: url.searchParams, signal })
     }
-    throw new ApiRequestError(404, `no such endpoint: ${request.method} ${path}`)
+    throw new ApiRequestError(404, `no such endpoint: ${request.method} ${path.slice(0, 200)}`)
   }
 
   /** Writes items as NDJSON, waiting for the client to take them; never throws. */
@@ -161,17 +258,39 @@ export class ApiServer {
   }
 }
 
-async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    throw new ApiRequestError(400, 'the path has a malformed %-escape')
+  }
+}
+
+async function readJsonBody(request: IncomingMessage, signal: AbortSignal): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).byteLength
-    if (size > MAX_API_BODY_BYTES)
-      throw new ApiRequestError(413, `request body is over ${MAX_API_BODY_BYTES} bytes`)
-    chunks.push(chunk as Buffer)
-  }
+  // A client that stops sending loses its connection: it holds a place in the gate meanwhile.
+  const cut = () => request.destroy(new Error('the request body did not arrive in time'))
+  signal.addEventListener('abort', cut, { once: true })
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    for await (const chunk of request.iterator({ destroyOnReturn: false })) {
+      size += (chunk as Buffer).byteLength
+      if (size > MAX_API_BODY_BYTES)
+        throw new ApiRequestError(413, `request body is over ${MAX_API_BODY_BYTES} bytes`)
+      chunks.push(chunk as Buffer)
+    }
+  } catch (err) {
+    if (err instanceof ApiRequestError) throw err
+    throw new ApiRequestError(400, `the request body could not be read: ${(err as Error).message}`)
+  } finally {
+    signal.removeEventListener('abort', cut)
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  // JSON.parse took a second over 2 MB of nested brackets, on the event loop.
+  if (jsonDepthOver(text, MAX_API_BODY_DEPTH))
+    throw new ApiRequestError(400, `request body nests deeper than ${MAX_API_BODY_DEPTH} levels`)
+  try {
+    return JSON.parse(text)
   } catch {
     throw new ApiRequestError(400, 'request body is not JSON')
   }
@@ -181,11 +300,22 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value
 }
 
-function send(response: ServerResponse, status: number, body: unknown): void {
+function send(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (response.headersSent) {
+    response.end()
+    return
+  }
   const text = JSON.stringify(body)
   response.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
   })
   response.end(text)
 }

@@ -7,24 +7,31 @@ import { renderTable } from './table.js'
 /** Prints the members the daemon knows: `gary node ls` and `gary nodes`. */
 export async function listNodes(options: Record<string, unknown>): Promise<void> {
   const nodes = await client(options).get<NodeView[]>('/v1/nodes')
+  const alone = nodes.some((node) => node.self && node.joined === false)
   print(options, nodes, () =>
-    renderTable(
-      ['NODE', 'STATE', 'DRAINING', 'ADDRESSES', 'LABELS', 'CPU', 'MEMORY', 'LAST HEARD'],
-      nodes.map((node) => [
-        node.self ? `${node.id} (self)` : node.id,
-        node.state,
-        node.draining ? 'yes' : 'no',
-        node.addrs.join(','),
-        Object.entries(node.labels)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(','),
-        `${node.capacity.cpuMillis / 1000}`,
-        formatBytes(node.capacity.memoryBytes),
-        node.self ? '-' : `${(node.lastSeenMs / 1000).toFixed(1)}s ago`,
-      ]),
-    ),
+    [
+      renderTable(
+        ['NODE', 'STATE', 'DRAINING', 'ADDRESSES', 'LABELS', 'CPU', 'MEMORY', 'LAST HEARD'],
+        nodes.map((node) => [
+          node.self ? `${node.id} (self)` : node.id,
+          node.state,
+          node.draining ? 'yes' : 'no',
+          node.addrs.join(','),
+          Object.entries(node.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+          `${node.capacity.cpuMillis / 1000}`,
+          formatBytes(node.capacity.memoryBytes),
+          node.self ? '-' : `${(node.lastSeenMs / 1000).toFixed(1)}s ago`,
+        ]),
+      ),
+      ...(alone ? ['', NOT_JOINED] : []),
+    ].join('\n'),
   )
 }
+
+const NOT_JOINED =
+  'this node has not joined: no member has answered at its --join addresses, and it takes no work until one does (see its log)'
 
 /** The one member whose id is, contains at its start or ends with `id`. */
 export function findNode(nodes: NodeView[], id: string): NodeView {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { readApiToken } from '../config/api-token.js'
 import { UserError } from '../errors.js'
 import { parseApiAddress } from './api-address.js'
 import { ApiClient } from './client.js'
@@ -10,13 +11,17 @@ export function clientCommand(program: Command, entry: { name: string; descripti
     .description(entry.description)
     .option('--api <host:port>', 'daemon API address (env GARY_API, default 127.0.0.1:7947)')
     .option('--api-token <token>', 'API token (env GARY_API_TOKEN)')
+    .option('--api-token-file <file>', 'file whose first line is the API token (env GARY_API_TOKEN_FILE)')
     .option('--json', 'print JSON')
 }
 
 export function client(options: Record<string, unknown>): ApiClient {
+  const apiToken = (options.apiToken as string | undefined) ?? (process.env.GARY_API_TOKEN || undefined)
+  const apiTokenFile =
+    (options.apiTokenFile as string | undefined) ?? (process.env.GARY_API_TOKEN_FILE || undefined)
   return new ApiClient({
     api: parseApiAddress((options.api as string | undefined) ?? (process.env.GARY_API || '127.0.0.1:7947')),
-    token: (options.apiToken as string | undefined) ?? (process.env.GARY_API_TOKEN || undefined),
+    token: apiToken ?? readApiToken({ apiTokenFile }),
   })
 }
 

@@ -23,6 +23,8 @@ export function newProgram(json: boolean): Command {
 const USER_ERRORS = new Set([
   'UserError',
   'ConfigError',
+  'ApiExposedError',
+  'DataDirWriteError',
   'ClusterKeyError',
   'DaemonUnreachableError',
   'ApiError',

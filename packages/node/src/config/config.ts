@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { formatIssues } from '@gary/protocol'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { ConfigError } from '../errors.js'
+import { isLoopbackAddress } from './loopback.js'
 import { type DaemonConfig, DEFAULTS, SETTING_LIST, type Settings } from './settings.js'
 
 export {
@@ -104,13 +106,17 @@ function checkConfig(config: DaemonConfig): string[] {
   const problems: string[] = []
   try {
     const { host } = parseHostPort(config.api)
-    if (!isLoopback(host) && config.apiToken === undefined) {
+    // A name is resolved when the API starts (ApiServer.checkExposure); an address is judged here.
+    if (isIP(host) !== 0 && !isLoopbackAddress(host) && !hasApiToken(config)) {
       problems.push(
-        `api: binding ${config.api} beyond loopback needs an API token (--api-token or GARY_API_TOKEN)`,
+        `api: binding ${config.api} beyond loopback needs an API token (--api-token-file FILE or GARY_API_TOKEN)`,
       )
     }
   } catch (err) {
     problems.push((err as Error).message)
+  }
+  if (config.apiToken !== undefined && config.apiTokenFile !== undefined) {
+    problems.push('apiToken: give the API token once, as a token or as a file, not both')
   }
   if (!(config.heartbeatMs < config.suspectAfterMs && config.suspectAfterMs < config.deadAfterMs)) {
     problems.push(
@@ -128,6 +134,7 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+/** Whether the API demands a token (given directly or as a file). */
+export function hasApiToken(config: Pick<DaemonConfig, 'apiToken' | 'apiTokenFile'>): boolean {
+  return config.apiToken !== undefined || config.apiTokenFile !== undefined
 }

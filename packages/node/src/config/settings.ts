@@ -128,7 +128,13 @@ export const SETTINGS = {
     arg: 't',
     schema: z.string().min(16, 'must be at least 16 characters'),
     defaultText: 'none',
-    help: 'bearer token the API demands',
+    help: 'bearer token the API demands (on the command line `ps` shows it: prefer the variable or a file)',
+  }),
+  apiTokenFile: setting({
+    arg: 'file',
+    schema: z.string().min(1),
+    defaultText: 'none',
+    help: 'a file whose first line is the API token',
   }),
   cluster: setting({
     arg: 'name',

@@ -20,6 +20,11 @@ export function add(program: Command, entry: CommandEntry): Command {
   }
   return command.action(async (options: Record<string, unknown>) => {
     const config = await daemonConfig(command, options)
+    if (options.apiToken !== undefined) {
+      process.stderr.write(
+        'gary: warning: --api-token shows the token to anyone who runs ps here: prefer --api-token-file FILE or GARY_API_TOKEN\n',
+      )
+    }
     await import('../../polyfill.js')
     const { runDaemon } = await import('../../run.js')
     await runDaemon(config)
