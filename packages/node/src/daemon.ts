@@ -18,6 +18,7 @@ import { SelfState } from './membership/self-state.js'
 import { dialableAddrs, hostOf } from './net/addresses.js'
 import { readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
+import { handshakeReporter } from './net/handshake-watch.js'
 import { createP2P, type P2P } from './net/p2p.js'
 import { systemClock } from './reconcile/clock.js'
 import { ClusterView } from './reconcile/cluster-view.js'
@@ -47,6 +48,7 @@ export interface DaemonComponents {
 
 const SUMMARY_MS = 10_000
 const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
+const NOT_JOINED_WARN_MS = 10_000
 
 /**
  * A Gary node: the libp2p host, membership (who is alive), and the cluster's declarations, with
@@ -71,6 +73,11 @@ export class Daemon implements ClusterApi {
   #clusterView?: ClusterView
   #logs?: LogService
   readonly #stopping = new AbortController()
+  /**
+   * A node told to join takes no work until it has heard a member: one that never reaches the
+   * cluster (a wrong cluster key, a wrong address) would otherwise run everything alone.
+   */
+  #joined: boolean
 
   constructor(config: DaemonConfig, components: DaemonComponents) {
     this.#config = config
@@ -84,6 +91,7 @@ export class Daemon implements ClusterApi {
       { maxOffsetMs: config.maxClockOffsetMs },
       { logger: this.#log, wallNow: this.#wallNow, now: this.#now },
     )
+    this.#joined = config.join.length === 0
   }
 
   get peerId(): string {
@@ -109,6 +117,7 @@ export class Daemon implements ClusterApi {
       clusterKey,
       allow: config.allow,
       ...(this.#testHooks.partition === true ? { blocked: this.#blocked } : {}),
+      onHandshakeFailure: handshakeReporter(this.#log, clusterKey !== undefined),
     })
     this.#p2p = p2p
     const self = p2p.peerId.toString()
@@ -157,6 +166,7 @@ export class Daemon implements ClusterApi {
       wallNow: this.#wallNow,
       declsDigest: () => declarations.digest,
       onHeartbeat: (peer, now, beat) => {
+        this.#joined = true
         antiEntropy?.check(peer, now)
         this.#clock.observe(peer, beat.wall)
       },
@@ -190,6 +200,7 @@ export class Daemon implements ClusterApi {
         if (this.writesRefused() === undefined) declarations.collectTombstones()
       }, TOMBSTONE_COLLECT_MS),
     )
+    this.#timers.push(setInterval(() => this.#warnIfNotJoined(), NOT_JOINED_WARN_MS))
 
     if (config.clusterKey === undefined) {
       this.#log.warn(
@@ -275,6 +286,7 @@ export class Daemon implements ClusterApi {
         declarations: this.#declarations!.store,
         now: this.#now,
         agreed: () => membership.agreedWithAPeer,
+        joined: () => this.#joined,
         reads: (id) => inScope(self, id, this.#config.promiseShards),
         self: () => {
           const { labels, capacity, draining } = this.#self!.current
@@ -350,6 +362,7 @@ export class Daemon implements ClusterApi {
         capacity: self.capacity,
         draining: self.draining,
         lastSeenMs: 0,
+        joined: this.#joined,
       },
     ]
     for (const member of this.#membership!.table.list()) {
@@ -368,6 +381,14 @@ export class Daemon implements ClusterApi {
       })
     }
     return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  #warnIfNotJoined(): void {
+    if (this.#joined) return
+    this.#log.warn(
+      { join: this.#config.join },
+      'not joined: no member answered at the --join addresses, so this node takes no work (is one running, reachable, with the same cluster key?)',
+    )
   }
 
   #ownAddrs(): string[] {

@@ -7,6 +7,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { gossipService } from './gossip.js'
+import { type HandshakeFailure, watchHandshakes } from './handshake-watch.js'
 
 export interface P2PInit {
   privateKey: PrivateKey
@@ -17,6 +18,8 @@ export interface P2PInit {
   allow: string[]
   /** Peers this node refuses to connect with (the partition test hook). */
   blocked?: ReadonlySet<string>
+  /** A handshake failed the way a different cluster key (or none) makes it fail. */
+  onHandshakeFailure?: (failure: HandshakeFailure) => void
 }
 
 /** The libp2p host: TCP, Noise, Yamux, identify, ping and gossipsub, closed by the cluster key when given. */
@@ -27,7 +30,7 @@ export async function createP2P(init: P2PInit) {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    ...(init.clusterKey === undefined ? {} : { connectionProtector: preSharedKey({ psk: init.clusterKey }) }),
+    ...protection(init),
     connectionManager: {
       // libp2p 2.10's defaults retry every few ms and give up at once; Gary also redials itself.
       reconnectRetryInterval: 500,
@@ -48,6 +51,13 @@ export async function createP2P(init: P2PInit) {
 }
 
 export type P2P = Awaited<ReturnType<typeof createP2P>>
+
+/** The cluster key's protection, watched for handshakes that fail as a key mismatch makes them fail. */
+function protection(init: P2PInit) {
+  const keyed = init.clusterKey === undefined ? undefined : preSharedKey({ psk: init.clusterKey })
+  if (init.onHandshakeFailure === undefined) return keyed === undefined ? {} : { connectionProtector: keyed }
+  return { connectionProtector: watchHandshakes(keyed, init.onHandshakeFailure) }
+}
 
 /** Refuses every connection, either way, with the blocked peers. */
 function gaterFor(blocked: ReadonlySet<string>) {

@@ -28,6 +28,11 @@ export interface ClusterViewComponents {
   /** True once a peer's heartbeat showed the same members and declarations as this node's. */
   agreed: () => boolean
   /**
+   * False while a node told to join has heard from no member: it takes no work until then, as
+   * it would otherwise run the whole cluster's work alone. Default: always true.
+   */
+  joined?: () => boolean
+  /**
    * Whether placement reads the member; default all. With ring shards, only the members in scope
    * (placement decides alike without the others: `placement-shards.test.ts`). The others are
    * left out of the view: held at an older state on purpose, or not held at all with partial
@@ -90,7 +95,10 @@ export class ClusterView {
       self: this.components.self(),
       partialView: partial.partial,
       partialViewForMs: partial.forMs,
-      warm: (this.components.agreed() || now >= this.warmAt) && waitingFor === undefined,
+      warm:
+        (this.components.joined?.() ?? true) &&
+        (this.components.agreed() || now >= this.warmAt) &&
+        waitingFor === undefined,
       waitingFor,
     }
   }
