@@ -11,4 +11,6 @@
  * ```
  */
 export * from './daemon-process.js'
+export * from './http.js'
+export * from './suspicions.js'
 export * from './wait.js'
