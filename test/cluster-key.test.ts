@@ -28,6 +28,10 @@ describe('a cluster closed by a key', () => {
     const b = await start([a.joinAddr], ['--cluster-key', clusterKey])
     const keyless = await start([a.joinAddr], [])
     const wrong = await start([a.joinAddr], ['--cluster-key', wrongKey])
+    // Told to join, an outsider that reaches nobody must not run the cluster's work alone.
+    const spec = join(keys, 'web.yaml')
+    await writeFile(spec, 'name: web\nimage: gary/busybox:test\nreplicas: 2\n')
+    for (const outsider of [keyless, wrong]) await runCli(['apply', '-f', spec, '--api', outsider.api])
 
     // The keyed members find each other; the keyless daemon warns that its cluster is open.
     await waitFor('A and B to see each other', async () => {
@@ -50,8 +54,21 @@ describe('a cluster closed by a key', () => {
       expect(insider.hasLog('peer connected', { peer: wrong.peerId })).toBe(false)
     }
     for (const outsider of [keyless, wrong]) {
-      expect((await outsider.cli<NodeView[]>('nodes')).map((node) => node.id)).toEqual([outsider.peerId])
+      const view = await outsider.cli<NodeView[]>('nodes')
+      expect(view.map((node) => node.id)).toEqual([outsider.peerId])
+      expect(view[0]?.joined).toBe(false)
+      expect(await runCli(['nodes', '--api', outsider.api])).toContain('this node has not joined')
+      expect(outsider.hasLog('view complete: taking new work')).toBe(false)
+      expect(outsider.hasLog('claimed')).toBe(false)
     }
+    // Each side says, at warn, what went wrong: the outsiders, and the member they dialled.
+    const handshakeWarning = (daemon: DaemonProcess) =>
+      daemon.logs.some(
+        (line) => line.level === 40 && /handshake failed: a different cluster key/.test(line.msg),
+      )
+    await waitFor('each outsider and A to warn of a cluster key mismatch', () =>
+      [keyless, wrong, a].every(handshakeWarning),
+    )
   })
 
   it('refuses a key file that is not a key, with a clear error', async () => {

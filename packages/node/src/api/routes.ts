@@ -7,6 +7,7 @@ import { DataDirWriteError, LogStreamError, SlotNotHeldError, SlotNotPlacedError
 import { MAX_LOG_TAIL } from '../logs/frames.js'
 import type { LogOpenOptions } from '../logs/service.js'
 import { logSources, readSources } from '../logs/sources.js'
+import { isoTime } from './iso-time.js'
 import { ApiRequestError, type Route } from './server.js'
 import type { SlotRow } from './slot-rows.js'
 import { type SpecParser, SpecTooCostlyError } from './spec-parser.js'
@@ -185,7 +186,7 @@ async function durable<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write()
   } catch (err) {
-    if (err instanceof DataDirWriteError) throw new ApiRequestError(507, err.message)
+    if (err instanceof DataDirWriteError) throw new ApiRequestError(507, `${err.message}: nothing applied`)
     throw err
   }
 }
@@ -198,7 +199,7 @@ function row(entry: DeclEntry): WorkloadRow {
     mode: workload.mode,
     replicas: workload.replicas,
     generation: generationOf(workload),
-    updated: new Date(entry.version.hlc.wall).toISOString(),
+    updated: isoTime(entry.version.hlc.wall) ?? `${entry.version.hlc.wall} (no such date)`,
     origin: entry.version.origin,
   }
 }

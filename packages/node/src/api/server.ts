@@ -159,7 +159,12 @@ export class ApiServer {
           response,
           err.status,
           { error: err.message, ...(err.details === undefined ? {} : { details: err.details }) },
-          err.status === 503 ? { 'retry-after': '1' } : {},
+          err.status === 503
+            ? { 'retry-after': '1' }
+            : // The rest of an unread body is not worth reading.
+              err.status === 408 || err.status === 413
+              ? { connection: 'close' }
+              : {},
         )
       } else {
         this.log.error({ err, url: request.url?.slice(0, 200) }, 'api request failed')
@@ -269,21 +274,30 @@ function decodePathPart(part: string): string {
 async function readJsonBody(request: IncomingMessage, signal: AbortSignal): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
-  // A client that stops sending loses its connection: it holds a place in the gate meanwhile.
-  const cut = () => request.destroy(new Error('the request body did not arrive in time'))
-  signal.addEventListener('abort', cut, { once: true })
-  try {
+  const read = async () => {
     for await (const chunk of request.iterator({ destroyOnReturn: false })) {
       size += (chunk as Buffer).byteLength
       if (size > MAX_API_BODY_BYTES)
         throw new ApiRequestError(413, `request body is over ${MAX_API_BODY_BYTES} bytes`)
       chunks.push(chunk as Buffer)
     }
+  }
+  // A client that stops sending is answered and let go: it holds a place in the gate meanwhile.
+  let onAbort: (() => void) | undefined
+  const late = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new ApiRequestError(408, 'the request body did not arrive in time'))
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  const reading = read()
+  // Once the race is lost the reading may still fail, when the socket closes: nobody waits for it.
+  reading.catch(() => {})
+  try {
+    await Promise.race([reading, late])
   } catch (err) {
     if (err instanceof ApiRequestError) throw err
     throw new ApiRequestError(400, `the request body could not be read: ${(err as Error).message}`)
   } finally {
-    signal.removeEventListener('abort', cut)
+    signal.removeEventListener('abort', onAbort!)
   }
   const text = Buffer.concat(chunks).toString('utf8')
   // JSON.parse took a second over 2 MB of nested brackets, on the event loop.

@@ -1,4 +1,5 @@
 import { generationOf, type SlotPromise, type Unschedulable, type Workload } from '@gary/protocol'
+import { isoTime } from './iso-time.js'
 
 /** One row of `gary ps`: a slot a node promised, or a slot no node could take. */
 export interface SlotRow {
@@ -12,7 +13,7 @@ export interface SlotRow {
   /** Where the slot's published ports are reached: `host:port/proto`. */
   endpoints: string[]
   generation: string
-  /** ISO time of the claim; null for an unschedulable slot. */
+  /** ISO time of the claim; null for an unschedulable slot (or a claim time no date has). */
   since: string | null
   /** Milliseconds since the claim. */
   ageMs: number | null
@@ -42,7 +43,7 @@ export function slotRows(
         containerId: promise.container ?? null,
         endpoints: promise.endpoints,
         generation: promise.generation,
-        since: new Date(promise.since.wall).toISOString(),
+        since: isoTime(promise.since.wall),
         ageMs: Math.max(0, nowWall - promise.since.wall),
       })
     }

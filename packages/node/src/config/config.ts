@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { formatIssues } from '@gary/protocol'
+import { formatIssues, scanYaml } from '@gary/protocol'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { readFileBounded } from '../data-dir/bounded-read.js'
 import { ConfigError } from '../errors.js'
 import { isLoopbackAddress } from './loopback.js'
 import { type DaemonConfig, DEFAULTS, SETTING_LIST, type Settings } from './settings.js'
@@ -31,14 +31,19 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): Settings {
   return settings
 }
 
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024
+
 /** Settings from a YAML or JSON config file. */
 export async function settingsFromFile(path: string): Promise<Settings> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = (await readFileBounded(path, MAX_CONFIG_FILE_BYTES)).toString('utf8')
   } catch (err) {
     throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`)
   }
+  // The YAML parser recurses once per level of nesting: a settings file has two.
+  if (scanYaml(text, { maxDepth: 16, maxDocuments: 1 }).tooDeepAt !== undefined)
+    throw new ConfigError(`config file ${path} nests deeper than a settings file can`)
   let parsed: unknown
   try {
     parsed = parseYaml(text)

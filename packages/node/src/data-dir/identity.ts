@@ -5,6 +5,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import type { PrivateKey } from '@libp2p/interface'
 import { IncarnationError, UserError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { FileTooLargeError, readFileBounded } from './bounded-read.js'
 import { writeFileDurable } from './durable-file.js'
 
 /** Writes a file so that a crash leaves either the old or the new content, never a torn one. */
@@ -16,8 +17,13 @@ export async function loadOrCreatePeerKey(dataDir: string): Promise<PrivateKey> 
   const path = join(dataDir, 'peer.key')
   let bytes: Uint8Array
   try {
-    bytes = await readFile(path)
+    // An Ed25519 key is 68 bytes: a bound keeps a wrong file from filling the memory.
+    bytes = await readFileBounded(path, 4096)
   } catch (err) {
+    if (err instanceof FileTooLargeError)
+      throw new UserError(
+        `${path} is not a libp2p private key: move it away to start this node with a new identity`,
+      )
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     const key = await generateKeyPair('Ed25519')
     await writeFileAtomic(path, privateKeyToProtobuf(key))

@@ -1,6 +1,7 @@
-import { copyFile, readFile, rename, stat } from 'node:fs/promises'
+import { copyFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type DeclEntry, DeclEntrySchema, DeclStore, formatIssues } from '@gary/protocol'
+import { FileTooLargeError, readFileBounded } from '../data-dir/bounded-read.js'
 import { GroupCommit, removeStaleTemporaries, writeFileDurable } from '../data-dir/durable-file.js'
 import type { Logger } from '../logger.js'
 
@@ -60,15 +61,12 @@ export class StoreFile {
     if (stale.length > 0) logger.info({ files: stale }, 'removed temporary files an earlier run left')
     let text: string
     try {
-      const { size } = await stat(this.path)
-      if (size > MAX_FILE_BYTES) {
-        await this.#moveAside(`it is ${size} bytes, over ${MAX_FILE_BYTES}`)
-        return { entries: [], repaired: false }
-      }
-      text = await readFile(this.path, 'utf8')
+      text = (await readFileBounded(this.path, MAX_FILE_BYTES)).toString('utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], repaired: false }
-      throw err
+      if (!(err instanceof FileTooLargeError)) throw err
+      await this.#moveAside(`it is over ${MAX_FILE_BYTES} bytes`)
+      return { entries: [], repaired: false }
     }
     let raw: unknown
     try {

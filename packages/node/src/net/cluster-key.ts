@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { generateKey } from '@libp2p/pnet'
+import { readFileBounded } from '../data-dir/bounded-read.js'
 import { ClusterKeyError } from '../errors.js'
 
 const PSK_FORMAT = /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-fA-F]{64}\s*$/
@@ -15,7 +15,8 @@ export function generateClusterKey(): Uint8Array {
 export async function readClusterKey(path: string): Promise<Uint8Array> {
   let bytes: Buffer
   try {
-    bytes = await readFile(path)
+    // A key file is 95 bytes; a bound keeps `--cluster-key /dev/zero` from filling the memory.
+    bytes = await readFileBounded(path, 4096)
   } catch (err) {
     throw new ClusterKeyError(`cannot read cluster key ${path}: ${(err as Error).message}`)
   }
