@@ -61,5 +61,6 @@ describe('a burst of applies on one node', () => {
         observer: observer.peerId,
         seen: [],
       })
-  })
+    // Each apply is answered once on disk: on a disk shared with two other daemons, seconds.
+  }, 180_000)
 })

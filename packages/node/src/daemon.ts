@@ -383,8 +383,11 @@ export class Daemon implements ClusterApi {
     return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
+  #notJoinedTicks = 0
+
+  /** After 10 s without a member, then once a minute: the node is idle, and the log says why. */
   #warnIfNotJoined(): void {
-    if (this.#joined) return
+    if (this.#joined || this.#notJoinedTicks++ % 6 !== 0) return
     this.#log.warn(
       { join: this.#config.join },
       'not joined: no member answered at the --join addresses, so this node takes no work (is one running, reachable, with the same cluster key?)',

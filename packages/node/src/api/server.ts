@@ -58,7 +58,7 @@ export interface ApiInit {
   token?: string
   /** Requests handled at once; the others wait. Default 8. */
   maxConcurrent?: number
-  /** Requests waiting; beyond that the API answers 503 with Retry-After. Default 32. */
+  /** Requests waiting; beyond that the API answers 503 with Retry-After. Default 64. */
   maxQueued?: number
   /** Answer streams (logs) open at once. Default 64. */
   maxStreams?: number
@@ -81,7 +81,7 @@ export class ApiServer {
     routes: Route[],
     private readonly log: Logger,
   ) {
-    this.#gate = new Gate(init.maxConcurrent ?? 8, init.maxQueued ?? 32)
+    this.#gate = new Gate(init.maxConcurrent ?? 8, init.maxQueued ?? 64)
     this.#routes = routes.map((route) => {
       const names: string[] = []
       const pattern = route.path.replace(/:([a-z]+)/g, (_, name: string) => {

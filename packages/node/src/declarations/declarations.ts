@@ -40,6 +40,9 @@ export interface DeclarationsComponents {
   onChange?: () => void
 }
 
+/** How long remote writes wait to be saved together, ms. */
+const BACKGROUND_SAVE_MS = 200
+
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged'
 export type RemoveOutcome = 'deleted' | 'not found'
 
@@ -55,6 +58,7 @@ export class Declarations {
   #hlc: Hlc = HLC_ZERO
   #dropGossip: number
   readonly #file: StoreFile
+  #saveSoon?: NodeJS.Timeout
   readonly #syncing = new Set<string>()
 
   constructor(
@@ -88,6 +92,7 @@ export class Declarations {
 
   async stop(): Promise<void> {
     await this.components.libp2p.unhandle(this.syncProtocol)
+    if (this.#saveSoon !== undefined) await this.#saveNow()
     await this.#file.idle()
   }
 
@@ -239,10 +244,20 @@ export class Declarations {
     return changed
   }
 
-  /** Saves what peers sent: best effort, since the writer holds it durably and peers resend it. */
+  /**
+   * Saves what peers sent, a moment later: their origin holds it durably and anti-entropy brings
+   * it back, so a burst of remote writes costs one write, not one per message (200 applies on a
+   * peer kept each receiver's disk busy flushing without pause).
+   */
   #persist(): void {
     this.components.onChange?.()
-    this.#file
+    this.#saveSoon ??= setTimeout(() => void this.#saveNow(), BACKGROUND_SAVE_MS)
+  }
+
+  async #saveNow(): Promise<void> {
+    clearTimeout(this.#saveSoon)
+    this.#saveSoon = undefined
+    await this.#file
       .save()
       .catch((err: Error) => this.components.logger.error({ err: err.message }, 'cannot save declarations'))
   }
