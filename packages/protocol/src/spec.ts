@@ -325,7 +325,7 @@ function parseText(text: string): ParseResult {
 }
 
 /** Keys that appear twice in one map, each with its line: one pass over the keys, not every pair. */
-function duplicateKeys(documents: Document.Parsed[], lines: LineCounter): string[] {
+export function duplicateKeys(documents: Document.Parsed[], lines: LineCounter): string[] {
   const problems: string[] = []
   for (const document of documents) {
     visit(document, {

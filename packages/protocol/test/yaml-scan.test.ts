@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { stringify } from 'yaml'
-import { MAX_SPEC_DEPTH, parseWorkloadFile, scanYaml } from '../src/index.js'
+import { MAX_SPEC_DEPTH, parseWorkloadFile, readApplyFile, scanYaml } from '../src/index.js'
 
 const limits = { maxDepth: 10_000, maxDocuments: 10_000 }
 
@@ -80,16 +80,32 @@ describe('parseWorkloadFile against hostile texts', () => {
     }
   })
 
-  test('refuses a list of too many workloads without overflowing the stack', () => {
-    const result = parseWorkloadFile('- 1\n'.repeat(150_000))
+  test('refuses a list of too many workloads', () => {
+    const result = parseWorkloadFile('- 1\n'.repeat(1500))
     expect(result.ok).toBe(false)
+    if (!result.ok) expect(result.problems).toEqual(['the file declares more than 1000 workloads, the limit'])
   })
 
   test('finds a key given twice in one pass, with its line', () => {
-    const keys = Array.from({ length: 30_000 }, (_, i) => `k${i}: v`).join('\n')
+    const keys = Array.from({ length: 5000 }, (_, i) => `k${i}: v`).join('\n')
     const result = parseWorkloadFile(`${keys}\nk7: again\n`)
     expect(result.ok).toBe(false)
     if (!result.ok)
-      expect(result.problems).toEqual([expect.stringMatching(/key "k7" appears twice .*line 30001/)])
+      expect(result.problems).toEqual([expect.stringMatching(/key "k7" appears twice .*line 5001/)])
+  })
+})
+
+describe('readApplyFile (the CLI reads spec and Compose files)', () => {
+  test('refuses deep nesting before parsing, as the daemon does', () => {
+    const result = readApplyFile(`a: ${'['.repeat(250_000)}${']'.repeat(250_000)}`, { environment: {} })
+    expect(result.ok).toBe(false)
+    if (!result.ok) expect(result.problems[0]).toMatch(`nests deeper than ${MAX_SPEC_DEPTH} levels`)
+  })
+
+  test('finds a duplicate key in a Compose file in one pass', () => {
+    const services = Array.from({ length: 5000 }, (_, i) => `  s${i}: { image: x }`).join('\n')
+    const result = readApplyFile(`services:\n${services}\n  s5: { image: y }\n`, { environment: {} })
+    expect(result.ok).toBe(false)
+    if (!result.ok) expect(result.problems).toEqual([expect.stringMatching(/key "s5" appears twice/)])
   })
 })

@@ -1,5 +1,12 @@
-import { parseAllDocuments } from 'yaml'
-import { MAX_SPEC_FILE_BYTES, parseWorkloadFile } from '../spec.js'
+import { LineCounter, parseAllDocuments } from 'yaml'
+import {
+  duplicateKeys,
+  MAX_SPEC_DEPTH,
+  MAX_SPEC_FILE_BYTES,
+  MAX_WORKLOADS_PER_FILE,
+  parseWorkloadFile,
+} from '../spec.js'
+import { scanYaml } from '../yaml-scan.js'
 import {
   type ComposeNote,
   type ComposeOptions,
@@ -18,9 +25,23 @@ export type ApplyFileResult =
  * checked as the daemon will check it; or every problem of the file does, and nothing else.
  */
 export function readApplyFile(text: string, options: ComposeOptions): ApplyFileResult {
-  if (Buffer.byteLength(text, 'utf8') > MAX_SPEC_FILE_BYTES) return parseWorkloadFile(text) as ApplyFileResult
-  // Compose files share blocks through anchors and merge keys (`<<: *defaults`).
-  const documents = parseAllDocuments(text, { merge: true, uniqueKeys: true })
+  // Refused before the parser sees the text, with parseWorkloadFile's sentence: the parser
+  // recurses once per level of nesting (see scanYaml).
+  const scan = scanYaml(text, { maxDepth: MAX_SPEC_DEPTH, maxDocuments: MAX_WORKLOADS_PER_FILE })
+  if (
+    Buffer.byteLength(text, 'utf8') > MAX_SPEC_FILE_BYTES ||
+    scan.tooDeepAt !== undefined ||
+    scan.documents > MAX_WORKLOADS_PER_FILE
+  )
+    return parseWorkloadFile(text) as ApplyFileResult
+  // Compose files share blocks through anchors and merge keys (`<<: *defaults`). Duplicate keys
+  // are found in one pass: yaml's own check compares every pair of keys.
+  const lineCounter = new LineCounter()
+  const documents = parseAllDocuments(text, { merge: true, uniqueKeys: false, lineCounter })
+  if (documents.every((document) => document.errors.length === 0)) {
+    const duplicates = duplicateKeys(documents, lineCounter)
+    if (duplicates.length > 0) return { ok: false, problems: duplicates }
+  }
   const values = documents.flatMap((document) => {
     if (document.errors.length > 0) return []
     try {
