@@ -24,7 +24,11 @@ export interface Workload {
   /** Slots to run; always 0 for a global workload, which runs one slot per eligible node. */
   replicas: number
   resources: { cpuMillis: number; memoryBytes: number }
-  ports: { containerPort: number; hostPort?: number; protocol: 'tcp' | 'udp' }[]
+  /**
+   * `hostPort`: the engine binds it on the node that runs the slot (none: a port the engine
+   * picks). `publishedPort`: the routing mesh serves it on every node (TCP only).
+   */
+  ports: WorkloadPort[]
   /** Labels a node must carry, with these values, to run the workload. */
   constraints: Record<string, string>
   restart: { policy: 'always' | 'on-failure' | 'never'; maxRetries: number }
@@ -38,6 +42,14 @@ export interface Workload {
   }
   update: { maxUnavailable: number }
   labels: Record<string, string>
+}
+
+/** One port of a workload, normalised. */
+export interface WorkloadPort {
+  containerPort: number
+  hostPort?: number
+  publishedPort?: number
+  protocol: 'tcp' | 'udp'
 }
 
 export type ParseResult = { ok: true; workloads: Workload[] } | { ok: false; problems: string[] }
@@ -93,6 +105,7 @@ const envSchema = z
   .refine((env) => Object.keys(env).length <= 512, 'has more than 512 variables')
 const portNumber = z.number().int().min(1).max(65_535)
 const protocolSchema = z.enum(['tcp', 'udp'])
+const portModeSchema = z.enum(['ingress', 'host'])
 const modeSchema = z.enum(['replicated', 'global'])
 const replicasSchema = z.number().int().min(0).max(MAX_REPLICAS)
 const restartPolicySchema = z.enum(['always', 'on-failure', 'never'])
@@ -143,6 +156,7 @@ export const WorkloadSchema: z.ZodType<Workload> = z
         z.strictObject({
           containerPort: portNumber,
           hostPort: portNumber.optional(),
+          publishedPort: portNumber.optional(),
           protocol: protocolSchema,
         }),
       )
@@ -160,11 +174,16 @@ export const WorkloadSchema: z.ZodType<Workload> = z
     const ports = workload.ports.map((port) => ({
       container: port.containerPort,
       host: port.hostPort,
+      published: port.publishedPort,
       protocol: port.protocol,
     }))
     for (const problem of portClashes(ports)) {
       ctx.addIssue({ code: 'custom', path: ['ports', problem.index], message: problem.message })
     }
+    workload.ports.forEach((port, index) => {
+      if (port.publishedPort !== undefined && port.protocol === 'udp')
+        ctx.addIssue({ code: 'custom', path: ['ports', index], message: 'the routing mesh serves TCP only' })
+    })
   })
 
 // ---- the input form ----
@@ -194,6 +213,8 @@ const InputSchema = z.strictObject({
       z.strictObject({
         container: portNumber,
         host: portNumber.optional(),
+        published: portNumber.optional(),
+        mode: portModeSchema.optional(),
         protocol: protocolSchema.optional(),
       }),
     )
@@ -321,6 +342,7 @@ function parseText(text: string): ParseResult {
     else
       problems.push(`${rootOf(index)}.name: name ${quoteName(name)} appears twice (also in ${rootOf(first)})`)
   })
+  if (problems.length === 0) problems.push(...portConflicts(workloads, [], rootOf))
   return problems.length > 0 ? { ok: false, problems } : { ok: true, workloads }
 }
 
@@ -354,8 +376,9 @@ export function duplicateKeys(documents: Document.Parsed[], lines: LineCounter):
  * The generation of a workload: 12 hex digits of the SHA-256 of the canonical JSON of everything
  * that shapes its containers. When it changes, holders replace their containers (a rollout).
  *
- * Covered: image, command, args, env, resources, ports, restart and health; each is part of the
- * container's configuration, so a change needs a new container.
+ * Covered: image, command, args, env, resources, ports (but their published port: the mesh serves
+ * it, not the container), restart and health; each is part of the container's configuration, so
+ * a change needs a new container.
  * Not covered, because a running container need not change when they do:
  * - name: it is the identity of the workload, not its content;
  * - replicas and mode: scaling is not a rollout (DESIGN.md section 4);
@@ -389,7 +412,8 @@ function hashGeneration(workload: Workload): string {
     args: workload.args,
     env: workload.env,
     resources: workload.resources,
-    ports: workload.ports,
+    // The mesh's port is no part of the container: changing it moves no slot.
+    ports: workload.ports.map(({ publishedPort: _, ...port }) => port),
     restart: workload.restart,
     health: workload.health,
   }
@@ -413,11 +437,17 @@ function toWorkload(input: Input): Workload {
       cpuMillis: input.resources?.cpu ?? DEFAULT_CPU_MILLIS,
       memoryBytes: input.resources?.memory ?? DEFAULT_MEMORY_BYTES,
     },
-    ports: (input.ports ?? []).map((port) => ({
-      containerPort: port.container,
-      ...(port.host === undefined ? {} : { hostPort: port.host }),
-      protocol: port.protocol ?? 'tcp',
-    })),
+    ports: (input.ports ?? []).map((port) => {
+      // In mode host the published port is the host port, as in Docker's own `mode: host`.
+      const host = port.mode === 'host' ? (port.host ?? port.published) : port.host
+      const published = port.mode === 'host' ? undefined : port.published
+      return {
+        containerPort: port.container,
+        ...(host === undefined ? {} : { hostPort: host }),
+        ...(published === undefined ? {} : { publishedPort: published }),
+        protocol: port.protocol ?? 'tcp',
+      }
+    }),
     constraints: { ...input.constraints },
     restart: {
       policy: input.restart?.policy ?? 'always',
@@ -468,32 +498,119 @@ function crossFieldProblems(value: unknown, path: string): string[] {
   }
   if (Array.isArray(value.ports)) {
     const ports = value.ports.map((port: unknown) => (isMap(port) ? port : {}))
-    for (const problem of portClashes(ports))
+    ports.forEach((port, index) => {
+      for (const message of portModeProblems(port)) problems.push(`${path}.ports[${index}]: ${message}`)
+    })
+    const normalised = ports.map((port) =>
+      port.mode === 'host' ? { ...port, host: port.host ?? port.published, published: undefined } : port,
+    )
+    for (const problem of portClashes(normalised))
       problems.push(`${path}.ports[${problem.index}]: ${problem.message}`)
   }
   return problems
 }
 
-/** Two ports that publish the same container port, or bind the same host port, cannot both work. */
+/** What `mode` and `published` say together, and what the mesh can serve. */
+function portModeProblems(port: Record<string, unknown>): string[] {
+  const problems: string[] = []
+  if (port.mode !== undefined && port.published === undefined)
+    problems.push('mode applies to a published port: add published (the port to serve)')
+  if (port.mode === 'host' && typeof port.host === 'number' && typeof port.published === 'number') {
+    if (port.host !== port.published)
+      problems.push(
+        `host ${port.host} and published ${port.published} differ: in mode host the published port is the host port (give one)`,
+      )
+  }
+  if (port.mode !== 'host' && port.published !== undefined && port.protocol === 'udp')
+    problems.push('the routing mesh serves TCP only: publish a UDP port with mode: host')
+  return problems
+}
+
+/**
+ * Two ports that publish the same container port, or bind the same host port, cannot both work;
+ * nor can a host port that is also a published port, which the mesh listens on on every node,
+ * the slot's node included.
+ */
 function portClashes(
-  ports: readonly { container?: unknown; host?: unknown; protocol?: unknown }[],
+  ports: readonly { container?: unknown; host?: unknown; published?: unknown; protocol?: unknown }[],
 ): { index: number; message: string }[] {
   const clashes: { index: number; message: string }[] = []
   const seen = new Map<string, number>()
   ports.forEach((port, index) => {
-    const protocol = port.protocol ?? 'tcp'
+    const protocol = String(port.protocol ?? 'tcp')
     for (const [side, number] of [
       ['container', port.container],
       ['host', port.host],
+      ['published', port.published],
     ] as const) {
       if (typeof number !== 'number') continue
-      const key = `${side} ${number}/${String(protocol)}`
+      const key = `${side} ${number}/${protocol}`
       const first = seen.get(key)
       if (first === undefined) seen.set(key, index)
       else clashes.push({ index, message: `${key} appears twice (also in ports[${first}])` })
+      if (side === 'container') continue
+      // A host port and a published port are both ports of the node.
+      const other = seen.get(`${side === 'host' ? 'published' : 'host'} ${number}/${protocol}`)
+      if (other !== undefined)
+        clashes.push({
+          index,
+          message: `${side} ${number}/${protocol} is also a ${side === 'host' ? 'published' : 'host'} port (ports[${other}]): the mesh serves published ports on every node`,
+        })
     }
   })
   return clashes
+}
+
+/**
+ * Ports of a node that two workloads would both take: a published port (the mesh serves it on
+ * every node) that another workload publishes too, or binds as a host port. One problem per
+ * workload of `incoming`, at its field path under `pathOf(index)`; `existing` are the workloads
+ * already declared (those named in `incoming` are replaced, so not counted).
+ */
+export function portConflicts(
+  incoming: readonly Workload[],
+  existing: readonly Workload[] = [],
+  pathOf: (index: number) => string = () => 'spec',
+): string[] {
+  const replaced = new Set(incoming.map((workload) => workload.name))
+  const all = [...incoming, ...existing.filter((workload) => !replaced.has(workload.name))]
+  const owners = new Map<string, { name: string; kind: 'published' | 'host' }[]>()
+  for (const workload of all) {
+    for (const port of workload.ports) {
+      for (const [kind, number] of [
+        ['published', port.publishedPort],
+        ['host', port.hostPort],
+      ] as const) {
+        if (number === undefined) continue
+        const key = `${number}/${port.protocol}`
+        const list = owners.get(key) ?? []
+        list.push({ name: workload.name, kind })
+        owners.set(key, list)
+      }
+    }
+  }
+  const problems: string[] = []
+  incoming.forEach((workload, index) => {
+    workload.ports.forEach((port, at) => {
+      for (const [kind, number] of [
+        ['published', port.publishedPort],
+        ['host', port.hostPort],
+      ] as const) {
+        if (number === undefined) continue
+        const key = `${number}/${port.protocol}`
+        // Two host ports of different workloads share a node only if their slots do: the engine
+        // refuses the second start there, and the slot moves. A published port is on every node.
+        const other = (owners.get(key) ?? []).find(
+          (owner) => owner.name !== workload.name && (kind === 'published' || owner.kind === 'published'),
+        )
+        if (other === undefined) continue
+        problems.push(
+          `${pathOf(index)}.ports[${at}]: ${kind} ${key} is ${other.kind === 'published' ? 'published' : 'a host port'} by workload ${other.name} too: published ports are served on every node`,
+        )
+      }
+    })
+  })
+  return problems
 }
 
 function parseCpu(value: unknown): number | string {

@@ -8,6 +8,7 @@ import {
   normaliseWorkload,
   type ParseResult,
   parseWorkloadFile,
+  portConflicts,
   type Workload,
   WorkloadSchema,
 } from '../src/index.js'
@@ -519,6 +520,112 @@ describe('canonicalJson', () => {
         expect(JSON.parse(text)).toStrictEqual(JSON.parse(JSON.stringify(value)))
         expect(canonicalJson(reorderKeys(value, order))).toBe(text)
       }),
+    )
+  })
+})
+
+describe('published ports', () => {
+  const spec = (ports: object[]) => ({ name: 'web', image: 'busybox', ports })
+
+  test('published is served by the mesh (ingress, the default); mode host binds it on the slot’s node', () => {
+    expect(only(normaliseWorkload(spec([{ container: 8080, published: 80 }]))).ports).toEqual([
+      { containerPort: 8080, publishedPort: 80, protocol: 'tcp' },
+    ])
+    expect(
+      only(normaliseWorkload(spec([{ container: 8080, published: 80, mode: 'ingress', host: 18080 }]))).ports,
+    ).toEqual([{ containerPort: 8080, hostPort: 18080, publishedPort: 80, protocol: 'tcp' }])
+    expect(
+      only(normaliseWorkload(spec([{ container: 53, published: 53, mode: 'host', protocol: 'udp' }]))).ports,
+    ).toEqual([{ containerPort: 53, hostPort: 53, protocol: 'udp' }])
+  })
+
+  test('published and host ports are checked against each other, and what the mesh cannot serve is refused', () => {
+    expect(
+      problems(
+        normaliseWorkload(
+          spec([
+            { container: 1, published: 80 },
+            { container: 2, host: 80 },
+          ]),
+        ),
+      ),
+    ).toEqual([
+      'spec.ports[1]: host 80/tcp is also a published port (ports[0]): the mesh serves published ports on every node',
+    ])
+    expect(
+      problems(
+        normaliseWorkload(
+          spec([
+            { container: 1, published: 80 },
+            { container: 2, published: 80 },
+          ]),
+        ),
+      ),
+    ).toEqual(['spec.ports[1]: published 80/tcp appears twice (also in ports[0])'])
+    expect(
+      problems(
+        normaliseWorkload(
+          spec([
+            { container: 1, published: 80 },
+            { container: 2, published: 80, mode: 'host' },
+          ]),
+        ),
+      ),
+    ).toEqual([
+      'spec.ports[1]: host 80/tcp is also a published port (ports[0]): the mesh serves published ports on every node',
+    ])
+    expect(problems(normaliseWorkload(spec([{ container: 1, mode: 'ingress' }])))).toEqual([
+      'spec.ports[0]: mode applies to a published port: add published (the port to serve)',
+    ])
+    expect(
+      problems(normaliseWorkload(spec([{ container: 1, published: 80, host: 81, mode: 'host' }]))),
+    ).toEqual([
+      'spec.ports[0]: host 81 and published 80 differ: in mode host the published port is the host port (give one)',
+    ])
+    expect(problems(normaliseWorkload(spec([{ container: 1, published: 53, protocol: 'udp' }])))).toEqual([
+      'spec.ports[0]: the routing mesh serves TCP only: publish a UDP port with mode: host',
+    ])
+    expect(problems(normaliseWorkload(spec([{ container: 1, published: 80, mode: 'both' }])))).toEqual([
+      'spec.ports[0].mode: must be one of ingress, host, not "both"',
+    ])
+  })
+
+  test('two workloads of a file, or a file and what is declared, may not take the same published port', () => {
+    const file =
+      'name: web\nimage: x\nports: [{container: 1, published: 80}]\n---\nname: api\nimage: x\nports: [{container: 2, host: 80}]\n'
+    expect(problems(parseWorkloadFile(file))).toEqual([
+      'spec[0].ports[0]: published 80/tcp is a host port by workload api too: published ports are served on every node',
+      'spec[1].ports[0]: host 80/tcp is published by workload web too: published ports are served on every node',
+    ])
+    const declared = workloads(
+      parseWorkloadFile('name: api\nimage: x\nports: [{container: 2, published: 80}]\n'),
+    )
+    const incoming = workloads(
+      parseWorkloadFile('name: web\nimage: x\nports: [{container: 1, published: 80}]\n'),
+    )
+    expect(portConflicts(incoming, declared)).toEqual([
+      'spec.ports[0]: published 80/tcp is published by workload api too: published ports are served on every node',
+    ])
+    // A workload replaced by its new version does not clash with its old one; host ports of two
+    // workloads only meet on a node that runs both, where the engine refuses the second.
+    expect(portConflicts(declared, declared)).toEqual([])
+    const hosts = workloads(
+      parseWorkloadFile(
+        'name: a\nimage: x\nports: [{container: 1, host: 80}]\n---\nname: b\nimage: x\nports: [{container: 1, host: 80}]\n',
+      ),
+    )
+    expect(hosts).toHaveLength(2)
+  })
+
+  test('the published port is no part of the generation: changing it moves no slot', () => {
+    const a = only(normaliseWorkload(spec([{ container: 8080, published: 80 }])))
+    const b = only(normaliseWorkload(spec([{ container: 8080, published: 81 }])))
+    const c = only(normaliseWorkload(spec([{ container: 8080 }])))
+    expect(generationOf(a)).toBe(generationOf(b))
+    expect(generationOf(a)).toBe(generationOf(c))
+    expect(WorkloadSchema.safeParse(a).success).toBe(true)
+    expect(WorkloadSchema.safeParse({ ...a, ports: [{ ...a.ports[0], protocol: 'udp' }] }).success).toBe(
+      false,
     )
   })
 })

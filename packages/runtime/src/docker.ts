@@ -101,12 +101,33 @@ export class DockerRuntime implements ContainerRuntime {
         abortSignal,
       }),
     )
+    const gateway = await this.#bridgeGateway(signal)
     return {
       driver: 'docker',
       engineVersion: String(info.ServerVersion),
       cpuMillis: Number(info.NCPU) * 1000,
       memoryBytes: Number(info.MemTotal),
+      ...(gateway === undefined ? {} : { gateway }),
     }
+  }
+
+  /** The default bridge network's gateway (`docker0`'s address), if the engine has that network. */
+  async #bridgeGateway(signal: AbortSignal | undefined): Promise<string | undefined> {
+    const network = await this.#call(
+      signal,
+      // dockerode takes options here; its types do not say so.
+      async (abortSignal) =>
+        (await (this.docker.getNetwork('bridge').inspect as (opts: object) => Promise<unknown>).call(
+          this.docker.getNetwork('bridge'),
+          { abortSignal },
+        )) as { IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] } },
+      {},
+      { status: 404, value: undefined },
+    )
+    const configs = network?.IPAM?.Config ?? []
+    const given = configs.find((config) => (config.Gateway ?? '') !== '')?.Gateway
+    // Without --bip the engine names no gateway: docker0 takes the subnet's first address.
+    return given ?? configs.map((config) => firstHost(config.Subnet)).find((host) => host !== undefined)
   }
 
   async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
@@ -226,6 +247,7 @@ export class DockerRuntime implements ContainerRuntime {
         c.State.Health?.Status === 'starting' ? '(health: starting)' : `(${c.State.Health?.Status})`,
       ),
       ...(ipAddress === undefined ? {} : { ipAddress }),
+      dns: c.HostConfig.Dns ?? [],
     }
   }
 
@@ -393,6 +415,7 @@ export class DockerRuntime implements ContainerRuntime {
         ...(spec.cpuMillis === undefined ? {} : { NanoCpus: Math.round(spec.cpuMillis * 1_000_000) }),
         ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
         PortBindings: bindings,
+        ...(spec.dns === undefined ? {} : { Dns: spec.dns }),
       },
     }
     return this.#call(signal, (abortSignal) => this.docker.createContainer({ ...options, abortSignal }), {
@@ -544,4 +567,15 @@ export function toRuntimeEvent(line: string): RuntimeEvent | undefined {
     at: raw.timeNano !== undefined ? Math.floor(raw.timeNano / 1e6) : (raw.time ?? 0) * 1000,
     ...(exitCode === undefined || Number.isNaN(exitCode) ? {} : { exitCode }),
   }
+}
+
+/** The first host address of an IPv4 subnet (`172.17.0.0/16` -> `172.17.0.1`). */
+function firstHost(subnet: string | undefined): string | undefined {
+  const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet ?? '')
+  if (match === null) return undefined
+  const bits = Number(match[5])
+  if (bits > 30) return undefined
+  const address = match.slice(1, 5).reduce((sum, part) => sum * 256 + Number(part), 0)
+  const first = address - (address % 2 ** (32 - bits)) + 1
+  return [24, 16, 8, 0].map((shift) => Math.floor(first / 2 ** shift) % 256).join('.')
 }

@@ -27,6 +27,8 @@ export interface FakeRuntimeInit {
   cpuMillis?: number
   /** Memory `info()` reports, bytes. Default 8 GiB. */
   memoryBytes?: number
+  /** The gateway `info()` reports. Default none: a fake container reaches no host. */
+  gateway?: string
   /**
    * Images present locally. Default: every image is present, so that `--runtime fake` runs any
    * workload. When given, `ensureImage` of another image pulls it from `registry` or throws
@@ -171,6 +173,7 @@ export class FakeRuntime implements ContainerRuntime {
       engineVersion: 'fake',
       cpuMillis: init.cpuMillis ?? 4000,
       memoryBytes: init.memoryBytes ?? 8 * 2 ** 30,
+      ...(init.gateway === undefined ? {} : { gateway: init.gateway }),
     }
     this.#restartDelayMs = init.restartDelayMs ?? 100
     this.#startDelayMs = startDelayMs
@@ -264,6 +267,7 @@ export class FakeRuntime implements ContainerRuntime {
       // Like Docker: ports and address only while the container is up.
       ports: up ? c.ports.map((p) => ({ ...p })) : [],
       ...(up ? { ipAddress: c.ipAddress } : {}),
+      dns: [...(c.spec.dns ?? [])],
     }
   }
 

@@ -8,6 +8,11 @@ export interface RuntimeInfo {
   cpuMillis: number
   /** Schedulable memory in bytes. */
   memoryBytes: number
+  /**
+   * The host's address on the network containers join by default (Docker's bridge gateway):
+   * where a container reaches its own host. Absent when the engine has no such network.
+   */
+  gateway?: string
 }
 
 export type RestartPolicy = 'no' | 'always' | 'on-failure' | 'unless-stopped'
@@ -40,6 +45,8 @@ export interface ContainerSpec {
   ports?: PortMapping[]
   /** A check the engine runs inside the container; its verdict is the summary's `health`. */
   health?: HealthCheck
+  /** Name servers the container resolves with (its resolv.conf); default the engine's. */
+  dns?: string[]
 }
 
 export interface HealthCheck {
@@ -88,6 +95,8 @@ export interface ContainerDetails extends ContainerSummary {
   ports: PublishedPort[]
   /** Address on the engine's default network, when it has one. */
   ipAddress?: string
+  /** The name servers it was given (`ContainerSpec.dns`); empty: the engine's. */
+  dns: string[]
 }
 
 /** `health`: the container's health status changed (see `ContainerSummary.health`). */

@@ -61,6 +61,14 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       expect(info.engineVersion).not.toBe('')
       expect(info.cpuMillis).toBeGreaterThan(0)
       expect(info.memoryBytes).toBeGreaterThan(0)
+      if (info.gateway !== undefined) expect(info.gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$|:/)
+    })
+
+    test('a container is given the name servers its spec names, and the engine’s without any', async () => {
+      const given = await runtime.create(spec('dns', { command: ['sleep', '1000'], dns: ['10.213.0.53'] }))
+      expect((await runtime.inspect(given.id)).dns).toEqual(['10.213.0.53'])
+      const plain = await runtime.create(spec('dns-none', { command: ['sleep', '1000'] }))
+      expect((await runtime.inspect(plain.id)).dns).toEqual([])
     })
 
     test('ensureImage accepts a present image, twice', async () => {

@@ -25,6 +25,14 @@ if (unavailable === undefined) {
     await ensureTestImage(runtime)
     return { runtime, image: TEST_IMAGE, missingImage: 'gary/missing:1', cleanup: () => runtime.close() }
   })
+  test('info names the default bridge’s gateway, where containers reach their host', async () => {
+    const runtime = new DockerRuntime()
+    try {
+      expect((await runtime.info()).gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+    } finally {
+      await runtime.close()
+    }
+  })
 } else if (required) {
   test('a Docker engine answers (GARY_REQUIRE_DOCKER=1)', () => {
     throw unavailable

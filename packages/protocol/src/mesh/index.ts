@@ -1,0 +1,3 @@
+export * from './choose.js'
+export * from './endpoint.js'
+export * from './services.js'
