@@ -163,7 +163,7 @@ ports: [{container: 8080, host: 18080}]
     const rows = await lab.garyJson<SlotRow[]>(1, 'ps', 'lab-web')
     const far = rows.find((row) => row.node !== nodeOf.get(1))!
     const host = lab.address(machineOf(far.node)!)
-    expect(far.endpoints).toEqual([`${host}:18080/tcp`])
+    expect(far.endpoints).toEqual([`${host}:18080->8080/tcp`])
     // Fetched from machine 1: the answer must come from that slot's container, not machine 1's own.
     const page = await lab.exec(1, ['curl', '-fsS', '--max-time', '5', `http://${host}:18080/`])
     expect(page.trim()).toBe(`slot ${far.slot} on ${far.containerId!.slice(0, 12)}`)

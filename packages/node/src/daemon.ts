@@ -15,6 +15,8 @@ import { type LogOpenOptions, LogService } from './logs/service.js'
 import { logSources } from './logs/sources.js'
 import { Membership } from './membership/membership.js'
 import { SelfState } from './membership/self-state.js'
+import type { EndpointNode, EndpointRow } from './mesh/endpoint-rows.js'
+import { NodeMesh } from './mesh/node-mesh.js'
 import { dialableAddrs, hostOf } from './net/addresses.js'
 import { readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
@@ -72,6 +74,7 @@ export class Daemon implements ClusterApi {
   #reconciler?: Reconciler
   #clusterView?: ClusterView
   #logs?: LogService
+  #mesh?: NodeMesh
   readonly #stopping = new AbortController()
   /**
    * A node told to join takes no work until it has heard a member: one that never reaches the
@@ -140,7 +143,10 @@ export class Daemon implements ClusterApi {
         `this node's state would be refused by every peer (${formatIssues(own.error.issues)}): fix the setting it comes from`,
       )
     this.#gossip = new Gossip(p2p.services.pubsub)
-    const trigger = () => this.#reconciler?.viewChanged()
+    const trigger = () => {
+      this.#reconciler?.viewChanged()
+      this.#mesh?.viewChanged()
+    }
     const declarations = new Declarations(
       { cluster: config.cluster, dataDir: config.dataDir, dropGossip: this.#testHooks.dropDeclGossip },
       {
@@ -176,6 +182,7 @@ export class Daemon implements ClusterApi {
     this.#membership = membership
     await membership.start()
 
+    await this.#startMesh(self, membership, info.gateway)
     p2p.addEventListener('self:peer:update', () => {
       // Every member dials by these, including those that keep an older state of this node.
       if (this.#self!.update({ addrs: this.#ownAddrs() })) membership.publishState(true)
@@ -228,6 +235,7 @@ export class Daemon implements ClusterApi {
     for (const timer of this.#timers) clearInterval(timer)
     this.#stopping.abort()
     await this.#reconciler?.stop()
+    await this.#mesh?.stop()
     await this.#membership?.stop()
     await this.#declarations?.stop()
     await this.#logs?.stop()
@@ -278,6 +286,60 @@ export class Daemon implements ClusterApi {
     )
   }
 
+  /** Every published port, where it is served, and the ready slots behind it (`gary endpoints`). */
+  endpoints(): EndpointRow[] {
+    return this.#mesh?.endpoints() ?? []
+  }
+
+  /** The routing mesh and the containers' name server, read from the same view as placement. */
+  async #startMesh(self: string, membership: Membership, gateway: string | undefined): Promise<void> {
+    const dns = this.#config.dns === 'gateway' ? (gateway ?? 'off') : this.#config.dns
+    this.#mesh = new NodeMesh(
+      { dns },
+      {
+        self,
+        logger: this.#log,
+        now: this.#now,
+        view: () => ({ workloads: this.#declarations!.store.live(), nodes: this.#meshNodes() }),
+        publishUnserved: (ports) => {
+          if (this.#self!.update({ unserved: ports.length > 0 ? ports : undefined }))
+            membership.publishState()
+        },
+      },
+    )
+    await this.#mesh.start()
+  }
+
+  /** This node and every member it reads (in its shard scope), with their liveness and promises. */
+  #meshNodes(): EndpointNode[] {
+    const own = this.#self!.current
+    const nodes: EndpointNode[] = [
+      {
+        id: own.node,
+        status: 'alive',
+        promises: own.promises,
+        host: this.#advertiseHost(),
+        ...(own.unserved === undefined ? {} : { unserved: own.unserved }),
+      },
+    ]
+    for (const member of this.#membership!.table.members()) {
+      const state = member.state
+      if (state === undefined || !inScope(own.node, member.id, this.#config.promiseShards)) continue
+      nodes.push({
+        id: member.id,
+        status: member.status,
+        promises: state.promises,
+        host: hostOf(state.addrs[0]),
+        ...(state.unserved === undefined ? {} : { unserved: state.unserved }),
+      })
+    }
+    return nodes
+  }
+
+  #advertiseHost(): string {
+    return this.#config.advertiseHost ?? this.#defaultAdvertiseHost()
+  }
+
   async #startReconciler(self: string, membership: Membership): Promise<void> {
     const clusterView = new ClusterView(
       { warmupMs: 2 * this.#config.heartbeatMs },
@@ -299,6 +361,8 @@ export class Daemon implements ClusterApi {
       {
         placement: { settleMs: this.#config.settleMs, shards: this.#config.promiseShards },
         advertiseHost: this.#config.advertiseHost ?? (() => this.#defaultAdvertiseHost()),
+        containerDns: () => this.#mesh?.containerDns(),
+        drainMs: this.#config.drainMs,
       },
       {
         self,
@@ -308,6 +372,7 @@ export class Daemon implements ClusterApi {
         view: () => clusterView.read(),
         publish: (promises, refusals) => {
           if (this.#self!.update({ promises, refusals })) membership.publishState()
+          this.#mesh?.viewChanged()
         },
       },
     )

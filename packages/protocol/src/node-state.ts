@@ -61,6 +61,14 @@ export const RefusalSchema = z.strictObject({
   at: HlcSchema,
 })
 
+/** A published port a node's mesh does not serve (another process holds it...), and why. */
+export const UnservedPortSchema = z.strictObject({
+  port: z.number().int().min(1).max(65_535),
+  protocol: z.enum(['tcp', 'udp']),
+  workload: z.string().min(1).max(63),
+  reason: z.string().max(512),
+})
+
 /**
  * What a node promises about itself. Only the node named in `node` may publish it: receivers
  * check that it equals the message's signer (or the authenticated remote peer of a stream).
@@ -77,6 +85,8 @@ export const NodeStateSchema = z.strictObject({
   draining: z.boolean(),
   promises: z.array(SlotPromiseSchema).max(4096),
   refusals: z.array(RefusalSchema).max(4096),
+  /** Published ports this node's mesh does not serve, and why (absent: it serves them all). */
+  unserved: z.array(UnservedPortSchema).max(64).optional(),
 })
 
 /**
@@ -103,6 +113,7 @@ export type Labels = z.infer<typeof LabelsSchema>
 export type Hlc = z.infer<typeof HlcSchema>
 export type SlotPromise = z.infer<typeof SlotPromiseSchema>
 export type Refusal = z.infer<typeof RefusalSchema>
+export type UnservedPort = z.infer<typeof UnservedPortSchema>
 export type NodeState = z.infer<typeof NodeStateSchema>
 export type Heartbeat = z.infer<typeof HeartbeatSchema>
 

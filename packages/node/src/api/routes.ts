@@ -1,5 +1,5 @@
 import type { Capacity } from '@gary/protocol'
-import { type DeclEntry, generationOf } from '@gary/protocol'
+import { type DeclEntry, generationOf, portConflicts } from '@gary/protocol'
 import type { LogLine } from '@gary/runtime'
 import { z } from 'zod'
 import type { Declarations } from '../declarations/declarations.js'
@@ -7,6 +7,7 @@ import { DataDirWriteError, LogStreamError, SlotNotHeldError, SlotNotPlacedError
 import { MAX_LOG_TAIL } from '../logs/frames.js'
 import type { LogOpenOptions } from '../logs/service.js'
 import { logSources, readSources } from '../logs/sources.js'
+import type { EndpointRow } from '../mesh/endpoint-rows.js'
 import { isoTime } from './iso-time.js'
 import { ApiRequestError, type Route } from './server.js'
 import type { SlotRow } from './slot-rows.js'
@@ -43,6 +44,8 @@ export interface ClusterApi {
   joinAddrs(): string[]
   nodes(): NodeView[]
   slots(): SlotRow[]
+  /** Every published port, where it is served, and the ready slots behind it. */
+  endpoints(): EndpointRow[]
   drain(on: boolean): boolean
   /** Why this node refuses writes now, in one sentence, or undefined. */
   writesRefused(): string | undefined
@@ -106,6 +109,11 @@ export function apiRoutes(
         })
         if (!parsed.ok)
           throw new ApiRequestError(400, 'invalid workload spec, nothing applied', parsed.problems)
+        // Published ports are served on every node: one already declared cannot be taken again.
+        const rootOf = (index: number) => (parsed.workloads.length === 1 ? 'spec' : `spec[${index}]`)
+        const clashes = portConflicts(parsed.workloads, daemon.declarations.store.live(), rootOf)
+        if (clashes.length > 0)
+          throw new ApiRequestError(400, 'invalid workload spec, nothing applied', clashes)
         return durable(() => daemon.declarations.apply(parsed.workloads))
       },
     },
@@ -137,6 +145,7 @@ export function apiRoutes(
       },
     },
     { method: 'GET', path: '/v1/slots', handle: () => daemon.slots() },
+    { method: 'GET', path: '/v1/endpoints', handle: () => daemon.endpoints() },
     {
       // NDJSON: {slot, node, stream, line} per line, or {slot, node, error} for a slot that cannot be read.
       method: 'GET',

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_PLACEMENT_CONFIG, MAX_SHARDS } from '@gary/protocol'
@@ -233,6 +234,25 @@ export const SETTINGS = {
     field: 'advertiseHost',
     defaultText: 'where other machines reach the node (the first address of `gary id`), else `127.0.0.1`',
     help: "where this node's published ports are reached (slot endpoints)",
+  }),
+  dns: setting({
+    arg: 'address',
+    schema: z.union([
+      z.enum(['gateway', 'off']),
+      z.string().refine((value) => isIP(value) !== 0, 'must be gateway, off or an IP address'),
+    ]),
+    default: 'gateway',
+    defaultText: '`gateway`',
+    help:
+      "the name server containers are given, which answers workload names: `gateway` (the engine's " +
+      'bridge gateway), an address of this host, or `off`',
+  }),
+  drainMs: setting({
+    arg: 'ms',
+    schema: z.coerce.number().int().min(0).max(600_000),
+    default: 1000,
+    defaultText: '1000',
+    help: 'how long a released slot that served published ports keeps running while every mesh stops sending it connections',
   }),
 }
 

@@ -1,4 +1,4 @@
-import type { SlotPromise, Workload } from '@gary/protocol'
+import { formatEndpoint, type SlotPromise, type Workload } from '@gary/protocol'
 import type { ContainerSpec, HealthCheck, PublishedPort } from '@gary/runtime'
 import { containerName, slotLabels } from './container-labels.js'
 
@@ -6,7 +6,12 @@ import { containerName, slotLabels } from './container-labels.js'
  * The container that keeps one slot. Gary restarts containers itself (with backoff and a retry
  * budget that ends in a refusal), so the engine's own restart policy stays off.
  */
-export function containerSpecFor(node: string, workload: Workload, promise: SlotPromise): ContainerSpec {
+export function containerSpecFor(
+  node: string,
+  workload: Workload,
+  promise: SlotPromise,
+  options: { dns?: string[] } = {},
+): ContainerSpec {
   const slot = {
     workload: workload.name,
     slot: promise.slot,
@@ -31,16 +36,24 @@ export function containerSpecFor(node: string, workload: Workload, promise: Slot
       protocol: port.protocol,
       ...(port.hostPort === undefined ? {} : { hostPort: port.hostPort }),
     })),
+    ...(options.dns === undefined ? {} : { dns: options.dns }),
   }
 }
 
-/** Where a slot's published ports are reached: `host:port/proto`. */
+/** Where a slot's container ports are reached: `host:port->container/proto`. */
 export function endpointsOf(ports: PublishedPort[], advertiseHost: string): string[] {
   const seen = new Set<string>()
   for (const port of ports) {
     const host =
       port.hostIp === '0.0.0.0' || port.hostIp === '::' || port.hostIp === '' ? advertiseHost : port.hostIp
-    seen.add(`${host.includes(':') ? `[${host}]` : host}:${port.hostPort}/${port.protocol}`)
+    seen.add(
+      formatEndpoint({
+        host,
+        port: port.hostPort,
+        containerPort: port.containerPort,
+        protocol: port.protocol,
+      }),
+    )
   }
   return [...seen].slice(0, 16)
 }

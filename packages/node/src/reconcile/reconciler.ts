@@ -64,6 +64,14 @@ export interface ReconcilerInit {
    * published (the node's addresses can change). Default `127.0.0.1`.
    */
   advertiseHost?: string | (() => string)
+  /** Name servers new containers are given, read at each create; undefined: the engine's. */
+  containerDns?: () => string[] | undefined
+  /**
+   * How long a released slot that served published ports keeps running once its release is
+   * published, so that every node's mesh stops sending it connections and those in flight end,
+   * ms. Default 0.
+   */
+  drainMs?: number
 }
 
 export interface ReconcilerComponents {
@@ -118,6 +126,8 @@ export class Reconciler {
   readonly #resyncMs: number
   readonly #coalesceMs: number
   readonly #advertiseHost: () => string
+  readonly #containerDns: () => string[] | undefined
+  readonly #drainMs: number
   #hlc: Hlc = HLC_ZERO
   #running = false
   #scheduled = false
@@ -154,6 +164,8 @@ export class Reconciler {
     this.#coalesceMs = init.coalesceMs ?? 20
     const host = init.advertiseHost ?? '127.0.0.1'
     this.#advertiseHost = typeof host === 'string' ? () => host : host
+    this.#containerDns = init.containerDns ?? (() => undefined)
+    this.#drainMs = init.drainMs ?? 0
   }
 
   /** Re-adopts the running containers this node's labels mark as its own, then starts the loop. */
@@ -406,9 +418,12 @@ export class Reconciler {
   #release(held: Held): void {
     const previous = held.op
     previous?.abort.abort()
+    // A slot that served published ports drains: out of every mesh's rotation first, then stopped.
+    const drains = held.promise.ready && held.promise.endpoints.length > 0 && this.#drainMs > 0
     this.#set(held, { phase: 'releasing', ready: false })
-    this.#operate(held, 'release', async () => {
+    this.#operate(held, 'release', async (signal) => {
       await previous?.done
+      if (drains) await this.#delay(this.#drainMs, signal)
       await this.#removeSlotContainers(held.promise)
       this.#held.delete(keyOf(held.promise.workload, held.promise.slot))
       this.components.logger.info({ workload: held.promise.workload, slot: held.promise.slot }, 'released')
@@ -483,7 +498,8 @@ export class Reconciler {
   /** Creates the slot's container; one of the same name left by an interrupted start is replaced. */
   async #create(workload: Workload, promise: SlotPromise, signal: AbortSignal): Promise<string> {
     const { runtime, self } = this.components
-    const spec = containerSpecFor(self, workload, promise)
+    const dns = this.#containerDns()
+    const spec = containerSpecFor(self, workload, promise, dns === undefined ? {} : { dns })
     const created = await runtime.create(spec, signal).catch(async (err) => {
       if (!(err instanceof NameConflictError)) throw err
       const leftover = (await runtime.list({ [LABELS.node]: self }, signal)).find((c) => c.name === spec.name)

@@ -58,6 +58,12 @@ export const COMMANDS: CommandEntry[] = [
     load: () => import('./ps.js'),
   },
   {
+    name: 'endpoints',
+    description:
+      'list every published port: the addresses that reach it on every node, and the ready slots behind them',
+    load: () => import('./endpoints.js'),
+  },
+  {
     name: 'inspect',
     description: 'show a workload as stored, with its version and where each slot runs',
     load: () => import('./inspect.js'),

@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
 import type { SlotRow } from '../../api/slot-rows.js'
+import type { EndpointRow } from '../../mesh/endpoint-rows.js'
 import { client, clientCommand, print } from '../options.js'
 import { renderTable } from '../table.js'
+import { unservedLines } from './endpoints.js'
 import type { CommandEntry } from './index.js'
 
 /** `gary ps [NAME]`: every slot, and the slots no node can take. */
@@ -9,9 +11,13 @@ export function add(program: Command, entry: CommandEntry): Command {
   return clientCommand(program, entry)
     .argument('[name]', 'only this workload')
     .action(async (name: string | undefined, options) => {
-      const all = await client(options).get<SlotRow[]>('/v1/slots')
+      const api = client(options)
+      const all = await api.get<SlotRow[]>('/v1/slots')
       const rows = name === undefined ? all : all.filter((row) => row.workload === name)
-      print(options, rows, () => renderSlots(rows))
+      // The published ports a node does not serve are said after the slots (`gary endpoints --json` has them).
+      const endpoints = options.json ? [] : await api.get<EndpointRow[]>('/v1/endpoints')
+      const ports = name === undefined ? endpoints : endpoints.filter((row) => row.workload === name)
+      print(options, rows, () => [renderSlots(rows), ...unservedLines(ports)].join('\n'))
     })
 }
 

@@ -1,0 +1,5 @@
+export { type EndpointNode, type EndpointRow, endpointRows } from './endpoint-rows.js'
+export { NameServer, NameServerError } from './name-server.js'
+export { NodeMesh } from './node-mesh.js'
+export { Mesh, type UnservedPort } from './router.js'
+export { type MeshStats, newMeshStats } from './stats.js'

@@ -1,0 +1,123 @@
+import type { UnservedPort, Workload } from '@gary/protocol'
+import { meshServices } from '@gary/protocol'
+import type { Logger } from '../logger.js'
+import { type EndpointNode, type EndpointRow, endpointRows } from './endpoint-rows.js'
+import { NameServer, NameServerError } from './name-server.js'
+import { Mesh, type MeshInit } from './router.js'
+import { type MeshStats, newMeshStats } from './stats.js'
+
+export interface NodeMeshInit {
+  mesh?: MeshInit
+  /** The name server's address; `off` for none. */
+  dns: string
+}
+
+export interface NodeMeshComponents {
+  self: string
+  logger: Logger
+  /** Monotonic ms. */
+  now: () => number
+  /** The live declarations, and every member this node reads with its promises, this node included. */
+  view: () => { workloads: Workload[]; nodes: EndpointNode[] }
+  /** The published ports this node does not serve changed: promise it. */
+  publishUnserved: (ports: UnservedPort[]) => void
+}
+
+/** How often the mesh re-reads the view with no trigger, ms (levels, not edges). */
+const RESYNC_MS = 1000
+/** A burst of triggers costs one read, ms. */
+const COALESCE_MS = 5
+
+/**
+ * A node's part in reaching workloads: the routing mesh on published ports and the name server
+ * its containers are given, both fed from the view the reconcile loop reads.
+ */
+export class NodeMesh {
+  readonly stats: MeshStats = newMeshStats()
+  readonly #mesh: Mesh
+  #nameServer?: NameServer
+  #timer?: NodeJS.Timeout
+  #resync?: NodeJS.Timeout
+  #lastUnserved = '[]'
+  #stopped = false
+
+  constructor(
+    private readonly init: NodeMeshInit,
+    private readonly components: NodeMeshComponents,
+  ) {
+    this.#mesh = new Mesh(init.mesh ?? {}, {
+      logger: components.logger,
+      now: components.now,
+      stats: this.stats,
+      onUnservedChange: () => this.#publishUnserved(),
+    })
+  }
+
+  /** Starts the name server (unless it cannot listen: then containers keep the engine's). */
+  async start(): Promise<void> {
+    this.#resync = setInterval(() => this.viewChanged(), RESYNC_MS)
+    this.#resync.unref()
+    if (this.init.dns === 'off') return
+    const address = this.init.dns
+    const server = new NameServer(
+      { address },
+      {
+        logger: this.components.logger,
+        stats: this.stats,
+        lookup: (name) =>
+          this.components.view().workloads.some((workload) => workload.name === name) ? [address] : undefined,
+      },
+    )
+    try {
+      await server.start()
+      this.#nameServer = server
+      this.components.logger.info({ address }, 'name server listening: containers resolve workload names')
+    } catch (err) {
+      if (!(err instanceof NameServerError)) throw err
+      this.components.logger.warn({ reason: err.message }, 'no name server: containers keep the engine’s')
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#resync)
+    clearTimeout(this.#timer)
+    await this.#mesh.stop()
+    await this.#nameServer?.stop()
+  }
+
+  /** The name servers new containers are given, while this node's runs. */
+  containerDns(): string[] | undefined {
+    return this.#nameServer === undefined ? undefined : [this.#nameServer.address]
+  }
+
+  /** Look again: promises, members or declarations changed. Bursts coalesce. */
+  viewChanged(): void {
+    if (this.#timer !== undefined || this.#stopped) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#refresh()
+    }, COALESCE_MS)
+  }
+
+  /** `gary endpoints`: every published port, where it is served, and the ready slots behind it. */
+  endpoints(): EndpointRow[] {
+    const { workloads, nodes } = this.components.view()
+    return endpointRows(this.components.self, workloads, nodes)
+  }
+
+  #refresh(): void {
+    const { workloads, nodes } = this.components.view()
+    const { services, clashes } = meshServices(this.components.self, workloads, nodes)
+    this.#mesh.update(services, clashes)
+    this.#publishUnserved()
+  }
+
+  #publishUnserved(): void {
+    const unserved = this.#mesh.unserved
+    const key = JSON.stringify(unserved)
+    if (key === this.#lastUnserved) return
+    this.#lastUnserved = key
+    this.components.publishUnserved(unserved)
+  }
+}
