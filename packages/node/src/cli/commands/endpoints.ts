@@ -5,12 +5,8 @@ import { renderTable } from '../table.js'
 import type { CommandEntry } from './index.js'
 
 /** `gary endpoints [NAME]`: every workload's stable addresses, and the ready slots behind them. */
-export function endpointsCommand(program: Command): Command {
-  return clientCommand(
-    program,
-    'endpoints',
-    'list every published port: the addresses that reach it on every node, and the ready slots behind them',
-  )
+export function add(program: Command, entry: CommandEntry): Command {
+  return clientCommand(program, entry)
     .argument('[name]', 'only this workload')
     .action(async (name: string | undefined, options) => {
       const all = await client(options).get<EndpointRow[]>('/v1/endpoints')
