@@ -12,6 +12,8 @@ export interface NameServerInit {
   port?: number
   /** Where other names go. Default the host's resolv.conf's name servers (read at start). */
   upstreams?: string[]
+  /** The upstreams' port. Default 53. */
+  upstreamPort?: number
   /** How long one upstream may take to answer, ms. Default 1000. */
   upstreamTimeoutMs?: number
   /** Queries forwarded at once; past it, a query is told to try again (SERVFAIL). Default 256. */
@@ -135,6 +137,7 @@ export class NameServer {
   }
 
   #ask(upstream: string, message: Buffer, id: number): Promise<Uint8Array | undefined> {
+    const port = this.init.upstreamPort ?? 53
     return new Promise((resolve) => {
       const [address = upstream] = upstream.split('%')
       const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' })
@@ -149,9 +152,9 @@ export class NameServer {
       socket.on('error', () => done(undefined))
       socket.on('message', (reply, from) => {
         // Only the upstream's answer to this query, on a port chosen at random for it.
-        if (from.address === address && from.port === 53 && messageId(reply) === id) done(reply)
+        if (from.address === address && from.port === port && messageId(reply) === id) done(reply)
       })
-      socket.send(message, 53, upstream, (err) => {
+      socket.send(message, port, upstream, (err) => {
         if (err) done(undefined)
       })
     })
