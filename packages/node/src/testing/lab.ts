@@ -201,10 +201,11 @@ export class Lab {
 
   async #waitStarted(i: number, mark: number): Promise<void> {
     await waitFor(
-      `the daemon on machine ${i} to serve its API`,
+      `the daemon on machine ${i} to start`,
       async () => {
         const lines = (await this.logs(i)).slice(mark)
-        if (lines.some((line) => line.msg === 'api listening')) return true
+        // The API listens before the daemon has started (it answers 503 until then).
+        if (lines.some((line) => line.msg === 'started')) return true
         if ((await this.sh(['daemon', String(i), 'pid'])).trim() === '')
           throw new LabError(
             `the daemon on machine ${i} exited: ${lines
