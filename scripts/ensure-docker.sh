@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure a Docker engine answers on /var/run/docker.sock, and that what the tests and the
 # benchmarks need is installed: busybox-static (the test image), curl, iproute2, zsh and fish (the
-# shell completion tests), and for the lab (scripts/lab.sh) tini and nftables. Idempotent: it
-# only does what is missing, and needs root only then.
+# shell completion tests), for the lab (scripts/lab.sh) tini and nftables, and wrk (the load
+# generator of bench:mesh). Idempotent: it only does what is missing, and needs root only then.
 #   bash scripts/ensure-docker.sh
 # Environment (optional):
 #   GARY_DOCKERD_LOG    dockerd's log file (default /var/log/gary-dockerd.log)
@@ -41,6 +41,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v tini >/dev/null 2>&1 || missing+=(tini)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v zsh >/dev/null 2>&1 || missing+=(zsh)
 command -v fish >/dev/null 2>&1 || missing+=(fish)
 if ! command -v dockerd >/dev/null 2>&1 && ! engine_answers; then missing+=(docker.io); fi

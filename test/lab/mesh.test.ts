@@ -12,7 +12,7 @@ import { TEST_IMAGE } from '../../packages/runtime/src/test-image.js'
 const MACHINES = 5
 /** What the daemons are told: the failover bound below is derived from it. */
 const DEAD_AFTER_MS = 3000
-const LOOP = fileURLToPath(new URL('./request-loop.mjs', import.meta.url))
+const LOOP = fileURLToPath(new URL('../../scripts/request-loop.mjs', import.meta.url))
 let lab: Lab
 const nodeOf = new Map<number, string>()
 const machineOf = (node: string | null) => [...nodeOf].find(([, id]) => id === node)?.[0]

@@ -301,6 +301,8 @@ export class Daemon implements ClusterApi {
         logger: this.#log,
         now: this.#now,
         view: () => ({ workloads: this.#declarations!.store.live(), nodes: this.#meshNodes() }),
+        containerAddress: async (container) =>
+          (await this.#runtime.inspect(container, AbortSignal.timeout(5000))).ipAddress,
         publishUnserved: (ports) => {
           if (this.#self!.update({ unserved: ports.length > 0 ? ports : undefined }))
             membership.publishState()

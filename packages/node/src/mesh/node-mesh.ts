@@ -1,4 +1,4 @@
-import type { UnservedPort, Workload } from '@gary/protocol'
+import type { MeshService, UnservedPort, Workload } from '@gary/protocol'
 import { meshServices } from '@gary/protocol'
 import type { Logger } from '../logger.js'
 import { type EndpointNode, type EndpointRow, endpointRows } from './endpoint-rows.js'
@@ -21,6 +21,8 @@ export interface NodeMeshComponents {
   view: () => { workloads: Workload[]; nodes: EndpointNode[] }
   /** The published ports this node does not serve changed: promise it. */
   publishUnserved: (ports: UnservedPort[]) => void
+  /** A container's address on the engine's network, where this node reaches its ports directly. */
+  containerAddress?: (container: string) => Promise<string | undefined>
 }
 
 /** How often the mesh re-reads the view with no trigger, ms (levels, not edges). */
@@ -39,6 +41,9 @@ export class NodeMesh {
   #timer?: NodeJS.Timeout
   #resync?: NodeJS.Timeout
   #lastUnserved = '[]'
+  /** Own containers' addresses (null: it has none), and those being asked for. */
+  readonly #addresses = new Map<string, string | null>()
+  readonly #asking = new Set<string>()
   #stopped = false
 
   constructor(
@@ -109,8 +114,49 @@ export class NodeMesh {
   #refresh(): void {
     const { workloads, nodes } = this.components.view()
     const { services, clashes } = meshServices(this.components.self, workloads, nodes)
-    this.#mesh.update(services, clashes)
+    // A container that stopped may come back at another address: forget those out of rotation.
+    const local = new Set(
+      services.flatMap((service) =>
+        service.backends.flatMap((b) => (b.local && b.container ? [b.container] : [])),
+      ),
+    )
+    for (const container of this.#addresses.keys())
+      if (!local.has(container)) this.#addresses.delete(container)
+    this.#mesh.update(
+      services.map((service) => this.#direct(service)),
+      clashes,
+    )
     this.#publishUnserved()
+  }
+
+  /**
+   * Own slots are reached at their container's address, not through the engine's host port:
+   * Docker's userland proxy is a hop of its own, about as costly as the mesh's.
+   */
+  #direct(service: MeshService): MeshService {
+    const lookup = this.components.containerAddress
+    if (lookup === undefined || !service.backends.some((backend) => backend.local)) return service
+    const backends = service.backends.map((backend) => {
+      if (!backend.local || backend.container === undefined) return backend
+      const address = this.#addresses.get(backend.container)
+      if (address === undefined) this.#ask(backend.container, lookup)
+      return typeof address === 'string'
+        ? { ...backend, host: address, port: service.containerPort }
+        : backend
+    })
+    return { ...service, backends }
+  }
+
+  #ask(container: string, lookup: (container: string) => Promise<string | undefined>): void {
+    if (this.#asking.has(container)) return
+    this.#asking.add(container)
+    void lookup(container)
+      .catch(() => undefined)
+      .then((address) => {
+        this.#asking.delete(container)
+        this.#addresses.set(container, address ?? null)
+        this.viewChanged()
+      })
   }
 
   #publishUnserved(): void {

@@ -20,6 +20,8 @@ export interface Backend {
   port: number
   /** On the node that reads the view. */
   local: boolean
+  /** The engine's id of the slot's container, when its promise names it. */
+  container?: string
 }
 
 /** A published port and the slots that serve it now. */
@@ -102,6 +104,7 @@ export function meshServices(
             host: endpoint.host,
             port: endpoint.port,
             local: node.id === self,
+            ...(promise.container === undefined ? {} : { container: promise.container }),
           })
         }
       }

@@ -1,7 +1,8 @@
-// A steady HTTP request loop, run on a lab machine: one request at a time, each on a new
-// connection, until the duration ends or the stop file appears. Prints one JSON object:
+// A steady HTTP request loop, run on a lab machine (test/lab/mesh.test.ts, bench/mesh.mjs): one
+// request at a time, each on a new connection, until the duration ends or the stop file appears.
+// Prints one JSON object:
 // {results: [[startedAtMs, ok, ms, body-or-error]...]} (times relative to the start).
-//   node test/lab/request-loop.mjs URL DURATION_MS [TIMEOUT_MS] [PAUSE_MS] [STOP_FILE]
+//   node scripts/request-loop.mjs URL DURATION_MS [TIMEOUT_MS] [PAUSE_MS] [STOP_FILE]
 import { existsSync } from 'node:fs'
 import { request } from 'node:http'
 

@@ -1,0 +1,182 @@
+// The routing mesh on the lab (scripts/lab.sh, as root): five machines, each with its own address,
+// Docker engine and Gary daemon. One slot of a web server (busybox httpd, a 1 KiB page) runs on
+// machine 3; the client, wrk, runs on machine 5 and sends requests of about 1 KiB:
+//   direct       to the container's host port on machine 3 (what a client had before the mesh)
+//   mesh         to the published port on machine 1, which holds no slot: one more hop
+//   mesh, local  to the published port on machine 3, whose mesh sends it to its own slot
+// Rounds alternate the three, so that the host's load falls on each alike. Throughput with 8
+// connections, latency with 1 (no queueing); busybox httpd closes every connection after its
+// answer, so each request is a connection of its own: requests/s are connections/s.
+// Then the error window of a failover: 2 slots (machines 3 and 4), a request loop from machine 5
+// through machine 1's mesh, machine 3 powered off; failed requests and the time they span.
+//
+//   npm run bench:mesh -- [--rounds 5] [--seconds 8] [--failovers 3]
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import '../packages/node/dist/polyfill.js'
+import { Lab } from '../packages/node/dist/testing/lab.js'
+import { waitFor } from '../packages/node/dist/testing/wait.js'
+import { TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
+import { allAlive, applyThroughApi, median, sleep, stats } from './lab-common.mjs'
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '8' },
+    failovers: { type: 'string', default: '3' },
+  },
+})
+const rounds = Number(values.rounds)
+const seconds = Number(values.seconds)
+const failovers = Number(values.failovers)
+const LOOP = fileURLToPath(new URL('../scripts/request-loop.mjs', import.meta.url))
+const PUBLISHED = 80
+const CLIENT = 5
+
+try {
+  execFileSync('wrk', ['--version'], { stdio: 'ignore' })
+} catch (err) {
+  if (err.code === 'ENOENT') {
+    console.error('bench:mesh: wrk is missing (bash scripts/ensure-docker.sh installs it)')
+    process.exit(1)
+  }
+}
+
+const lab = await Lab.up(5)
+try {
+  const args = (i) => ['--label', `m=${i}`, ...(i === 3 || i === 4 ? ['--label', 'web=yes'] : [])]
+  await lab.startDaemon(1, args(1))
+  const [seed] = await lab.joinAddrs(1)
+  for (const i of [2, 3, 4, 5]) await lab.startDaemon(i, [...args(i), '--join', seed])
+  await waitFor('every machine to list every machine alive', () => allAlive(lab), { timeoutMs: 60_000 })
+  await throughput()
+  await failoverWindow()
+} finally {
+  await lab.down()
+}
+
+/** A web server on machine 3 whose page is 1 KiB. */
+function webSpec(name, extra) {
+  return `name: ${name}
+image: ${TEST_IMAGE}
+command: [sh, -c, 'mkdir -p /www; for i in $(seq 1 32); do echo "slot $GARY_SLOT line $i ................................................"; done | head -c 1024 > /www/index.html; exec httpd -f -p 8080 -h /www']
+resources: {cpu: 500m, memory: 32Mi}
+${extra}`
+}
+
+async function throughput() {
+  await applyThroughApi(
+    lab,
+    1,
+    webSpec('bench', `constraints: {m: "3"}\nports: [{container: 8080, published: ${PUBLISHED}}]\n`),
+  )
+  const slot = await waitFor(
+    'the slot behind the published port on machines 1 and 3',
+    async () => {
+      const rows = await Promise.all([1, 3].map((i) => lab.api(i, '/v1/endpoints')))
+      const slots = rows.map((r) => r.find((row) => row.workload === 'bench')?.slots ?? [])
+      return slots.every((s) => s.length === 1) && slots[0][0]
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  )
+  const targets = {
+    direct: `http://${slot.endpoint}/`,
+    mesh: `http://${lab.address(1)}:${PUBLISHED}/`,
+    'mesh, local': `http://${lab.address(3)}:${PUBLISHED}/`,
+  }
+  const page = await lab.exec(CLIENT, ['curl', '-fsS', '--max-time', '5', targets.mesh])
+  if (page.length !== 1024) throw new Error(`the page is ${page.length} bytes, not 1024`)
+  const runs = Object.fromEntries(Object.keys(targets).map((name) => [name, { rps: [], p50: [], p99: [] }]))
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, url] of Object.entries(targets)) {
+      const load = await wrk(url, 8)
+      const quiet = await wrk(url, 1)
+      runs[name].rps.push(load.rps)
+      runs[name].p50.push(quiet.p50)
+      runs[name].p99.push(quiet.p99)
+      console.error(
+        `round ${round + 1} ${name}: ${load.rps} req/s (${load.errors} errors), 1 conn p50 ${quiet.p50} ms p99 ${quiet.p99} ms`,
+      )
+    }
+  }
+  const m = (name, key) => median(runs[name][key])
+  console.log(
+    `\nbench:mesh, ${rounds} rounds of ${seconds} s each (min / median / max); wrk on machine ${CLIENT}`,
+  )
+  console.log('| path | requests/s = connections/s, 8 conns | p50, 1 conn | p99, 1 conn |')
+  console.log('| --- | --- | --- | --- |')
+  for (const name of Object.keys(targets)) {
+    const r = runs[name]
+    console.log(`| ${name} | ${stats(r.rps)} | ${stats(r.p50)} ms | ${stats(r.p99)} ms |`)
+  }
+  for (const name of ['mesh', 'mesh, local']) {
+    console.log(
+      `${name}: throughput ${(m(name, 'rps') / m('direct', 'rps')).toFixed(2)}x direct, p50 +${(m(name, 'p50') - m('direct', 'p50')).toFixed(2)} ms`,
+    )
+  }
+  await lab.gary(1, ['rm', 'bench'])
+}
+
+/** wrk for `seconds` with `connections`, requests of about 1 KiB: requests/s, p50 and p99 in ms. */
+async function wrk(url, connections) {
+  const base = `GET / HTTP/1.1\r\nHost: ${new URL(url).host}\r\nX-Pad: \r\n\r\n`.length
+  const pad = 'x'.repeat(1024 - base)
+  const out = await lab.exec(
+    CLIENT,
+    ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `X-Pad: ${pad}`, url],
+    seconds * 1000 + 30_000,
+  )
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
+  const percentile = (p) => {
+    const match = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out)
+    if (match === null) throw new Error(`wrk printed no ${p}th percentile:\n${out}`)
+    return Math.round(Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2]] * 100) / 100
+  }
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+  const errors = non2xx + (socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0))
+  return { rps: Math.round(rps), p50: percentile(50), p99: percentile(99), errors }
+}
+
+async function failoverWindow() {
+  const windows = []
+  const failures = []
+  for (let run = 0; run < failovers; run++) {
+    await applyThroughApi(
+      lab,
+      1,
+      webSpec(
+        `fail${run}`,
+        `replicas: 2\nconstraints: {web: "yes"}\nports: [{container: 8080, published: ${8070 + run}}]\n`,
+      ),
+    )
+    await waitFor(
+      'two slots behind the published port on machine 1',
+      async () =>
+        (await lab.api(1, '/v1/endpoints')).find((row) => row.workload === `fail${run}`)?.slots.length === 2,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    )
+    const loop = lab.exec(
+      CLIENT,
+      ['node', LOOP, `http://${lab.address(1)}:${8070 + run}/`, '12000', '2000', '10'],
+      90_000,
+    )
+    await sleep(2000)
+    await lab.poweroff(3)
+    const { results } = JSON.parse(await loop)
+    const failed = results.filter(([, ok]) => !ok)
+    const window = failed.length === 0 ? 0 : failed.at(-1)[0] + failed.at(-1)[2] - failed[0][0]
+    windows.push(window)
+    failures.push(failed.length)
+    console.error(
+      `failover ${run + 1}: ${failed.length} of ${results.length} requests failed, over ${window} ms`,
+    )
+    await lab.boot(3)
+    await waitFor('machine 3 to be alive everywhere', () => allAlive(lab), { timeoutMs: 60_000 })
+    await lab.gary(1, ['rm', `fail${run}`])
+  }
+  console.log(
+    `\nfailover (power off a machine holding one of 2 slots; ${failovers} runs; min / median / max): failed requests ${stats(failures)}, spanning ${stats(windows)} ms`,
+  )
+}
