@@ -60,7 +60,11 @@ function spec(fields: Record<string, unknown>): Workload {
   return parsed.workloads[0] as Workload
 }
 
-function setup(workloads: Workload[], runtime = new FakeRuntime()) {
+function setup(
+  workloads: Workload[],
+  runtime = new FakeRuntime(),
+  init: Partial<ConstructorParameters<typeof Reconciler>[0]> = {},
+) {
   const clock = new ManualClock()
   const published: { promises: SlotPromise[]; refusals: Refusal[] }[] = []
   const view: ReconcileView = {
@@ -73,7 +77,7 @@ function setup(workloads: Workload[], runtime = new FakeRuntime()) {
   }
   const reconciler = new Reconciler(
     // Passes at once on a trigger: these tests follow the loop step by step.
-    { resyncMs: 60_000, coalesceMs: 0 },
+    { resyncMs: 60_000, coalesceMs: 0, ...init },
     {
       self: SELF,
       runtime,
@@ -215,5 +219,45 @@ describe('the reconcile loop on one node', () => {
     const ids = (await runtime.list({})).map((c) => c.id).sort()
     expect(ids).toEqual([kept.id, foreign.id].sort())
     expect(ids).not.toContain(stray.id)
+  })
+
+  test('a released slot that served published ports is published not ready, and stopped only after the drain', async () => {
+    const web = spec({ name: 'web', ports: [{ container: 8080, published: 80 }] })
+    const { clock, runtime, reconciler, view, published } = setup([web], new FakeRuntime(), {
+      drainMs: 1000,
+      containerDns: () => ['172.17.0.1'],
+    })
+    await reconciler.start()
+    await clock.advance(301)
+    const [running] = await ownContainers(runtime)
+    expect(reconciler.promises[0]).toMatchObject({ phase: 'running', ready: true })
+    expect(reconciler.promises[0]!.endpoints).toEqual([
+      expect.stringMatching(/^127\.0\.0\.1:\d+->8080\/tcp$/),
+    ])
+    // Containers are given the node's name server.
+    expect((await runtime.inspect(running!.id)).dns).toEqual(['172.17.0.1'])
+
+    view.workloads = []
+    reconciler.viewChanged()
+    await clock.advance(1)
+    expect(published.at(-1)!.promises).toMatchObject([{ workload: 'web', phase: 'releasing', ready: false }])
+    await clock.advance(990)
+    expect(await ownContainers(runtime)).toHaveLength(1)
+    await clock.advance(20)
+    expect(await ownContainers(runtime)).toHaveLength(0)
+    expect(reconciler.promises).toEqual([])
+  })
+
+  test('a slot that published no port is released at once', async () => {
+    const { clock, runtime, reconciler, view } = setup([spec({ name: 'job' })], new FakeRuntime(), {
+      drainMs: 1000,
+    })
+    await reconciler.start()
+    await clock.advance(301)
+    expect(await ownContainers(runtime)).toHaveLength(1)
+    view.workloads = []
+    reconciler.viewChanged()
+    await clock.advance(1)
+    expect(await ownContainers(runtime)).toHaveLength(0)
   })
 })
