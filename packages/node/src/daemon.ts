@@ -17,6 +17,7 @@ import { Membership } from './membership/membership.js'
 import { SelfState } from './membership/self-state.js'
 import type { EndpointNode, EndpointRow } from './mesh/endpoint-rows.js'
 import { NodeMesh } from './mesh/node-mesh.js'
+import type { MeshStats } from './mesh/stats.js'
 import { dialableAddrs, hostOf } from './net/addresses.js'
 import { readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
@@ -284,6 +285,11 @@ export class Daemon implements ClusterApi {
       this.#reconciler?.unschedulable ?? [],
       this.#wallNow(),
     )
+  }
+
+  /** The mesh's and name server's counters (connections, failures, ports in use, DNS), for metrics. */
+  get meshStats(): MeshStats | undefined {
+    return this.#mesh?.stats
   }
 
   /** Every published port, where it is served, and the ready slots behind it (`gary endpoints`). */
