@@ -307,6 +307,7 @@ export class Daemon implements ClusterApi {
         logger: this.#log,
         now: this.#now,
         view: () => ({ workloads: this.#declarations!.store.live(), nodes: this.#meshNodes() }),
+        declared: (name) => this.#declarations!.store.get(name)?.workload !== undefined,
         containerAddress: async (container) =>
           (await this.#runtime.inspect(container, AbortSignal.timeout(5000))).ipAddress,
         publishUnserved: (ports) => {
