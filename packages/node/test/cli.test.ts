@@ -82,7 +82,11 @@ describe('gary without a daemon', () => {
   })
 
   test.each([
-    ['--cpu', 'lots', 'cpu: "lots" is not a CPU amount (cores like 2 or 0.5, or millicores like 250m)'],
+    [
+      '--cpu',
+      'lots',
+      'cpu: "lots" is not a CPU amount (use cores, like 0.5 or "2", or millicores, like "250m")',
+    ],
     ['--promise-shards', '0', 'promiseShards: must be a whole number from 1 to 4096, the same on every node'],
   ])(
     'a bad %s is one invalid-configuration message naming it, without a stack',
@@ -215,7 +219,7 @@ describe('gary against a daemon with an API token', () => {
       expect.stringContaining('/ip4/127.0.0.1/tcp/'),
       'zone=test',
       '2',
-      '1.0GiB',
+      '1Gi',
       '-',
     ])
     // Columns line up: each cell starts where its header does.

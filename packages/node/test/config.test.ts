@@ -74,13 +74,14 @@ describe('parseMemoryBytes', () => {
     ['1Gi', 2 ** 30],
     ['500M', 500_000_000],
     ['1048576', 1_048_576],
-    ['1.5Ki', 1536],
+    ['1.5Mi', 1536 * 2 ** 10],
     ['2T', 2e12],
+    ['64 MiB', 64 * 2 ** 20],
   ])('%j is %i bytes', (text, bytes) => {
     expect(parseMemoryBytes(text)).toBe(bytes)
   })
 
-  test.each(['64Q', 'Mi', '', 'lots', '64 MiB', '-1Gi'])('refuses %j, quoting it', (text) => {
+  test.each(['64Q', 'Mi', '', 'lots', '64 QiB', '-1Gi'])('refuses %j, quoting it', (text) => {
     expect(configError(() => parseMemoryBytes(text))).toContain(`memory: "${text}" is not a size`)
   })
 })

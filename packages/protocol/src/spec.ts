@@ -5,6 +5,15 @@ import { z } from 'zod'
 import { canonicalJson } from './canonical.js'
 import { didYouMean } from './did-you-mean.js'
 import { LabelsSchema } from './node-state.js'
+import {
+  MAX_CPU_MILLIS,
+  MAX_MEMORY_BYTES,
+  MIN_CPU_MILLIS,
+  MIN_MEMORY_BYTES,
+  parseCpu,
+  parseMemory,
+} from './quantity.js'
+import { quote } from './quote.js'
 import { scanYaml } from './yaml-scan.js'
 
 /**
@@ -67,9 +76,6 @@ export const MAX_REPLICAS = 10_000
 
 const KI = 1024
 const MI = KI * KI
-const MIN_MEMORY_BYTES = MI
-const MAX_MEMORY_BYTES = 2 ** 50
-const MAX_CPU_MILLIS = 1024 * 1000
 const MAX_DURATION_MS = 24 * 3600 * 1000
 
 export const DEFAULT_CPU_MILLIS = 100
@@ -148,7 +154,7 @@ export const WorkloadSchema: z.ZodType<Workload> = z
     mode: modeSchema,
     replicas: replicasSchema,
     resources: z.strictObject({
-      cpuMillis: z.number().int().min(1).max(MAX_CPU_MILLIS),
+      cpuMillis: z.number().int().min(MIN_CPU_MILLIS).max(MAX_CPU_MILLIS),
       memoryBytes: z.number().int().min(MIN_MEMORY_BYTES).max(MAX_MEMORY_BYTES),
     }),
     ports: z
@@ -613,54 +619,6 @@ export function portConflicts(
   return problems
 }
 
-function parseCpu(value: unknown): number | string {
-  let millis: number
-  if (typeof value === 'number' && Number.isFinite(value)) {
-    millis = value * 1000
-  } else if (typeof value === 'string' && /^\d+(\.\d+)?m?$/.test(value.trim())) {
-    const text = value.trim()
-    millis = text.endsWith('m') ? Number(text.slice(0, -1)) : Number(text) * 1000
-  } else {
-    return `${quote(value)} is not a CPU amount (use cores, like 0.5 or "2", or millicores, like "250m")`
-  }
-  millis = Math.round(millis)
-  if (millis < 1) return `${quote(value)} is less than 1m, a thousandth of a core`
-  if (millis > MAX_CPU_MILLIS) return `${quote(value)} is more than ${MAX_CPU_MILLIS / 1000} cores`
-  return millis
-}
-
-const MEMORY_UNITS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  K: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: KI,
-  Mi: MI,
-  Gi: MI * KI,
-  Ti: MI * MI,
-}
-
-function parseMemory(value: unknown): number | string {
-  let bytes: number
-  if (typeof value === 'number' && Number.isFinite(value)) {
-    bytes = value
-  } else {
-    const match =
-      typeof value === 'string' ? /^(\d+(?:\.\d+)?)\s*(k|K|M|G|T|Ki|Mi|Gi|Ti)?B?$/.exec(value.trim()) : null
-    if (match === null) return `${quote(value)} is not a size (use bytes, or a unit: "64Mi", "1Gi", "500M")`
-    bytes = Number(match[1]) * (MEMORY_UNITS[match[2] ?? ''] ?? Number.NaN)
-  }
-  bytes = Math.round(bytes)
-  if (!(bytes >= MIN_MEMORY_BYTES)) {
-    const hint = typeof value === 'number' ? ` (a bare number is bytes: did you mean "${value}Mi"?)` : ''
-    return `${quote(value)} is less than the 1Mi minimum${hint}`
-  }
-  if (bytes > MAX_MEMORY_BYTES) return `${quote(value)} is more than the 1Pi maximum`
-  return bytes
-}
-
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 function parseDuration(value: unknown): number | string {
@@ -780,12 +738,6 @@ function pathSegment(part: PropertyKey): string {
 
 function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** A value as a problem message shows it: JSON, cut short when long. */
-function quote(value: unknown): string {
-  const text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value))
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }
 
 function quoteName(name: string): string {

@@ -1,5 +1,5 @@
+import { formatCpu, formatMemory } from '@gary/protocol'
 import type { NodeView } from '../api/routes.js'
-import { formatBytes } from '../config/units.js'
 import { UserError } from '../errors.js'
 import { client, print } from './options.js'
 import { renderTable } from './table.js'
@@ -20,8 +20,8 @@ export async function listNodes(options: Record<string, unknown>): Promise<void>
           Object.entries(node.labels)
             .map(([k, v]) => `${k}=${v}`)
             .join(','),
-          `${node.capacity.cpuMillis / 1000}`,
-          formatBytes(node.capacity.memoryBytes),
+          formatCpu(node.capacity.cpuMillis),
+          formatMemory(node.capacity.memoryBytes),
           node.self ? '-' : `${(node.lastSeenMs / 1000).toFixed(1)}s ago`,
         ]),
       ),

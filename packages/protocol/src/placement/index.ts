@@ -22,7 +22,6 @@
 export { ClaimIndex, type IndexedPromise } from './claim-index.js'
 export { hash53 } from './hash.js'
 export { plan } from './plan.js'
-export { formatCpu, formatMemory } from './reasons.js'
 export { decides, inScope, listenShards, MAX_SHARDS, shardAt, shardOf, shardsNear } from './shards.js'
 export {
   BUCKETS,

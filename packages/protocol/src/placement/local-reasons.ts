@@ -1,6 +1,6 @@
+import { formatCpu, formatMemory } from '../quantity.js'
 import type { LocalView } from './local-view.js'
 import { refused } from './local-view.js'
-import { formatCpu, formatMemory } from './reasons.js'
 import { decides } from './shards.js'
 import type { PlacementNode, Unschedulable } from './types.js'
 import { matches, type WorkloadInfo } from './workloads.js'

@@ -1,3 +1,4 @@
+import { formatCpu, formatMemory } from '../quantity.js'
 import type { SlotState } from './classify.js'
 import { entry } from './compare.js'
 import type { Context } from './context.js'
@@ -88,25 +89,4 @@ function names(context: Context, nodes: readonly number[]): string {
   const shown = nodes.slice(0, NAMED).map((node) => context.ids[node] as string)
   const more = nodes.length - shown.length
   return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.join(', ')
-}
-
-/** Millicores as a person writes them: `4`, `0.5` is `500m`. */
-export function formatCpu(millis: number): string {
-  const value = Math.max(0, millis)
-  return value % 1000 === 0 ? String(value / 1000) : `${value}m`
-}
-
-const MEMORY_UNITS: [string, number][] = [
-  ['Ti', 2 ** 40],
-  ['Gi', 2 ** 30],
-  ['Mi', 2 ** 20],
-  ['Ki', 2 ** 10],
-]
-
-/** Bytes in the largest binary unit that divides them: `512Mi`, `1536Ki`, `1000B`. */
-export function formatMemory(bytes: number): string {
-  const value = Math.max(0, bytes)
-  if (value === 0) return '0'
-  for (const [unit, size] of MEMORY_UNITS) if (value % size === 0) return `${value / size}${unit}`
-  return `${value}B`
 }
