@@ -1,4 +1,5 @@
 import type { SlotPromise } from '../node-state.js'
+import { partitionPoint } from './compare.js'
 import { hash53 } from './hash.js'
 import { ringStart } from './ring.js'
 import type { PlacementNode } from './types.js'
@@ -160,13 +161,8 @@ export class ClaimIndex {
 
 /** Where (position, id) goes in ring order: by position, then id, as `buildRing` orders. */
 function insertionPoint(positions: readonly number[], ids: readonly string[], position: number, id: string) {
-  let low = 0
-  let high = positions.length
-  while (low < high) {
-    const mid = (low + high) >>> 1
-    const p = positions[mid] as number
-    if (p < position || (p === position && (ids[mid] as string) < id)) low = mid + 1
-    else high = mid
-  }
-  return low
+  return partitionPoint(positions.length, (i) => {
+    const p = positions[i] as number
+    return p < position || (p === position && (ids[i] as string) < id)
+  })
 }

@@ -1,30 +1,20 @@
 import type { SlotPromise } from '../node-state.js'
-import { type Context, welcomes } from './context.js'
-import { type BucketName, globalSlotKey, slotKey } from './types.js'
+import { compareSlots } from './compare.js'
+import type { Context } from './context.js'
+import { promiseSlotKey, strayReason } from './slots.js'
+import { judge, type SlotStanding } from './standing.js'
+import { type BucketName, globalSlotKey, type PlacementNode, slotKey } from './types.js'
 import { type Claim, isClaimant, rankClaims } from './winners.js'
-import type { WorkloadInfo } from './workloads.js'
-import { matches } from './workloads.js'
+import { type WorkloadInfo, welcomes } from './workloads.js'
 
 /** One live slot: a replicated workload's slot below `replicas`, or a global workload's slot on one node. */
-export interface SlotState {
-  key: string
+export interface SlotState extends SlotStanding<Claim> {
   workload: WorkloadInfo
-  slot: number
   /** Global workloads: the node whose slot this is. */
   owner?: number
-  /** Claimants, best first (rule 2); the first is the holder. */
-  claims: Claim[]
   /** Some node has a failed or releasing promise for the slot. */
   withdrawn: boolean
-  /** Why the holder's node may no longer hold the slot (rule 7, or changed labels/constraints). */
-  displaced?: 'draining' | 'ineligible'
-  /** When displaced: the best claimant on a node that may hold the slot; it is not a loser. */
-  successor?: Claim
 }
-
-/** The holder, or the successor when the holder is displaced: who keeps the slot. */
-export const currentOf = (state: SlotState): Claim | undefined =>
-  state.displaced === undefined ? state.claims[0] : state.successor
 
 /** A promise for a slot the declarations do not have. */
 export interface Stray {
@@ -39,8 +29,8 @@ export interface Classification {
   slots: Map<string, SlotState[]>
   byKey: Map<string, SlotState>
   strays: Stray[]
-  /** Self's promises, one per (workload, slot), in (workload, slot) order. */
-  own: { key: string; promise: SlotPromise; stray?: Stray }[]
+  /** Self's promises, one per (workload, slot), in slot order. */
+  own: SlotPromise[]
 }
 
 /**
@@ -54,17 +44,11 @@ export function classify(context: Context, buckets: Record<BucketName, string[]>
   context.nodes.forEach((node, index) => {
     for (const promise of ownPromises(node.promises)) {
       const workload = context.byName.get(promise.workload)
-      const key =
-        workload?.global === true && promise.slot === 0
-          ? globalSlotKey(workload.name, node.id)
-          : slotKey(promise.workload, promise.slot)
-      let stray: Stray | undefined
-      if (workload === undefined) stray = { key, node: index, promise, reason: 'deleted' }
-      else if (workload.global ? promise.slot !== 0 : promise.slot >= workload.replicas)
-        stray = { key, node: index, promise, reason: 'scaled-down' }
-      if (index === context.self) own.push({ key, promise, ...(stray ? { stray } : {}) })
-      if (stray !== undefined) {
-        strays.push(stray)
+      const key = promiseSlotKey(workload?.global === true, promise, node.id)
+      if (index === context.self) own.push(promise)
+      const reason = strayReason(workload, promise.slot)
+      if (reason !== undefined) {
+        strays.push({ key, node: index, promise, reason })
         continue
       }
       const w = workload as WorkloadInfo
@@ -86,11 +70,12 @@ export function classify(context: Context, buckets: Record<BucketName, string[]>
       context.ids.forEach((id, index) => {
         const key = globalSlotKey(workload.name, id)
         let state = byKey.get(key)
-        if (state !== undefined && state.claims.length === 0 && !welcomes(context, index, workload)) {
+        const welcome = welcomes(context.nodes[index] as PlacementNode, workload)
+        if (state !== undefined && state.claims.length === 0 && !welcome) {
           byKey.delete(key) // a withdrawn promise on a node that may not hold the slot: no slot there
           state = undefined
         }
-        if (state === undefined && welcomes(context, index, workload)) {
+        if (state === undefined && welcome) {
           state = { key, workload, slot: 0, owner: index, claims: [], withdrawn: false }
           byKey.set(key, state)
         }
@@ -111,8 +96,8 @@ export function classify(context: Context, buckets: Record<BucketName, string[]>
     slots.set(workload.name, list)
   }
 
-  own.sort((a, b) => compareSlot(a.promise, b.promise))
-  strays.sort((a, b) => compareSlot(a.promise, b.promise) || a.node - b.node)
+  own.sort(compareSlots)
+  strays.sort((a, b) => compareSlots(a.promise, b.promise) || a.node - b.node)
   for (const stray of strays) buckets[stray.reason].push(stray.key)
   return { slots, byKey, strays, own }
 }
@@ -121,23 +106,12 @@ export function classify(context: Context, buckets: Record<BucketName, string[]>
 function settle(context: Context, state: SlotState, buckets: Record<BucketName, string[]>): void {
   state.claims.sort(rankClaims)
   if (state.claims.length > 1) buckets.conflicting.push(state.key)
-  const holder = state.claims[0]
-  if (holder === undefined) {
+  if (state.claims.length === 0) {
     buckets[state.withdrawn ? 'orphaned' : 'free'].push(state.key)
     return
   }
-  const node = context.nodes[holder.node]
-  if (node?.draining === true) state.displaced = 'draining'
-  else if (!matches(node?.labels ?? {}, state.workload.constraints)) state.displaced = 'ineligible'
-  if (state.displaced === undefined) {
-    buckets.kept.push(state.key)
-    return
-  }
-  buckets[state.displaced].push(state.key)
-  if (!state.workload.global) {
-    const successor = state.claims.find((claim) => welcomes(context, claim.node, state.workload))
-    if (successor !== undefined) state.successor = successor
-  }
+  judge(state, (claim) => context.nodes[claim.node] as PlacementNode, state.workload)
+  buckets[state.displaced ?? 'kept'].push(state.key)
 }
 
 /**
@@ -159,6 +133,3 @@ const better = (a: SlotPromise, b: SlotPromise): boolean => {
   if (isClaimant(a) !== isClaimant(b)) return isClaimant(a)
   return rankClaims({ nodeId: '', promise: a }, { nodeId: '', promise: b }) < 0
 }
-
-const compareSlot = (a: SlotPromise, b: SlotPromise): number =>
-  a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.slot - b.slot

@@ -10,3 +10,19 @@ export function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   }
   return value
 }
+
+/** Slot order, the order of every list of slots and actions the rules give: by workload, then slot. */
+export const compareSlots = (a: { workload: string; slot: number }, b: { workload: string; slot: number }) =>
+  compareText(a.workload, b.workload) || a.slot - b.slot
+
+/** In a list of `length` items ordered so that `before` holds for a prefix, the prefix's length. */
+export function partitionPoint(length: number, before: (index: number) => boolean): number {
+  let low = 0
+  let high = length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if (before(mid)) low = mid + 1
+    else high = mid
+  }
+  return low
+}

@@ -2,7 +2,7 @@ import { compareText } from './compare.js'
 import { RefusalIndex } from './refusals.js'
 import { buildRing, type Ring } from './ring.js'
 import type { PlacementConfig, PlacementNode, PlacementView } from './types.js'
-import { describeWorkloads, matches, type WorkloadInfo } from './workloads.js'
+import { describeWorkloads, type WorkloadInfo, welcomes } from './workloads.js'
 
 /** The view, indexed once per pass. Nodes are referred to by their index in `nodes`. */
 export interface Context {
@@ -36,15 +36,10 @@ export function buildContext(view: PlacementView, config: PlacementConfig): Cont
   }
 }
 
-/** Whether a node may hold the workload at all: it matches the constraints and is not draining. */
-export function welcomes(context: Context, node: number, workload: WorkloadInfo): boolean {
-  const n = context.nodes[node] as PlacementNode
-  return !n.draining && matches(n.labels, workload.constraints)
-}
-
 /** Whether a node may take a new slot of the workload (rule 4, capacity aside). */
 export function mayTake(context: Context, node: number, workload: WorkloadInfo): boolean {
   return (
-    welcomes(context, node, workload) && !context.refusals.refused(node, workload.name, workload.generation)
+    welcomes(context.nodes[node] as PlacementNode, workload) &&
+    !context.refusals.refused(node, workload.name, workload.generation)
   )
 }

@@ -1,8 +1,9 @@
-import { type Classification, currentOf } from './classify.js'
+import type { Classification } from './classify.js'
 import { type Context, mayTake } from './context.js'
 import type { Ledger } from './ledger.js'
 import type { Outcome } from './outcome.js'
 import { Placer } from './place.js'
+import { currentOf } from './standing.js'
 import type { WorkloadInfo } from './workloads.js'
 
 /** Placers per workload, made on first use and shared by the phases of one pass. */

@@ -23,6 +23,7 @@ export { ClaimIndex, type IndexedPromise } from './claim-index.js'
 export { hash53 } from './hash.js'
 export { plan } from './plan.js'
 export { decides, inScope, listenShards, MAX_SHARDS, shardAt, shardOf, shardsNear } from './shards.js'
+export { slotPosition } from './slots.js'
 export {
   BUCKETS,
   type BucketName,

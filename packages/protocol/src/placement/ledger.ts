@@ -1,3 +1,4 @@
+import { fits, loadOf, overCommitted } from './capacity.js'
 import { entry } from './compare.js'
 import type { PlacementNode } from './types.js'
 import type { WorkloadInfo } from './workloads.js'
@@ -26,17 +27,12 @@ export class Ledger {
   }
 
   fits(node: number, workload: WorkloadInfo): boolean {
-    const capacity = this.capacity(node)
-    return (
-      (this.cpu[node] ?? 0) + workload.cpuMillis <= capacity.cpuMillis &&
-      (this.memory[node] ?? 0) + workload.memoryBytes <= capacity.memoryBytes
-    )
+    return fits(this.capacity(node), this.cpu[node] ?? 0, this.memory[node] ?? 0, workload)
   }
 
   /** Whether what is reserved on the node exceeds its capacity. */
   overCommitted(node: number): boolean {
-    const capacity = this.capacity(node)
-    return (this.cpu[node] ?? 0) > capacity.cpuMillis || (this.memory[node] ?? 0) > capacity.memoryBytes
+    return overCommitted(this.capacity(node), this.cpu[node] ?? 0, this.memory[node] ?? 0)
   }
 
   freeCpu(node: number): number {
@@ -49,11 +45,7 @@ export class Ledger {
 
   /** The used fraction of the node's scarcer resource. */
   load(node: number): number {
-    const capacity = this.capacity(node)
-    return Math.max(
-      fraction(this.cpu[node] ?? 0, capacity.cpuMillis),
-      fraction(this.memory[node] ?? 0, capacity.memoryBytes),
-    )
+    return loadOf(this.capacity(node), this.cpu[node] ?? 0, this.memory[node] ?? 0)
   }
 
   /** Replicas of the workload reserved on the node. */
@@ -65,6 +57,3 @@ export class Ledger {
     return (this.nodes[node] as PlacementNode).capacity
   }
 }
-
-const fraction = (used: number, capacity: number): number =>
-  capacity > 0 ? used / capacity : used > 0 ? Number.POSITIVE_INFINITY : 0

@@ -1,11 +1,17 @@
 import type { SlotPromise } from '../node-state.js'
+import { fits, loadOf } from './capacity.js'
 import type { ClaimIndex } from './claim-index.js'
+import { partitionPoint } from './compare.js'
 import { hash53 } from './hash.js'
+import { type NodeLoad, prefers } from './rank.js'
+import { refuses } from './refusals.js'
 import { ringStart } from './ring.js'
 import { decides, shardAt, shardEnd } from './shards.js'
+import { slotPosition } from './slots.js'
+import { judge, type SlotStanding } from './standing.js'
 import { type PlacementNode, slotKey } from './types.js'
 import { isClaimant, rankClaims } from './winners.js'
-import { matches, type WorkloadInfo } from './workloads.js'
+import { type WorkloadInfo, welcomes } from './workloads.js'
 
 /** A claimant of a slot, with its node. */
 export interface LocalClaim {
@@ -15,16 +21,7 @@ export interface LocalClaim {
 }
 
 /** One replicated slot as the claims for it stand (rule 2, rule 7). */
-export interface LocalSlot {
-  key: string
-  slot: number
-  /** Claimants, best first, one per node. */
-  claims: LocalClaim[]
-  displaced?: 'draining' | 'ineligible'
-  successor?: LocalClaim
-  /** Who keeps the slot: the holder, or a displaced holder's successor; none if free. */
-  current?: LocalClaim
-}
+export type LocalSlot = SlotStanding<LocalClaim>
 
 /** What a node's claimant promises use, by its own published promises. */
 interface Usage {
@@ -95,29 +92,15 @@ export class LocalView {
     const seen = new Set<string>()
     const unique = claims.filter((claim) => !seen.has(claim.nodeId) && seen.add(claim.nodeId))
     const state: LocalSlot = { key, slot, claims: unique }
-    const holder = unique[0]
-    if (holder === undefined) return state
-    if (holder.node.draining) state.displaced = 'draining'
-    else if (!matches(holder.node.labels, workload.constraints)) state.displaced = 'ineligible'
-    if (state.displaced === undefined) state.current = holder
-    else {
-      const successor = unique.find((claim) => welcomes(claim.node, workload))
-      if (successor !== undefined) {
-        state.successor = successor
-        state.current = successor
-      }
-    }
+    judge(state, (claim) => claim.node, workload)
     return state
   }
 
   /** Whether the node may take a new slot of the workload and, by what it publishes, has room. */
   candidate(node: PlacementNode, workload: WorkloadInfo): boolean {
-    if (!welcomes(node, workload) || refused(node, workload)) return false
+    if (!welcomes(node, workload) || refuses(node, workload)) return false
     const usage = this.usage(node)
-    return (
-      usage.cpu + workload.cpuMillis <= node.capacity.cpuMillis &&
-      usage.memory + workload.memoryBytes <= node.capacity.memoryBytes
-    )
+    return fits(node.capacity, usage.cpu, usage.memory, workload)
   }
 
   usage(node: PlacementNode): Usage {
@@ -212,14 +195,7 @@ export class LocalView {
   /** The index of the first node of a shard on the ring; the ring's length when none is there or after. */
   #firstOfShard(shard: number): number {
     const { positions } = this.ring
-    let low = 0
-    let high = positions.length
-    while (low < high) {
-      const mid = (low + high) >>> 1
-      if (shardAt(positions[mid] as number, this.shards) < shard) low = mid + 1
-      else high = mid
-    }
-    return low
+    return partitionPoint(positions.length, (i) => shardAt(positions[i] as number, this.shards) < shard)
   }
 
   /**
@@ -254,32 +230,18 @@ export class LocalView {
   }
 
   #better(a: PlacementNode, b: PlacementNode, workload: WorkloadInfo, slot: number): boolean {
-    const ua = this.usage(a)
-    const ub = this.usage(b)
-    const spread = (ua.counts.get(workload.name) ?? 0) - (ub.counts.get(workload.name) ?? 0)
-    if (spread !== 0) return spread < 0
-    const load = loadOf(ua, a) - loadOf(ub, b)
-    if (load !== 0 && !Number.isNaN(load)) return load < 0
-    const hashA = hash53(`${workload.name}/${slot}/${a.id}`)
-    const hashB = hash53(`${workload.name}/${slot}/${b.id}`)
-    if (hashA !== hashB) return hashA < hashB
-    return a.id < b.id
+    return prefers(workload.name, slot, this.#loadOf(a, workload), this.#loadOf(b, workload))
+  }
+
+  #loadOf(node: PlacementNode, workload: WorkloadInfo): NodeLoad {
+    const usage = this.usage(node)
+    return {
+      id: node.id,
+      replicas: usage.counts.get(workload.name) ?? 0,
+      load: loadOf(node.capacity, usage.cpu, usage.memory),
+    }
   }
 }
-
-export const welcomes = (node: PlacementNode, workload: WorkloadInfo): boolean =>
-  !node.draining && matches(node.labels, workload.constraints)
-
-export const refused = (node: PlacementNode, workload: WorkloadInfo): boolean =>
-  node.refusals.some((r) => r.workload === workload.name && r.generation === workload.generation)
-
-const loadOf = (usage: Usage, node: PlacementNode): number =>
-  Math.max(fraction(usage.cpu, node.capacity.cpuMillis), fraction(usage.memory, node.capacity.memoryBytes))
-
-const fraction = (used: number, capacity: number): number =>
-  capacity > 0 ? used / capacity : used > 0 ? Number.POSITIVE_INFINITY : 0
-
-const slotPosition = (workload: string, slot: number): number => hash53(`${workload}/${slot}`)
 
 /** Slot positions on the ring per (workload, replicas), sorted; a pure function's memo. */
 const sortedSlots = new Map<string, { positions: Float64Array; slots: Int32Array }>()
@@ -323,13 +285,5 @@ function sorted(name: string, replicas: number) {
 }
 
 /** The first index whose value is greater than `value`. */
-function upperBound(values: Float64Array, value: number): number {
-  let low = 0
-  let high = values.length
-  while (low < high) {
-    const mid = (low + high) >>> 1
-    if ((values[mid] as number) <= value) low = mid + 1
-    else high = mid
-  }
-  return low
-}
+const upperBound = (values: Float64Array, value: number): number =>
+  partitionPoint(values.length, (i) => (values[i] as number) <= value)

@@ -1,20 +1,18 @@
 import type { SlotPromise } from '../node-state.js'
+import { fits, overCommitted } from './capacity.js'
 import type { ClaimIndex } from './claim-index.js'
 import { ownPromises } from './classify.js'
+import { compareSlots } from './compare.js'
 import { explainLocal } from './local-reasons.js'
-import { type LocalClaim, type LocalSlot, LocalView, refused, slotsIn, welcomes } from './local-view.js'
+import { type LocalClaim, type LocalSlot, LocalView, slotsIn } from './local-view.js'
 import { emptyOutcome } from './outcome.js'
-import type {
-  PlacementConfig,
-  PlacementNode,
-  PlacementView,
-  Plan,
-  ReleaseReason,
-  SelfAction,
-} from './types.js'
-import { globalSlotKey, slotKey } from './types.js'
+import { decideOwn, SelfActionList } from './own.js'
+import { refuses } from './refusals.js'
+import { promiseSlotKey } from './slots.js'
+import { currentOf, judge } from './standing.js'
+import type { PlacementConfig, PlacementNode, PlacementView, Plan } from './types.js'
 import { isClaimant } from './winners.js'
-import { describeWorkloads, type WorkloadInfo } from './workloads.js'
+import { describeWorkloads, type WorkloadInfo, welcomes } from './workloads.js'
 
 /**
  * The placement rules for a large cluster, decided slot by slot (docs/design.md, "Placement in
@@ -35,92 +33,71 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
     return { actions: [], assignment: out.assignment, unschedulable: [], buckets: out.buckets }
   const workloads = describeWorkloads(view.workloads)
   const byName = new Map(workloads.map((w) => [w.name, w]))
-  const own = ownPromises(selfNode.promises).sort((a, b) =>
-    a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.slot - b.slot,
-  )
+  const own = ownPromises(selfNode.promises).sort(compareSlots)
   const local = new LocalView(selfNode, index, byName, own, config.shards)
   const holdBack = view.partialView && view.partialViewForMs < config.partialViewGraceMs
   const room = new Room(selfNode, local.usage(selfNode))
   const unplaceable: { workload: WorkloadInfo; key: string; slot: number }[] = []
+  const actions = new SelfActionList(view.nowWall, config.settleMs)
 
-  const releases: SelfAction[] = []
-  const starts: SelfAction[] = []
-  const keeps: SelfAction[] = []
-  const claims: SelfAction[] = []
-  const release = (p: SlotPromise, reason: ReleaseReason) =>
-    releases.push({ kind: 'release', workload: p.workload, slot: p.slot, reason })
   const claim = (workload: WorkloadInfo, slot: number) => {
-    claims.push({ kind: 'claim', workload: workload.name, slot, generation: workload.generation })
-    const key = workload.global ? globalSlotKey(workload.name, view.self) : slotKey(workload.name, slot)
+    actions.claim(workload, slot)
+    const key = promiseSlotKey(workload.global, { workload: workload.name, slot }, view.self)
     out.assignment.set(key, view.self)
     out.buckets.placed.push(key)
   }
-  const startOrKeep = (p: SlotPromise) => {
-    if (p.phase === 'claimed' && p.since.wall <= view.nowWall - config.settleMs)
-      starts.push({ kind: 'start', workload: p.workload, slot: p.slot, generation: p.generation })
-    else keeps.push({ kind: 'keep', workload: p.workload, slot: p.slot })
-  }
   const keepCurrent = (workload: WorkloadInfo, p: SlotPromise) => {
     if (p.generation === workload.generation || holdBack || !mayUpdate(local, workload, p)) {
-      startOrKeep(p)
+      actions.startOrKeep(p)
       return
     }
-    if (!refused(selfNode, workload) && !room.overCommitted()) {
-      release(p, 'updating')
+    if (!refuses(selfNode, workload) && !room.overCommitted()) {
+      actions.release(p, 'updating')
       claim(workload, p.slot)
     } else if (!workload.global && local.walk(workload, p.slot, config.candidates, view.self) !== undefined) {
-      release(p, 'updating') // the slot is free now: its walk places it elsewhere
+      actions.release(p, 'updating') // the slot is free now: its walk places it elsewhere
     } else {
-      keeps.push({ kind: 'keep', workload: p.workload, slot: p.slot })
-      out.buckets['update-blocked'].push(slotKey(p.workload, p.slot))
+      actions.keep(p)
+      out.buckets['update-blocked'].push(promiseSlotKey(workload.global, p, view.self))
     }
   }
 
   // This node's promises (rules 2, 3, 5, 7, 8).
   const heldGlobal = new Set<string>()
-  for (const p of own) {
-    const workload = byName.get(p.workload)
-    const stray =
-      workload === undefined
-        ? 'deleted'
-        : (workload.global ? p.slot !== 0 : p.slot >= workload.replicas)
-          ? 'scaled-down'
-          : undefined
-    if (stray !== undefined) {
-      if (p.phase !== 'releasing') release(p, stray)
-      continue
-    }
-    if (!isClaimant(p)) continue
-    const w = workload as WorkloadInfo
-    if (w.global) {
-      heldGlobal.add(w.name)
-      if (selfNode.draining) release(p, 'drained')
-      else if (!welcomes(selfNode, w)) release(p, 'ineligible')
-      else keepCurrent(w, p)
-      continue
-    }
-    const state = local.slot(w, p.slot)
-    const holder = state.claims[0] as LocalClaim
-    if (holder.nodeId === view.self) {
-      if (state.displaced === 'ineligible') release(p, 'ineligible')
-      else if (state.displaced === 'draining') {
-        if (state.successor?.promise.phase === 'running') release(p, 'drained')
-        else startOrKeep(p)
-      } else keepCurrent(w, p)
-    } else if (state.current?.nodeId === view.self) keepCurrent(w, p)
-    else release(p, 'lost')
-  }
+  decideOwn(
+    own,
+    byName,
+    view.self,
+    (workload, p): LocalSlot => {
+      if (!workload.global) return local.slot(workload, p.slot)
+      heldGlobal.add(workload.name)
+      const state: LocalSlot = {
+        key: promiseSlotKey(true, p, view.self),
+        slot: 0,
+        claims: [{ nodeId: view.self, node: selfNode, promise: p }],
+      }
+      judge(state, (c) => c.node, workload)
+      return state
+    },
+    keepCurrent,
+    actions,
+  )
 
   // Free slots this node can win (rules 4, 9), and its share of the unschedulable ones (rule 6).
   for (const workload of workloads) {
     if (workload.global) {
       if (heldGlobal.has(workload.name) || !welcomes(selfNode, workload)) continue
-      if (!refused(selfNode, workload) && room.fits(workload)) {
+      if (!refuses(selfNode, workload) && room.fits(workload)) {
         if (!holdBack) {
           room.take(workload)
           claim(workload, 0)
         }
-      } else unplaceable.push({ workload, slot: 0, key: globalSlotKey(workload.name, view.self) })
+      } else
+        unplaceable.push({
+          workload,
+          slot: 0,
+          key: promiseSlotKey(true, { workload: workload.name, slot: 0 }, view.self),
+        })
       continue
     }
     const arc = holdBack ? undefined : local.arc(workload, config.candidates)
@@ -129,27 +106,24 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
     for (const slot of arcs.flatMap((range) => (range === undefined ? [] : slotsIn(workload, range)))) {
       if (!local.decides(workload, slot)) continue
       const state = local.slot(workload, slot)
-      if (state.current !== undefined) continue
+      if (currentOf(state) !== undefined) continue
       if (local.walk(workload, slot, config.candidates) !== view.self || !room.fits(workload)) continue
       room.take(workload)
       claim(workload, slot)
     }
     for (const slot of slotsIn(workload, local.homeArc())) {
-      const state: LocalSlot = local.slot(workload, slot)
-      if (state.current === undefined && local.walk(workload, slot, config.candidates) === undefined)
-        unplaceable.push({ workload, slot, key: state.key })
+      const state = local.slot(workload, slot)
+      if (currentOf(state) !== undefined || local.walk(workload, slot, config.candidates) !== undefined)
+        continue
+      // As in the exact pass, a draining node keeps a slot no successor can take: not unschedulable.
+      if (state.displaced === 'draining') out.buckets['drain-blocked'].push(state.key)
+      else unplaceable.push({ workload, slot, key: state.key })
     }
   }
 
-  claims.sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : a.slot - b.slot))
-  const unschedulable = explainLocal(local, unplaceable)
+  const unschedulable = explainLocal(local, unplaceable, room)
   for (const u of unplaceable) out.buckets.unschedulable.push(u.key)
-  return {
-    actions: [...releases, ...starts, ...keeps, ...claims],
-    assignment: out.assignment,
-    unschedulable,
-    buckets: out.buckets,
-  }
+  return { actions: actions.list(), assignment: out.assignment, unschedulable, buckets: out.buckets }
 }
 
 /**
@@ -170,7 +144,7 @@ function mayUpdate(local: LocalView, workload: WorkloadInfo, p: SlotPromise): bo
     c.promise.ready
   if (!workload.global) {
     for (const slot of previousWave(local, workload, p.slot, m))
-      if (!updated(local.slot(workload, slot).current)) return false
+      if (!updated(currentOf(local.slot(workload, slot)))) return false
     return true
   }
   const order = local.ring.ids.filter((id) => {
@@ -201,7 +175,7 @@ function previousWave(local: LocalView, workload: WorkloadInfo, slot: number, m:
 }
 
 /** This node's room: its published usage plus what it claims in this pass. */
-class Room {
+export class Room {
   #cpu: number
   #memory: number
 
@@ -213,11 +187,16 @@ class Room {
     this.#memory = usage.memory
   }
 
+  /** What is left, for rule 6's reasons. */
+  get free(): { cpu: number; memory: number } {
+    return {
+      cpu: this.node.capacity.cpuMillis - this.#cpu,
+      memory: this.node.capacity.memoryBytes - this.#memory,
+    }
+  }
+
   fits(workload: WorkloadInfo): boolean {
-    return (
-      this.#cpu + workload.cpuMillis <= this.node.capacity.cpuMillis &&
-      this.#memory + workload.memoryBytes <= this.node.capacity.memoryBytes
-    )
+    return fits(this.node.capacity, this.#cpu, this.#memory, workload)
   }
 
   take(workload: WorkloadInfo): void {
@@ -226,6 +205,6 @@ class Room {
   }
 
   overCommitted(): boolean {
-    return this.#cpu > this.node.capacity.cpuMillis || this.#memory > this.node.capacity.memoryBytes
+    return overCommitted(this.node.capacity, this.#cpu, this.#memory)
   }
 }

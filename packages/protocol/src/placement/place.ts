@@ -1,6 +1,7 @@
-import { hash53 } from './hash.js'
 import type { Ledger } from './ledger.js'
+import { type NodeLoad, prefers } from './rank.js'
 import { type Ring, ringStart, Survivors } from './ring.js'
+import { slotPosition } from './slots.js'
 import type { WorkloadInfo } from './workloads.js'
 
 /**
@@ -62,7 +63,7 @@ export class Placer {
   private searchRing(slot: number): number | undefined {
     const size = this.eligible.length
     const wanted = Math.max(1, this.candidates)
-    let position = ringStart(this.positions, hash53(`${this.workload.name}/${slot}`))
+    let position = ringStart(this.positions, slotPosition(this.workload.name, slot))
     let first = -1
     let taken = 0
     let best: number | undefined
@@ -83,14 +84,14 @@ export class Placer {
   }
 
   private better(a: number, b: number, slot: number): boolean {
-    const name = this.workload.name
-    const spread = this.ledger.count(a, name) - this.ledger.count(b, name)
-    if (spread !== 0) return spread < 0
-    const load = this.ledger.load(a) - this.ledger.load(b)
-    if (load !== 0 && !Number.isNaN(load)) return load < 0
-    const hashA = hash53(`${name}/${slot}/${this.ids[a]}`)
-    const hashB = hash53(`${name}/${slot}/${this.ids[b]}`)
-    if (hashA !== hashB) return hashA < hashB
-    return (this.ids[a] as string) < (this.ids[b] as string)
+    return prefers(this.workload.name, slot, this.loadOf(a), this.loadOf(b))
+  }
+
+  private loadOf(node: number): NodeLoad {
+    return {
+      id: this.ids[node] as string,
+      replicas: this.ledger.count(node, this.workload.name),
+      load: this.ledger.load(node),
+    }
   }
 }

@@ -1,65 +1,85 @@
+import type { Refusal } from '../node-state.js'
 import { formatCpu, formatMemory } from '../quantity.js'
 import type { SlotState } from './classify.js'
 import { entry } from './compare.js'
 import type { Context } from './context.js'
 import type { Ledger } from './ledger.js'
-import type { Unschedulable } from './types.js'
+import type { PlacementNode, Unschedulable } from './types.js'
 import { matches, type WorkloadInfo } from './workloads.js'
 
 /** Nodes named in one reason before the rest are counted. */
 const NAMED = 5
 
+/** Room a node has left, as rule 6 reads it. */
+export interface Free {
+  cpu: number
+  memory: number
+}
+
 /**
- * Why no node can take each unschedulable slot (rule 6), in a fixed wording and order, from the
- * reservations at the end of the pass. Constraints first (nothing else matters if no node
- * matches), then draining nodes, then refusals grouped by reason, then capacity of the rest.
+ * Why the exact pass could place no node for each unschedulable slot (rule 6), from the
+ * reservations at the end of the pass.
  */
 export function explain(context: Context, ledger: Ledger, slots: readonly SlotState[]): Unschedulable[] {
   const perWorkload = new Map<string, string[]>()
+  const freeOf = (_: PlacementNode, node: number): Free => ({
+    cpu: ledger.freeCpu(node),
+    memory: ledger.freeMemory(node),
+  })
   return slots.map((state) => {
     const { workload } = state
+    const refusals = context.refusals.of(workload.name, workload.generation)
     if (workload.global) {
       const owner = state.owner as number
+      const node = context.nodes[owner] as PlacementNode
       return {
         workload: workload.name,
         slot: 0,
-        node: context.ids[owner] as string,
-        reasons: explainNode(context, ledger, workload, owner),
+        node: node.id,
+        reasons: explainOwner(workload, node.id, refusals.get(owner), freeOf(node, owner)),
       }
     }
-    const reasons = entry(perWorkload, workload.name, () => explainWorkload(context, ledger, workload))
+    const reasons = entry(perWorkload, workload.name, () =>
+      explainOver(workload, context.nodes, (_, node) => refusals.get(node), freeOf),
+    )
     return { workload: workload.name, slot: state.slot, reasons }
   })
 }
 
-function explainWorkload(context: Context, ledger: Ledger, workload: WorkloadInfo): string[] {
-  if (context.nodes.length === 0) return ['no live nodes']
-  const matching = context.nodes.flatMap((node, index) =>
-    matches(node.labels, workload.constraints) ? [index] : [],
-  )
+/**
+ * Rule 6 for a replicated slot: why none of `nodes` (sorted by id) can take a slot of the
+ * workload, in a fixed wording and order. Constraints first (nothing else matters if no node
+ * matches), then draining nodes, then refusals grouped by reason, then the room of the rest.
+ */
+export function explainOver(
+  workload: WorkloadInfo,
+  nodes: readonly PlacementNode[],
+  refusalOf: (node: PlacementNode, index: number) => Refusal | undefined,
+  freeOf: (node: PlacementNode, index: number) => Free,
+): string[] {
+  if (nodes.length === 0) return ['no live nodes']
+  const matching = nodes.flatMap((node, index) => (matches(node.labels, workload.constraints) ? [index] : []))
   if (matching.length === 0) {
     return [`no node matches ${workload.constraints.map(([key, value]) => `${key}=${value}`).join(', ')}`]
   }
   const reasons: string[] = []
-  const draining = matching.filter((node) => context.nodes[node]?.draining === true)
+  const draining = matching.filter((index) => nodes[index]?.draining === true)
   if (draining.length > 0)
-    reasons.push(`${names(context, draining)} ${draining.length === 1 ? 'is' : 'are'} draining`)
-  const refusals = context.refusals.of(workload.name, workload.generation)
+    reasons.push(`${names(nodes, draining)} ${draining.length === 1 ? 'is' : 'are'} draining`)
   const byReason = new Map<string, number[]>()
   const rest: number[] = []
-  for (const node of matching) {
-    if (context.nodes[node]?.draining === true) continue
-    const refusal = refusals.get(node)
-    if (refusal === undefined) {
-      rest.push(node)
-      continue
-    }
-    entry(byReason, refusal.reason, () => [] as number[]).push(node)
+  for (const index of matching) {
+    const node = nodes[index] as PlacementNode
+    if (node.draining) continue
+    const refusal = refusalOf(node, index)
+    if (refusal === undefined) rest.push(index)
+    else entry(byReason, refusal.reason, () => [] as number[]).push(index)
   }
-  for (const [reason, nodes] of byReason) reasons.push(`${names(context, nodes)} refused: ${reason}`)
+  for (const [reason, refusing] of byReason) reasons.push(`${names(nodes, refusing)} refused: ${reason}`)
   if (rest.length > 0) {
-    const cpu = rest.some((node) => ledger.freeCpu(node) >= workload.cpuMillis)
-    const memory = rest.some((node) => ledger.freeMemory(node) >= workload.memoryBytes)
+    const free = rest.map((index) => freeOf(nodes[index] as PlacementNode, index))
+    const cpu = free.some((f) => f.cpu >= workload.cpuMillis)
+    const memory = free.some((f) => f.memory >= workload.memoryBytes)
     if (!cpu) reasons.push(`no node has ${formatCpu(workload.cpuMillis)} cpu free`)
     if (!memory) reasons.push(`no node has ${formatMemory(workload.memoryBytes)} memory free`)
     if (cpu && memory) {
@@ -71,22 +91,26 @@ function explainWorkload(context: Context, ledger: Ledger, workload: WorkloadInf
   return reasons
 }
 
-function explainNode(context: Context, ledger: Ledger, workload: WorkloadInfo, node: number): string[] {
-  const id = context.ids[node] as string
-  const refusal = context.refusals.of(workload.name, workload.generation).get(node)
+/** Rule 6 for a global workload's slot on its own node `id`, which matches and does not drain. */
+export function explainOwner(
+  workload: WorkloadInfo,
+  id: string,
+  refusal: Refusal | undefined,
+  free: Free,
+): string[] {
   if (refusal !== undefined) return [`${id} refused: ${refusal.reason}`]
   const reasons: string[] = []
-  const cpu = ledger.freeCpu(node)
-  const memory = ledger.freeMemory(node)
-  if (cpu < workload.cpuMillis)
-    reasons.push(`${id} has ${formatCpu(cpu)} cpu free, needs ${formatCpu(workload.cpuMillis)}`)
-  if (memory < workload.memoryBytes)
-    reasons.push(`${id} has ${formatMemory(memory)} memory free, needs ${formatMemory(workload.memoryBytes)}`)
+  if (free.cpu < workload.cpuMillis)
+    reasons.push(`${id} has ${formatCpu(free.cpu)} cpu free, needs ${formatCpu(workload.cpuMillis)}`)
+  if (free.memory < workload.memoryBytes)
+    reasons.push(
+      `${id} has ${formatMemory(free.memory)} memory free, needs ${formatMemory(workload.memoryBytes)}`,
+    )
   return reasons
 }
 
-function names(context: Context, nodes: readonly number[]): string {
-  const shown = nodes.slice(0, NAMED).map((node) => context.ids[node] as string)
-  const more = nodes.length - shown.length
+function names(nodes: readonly PlacementNode[], indices: readonly number[]): string {
+  const shown = indices.slice(0, NAMED).map((index) => (nodes[index] as PlacementNode).id)
+  const more = indices.length - shown.length
   return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.join(', ')
 }

@@ -1,3 +1,4 @@
+import { partitionPoint } from './compare.js'
 import { hash53 } from './hash.js'
 
 /** Node indices in ring order: by hash of the node id, then id. */
@@ -14,14 +15,8 @@ export function buildRing(ids: readonly string[]): Ring {
 
 /** The first index whose position is at least `position`, wrapping to 0 past the end. */
 export function ringStart(positions: readonly number[], position: number): number {
-  let low = 0
-  let high = positions.length
-  while (low < high) {
-    const mid = (low + high) >>> 1
-    if ((positions[mid] ?? 0) < position) low = mid + 1
-    else high = mid
-  }
-  return low === positions.length ? 0 : low
+  const at = partitionPoint(positions.length, (i) => (positions[i] ?? 0) < position)
+  return at === positions.length ? 0 : at
 }
 
 /**

@@ -1,8 +1,10 @@
-import { type Classification, currentOf, type SlotState } from './classify.js'
+import type { Classification, SlotState } from './classify.js'
 import type { Context } from './context.js'
 import { type Placers, place } from './free.js'
 import type { Ledger } from './ledger.js'
 import type { Outcome } from './outcome.js'
+import { currentOf } from './standing.js'
+import type { Claim } from './winners.js'
 import type { WorkloadInfo } from './workloads.js'
 
 /**
@@ -35,7 +37,7 @@ export function rollUpdates(
     if (outdated.length === 0) continue
     let budget = workload.maxUnavailable - unavailable(context, workload, states, out)
     for (const state of outdated) {
-      const current = currentOf(state) as NonNullable<ReturnType<typeof currentOf>>
+      const current = currentOf(state) as Claim
       const serving = current.promise.phase === 'running' && current.promise.ready
       if (serving && budget <= 0) {
         out.buckets.outdated.push(state.key)

@@ -1,7 +1,8 @@
 import { hlcCompare } from '../hlc.js'
 import type { SlotPromise } from '../node-state.js'
 import { compareText } from './compare.js'
-import { globalSlotKey, type PlacementView, slotKey } from './types.js'
+import { promiseSlotKey } from './slots.js'
+import type { PlacementView } from './types.js'
 import { describeWorkloads } from './workloads.js'
 
 const PHASE_RANK: Record<SlotPromise['phase'], number> = {
@@ -62,10 +63,7 @@ export function winners(view: PlacementView): Map<string, { node: string; promis
   for (const node of view.nodes) {
     for (const promise of node.promises) {
       if (!isClaimant(promise)) continue
-      const key =
-        global.has(promise.workload) && promise.slot === 0
-          ? globalSlotKey(promise.workload, node.id)
-          : slotKey(promise.workload, promise.slot)
+      const key = promiseSlotKey(global.has(promise.workload), promise, node.id)
       const claim = { nodeId: node.id, promise }
       const current = best.get(key)
       if (current === undefined || rankClaims(claim, current) < 0) best.set(key, claim)

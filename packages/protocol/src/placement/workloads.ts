@@ -1,6 +1,7 @@
 import { canonicalJson } from '../canonical.js'
 import { generationOf, type Workload } from '../spec.js'
 import { compareText } from './compare.js'
+import type { PlacementNode } from './types.js'
 
 /** A declaration with what the rules read from it computed once. */
 export interface WorkloadInfo {
@@ -52,3 +53,20 @@ export function matches(labels: Record<string, string>, constraints: readonly [s
   }
   return true
 }
+
+/**
+ * Why a node may no longer hold the workload's slots: it drains (rule 7), or its labels no longer
+ * carry the constraints. Undefined when it may.
+ */
+export function displacement(
+  node: PlacementNode,
+  workload: WorkloadInfo,
+): 'draining' | 'ineligible' | undefined {
+  if (node.draining) return 'draining'
+  if (!matches(node.labels, workload.constraints)) return 'ineligible'
+  return undefined
+}
+
+/** Whether a node may hold the workload at all: it matches the constraints and is not draining. */
+export const welcomes = (node: PlacementNode, workload: WorkloadInfo): boolean =>
+  displacement(node, workload) === undefined

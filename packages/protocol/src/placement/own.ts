@@ -1,0 +1,80 @@
+import type { SlotPromise } from '../node-state.js'
+import { compareSlots } from './compare.js'
+import { strayReason } from './slots.js'
+import { type Claimant, ownVerdict, type SlotStanding } from './standing.js'
+import type { ReleaseReason, SelfAction } from './types.js'
+import { isClaimant } from './winners.js'
+import type { WorkloadInfo } from './workloads.js'
+
+type SlotRef = { workload: string; slot: number }
+
+/** This node's actions as a pass decides them, listed in the order an actuator takes them. */
+export class SelfActionList {
+  readonly #releases: SelfAction[] = []
+  readonly #starts: SelfAction[] = []
+  readonly #keeps: SelfAction[] = []
+  readonly #claims: SelfAction[] = []
+
+  constructor(
+    private readonly nowWall: number,
+    private readonly settleMs: number,
+  ) {}
+
+  release(p: SlotRef, reason: ReleaseReason): void {
+    this.#releases.push({ kind: 'release', workload: p.workload, slot: p.slot, reason })
+  }
+
+  /** Rule 5: a claim starts once it has gone unchallenged for the settle delay; else it is kept. */
+  startOrKeep(p: SlotPromise): void {
+    if (p.phase === 'claimed' && p.since.wall <= this.nowWall - this.settleMs)
+      this.#starts.push({ kind: 'start', workload: p.workload, slot: p.slot, generation: p.generation })
+    else this.keep(p)
+  }
+
+  keep(p: SlotRef): void {
+    this.#keeps.push({ kind: 'keep', workload: p.workload, slot: p.slot })
+  }
+
+  claim(workload: WorkloadInfo, slot: number): void {
+    this.#claims.push({ kind: 'claim', workload: workload.name, slot, generation: workload.generation })
+  }
+
+  /** Releases first, so that an actuator frees what it gives up before it takes more; then starts, keeps and claims, each in slot order. */
+  list(): SelfAction[] {
+    this.#claims.sort(compareSlots)
+    return [...this.#releases, ...this.#starts, ...this.#keeps, ...this.#claims]
+  }
+}
+
+/**
+ * Decides each of node `self`'s own promises (one per slot, in slot order) by how its slot
+ * stands: a stray is released as `deleted` or `scaled-down`; a claim that lost (rule 2) or whose
+ * node may no longer hold the slot (rule 7, changed labels) is released; a draining holder keeps
+ * its slot until the successor runs; the slot's current holder is left to `keepCurrent`, which
+ * may update it (rule 8). Failed and releasing promises are the actuator's to withdraw.
+ */
+export function decideOwn<C extends Claimant>(
+  own: readonly SlotPromise[],
+  byName: ReadonlyMap<string, WorkloadInfo>,
+  self: string,
+  standingOf: (workload: WorkloadInfo, promise: SlotPromise) => SlotStanding<C> | undefined,
+  keepCurrent: (workload: WorkloadInfo, promise: SlotPromise, state: SlotStanding<C>) => void,
+  actions: SelfActionList,
+): void {
+  for (const promise of own) {
+    const workload = byName.get(promise.workload)
+    const stray = strayReason(workload, promise.slot)
+    if (stray !== undefined) {
+      if (promise.phase !== 'releasing') actions.release(promise, stray)
+      continue
+    }
+    if (!isClaimant(promise)) continue
+    const w = workload as WorkloadInfo
+    const state = standingOf(w, promise)
+    if (state === undefined) continue
+    const verdict = ownVerdict(state, self, w.global)
+    if (verdict === 'current') keepCurrent(w, promise, state)
+    else if (verdict === 'wait') actions.startOrKeep(promise)
+    else actions.release(promise, verdict)
+  }
+}
