@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
+import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
 import { DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
 import { DockerRuntime } from '../packages/runtime/dist/docker.js'
 import { ensureTestImage, TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
@@ -68,7 +69,7 @@ async function garyDeploy(replicas) {
 
 async function countGary() {
   let count = 0
-  for (const d of daemons) count += (await docker.list({ 'gary.node': d.peerId })).length
+  for (const d of daemons) count += (await docker.list({ [LABELS.node]: d.peerId })).length
   return count
 }
 
@@ -174,7 +175,7 @@ try {
 } finally {
   await Promise.all(daemons.map((d) => d.kill('SIGTERM')))
   for (const d of daemons)
-    for (const c of await docker.list({ 'gary.node': d.peerId })) await docker.remove(c.id).catch(() => {})
+    for (const c of await docker.list({ [LABELS.node]: d.peerId })) await docker.remove(c.id).catch(() => {})
   for (const c of await docker.list({ 'gary.bench': 'plain' })) await docker.remove(c.id).catch(() => {})
   if (swarm.ok) await exec('docker', ['service', 'rm', 'gary-bench']).catch(() => {})
   if (swarm.initialised) await exec('docker', ['swarm', 'leave', '--force']).catch(() => {})

@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
 import { DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
 import { DockerRuntime } from '../packages/runtime/dist/docker.js'
 import { ensureTestImage, TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
@@ -33,7 +34,7 @@ const daemons = []
 const running = async () => {
   let count = 0
   for (const daemon of daemons.filter((d) => d.running)) {
-    const list = await docker.list({ 'gary.node': daemon.peerId, 'gary.workload': 'bench' })
+    const list = await docker.list({ [LABELS.node]: daemon.peerId, [LABELS.workload]: 'bench' })
     count += list.filter((c) => c.state === 'running').length
   }
   return count
@@ -70,7 +71,7 @@ try {
   for (let run = 0; run < runs; run++) {
     // Each run loses a different machine; the previous victim is back with its data dir.
     const victim = daemons[1 + (run % (nodes - 1))]
-    const lost = (await docker.list({ 'gary.node': victim.peerId })).map((c) => c.id)
+    const lost = (await docker.list({ [LABELS.node]: victim.peerId })).map((c) => c.id)
     const survivors = daemons.filter((d) => d !== victim)
     const marks = survivors.map((d) => d.logs.length)
     const killedAt = Date.now()
@@ -116,7 +117,7 @@ try {
 } finally {
   await Promise.all(daemons.map((d) => d.kill('SIGTERM')))
   for (const daemon of daemons) {
-    for (const c of await docker.list({ 'gary.node': daemon.peerId }))
+    for (const c of await docker.list({ [LABELS.node]: daemon.peerId }))
       await docker.remove(c.id).catch(() => {})
   }
   await docker.close()

@@ -1,5 +1,6 @@
 import { expect } from 'vitest'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
+import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
 import type { DaemonProcess } from '../packages/node/src/testing/index.js'
 import { DockerRuntime } from '../packages/runtime/src/docker.js'
 
@@ -18,7 +19,7 @@ export async function psEverywhere(daemons: DaemonProcess[]): Promise<SlotRow[][
 export async function containersOf(daemons: DaemonProcess[]) {
   return Promise.all(
     daemons.map(async (daemon) =>
-      (await docker.list({ 'gary.node': daemon.peerId })).filter((c) => c.state === 'running'),
+      (await docker.list({ [LABELS.node]: daemon.peerId })).filter((c) => c.state === 'running'),
     ),
   )
 }
@@ -40,14 +41,14 @@ export async function violation(
   const running = new Map<string, number>()
   for (const [index, daemon] of daemons.entries()) {
     for (const container of containers[index] ?? []) {
-      const workload = container.labels['gary.workload'] ?? '?'
+      const workload = container.labels[LABELS.workload] ?? '?'
       running.set(workload, (running.get(workload) ?? 0) + 1)
       const promised = rows.some(
         (row) =>
           row.node === daemon.peerId &&
           row.containerId === container.id &&
           row.phase === 'running' &&
-          String(row.slot) === container.labels['gary.slot'],
+          String(row.slot) === container.labels[LABELS.slot],
       )
       if (!promised) return `container ${container.name} runs without its node's promise`
     }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
 import type { LogItem } from '../packages/node/src/logs/service.js'
+import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
 import { cleanup, DaemonProcess, GARY_BIN, runCli, waitFor } from '../packages/node/src/testing/index.js'
 import { docker } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
@@ -107,7 +108,7 @@ describe.runIf(available)('gary logs across nodes on a shared Docker engine', ()
     for (const follower of followers) follower.child.kill('SIGKILL')
     await cleanup(daemons, dirs)
     for (const daemon of daemons) {
-      for (const container of await docker.list({ 'gary.node': daemon.peerId }))
+      for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
         await docker.remove(container.id).catch(() => {})
     }
   })

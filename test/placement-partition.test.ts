@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
+import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import { containersOf, converged, docker, psEverywhere } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
@@ -38,7 +39,7 @@ describe.runIf(available)('placement under a partition', () => {
   afterAll(async () => {
     await cleanup(daemons, dirs)
     for (const daemon of daemons)
-      for (const c of await docker.list({ 'gary.node': daemon.peerId }))
+      for (const c of await docker.list({ [LABELS.node]: daemon.peerId }))
         await docker.remove(c.id).catch(() => {})
   })
 

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
+import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import { containersOf, converged, docker, psEverywhere } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
@@ -56,7 +57,7 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
   afterAll(async () => {
     await cleanup(daemons, dirs)
     for (const daemon of daemons) {
-      for (const container of await docker.list({ 'gary.node': daemon.peerId }))
+      for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
         await docker.remove(container.id).catch(() => {})
     }
   })
@@ -146,24 +147,24 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
     await apply('web', spec('web', 'replicas: 5'))
     await converged(live(), { web: 5 })
     const target = live()[1]!
-    const before = (await docker.list({ 'gary.node': target.peerId })).map((c) => c.id).sort()
+    const before = (await docker.list({ [LABELS.node]: target.peerId })).map((c) => c.id).sort()
     expect(before.length).toBeGreaterThan(0)
 
     await target.kill('SIGKILL')
     await target.start()
     await converged(live(), { web: 5 })
-    const after = (await docker.list({ 'gary.node': target.peerId })).map((c) => c.id).sort()
+    const after = (await docker.list({ [LABELS.node]: target.peerId })).map((c) => c.id).sort()
     expect(after).toEqual(before)
     expect(target.hasLog('adopted a running container')).toBe(true)
   })
 
   it('runs a lost machine’s slots elsewhere', async () => {
     const victim = live()[2]!
-    const lost = (await docker.list({ 'gary.node': victim.peerId })).length
+    const lost = (await docker.list({ [LABELS.node]: victim.peerId })).length
     expect(lost).toBeGreaterThan(0)
     const startedAt = Date.now()
     await victim.kill('SIGKILL')
-    for (const container of await docker.list({ 'gary.node': victim.peerId }))
+    for (const container of await docker.list({ [LABELS.node]: victim.peerId }))
       await docker.remove(container.id)
     await converged(live(), { web: 5 })
     // Timed by the daemons' own log lines: polling the CLI would add its start-up to the figure.
@@ -179,10 +180,10 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
 
   it('drains a node: its slots move to the others, then it takes work again', async () => {
     const target = live()[0]!
-    expect((await docker.list({ 'gary.node': target.peerId })).length).toBeGreaterThan(0)
+    expect((await docker.list({ [LABELS.node]: target.peerId })).length).toBeGreaterThan(0)
     expect(await target.cli('drain')).toMatchObject({ draining: true, changed: true })
     await waitFor('the drained node to hand every slot over', async () =>
-      (await docker.list({ 'gary.node': target.peerId })).length === 0 ? true : undefined,
+      (await docker.list({ [LABELS.node]: target.peerId })).length === 0 ? true : undefined,
     )
     await converged(live(), { web: 5 })
     const nodes = await live()[1]!.cli<NodeView[]>('nodes')

@@ -5,6 +5,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
+import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import { inScope, shardOf } from '../packages/protocol/src/index.js'
 import { containersOf, docker } from './cluster-checks.js'
@@ -52,7 +53,7 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
   /** What is wrong with the running containers, or undefined: each slot runs once, promised running by its node. */
   const violation = async (): Promise<string | undefined> => {
     const containers = await containersOf(daemons)
-    const slots = containers.flat().map((c) => Number(c.labels['gary.slot']))
+    const slots = containers.flat().map((c) => Number(c.labels[LABELS.slot]))
     const sorted = [...slots].sort((a, b) => a - b)
     const once = Array.from({ length: REPLICAS }, (_, slot) => slot)
     if (JSON.stringify(sorted) !== JSON.stringify(once)) return `slots running: ${sorted.join(',')}`
@@ -60,7 +61,7 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
       // A node's own promises are current in its own view, whatever the shards.
       const own = (await daemon.cli<SlotRow[]>('ps')).filter((row) => row.node === daemon.peerId)
       for (const container of containers[index]!) {
-        const slot = Number(container.labels['gary.slot'])
+        const slot = Number(container.labels[LABELS.slot])
         if (!own.some((row) => row.slot === slot && row.phase === 'running' && row.ready))
           return `slot ${slot} runs on ${daemon.peerId} without its promise`
       }
@@ -100,7 +101,7 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
   afterAll(async () => {
     await cleanup(daemons, dirs)
     for (const daemon of daemons) {
-      for (const container of await docker.list({ 'gary.node': daemon.peerId }))
+      for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
         await docker.remove(container.id).catch(() => {})
     }
   })

@@ -1,3 +1,5 @@
+import { slotKey } from '@gary/protocol'
+
 /** A problem the user can fix: the CLI prints the message alone, without a stack. */
 export class UserError extends Error {
   override name = 'UserError'
@@ -51,7 +53,7 @@ export class SlotNotPlacedError extends UserError {
     readonly workload: string,
     readonly slot?: number,
   ) {
-    super(`${slot === undefined ? workload : `${workload}/${slot}`} runs nowhere (see gary ps)`)
+    super(`${slot === undefined ? workload : slotKey(workload, slot)} runs nowhere (see gary ps)`)
   }
 }
 

@@ -5,6 +5,7 @@ import {
   type PlacementNode,
   type SelfAction,
   type SlotPromise,
+  slotKey,
   type Workload,
 } from '../src/index.js'
 
@@ -84,13 +85,13 @@ export function expectHeldOnceOrNoRoom(
   const holders = new Map<string, string[]>()
   for (const x of c.nodes)
     for (const p of x.promises) {
-      const key = `${p.workload}/${p.slot}`
+      const key = slotKey(p.workload, p.slot)
       holders.set(key, [...(holders.get(key) ?? []), x.id])
     }
   for (const ids of holders.values()) expect(ids).toHaveLength(1)
   for (const w of c.workloads)
     for (let slot = 0; slot < w.replicas; slot++) {
-      if (holders.has(`${w.name}/${slot}`)) continue
+      if (holders.has(slotKey(w.name, slot))) continue
       const room = c.nodes.filter(
         (x) => mayHold(x, w, slot) && cpuUsed(c.workloads, x) + w.resources.cpuMillis <= x.capacity.cpuMillis,
       )

@@ -6,6 +6,7 @@ import {
   type PlacementNode,
   type PlacementView,
   plan,
+  slotKey,
   type Workload,
 } from '../src/index.js'
 import {
@@ -77,7 +78,7 @@ function round(c: Cluster, n: number): { cluster: Cluster; claimed: string[] } {
       if (action.kind === 'release')
         promises = promises.filter((p) => !(p.workload === action.workload && p.slot === action.slot))
       if (action.kind === 'claim') {
-        claimed.push(`${action.workload}/${action.slot}`)
+        claimed.push(slotKey(action.workload, action.slot))
         const w = c.workloads.find((x) => x.name === action.workload) as Workload
         promises.push(runningPromise(w, action.slot, n))
       }
@@ -169,7 +170,7 @@ describe('per-slot placement in a large cluster', () => {
     let c: Cluster = { nodes: Array.from({ length: 50 }, (_, i) => node(`node-${i}`)), workloads: [web] }
     for (let n = 1; n <= 3; n++) c = round(c, n).cluster
     const victim = c.nodes.find((x) => x.promises.length > 0) as PlacementNode
-    const lost = victim.promises.map((p) => `${p.workload}/${p.slot}`)
+    const lost = victim.promises.map((p) => slotKey(p.workload, p.slot))
     c = { ...c, nodes: c.nodes.filter((x) => x !== victim) }
     const { claimed } = round(c, 4)
     expect(claimed.sort()).toStrictEqual(lost.sort())

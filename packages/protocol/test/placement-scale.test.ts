@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest'
-import { generationOf, type PlacementNode, plan, type Workload } from '../src/index.js'
+import { generationOf, type PlacementNode, plan, slotKey, type Workload } from '../src/index.js'
 
 // A scaling check, not a benchmark: the time is printed, never asserted.
 
@@ -55,7 +55,7 @@ test('in a cluster of 1000, each node plans only its share of 10000 free slots',
     const { actions } = plan({ ...base, self: self.id, nodes: all })
     for (const action of actions) {
       expect(action.kind).toBe('claim')
-      claims.add(`${action.workload}/${action.slot}`)
+      claims.add(slotKey(action.workload, action.slot))
     }
     // About ten slots each, never a large share.
     expect(actions.length).toBeLessThan(100)

@@ -2,7 +2,6 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import {
   generationOf,
-  hash53,
   inScope,
   listenShards,
   type PlacementNode,
@@ -10,6 +9,8 @@ import {
   plan,
   shardAt,
   shardOf,
+  slotKey,
+  slotPosition,
   type Workload,
 } from '../src/index.js'
 import {
@@ -32,7 +33,7 @@ interface Cluster {
   shards: number
 }
 
-const slotShard = (c: Cluster, name: string, slot: number) => shardAt(hash53(`${name}/${slot}`), c.shards)
+const slotShard = (c: Cluster, name: string, slot: number) => shardAt(slotPosition(name, slot), c.shards)
 
 const viewFor = (c: Cluster, self: string, nodes = c.nodes): PlacementView => ({
   self,
@@ -54,7 +55,7 @@ function round(c: Cluster, n: number, scoped = true): { cluster: Cluster; claime
       if (action.kind === 'release')
         promises = promises.filter((p) => !(p.workload === action.workload && p.slot === action.slot))
       if (action.kind === 'claim') {
-        claimed.push(`${action.workload}/${action.slot}`)
+        claimed.push(slotKey(action.workload, action.slot))
         const w = c.workloads.find((x) => x.name === action.workload) as Workload
         promises = [
           ...promises.filter((p) => !(p.workload === action.workload && p.slot === action.slot)),

@@ -1,4 +1,5 @@
-import { hash53, isClaimant, shardAt, type Workload } from '@gary/protocol'
+import { LABELS } from '@gary/node/reconcile'
+import { isClaimant, shardAt, slotKey, slotPosition, type Workload } from '@gary/protocol'
 import type { Random } from './random.js'
 import type { SimNode } from './sim-node.js'
 
@@ -13,7 +14,7 @@ function slotShards(workload: Workload, shards: number): Uint16Array {
   if (cached?.shards === shards && cached.of.length === workload.replicas) return cached.of
   const of = new Uint16Array(workload.replicas)
   for (let slot = 0; slot < workload.replicas; slot++)
-    of[slot] = shardAt(hash53(`${workload.name}/${slot}`), shards)
+    of[slot] = shardAt(slotPosition(workload.name, slot), shards)
   slotShardCache.set(workload, { shards, of })
   return of
 }
@@ -52,13 +53,13 @@ export class Census {
       for (const p of node.reconciler.promises)
         if (p.phase === 'running' && p.container !== undefined) promised.push(p.container)
       for (const container of node.runtime.runningContainers()) {
-        const name = container.labels['gary.workload'] ?? ''
-        const slot = Number(container.labels['gary.slot'])
+        const name = container.labels[LABELS.workload] ?? ''
+        const slot = Number(container.labels[LABELS.slot])
         const counts = this.#running[index.get(name) ?? -1]
         if (counts !== undefined && Number.isInteger(slot) && slot >= 0 && slot < counts.length)
           (counts[slot] as number)++
         else {
-          const key = `${name}/${container.labels['gary.slot']}`
+          const key = slotKey(name, slot)
           this.#others.set(key, (this.#others.get(key) ?? 0) + 1)
         }
         if (this.#unpromised === undefined && !promised.includes(container.id))
@@ -122,12 +123,12 @@ export class Census {
       const shardOfSlot = slotShards(workload, this.shards)
       for (let slot = 0; slot < counts.length; slot++) {
         const count = counts[slot] as number
-        if (count > 1) return `INV-1: ${workload.name}/${slot} runs ${count} times`
+        if (count > 1) return `INV-1: ${slotKey(workload.name, slot)} runs ${count} times`
         if (count > 0) continue
         // A claim counts as room taken: a slot claimed and not yet running is not unschedulable.
-        if (claimed[slot] === 1) return `INV-1: ${workload.name}/${slot} is claimed and runs nowhere`
+        if (claimed[slot] === 1) return `INV-1: ${slotKey(workload.name, slot)} is claimed and runs nowhere`
         if (roomy.has(shardOfSlot[slot] as number))
-          return `INV-1: ${workload.name}/${slot} runs nowhere, though a node that may hold it has room`
+          return `INV-1: ${slotKey(workload.name, slot)} runs nowhere, though a node that may hold it has room`
       }
       for (const key of this.#others.keys())
         if (key.startsWith(`${workload.name}/`))

@@ -1,4 +1,4 @@
-import type { Decoded } from '@gary/protocol'
+import { type Decoded, slotKey } from '@gary/protocol'
 import type { ContainerRuntime, LogLine } from '@gary/runtime'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -106,7 +106,7 @@ export class LogService {
     if (node !== self) return this.#remote(node, workload, slot, options)
     const container = this.components.ownContainer(workload, slot)
     if (container === undefined)
-      throw new SlotNotHeldError(`slot ${workload}/${slot} is not held by this node`)
+      throw new SlotNotHeldError(`slot ${slotKey(workload, slot)} is not held by this node`)
     return this.#local(container, options)
   }
 
@@ -138,7 +138,7 @@ export class LogService {
       })
     } catch (err) {
       life.done()
-      const reason = `cannot reach node ${node}, which holds ${workload}/${slot}: ${message(err)}`
+      const reason = `cannot reach node ${node}, which holds ${slotKey(workload, slot)}: ${message(err)}`
       throw new LogStreamError(reason, { cause: err })
     }
     let closed = false
@@ -168,7 +168,7 @@ export class LogService {
     } catch (err) {
       close(err as Error)
       if (err instanceof LogStreamError || err instanceof SlotNotHeldError) throw err
-      const reason = `node ${node} did not serve the logs of ${workload}/${slot}: ${message(err)}`
+      const reason = `node ${node} did not serve the logs of ${slotKey(workload, slot)}: ${message(err)}`
       throw new LogStreamError(reason, { cause: err })
     }
     return this.#frames(node, stream, lp, life.signal, close)
@@ -244,7 +244,7 @@ export class LogService {
       const container = this.components.ownContainer(workload, slot)
       if (container === undefined) {
         outcome = 'not held'
-        await this.#refuse(stream, lp, 'not-held', `slot ${workload}/${slot} is not held by this node`)
+        await this.#refuse(stream, lp, 'not-held', `slot ${slotKey(workload, slot)} is not held by this node`)
         return
       }
       // The reader sends nothing more: a read ends only when it closes its side or resets the stream.

@@ -12,6 +12,7 @@ import {
   type Refusal,
   type SelfAction,
   type SlotPromise,
+  slotKey,
   type Unschedulable,
   type Workload,
 } from '@gary/protocol'
@@ -102,8 +103,6 @@ interface Held {
   /** A container created while the claim settles, started once it has. */
   prepared?: string
 }
-
-const keyOf = (workload: string, slot: number) => `${workload}/${slot}`
 
 /** How long a claim turning into a start may wait to be published, ms (see the `start` action). */
 const STARTING_PUBLISH_MS = 1000
@@ -246,7 +245,7 @@ export class Reconciler {
 
   /** The container keeping one of this node's slots, if any. */
   containerOf(workload: string, slot: number): string | undefined {
-    return this.#held.get(keyOf(workload, slot))?.promise.container
+    return this.#held.get(slotKey(workload, slot))?.promise.container
   }
 
   async #loop(): Promise<void> {
@@ -363,7 +362,7 @@ export class Reconciler {
   }
 
   #apply(action: SelfAction, workloads: Map<string, Workload>): boolean {
-    const key = keyOf(action.workload, action.slot)
+    const key = slotKey(action.workload, action.slot)
     const held = this.#held.get(key)
     const log = this.components.logger
     switch (action.kind) {
@@ -425,7 +424,7 @@ export class Reconciler {
       await previous?.done
       if (drains) await this.#delay(this.#drainMs, signal)
       await this.#removeSlotContainers(held.promise)
-      this.#held.delete(keyOf(held.promise.workload, held.promise.slot))
+      this.#held.delete(slotKey(held.promise.workload, held.promise.slot))
       this.components.logger.info({ workload: held.promise.workload, slot: held.promise.slot }, 'released')
       this.#publish()
     })
@@ -643,7 +642,7 @@ export class Reconciler {
   #adopt(container: ContainerSummary): void {
     const slot = parseSlotLabels(container.labels)
     if (slot === undefined || container.state !== 'running') return
-    const key = keyOf(slot.workload, slot.slot)
+    const key = slotKey(slot.workload, slot.slot)
     const other = this.#held.get(key)
     // Two containers for one slot: the older claim keeps it, the other is a stray.
     if (other !== undefined && hlcCompare(other.promise.since, slot.since) <= 0) return
