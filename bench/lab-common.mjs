@@ -2,6 +2,7 @@
 // first address `gary id` prints on machine 1, and counts of running containers read from every
 // machine's engine.
 import '../packages/node/dist/polyfill.js'
+import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
 import { Lab } from '../packages/node/dist/testing/lab.js'
 import { waitFor } from '../packages/node/dist/testing/wait.js'
 
@@ -50,7 +51,7 @@ export async function census(lab, machines, labels) {
     ),
   )
   const running = lists.flat().filter((c) => c.state === 'running')
-  return { total: running.length, slots: new Set(running.map((c) => c.labels['gary.slot'])).size }
+  return { total: running.length, slots: new Set(running.map((c) => c.labels[LABELS.slot])).size }
 }
 
 /** Applies a workload on machine `i` through its API (curl inside the machine). */

@@ -6,6 +6,7 @@
 //
 //   npm run bench:lab-deploy -- [--machines 5] [--replicas 20,50] [--runs 5]
 import { parseArgs } from 'node:util'
+import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
 import { TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
 import { applyThroughApi, census, garyLab, median, sleep, stats } from './lab-common.mjs'
 
@@ -55,9 +56,9 @@ async function gary(replicas) {
   const text = `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nreplicas: ${replicas}\nresources: {cpu: ${CPU_MILLIS}m, memory: 16Mi}\n`
   const since = Date.now()
   await applyThroughApi(lab, 1, text)
-  const ms = await runningAfter({ 'gary.workload': 'bench' }, replicas, since)
+  const ms = await runningAfter({ [LABELS.workload]: 'bench' }, replicas, since)
   await lab.gary(1, ['rm', 'bench'])
-  await gone({ 'gary.workload': 'bench' })
+  await gone({ [LABELS.workload]: 'bench' })
   return ms
 }
 

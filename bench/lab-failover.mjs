@@ -8,6 +8,7 @@
 //
 //   npm run bench:lab-failover -- [--machines 5] [--replicas 10] [--runs 10]
 import { parseArgs } from 'node:util'
+import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
 import { TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
 import { allAlive, applyThroughApi, census, garyLab, sleep, stats } from './lab-common.mjs'
 
@@ -21,7 +22,7 @@ const { values } = parseArgs({
 const machines = Number(values.machines)
 const replicas = Number(values.replicas)
 const runs = Number(values.runs)
-const WORKLOAD = { 'gary.workload': 'bench' }
+const WORKLOAD = { [LABELS.workload]: 'bench' }
 const POLL_MS = 25
 /** A settled cluster holds R, with no duplicate, for this long. */
 const HOLD_MS = 5000

@@ -3,6 +3,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
+import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
 import { cleanup, DaemonProcess, GARY_BIN, waitFor } from '../packages/node/src/testing/index.js'
 import { converged, docker } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
@@ -104,7 +105,7 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
   afterAll(async () => {
     await cleanup(daemons, dirs)
     for (const daemon of daemons) {
-      for (const container of await docker.list({ 'gary.node': daemon.peerId }))
+      for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
         await docker.remove(container.id).catch(() => {})
     }
   })
@@ -146,7 +147,10 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
       collector: ['user', 'configs', 'volumes', 'healthcheck.start_period'],
     })
     await converged(daemons, { 'node-exporter': 1, collector: 1 })
-    const exporters = await docker.list({ 'gary.node': daemons[0]!.peerId, 'gary.workload': 'node-exporter' })
+    const exporters = await docker.list({
+      [LABELS.node]: daemons[0]!.peerId,
+      [LABELS.workload]: 'node-exporter',
+    })
     expect(exporters.filter((container) => container.state === 'running')).toHaveLength(1)
     await daemons[0]!.cli('rm', 'node-exporter', 'collector')
     await converged(daemons, {})

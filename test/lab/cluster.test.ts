@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../../packages/node/src/api/routes.js'
 import type { SlotRow } from '../../packages/node/src/api/slot-rows.js'
+import { LABELS } from '../../packages/node/src/reconcile/container-labels.js'
 import { Lab } from '../../packages/node/src/testing/lab.js'
 import { waitFor } from '../../packages/node/src/testing/wait.js'
 import { TEST_IMAGE } from '../../packages/runtime/src/test-image.js'
@@ -28,7 +29,7 @@ async function allAlive(asked: number[] = lab.machines): Promise<boolean> {
 async function runningOn(workload: string, machines: number[]) {
   return Promise.all(
     machines.map(async (i) => {
-      const all = await lab.engine(i).list({ 'gary.workload': workload })
+      const all = await lab.engine(i).list({ [LABELS.workload]: workload })
       return { machine: i, containers: all.filter((c) => c.state === 'running') }
     }),
   )
@@ -47,7 +48,7 @@ async function violation(
   const running = await runningOn(workload, machines)
   const total = running.reduce((sum, r) => sum + r.containers.length, 0)
   if (total !== replicas) return `${total} containers of ${workload} run, not ${replicas}`
-  const slots = new Set(running.flatMap((r) => r.containers.map((c) => c.labels['gary.slot'])))
+  const slots = new Set(running.flatMap((r) => r.containers.map((c) => c.labels[LABELS.slot])))
   if (slots.size !== replicas) return `${workload} runs ${total} containers for ${slots.size} slots`
   const views = await Promise.all(
     machines.map(async (i) =>
@@ -61,14 +62,14 @@ async function violation(
   if (differing > 0) return `machine ${machines[differing]} lists other slots than machine ${machines[0]}`
   for (const { machine, containers } of running) {
     for (const c of containers) {
-      if (c.labels['gary.node'] !== nodeOf.get(machine))
+      if (c.labels[LABELS.node] !== nodeOf.get(machine))
         return `machine ${machine}'s engine runs ${c.name} for another node`
       const promised = rows.some(
         (row) =>
           row.node === nodeOf.get(machine) &&
           row.containerId === c.id &&
           row.phase === 'running' &&
-          String(row.slot) === c.labels['gary.slot'],
+          String(row.slot) === c.labels[LABELS.slot],
       )
       if (!promised) return `${c.name} runs on machine ${machine} without its node's promise`
     }

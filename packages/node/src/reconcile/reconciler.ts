@@ -312,7 +312,7 @@ export class Reconciler {
         nodes: view.others.length + 1,
         actions: result.actions
           .filter((a) => a.kind !== 'keep')
-          .map((a) => `${a.kind} ${a.workload}/${a.slot}`),
+          .map((a) => `${a.kind} ${slotKey(a.workload, a.slot)}`),
       },
       'reconcile pass',
     )
