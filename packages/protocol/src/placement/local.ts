@@ -10,7 +10,13 @@ import { decideOwn, SelfActionList } from './own.js'
 import { refuses } from './refusals.js'
 import { promiseSlotKey } from './slots.js'
 import { currentOf, judge } from './standing.js'
-import type { PlacementConfig, PlacementNode, PlacementView, Plan } from './types.js'
+import {
+  globalSlotKey,
+  type PlacementConfig,
+  type PlacementNode,
+  type PlacementView,
+  type Plan,
+} from './types.js'
 import { isClaimant } from './winners.js'
 import { describeWorkloads, type WorkloadInfo, welcomes } from './workloads.js'
 
@@ -92,12 +98,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
           room.take(workload)
           claim(workload, 0)
         }
-      } else
-        unplaceable.push({
-          workload,
-          slot: 0,
-          key: promiseSlotKey(true, { workload: workload.name, slot: 0 }, view.self),
-        })
+      } else unplaceable.push({ workload, slot: 0, key: globalSlotKey(workload.name, view.self) })
       continue
     }
     const arc = holdBack ? undefined : local.arc(workload, config.candidates)
