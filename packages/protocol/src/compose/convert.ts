@@ -1,3 +1,4 @@
+import { formatCpu } from '../quantity.js'
 import { parseEnvFile } from './env-file.js'
 import { interpolate } from './interpolate.js'
 import { composeBytes, composeCpuMillis, composeDurationMs, garyDuration, garyMemory } from './quantities.js'
@@ -276,7 +277,7 @@ function convertDeploy(
       problems.push(
         `${limits.cpus === undefined ? '.cpus' : '.deploy.resources.limits.cpus'}: ${JSON.stringify(cpus)} is not a CPU count`,
       )
-    else converted.cpu = `${millis}m`
+    else converted.cpu = formatCpu(millis)
   }
   if (memory !== undefined) {
     const bytes = composeBytes(memory)

@@ -1,3 +1,5 @@
+import { formatMemory, parseMemory } from '../quantity.js'
+
 /** Compose's byte values (`512m`, `1gb`, `2048k`, `100000`): binary units, case-insensitive. */
 export function composeBytes(value: unknown): number | undefined {
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.round(value)
@@ -8,17 +10,10 @@ export function composeBytes(value: unknown): number | undefined {
   return Math.round(Number(match[1]) * 1024 ** power)
 }
 
-/** A byte count as a Gary spec writes it: with the largest binary unit that divides it. */
+/** A byte count as Gary prints it (`formatMemory`), or the bare count where that reads back as less. */
 export function garyMemory(bytes: number): string | number {
-  for (const [unit, size] of [
-    ['Ti', 2 ** 40],
-    ['Gi', 2 ** 30],
-    ['Mi', 2 ** 20],
-    ['Ki', 2 ** 10],
-  ] as const) {
-    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`
-  }
-  return bytes
+  const text = formatMemory(bytes)
+  return parseMemory(text) === bytes ? text : bytes
 }
 
 /** Compose's CPU count (`'0.5'`, `2`) as millicores. */
