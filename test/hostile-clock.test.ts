@@ -254,14 +254,15 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
   it('refuses to start, in one sentence, when its own state would be out of the codec’s range', async () => {
     const dir = await DaemonProcess.tempDir()
     dirs.push(dir)
-    const daemon = new DaemonProcess({ dataDir: dir, join: [a.joinAddr], args: ['--memory', '9999999999Ti'] })
+    // A label key the flag takes but the codec refuses (`--memory` past 1Pi is refused by the flag itself).
+    const daemon = new DaemonProcess({ dataDir: dir, join: [a.joinAddr], args: ['--label', 'bad key=1'] })
     daemons.push(daemon)
     const failed = await daemon.start().then(
       () => undefined,
       (err: Error) => err.message,
     )
     expect(failed, 'the daemon refuses to start').toMatch(
-      /this node's state would be refused by every peer \(capacity\.memoryBytes: .*\): fix the setting it comes from/,
+      /this node's state would be refused by every peer \(labels\.bad key: .*\): fix the setting it comes from/,
     )
   })
 })
