@@ -248,6 +248,9 @@ export class DockerRuntime implements ContainerRuntime {
       ),
       ...(ipAddress === undefined ? {} : { ipAddress }),
       dns: c.HostConfig.Dns ?? [],
+      // 0 is Docker's "no limit".
+      ...(c.HostConfig.NanoCpus ? { cpuMillis: c.HostConfig.NanoCpus / 1_000_000 } : {}),
+      ...(c.HostConfig.Memory ? { memoryBytes: c.HostConfig.Memory } : {}),
     }
   }
 

@@ -97,6 +97,10 @@ export interface ContainerDetails extends ContainerSummary {
   ipAddress?: string
   /** The name servers it was given (`ContainerSpec.dns`); empty: the engine's. */
   dns: string[]
+  /** The CPU limit the engine enforces, millicores; undefined when the container has none. */
+  cpuMillis?: number
+  /** The memory limit the engine enforces, bytes; undefined when the container has none. */
+  memoryBytes?: number
 }
 
 /** `health`: the container's health status changed (see `ContainerSummary.health`). */

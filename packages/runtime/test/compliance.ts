@@ -111,6 +111,8 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       expect(details.labels).toMatchObject(s.labels)
       expect(details.exitCode).toBeUndefined()
       expect(details.startedAt).toBeGreaterThan(0)
+      // The engine holds the container to the limits it was given.
+      expect(details).toMatchObject({ cpuMillis: 250, memoryBytes: 64 * 2 ** 20 })
       expect(details.ipAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
       const published = details.ports.filter((p) => p.containerPort === 8080)
       expect(published.length).toBeGreaterThan(0)
@@ -141,6 +143,9 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       expect(before).toMatchObject({ id: created.id, state: 'created', restartCount: 0, ports: [] })
       expect(before.startedAt).toBeUndefined()
       expect(before.exitCode).toBeUndefined()
+      // Given none, it has no limits.
+      expect(before.cpuMillis).toBeUndefined()
+      expect(before.memoryBytes).toBeUndefined()
       expect(await lines(created.id)).toEqual([])
 
       await runtime.start(created.id)
