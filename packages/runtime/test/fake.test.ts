@@ -188,6 +188,31 @@ describe('FakeRuntime for a simulator: injected timers, slow and failing starts'
     await runtime.close()
   })
 
+  test('delayed starts run one at a time, in the order asked; a cancelled one gives up its turn', async () => {
+    const timers = new ManualTimers()
+    const runtime = new FakeRuntime({ startDelayMs: 100 }, { timers, now: () => timers.now })
+    const ended: string[] = []
+    const controller = new AbortController()
+    const start = (name: string, signal?: AbortSignal) =>
+      runtime.run({ name, image: IMAGE, labels: {} }, signal).then(
+        () => ended.push(`${name}@${timers.now}`),
+        (err: Error) => ended.push(`${name} ${err.name}@${timers.now}`),
+      )
+    const all = Promise.all([start('a'), start('b', controller.signal), start('c'), start('d')])
+    await flush()
+    expect(timers.pending).toBe(1)
+    controller.abort()
+    await flush()
+    for (let i = 0; i < 4; i++) {
+      timers.advance(100)
+      await flush()
+    }
+    await all
+    expect(ended).toEqual(['b AbortError@0', 'a@100', 'c@200', 'd@300'])
+    expect(timers.pending).toBe(0)
+    await runtime.close()
+  })
+
   test('a pending start: stop waits for it; its signal and close cancel it and clear its timer', async () => {
     const timers = new ManualTimers()
     const runtime = new FakeRuntime({ startDelayMs: 100 }, { timers, now: () => timers.now })
