@@ -41,6 +41,8 @@ export class Census {
     readonly workloads: readonly Workload[],
     readonly up: readonly SimNode[],
     readonly shards: number,
+    /** The nodes not running (crashed, lost, or not started yet). */
+    readonly down: readonly SimNode[] = [],
   ) {
     const index = new Map<string, number>()
     workloads.forEach((workload, i) => {
@@ -101,10 +103,11 @@ export class Census {
    * its replicas (a global one, one per live node) across the live nodes, no slot twice, and a
    * slot runs nowhere only when nobody claims it and no node that may hold it has room for it by
    * its promises (with shards, the nodes of the slot's shard and the next); INV-2: every running
-   * container is promised, running, by its node; INV-3: every live node holds the current
-   * incarnation and promises of every live node in its scope (all of them, with up to three
-   * shards; with more, membership is partial and a node keeps nothing else). `sample` checks
-   * each node against INV3_SAMPLE others of its scope drawn from `random` (a source of the
+   * container is promised, running, by its node; INV-3: every live node holds every live node
+   * in its scope (all of them, with up to three shards; with more, membership is partial and a
+   * node keeps nothing else) at its current incarnation and promises, and not dead, and every
+   * node down in its scope dead, if it holds it at all. `sample` checks each node against
+   * INV3_SAMPLE others of its scope, and as many down, drawn from `random` (a source of the
    * checker's own, so that the simulation's draws stay as they are).
    */
   violation(pairs: 'all' | 'sample', random: Random): string | undefined {
@@ -134,14 +137,17 @@ export class Census {
         if (key.startsWith(`${workload.name}/`))
           return `INV-1: ${key} runs, past ${workload.replicas} replicas`
     }
-    const scopes = this.#scopes()
+    const scopes = this.#scopes(up)
+    const downScopes = this.#scopes(this.down)
+    const draw = (scope: readonly SimNode[]) =>
+      pairs === 'sample' && scope.length > INV3_SAMPLE
+        ? Array.from({ length: INV3_SAMPLE }, () => random.pick(scope))
+        : scope
     for (const node of up) {
-      const scope = scopes[node.shard] ?? []
-      const sampled = pairs === 'sample' && scope.length > INV3_SAMPLE
-      const others = sampled ? Array.from({ length: INV3_SAMPLE }, () => random.pick(scope)) : scope
-      for (const other of others) {
+      for (const other of draw(scopes[node.shard] ?? [])) {
         if (other === node) continue
-        const held = node.table.get(other.id)?.state
+        const member = node.table.get(other.id)
+        const held = member?.state
         if (held?.incarnation !== other.state.incarnation)
           return `INV-3: ${node.id} does not hold ${other.id}'s current incarnation`
         // A state that only refutes a report of the node's death keeps its promises (the same
@@ -149,20 +155,29 @@ export class Census {
         // and INV-3 is about the promises.
         if (held.seq !== other.state.seq && held.promises !== other.state.promises)
           return `INV-3: ${node.id} does not hold ${other.id}'s current promises`
+        // Suspect is allowed: under 30 % loss, on some link of a 100-node cluster a heartbeat
+        // retransmitted for over 2 s makes a member suspect every few seconds, and suspicion
+        // moves no slot.
+        if (member?.status === 'dead') return `INV-3: ${node.id} holds ${other.id} dead, though it is up`
+      }
+      for (const other of draw(downScopes[node.shard] ?? [])) {
+        const status = node.table.get(other.id)?.status
+        if (status !== undefined && status !== 'dead')
+          return `INV-3: ${node.id} holds ${other.id} ${status}, though it is down`
       }
     }
     return undefined
   }
 
   /**
-   * Per shard, the live nodes in the scope of its nodes: those of the shard and the two next to
-   * it on the ring (every live node, with three shards or fewer). Built once per shard, not per
-   * node.
+   * Per shard, the nodes of `nodes` in the scope of its nodes: those of the shard and the two
+   * next to it on the ring (all of them, with three shards or fewer). Built once per shard, not
+   * per node.
    */
-  #scopes(): (readonly SimNode[])[] {
-    if (this.shards <= 3) return Array.from({ length: this.shards }, () => this.up)
+  #scopes(nodes: readonly SimNode[]): (readonly SimNode[])[] {
+    if (this.shards <= 3) return Array.from({ length: this.shards }, () => nodes)
     const byShard: SimNode[][] = Array.from({ length: this.shards }, () => [])
-    for (const node of this.up) byShard[node.shard]?.push(node)
+    for (const node of nodes) byShard[node.shard]?.push(node)
     return byShard.map((_, shard) =>
       [shard - 1, shard, shard + 1].flatMap((k) => byShard[(k + this.shards) % this.shards] ?? []),
     )

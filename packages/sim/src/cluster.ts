@@ -29,6 +29,9 @@ const NODE_DEFAULTS: Omit<SimNodeInit, 'id'> = {
   shards: 1,
 }
 
+/** Simulated ms between two samples of what runs (duplicates, missing replicas, invariants). */
+const SAMPLE_MS = 100
+
 /** Nodes per ring shard that the simulator aims at by default: about `targetPeers`. */
 const SHARD_NODES = 32
 
@@ -69,6 +72,8 @@ export class SimCluster {
   readonly #subscribers = new Map<number, SimNode[]>()
   /** What the last sample of `run` counted: the invariants are checked on it right after. */
   #sample: Census | undefined
+  /** Checks a scenario asked for, each every `stepMs` of simulated time until it returns true. */
+  #watches: { check: () => boolean; stepMs: number }[] = []
   readonly shards: number
 
   constructor(readonly init: ClusterInit) {
@@ -110,15 +115,39 @@ export class SimCluster {
     return this.nodes.filter((node) => node.up)
   }
 
+  get down(): SimNode[] {
+    return this.nodes.filter((node) => !node.up)
+  }
+
+  /**
+   * Runs `check` every `stepMs` of simulated time from now on, during `run` and `converge`, until
+   * it returns true; what it throws ends the run. A scenario times what the 100 ms samples would
+   * round (a crash seen in 4 ms) or checks a promise at every sample (the lone node's slots).
+   */
+  watch(check: () => boolean, stepMs = SAMPLE_MS): void {
+    this.#watches.push({ check, stepMs })
+  }
+
   /** Runs for `ms` of simulated time, sampling duplicates and missing replicas every 100 ms. */
   async run(ms: number, workloads: () => Workload[] = () => []): Promise<void> {
     const end = this.engine.now + ms
     while (this.engine.now < end) {
-      const next = Math.min(end, this.engine.now + 100)
-      await this.engine.run(next)
-      this.#sample = new Census(workloads(), this.up, this.shards)
-      this.duplicateSeconds += this.#sample.duplicates * 0.1
-      this.missingSeconds += this.#sample.missing * 0.1
+      const from = this.engine.now
+      await this.#advance(Math.min(end, from + SAMPLE_MS))
+      const seconds = (this.engine.now - from) / 1000
+      this.#sample = new Census(workloads(), this.up, this.shards, this.down)
+      this.duplicateSeconds += this.#sample.duplicates * seconds
+      this.missingSeconds += this.#sample.missing * seconds
+    }
+  }
+
+  /** Runs the engine until `until`, stopping for the watches that are due. */
+  async #advance(until: number): Promise<void> {
+    while (this.engine.now < until) {
+      let step = until - this.engine.now
+      for (const watch of this.#watches) step = Math.min(step, watch.stepMs)
+      await this.engine.run(this.engine.now + step)
+      if (this.#watches.length > 0) this.#watches = this.#watches.filter((watch) => !watch.check())
     }
   }
 
@@ -138,7 +167,7 @@ export class SimCluster {
       // Every pair of INV-3 is checked when the invariants start to hold and when they have held
       // for the quiet time; samples of it in between.
       const pairs = heldSince === undefined ? 'all' : 'sample'
-      const sample = this.#sample ?? new Census(expected(), this.up, this.shards)
+      const sample = this.#sample ?? new Census(expected(), this.up, this.shards, this.down)
       if (sample.violation(pairs, this.#inv3Random) === undefined) heldSince ??= this.engine.now
       else heldSince = undefined
       if (heldSince === undefined || this.engine.now - heldSince < quietMs) continue
@@ -150,6 +179,6 @@ export class SimCluster {
 
   /** The first invariant that does not hold, in words, or undefined (`Census.violation`). */
   violation(workloads: Workload[]): string | undefined {
-    return new Census(workloads, this.up, this.shards).violation('all', this.#inv3Random)
+    return new Census(workloads, this.up, this.shards, this.down).violation('all', this.#inv3Random)
   }
 }

@@ -7,8 +7,8 @@
  * ```ts
  * import { runScenario } from '@gary/sim'
  *
- * const result = await runScenario('node-crash', { nodes: 100, seed: 1 })
- * console.log(result.recoverMs, result.violation ?? 'invariants hold')
+ * const result = await runScenario('machine-loss', { nodes: 100, seed: 1 })
+ * console.log(result.lossSeenMs, result.convergeMs, result.violation ?? 'invariants hold')
  * ```
  */
 export { SimCluster, simWorkload } from './cluster.js'

@@ -1,5 +1,6 @@
-import { MAX_REPLICAS, type Workload } from '@gary/protocol'
+import { isClaimant, MAX_REPLICAS, type Workload } from '@gary/protocol'
 import { SimCluster, simWorkload } from './cluster.js'
+import type { SimNode } from './sim-node.js'
 
 /** What one scenario run measured. Times are simulated ms; `planMs` is real time. */
 export interface ScenarioResult {
@@ -10,9 +11,12 @@ export interface ScenarioResult {
   replicas: number
   /** When the invariants settled, from the scenario's disturbance (or start); undefined: never. */
   convergeMs: number | undefined
-  /** For scenarios that lose nodes: from the loss until the invariants held again. */
-  recoverMs?: number
-  /** The invariant still broken at the end, in words. */
+  /**
+   * For scenarios that lose nodes: from the loss until every live node that holds a lost node
+   * holds it dead (timed to the simulated ms); null when some node never did.
+   */
+  lossSeenMs?: number | null
+  /** The invariant still broken at the end, or the scenario's own check that failed, in words. */
   violation: string | undefined
   msgsPerNodePerSec: { mean: number; max: number }
   bytesPerNodePerSec: { mean: number; max: number }
@@ -29,7 +33,19 @@ export interface ScenarioOptions {
   shards?: number
 }
 
-type Body = (cluster: SimCluster, workloads: Workload[]) => Promise<{ from: number; recoverFrom?: number }>
+/** What a scenario's body did, for `runScenario` to measure and check. */
+interface Outcome {
+  /** When the disturbance happened or ended (the apply, the loss, the heal): times count from it. */
+  from: number
+  /** Nodes lost at `from`: when every live node held them dead. */
+  loss?: { at: number | undefined }
+  /** What must run in the end, when not the scenario's workloads. */
+  expected?: Workload[]
+  /** The scenario's own check once the invariants hold: a sentence when it fails. */
+  check?: () => string | undefined
+}
+
+type Body = (cluster: SimCluster, workloads: Workload[]) => Promise<Outcome>
 
 /** About ten replicas per node, over five workloads (more past 5000 nodes: `MAX_REPLICAS` each). */
 function workloadsFor(nodes: number): Workload[] {
@@ -63,6 +79,55 @@ async function deployed(cluster: SimCluster, workloads: Workload[]): Promise<num
   return from
 }
 
+/**
+ * The loss of `count` random nodes other than the first: a process crash (connections reset,
+ * redials refused) or, `silent`, a machine that vanishes (its peers hear only silence).
+ */
+function loss(count: (nodes: number) => number, silent: boolean): Body {
+  return async (cluster, workloads) => {
+    await deployed(cluster, workloads)
+    const from = cluster.engine.now
+    const lost = cluster.random.shuffle(cluster.nodes.slice(1)).slice(0, count(cluster.nodes.length))
+    for (const node of lost) node.crash({ silent })
+    return { from, loss: seenDead(cluster, lost) }
+  }
+}
+
+/** When every live node holds each of `lost` dead, or does not hold it at all (timed to the ms). */
+function seenDead(cluster: SimCluster, lost: readonly SimNode[]): { at: number | undefined } {
+  const seen: { at: number | undefined } = { at: undefined }
+  // Per live node, the first lost node it does not hold dead yet: a lost node stays lost.
+  let pending = cluster.up.map((node) => ({ node, next: 0 }))
+  cluster.watch(() => {
+    pending = pending.filter((p) => {
+      for (; p.next < lost.length; p.next++) {
+        const status = p.node.table.get((lost[p.next] as SimNode).id)?.status
+        if (status !== undefined && status !== 'dead') return true
+      }
+      return false
+    })
+    if (pending.length > 0) return false
+    seen.at = cluster.engine.now
+    return true
+  }, 1)
+  return seen
+}
+
+/** The slots a node promises, as one comparable string. */
+const slotsOf = (node: SimNode) =>
+  node.reconciler.promises
+    .map((p) => `${p.workload}/${p.slot}`)
+    .sort()
+    .join(' ')
+
+/** A link cut for this long is past the dead threshold (3 s): both ends judge each other. */
+const FLAP_DOWN_MS = 4000
+const FLAP_UP_MS = 1000
+const FLAPS = 4
+
+/** How far the skewed nodes' clocks are off: longer than the scenario, so that it decides. */
+const SKEW_MS = 60_000
+
 const SCENARIOS: Record<string, Body> = {
   // Every node starts within a second, the workloads already declared on the first.
   'cold-start': async (cluster, workloads) => {
@@ -78,21 +143,10 @@ const SCENARIOS: Record<string, Body> = {
     cluster.nodes[0]?.apply(workloads)
     return { from }
   },
-  'node-crash': async (cluster, workloads) => {
-    await deployed(cluster, workloads)
-    const from = cluster.engine.now
-    cluster.random.shuffle(cluster.nodes.slice(1)).slice(0, 1)[0]?.crash()
-    return { from, recoverFrom: from }
-  },
-  'crash-30pct': async (cluster, workloads) => {
-    await deployed(cluster, workloads)
-    const from = cluster.engine.now
-    for (const node of cluster.random
-      .shuffle(cluster.nodes.slice(1))
-      .slice(0, Math.floor(cluster.nodes.length * 0.3)))
-      node.crash()
-    return { from, recoverFrom: from }
-  },
+  'process-crash': loss(() => 1, false),
+  'machine-loss': loss(() => 1, true),
+  'process-crash-30pct': loss((nodes) => Math.floor(nodes * 0.3), false),
+  'machine-loss-30pct': loss((nodes) => Math.floor(nodes * 0.3), true),
   // A third of the nodes cut off for 10 s, then the network heals.
   partition: async (cluster, workloads) => {
     await deployed(cluster, workloads)
@@ -103,29 +157,47 @@ const SCENARIOS: Record<string, Body> = {
     cluster.network.heal()
     return { from: cluster.engine.now }
   },
-  // One node alone for 10 s: it must keep its own work and take nobody else's.
+  // One node alone for 10 s: at every sample it holds the slots it held, no more and no fewer.
   'lone-node': async (cluster, workloads) => {
     await deployed(cluster, workloads)
-    const lone = cluster.nodes[cluster.nodes.length - 1]!
-    const held = lone.reconciler.promises.length
+    const lone = cluster.nodes[cluster.nodes.length - 1] as SimNode
+    const held = slotsOf(lone)
     const ids = cluster.nodes.map((node) => node.id)
     cluster.network.partition([ids.filter((id) => id !== lone.id), [lone.id]])
+    let alone = true
+    cluster.watch(() => {
+      const now = slotsOf(lone)
+      if (now !== held)
+        throw new Error(`the lone node's slots changed at ${cluster.engine.now} ms: [${held}] -> [${now}]`)
+      return !alone
+    })
     await cluster.run(10_000, () => workloads)
-    if (lone.reconciler.promises.length > held)
-      throw new Error(`the lone node took work: ${held} -> ${lone.reconciler.promises.length} slots`)
+    alone = false
     cluster.network.heal()
     return { from: cluster.engine.now }
   },
-  // A link that goes down and up every half second for 10 s.
+  // A link down 4 s (past the dead threshold) and up 1 s, four times; then up for good.
   'flapping-link': async (cluster, workloads) => {
     await deployed(cluster, workloads)
-    const [a, b] = cluster.random.shuffle(cluster.nodes).slice(0, 2)
-    for (let i = 0; i < 20; i++) {
-      cluster.network.setLink(a!.id, b!.id, i % 2 === 1)
-      await cluster.run(500, () => workloads)
+    // Two nodes connected to each other: past `targetPeers` most pairs hear each other only by
+    // relayed liveness, and cutting their link would change nothing.
+    const a = cluster.random.pick(cluster.nodes)
+    const b = cluster.random.pick([...a.links].sort((x, y) => (x.id < y.id ? -1 : 1)))
+    let judged = false
+    cluster.watch(() => {
+      judged ||= a.table.get(b.id)?.status === 'dead' && b.table.get(a.id)?.status === 'dead'
+      return judged
+    })
+    for (let i = 0; i < FLAPS; i++) {
+      cluster.network.setLink(a.id, b.id, false)
+      await cluster.run(FLAP_DOWN_MS, () => workloads)
+      cluster.network.setLink(a.id, b.id, true)
+      if (i < FLAPS - 1) await cluster.run(FLAP_UP_MS, () => workloads)
     }
-    cluster.network.setLink(a!.id, b!.id, true)
-    return { from: cluster.engine.now }
+    return {
+      from: cluster.engine.now,
+      check: () => (judged ? undefined : 'the flapping link never made its ends hold each other dead'),
+    }
   },
   // 30 % packet loss (TCP retransmits: delays of 200 ms, 400 ms...), 10 % duplicates and up to
   // 50 ms of reordering during a mass apply.
@@ -136,13 +208,8 @@ const SCENARIOS: Record<string, Body> = {
     cluster.nodes[0]?.apply(workloads)
     return { from }
   },
-  // One node's wall clock is 5 s ahead; the others' claims must still win where they should.
-  'clock-skew': async (cluster, workloads) => {
-    await formed(cluster)
-    const from = cluster.engine.now
-    cluster.nodes[0]?.apply(workloads)
-    return { from }
-  },
+  // The second node's wall clock is a minute ahead, the third's a minute behind (`runScenario`).
+  'clock-skew': rivals,
   // Every second a node crashes and a crashed one comes back, for 20 s.
   churn: async (cluster, workloads) => {
     await deployed(cluster, workloads)
@@ -157,6 +224,91 @@ const SCENARIOS: Record<string, Body> = {
   },
 }
 
+/**
+ * Skewed clocks as rival claimants and writers. A third of the cluster, with the node whose
+ * clock is ahead, is cut off for 10 s; the rest, with the node whose clock is behind, takes over
+ * its slots (and past `targetPeers`, the cut-off side takes a few of theirs before it finds
+ * itself partial). Meanwhile each side writes the same two names, a second apart. Claims and
+ * writes are ordered by the writer's own clock (rule 2: the older claim stays; declarations: the
+ * newest write wins), so after the heal, of the slots claimed on both sides:
+ * - the node behind wins every rivalry it is in, though its claim came seconds after the other;
+ * - the node ahead loses every slot it held that the other side claimed meanwhile;
+ * - between right clocks, the claim made first stays;
+ * - the node ahead's write wins over a later one, the node behind's loses to an earlier one.
+ */
+async function rivals(cluster: SimCluster, workloads: Workload[]): Promise<Outcome> {
+  const [first, ahead, behind] = cluster.nodes as [SimNode, SimNode, SimNode]
+  await deployed(cluster, workloads)
+  const size = Math.max(2, Math.floor(cluster.nodes.length / 3))
+  const cut = [ahead, ...cluster.random.shuffle(cluster.nodes.slice(3)).slice(0, size - 1)]
+  const writer = cut[1] as SimNode
+  const rest = cluster.nodes.filter((node) => !cut.includes(node))
+  cluster.network.partition([rest.map((node) => node.id), cut.map((node) => node.id)])
+  await cluster.run(4000, () => workloads)
+  ahead.apply([simWorkload('contested-a', 2)])
+  writer.apply([simWorkload('contested-b', 3)])
+  await cluster.run(1000, () => workloads)
+  first.apply([simWorkload('contested-a', 3)])
+  behind.apply([simWorkload('contested-b', 2)])
+  await cluster.run(5000, () => workloads)
+
+  // The slots claimed on both sides, as the heal finds them.
+  const claimants = new Map<string, SimNode[]>()
+  for (const node of cluster.up)
+    for (const p of node.state.promises)
+      if (isClaimant(p)) {
+        const key = `${p.workload}/${p.slot}`
+        claimants.set(key, [...(claimants.get(key) ?? []), node])
+      }
+  const rivalries = [...claimants].filter(
+    ([, nodes]) => nodes.some((n) => cut.includes(n)) && nodes.some((n) => !cut.includes(n)),
+  )
+  // When a claim was made in simulated time: its stamp, less its node's skew.
+  const since = new Map<string, number>()
+  for (const [slot, nodes] of rivalries)
+    for (const node of nodes) {
+      const p = node.state.promises.find((p) => isClaimant(p) && `${p.workload}/${p.slot}` === slot)
+      since.set(`${node.id} ${slot}`, (p?.since.wall ?? 0) - node.init.skewMs)
+    }
+  const realTime = (node: SimNode, slot: string) => since.get(`${node.id} ${slot}`) ?? 0
+  cluster.network.heal()
+  const expected = [...workloads, simWorkload('contested-a', 2), simWorkload('contested-b', 3)]
+  const check = (): string | undefined => {
+    const holder = new Map<string, SimNode>()
+    for (const node of cluster.up)
+      for (const p of node.state.promises)
+        if (p.phase === 'running') holder.set(`${p.workload}/${p.slot}`, node)
+    const kinds = { behind: 0, ahead: 0, right: 0 }
+    for (const [slot, nodes] of rivalries) {
+      const kept = holder.get(slot)
+      const original = nodes.reduce((a, b) => (realTime(b, slot) < realTime(a, slot) ? b : a))
+      if (nodes.includes(behind)) {
+        kinds.behind++
+        if (kept !== behind) return `${slot}: the node a minute behind lost its rivalry to ${kept?.id}`
+      } else if (original === ahead) {
+        kinds.ahead++
+        if (kept === ahead || kept === undefined) return `${slot}: the node a minute ahead kept its slot`
+      } else {
+        kinds.right++
+        if (kept !== original)
+          return `${slot}: ${kept?.id} took it from ${original.id}, whose claim came first`
+      }
+    }
+    if (kinds.behind === 0 || kinds.ahead === 0)
+      return `no rivalry of the node behind (${kinds.behind}) or of the node ahead (${kinds.ahead}): the scenario showed nothing`
+    for (const node of cluster.up) {
+      const a = node.decls.get('contested-a')?.version.origin
+      const b = node.decls.get('contested-b')?.version.origin
+      if (a !== ahead.id)
+        return `${node.id} holds contested-a as written by ${a}, not by the node a minute ahead`
+      if (b !== writer.id)
+        return `${node.id} holds contested-b as written by ${b}, not before the node a minute behind`
+    }
+    return undefined
+  }
+  return { from: cluster.engine.now, expected, check }
+}
+
 /** More than fits: each node has room for 4 replicas of 1 cpu, and 5 per node are asked for. */
 const CAPACITY = 'capacity-exhaustion'
 
@@ -168,20 +320,23 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
     seed: options.seed,
     ...(options.shards === undefined ? {} : { shards: options.shards }),
   })
-  if (name === 'clock-skew') cluster.nodes[1]!.init.skewMs = 5000
+  if (name === 'clock-skew') {
+    ;(cluster.nodes[1] as SimNode).init.skewMs = SKEW_MS
+    ;(cluster.nodes[2] as SimNode).init.skewMs = -SKEW_MS
+  }
   let workloads = workloadsFor(options.nodes)
-  let outcome: { from: number; recoverFrom?: number }
+  let outcome: Outcome
   if (name === CAPACITY) {
     // Four fit per node: INV-1 holds once every slot that runs nowhere has no room left on any
     // node that may hold it, and no node is over-committed.
     workloads = split('big', 5 * options.nodes, 1, { resources: { cpu: 1, memory: '64Mi' } })
-    outcome = await SCENARIOS['mass-apply']!(cluster, workloads)
+    outcome = await (SCENARIOS['mass-apply'] as Body)(cluster, workloads)
   } else {
     const body = SCENARIOS[name]
     if (body === undefined) throw new Error(`no scenario named ${name} (known: ${SCENARIO_NAMES.join(', ')})`)
     outcome = await body(cluster, workloads)
   }
-  const expected = workloads
+  const expected = outcome.expected ?? workloads
   const settledAt = await cluster.converge(() => expected, 120_000)
   const seconds = cluster.engine.now / 1000
   const traffic = cluster.nodes.map((node) => cluster.network.traffic.get(node.id))
@@ -189,16 +344,17 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
     const rates = traffic.map((t) => (t === undefined ? 0 : pick(t) / seconds))
     return { mean: rates.reduce((a, b) => a + b, 0) / rates.length, max: Math.max(...rates) }
   }
+  const seenAt = outcome.loss?.at
   return {
     scenario: name,
     nodes: options.nodes,
     shards: cluster.shards,
     replicas: expected.reduce((sum, w) => sum + w.replicas, 0),
     convergeMs: settledAt === undefined ? undefined : Math.max(0, settledAt - outcome.from),
-    ...(outcome.recoverFrom === undefined || settledAt === undefined
+    ...(outcome.loss === undefined
       ? {}
-      : { recoverMs: Math.max(0, settledAt - outcome.recoverFrom) }),
-    violation: cluster.violation(expected),
+      : { lossSeenMs: seenAt === undefined ? null : seenAt - outcome.from }),
+    violation: cluster.violation(expected) ?? outcome.check?.(),
     msgsPerNodePerSec: rate((t) => t.msgsIn + t.msgsOut),
     bytesPerNodePerSec: rate((t) => t.bytesIn + t.bytesOut),
     duplicateSeconds: cluster.duplicateSeconds,

@@ -197,8 +197,13 @@ export class SimNode {
     this.#broadcastState('all')
   }
 
-  /** The process dies with its machine: its containers go, its connections close. */
-  crash(): void {
+  /**
+   * The process dies with its machine: its containers go. A process crash on a machine still up
+   * closes its connections, and a peer's redial is refused. A `silent` loss (a machine powered
+   * off, a cable cut) sends nothing: its peers keep their connection and hear only silence. A
+   * silently lost node is not started again.
+   */
+  crash(options: { silent?: boolean } = {}): void {
     if (!this.up) return
     this.up = false
     for (const timer of this.#timers) timer.cancelled = true
@@ -206,6 +211,10 @@ export class SimNode {
     void this.reconciler.stop()
     void this.runtime.close()
     for (const peer of [...this.links]) {
+      if (options.silent === true) {
+        this.links.delete(peer)
+        continue
+      }
       this.#disconnect(peer)
       if (!peer.up || !this.world.network.reachable(this.id, peer.id)) continue
       // The reset reaches the peer, and its redial is refused: dead at once.

@@ -8,9 +8,9 @@ test.each([1, 4])(
   'the same seed gives the same run, another seed another one (%i shards)',
   async (shards) => {
     const [a, b, c] = await Promise.all([
-      runScenario('node-crash', { nodes: 20, seed: 7, shards }),
-      runScenario('node-crash', { nodes: 20, seed: 7, shards }),
-      runScenario('node-crash', { nodes: 20, seed: 8, shards }),
+      runScenario('process-crash', { nodes: 20, seed: 7, shards }),
+      runScenario('process-crash', { nodes: 20, seed: 7, shards }),
+      runScenario('process-crash', { nodes: 20, seed: 8, shards }),
     ])
     const figures = ({ planMsPerNodePerSec: _real, ...rest }: typeof a) => rest
     expect(figures(b)).toEqual(figures(a))
