@@ -59,7 +59,7 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
   }
   const start = async (options: {
     join?: string[]
-    env?: Record<string, string>
+    wallOffsetMs?: number
     dir?: string
     args?: string[]
   }) => {
@@ -68,7 +68,7 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
     const daemon = new DaemonProcess({
       dataDir: dir,
       join: options.join,
-      env: options.env,
+      ...(options.wallOffsetMs === undefined ? {} : { testHooks: { wallOffsetMs: options.wallOffsetMs } }),
       args: ['--cluster-key', clusterKey, ...(options.args ?? [])],
     })
     daemons.push(daemon)
@@ -191,13 +191,13 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
   })
 
   it('a daemon whose clock runs a year ahead says so and refuses writes; what it wrote alone does not win', async () => {
-    const skewed = { GARY_TEST_WALL_OFFSET_MS: String(YEAR_MS) }
+    const skewed = YEAR_MS
     // Alone, it cannot tell that its clock is wrong, and takes a write stamped a year ahead.
-    let d = await start({ env: skewed })
+    let d = await start({ wallOffsetMs: skewed })
     expect(await apply(d, 'late', 'gary/skewed:1')).toEqual([{ name: 'late', outcome: 'created' }])
     await d.kill('SIGTERM')
     daemons.splice(daemons.indexOf(d), 1)
-    d = await start({ dir: d.options.dataDir, join: [a.joinAddr], env: skewed })
+    d = await start({ dir: d.options.dataDir, join: [a.joinAddr], wallOffsetMs: skewed })
 
     const far = await waitFor('D to say its clock is far from its peers', () =>
       d.logs.find((line) => line.msg === 'clock far from peers: refusing writes'),

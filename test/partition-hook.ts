@@ -1,8 +1,8 @@
 import { expect } from 'vitest'
 import type { DaemonProcess } from '../packages/node/src/testing/index.js'
 
-/** The environment that turns on a daemon's test hook for partitions (`/v1/test/partition`). */
-export const HOOKS = { GARY_TEST_PARTITION: '1' }
+/** Turns on a daemon's test hook for partitions (`/v1/test/partition`): `testHooks: HOOKS`. */
+export const HOOKS = { partition: true }
 
 /** Makes the daemon refuse every connection with `peers`, and hang up on them; [] heals it. */
 export async function partition(daemon: DaemonProcess, peers: string[]): Promise<void> {

@@ -23,11 +23,16 @@ describe.runIf(available)('placement under a partition', () => {
   beforeAll(async () => {
     for (let i = 0; i < 3; i++) dirs.push(await DaemonProcess.tempDir())
     const [first, ...rest] = dirs
-    const a = await new DaemonProcess({ dataDir: first!, args: NODE_ARGS, env: HOOKS }).start()
+    const a = await new DaemonProcess({ dataDir: first!, args: NODE_ARGS, testHooks: HOOKS }).start()
     daemons.push(a)
     for (const dir of rest)
       daemons.push(
-        await new DaemonProcess({ dataDir: dir, join: [a.joinAddr], args: NODE_ARGS, env: HOOKS }).start(),
+        await new DaemonProcess({
+          dataDir: dir,
+          join: [a.joinAddr],
+          args: NODE_ARGS,
+          testHooks: HOOKS,
+        }).start(),
       )
     await waitFor('3 nodes alive everywhere', async () => {
       for (const d of daemons)

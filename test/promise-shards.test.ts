@@ -71,7 +71,7 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
 
   beforeAll(async () => {
     dirs.push(...(await dataDirsByLayout()))
-    const first = await new DaemonProcess({ dataDir: dirs[0]!, args: NODE_ARGS, env: HOOKS }).start()
+    const first = await new DaemonProcess({ dataDir: dirs[0]!, args: NODE_ARGS, testHooks: HOOKS }).start()
     daemons.push(first)
     for (const dir of dirs.slice(1))
       daemons.push(
@@ -79,7 +79,7 @@ describe.runIf(available)('promise shards on a shared Docker engine', () => {
           dataDir: dir,
           join: [first.joinAddr],
           args: NODE_ARGS,
-          env: HOOKS,
+          testHooks: HOOKS,
         }).start(),
       )
     await waitFor(

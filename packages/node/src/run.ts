@@ -24,11 +24,16 @@ export async function createRuntime(config: DaemonConfig): Promise<ContainerRunt
   return new DockerRuntime()
 }
 
-/** Runs a daemon until SIGINT or SIGTERM, then stops it cleanly. */
-export async function runDaemon(config: DaemonConfig): Promise<void> {
+/**
+ * Runs a daemon until SIGINT or SIGTERM, then stops it cleanly. `testHooks` (the hidden
+ * `--test-hooks` flag) lets the GARY_TEST_* fault hooks work; without it they stop the daemon.
+ */
+export async function runDaemon(config: DaemonConfig, options: { testHooks?: boolean } = {}): Promise<void> {
+  const testHooks = testHooksFromEnv(process.env, options.testHooks === true)
   const logger = createLogger(config.logLevel)
+  if (testHooks.dropDeclGossip > 0 || testHooks.partition || testHooks.wallOffsetMs !== 0)
+    logger.warn({ hooks: testHooks }, 'test hooks on: this node drops messages or connections when told to, or reads a shifted clock')
   const runtime = await createRuntime(config)
-  const testHooks = testHooksFromEnv(process.env)
   const daemon = new Daemon(config, { logger, runtime, testHooks })
   const { host, port } = parseHostPort(config.api)
   let started = false
@@ -104,11 +109,24 @@ function explainStartError(err: Error & { code?: string }, config: DaemonConfig)
 
 const DATA_DIR_CODES = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'ENOTDIR', 'EISDIR', 'EIO'])
 
-/** Fault-test hooks, from variables no production setup sets. */
-function testHooksFromEnv(env: NodeJS.ProcessEnv): TestHooks {
+/**
+ * Fault-test hooks, from variables no production setup sets, and only with the test-only switch:
+ * a stray variable must not make a production node drop messages without a word.
+ */
+function testHooksFromEnv(
+  env: NodeJS.ProcessEnv,
+  allowed: boolean,
+): Required<Pick<TestHooks, 'dropDeclGossip' | 'partition' | 'wallOffsetMs'>> {
+  const set = TEST_HOOK_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '')
+  if (set.length > 0 && !allowed)
+    throw new UserError(
+      `${set.join(' and ')} ${set.length > 1 ? 'are test hooks' : 'is a test hook'}: unset ${set.length > 1 ? 'them' : 'it'} (a test passes --test-hooks too)`,
+    )
   return {
     dropDeclGossip: Number.parseInt(env.GARY_TEST_DROP_DECL_GOSSIP ?? '0', 10) || 0,
     partition: env.GARY_TEST_PARTITION === '1',
     wallOffsetMs: Number.parseInt(env.GARY_TEST_WALL_OFFSET_MS ?? '0', 10) || 0,
   }
 }
+
+const TEST_HOOK_VARIABLES = ['GARY_TEST_PARTITION', 'GARY_TEST_DROP_DECL_GOSSIP', 'GARY_TEST_WALL_OFFSET_MS'] as const

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { NodeView } from '../src/daemon.js'
 import { readClusterKey } from '../src/net/cluster-key.js'
-import { DaemonProcess, GARY_BIN, runCli, waitFor } from '../src/testing/index.js'
+import { DaemonProcess, GARY_BIN, runCli, waitFor, withoutGarySettings } from '../src/testing/index.js'
 
 const TOKEN = 'a-long-enough-token-123'
 /** A stack trace line, which a user should never see for a mistake they can fix. */
@@ -125,6 +125,22 @@ describe('gary without a daemon', () => {
     expect(code).not.toBe(0)
     expect(stderr).toContain('api: binding 0.0.0.0:0 beyond loopback needs an API token')
     expect(stderr).not.toMatch(STACK)
+  })
+
+  test('a test hook without the test-only switch is refused before anything starts', async () => {
+    const dataDir = await tempDir()
+    const args = ['daemon', '--runtime', 'fake', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0']
+    for (const [env, names] of [
+      [{ GARY_TEST_PARTITION: '1' }, 'GARY_TEST_PARTITION is a test hook: unset it'],
+      [
+        { GARY_TEST_PARTITION: '1', GARY_TEST_DROP_DECL_GOSSIP: '2' },
+        'GARY_TEST_PARTITION and GARY_TEST_DROP_DECL_GOSSIP are test hooks: unset them',
+      ],
+    ] as const) {
+      const { code, stderr } = await failing([...args, '--api', '127.0.0.1:0'], env)
+      expect(code).toBe(1)
+      expect(stderr).toBe(`gary: ${names} (a test passes --test-hooks too)\n`)
+    }
   })
 
   test('`gary keygen` prints a key that --cluster-key accepts', async () => {
@@ -263,7 +279,7 @@ describe('gary against a daemon with an API token', () => {
 /** Starts `gary daemon` with exactly these addresses and waits for it to exit on its own. */
 async function runDaemonToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [GARY_BIN, 'daemon', '--runtime', 'fake', ...args], {
-    env: { ...process.env, GARY_LOG_FORMAT: 'json' },
+    env: { ...withoutGarySettings(), GARY_LOG_FORMAT: 'json' },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   children.push(child)

@@ -17,13 +17,27 @@ export interface DaemonOptions {
   dataDir: string
   join?: string[]
   args?: string[]
+  /** Environment beyond the caller's, whose GARY_* settings a test daemon never inherits. */
   env?: Record<string, string>
+  /** Fault hooks to turn on: their GARY_TEST_* variables, with the test-only `--test-hooks`. */
+  testHooks?: { partition?: boolean; dropDeclGossip?: number; wallOffsetMs?: number }
   /** How long `start()` waits for the API to listen. Default 15 s. */
   startTimeoutMs?: number
   /** The `gary` executable to run. Default: this checkout's `bin/gary.js`, under this Node. */
   bin?: string
   /** Working directory of the process. Default: the test's. */
   cwd?: string
+}
+
+/**
+ * The caller's environment without its GARY_* settings: a test daemon or CLI is set up by its
+ * test alone (an inherited `GARY_LOG_LEVEL=warn` made a check for an absent log line pass).
+ */
+export function withoutGarySettings(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const kept: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env))
+    if (!key.startsWith('GARY_') && value !== undefined) kept[key] = value
+  return kept
 }
 
 /** One real `gary daemon` process on loopback, with its JSON log captured line by line. */
@@ -57,12 +71,21 @@ export class DaemonProcess {
       '--api',
       '127.0.0.1:0',
       ...(this.options.join ?? []).flatMap((addr) => ['--join', addr]),
+      ...(this.options.testHooks === undefined ? [] : ['--test-hooks']),
       ...(this.options.args ?? []),
     ]
     const [file, argv] =
       this.options.bin === undefined ? [process.execPath, [GARY_BIN, ...args]] : [this.options.bin, args]
+    const { partition, dropDeclGossip, wallOffsetMs } = this.options.testHooks ?? {}
     const child = spawn(file, argv, {
-      env: { ...process.env, GARY_LOG_FORMAT: 'json', ...this.options.env },
+      env: {
+        ...withoutGarySettings(),
+        GARY_LOG_FORMAT: 'json',
+        ...(partition === true ? { GARY_TEST_PARTITION: '1' } : {}),
+        ...(dropDeclGossip === undefined ? {} : { GARY_TEST_DROP_DECL_GOSSIP: String(dropDeclGossip) }),
+        ...(wallOffsetMs === undefined ? {} : { GARY_TEST_WALL_OFFSET_MS: String(wallOffsetMs) }),
+        ...this.options.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(this.options.cwd === undefined ? {} : { cwd: this.options.cwd }),
     })
@@ -146,7 +169,7 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
     execFile(
       process.execPath,
       [GARY_BIN, ...args],
-      { env: { ...process.env, ...env } },
+      { env: { ...withoutGarySettings(), ...env } },
       (err, stdout, stderr) => {
         if (err) reject(Object.assign(new Error(stderr || err.message), { code: err.code, stdout, stderr }))
         else resolve(stdout)

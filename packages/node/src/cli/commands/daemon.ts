@@ -18,6 +18,8 @@ export function add(program: Command, entry: CommandEntry): Command {
     if (def.schema instanceof z.ZodEnum) option.choices(def.schema.options.map(String))
     command.addOption(option)
   }
+  // For tests only, and so not listed: without it, a GARY_TEST_* fault hook stops the daemon.
+  command.addOption(new Option('--test-hooks', 'allow the GARY_TEST_* fault hooks').hideHelp())
   return command.action(async (options: Record<string, unknown>) => {
     const config = await daemonConfig(command, options)
     if (options.apiToken !== undefined) {
@@ -27,7 +29,7 @@ export function add(program: Command, entry: CommandEntry): Command {
     }
     await import('../../polyfill.js')
     const { runDaemon } = await import('../../run.js')
-    await runDaemon(config)
+    await runDaemon(config, { testHooks: options.testHooks === true })
   })
 }
 
