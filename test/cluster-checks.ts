@@ -15,25 +15,28 @@ export async function psEverywhere(daemons: DaemonProcess[]): Promise<SlotRow[][
   )
 }
 
+/** Every container each daemon's node id labels, in any state, by daemon. */
+export async function allContainersOf(daemons: DaemonProcess[]) {
+  return Promise.all(daemons.map((daemon) => docker.list({ [LABELS.node]: daemon.peerId })))
+}
+
 /** The running containers each daemon's node id labels, by daemon. */
 export async function containersOf(daemons: DaemonProcess[]) {
-  return Promise.all(
-    daemons.map(async (daemon) =>
-      (await docker.list({ [LABELS.node]: daemon.peerId })).filter((c) => c.state === 'running'),
-    ),
-  )
+  return (await allContainersOf(daemons)).map((list) => list.filter((c) => c.state === 'running'))
 }
 
 /**
  * The cluster's invariants once it has converged, or a sentence saying which one does not hold:
- * each workload runs exactly `expected` containers (INV-1), every container is promised by the
- * node whose label it carries, as running (INV-2), and every node lists the same slots (INV-3).
+ * each workload runs exactly `expected` containers (INV-1), every container a node's label
+ * names, in any state, is promised by that node, as running (INV-2: a leaked `created` or
+ * `exited` container breaks it; `converged` allows one its timeout to go), and every node lists
+ * the same slots (INV-3).
  */
 export async function violation(
   daemons: DaemonProcess[],
   expected: Record<string, number>,
 ): Promise<string | undefined> {
-  const [views, containers] = await Promise.all([psEverywhere(daemons), containersOf(daemons)])
+  const [views, containers] = await Promise.all([psEverywhere(daemons), allContainersOf(daemons)])
   const first = JSON.stringify(views[0])
   const disagreeing = views.findIndex((view) => JSON.stringify(view) !== first)
   if (disagreeing > 0) return `node ${disagreeing} lists other slots than node 0`
@@ -41,6 +44,8 @@ export async function violation(
   const running = new Map<string, number>()
   for (const [index, daemon] of daemons.entries()) {
     for (const container of containers[index] ?? []) {
+      if (container.state !== 'running')
+        return `container ${container.name} of node ${index} is ${container.state}, and no promise runs it`
       const workload = container.labels[LABELS.workload] ?? '?'
       running.set(workload, (running.get(workload) ?? 0) + 1)
       const promised = rows.some(

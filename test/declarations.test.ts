@@ -36,9 +36,9 @@ describe('declarations across real daemons', () => {
     files = await DaemonProcess.tempDir('gary-specs-')
     for (let i = 0; i < 3; i++) dirs.push(await DaemonProcess.tempDir())
     dirs.push(files)
-    a = await new DaemonProcess({ dataDir: dirs[0]!, env: HOOKS }).start()
-    b = await new DaemonProcess({ dataDir: dirs[1]!, join: [a.joinAddr], env: HOOKS }).start()
-    c = await new DaemonProcess({ dataDir: dirs[2]!, join: [a.joinAddr], env: HOOKS }).start()
+    a = await new DaemonProcess({ dataDir: dirs[0]!, testHooks: HOOKS }).start()
+    b = await new DaemonProcess({ dataDir: dirs[1]!, join: [a.joinAddr], testHooks: HOOKS }).start()
+    c = await new DaemonProcess({ dataDir: dirs[2]!, join: [a.joinAddr], testHooks: HOOKS }).start()
     daemons.push(a, b, c)
     await waitFor('all three to see each other', async () => {
       for (const d of daemons)
@@ -47,6 +47,11 @@ describe('declarations across real daemons', () => {
     })
   })
   afterAll(() => cleanup(daemons, dirs))
+
+  it('says in its log that its test hooks are on', () => {
+    for (const d of daemons)
+      expect(d.hasLog('test hooks on: this node drops messages or connections when told to')).toBe(true)
+  })
 
   it('spreads an apply on A to B and C, and reports created / unchanged / updated', async () => {
     const path = await file('web.yaml', spec('web', 'gary/busybox:1'))
@@ -68,7 +73,7 @@ describe('declarations across real daemons', () => {
     const d = await new DaemonProcess({
       dataDir: dir,
       join: [a.joinAddr],
-      env: { ...HOOKS, GARY_TEST_DROP_DECL_GOSSIP: '1' },
+      testHooks: { ...HOOKS, dropDeclGossip: 1 },
     }).start()
     await waitFor('D to catch up with the existing set', () => holds(d, 'web'))
     // Apply new workloads on A until one of their messages reaches D and is dropped there.
@@ -96,12 +101,22 @@ describe('declarations across real daemons', () => {
     await waitFor('C to hold api after restarting', () => holds(c, 'api'))
   })
 
-  it('keeps the store across a restart', async () => {
+  it('keeps the store across a restart, with no peer to pull it from', async () => {
     const before = await held(b)
+    expect(before.length, 'B holds workloads to keep').toBeGreaterThan(0)
+    // A and C refuse B's connections: only B's own file can give it the set back.
+    await partition(a, [b.peerId])
+    await partition(c, [b.peerId])
     await b.kill('SIGTERM')
     await b.start()
-    // Read before B can hear anyone: its own file answers.
     expect(await held(b)).toEqual(before)
+    const others = (await b.cli<NodeView[]>('nodes')).filter((n) => !n.self && n.state === 'alive')
+    expect(others, 'B heard a peer').toEqual([])
+    await partition(a, [])
+    await partition(c, [])
+    await waitFor('B to be back among the three', async () =>
+      (await b.cli<NodeView[]>('nodes')).every((n) => n.state === 'alive'),
+    )
   })
 
   it('heals a partition: both sides write the same name, every node ends with the newest write', async () => {

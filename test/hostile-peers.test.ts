@@ -18,6 +18,7 @@ import {
 const TOPIC = 'gary/1/default/state'
 const HEARTBEAT = '/gary/default/heartbeat/1.0.0'
 const NOTE = '/gary/default/note/1.0.0'
+const STATE = '/gary/default/state/1.0.0'
 
 function stateOf(node: string, seq: number, labels: Record<string, string>, incarnation = 1): NodeState {
   return {
@@ -180,16 +181,30 @@ describe('messages from a hostile peer over a real connection', () => {
     const lp = lpStream(stream)
     await lp.write(new TextEncoder().encode('garbage'))
     await waitFor('A to drop the stream', () => debugCount('dropped malformed heartbeat') > dropped)
-    // A valid heartbeat on a new stream is still heard.
+
+    // A valid heartbeat on a new stream is still heard: it announces a newer state of the
+    // attacker than A holds, and A pulls that state from it.
+    const me = attacker.peerId.toString()
+    await gossip.publish(TOPIC, encodeNodeState(stateOf(me, 100, { version: 'gossiped' })))
+    await waitFor('A to hold the attacker’s gossiped state', async () =>
+      (await a.cli<NodeView[]>('nodes')).some((node) => node.id === me && node.labels.version === 'gossiped'),
+    )
+    await attacker.handle(STATE, async ({ stream }) => {
+      await lpStream(stream).write(encodeNodeState(stateOf(me, 101, { version: 'pulled' })))
+      await stream.close()
+    })
     const again = lpStream(await attacker.dialProtocol(aPeer, HEARTBEAT))
     await again.write(
       encodeHeartbeat({
         incarnation: 1,
-        seq: 5,
+        seq: 101,
         members: '00000000',
         decls: '0000000000000000',
         wall: Date.now(),
       }),
+    )
+    await waitFor('A to pull the state the heartbeat announced', async () =>
+      (await a.cli<NodeView[]>('nodes')).some((node) => node.id === me && node.labels.version === 'pulled'),
     )
     expect((await bAsSeenByA())?.state).toBe('alive')
   })

@@ -6,7 +6,14 @@ import type { NodeView } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
 import type { LogItem } from '../packages/node/src/logs/service.js'
 import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
-import { cleanup, DaemonProcess, GARY_BIN, runCli, waitFor } from '../packages/node/src/testing/index.js'
+import {
+  cleanup,
+  DaemonProcess,
+  GARY_BIN,
+  runCli,
+  waitFor,
+  withoutGarySettings,
+} from '../packages/node/src/testing/index.js'
 import { docker } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
 
@@ -29,7 +36,10 @@ interface Running {
 }
 
 function start(args: string[]): Running {
-  const child = spawn(process.execPath, [GARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [GARY_BIN, ...args], {
+    env: withoutGarySettings(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const running: Running = { child, stdout: '', stderr: '' }
   child.once('exit', (code) => {
     running.exit = { code }
@@ -115,14 +125,30 @@ describe.runIf(available)('gary logs across nodes on a shared Docker engine', ()
 
   it('prints a slot’s lines from the node that does not hold it', async () => {
     for (const k of [0, 1]) {
-      const { other } = slot(k)
+      const { other, holder } = slot(k)
+      // What the holder served to the asked node: on one shared engine, the asked node could
+      // read the container itself, and print the same lines.
+      const served = () =>
+        holder.logs.filter(
+          (l) =>
+            l.msg === 'log stream served' &&
+            l.peer === other.peerId &&
+            l.workload === 'chatter' &&
+            l.slot === k &&
+            l.follow === false &&
+            l.outcome === 'served',
+        )
+      let mark = 0
       const stdout = await waitFor(`chatter/${k} to have printed its greeting`, async () => {
+        mark = served().length
         const out = await runCli(['logs', 'chatter', '--slot', String(k), '--api', other.api])
         return out.includes('hello from') ? out : undefined
       })
       const lines = stdout.trimEnd().split('\n')
       expect(lines[0]).toBe(`hello from ${k}`)
       expect(lines.slice(1).every((line) => line === 'tick')).toBe(true)
+      const stream = await waitFor('the holder to log the stream it served', () => served()[mark])
+      expect(stream.lines).toBe(lines.length)
     }
     // And from the holder itself, which reads its own engine.
     const { holder } = slot(0)
