@@ -120,7 +120,7 @@ const slotsOf = (node: SimNode) =>
     .sort()
     .join(' ')
 
-/** A link cut for this long is past the dead threshold (3 s): both ends judge each other. */
+/** A link cut for this long is past the dead threshold (3 s): each end judges the other. */
 const FLAP_DOWN_MS = 4000
 const FLAP_UP_MS = 1000
 const FLAPS = 4
@@ -179,14 +179,21 @@ const SCENARIOS: Record<string, Body> = {
   // A link down 4 s (past the dead threshold) and up 1 s, four times; then up for good.
   'flapping-link': async (cluster, workloads) => {
     await deployed(cluster, workloads)
-    // Two nodes connected to each other: past `targetPeers` most pairs hear each other only by
-    // relayed liveness, and cutting their link would change nothing.
+    // Two nodes connected to each other (past `targetPeers` most pairs hear each other only by
+    // relayed liveness, and cutting their link would change nothing) and in each other's scope
+    // (with partial membership, a node forgets a member out of scope once it hangs up on it).
     const a = cluster.random.pick(cluster.nodes)
-    const b = cluster.random.pick([...a.links].sort((x, y) => (x.id < y.id ? -1 : 1)))
-    let judged = false
+    const near = (x: SimNode) => {
+      const apart = (x.shard - a.shard + cluster.shards) % cluster.shards
+      return cluster.shards <= 3 || apart <= 1 || apart === cluster.shards - 1
+    }
+    const links = [...a.links].sort((x, y) => (x.id < y.id ? -1 : 1))
+    const b = cluster.random.pick(links.some(near) ? links.filter(near) : links)
+    const judged = { a: false, b: false }
     cluster.watch(() => {
-      judged ||= a.table.get(b.id)?.status === 'dead' && b.table.get(a.id)?.status === 'dead'
-      return judged
+      judged.a ||= a.table.get(b.id)?.status === 'dead'
+      judged.b ||= b.table.get(a.id)?.status === 'dead'
+      return judged.a && judged.b
     })
     for (let i = 0; i < FLAPS; i++) {
       cluster.network.setLink(a.id, b.id, false)
@@ -196,7 +203,8 @@ const SCENARIOS: Record<string, Body> = {
     }
     return {
       from: cluster.engine.now,
-      check: () => (judged ? undefined : 'the flapping link never made its ends hold each other dead'),
+      check: () =>
+        judged.a && judged.b ? undefined : 'the flapping link never made both its ends hold the other dead',
     }
   },
   // 30 % packet loss (TCP retransmits: delays of 200 ms, 400 ms...), 10 % duplicates and up to
