@@ -5,16 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
-
-/** The caller's environment without its GARY_* settings: the test alone sets up the CLI it runs. */
-function withoutGarySettings(): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(
-      (entry): entry is [string, string] => !entry[0].startsWith('GARY_') && entry[1] !== undefined,
-    ),
-  )
-}
+import { DaemonProcess, waitFor, withoutGarySettings } from '../packages/node/src/testing/index.js'
 
 const run = promisify(execFile)
 const REPO = fileURLToPath(new URL('..', import.meta.url))

@@ -4,18 +4,15 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
 import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
-import { cleanup, DaemonProcess, GARY_BIN, waitFor } from '../packages/node/src/testing/index.js'
+import {
+  cleanup,
+  DaemonProcess,
+  GARY_BIN,
+  waitFor,
+  withoutGarySettings,
+} from '../packages/node/src/testing/index.js'
 import { converged, docker } from './cluster-checks.js'
 import { dockerForTests } from './docker-required.js'
-
-/** The caller's environment without its GARY_* settings: the test alone sets up the CLI it runs. */
-function withoutGarySettings(): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(
-      (entry): entry is [string, string] => !entry[0].startsWith('GARY_') && entry[1] !== undefined,
-    ),
-  )
-}
 
 // The Compose files of examples/compose, applied as a user would (`gary apply -f`), on two real
 // daemons sharing the real Docker engine: every service runs with its replicas, and what Gary

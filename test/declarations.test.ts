@@ -50,7 +50,9 @@ describe('declarations across real daemons', () => {
 
   it('says in its log that its test hooks are on', () => {
     for (const d of daemons)
-      expect(d.hasLog('test hooks on: this node drops messages or connections when told to')).toBe(true)
+      expect(
+        d.hasLog('test hooks on: this node drops messages, cuts connections or shifts its clock as told'),
+      ).toBe(true)
   })
 
   it('spreads an apply on A to B and C, and reports created / unchanged / updated', async () => {

@@ -32,7 +32,10 @@ export async function runDaemon(config: DaemonConfig, options: { testHooks?: boo
   const testHooks = testHooksFromEnv(process.env, options.testHooks === true)
   const logger = createLogger(config.logLevel)
   if (testHooks.dropDeclGossip > 0 || testHooks.partition || testHooks.wallOffsetMs !== 0)
-    logger.warn({ hooks: testHooks }, 'test hooks on: this node drops messages or connections when told to, or reads a shifted clock')
+    logger.warn(
+      { hooks: testHooks },
+      'test hooks on: this node drops messages, cuts connections or shifts its clock as told',
+    )
   const runtime = await createRuntime(config)
   const daemon = new Daemon(config, { logger, runtime, testHooks })
   const { host, port } = parseHostPort(config.api)
@@ -129,4 +132,8 @@ function testHooksFromEnv(
   }
 }
 
-const TEST_HOOK_VARIABLES = ['GARY_TEST_PARTITION', 'GARY_TEST_DROP_DECL_GOSSIP', 'GARY_TEST_WALL_OFFSET_MS'] as const
+const TEST_HOOK_VARIABLES = [
+  'GARY_TEST_PARTITION',
+  'GARY_TEST_DROP_DECL_GOSSIP',
+  'GARY_TEST_WALL_OFFSET_MS',
+] as const

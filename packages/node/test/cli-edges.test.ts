@@ -5,16 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { NodeView } from '../src/api/routes.js'
-import { DaemonProcess, GARY_BIN, runCli, waitFor } from '../src/testing/index.js'
-
-/** The caller's environment without its GARY_* settings: the test alone sets up the CLI it runs. */
-function withoutGarySettings(): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(
-      (entry): entry is [string, string] => !entry[0].startsWith('GARY_') && entry[1] !== undefined,
-    ),
-  )
-}
+import { DaemonProcess, GARY_BIN, runCli, waitFor, withoutGarySettings } from '../src/testing/index.js'
 
 // The rough edges a new user found, one test each: what they typed, and what they must see.
 
