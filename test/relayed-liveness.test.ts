@@ -70,15 +70,15 @@ describe('relayed liveness with two connections per node', () => {
 
   it('every node learns every member, most of them relayed by member sync', async () => {
     for (let i = 0; i < NODES; i++) dirs.push(await DaemonProcess.tempDir())
-    const env = { GARY_TARGET_PEERS: String(TARGET_PEERS), ...HOOKS }
+    const env = { GARY_TARGET_PEERS: String(TARGET_PEERS) }
     // Two hubs, and the rest join through both: each of the rest is then at its two connections,
     // and most pairs of them are never connected.
-    const a = await new DaemonProcess({ dataDir: dirs[0]!, env }).start()
-    const b = await new DaemonProcess({ dataDir: dirs[1]!, join: [a.joinAddr], env }).start()
+    const a = await new DaemonProcess({ dataDir: dirs[0]!, env, testHooks: HOOKS }).start()
+    const b = await new DaemonProcess({ dataDir: dirs[1]!, join: [a.joinAddr], env, testHooks: HOOKS }).start()
     daemons.push(a, b)
     for (let i = 2; i < NODES; i++) {
       const join = [a.joinAddr, b.joinAddr]
-      daemons.push(await new DaemonProcess({ dataDir: dirs[i]!, join, env }).start())
+      daemons.push(await new DaemonProcess({ dataDir: dirs[i]!, join, env, testHooks: HOOKS }).start())
     }
     await waitFor(
       'every node to list all five alive',
