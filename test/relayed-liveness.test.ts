@@ -74,7 +74,12 @@ describe('relayed liveness with two connections per node', () => {
     // Two hubs, and the rest join through both: each of the rest is then at its two connections,
     // and most pairs of them are never connected.
     const a = await new DaemonProcess({ dataDir: dirs[0]!, env, testHooks: HOOKS }).start()
-    const b = await new DaemonProcess({ dataDir: dirs[1]!, join: [a.joinAddr], env, testHooks: HOOKS }).start()
+    const b = await new DaemonProcess({
+      dataDir: dirs[1]!,
+      join: [a.joinAddr],
+      env,
+      testHooks: HOOKS,
+    }).start()
     daemons.push(a, b)
     for (let i = 2; i < NODES; i++) {
       const join = [a.joinAddr, b.joinAddr]
