@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { inspect } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { LogDemuxer } from '../src/demux.js'
@@ -67,6 +68,20 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime start', () => {
     } finally {
       await container.remove({ force: true }).catch(() => {})
       await network.remove().catch(() => {})
+      await runtime.close()
+    }
+  })
+})
+
+describe.skipIf(unavailable !== undefined)('DockerRuntime requests', () => {
+  test('a request’s options print short: docker-modem formats them whole for every call', async () => {
+    // Pooled sockets made the agent 74 KB of text, formatted on every call even with debug off.
+    const runtime = new DockerRuntime()
+    try {
+      await Promise.all(Array.from({ length: 8 }, () => runtime.list({ 'gary.test': 'none' })))
+      const options = { agent: (runtime.docker.modem as unknown as { agent: unknown }).agent }
+      expect(inspect(options, { showHidden: true, depth: null }).length).toBeLessThan(200)
+    } finally {
       await runtime.close()
     }
   })
