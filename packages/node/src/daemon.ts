@@ -52,6 +52,8 @@ export interface DaemonComponents {
 const SUMMARY_MS = 10_000
 const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
 const NOT_JOINED_WARN_MS = 10_000
+/** How long the default advertise host is reused before the interfaces are read again, ms. */
+const ADVERTISE_READ_MS = 5000
 
 /**
  * A Gary node: the libp2p host, membership (who is alive), and the cluster's declarations, with
@@ -82,6 +84,8 @@ export class Daemon implements ClusterApi {
    * cluster (a wrong cluster key, a wrong address) would otherwise run everything alone.
    */
   #joined: boolean
+  /** The default advertise host, and when it was read (monotonic ms). */
+  #advertised: { host: string; at: number } | undefined
 
   constructor(config: DaemonConfig, components: DaemonComponents) {
     this.#config = config
@@ -185,6 +189,7 @@ export class Daemon implements ClusterApi {
 
     await this.#startMesh(self, membership, info.gateway)
     p2p.addEventListener('self:peer:update', () => {
+      this.#advertised = undefined
       // Every member dials by these, including those that keep an older state of this node.
       if (this.#self!.update({ addrs: this.#ownAddrs() })) membership.publishState(true)
     })
@@ -476,9 +481,16 @@ export class Daemon implements ClusterApi {
     ).slice(0, 16)
   }
 
-  /** Where peers reach this node, so its published ports are reached there too. */
+  /**
+   * Where peers reach this node, so its published ports are reached there too. Read again at most
+   * every 5 s, or when libp2p's addresses change: the mesh asks on every view change, and
+   * each read lists the host's interfaces twice (a tenth of the daemons' CPU during a deploy).
+   */
   #defaultAdvertiseHost(): string {
-    return hostOf(this.#ownAddrs()[0]) ?? '127.0.0.1'
+    const now = this.#now()
+    if (this.#advertised === undefined || now - this.#advertised.at >= ADVERTISE_READ_MS)
+      this.#advertised = { host: hostOf(this.#ownAddrs()[0]) ?? '127.0.0.1', at: now }
+    return this.#advertised.host
   }
 
   #summary(): void {
