@@ -1,14 +1,29 @@
-// Deploy on the lab (scripts/lab.sh, as root): `gary apply` of R replicas through machine 1's API
-// until R run across the machines, against R parallel `docker run`s of the same containers (same
-// image, command and limits) spread over the same machines' engines. Both are timed the same way:
-// from the call until a poll of every engine (every 20 ms) sees R running. Runs interleave, and
+// Deploy on the lab (scripts/lab.sh, as root): `POST /v1/apply` of R replicas to machine 1's
+// daemon until R run across the machines, against R parallel `docker run`s (create + start) of
+// the same containers (same image, command and limits) spread over the same machines' engines.
+//
+// Both sides are timed the same way: the clock starts before the first call, and from then on
+// every engine is polled (every 20 ms) until R containers run; the calls come from this process,
+// Gary's through a relay on machine 1 (scripts/api-relay.mjs: a Unix socket in its /root, as each
+// engine's socket is), so neither side pays for starting a process per call. Runs interleave and
 // alternate which goes first.
 //
+// The host is shared: beside each figure the load average, and what each deploy cost in CPU, the
+// lab's processes (daemons, engines, containerd, shims: everything in the machines' namespaces)
+// and this process (the polls, the docker runs) apart, which contention does not inflate the way
+// it inflates wall time.
+//
 //   npm run bench:lab-deploy -- [--machines 5] [--replicas 20,50] [--runs 5]
+import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
+import { LAB_SH } from '../packages/node/dist/testing/lab.js'
 import { TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
-import { applyThroughApi, census, garyLab, median, sleep, stats } from './lab-common.mjs'
+import { census, garyLab, median, sleep, stats } from './lab-common.mjs'
 
 const { values } = parseArgs({
   options: {
@@ -24,17 +39,83 @@ const COMMAND = ['sleep', '3600']
 const CPU_MILLIS = 50
 const MEMORY = 16 * 2 ** 20
 const POLL_MS = 20
+const RELAY = fileURLToPath(new URL('../scripts/api-relay.mjs', import.meta.url))
+const CLOCK_TICKS = 100
 
 const lab = await garyLab(machines)
+const relaySocket = `${lab.rootDir(1)}/api-relay.sock`
+const relay = spawn('bash', [LAB_SH, 'exec', '1', 'node', RELAY, '/root/api-relay.sock'], {
+  env: { ...process.env, GARY_LAB_ID: String(lab.id), GARY_LAB_OWNER: '1' },
+  stdio: ['pipe', 'pipe', 'inherit'],
+})
+await new Promise((resolve, reject) => {
+  relay.stdout.once('data', resolve)
+  relay.once('exit', (code) => reject(new Error(`the API relay on machine 1 exited (${code})`)))
+})
 
-/** Polls every engine until `count` containers carrying `labels` run; ms since `since`. */
-async function runningAfter(labels, count, since) {
+/** Machine 1's API, through the relay. */
+function api(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { socketPath: relaySocket, method, path, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk) => {
+          text += chunk
+        })
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(text))
+            : reject(new Error(`${path}: ${res.statusCode} ${text}`)),
+        )
+      },
+    )
+    req.on('error', reject)
+    req.end(body === undefined ? undefined : JSON.stringify(body))
+  })
+}
+
+/** CPU ms spent so far by every process in the lab's machines (their reaped children included). */
+function labCpuMs() {
+  let ticks = 0
+  for (const i of lab.machines) {
+    // scripts/lab.sh names machine i's network namespace garylab<lab>-m<i>; all of it runs there.
+    const pids = execFileSync('ip', ['netns', 'pids', `garylab${lab.id}-m${i}`], { encoding: 'utf8' })
+    for (const pid of pids.trim().split('\n')) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+      } catch {
+        // It exited meanwhile: its parent counts it once reaped.
+      }
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS
+}
+
+/**
+ * Starts `act`, and polls every engine until `count` containers carrying `labels` run: the ms
+ * since the start, and the CPU ms the lab and this process spent meanwhile.
+ */
+async function timeUntilRunning(labels, count, act) {
+  const labBefore = labCpuMs()
+  const selfBefore = process.cpuUsage()
+  const since = Date.now()
+  const acting = act()
+  acting.catch(() => {}) // awaited below
   for (;;) {
     const seen = await census(lab, lab.machines, labels)
-    if (seen.total >= count) return Date.now() - since
+    if (seen.total >= count) break
     if (Date.now() - since > 180_000) throw new Error(`${count} running: not within 180 s (${seen.total})`)
     await sleep(POLL_MS)
   }
+  const ms = Date.now() - since
+  const labMs = labCpuMs() - labBefore
+  const self = process.cpuUsage(selfBefore)
+  const result = await acting
+  return { ms, labMs, selfMs: (self.user + self.system) / 1000, result }
 }
 
 async function gone(labels) {
@@ -54,52 +135,47 @@ async function gone(labels) {
 
 async function gary(replicas) {
   const text = `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nreplicas: ${replicas}\nresources: {cpu: ${CPU_MILLIS}m, memory: 16Mi}\n`
-  const since = Date.now()
-  await applyThroughApi(lab, 1, text)
-  const ms = await runningAfter({ [LABELS.workload]: 'bench' }, replicas, since)
-  await lab.gary(1, ['rm', 'bench'])
-  await gone({ [LABELS.workload]: 'bench' })
-  return ms
+  const labels = { [LABELS.workload]: 'bench' }
+  const run = await timeUntilRunning(labels, replicas, () => api('POST', '/v1/apply', { text }))
+  await api('DELETE', '/v1/workloads/bench')
+  await gone(labels)
+  return run
 }
 
 async function plain(replicas) {
   const labels = { 'gary-bench': 'plain' }
-  const since = Date.now()
-  const started = await Promise.all(
-    Array.from({ length: replicas }, (_, k) =>
-      lab.engine(1 + (k % machines)).run({
-        name: `gary-bench-plain-${k}`,
-        image: TEST_IMAGE,
-        command: COMMAND,
-        labels,
-        cpuMillis: CPU_MILLIS,
-        memoryBytes: MEMORY,
-      }),
+  const engineOf = (k) => lab.engine(1 + (k % machines))
+  const run = await timeUntilRunning(labels, replicas, () =>
+    Promise.all(
+      Array.from({ length: replicas }, (_, k) =>
+        engineOf(k).run({
+          name: `gary-bench-plain-${k}`,
+          image: TEST_IMAGE,
+          command: COMMAND,
+          labels,
+          cpuMillis: CPU_MILLIS,
+          memoryBytes: MEMORY,
+        }),
+      ),
     ),
   )
-  const ms = await runningAfter(labels, replicas, since)
-  await Promise.all(started.map((c, k) => lab.engine(1 + (k % machines)).remove(c.id)))
+  await Promise.all(run.result.map((c, k) => engineOf(k).remove(c.id)))
   await gone(labels)
-  return ms
+  return run
 }
 
+const load = () => loadavg()[0].toFixed(1)
+const ms = (xs) => stats(xs.map(Math.round))
+
 try {
-  // What reaching machine 1's API from the host costs (bash, nsenter, curl): part of Gary's figure.
-  const execCost = []
-  for (let i = 0; i < 5; i++) {
-    const since = Date.now()
-    await lab.exec(1, ['true'])
-    execCost.push(Date.now() - since)
-  }
-  console.log(`calling into machine 1 costs ${median(execCost)} ms (median of 5), counted in Gary's figures`)
-  console.log()
   console.log(
-    `| R | gary apply -> R running | ${machines} engines, R parallel docker run | ratio of medians |`,
+    `| R | gary apply -> R running | ${machines} engines, R parallel docker run | ratio of medians | lab CPU per deploy, gary / docker (ratio) | load average |`,
   )
-  console.log('| --- | --- | --- | --- |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
   for (const replicas of sizes) {
     const g = []
     const p = []
+    const loads = [load()]
     for (let run = 0; run < runs; run++) {
       if (run % 2 === 0) {
         p.push(await plain(replicas))
@@ -109,9 +185,20 @@ try {
         p.push(await plain(replicas))
       }
     }
-    console.log(`| ${replicas} | ${stats(g)} ms | ${stats(p)} ms | ${(median(g) / median(p)).toFixed(2)} |`)
+    loads.push(load())
+    const gMs = median(g.map((r) => r.ms))
+    const pMs = median(p.map((r) => r.ms))
+    const gCpu = median(g.map((r) => r.labMs))
+    const pCpu = median(p.map((r) => r.labMs))
+    console.log(
+      `| ${replicas} | ${ms(g.map((r) => r.ms))} ms | ${ms(p.map((r) => r.ms))} ms | ${(gMs / pMs).toFixed(2)} | ${Math.round(gCpu)} / ${Math.round(pCpu)} ms (${(gCpu / pCpu).toFixed(2)}) | ${loads.join(' -> ')} |`,
+    )
+    console.log(
+      `|   | this process's CPU per deploy (medians): gary ${Math.round(median(g.map((r) => r.selfMs)))} ms, docker ${Math.round(median(p.map((r) => r.selfMs)))} ms |`,
+    )
   }
-  console.log('(min / median / max of', runs, 'runs each)')
+  console.log(`(min / median / max of ${runs} runs each; 1-minute load average before and after each size)`)
 } finally {
+  relay.stdin.end()
   await lab.down()
 }

@@ -152,8 +152,13 @@ export class Lab {
   /** Writes a file into machine `i`'s /root (its home, where Gary keeps its data); returns its path there. */
   async put(i: number, name: string, text: string): Promise<string> {
     if (!/^[\w.-]+$/.test(name)) throw new LabError(`"${name}" is not a plain file name`)
-    await writeFile(`${ROOT}/${this.id}/m${i}/root/${name}`, text)
+    await writeFile(`${this.rootDir(i)}/${name}`, text)
     return `/root/${name}`
+  }
+
+  /** Machine `i`'s /root (its home, where Gary keeps its data) as this host sees it. */
+  rootDir(i: number): string {
+    return `${ROOT}/${this.id}/m${i}/root`
   }
 
   /** Every JSON line machine `i`'s daemons have logged (all its runs, oldest first). */
