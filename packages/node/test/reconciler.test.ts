@@ -91,6 +91,16 @@ function setup(
   return { clock, runtime, reconciler, view, published }
 }
 
+/** Another live node that could claim any slot, though it has no room now. */
+const rival = (): ReconcileView['others'][number] => ({
+  id: 'node-b',
+  labels: {},
+  capacity: { cpuMillis: 0, memoryBytes: 0 },
+  draining: false,
+  promises: [],
+  refusals: [],
+})
+
 const running: Reconciler[] = []
 afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.stop()))
@@ -101,7 +111,8 @@ const ownContainers = async (runtime: FakeRuntime) =>
 
 describe('the reconcile loop on one node', () => {
   test('claims a free slot, waits the settle delay, then starts its container', async () => {
-    const { clock, runtime, reconciler } = setup([spec({ name: 'web', replicas: 2 })])
+    const { clock, runtime, reconciler, view } = setup([spec({ name: 'web', replicas: 2 })])
+    view.others = [rival()]
     await reconciler.start()
     await clock.advance(0)
     expect(reconciler.promises.map((p) => p.phase)).toEqual(['claimed', 'claimed'])
@@ -119,9 +130,33 @@ describe('the reconcile loop on one node', () => {
     expect(reconciler.promises.map((p) => p.container).sort()).toEqual(containers.map((c) => c.id).sort())
   })
 
+  test('the sole candidate for its slots starts them without the settle delay, and says so at once', async () => {
+    // A global workload's slot is this node's alone; so is a slot no other node's labels match.
+    const { clock, runtime, reconciler, view, published } = setup([
+      spec({ name: 'agent', mode: 'global' }),
+      spec({ name: 'db', constraints: { disk: 'ssd' } }),
+      spec({ name: 'web' }),
+    ])
+    view.self.labels = { disk: 'ssd' }
+    view.others = [rival()]
+    await reconciler.start()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => [p.workload, p.phase])).toEqual([
+      ['agent', 'running'],
+      ['db', 'running'],
+      ['web', 'claimed'],
+    ])
+    expect((await ownContainers(runtime)).map((c) => c.labels[LABELS.workload]).sort()).toEqual([
+      'agent',
+      'db',
+    ])
+    expect(published.at(-1)?.promises.map((p) => p.phase)).toEqual(['running', 'running', 'claimed'])
+  })
+
   test('a node held back by a partial view looks again on its own once the view is whole', async () => {
     // Rule 10's verdict moves with time and connections, which trigger nothing.
     const { clock, reconciler, view } = setup([spec({ name: 'web', replicas: 2 })])
+    view.others = [rival()]
     view.partialView = true
     await reconciler.start()
     await clock.advance(0)

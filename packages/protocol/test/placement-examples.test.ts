@@ -100,7 +100,12 @@ function available(world: World, spec: Workload): number {
 describe('claim, settle, start', () => {
   test('a free slot is claimed, and started only after the settle delay', () => {
     const web = workload('web')
-    const world: World = { nodes: [node('n1')], workloads: [web], now: 5000 }
+    // n2 might claim the slot too (alone, n1 would start at once: placement-sole.test.ts).
+    const world: World = {
+      nodes: [node('n1'), node('n2', { capacity: { cpuMillis: 0, memoryBytes: 0 } })],
+      workloads: [web],
+      now: 5000,
+    }
     expect(planFor(world, 'n1').actions).toStrictEqual([
       { kind: 'claim', workload: 'web', slot: 0, generation: generationOf(web) },
     ])

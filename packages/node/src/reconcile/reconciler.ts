@@ -397,12 +397,16 @@ export class Reconciler {
         if (held === undefined || held.op !== undefined || workload === undefined) return false
         if (held.promise.phase !== 'claimed') return false
         this.#set(held, { phase: 'starting' })
-        log.info({ workload: action.workload, slot: action.slot }, 'claim settled: starting')
+        log.info(
+          { workload: action.workload, slot: action.slot },
+          action.unsettled ? 'sole candidate: starting' : 'claim settled: starting',
+        )
         this.#operate(held, 'start', (signal) => this.#startContainer(held, workload, signal))
-        // No other node decides anything on a claim turning into a start, and the container
-        // usually runs before this is due: published with its `running`, it spares every member
-        // one message of three per deploy.
-        this.#publish(STARTING_PUBLISH_MS)
+        // No other node decides anything on a settled claim turning into a start, and the
+        // container usually runs before this is due: published with its `running`, it spares every
+        // member one message of three per deploy. A start before the settle delay ended goes out
+        // at once: a rival claim this node could not see loses to it while that rival settles.
+        this.#publish(action.unsettled ? this.#coalesceMs : STARTING_PUBLISH_MS)
         return false
       }
       case 'release': {

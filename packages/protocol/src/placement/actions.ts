@@ -3,7 +3,9 @@ import type { Context } from './context.js'
 import type { Outcome } from './outcome.js'
 import { decideOwn, SelfActionList } from './own.js'
 import { promiseSlotKey } from './slots.js'
+import { SoleCandidates } from './sole.js'
 import type { SelfAction } from './types.js'
+import { matchesConstraints } from './workloads.js'
 
 /**
  * This node's part of the plan: a decision for each of its own promises, from the bucket its slot
@@ -15,14 +17,22 @@ export function selfActions(context: Context, classification: Classification, ou
   // Rule 10: cut off from most of the cluster, keep and start own work, take nothing new.
   const holdBack = view.partialView && view.partialViewForMs < config.partialViewGraceMs
   const actions = new SelfActionList(view.nowWall, config.settleMs)
+  const sole = new SoleCandidates((workload) =>
+    context.nodes.some(
+      (node, i) =>
+        i !== context.self &&
+        matchesConstraints(node, workload) &&
+        !context.refusals.refused(i, workload.name, workload.generation),
+    ),
+  )
   decideOwn(
     classification.own,
     context.byName,
     view.self,
     (workload, promise) => classification.byKey.get(promiseSlotKey(workload.global, promise, view.self)),
-    (_, promise, state) => {
+    (workload, promise, state) => {
       if (out.updating.has(state.key) && !holdBack) actions.release(promise, 'updating')
-      else actions.startOrKeep(promise)
+      else actions.startOrKeep(promise, sole.of(workload))
     },
     actions,
   )

@@ -9,6 +9,7 @@ import { emptyOutcome } from './outcome.js'
 import { decideOwn, SelfActionList } from './own.js'
 import { refuses } from './refusals.js'
 import { promiseSlotKey } from './slots.js'
+import { SoleCandidates } from './sole.js'
 import { currentOf, judge } from './standing.js'
 import {
   globalSlotKey,
@@ -18,7 +19,7 @@ import {
   type Plan,
 } from './types.js'
 import { isClaimant } from './winners.js'
-import { describeWorkloads, type WorkloadInfo, welcomes } from './workloads.js'
+import { describeWorkloads, matchesConstraints, type WorkloadInfo, welcomes } from './workloads.js'
 
 /**
  * The placement rules for a large cluster, decided slot by slot (docs/design.md, "Placement in
@@ -45,6 +46,15 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
   const room = new Room(selfNode, local.usage(selfNode))
   const unplaceable: { workload: WorkloadInfo; key: string; slot: number }[] = []
   const actions = new SelfActionList(view.nowWall, config.settleMs)
+  // With shards the view holds the neighbourhood only: a rival may be out of it.
+  const sole = new SoleCandidates(
+    config.shards > 1
+      ? undefined
+      : (workload) =>
+          view.nodes.some(
+            (node) => node.id !== view.self && matchesConstraints(node, workload) && !refuses(node, workload),
+          ),
+  )
 
   const claim = (workload: WorkloadInfo, slot: number) => {
     actions.claim(workload, slot)
@@ -54,7 +64,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
   }
   const keepCurrent = (workload: WorkloadInfo, p: SlotPromise) => {
     if (p.generation === workload.generation || holdBack || !mayUpdate(local, workload, p)) {
-      actions.startOrKeep(p)
+      actions.startOrKeep(p, sole.of(workload))
       return
     }
     if (!refuses(selfNode, workload) && !room.overCommitted()) {

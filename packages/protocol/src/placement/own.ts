@@ -24,11 +24,22 @@ export class SelfActionList {
     this.#releases.push({ kind: 'release', workload: p.workload, slot: p.slot, reason })
   }
 
-  /** Rule 5: a claim starts once it has gone unchallenged for the settle delay; else it is kept. */
-  startOrKeep(p: SlotPromise): void {
-    if (p.phase === 'claimed' && p.since.wall <= this.nowWall - this.settleMs)
-      this.#starts.push({ kind: 'start', workload: p.workload, slot: p.slot, generation: p.generation })
-    else this.keep(p)
+  /**
+   * Rule 5: a claim starts once it has gone unchallenged for the settle delay, or at once when
+   * its node is the slot's sole candidate (`SoleCandidates`); else it is kept.
+   */
+  startOrKeep(p: SlotPromise, sole = false): void {
+    const settled = p.since.wall <= this.nowWall - this.settleMs
+    if (p.phase !== 'claimed' || !(settled || sole)) this.keep(p)
+    else {
+      const start: SelfAction = {
+        kind: 'start',
+        workload: p.workload,
+        slot: p.slot,
+        generation: p.generation,
+      }
+      this.#starts.push(settled ? start : { ...start, unsettled: true })
+    }
   }
 
   keep(p: SlotRef): void {

@@ -74,8 +74,12 @@ export type ReleaseReason = 'lost' | 'scaled-down' | 'deleted' | 'drained' | 'up
 export type SelfAction =
   /** Publish a new `claimed` promise. */
   | { kind: 'claim'; workload: string; slot: number; generation: string }
-  /** The settle delay passed and the claim still wins: start the container. */
-  | { kind: 'start'; workload: string; slot: number; generation: string }
+  /**
+   * The settle delay passed and the claim still wins: start the container. `unsettled`: started
+   * before the delay ended, as the slot's sole candidate; publish the start at once, so that a
+   * rival claim the view could not see loses to it by rule 2 while that rival still settles.
+   */
+  | { kind: 'start'; workload: string; slot: number; generation: string; unsettled?: true }
   /** Stop the container and withdraw the promise. */
   | { kind: 'release'; workload: string; slot: number; reason: ReleaseReason }
   | { kind: 'keep'; workload: string; slot: number }

@@ -67,6 +67,10 @@ export function displacement(
   return undefined
 }
 
+/** Whether a node's labels carry the workload's constraints, draining aside. */
+export const matchesConstraints = (node: PlacementNode, workload: WorkloadInfo): boolean =>
+  matches(node.labels, workload.constraints)
+
 /** Whether a node may hold the workload at all: it matches the constraints and is not draining. */
 export const welcomes = (node: PlacementNode, workload: WorkloadInfo): boolean =>
   displacement(node, workload) === undefined
