@@ -4,6 +4,7 @@ import { canonicalJson } from './canonical.js'
 import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { hlcCompare } from './hlc.js'
 import { type Hlc, HlcSchema } from './node-state.js'
+import { MAX_CAUSE, MAX_HISTORY, MAX_ROLLBACK_REASON } from './revisions.js'
 import { type Workload, WorkloadNameSchema, WorkloadSchema } from './spec.js'
 
 /** Who wrote a declaration, and when: larger versions win. */
@@ -20,9 +21,87 @@ export interface DeclEntry {
   deleted: boolean
   /** Absent if and only if `deleted`. */
   workload?: Workload
+  /** Which revision `workload` is: 1 for a name's first apply, one more per write (absent: 1). */
+  revision?: number
+  /** Why it was written, when not by a plain apply: `scale 5`, `restart`, `rollback to 2`. */
+  cause?: string
+  /**
+   * Present when this value undoes a failed rollout: the write it undoes. Such an entry beats
+   * that write alone, never a later one (`compareEntries`).
+   */
+  rollback?: RollbackMark
+  /** Earlier revisions, newest first (`revisions.ts`), each as what differs from the next newer one. */
+  history?: RevisionRecord[]
+}
+
+/** What an automatic rollback undid, and why. */
+export interface RollbackMark {
+  /** The version of the write undone. */
+  of: DeclVersion
+  /** Its revision. */
+  revision: number
+  /** Why its rollout failed, in one sentence. */
+  reason: string
+}
+
+/**
+ * An earlier revision, as what differs from the next newer one: `set` holds the top-level fields
+ * whose values differed, `unset` the fields it lacked.
+ */
+export interface RevisionRecord {
+  revision: number
+  version: DeclVersion
+  cause?: string
+  rollback?: RollbackMark
+  set?: Record<string, unknown>
+  unset?: string[]
 }
 
 export const DeclVersionSchema = z.strictObject({ hlc: HlcSchema, origin: z.string().min(1).max(128) })
+
+const revisionNumber = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)
+
+const RollbackMarkSchema = z.strictObject({
+  of: DeclVersionSchema,
+  revision: revisionNumber,
+  reason: z.string().max(MAX_ROLLBACK_REASON),
+})
+
+/** The workload's top-level fields: what a history record may set or unset. */
+const WORKLOAD_FIELDS = [
+  'name',
+  'image',
+  'command',
+  'args',
+  'env',
+  'mode',
+  'replicas',
+  'resources',
+  'ports',
+  'constraints',
+  'restart',
+  'health',
+  'update',
+  'labels',
+  'redeploy',
+] as const
+const workloadField = z.enum(WORKLOAD_FIELDS)
+
+/**
+ * A history record's shape. What it rebuilds is checked where it is read (`revisionsOf`), so a
+ * record that does not rebuild into a valid workload is never used.
+ */
+const RevisionRecordSchema = z.strictObject({
+  revision: revisionNumber,
+  version: DeclVersionSchema,
+  cause: z.string().max(MAX_CAUSE).optional(),
+  rollback: RollbackMarkSchema.optional(),
+  set: z
+    .partialRecord(workloadField, z.unknown())
+    .refine((set) => !Object.hasOwn(set, 'name'), 'must not change the name')
+    .optional(),
+  unset: z.array(workloadField).max(WORKLOAD_FIELDS.length).optional(),
+})
 
 /** A declaration entry from the network. Strict: a tombstone carries no workload, a live entry its own. */
 export const DeclEntrySchema: z.ZodType<DeclEntry> = z
@@ -31,8 +110,23 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
     version: DeclVersionSchema,
     deleted: z.boolean(),
     workload: WorkloadSchema.optional(),
+    revision: revisionNumber.optional(),
+    cause: z.string().max(MAX_CAUSE).optional(),
+    rollback: RollbackMarkSchema.optional(),
+    history: z.array(RevisionRecordSchema).max(MAX_HISTORY).optional(),
   })
   .superRefine((entry, ctx) => {
+    if (entry.deleted && (entry.history !== undefined || entry.rollback !== undefined))
+      ctx.addIssue({ code: 'custom', path: ['history'], message: 'a tombstone keeps no revisions' })
+    // An undo names an earlier write: bounded by its own version, which the clock bound bounds.
+    if (entry.rollback !== undefined && compareDeclVersions(entry.rollback.of, entry.version) >= 0)
+      ctx.addIssue({ code: 'custom', path: ['rollback', 'of'], message: 'must be older than the entry' })
+    let newer = entry.revision ?? 1
+    entry.history?.forEach((record, index) => {
+      if (record.revision >= newer)
+        ctx.addIssue({ code: 'custom', path: ['history', index, 'revision'], message: 'must decrease' })
+      newer = record.revision
+    })
     if (entry.deleted && entry.workload !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['workload'], message: 'must be absent in a tombstone' })
     }
@@ -43,6 +137,21 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
       ctx.addIssue({ code: 'custom', path: ['name'], message: 'does not match workload.name' })
     }
   })
+
+/**
+ * The order in which entries for one name win (larger wins): by the write they stand for (an
+ * undo stands for the write it undoes, `rollback.of`), then an undo over the write itself, then
+ * by version. So an automatic rollback beats the failed write and nothing written after it: an
+ * apply or `rm` made later, on either side of a partition, wins whatever the rollback's clock.
+ * A total order, so merging stays commutative, associative and idempotent.
+ */
+export function compareEntries(a: DeclEntry, b: DeclEntry): number {
+  const base = compareDeclVersions(a.rollback?.of ?? a.version, b.rollback?.of ?? b.version)
+  if (base !== 0) return base
+  const undo = Number(a.rollback !== undefined) - Number(b.rollback !== undefined)
+  if (undo !== 0) return undo
+  return compareDeclVersions(a.version, b.version)
+}
 
 /** A total order on versions: the hybrid logical clock first, then the origin's peer id. */
 export function compareDeclVersions(a: DeclVersion, b: DeclVersion): number {
@@ -95,7 +204,7 @@ export class DeclStore {
     const incoming = copyEntry(entry)
     const current = this.#entries.get(incoming.name)
     if (current !== undefined) {
-      const order = compareDeclVersions(incoming.version, current.version)
+      const order = compareEntries(incoming, current)
       if (order < 0) return 'stale'
       // One origin never writes two values at one version; if a faulty or hostile peer does, keep
       // the larger value anyway, so that every node still ends up with the same one.
@@ -145,7 +254,7 @@ export class DeclStore {
   }
 }
 
-/** The entry in one shape (a tombstone has no `workload` key), its version copied; the workload is shared. */
+/** The entry in one shape (a tombstone has no `workload` key), its version copied; the rest is shared. */
 function copyEntry(entry: DeclEntry): DeclEntry {
   const copy: DeclEntry = {
     name: entry.name,
@@ -155,7 +264,13 @@ function copyEntry(entry: DeclEntry): DeclEntry {
     },
     deleted: entry.deleted,
   }
-  if (!entry.deleted && entry.workload !== undefined) copy.workload = entry.workload
+  if (!entry.deleted && entry.workload !== undefined) {
+    copy.workload = entry.workload
+    if (entry.revision !== undefined) copy.revision = entry.revision
+    if (entry.cause !== undefined) copy.cause = entry.cause
+    if (entry.rollback !== undefined) copy.rollback = entry.rollback
+    if (entry.history !== undefined) copy.history = entry.history
+  }
   return copy
 }
 

@@ -49,8 +49,26 @@ export interface Workload {
     timeoutMs: number
     retries: number
   }
-  update: { maxUnavailable: number }
+  update: UpdatePolicy
   labels: Record<string, string>
+  /**
+   * How many times `gary restart` has asked for fresh containers (absent: never). Part of the
+   * generation, as a suffix, so that a restart rolls out like an update while the spec stays the
+   * same; carried over by every later apply.
+   */
+  redeploy?: number
+}
+
+/** How a new generation replaces the old one (`update` in a spec). */
+export interface UpdatePolicy {
+  /** Slots a rollout may take out of service at once. */
+  maxUnavailable: number
+  /** How long a new slot must stay ready to count as updated; a failure before that fails the rollout, ms. */
+  monitorMs: number
+  /** What a failed rollout does: the previous revision comes back (`rollback`), or it halts (`pause`). */
+  failureAction: 'rollback' | 'pause'
+  /** `stop-first`: an old slot stops, then its successor starts; `start-first`: the successor runs and is ready first. */
+  order: 'stop-first' | 'start-first'
 }
 
 /** One port of a workload, normalised. */
@@ -84,6 +102,10 @@ export const DEFAULT_HEALTH_INTERVAL_MS = 10_000
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000
 export const DEFAULT_HEALTH_RETRIES = 3
 export const DEFAULT_RESTART_MAX_RETRIES = 5
+/** Swarm's default `update_config.monitor`: long enough for most crashes at start to show. */
+export const DEFAULT_UPDATE_MONITOR_MS = 5_000
+/** The largest `redeploy` count a workload carries. */
+export const MAX_REDEPLOY = 1_000_000_000
 
 // ---- pieces shared by the input form and the normalised form ----
 
@@ -118,6 +140,8 @@ const restartPolicySchema = z.enum(['always', 'on-failure', 'never'])
 const maxRetriesSchema = z.number().int().min(0).max(1_000_000)
 const healthRetriesSchema = z.number().int().min(1).max(1000)
 const maxUnavailableSchema = z.number().int().min(1).max(MAX_REPLICAS)
+const failureActionSchema = z.enum(['rollback', 'pause'])
+const updateOrderSchema = z.enum(['stop-first', 'start-first'])
 const httpCheckSchema = z.strictObject({
   path: z
     .string()
@@ -170,8 +194,15 @@ export const WorkloadSchema: z.ZodType<Workload> = z
     constraints: LabelsSchema,
     restart: z.strictObject({ policy: restartPolicySchema, maxRetries: maxRetriesSchema }),
     health: HealthSchema.optional(),
-    update: z.strictObject({ maxUnavailable: maxUnavailableSchema }),
+    // Written before monitor, failureAction and order existed, a stored spec lacks them: defaults.
+    update: z.strictObject({
+      maxUnavailable: maxUnavailableSchema,
+      monitorMs: z.number().int().min(0).max(MAX_DURATION_MS).default(DEFAULT_UPDATE_MONITOR_MS),
+      failureAction: failureActionSchema.default('rollback'),
+      order: updateOrderSchema.default('stop-first'),
+    }),
     labels: LabelsSchema,
+    redeploy: z.number().int().min(1).max(MAX_REDEPLOY).optional(),
   })
   .superRefine((workload, ctx) => {
     if (workload.mode === 'global' && workload.replicas !== 0) {
@@ -239,7 +270,14 @@ const InputSchema = z.strictObject({
       retries: healthRetriesSchema.optional(),
     })
     .optional(),
-  update: z.strictObject({ maxUnavailable: maxUnavailableSchema.optional() }).optional(),
+  update: z
+    .strictObject({
+      maxUnavailable: maxUnavailableSchema.optional(),
+      monitor: amount(parseDurationOrZero).optional(),
+      failureAction: failureActionSchema.optional(),
+      order: updateOrderSchema.optional(),
+    })
+    .optional(),
   labels: LabelsSchema.optional(),
 })
 
@@ -394,6 +432,8 @@ export function duplicateKeys(documents: Document.Parsed[], lines: LineCounter):
  *   whose node stops matching, and replacing the container in place would not help.
  * Absent optional fields are left out of the hash, so a field added later with no value keeps
  * every existing generation, and key order never matters.
+ *
+ * `gary restart` adds `.N` (the `redeploy` count): the same hash, fresh containers.
  */
 export function generationOf(workload: Workload): string {
   let generation = generations.get(workload)
@@ -423,7 +463,8 @@ function hashGeneration(workload: Workload): string {
     restart: workload.restart,
     health: workload.health,
   }
-  return createHash('sha256').update(canonicalJson(shaping)).digest('hex').slice(0, 12)
+  const hash = createHash('sha256').update(canonicalJson(shaping)).digest('hex').slice(0, 12)
+  return workload.redeploy === undefined ? hash : `${hash}.${workload.redeploy}`
 }
 
 // ---- helpers ----
@@ -472,7 +513,12 @@ function toWorkload(input: Input): Workload {
             retries: health.retries ?? DEFAULT_HEALTH_RETRIES,
           },
         }),
-    update: { maxUnavailable: input.update?.maxUnavailable ?? 1 },
+    update: {
+      maxUnavailable: input.update?.maxUnavailable ?? 1,
+      monitorMs: input.update?.monitor ?? DEFAULT_UPDATE_MONITOR_MS,
+      failureAction: input.update?.failureAction ?? 'rollback',
+      order: input.update?.order ?? 'stop-first',
+    },
     labels: { ...input.labels },
   }
 }
@@ -620,6 +666,12 @@ export function portConflicts(
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** A duration that may be zero (`0`, `"0s"`): an update's monitor. */
+function parseDurationOrZero(value: unknown): number | string {
+  if (value === 0 || (typeof value === 'string' && /^0+(\.0+)?(ms|s|m|h)?$/.test(value.trim()))) return 0
+  return parseDuration(value)
+}
 
 function parseDuration(value: unknown): number | string {
   const text = typeof value === 'string' ? value.trim() : ''

@@ -148,6 +148,29 @@ describe('convertCompose', () => {
     expect(ignored(notes)).toEqual(['agent:deploy.replicas'])
   })
 
+  test('update_config: parallelism, monitor, failure_action and order; continue is not supported', () => {
+    const { specs, notes } = converted({
+      services: {
+        web: {
+          image: 'web',
+          deploy: {
+            update_config: { parallelism: 2, monitor: '10s', failure_action: 'pause', order: 'start-first' },
+          },
+        },
+        api: { image: 'api', deploy: { update_config: { failure_action: 'continue' } } },
+      },
+    })
+    expect(specs).toEqual([
+      {
+        name: 'web',
+        image: 'web',
+        update: { maxUnavailable: 2, monitor: '10s', failureAction: 'pause', order: 'start-first' },
+      },
+      { name: 'api', image: 'api' },
+    ])
+    expect(ignored(notes)).toEqual(['api:deploy.update_config.failure_action'])
+  })
+
   test('variables are interpolated, environment entries without a value inherit, env files are read', () => {
     const files: Record<string, string> = {
       'web.env': '# settings\nexport MODE=prod\nQUOTED="a b"\nLOG=info # inline comment\n',

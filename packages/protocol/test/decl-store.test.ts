@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest'
 import {
   canonicalJson,
   compareDeclVersions,
+  compareEntries,
   type DeclEntry,
   DeclStore,
   type DeclVersion,
@@ -48,21 +49,34 @@ const entry: fc.Arbitrary<DeclEntry> = fc
     deleted: fc.boolean(),
     image: fc.constantFrom('nginx', 'redis'),
     replicas: fc.nat(3),
+    // Some live entries undo an earlier write (an automatic rollback).
+    undoes: fc.option(
+      fc.record({ back: fc.integer({ min: 1, max: 3 }), origin: fc.constantFrom('nodeA', 'nodeB') }),
+      {
+        nil: undefined,
+      },
+    ),
   })
-  .map(({ name, wall, logical, origin, deleted, image, replicas }) => ({
+  .map(({ name, wall, logical, origin, deleted, image, replicas, undoes }) => ({
     name,
-    version: { hlc: { wall, logical }, origin },
+    version: { hlc: { wall: wall + 3, logical }, origin },
     deleted,
     ...(deleted ? {} : { workload: workload(name, image, replicas) }),
+    ...(deleted || undoes === undefined
+      ? {}
+      : {
+          revision: 2,
+          rollback: { of: version(wall + 3 - undoes.back, undoes.origin), revision: 1, reason: 'exited' },
+        }),
   }))
 const entries = fc.array(entry, { maxLength: 12 })
 
-/** What the store must hold: per name, the entry with the largest version (ties: larger content). */
+/** What the store must hold: per name, the largest entry by `compareEntries` (ties: larger content). */
 function model(all: DeclEntry[]): DeclEntry[] {
   const best = new Map<string, DeclEntry>()
   for (const candidate of all) {
     const current = best.get(candidate.name)
-    const order = current === undefined ? 1 : compareDeclVersions(candidate.version, current.version)
+    const order = current === undefined ? 1 : compareEntries(candidate, current)
     if (order > 0 || (order === 0 && canonicalJson(candidate) > canonicalJson(current))) {
       best.set(candidate.name, candidate)
     }

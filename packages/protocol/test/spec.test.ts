@@ -101,7 +101,15 @@ const inputSpec = fc
         },
         { noNullPrototype: true },
       ),
-      update: fc.record({ maxUnavailable: fc.integer({ min: 1, max: 10 }) }, { noNullPrototype: true }),
+      update: fc.record(
+        {
+          maxUnavailable: fc.integer({ min: 1, max: 10 }),
+          monitor: opt(fc.constantFrom('0s', '500ms', '5s', '1m')),
+          failureAction: opt(fc.constantFrom('rollback', 'pause')),
+          order: opt(fc.constantFrom('stop-first', 'start-first')),
+        },
+        { requiredKeys: ['maxUnavailable'], noNullPrototype: true },
+      ),
       labels: dict(labelKey, fc.string({ maxLength: 63 }), 3),
     },
     { requiredKeys: ['name', 'image'], noNullPrototype: true },
@@ -140,7 +148,7 @@ describe('parseWorkloadFile', () => {
       ports: [],
       constraints: {},
       restart: { policy: 'always', maxRetries: 5 },
-      update: { maxUnavailable: 1 },
+      update: { maxUnavailable: 1, monitorMs: 5000, failureAction: 'rollback', order: 'stop-first' },
       labels: {},
     })
   })
@@ -182,7 +190,7 @@ labels: { team: core }
       constraints: { zone: 'eu-1' },
       restart: { policy: 'on-failure', maxRetries: 2 },
       health: { http: { path: '/healthz', port: 8080 }, intervalMs: 5000, timeoutMs: 500, retries: 3 },
-      update: { maxUnavailable: 2 },
+      update: { maxUnavailable: 2, monitorMs: 5000, failureAction: 'rollback', order: 'stop-first' },
       labels: { team: 'core' },
     })
   })
@@ -475,7 +483,7 @@ describe('generationOf', () => {
           name: `${spec.name.slice(0, 60)}-x`,
           replicas,
           labels: { changed: 'yes' },
-          update: { maxUnavailable: 7 },
+          update: { maxUnavailable: 7, monitor: '1s', failureAction: 'pause', order: 'start-first' },
           constraints: { zone: 'elsewhere' },
         }
         expect(generationOf(only(normaliseWorkload(changed)))).toBe(generation)

@@ -1,14 +1,16 @@
 import {
-  canonicalJson,
+  appliedEntry,
   DEFAULT_TOMBSTONE_KEEP_MS,
   type DeclEntry,
   DeclStore,
+  type DeclVersion,
   decodeDeclEntries,
   encodeDeclEntries,
   HLC_ZERO,
   type Hlc,
   hlcTick,
   MAX_DECL_MESSAGE_BYTES,
+  revisionOf,
   type Workload,
 } from '@gary/protocol'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -100,24 +102,44 @@ export class Declarations {
    * Declares workloads; versions only the ones that change, and spreads them. Resolves once the
    * writes are on disk; rejects with DataDirWriteError, and then nothing of them was applied.
    */
-  async apply(workloads: Workload[]): Promise<{ name: string; outcome: ApplyOutcome }[]> {
-    const results: { name: string; outcome: ApplyOutcome }[] = []
+  async apply(workloads: Workload[]): Promise<{ name: string; outcome: ApplyOutcome; revision?: number }[]> {
+    const results: { name: string; outcome: ApplyOutcome; revision?: number }[] = []
     const written: DeclEntry[] = []
     for (const workload of workloads) {
       const current = this.store.get(workload.name)
-      if (current?.workload !== undefined && canonicalJson(current.workload) === canonicalJson(workload)) {
-        results.push({ name: workload.name, outcome: 'unchanged' })
+      // Versioned only when it changes something: an unchanged apply writes nothing.
+      const entry = appliedEntry(current, workload, this.#nextVersion())
+      if (entry === undefined) {
+        results.push({ name: workload.name, outcome: 'unchanged', revision: revisionOf(current!) })
         continue
       }
-      const entry: DeclEntry = { name: workload.name, version: this.#nextVersion(), deleted: false, workload }
       written.push(entry)
       results.push({
         name: workload.name,
         outcome: current === undefined || current.deleted ? 'created' : 'updated',
+        revision: entry.revision!,
       })
     }
     await this.#written(written)
     return results
+  }
+
+  /**
+   * Writes, for each name, what `build` makes of its current entry (a scale, a restart, a
+   * rollback: `revisions.ts`), stamped with a new version; durable as `apply` is. `build` returns
+   * nothing to write nothing.
+   */
+  async update(
+    names: string[],
+    build: (current: DeclEntry | undefined, version: DeclVersion) => DeclEntry | undefined,
+  ): Promise<DeclEntry[]> {
+    const written: DeclEntry[] = []
+    for (const name of names) {
+      const entry = build(this.store.get(name), this.#nextVersion())
+      if (entry !== undefined) written.push(entry)
+    }
+    await this.#written(written)
+    return written
   }
 
   /** Deletes workloads by name, leaving tombstones; durable as `apply` is. */
@@ -178,7 +200,7 @@ export class Declarations {
     }
   }
 
-  #nextVersion() {
+  #nextVersion(): DeclVersion {
     this.#hlc = hlcTick(this.#hlc, this.components.wallNow())
     return { hlc: this.#hlc, origin: this.components.self }
   }

@@ -18,7 +18,12 @@ export interface SpecInput {
   constraints?: Record<string, string>
   restart?: { policy?: 'always' | 'on-failure' | 'never'; maxRetries?: number }
   health?: { command: string[]; interval?: string; timeout?: string; retries?: number }
-  update?: { maxUnavailable: number }
+  update?: {
+    maxUnavailable?: number
+    monitor?: string
+    failureAction?: 'rollback' | 'pause'
+    order?: 'stop-first' | 'start-first'
+  }
   labels?: Record<string, string>
 }
 
@@ -113,11 +118,9 @@ const DEPLOY_REASONS: Record<string, string> = {
   'deploy.placement.preferences': 'Gary spreads replicas over the eligible nodes itself',
   'deploy.placement.max_replicas_per_node': 'Gary spreads replicas over the eligible nodes itself',
   'deploy.update_config.delay': 'an update moves on as soon as the new slot runs',
-  'deploy.update_config.failure_action': 'a failed update halts; it does not roll back',
-  'deploy.update_config.monitor': 'a new slot counts once it runs and is ready',
-  'deploy.update_config.max_failure_ratio': 'a failed update halts',
-  'deploy.update_config.order': 'an update stops an old slot before its successor starts',
-  'deploy.rollback_config': 'updates do not roll back',
+  'deploy.update_config.failure_action': 'only rollback and pause are supported (continue is not)',
+  'deploy.update_config.max_failure_ratio': 'the first failed slot fails an update',
+  'deploy.rollback_config': 'a rollback goes as the failed update went (its update settings)',
   'deploy.restart_policy.delay': 'restarts back off from 250 ms to 10 s',
   'deploy.restart_policy.window': 'restarts back off from 250 ms to 10 s',
   'deploy.endpoint_mode': 'there is no virtual IP: a port is published on the node running the slot',
@@ -310,18 +313,34 @@ function convertDeploy(
   if (Object.keys(constraints).length > 0) spec.constraints = constraints
 
   const update = isMap(deploy.update_config) ? deploy.update_config : {}
-  for (const key of Object.keys(update)) if (key !== 'parallelism') ignore(`deploy.update_config.${key}`)
+  const updateKeys = new Set(['parallelism', 'monitor', 'failure_action', 'order'])
+  for (const key of Object.keys(update)) if (!updateKeys.has(key)) ignore(`deploy.update_config.${key}`)
+  const policyOut: NonNullable<SpecInput['update']> = {}
   if (update.parallelism !== undefined) {
     const parallelism = update.parallelism
     if (!Number.isInteger(parallelism) || (parallelism as number) < 0)
       problems.push('.deploy.update_config.parallelism: must be a whole number')
     // 0 means every replica at once.
     else
-      spec.update = {
-        maxUnavailable:
-          (parallelism as number) === 0 ? Math.max(1, spec.replicas ?? 1) : (parallelism as number),
-      }
+      policyOut.maxUnavailable =
+        (parallelism as number) === 0 ? Math.max(1, spec.replicas ?? 1) : (parallelism as number)
   }
+  if (update.monitor !== undefined) {
+    const ms = composeDurationMs(update.monitor)
+    if (ms === undefined)
+      problems.push(`.deploy.update_config.monitor: ${JSON.stringify(update.monitor)} is not a duration`)
+    else policyOut.monitor = garyDuration(ms)
+  }
+  if (update.failure_action !== undefined) {
+    if (update.failure_action === 'rollback' || update.failure_action === 'pause')
+      policyOut.failureAction = update.failure_action
+    else ignore('deploy.update_config.failure_action')
+  }
+  if (update.order !== undefined) {
+    if (update.order === 'start-first' || update.order === 'stop-first') policyOut.order = update.order
+    else problems.push('.deploy.update_config.order: must be start-first or stop-first')
+  }
+  if (Object.keys(policyOut).length > 0) spec.update = policyOut
 
   const policy = isMap(deploy.restart_policy) ? deploy.restart_policy : undefined
   if (policy !== undefined) {
