@@ -38,7 +38,18 @@ export const HlcSchema = z.strictObject({
   logical: z.number().int().nonnegative().max(MAX_HLC_LOGICAL),
 })
 
-export const PromisePhaseSchema = z.enum(['claimed', 'starting', 'running', 'failed', 'releasing'])
+/**
+ * `restarting`: the container exited (or turned unhealthy) and waits out its backoff before it
+ * starts again; it competes for its slot as a `starting` one does.
+ */
+export const PromisePhaseSchema = z.enum([
+  'claimed',
+  'starting',
+  'running',
+  'restarting',
+  'failed',
+  'releasing',
+])
 
 /** A node's promise that it holds one slot of a workload. */
 export const SlotPromiseSchema = z.strictObject({
@@ -51,6 +62,15 @@ export const SlotPromiseSchema = z.strictObject({
   endpoints: z.array(z.string().max(256)).max(16),
   /** The engine's id of the container keeping the promise, once there is one. */
   container: z.string().min(1).max(128).optional(),
+  /** Times the slot's container was restarted in place since it was claimed (absent: none). */
+  restarts: count.optional(),
+  /** The exit code of the container's last run, once it has exited. */
+  exitCode: z.number().int().min(0).max(255).optional(),
+  /**
+   * A slot started by a rollout that has not yet stayed ready for the workload's `monitor`:
+   * it does not count as updated yet, and a failure now fails the rollout (absent: false).
+   */
+  probation: z.literal(true).optional(),
 })
 
 /** A node's statement that it will not hold a workload at a generation, and why. */
@@ -59,6 +79,8 @@ export const RefusalSchema = z.strictObject({
   generation: z.string().min(1).max(64),
   reason: z.string().max(512),
   at: HlcSchema,
+  /** The refused generation failed a rollout: a slot on probation failed (absent: false). */
+  rollout: z.literal(true).optional(),
 })
 
 /** A published port a node's mesh does not serve (another process holds it...), and why. */

@@ -128,7 +128,7 @@ describe('claim, settle, start', () => {
       now: 5000,
     }
     expect(planFor(world, 'n1').actions).toStrictEqual([
-      { kind: 'release', workload: 'web', slot: 0, reason: 'lost' },
+      { kind: 'release', workload: 'web', slot: 0, generation: expect.any(String), reason: 'lost' },
     ])
     expect(actionsOf(planFor(world, 'n2'), 'start')).toHaveLength(1)
     expect(planFor(world, 'n1').buckets.conflicting).toStrictEqual(['web/0'])
@@ -136,7 +136,7 @@ describe('claim, settle, start', () => {
     ;(world.nodes[0] as PlacementNode).promises = [{ ...newer, phase: 'running' }]
     expect(planFor(world, 'n1').actions).toStrictEqual([{ kind: 'keep', workload: 'web', slot: 0 }])
     expect(planFor(world, 'n2').actions).toStrictEqual([
-      { kind: 'release', workload: 'web', slot: 0, reason: 'lost' },
+      { kind: 'release', workload: 'web', slot: 0, generation: expect.any(String), reason: 'lost' },
     ])
   })
 
@@ -291,8 +291,8 @@ describe('releases', () => {
       now: 5000,
     }
     expect(planFor(world, 'n1').actions).toStrictEqual([
-      { kind: 'release', workload: 'gone', slot: 0, reason: 'deleted' },
-      { kind: 'release', workload: 'web', slot: 1, reason: 'scaled-down' },
+      { kind: 'release', workload: 'gone', slot: 0, generation: expect.any(String), reason: 'deleted' },
+      { kind: 'release', workload: 'web', slot: 1, generation: expect.any(String), reason: 'scaled-down' },
       { kind: 'keep', workload: 'web', slot: 0 },
     ])
     // n1 leaves zone a: it lets go of the slot, and n2 takes it over in the same pass.
@@ -302,6 +302,7 @@ describe('releases', () => {
       kind: 'release',
       workload: 'web',
       slot: 0,
+      generation: expect.any(String),
       reason: 'ineligible',
     })
     expect(p1.assignment.get('web/0')).toBe('n2')
@@ -343,8 +344,8 @@ test('drain: a successor takes over, and the draining node lets go once it runs'
   world.now += SETTLE
   const third = step(world)
   expect(actionsOf(third.get('n1') as Plan, 'release')).toStrictEqual([
-    { kind: 'release', workload: 'web', slot: 0, reason: 'drained' },
-    { kind: 'release', workload: 'web', slot: 1, reason: 'drained' },
+    { kind: 'release', workload: 'web', slot: 0, generation: expect.any(String), reason: 'drained' },
+    { kind: 'release', workload: 'web', slot: 1, generation: expect.any(String), reason: 'drained' },
   ])
   expect(n1.promises).toStrictEqual([])
   expect(available(world, web)).toBe(2)
@@ -428,9 +429,9 @@ describe('rolling update', () => {
     const v2 = generationOf({ ...v1, image: 'img:2' })
     expect(planFor(world, 'n1').actions).toStrictEqual([{ kind: 'keep', workload: 'web', slot: 2 }])
     expect(planFor(world, 'n2').actions).toStrictEqual([
-      { kind: 'release', workload: 'web', slot: 0, reason: 'updating' },
+      { kind: 'release', workload: 'web', slot: 0, generation: expect.any(String), reason: 'updating' },
       { kind: 'keep', workload: 'web', slot: 1 },
-      { kind: 'claim', workload: 'web', slot: 0, generation: v2 },
+      { kind: 'claim', workload: 'web', slot: 0, generation: v2, rollout: true },
     ])
     expect(planFor(world, 'n1').buckets.outdated).toStrictEqual(['web/1', 'web/2'])
   })
@@ -499,10 +500,10 @@ test('global workload: one slot per eligible node, released when the node drains
     { kind: 'claim', workload: 'agent', slot: 0, generation: generationOf(agent) },
   ])
   expect(planFor(world, 'n3').actions).toStrictEqual([
-    { kind: 'release', workload: 'agent', slot: 0, reason: 'ineligible' },
+    { kind: 'release', workload: 'agent', slot: 0, generation: expect.any(String), reason: 'ineligible' },
   ])
   expect(planFor(world, 'n4').actions).toStrictEqual([
-    { kind: 'release', workload: 'agent', slot: 0, reason: 'drained' },
+    { kind: 'release', workload: 'agent', slot: 0, generation: expect.any(String), reason: 'drained' },
   ])
 })
 

@@ -55,13 +55,24 @@ function apply(c: Cluster, plans: Map<string, Plan>, { starts = true } = {}): Cl
   const since = hlcTick(seen, NOW)
   const nodes = c.nodes.map((n) => {
     const promises = n.promises.map((p) => ({ ...p }))
-    const find = (a: SelfAction) => promises.findIndex((p) => p.workload === a.workload && p.slot === a.slot)
+    // A node may hold two promises for a slot (an old generation and its successor): a release names one.
+    const find = (a: SelfAction) =>
+      promises.findIndex(
+        (p) =>
+          p.workload === a.workload &&
+          p.slot === a.slot &&
+          (a.kind !== 'release' || p.generation === a.generation),
+      )
     for (const action of (plans.get(n.id) as Plan).actions) {
       if (action.kind === 'release') {
         for (let i = find(action); i !== -1; i = find(action)) promises.splice(i, 1)
       } else if (action.kind === 'start' && starts) {
         const p = promises.find(
-          (q) => q.workload === action.workload && q.slot === action.slot && q.phase === 'claimed',
+          (q) =>
+            q.workload === action.workload &&
+            q.slot === action.slot &&
+            q.generation === action.generation &&
+            q.phase === 'claimed',
         )
         if (p) p.phase = 'starting'
       } else if (action.kind === 'claim') {
@@ -101,11 +112,25 @@ function used(c: Cluster, p: Plan) {
     if (!spec || !isLive(c, key, win.promise)) continue
     if (!Object.entries(spec.constraints).every(([k, v]) => node.labels[k] === v)) continue
     pairs.set(`${key}|${win.node}`, spec.name)
+    // A holder at an older generation keeps its room while a successor at the workload's starts
+    // (rule 8): both count until one is released.
+    if (win.promise.generation === generationOf(spec)) continue
+    for (const n of c.nodes) {
+      if (spec.mode === 'global' && n.id !== win.node) continue
+      for (const q of n.promises)
+        if (
+          q.workload === spec.name &&
+          q.slot === win.promise.slot &&
+          isClaimant(q) &&
+          q.generation === generationOf(spec)
+        )
+          pairs.set(n.id === win.node ? `${key}|${n.id}|${q.generation}` : `${key}|${n.id}`, spec.name)
+    }
   }
   for (const [key, node] of p.assignment) pairs.set(`${key}|${node}`, key.split(/[/@]/)[0] as string)
   const totals = new Map<string, { cpu: number; memory: number }>()
   for (const [pair, name] of pairs) {
-    const node = pair.slice(pair.indexOf('|') + 1)
+    const node = pair.split('|')[1] as string
     const spec = specOf(c, name) as Workload
     const t = totals.get(node) ?? { cpu: 0, memory: 0 }
     t.cpu += spec.resources.cpuMillis
@@ -201,7 +226,8 @@ describe.each(configs)('placement rules (%s)', (_, config) => {
     fc.assert(
       fc.property(cluster, (c) => {
         const p = plan(view(c, 'n00'), config)
-        const moved = new Set(p.buckets.moved)
+        // A slot being updated moves to its successor at the new generation (rule 8).
+        const moved = new Set([...p.buckets.moved, ...p.buckets.updating])
         for (const [key, win] of winners(view(c, 'n00'))) {
           const spec = specOf(c, win.promise.workload)
           const node = c.nodes.find((n) => n.id === win.node) as PlacementNode

@@ -35,10 +35,12 @@ export function selfActions(context: Context, classification: Classification, ou
       else actions.startOrKeep(promise, sole.of(workload))
     },
     actions,
+    holdBack,
   )
   if (!holdBack) {
     for (const state of out.placed)
-      if (out.assignment.get(state.key) === view.self) actions.claim(state.workload, state.slot)
+      if (out.assignment.get(state.key) === view.self)
+        actions.claim(state.workload, state.slot, out.rollout.has(state.key))
   }
   return actions.list()
 }

@@ -115,13 +115,15 @@ function settle(context: Context, state: SlotState, buckets: Record<BucketName, 
 }
 
 /**
- * A node's promises, one per (workload, slot): the best by rule 2 should a node publish two.
+ * A node's promises, one per (workload, slot, generation): the best by rule 2 should a node
+ * publish two. A node holds two promises for one slot only while a successor at a new generation
+ * starts beside the old one (rule 8, start-first).
  */
 export function ownPromises(promises: readonly SlotPromise[]): SlotPromise[] {
   if (promises.length < 2) return [...promises]
   const best = new Map<string, SlotPromise>()
   for (const promise of promises) {
-    const key = slotKey(promise.workload, promise.slot)
+    const key = `${slotKey(promise.workload, promise.slot)}\u0000${promise.generation}`
     const other = best.get(key)
     if (other === undefined || better(promise, other)) best.set(key, promise)
   }

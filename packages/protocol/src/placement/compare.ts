@@ -11,9 +11,17 @@ export function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return value
 }
 
-/** Slot order, the order of every list of slots and actions the rules give: by workload, then slot. */
-export const compareSlots = (a: { workload: string; slot: number }, b: { workload: string; slot: number }) =>
-  compareText(a.workload, b.workload) || a.slot - b.slot
+/**
+ * Slot order, the order of every list of slots and actions the rules give: by workload, then
+ * slot, then generation (a node holds two promises for a slot while a successor starts).
+ */
+export const compareSlots = (
+  a: { workload: string; slot: number; generation?: string },
+  b: { workload: string; slot: number; generation?: string },
+) =>
+  compareText(a.workload, b.workload) ||
+  a.slot - b.slot ||
+  compareText(a.generation ?? '', b.generation ?? '')
 
 /** In a list of `length` items ordered so that `before` holds for a prefix, the prefix's length. */
 export function partitionPoint(length: number, before: (index: number) => boolean): number {

@@ -46,7 +46,9 @@ export function reserveHolders(classification: Classification, ledger: Ledger): 
       const holder = state.claims[0]
       if (holder === undefined) continue
       const keeps =
-        state.displaced === undefined || (state.displaced === 'draining' && !state.workload.global)
+        state.displaced === undefined ||
+        state.displaced === 'updating' ||
+        (state.displaced === 'draining' && !state.workload.global)
       if (keeps) ledger.reserve(holder.node, state.workload)
       if (state.successor !== undefined) ledger.reserve(state.successor.node, state.workload)
     }
@@ -70,8 +72,9 @@ export function placeFree(
       if (workload.global) {
         const owner = state.owner as number
         if (state.claims.length > 0) {
-          if (state.displaced === undefined) out.assignment.set(state.key, context.ids[owner] as string)
-          continue // a displaced global slot has no successor: its node releases it
+          if (state.displaced === undefined || state.displaced === 'updating')
+            out.assignment.set(state.key, context.ids[owner] as string)
+          continue // a draining or ineligible global slot has no successor: its node releases it
         }
         if (mayTake(context, owner, workload) && ledger.fits(owner, workload)) {
           ledger.reserve(owner, workload)

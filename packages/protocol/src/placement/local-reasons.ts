@@ -4,7 +4,7 @@ import type { LocalView } from './local-view.js'
 import { explainOver, explainOwner } from './reasons.js'
 import { latestRefusal } from './refusals.js'
 import { decides } from './shards.js'
-import type { PlacementNode, Unschedulable } from './types.js'
+import type { Unschedulable } from './types.js'
 import type { WorkloadInfo } from './workloads.js'
 
 /**
@@ -25,7 +25,7 @@ export function explainLocal(
         workload: workload.name,
         slot,
         node: local.self.id,
-        reasons: explainOwner(workload, local.self.id, latestRefusal(local.self, workload), room.free),
+        reasons: explainOwner(workload, local.self, latestRefusal(local.self, workload), room.used),
       }
     // With ring shards, only the nodes of the slot's shard and the next may take it.
     const shard = local.slotShard(workload, slot)
@@ -46,15 +46,10 @@ export function explainLocal(
               workload,
               nodes,
               (node) => latestRefusal(node, workload),
-              (node) => free(local, node),
+              (node) => local.usage(node),
             )
       perWorkload.set(key, reasons)
     }
     return { workload: workload.name, slot, reasons }
   })
-}
-
-const free = (local: LocalView, node: PlacementNode) => {
-  const usage = local.usage(node)
-  return { cpu: node.capacity.cpuMillis - usage.cpu, memory: node.capacity.memoryBytes - usage.memory }
 }

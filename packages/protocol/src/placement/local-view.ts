@@ -27,6 +27,7 @@ export type LocalSlot = SlotStanding<LocalClaim>
 interface Usage {
   cpu: number
   memory: number
+  ports: Set<string>
   counts: Map<string, number>
 }
 
@@ -40,7 +41,8 @@ export class LocalView {
   /** This node's ring shard (`shards.ts`); 0 with one shard. */
   readonly shard: number
   readonly #usage = new Map<string, Usage>()
-  readonly #own = new Map<string, SlotPromise>()
+  /** Own promises by slot key: two for a slot whose successor starts beside it (rule 8). */
+  readonly #own = new Map<string, SlotPromise[]>()
   /** This node's index on the ring. */
   readonly #at: number
 
@@ -55,7 +57,10 @@ export class LocalView {
     this.ring = index.ringWith(self.id)
     this.#at = this.ring.ids.indexOf(self.id)
     this.shard = shardAt(hash53(self.id), shards)
-    for (const promise of ownPromises) this.#own.set(slotKey(promise.workload, promise.slot), promise)
+    for (const promise of ownPromises) {
+      const key = slotKey(promise.workload, promise.slot)
+      this.#own.set(key, [...(this.#own.get(key) ?? []), promise])
+    }
   }
 
   /** The ring shard of a slot. */
@@ -85,12 +90,15 @@ export class LocalView {
       if (node !== undefined && nodeId !== this.self.id && isClaimant(promise))
         claims.push({ nodeId, node, promise })
     }
-    const own = this.#own.get(key)
-    if (own !== undefined && isClaimant(own))
-      claims.push({ nodeId: this.self.id, node: this.self, promise: own })
+    for (const own of this.#own.get(key) ?? [])
+      if (isClaimant(own)) claims.push({ nodeId: this.self.id, node: this.self, promise: own })
     claims.sort(rankClaims)
+    // One claim per node and generation: a node publishes two only for an old generation and its successor.
     const seen = new Set<string>()
-    const unique = claims.filter((claim) => !seen.has(claim.nodeId) && seen.add(claim.nodeId))
+    const unique = claims.filter((claim) => {
+      const id = `${claim.nodeId}\u0000${claim.promise.generation}`
+      return !seen.has(id) && seen.add(id)
+    })
     const state: LocalSlot = { key, slot, claims: unique }
     judge(state, (claim) => claim.node, workload)
     return state
@@ -99,22 +107,22 @@ export class LocalView {
   /** Whether the node may take a new slot of the workload and, by what it publishes, has room. */
   candidate(node: PlacementNode, workload: WorkloadInfo): boolean {
     if (!welcomes(node, workload) || refuses(node, workload)) return false
-    const usage = this.usage(node)
-    return fits(node.capacity, usage.cpu, usage.memory, workload)
+    return fits(node.capacity, this.usage(node), workload)
   }
 
   usage(node: PlacementNode): Usage {
     let usage = this.#usage.get(node.id)
     if (usage === undefined) {
-      usage = { cpu: 0, memory: 0, counts: new Map() }
+      usage = { cpu: 0, memory: 0, ports: new Set(), counts: new Map() }
       const seen = new Set<string>()
       for (const promise of node.promises) {
         const workload = this.byName.get(promise.workload)
-        const key = slotKey(promise.workload, promise.slot)
+        const key = `${slotKey(promise.workload, promise.slot)}\u0000${promise.generation}`
         if (workload === undefined || !isClaimant(promise) || seen.has(key)) continue
         seen.add(key)
         usage.cpu += workload.cpuMillis
         usage.memory += workload.memoryBytes
+        for (const port of workload.hostPorts) usage.ports.add(port)
         usage.counts.set(workload.name, (usage.counts.get(workload.name) ?? 0) + 1)
       }
       this.#usage.set(node.id, usage)

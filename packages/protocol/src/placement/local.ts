@@ -1,13 +1,14 @@
 import type { SlotPromise } from '../node-state.js'
-import { fits, overCommitted } from './capacity.js'
+import { fits, overCommitted, type Used } from './capacity.js'
 import type { ClaimIndex } from './claim-index.js'
 import { ownPromises } from './classify.js'
-import { compareSlots } from './compare.js'
+import { compareSlots, entry } from './compare.js'
 import { explainLocal } from './local-reasons.js'
 import { type LocalClaim, type LocalSlot, LocalView, slotsIn } from './local-view.js'
 import { emptyOutcome } from './outcome.js'
 import { decideOwn, SelfActionList } from './own.js'
 import { refuses } from './refusals.js'
+import { counted, halted, serves } from './rollout.js'
 import { promiseSlotKey } from './slots.js'
 import { SoleCandidates } from './sole.js'
 import { currentOf, judge } from './standing.js'
@@ -56,20 +57,31 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
           ),
   )
 
-  const claim = (workload: WorkloadInfo, slot: number) => {
-    actions.claim(workload, slot)
+  const claim = (workload: WorkloadInfo, slot: number, rollout = false) => {
+    actions.claim(workload, slot, rollout)
     const key = promiseSlotKey(workload.global, { workload: workload.name, slot }, view.self)
     out.assignment.set(key, view.self)
     out.buckets.placed.push(key)
   }
+  const stopped = new Map<string, boolean>()
+  const isHalted = (workload: WorkloadInfo) =>
+    entry(stopped, workload.name, () => halted(nodesOf(local), workload))
   const keepCurrent = (workload: WorkloadInfo, p: SlotPromise) => {
-    if (p.generation === workload.generation || holdBack || !mayUpdate(local, workload, p)) {
+    if (p.generation === workload.generation || holdBack || !mayUpdate(local, workload, p, isHalted)) {
       actions.startOrKeep(p, sole.of(workload))
       return
     }
-    if (!refuses(selfNode, workload) && !room.overCommitted()) {
+    const mayRun = !refuses(selfNode, workload)
+    // Start-first: the successor starts beside the old slot, which stops once it serves (rule 8).
+    // With no room here for both, the slot is replaced stop-first: no other node takes a slot
+    // that is not free.
+    if (serves(p) && workload.order === 'start-first' && mayRun && room.fits(workload)) {
+      room.take(workload)
+      actions.keep(p)
+      claim(workload, p.slot, true)
+    } else if (mayRun && !room.overCommitted()) {
       actions.release(p, 'updating')
-      claim(workload, p.slot)
+      claim(workload, p.slot, true)
     } else if (!workload.global && local.walk(workload, p.slot, config.candidates, view.self) !== undefined) {
       actions.release(p, 'updating') // the slot is free now: its walk places it elsewhere
     } else {
@@ -97,6 +109,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
     },
     keepCurrent,
     actions,
+    holdBack,
   )
 
   // Free slots this node can win (rules 4, 9), and its share of the unschedulable ones (rule 6).
@@ -140,19 +153,22 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
 /**
  * Rule 8 in waves: an outdated slot that serves may be replaced once every slot of the wave
  * before it (slots `(k-1)m .. km-1` for wave k and `maxUnavailable` m; a global workload's
- * waves follow the ring order of the nodes it runs on) runs the new generation and is ready.
+ * waves follow the ring order of the nodes it runs on) counts as updated (`counted`: it serves
+ * the new generation and is off probation), and while no node says the rollout failed.
  * A slot that does not serve is replaced at once: taking it down costs nothing. With ring shards
  * the waves are counted within the slot's shard (a global workload's, within the node's), the
  * only slots whose promises reach this node: `maxUnavailable` then bounds each shard.
  */
-function mayUpdate(local: LocalView, workload: WorkloadInfo, p: SlotPromise): boolean {
-  if (!(p.phase === 'running' && p.ready)) return true
+function mayUpdate(
+  local: LocalView,
+  workload: WorkloadInfo,
+  p: SlotPromise,
+  isHalted: (workload: WorkloadInfo) => boolean,
+): boolean {
+  if (!serves(p)) return true
+  if (isHalted(workload)) return false
   const m = workload.maxUnavailable
-  const updated = (c: LocalClaim | undefined) =>
-    c !== undefined &&
-    c.promise.generation === workload.generation &&
-    c.promise.phase === 'running' &&
-    c.promise.ready
+  const updated = (c: LocalClaim | undefined) => c !== undefined && counted(c.promise, workload)
   if (!workload.global) {
     for (const slot of previousWave(local, workload, p.slot, m))
       if (!updated(currentOf(local.slot(workload, slot)))) return false
@@ -165,7 +181,10 @@ function mayUpdate(local: LocalView, workload: WorkloadInfo, p: SlotPromise): bo
   const wave = Math.floor(order.indexOf(local.self.id) / m)
   for (const id of order.slice(Math.max(0, (wave - 1) * m), wave * m)) {
     const node = local.node(id) as PlacementNode
-    const promise = node.promises.find((q) => q.workload === workload.name && q.slot === 0 && isClaimant(q))
+    // The node's successor at the new generation, if it has one beside the old slot.
+    const mine = (q: SlotPromise) => q.workload === workload.name && q.slot === 0 && isClaimant(q)
+    const promise =
+      node.promises.find((q) => mine(q) && q.generation === workload.generation) ?? node.promises.find(mine)
     if (!updated(promise === undefined ? undefined : { nodeId: id, node, promise })) return false
   }
   return true
@@ -185,34 +204,43 @@ function previousWave(local: LocalView, workload: WorkloadInfo, slot: number, m:
   return wave === 0 ? [] : peers.slice((wave - 1) * m, wave * m)
 }
 
+/** This node and every node of its index: whose refusals may halt a rollout. */
+function* nodesOf(local: LocalView): Generator<PlacementNode> {
+  yield local.self
+  for (const id of local.index.ids()) {
+    const node = local.index.get(id)
+    if (node !== undefined && id !== local.self.id) yield node
+  }
+}
+
 /** This node's room: its published usage plus what it claims in this pass. */
 export class Room {
   #cpu: number
   #memory: number
+  readonly #ports: Set<string>
 
   constructor(
     private readonly node: PlacementNode,
-    usage: { cpu: number; memory: number },
+    usage: Used,
   ) {
     this.#cpu = usage.cpu
     this.#memory = usage.memory
+    this.#ports = new Set(usage.ports)
   }
 
-  /** What is left, for rule 6's reasons. */
-  get free(): { cpu: number; memory: number } {
-    return {
-      cpu: this.node.capacity.cpuMillis - this.#cpu,
-      memory: this.node.capacity.memoryBytes - this.#memory,
-    }
+  /** What is used, for rule 6's reasons. */
+  get used(): Used {
+    return { cpu: this.#cpu, memory: this.#memory, ports: this.#ports }
   }
 
   fits(workload: WorkloadInfo): boolean {
-    return fits(this.node.capacity, this.#cpu, this.#memory, workload)
+    return fits(this.node.capacity, this.used, workload)
   }
 
   take(workload: WorkloadInfo): void {
     this.#cpu += workload.cpuMillis
     this.#memory += workload.memoryBytes
+    for (const port of workload.hostPorts) this.#ports.add(port)
   }
 
   overCommitted(): boolean {

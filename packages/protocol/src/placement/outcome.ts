@@ -6,8 +6,10 @@ export interface Outcome {
   assignment: Map<string, string>
   /** Slots someone claims now, in the order they were placed. */
   placed: SlotState[]
-  /** Slots whose holder replaces them with the new generation now. */
+  /** Slots whose holder replaces them with the new generation now (stop-first: it releases). */
   updating: Set<string>
+  /** Slots placed now to replace an older generation: their claims start on probation. */
+  rollout: Set<string>
   unschedulable: SlotState[]
   buckets: Record<BucketName, string[]>
 }
@@ -17,5 +19,12 @@ export function emptyOutcome(): Outcome {
     BucketName,
     string[]
   >
-  return { assignment: new Map(), placed: [], updating: new Set(), unschedulable: [], buckets }
+  return {
+    assignment: new Map(),
+    placed: [],
+    updating: new Set(),
+    rollout: new Set(),
+    unschedulable: [],
+    buckets,
+  }
 }

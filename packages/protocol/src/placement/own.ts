@@ -6,7 +6,7 @@ import type { ReleaseReason, SelfAction } from './types.js'
 import { isClaimant } from './winners.js'
 import type { WorkloadInfo } from './workloads.js'
 
-type SlotRef = { workload: string; slot: number }
+type SlotRef = { workload: string; slot: number; generation: string }
 
 /** This node's actions as a pass decides them, listed in the order an actuator takes them. */
 export class SelfActionList {
@@ -21,7 +21,13 @@ export class SelfActionList {
   ) {}
 
   release(p: SlotRef, reason: ReleaseReason): void {
-    this.#releases.push({ kind: 'release', workload: p.workload, slot: p.slot, reason })
+    this.#releases.push({
+      kind: 'release',
+      workload: p.workload,
+      slot: p.slot,
+      generation: p.generation,
+      reason,
+    })
   }
 
   /**
@@ -42,12 +48,19 @@ export class SelfActionList {
     }
   }
 
-  keep(p: SlotRef): void {
+  keep(p: { workload: string; slot: number }): void {
     this.#keeps.push({ kind: 'keep', workload: p.workload, slot: p.slot })
   }
 
-  claim(workload: WorkloadInfo, slot: number): void {
-    this.#claims.push({ kind: 'claim', workload: workload.name, slot, generation: workload.generation })
+  /** `rollout`: the claim replaces an older generation of the slot, and starts on probation. */
+  claim(workload: WorkloadInfo, slot: number, rollout = false): void {
+    this.#claims.push({
+      kind: 'claim',
+      workload: workload.name,
+      slot,
+      generation: workload.generation,
+      ...(rollout ? { rollout: true as const } : {}),
+    })
   }
 
   /** Releases first, so that an actuator frees what it gives up before it takes more; then starts, keeps and claims, each in slot order. */
@@ -71,6 +84,8 @@ export function decideOwn<C extends Claimant>(
   standingOf: (workload: WorkloadInfo, promise: SlotPromise) => SlotStanding<C> | undefined,
   keepCurrent: (workload: WorkloadInfo, promise: SlotPromise, state: SlotStanding<C>) => void,
   actions: SelfActionList,
+  /** Rule 10: a node with a partial view starts no rolling update, nor ends one. */
+  holdBack = false,
 ): void {
   for (const promise of own) {
     const workload = byName.get(promise.workload)
@@ -83,9 +98,9 @@ export function decideOwn<C extends Claimant>(
     const w = workload as WorkloadInfo
     const state = standingOf(w, promise)
     if (state === undefined) continue
-    const verdict = ownVerdict(state, self, w.global)
+    const verdict = ownVerdict(state, self, promise, w.global)
     if (verdict === 'current') keepCurrent(w, promise, state)
-    else if (verdict === 'wait') actions.startOrKeep(promise)
+    else if (verdict === 'wait' || (verdict === 'updating' && holdBack)) actions.startOrKeep(promise)
     else actions.release(promise, verdict)
   }
 }

@@ -1,7 +1,8 @@
 import type { Refusal } from '../node-state.js'
 import { formatCpu, formatMemory } from '../quantity.js'
+import { portsTaken, type Used } from './capacity.js'
 import type { SlotState } from './classify.js'
-import { entry } from './compare.js'
+import { compareText, entry } from './compare.js'
 import type { Context } from './context.js'
 import type { Ledger } from './ledger.js'
 import type { PlacementNode, Unschedulable } from './types.js'
@@ -10,22 +11,13 @@ import { matches, type WorkloadInfo } from './workloads.js'
 /** Nodes named in one reason before the rest are counted. */
 const NAMED = 5
 
-/** Room a node has left, as rule 6 reads it. */
-export interface Free {
-  cpu: number
-  memory: number
-}
-
 /**
  * Why the exact pass could place no node for each unschedulable slot (rule 6), from the
  * reservations at the end of the pass.
  */
 export function explain(context: Context, ledger: Ledger, slots: readonly SlotState[]): Unschedulable[] {
   const perWorkload = new Map<string, string[]>()
-  const freeOf = (_: PlacementNode, node: number): Free => ({
-    cpu: ledger.freeCpu(node),
-    memory: ledger.freeMemory(node),
-  })
+  const usedOf = (_: PlacementNode, node: number): Used => ledger.used(node)
   return slots.map((state) => {
     const { workload } = state
     const refusals = context.refusals.of(workload.name, workload.generation)
@@ -36,11 +28,11 @@ export function explain(context: Context, ledger: Ledger, slots: readonly SlotSt
         workload: workload.name,
         slot: 0,
         node: node.id,
-        reasons: explainOwner(workload, node.id, refusals.get(owner), freeOf(node, owner)),
+        reasons: explainOwner(workload, node, refusals.get(owner), usedOf(node, owner)),
       }
     }
     const reasons = entry(perWorkload, workload.name, () =>
-      explainOver(workload, context.nodes, (_, node) => refusals.get(node), freeOf),
+      explainOver(workload, context.nodes, (_, node) => refusals.get(node), usedOf),
     )
     return { workload: workload.name, slot: state.slot, reasons }
   })
@@ -49,13 +41,14 @@ export function explain(context: Context, ledger: Ledger, slots: readonly SlotSt
 /**
  * Rule 6 for a replicated slot: why none of `nodes` (sorted by id) can take a slot of the
  * workload, in a fixed wording and order. Constraints first (nothing else matters if no node
- * matches), then draining nodes, then refusals grouped by reason, then the room of the rest.
+ * matches), then draining nodes, then refusals grouped by reason, then host ports bound by
+ * other slots, grouped by port, then the room of the rest.
  */
 export function explainOver(
   workload: WorkloadInfo,
   nodes: readonly PlacementNode[],
   refusalOf: (node: PlacementNode, index: number) => Refusal | undefined,
-  freeOf: (node: PlacementNode, index: number) => Free,
+  usedOf: (node: PlacementNode, index: number) => Used,
 ): string[] {
   if (nodes.length === 0) return ['no live nodes']
   const matching = nodes.flatMap((node, index) => (matches(node.labels, workload.constraints) ? [index] : []))
@@ -67,17 +60,26 @@ export function explainOver(
   if (draining.length > 0)
     reasons.push(`${names(nodes, draining)} ${draining.length === 1 ? 'is' : 'are'} draining`)
   const byReason = new Map<string, number[]>()
-  const rest: number[] = []
+  const byPort = new Map<string, number[]>()
+  const rest: { index: number; used: Used }[] = []
   for (const index of matching) {
     const node = nodes[index] as PlacementNode
     if (node.draining) continue
     const refusal = refusalOf(node, index)
-    if (refusal === undefined) rest.push(index)
-    else entry(byReason, refusal.reason, () => [] as number[]).push(index)
+    if (refusal !== undefined) {
+      entry(byReason, refusal.reason, () => [] as number[]).push(index)
+      continue
+    }
+    const used = usedOf(node, index)
+    const taken = portsTaken(used, workload)[0]
+    if (taken !== undefined) entry(byPort, taken, () => [] as number[]).push(index)
+    else rest.push({ index, used })
   }
   for (const [reason, refusing] of byReason) reasons.push(`${names(nodes, refusing)} refused: ${reason}`)
+  for (const [port, holding] of [...byPort].sort(([a], [b]) => compareText(a, b)))
+    reasons.push(`port ${port} in use on ${names(nodes, holding)}`)
   if (rest.length > 0) {
-    const free = rest.map((index) => freeOf(nodes[index] as PlacementNode, index))
+    const free = rest.map(({ index, used }) => freeOf((nodes[index] as PlacementNode).capacity, used))
     const cpu = free.some((f) => f.cpu >= workload.cpuMillis)
     const memory = free.some((f) => f.memory >= workload.memoryBytes)
     if (!cpu) reasons.push(`no node has ${formatCpu(workload.cpuMillis)} cpu free`)
@@ -91,15 +93,17 @@ export function explainOver(
   return reasons
 }
 
-/** Rule 6 for a global workload's slot on its own node `id`, which matches and does not drain. */
+/** Rule 6 for a global workload's slot on its own node, which matches and does not drain. */
 export function explainOwner(
   workload: WorkloadInfo,
-  id: string,
+  node: PlacementNode,
   refusal: Refusal | undefined,
-  free: Free,
+  used: Used,
 ): string[] {
+  const { id } = node
   if (refusal !== undefined) return [`${id} refused: ${refusal.reason}`]
-  const reasons: string[] = []
+  const reasons = portsTaken(used, workload).map((port) => `port ${port} in use on ${id}`)
+  const free = freeOf(node.capacity, used)
   if (free.cpu < workload.cpuMillis)
     reasons.push(`${id} has ${formatCpu(free.cpu)} cpu free, needs ${formatCpu(workload.cpuMillis)}`)
   if (free.memory < workload.memoryBytes)
@@ -108,6 +112,11 @@ export function explainOwner(
     )
   return reasons
 }
+
+const freeOf = (capacity: PlacementNode['capacity'], used: Used) => ({
+  cpu: capacity.cpuMillis - used.cpu,
+  memory: capacity.memoryBytes - used.memory,
+})
 
 function names(nodes: readonly PlacementNode[], indices: readonly number[]): string {
   const shown = indices.slice(0, NAMED).map((index) => (nodes[index] as PlacementNode).id)

@@ -72,16 +72,19 @@ export type ReleaseReason = 'lost' | 'scaled-down' | 'deleted' | 'drained' | 'up
 
 /** What this node does about its own promises. Nothing here concerns another node. */
 export type SelfAction =
-  /** Publish a new `claimed` promise. */
-  | { kind: 'claim'; workload: string; slot: number; generation: string }
+  /**
+   * Publish a new `claimed` promise. `rollout`: it replaces an older generation of the slot, so
+   * its container starts on probation (`counted`, `rollout.ts`).
+   */
+  | { kind: 'claim'; workload: string; slot: number; generation: string; rollout?: true }
   /**
    * The settle delay passed and the claim still wins: start the container. `unsettled`: started
    * before the delay ended, as the slot's sole candidate; publish the start at once, so that a
    * rival claim the view could not see loses to it by rule 2 while that rival still settles.
    */
   | { kind: 'start'; workload: string; slot: number; generation: string; unsettled?: true }
-  /** Stop the container and withdraw the promise. */
-  | { kind: 'release'; workload: string; slot: number; reason: ReleaseReason }
+  /** Stop the container and withdraw the promise (of that generation: a node may hold two). */
+  | { kind: 'release'; workload: string; slot: number; generation: string; reason: ReleaseReason }
   | { kind: 'keep'; workload: string; slot: number }
 
 /** A slot no node can take, and every reason why, in a fixed wording and order. */

@@ -3,23 +3,28 @@ import type { Context } from './context.js'
 import { type Placers, place } from './free.js'
 import type { Ledger } from './ledger.js'
 import type { Outcome } from './outcome.js'
+import { halted, inFlight } from './rollout.js'
 import { currentOf } from './standing.js'
 import type { Claim } from './winners.js'
 import type { WorkloadInfo } from './workloads.js'
 
 /**
- * Phase B, rule 8: rolling updates. A slot is *available* while its holder (or a displaced
- * holder's successor) is running and ready, at any generation. A workload may take old-generation
- * slots down only while fewer than `maxUnavailable` of its slots are unavailable, for whatever
- * reason, lowest slot first; every node computes the same set. Replacing a slot that is not
- * available costs nothing, so such slots are replaced at once.
+ * Phase B, rule 8: rolling updates (docs/design.md, "Rollouts"). A workload takes old-generation
+ * slots that serve out of service only while fewer than `maxUnavailable` of its slots are in
+ * flight (`inFlight`: not serving for whatever reason, being replaced, or new and on probation),
+ * lowest slot first; every node computes the same set. Replacing a slot that does not serve
+ * costs nothing, so such slots are replaced at once. A halted rollout (a slot on probation
+ * failed) takes no serving slot down.
  *
- * A slot is replaced in place when its holder can run the new generation (it has not refused it
- * and is not over-committed at the new resources); otherwise on another node with room; otherwise
- * not at all (`update-blocked`): an update never takes down a slot it cannot place again.
- * A slot that cannot come back (a bad image, say) stays unavailable, so it halts the update
- * rather than letting it take the next slot down too. As without surge in Kubernetes, an update
- * also waits while `maxUnavailable` slots are down for other reasons (unschedulable, say).
+ * Stop-first, a slot is replaced in place when its holder can run the new generation (it has
+ * not refused it and is not over-committed at the new resources); otherwise on another node with
+ * room; otherwise not at all (`update-blocked`): an update never takes down a slot it cannot
+ * place again. Start-first, the successor is placed beside the old slot (on the holder's node
+ * when it has room for both, host ports included, else on another node with room) and the holder
+ * stops once it serves; with room nowhere, the slot is replaced stop-first.
+ * A slot that cannot come back (a bad image, say) stays in flight, so it halts the update rather
+ * than letting it take the next slot down too. As without surge in Kubernetes, an update also
+ * waits while `maxUnavailable` slots are down for other reasons (unschedulable, say).
  */
 export function rollUpdates(
   context: Context,
@@ -35,17 +40,34 @@ export function rollUpdates(
       return current !== undefined && current.promise.generation !== workload.generation
     })
     if (outdated.length === 0) continue
-    let budget = workload.maxUnavailable - unavailable(context, workload, states, out)
+    const stopped = halted(context.nodes, workload)
+    let budget = workload.maxUnavailable - inFlightCount(context, workload, states, out)
     for (const state of outdated) {
       const current = currentOf(state) as Claim
       const serving = current.promise.phase === 'running' && current.promise.ready
-      if (serving && budget <= 0) {
+      if (serving && (budget <= 0 || stopped)) {
         out.buckets.outdated.push(state.key)
         continue
       }
-      const inPlace =
-        !context.refusals.refused(current.node, workload.name, workload.generation) &&
-        !ledger.overCommitted(current.node)
+      const mayRun = !context.refusals.refused(current.node, workload.name, workload.generation)
+      if (serving && workload.order === 'start-first') {
+        const beside =
+          mayRun && ledger.fits(current.node, workload)
+            ? current.node
+            : workload.global
+              ? undefined
+              : placers.for(workload).place(state.slot)
+        if (beside !== undefined) {
+          if (beside === current.node) ledger.reserve(beside, workload)
+          out.buckets.updating.push(state.key)
+          if (beside !== current.node) out.buckets.moved.push(state.key)
+          out.rollout.add(state.key)
+          place(context, out, state, beside)
+          budget--
+          continue
+        }
+      }
+      const inPlace = mayRun && !ledger.overCommitted(current.node)
       const target = inPlace
         ? current.node
         : workload.global
@@ -57,6 +79,7 @@ export function rollUpdates(
         continue
       }
       out.updating.add(state.key)
+      out.rollout.add(state.key)
       out.buckets.updating.push(state.key)
       if (target !== current.node) out.buckets.moved.push(state.key)
       place(context, out, state, target)
@@ -65,7 +88,7 @@ export function rollUpdates(
   }
 }
 
-function unavailable(
+function inFlightCount(
   context: Context,
   workload: WorkloadInfo,
   states: readonly SlotState[],
@@ -74,9 +97,9 @@ function unavailable(
   let count = 0
   for (const state of states) {
     if (workload.global) {
-      if (state.displaced !== undefined) continue // leaving this node for good
+      if (state.displaced === 'draining' || state.displaced === 'ineligible') continue // leaving this node for good
       if (state.claims.length > 0) {
-        if (!available(state)) count++
+        if (inFlight(state, workload, available)) count++
       } else if (
         out.assignment.has(state.key) ||
         context.refusals.refused(state.owner as number, workload.name, workload.generation)
@@ -85,7 +108,7 @@ function unavailable(
         // A node the workload never fitted on is not counted, or it would halt every update.
         count++
       }
-    } else if (!available(state)) count++
+    } else if (inFlight(state, workload, available)) count++
   }
   return count
 }

@@ -8,6 +8,7 @@ import { describeWorkloads } from './workloads.js'
 const PHASE_RANK: Record<SlotPromise['phase'], number> = {
   running: 3,
   starting: 2,
+  restarting: 2,
   claimed: 1,
   failed: 0,
   releasing: 0,

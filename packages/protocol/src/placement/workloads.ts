@@ -15,6 +15,10 @@ export interface WorkloadInfo {
   memoryBytes: number
   /** At least 1. */
   maxUnavailable: number
+  /** How a rollout replaces a slot (rule 8). */
+  order: 'stop-first' | 'start-first'
+  /** The host ports a slot binds on its node, `18080/tcp`: no two slots on a node may share one. */
+  hostPorts: string[]
   /** Constraint pairs sorted by key. */
   constraints: [string, string][]
 }
@@ -42,9 +46,22 @@ export function describeWorkloads(workloads: readonly Workload[]): WorkloadInfo[
       cpuMillis: spec.resources.cpuMillis,
       memoryBytes: spec.resources.memoryBytes,
       maxUnavailable: Math.max(1, spec.update.maxUnavailable),
+      order: spec.update.order,
+      hostPorts: hostPortsOf(spec),
       constraints: Object.entries(spec.constraints).sort(([a], [b]) => compareText(a, b)),
     }))
 }
+
+/** The host ports a workload's slot binds, `PORT/PROTOCOL`, sorted (`portKey`). */
+export function hostPortsOf(spec: Workload): string[] {
+  const ports = new Set<string>()
+  for (const port of spec.ports)
+    if (port.hostPort !== undefined) ports.add(portKey(port.hostPort, port.protocol))
+  return [...ports].sort()
+}
+
+/** A port of a node as placement counts it: `18080/tcp`. */
+export const portKey = (port: number, protocol: string): string => `${port}/${protocol}`
 
 /** Whether a node's labels carry every constraint, with its value. */
 export function matches(labels: Record<string, string>, constraints: readonly [string, string][]): boolean {
