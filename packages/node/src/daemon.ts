@@ -1,5 +1,14 @@
 import { performance } from 'node:perf_hooks'
-import { formatIssues, inScope, NodeStateSchema, shardOf } from '@gary/protocol'
+import {
+  formatIssues,
+  generationOf,
+  inScope,
+  NodeStateSchema,
+  type RolloutStatus,
+  rollbackEntry,
+  rolloutStatus,
+  shardOf,
+} from '@gary/protocol'
 import type { ContainerRuntime } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ClusterApi, NodeView } from './api/routes.js'
@@ -292,6 +301,18 @@ export class Daemon implements ClusterApi {
     )
   }
 
+  /** Where a workload's rollout stands as this node sees it (`gary rollout status`, `apply --wait`). */
+  rollout(name: string, revision?: number): RolloutStatus {
+    const view = this.#clusterView!.read()
+    const own = this.#self!.current
+    return rolloutStatus({
+      entry: this.#declarations!.store.get(name),
+      nodes: [...view.others, { id: own.node, promises: own.promises, refusals: own.refusals }],
+      unschedulable: this.#reconciler?.unschedulable ?? [],
+      ...(revision === undefined ? {} : { revision }),
+    })
+  }
+
   /** The mesh's and name server's counters (connections, failures, ports in use, DNS), for metrics. */
   get meshStats(): MeshStats | undefined {
     return this.#mesh?.stats
@@ -354,6 +375,42 @@ export class Daemon implements ClusterApi {
     return this.#config.advertiseHost ?? this.#defaultAdvertiseHost()
   }
 
+  /**
+   * A rollout failed on this node (rule 8): unless the workload asks to pause, its previous
+   * revision is declared again, by this node alone. Every node whose slot failed may write the
+   * same undo; they converge on one (`compareEntries`), and a later write beats them all.
+   */
+  async #rollBack(
+    self: string,
+    failure: { workload: string; slot: number; generation: string; reason: string },
+  ): Promise<void> {
+    const { workload, slot, generation } = failure
+    const where = failure.reason.includes(self) ? '' : ` on ${self}`
+    const reason = `${workload}/${slot}${where}: ${failure.reason}`
+    const refused = this.writesRefused()
+    if (refused !== undefined) {
+      this.#log.warn({ workload, generation, reason: refused }, 'rollout failed: cannot roll back here')
+      return
+    }
+    const written = await this.#declarations!.update([workload], (current, version) => {
+      const spec = current?.workload
+      if (current === undefined || spec === undefined) return undefined
+      if (generationOf(spec) !== generation || spec.update.failureAction !== 'rollback') return undefined
+      return rollbackEntry(current, version, reason)
+    }).catch((err: Error) => {
+      this.#log.warn(
+        { workload, generation, err: err.message },
+        'rollout failed: the rollback was not written',
+      )
+      return []
+    })
+    for (const entry of written)
+      this.#log.warn(
+        { workload, generation, reason, revision: entry.revision },
+        'rollout failed: rolled back',
+      )
+  }
+
   async #startReconciler(self: string, membership: Membership): Promise<void> {
     const clusterView = new ClusterView(
       { warmupMs: 2 * this.#config.heartbeatMs },
@@ -388,6 +445,7 @@ export class Daemon implements ClusterApi {
           if (this.#self!.update({ promises, refusals })) membership.publishState()
           this.#mesh?.viewChanged()
         },
+        onRolloutFailed: (failure) => void this.#rollBack(self, failure),
       },
     )
     this.#reconciler = reconciler

@@ -1,5 +1,5 @@
 import type { Capacity } from '@gary/protocol'
-import { type DeclEntry, generationOf, portConflicts } from '@gary/protocol'
+import { type DeclEntry, generationOf, portConflicts, type RolloutStatus } from '@gary/protocol'
 import type { LogLine } from '@gary/runtime'
 import { z } from 'zod'
 import type { Declarations } from '../declarations/declarations.js'
@@ -9,6 +9,7 @@ import type { LogOpenOptions } from '../logs/service.js'
 import { logSources, readSources } from '../logs/sources.js'
 import type { EndpointRow } from '../mesh/endpoint-rows.js'
 import { isoTime } from './iso-time.js'
+import { lifecycleRoutes } from './lifecycle-routes.js'
 import { ApiRequestError, type Route } from './server.js'
 import type { SlotRow } from './slot-rows.js'
 import { type SpecParser, SpecTooCostlyError } from './spec-parser.js'
@@ -40,7 +41,7 @@ export interface NodeView {
 /** What the API asks of the node it runs on (the daemon). */
 export interface ClusterApi {
   readonly peerId: string
-  readonly declarations: Pick<Declarations, 'apply' | 'remove' | 'store'>
+  readonly declarations: Pick<Declarations, 'apply' | 'remove' | 'store' | 'update'>
   joinAddrs(): string[]
   nodes(): NodeView[]
   slots(): SlotRow[]
@@ -50,6 +51,8 @@ export interface ClusterApi {
   /** Why this node refuses writes now, in one sentence, or undefined. */
   writesRefused(): string | undefined
   logs(workload: string, slot: number, options: LogOpenOptions): Promise<AsyncIterable<LogLine>>
+  /** Where a workload's rollout stands (`gary rollout status`). */
+  rollout(name: string, revision?: number): RolloutStatus
   /** Test hook: refuse every connection with these peers. */
   partition(peers: string[]): Promise<void>
 }
@@ -177,6 +180,7 @@ export function apiRoutes(
       },
     },
   ]
+  routes.push(...lifecycleRoutes(daemon))
   if (options.testHooks === true) {
     routes.push({
       method: 'POST',
@@ -191,7 +195,7 @@ export function apiRoutes(
 }
 
 /** A write the data dir refused is answered 507, with the sentence that says why: nothing was applied. */
-async function durable<T>(write: () => Promise<T>): Promise<T> {
+export async function durable<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write()
   } catch (err) {
@@ -217,7 +221,7 @@ function row(entry: DeclEntry): WorkloadRow {
  * A node whose clock is far from its peers' would stamp writes that win or lose by its error. 409,
  * not 503: a clock is fixed by a person, not within a client's retries.
  */
-function refuseWrites(daemon: ClusterApi): void {
+export function refuseWrites(daemon: ClusterApi): void {
   const reason = daemon.writesRefused()
   if (reason !== undefined) throw new ApiRequestError(409, reason)
 }
@@ -228,7 +232,7 @@ function issue(error: z.ZodError): string {
   return `${path === '' ? '' : `${path}: `}${first?.message ?? 'invalid'}`
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body)
   if (!result.success) throw new ApiRequestError(400, `bad request body: ${result.error.issues[0]?.message}`)
   return result.data

@@ -49,5 +49,8 @@ export function parseSlotLabels(labels: Record<string, string>): ContainerSlot |
  * instead of making a second one. Several nodes may share one engine, hence the node's id in it.
  */
 export function containerName(node: string, slot: ContainerSlot): string {
-  return `gary-${slot.workload}-${slot.slot}-${node.slice(-10)}-${slot.generation.slice(0, 8)}`
+  // A restart's generation is the same hash with `.N` after it: the suffix keeps its name apart.
+  const dot = slot.generation.indexOf('.')
+  const generation = slot.generation.slice(0, 8) + (dot === -1 ? '' : slot.generation.slice(dot))
+  return `gary-${slot.workload}-${slot.slot}-${node.slice(-10)}-${generation}`
 }

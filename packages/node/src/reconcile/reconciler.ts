@@ -84,6 +84,11 @@ export interface ReconcilerComponents {
   view: () => ReconcileView
   /** Own promises or refusals changed: publish them. */
   publish: (promises: SlotPromise[], refusals: Refusal[]) => void
+  /**
+   * A slot this node started for a rollout failed on probation: the rollout of that generation
+   * failed, for `reason`. The daemon writes the workload's rollback if it asks for one.
+   */
+  onRolloutFailed?: (failure: { workload: string; slot: number; generation: string; reason: string }) => void
   /** Told how long each `plan` call took, real ms (the simulator's cost accounting). */
   onPlanned?: (ms: number) => void
 }
@@ -102,7 +107,17 @@ interface Held {
   settledAt: number
   /** A container created while the claim settles, started once it has. */
   prepared?: string
+  /** Monotonic time a slot on probation was last seen turning ready. */
+  readySince?: number
 }
+
+/**
+ * Held slots by slot and generation: a node holds two promises of one slot while a successor at
+ * a new generation starts beside the old one (start-first).
+ */
+const heldKey = (workload: string, slot: number, generation: string) =>
+  `${slotKey(workload, slot)}\u0000${generation}`
+const keyOfHeld = (promise: SlotPromise) => heldKey(promise.workload, promise.slot, promise.generation)
 
 /** How long a claim turning into a start may wait to be published, ms (see the `start` action). */
 const STARTING_PUBLISH_MS = 1000
@@ -151,6 +166,8 @@ export class Reconciler {
   readonly #images = new Set<string>()
   /** Containers this node removed that a listing may still show. */
   #removed = new Set<string>()
+  /** Each workload's `update.monitor`, ms, as of the last pass. */
+  #monitorMs = new Map<string, number>()
 
   constructor(
     init: ReconcilerInit,
@@ -243,9 +260,14 @@ export class Reconciler {
     return this.#passes
   }
 
-  /** The container keeping one of this node's slots, if any. */
+  /** The container keeping one of this node's slots, if any: the one serving, if two do. */
   containerOf(workload: string, slot: number): string | undefined {
-    return this.#held.get(slotKey(workload, slot))?.promise.container
+    let found: SlotPromise | undefined
+    for (const { promise } of this.#held.values()) {
+      if (promise.workload !== workload || promise.slot !== slot || promise.container === undefined) continue
+      if (found === undefined || (promise.ready && !found.ready)) found = promise
+    }
+    return found?.container
   }
 
   async #loop(): Promise<void> {
@@ -317,6 +339,7 @@ export class Reconciler {
       'reconcile pass',
     )
     const byName = new Map(view.workloads.map((w) => [w.name, w]))
+    this.#monitorMs = new Map(view.workloads.map((w) => [w.name, w.update.monitorMs]))
     for (const action of result.actions) changed = this.#apply(action, byName) || changed
     if (changed) this.#publish()
     this.#arm()
@@ -338,14 +361,15 @@ export class Reconciler {
       const container = containers.find((c) => c.id === promise.container)
       if (container !== undefined) accounted.add(container.id)
       if (promise.phase !== 'running' && promise.phase !== 'starting') continue
+      const workload = view.workloads.find((w) => w.name === promise.workload)
       if (container?.state === 'running') {
         held.runningSince ??= now
         // Ready once the engine's health check passes; at once without one.
         const ready = container.health === undefined || container.health === 'healthy'
         changed = this.#set(held, { phase: 'running', ready }) || changed
+        if (promise.probation === true) changed = this.#monitor(held, workload, ready, now) || changed
         continue
       }
-      const workload = view.workloads.find((w) => w.name === promise.workload)
       if (workload === undefined) continue // the plan releases it
       changed = this.#set(held, { phase: 'starting', ready: false }) || changed
       this.#operate(held, 'recover', (signal) => this.#recover(held, workload, container, signal))
@@ -361,8 +385,24 @@ export class Reconciler {
     return changed
   }
 
+  /**
+   * A slot on probation counts as updated once it has been ready for the workload's `monitor`
+   * (rule 8): then its promise says so, and the rollout's next wave may go.
+   */
+  #monitor(held: Held, workload: Workload | undefined, ready: boolean, now: number): boolean {
+    if (!ready) {
+      held.readySince = undefined
+      return false
+    }
+    held.readySince ??= now
+    if (workload !== undefined && now - held.readySince < workload.update.monitorMs) return false
+    const { probation: _, ...promise } = held.promise
+    held.promise = promise
+    return true
+  }
+
   #apply(action: SelfAction, workloads: Map<string, Workload>): boolean {
-    const key = slotKey(action.workload, action.slot)
+    const key = heldKey(action.workload, action.slot, action.kind === 'keep' ? '' : action.generation)
     const held = this.#held.get(key)
     const log = this.components.logger
     switch (action.kind) {
@@ -382,9 +422,19 @@ export class Reconciler {
             since: this.#hlc,
             ready: false,
             endpoints: [],
+            // A rollout's new slot is on probation until it has stayed ready for the monitor.
+            ...(action.rollout === true ? { probation: true as const } : {}),
           },
         })
-        log.info({ workload: action.workload, slot: action.slot, generation: action.generation }, 'claimed')
+        log.info(
+          {
+            workload: action.workload,
+            slot: action.slot,
+            generation: action.generation,
+            rollout: action.rollout,
+          },
+          'claimed',
+        )
         const workload = workloads.get(action.workload)
         const claimed = this.#held.get(key) as Held
         if (workload !== undefined)
@@ -411,7 +461,15 @@ export class Reconciler {
       }
       case 'release': {
         if (held === undefined || held.op?.kind === 'release') return false
-        log.info({ workload: action.workload, slot: action.slot, reason: action.reason }, 'releasing')
+        log.info(
+          {
+            workload: action.workload,
+            slot: action.slot,
+            generation: action.generation,
+            reason: action.reason,
+          },
+          'releasing',
+        )
         this.#release(held)
         return true
       }
@@ -428,7 +486,7 @@ export class Reconciler {
       await previous?.done
       if (drains) await this.#delay(this.#drainMs, signal)
       await this.#removeSlotContainers(held.promise)
-      this.#held.delete(slotKey(held.promise.workload, held.promise.slot))
+      this.#held.delete(keyOfHeld(held.promise))
       this.components.logger.info({ workload: held.promise.workload, slot: held.promise.slot }, 'released')
       this.#publish()
     })
@@ -523,7 +581,8 @@ export class Reconciler {
       held.restarts,
       this.#backoff,
     )
-    if (!decision.restart) this.#refuse(held, decision.reason)
+    if (held.promise.probation === true) this.#refuse(held, `container did not start: ${err.message}`)
+    else if (!decision.restart) this.#refuse(held, decision.reason)
     else {
       held.restarts = decision.attempt
       this.#set(held, { phase: 'starting', ready: false })
@@ -554,6 +613,11 @@ export class Reconciler {
       this.#backoff,
     )
     const fields = { workload: held.promise.workload, slot: held.promise.slot, exitCode: details?.exitCode }
+    if (held.promise.probation === true) {
+      // On probation, one exit fails the rollout: waiting out the retries would leave it half done.
+      this.#refuse(held, exitReason(details?.exitCode, ranForMs))
+      return
+    }
     if (!decision.restart) {
       this.#refuse(held, decision.reason)
       return
@@ -569,12 +633,24 @@ export class Reconciler {
     await this.#startContainer(held, workload, signal)
   }
 
-  /** Rule 6: give the slot up for this generation, with the reason, so the rules place it elsewhere. */
+  /**
+   * Rule 6: give the slot up for this generation, with the reason, so the rules place it
+   * elsewhere. A slot on probation failing fails the rollout (rule 8): the refusal says so, and
+   * every node halts it.
+   */
   #refuse(held: Held, reason: string): void {
     const { workload, slot, generation } = held.promise
+    const rollout = held.promise.probation === true
     this.#hlc = hlcTick(this.#hlc, this.components.clock.wallNow())
-    this.#refusals.set(workload, { workload, generation, reason, at: this.#hlc })
-    this.components.logger.warn({ workload, slot, generation, reason }, 'refused slot')
+    this.#refusals.set(workload, {
+      workload,
+      generation,
+      reason,
+      at: this.#hlc,
+      ...(rollout ? { rollout: true as const } : {}),
+    })
+    this.components.logger.warn({ workload, slot, generation, reason, rollout }, 'refused slot')
+    if (rollout) this.components.onRolloutFailed?.({ workload, slot, generation, reason })
     this.#set(held, { phase: 'failed', ready: false })
     // The refusal is published with the release that follows.
     queueMicrotask(() => this.#release(held))
@@ -617,6 +693,7 @@ export class Reconciler {
       [LABELS.node]: self,
       [LABELS.workload]: promise.workload,
       [LABELS.slot]: String(promise.slot),
+      [LABELS.generation]: promise.generation,
     })
     await Promise.all(
       containers.map(async (container) => {
@@ -646,9 +723,9 @@ export class Reconciler {
   #adopt(container: ContainerSummary): void {
     const slot = parseSlotLabels(container.labels)
     if (slot === undefined || container.state !== 'running') return
-    const key = slotKey(slot.workload, slot.slot)
+    const key = heldKey(slot.workload, slot.slot, slot.generation)
     const other = this.#held.get(key)
-    // Two containers for one slot: the older claim keeps it, the other is a stray.
+    // Two containers for one slot and generation: the older claim keeps it, the other is a stray.
     if (other !== undefined && hlcCompare(other.promise.since, slot.since) <= 0) return
     if (hlcCompare(slot.since, this.#hlc) > 0) this.#hlc = slot.since
     this.#held.set(key, {
@@ -675,7 +752,8 @@ export class Reconciler {
   #isSlotContainer(container: ContainerSummary, promise: SlotPromise): boolean {
     return (
       container.labels[LABELS.workload] === promise.workload &&
-      container.labels[LABELS.slot] === String(promise.slot)
+      container.labels[LABELS.slot] === String(promise.slot) &&
+      container.labels[LABELS.generation] === promise.generation
     )
   }
 
@@ -727,7 +805,13 @@ export class Reconciler {
     // loop look again: a node that saw itself partial after 30 % of the cluster crashed kept
     // its hands off until the resync, 5 s later (simulated, with ring shards).
     let delay = this.#partial ? Math.min(PARTIAL_RECHECK_MS, this.#resyncMs) : this.#resyncMs
+    const now = clock.now()
     for (const held of this.#held.values()) {
+      // A slot on probation is looked at again when its monitor may have passed.
+      if (held.readySince !== undefined && held.promise.probation === true) {
+        const monitorMs = this.#monitorMs.get(held.promise.workload) ?? 0
+        delay = Math.min(delay, Math.max(0, held.readySince + monitorMs - now) + 1)
+      }
       if (held.promise.phase !== 'claimed') continue
       delay = Math.min(delay, Math.max(0, held.promise.since.wall + this.#config.settleMs - wall) + 1)
     }
@@ -753,4 +837,10 @@ export class Reconciler {
       signal.addEventListener('abort', onAbort, { once: true })
     })
   }
+}
+
+/** Why a slot on probation failed, in one sentence. */
+function exitReason(code: number | undefined, ranForMs: number): string {
+  const after = `after ${(ranForMs / 1000).toFixed(1)} s`
+  return code === undefined ? `container stopped ${after}` : `container exited with code ${code} ${after}`
 }

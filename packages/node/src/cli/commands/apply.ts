@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { UserError } from '../../errors.js'
+import { followRollouts, parseTimeout, waitOptions } from '../follow-rollout.js'
 import { loadSpecs, reportIgnored } from '../load-specs.js'
 import { client, clientCommand, collect, print } from '../options.js'
 import type { CommandEntry } from './index.js'
@@ -9,7 +10,7 @@ const MAX_APPLY_BYTES = 1024 * 1024
 
 /** `gary apply -f FILE...`: declares the workloads of spec or Compose files on the whole cluster. */
 export function add(program: Command, entry: CommandEntry): Command {
-  return clientCommand(program, entry)
+  return waitOptions(clientCommand(program, entry))
     .requiredOption(
       '-f, --file <file>',
       'a spec or Compose file, a directory of them, or - for stdin; repeatable',
@@ -26,7 +27,9 @@ export function add(program: Command, entry: CommandEntry): Command {
           `the files declare ${bytes} bytes of specs, over the ${MAX_APPLY_BYTES} bytes one apply takes: nothing applied (apply them in parts)`,
         )
       }
-      const results = await client(options).request<{ name: string; outcome: string }[]>(
+      const timeoutMs = options.wait === true ? parseTimeout(options.timeout) : 0
+      const api = client(options)
+      const results = await api.request<{ name: string; outcome: string; revision: number }[]>(
         'POST',
         '/v1/apply',
         { text },
@@ -34,5 +37,8 @@ export function add(program: Command, entry: CommandEntry): Command {
         { timeoutMs: 60_000 },
       )
       print(options, results, () => results.map((r) => `${r.name}: ${r.outcome}`).join('\n'))
+      if (options.wait !== true) return
+      const { ok } = await followRollouts(api, results, { timeoutMs, json: options.json === true })
+      if (!ok) process.exitCode = 1
     })
 }

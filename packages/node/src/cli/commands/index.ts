@@ -46,6 +46,31 @@ export const COMMANDS: CommandEntry[] = [
     load: () => import('./convert.js'),
   },
   { name: 'rm', description: 'delete workloads from the cluster', load: () => import('./rm.js') },
+  {
+    name: 'rollout',
+    description: "follow a workload's rollout (status): slots updated and ready per wave",
+    load: () => import('./rollout.js'),
+  },
+  {
+    name: 'history',
+    description: 'list the revisions a workload keeps, newest first',
+    load: () => import('./history.js'),
+  },
+  {
+    name: 'rollback',
+    description: 'declare an earlier revision of a workload again (the previous one, or --to REV)',
+    load: () => import('./rollback.js'),
+  },
+  {
+    name: 'scale',
+    description: 'set the replicas of workloads: gary scale web=5',
+    load: () => import('./scale.js'),
+  },
+  {
+    name: 'restart',
+    description: 'replace every container of a workload with a fresh one, in waves, at the same spec',
+    load: () => import('./restart.js'),
+  },
   { name: 'get', description: 'list the declared workloads', load: () => import('./get.js') },
   {
     name: 'drain',
