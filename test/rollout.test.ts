@@ -130,7 +130,7 @@ describe.runIf(available)('rollouts on a shared Docker engine', () => {
 ports: [{container: 8080, published: ${port}}]
 health: {http: {path: /, port: 8080}, interval: 300ms, timeout: 1s, retries: 1}
 update: {order: ${order}, monitor: 0s}`
-      const order = process.env.GARY_TEST_ROLLOUT_ORDER ?? 'start-first'
+      const order = 'start-first'
       const first = await apply('edge', web('edge', 'v1', extra(order)), '--wait', '--timeout', '60s')
       expect(first.code, first.stderr).toBe(0)
       const url = await waitFor('a node to serve the published port', async () => {
