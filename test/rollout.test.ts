@@ -50,12 +50,17 @@ describe.runIf(available)('rollouts on a shared Docker engine', () => {
     dirs.push(files)
     const dir = await DaemonProcess.tempDir()
     dirs.push(dir)
-    const first = await new DaemonProcess({ dataDir: dir, args: NODE_ARGS }).start()
+    const first = await new DaemonProcess({ dataDir: dir, args: NODE_ARGS, startTimeoutMs: 60_000 }).start()
     daemons.push(first)
     const second = await DaemonProcess.tempDir()
     dirs.push(second)
     daemons.push(
-      await new DaemonProcess({ dataDir: second, join: [first.joinAddr], args: NODE_ARGS }).start(),
+      await new DaemonProcess({
+        dataDir: second,
+        join: [first.joinAddr],
+        args: NODE_ARGS,
+        startTimeoutMs: 60_000,
+      }).start(),
     )
     await waitFor('2 nodes alive everywhere', async () => {
       for (const d of daemons)
@@ -155,6 +160,78 @@ update: {order: ${order}, monitor: 0s}`
       expect(results.length).toBeGreaterThan(20)
       expect(new Set(results.filter((r) => failures.indexOf(r) === -1))).toEqual(new Set(['v1', 'v2']))
       expect(failures, `requests that failed during the ${order} update`).toEqual([])
+    },
+    SLOW_MS,
+  )
+
+  it(
+    'keeps history: scale and restart are revisions, rollback --to declares an earlier one again',
+    async () => {
+      const api = ['--api', daemons[1]!.api]
+      const sleeper = (version: string) =>
+        `name: lc\nimage: gary/busybox:test\ncommand: [sleep, "3600"]\nenv: {V: ${version}}\nreplicas: 1\nupdate: {maxUnavailable: 3, monitor: 0s}\n`
+      const wait = ['--wait', '--timeout', '45s']
+      expect((await apply('lc', sleeper('v1'), ...wait)).code).toBe(0)
+      const [v1] = await daemons[0]!.cli<WorkloadRow[]>('get')
+
+      const scaled = await gary(['scale', 'lc=2', ...wait, ...api])
+      expect(scaled.code, scaled.stderr).toBe(0)
+      expect(scaled.stdout).toContain(`lc: updated (revision 2, generation ${v1!.generation})`)
+      const before = (await daemons[0]!.cli<SlotRow[]>('ps')).map((row) => row.containerId)
+      expect(before).toHaveLength(2)
+
+      // A restart: the same spec, fresh containers for every slot.
+      const restarted = await gary(['restart', 'lc', ...wait, ...api])
+      expect(restarted.code, restarted.stderr).toBe(0)
+      expect(restarted.stdout).toContain(`lc: updated (revision 3, generation ${v1!.generation}.1)`)
+      const after = await daemons[0]!.cli<SlotRow[]>('ps')
+      expect(after.map((row) => row.generation)).toEqual(Array(2).fill(`${v1!.generation}.1`))
+      for (const row of after) expect(before).not.toContain(row.containerId)
+
+      const back = await gary(['rollback', 'lc', '--to', '1', ...wait, ...api])
+      expect(back.code, back.stderr).toBe(0)
+      const history = await daemons[0]!.cli<HistoryRow[]>('history', 'lc')
+      expect(history.map((h) => [h.revision, h.cause])).toEqual([
+        [4, 'rollback to 1'],
+        [3, 'restart'],
+        [2, 'scale 2'],
+        [1, 'apply'],
+      ])
+      // Revision 1's containers, at the current scale.
+      expect(history[0]!.generation).toBe(v1!.generation)
+      expect(history[0]!.replicas).toBe(2)
+      const rows = await daemons[1]!.cli<SlotRow[]>('ps')
+      expect(rows.map((row) => [row.generation, row.phase])).toEqual(
+        Array(2).fill([v1!.generation, 'running']),
+      )
+    },
+    SLOW_MS,
+  )
+
+  it(
+    'counts host ports as a resource: a second slot binding the port has no node, and ps says why up front',
+    async () => {
+      // One node takes work: the other drains, so both replicas would land on the same node.
+      await gary(['drain', '--api', daemons[1]!.api])
+      try {
+        const port = 20000 + Math.floor(Math.random() * 40000)
+        await apply(
+          'hp',
+          `name: hp\nimage: gary/busybox:test\ncommand: [sleep, "3600"]\nreplicas: 2\nports: [{container: 8080, host: ${port}}]\n`,
+        )
+        const rows = await waitFor('one slot of hp running, the other unschedulable', async () => {
+          const rows = (await daemons[1]!.cli<SlotRow[]>('ps')).filter((row) => row.workload === 'hp')
+          const phases = rows.map((row) => row.phase).sort()
+          return phases.join() === 'running,unschedulable' ? rows : undefined
+        })
+        const stuck = rows.find((row) => row.phase === 'unschedulable')
+        expect(stuck?.reasons).toContain(`port ${port}/tcp in use on ${daemons[0]!.peerId}`)
+        // Placement knew before any start: the engine never refused a start for the port.
+        expect(daemons[0]!.hasLog('container did not start', { workload: 'hp' })).toBe(false)
+        expect(daemons[0]!.hasLog('refused slot', { workload: 'hp' })).toBe(false)
+      } finally {
+        await gary(['drain', '--off', '--api', daemons[1]!.api])
+      }
     },
     SLOW_MS,
   )
