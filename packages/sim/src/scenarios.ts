@@ -1,4 +1,4 @@
-import { isClaimant, MAX_REPLICAS, type Workload } from '@gary/protocol'
+import { generationOf, isClaimant, MAX_REPLICAS, type Workload } from '@gary/protocol'
 import { SimCluster, simWorkload } from './cluster.js'
 import type { SimNode } from './sim-node.js'
 
@@ -142,6 +142,30 @@ const SCENARIOS: Record<string, Body> = {
     const from = cluster.engine.now
     cluster.nodes[0]?.apply(workloads)
     return { from }
+  },
+  // An update whose containers exit at once: its first wave fails on probation, and the nodes
+  // that saw it declare the previous revision again; every node ends running v1, as declared.
+  'failed-rollout': async (cluster, workloads) => {
+    await deployed(cluster, workloads)
+    const from = cluster.engine.now
+    const broken = workloads.map((w) => ({ ...w, command: ['exit', '3'] }))
+    cluster.nodes[0]?.apply(broken)
+    const generations = new Map(workloads.map((w) => [w.name, generationOf(w)]))
+    const check = () => {
+      for (const node of cluster.up) {
+        for (const w of workloads) {
+          const entry = node.decls.get(w.name)
+          if (entry?.workload === undefined || generationOf(entry.workload) !== generations.get(w.name))
+            return `${node.id} declares ${w.name} at another generation than v1`
+          if (entry.rollback === undefined) return `${node.id} holds ${w.name} without the rollback`
+        }
+        for (const p of node.reconciler.promises)
+          if (p.generation !== generations.get(p.workload))
+            return `${node.id} runs ${p.workload}/${p.slot} at v2`
+      }
+      return undefined
+    }
+    return { from, check }
   },
   'process-crash': loss(() => 1, false),
   'machine-loss': loss(() => 1, true),

@@ -1,11 +1,13 @@
 import { type Clock, ClusterView, Reconciler } from '@gary/node/reconcile'
 import {
+  appliedEntry,
   BEACON_INTERVAL_MS,
   type DeclEntry,
   DeclStore,
   encodeDeclEntries,
   encodeHeartbeat,
   encodeMemberNote,
+  generationOf,
   type Heartbeat,
   HLC_ZERO,
   type Hlc,
@@ -15,6 +17,7 @@ import {
   MemberTable,
   MismatchTrigger,
   type NodeState,
+  rollbackEntry,
   ShardScope,
   type StateVersion,
   shardOf,
@@ -182,6 +185,7 @@ export class SimNode {
           this.#broadcastState('shards')
         },
         onPlanned: (ms) => this.world.onPlanned(this.id, ms),
+        onRolloutFailed: (failure) => this.#rollBack(failure),
       },
     )
     void this.reconciler.start()
@@ -226,8 +230,32 @@ export class SimNode {
   apply(workloads: Workload[]): void {
     const entries: DeclEntry[] = workloads.map((workload) => {
       this.#hlc = hlcTick(this.#hlc, this.#clock.wallNow())
-      return { name: workload.name, version: { hlc: this.#hlc, origin: this.id }, deleted: false, workload }
+      const version = { hlc: this.#hlc, origin: this.id }
+      // A new revision with its history, as the daemon writes it (an unchanged spec is written again).
+      return (
+        appliedEntry(this.decls.get(workload.name), workload, version) ?? {
+          name: workload.name,
+          version,
+          deleted: false,
+          workload,
+        }
+      )
     })
+    this.#write(entries)
+  }
+
+  /** A rollout failed here: the daemon's automatic rollback, the previous revision declared again. */
+  #rollBack(failure: { workload: string; generation: string; reason: string }): void {
+    const current = this.decls.get(failure.workload)
+    const spec = current?.workload
+    if (current === undefined || spec === undefined || generationOf(spec) !== failure.generation) return
+    if (spec.update.failureAction !== 'rollback') return
+    this.#hlc = hlcTick(this.#hlc, this.#clock.wallNow())
+    const entry = rollbackEntry(current, { hlc: this.#hlc, origin: this.id }, failure.reason)
+    if (entry !== undefined) this.#write([entry])
+  }
+
+  #write(entries: DeclEntry[]): void {
     for (const entry of entries) this.decls.merge(entry)
     this.reconciler.viewChanged()
     const bytes = encodeDeclEntries(entries).length

@@ -63,6 +63,7 @@ const BOUNDS: Record<number, Record<string, Bounds>> = {
     'clock-skew': [3500, undefined, 300, 190],
     churn: [3700, undefined, 10, 770],
     'capacity-exhaustion': [2000, undefined, 10, 50],
+    'failed-rollout': [8800, undefined, 10, 230],
   },
   100: {
     'cold-start': [10300, undefined, 10, 5140],
@@ -78,6 +79,7 @@ const BOUNDS: Record<number, Record<string, Bounds>> = {
     'clock-skew': [5500, undefined, 3040, 2210],
     churn: [3300, undefined, 10, 2450],
     'capacity-exhaustion': [2200, undefined, 10, 440],
+    'failed-rollout': [8300, undefined, 10, 2250],
   },
   1000: {
     'cold-start': [13400, undefined, 10, 53770],
@@ -93,6 +95,7 @@ const BOUNDS: Record<number, Record<string, Bounds>> = {
     'clock-skew': [5000, undefined, 31770, 21400],
     churn: [3300, undefined, 20, 21610],
     'capacity-exhaustion': [2200, undefined, 10, 4230],
+    'failed-rollout': [8500, undefined, 10, 22580],
   },
 }
 
