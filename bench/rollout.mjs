@@ -42,11 +42,12 @@ await ensureTestImage(docker)
 const work = await mkdtemp(join(tmpdir(), 'gary-rollout-'))
 const daemons = []
 
-/** The side's containers of `version` running, and of any other version in any state. */
+/** The side's containers of `version` running, and of any other version running. */
 async function census(side, version) {
   const all = await docker.list({ 'gary.bench': side })
   const fresh = all.filter((c) => c.labels['gary.bench.version'] === version && c.state === 'running').length
-  const stale = all.filter((c) => c.labels['gary.bench.version'] !== version).length
+  // Swarm keeps its old tasks' containers, stopped, as history: only running ones count.
+  const stale = all.filter((c) => c.labels['gary.bench.version'] !== version && c.state === 'running').length
   return { fresh, stale }
 }
 
