@@ -217,7 +217,7 @@ test.each(configs)(
             partialViewForMs: 0,
           }
           expect(plan(v, config).actions).toStrictEqual([
-            { kind: 'release', workload: 'web', slot: 0, reason: 'lost' },
+            { kind: 'release', workload: 'web', slot: 0, generation: expect.any(String), reason: 'lost' },
           ])
         },
       ),
