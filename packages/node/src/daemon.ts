@@ -27,6 +27,7 @@ import { SelfState } from './membership/self-state.js'
 import type { EndpointNode, EndpointRow } from './mesh/endpoint-rows.js'
 import { NodeMesh } from './mesh/node-mesh.js'
 import type { MeshStats } from './mesh/stats.js'
+import type { DaemonMetrics, Traffic } from './metrics/metrics.js'
 import { dialableAddrs, hostOf } from './net/addresses.js'
 import { readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
@@ -56,6 +57,8 @@ export interface DaemonComponents {
   monotonicNow?: () => number
   /** Wall-clock milliseconds, for incarnations and declaration versions. */
   wallNow?: () => number
+  /** Where the daemon's parts report what metrics count. */
+  metrics?: DaemonMetrics
 }
 
 const SUMMARY_MS = 10_000
@@ -75,6 +78,7 @@ export class Daemon implements ClusterApi {
   readonly #now: () => number
   readonly #wallNow: () => number
   readonly #testHooks: TestHooks
+  readonly #metrics: DaemonMetrics | undefined
   readonly #clock: ClockGuard
   readonly #blocked = new Set<string>()
   readonly #timers: NodeJS.Timeout[] = []
@@ -102,6 +106,7 @@ export class Daemon implements ClusterApi {
     this.#runtime = components.runtime
     this.#now = components.monotonicNow ?? (() => performance.now())
     this.#testHooks = components.testHooks ?? {}
+    this.#metrics = components.metrics
     const skew = this.#testHooks.wallOffsetMs ?? 0
     this.#wallNow = components.wallNow ?? (skew === 0 ? Date.now : () => Date.now() + skew)
     this.#clock = new ClockGuard(
@@ -135,6 +140,7 @@ export class Daemon implements ClusterApi {
       allow: config.allow,
       ...(this.#testHooks.partition === true ? { blocked: this.#blocked } : {}),
       onHandshakeFailure: handshakeReporter(this.#log, clusterKey !== undefined),
+      metrics: this.#metrics?.libp2p,
     })
     this.#p2p = p2p
     const self = p2p.peerId.toString()
@@ -187,6 +193,7 @@ export class Daemon implements ClusterApi {
       declsDigest: () => declarations.digest,
       onHeartbeat: (peer, now, beat) => {
         this.#joined = true
+        this.#metrics?.heartbeat(peer, now)
         antiEntropy?.check(peer, now)
         this.#clock.observe(peer, beat.wall)
       },
@@ -223,6 +230,7 @@ export class Daemon implements ClusterApi {
       }, TOMBSTONE_COLLECT_MS),
     )
     this.#timers.push(setInterval(() => this.#warnIfNotJoined(), NOT_JOINED_WARN_MS))
+    this.#metrics?.watch(this)
 
     if (config.clusterKey === undefined) {
       this.#log.warn(
@@ -311,6 +319,16 @@ export class Daemon implements ClusterApi {
       unschedulable: this.#reconciler?.unschedulable ?? [],
       ...(revision === undefined ? {} : { revision }),
     })
+  }
+
+  /** Connections, and gossip and link traffic by topic since start, for metrics. */
+  traffic(): Traffic | undefined {
+    if (this.#p2p === undefined || this.#gossip === undefined || this.#membership === undefined) return
+    return {
+      connections: this.#p2p.getConnections().length,
+      gossip: this.#gossip.byTopic,
+      links: this.#membership.links.counters,
+    }
   }
 
   /** The mesh's and name server's counters (connections, failures, ports in use, DNS), for metrics. */
@@ -441,6 +459,8 @@ export class Daemon implements ClusterApi {
         logger: this.#log,
         clock: systemClock,
         view: () => clusterView.read(),
+        onPlanned: this.#metrics?.planned.bind(this.#metrics),
+        onPassed: this.#metrics?.passed.bind(this.#metrics),
         publish: (promises, refusals) => {
           if (this.#self!.update({ promises, refusals })) membership.publishState()
           this.#mesh?.viewChanged()

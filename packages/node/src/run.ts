@@ -8,6 +8,10 @@ import { Daemon, type TestHooks } from './daemon.js'
 import { writeError } from './data-dir/durable-file.js'
 import { UserError } from './errors.js'
 import { createLogger } from './logger.js'
+import { CountingRuntime } from './metrics/counting-runtime.js'
+import { GaryMetrics } from './metrics/metrics.js'
+import { metricsRoute } from './metrics/route.js'
+import { pageRoutes } from './ui/routes.js'
 
 const GiB = 2 ** 30
 
@@ -30,41 +34,55 @@ export async function createRuntime(config: DaemonConfig): Promise<ContainerRunt
  */
 export async function runDaemon(config: DaemonConfig, options: { testHooks?: boolean } = {}): Promise<void> {
   const testHooks = testHooksFromEnv(process.env, options.testHooks === true)
-  const logger = createLogger(config.logLevel)
+  const metrics = new GaryMetrics({ heartbeatMs: config.heartbeatMs })
+  const logger = createLogger(config.logLevel, undefined, metrics.logLine)
   if (testHooks.dropDeclGossip > 0 || testHooks.partition || testHooks.wallOffsetMs !== 0)
     logger.warn(
       { hooks: testHooks },
       'test hooks on: this node drops messages, cuts connections or shifts its clock as told',
     )
-  const runtime = await createRuntime(config)
-  const daemon = new Daemon(config, { logger, runtime, testHooks })
+  const runtime = new CountingRuntime(await createRuntime(config), metrics.runtime)
+  const daemon = new Daemon(config, { logger, runtime, testHooks, metrics })
   const { host, port } = parseHostPort(config.api)
   let started = false
   // The API listens first, so that a daemon whose API address is taken never starts (and never
   // says `started`); it answers 503 until the daemon has started.
   const specs = new SpecParser()
-  const routes = apiRoutes(daemon, { specs, testHooks: testHooks.partition }).map((route) => ({
+  const routes = [
+    ...apiRoutes(daemon, { specs, testHooks: testHooks.partition }),
+    metricsRoute(metrics),
+    ...pageRoutes({ source: daemon, figures: () => metrics.figures() }),
+  ].map((route) => ({
     ...route,
     handle: (request: Parameters<Route['handle']>[0]) => {
       if (!started) throw new ApiRequestError(503, 'the daemon is starting: ask again in a moment')
       return route.handle(request)
     },
   }))
-  const api = new ApiServer({ host, port, token: readApiToken(config) }, routes, logger)
-  try {
-    await api.start()
-  } catch (err) {
-    const code = (err as { code?: string }).code
-    throw code === 'EADDRINUSE'
-      ? new UserError(
-          `API address ${config.api} is in use: is another daemon running here? Pick another with --api`,
+  const token = readApiToken(config)
+  const onAnswer = metrics.answered.bind(metrics)
+  const api = new ApiServer({ host, port, token }, routes, logger, { onAnswer })
+  const metricsApi =
+    config.metrics === undefined
+      ? undefined
+      : new ApiServer(
+          { ...parseHostPort(config.metrics, 'metrics'), token, name: 'metrics' },
+          [metricsRoute(metrics)],
+          logger,
+          { onAnswer },
         )
-      : err
+  try {
+    await listen(api, 'API', '--api', config.api)
+    if (metricsApi !== undefined) await listen(metricsApi, 'metrics', '--metrics', config.metrics!)
+  } catch (err) {
+    await api.stop()
+    throw err
   }
   try {
     await daemon.start()
   } catch (err) {
     await api.stop()
+    await metricsApi?.stop()
     await daemon.stop().catch(() => {})
     throw explainStartError(err as Error & { code?: string }, config)
   }
@@ -75,6 +93,7 @@ export async function runDaemon(config: DaemonConfig, options: { testHooks?: boo
     stopping = true
     logger.info({ signal }, 'stopping')
     await api.stop()
+    await metricsApi?.stop()
     await specs.stop()
     await daemon.stop()
     await runtime.close()
@@ -83,6 +102,19 @@ export async function runDaemon(config: DaemonConfig, options: { testHooks?: boo
   }
   process.once('SIGINT', () => void stop('SIGINT'))
   process.once('SIGTERM', () => void stop('SIGTERM'))
+}
+
+async function listen(server: ApiServer, what: string, flag: string, address: string): Promise<void> {
+  try {
+    await server.start()
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    throw code === 'EADDRINUSE'
+      ? new UserError(
+          `${what} address ${address} is in use: is another daemon running here? Pick another with ${flag}`,
+        )
+      : err
+  }
 }
 
 function explainStartError(err: Error & { code?: string }, config: DaemonConfig): Error {

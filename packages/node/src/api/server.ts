@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -29,6 +29,26 @@ export class ApiRequestError extends Error {
   ) {
     super(message)
   }
+}
+
+/** An answer sent as it is (a page, the metrics exposition), not as JSON. */
+export class RawAnswer {
+  constructor(
+    readonly contentType: string,
+    readonly body: string | Uint8Array,
+    readonly headers: Record<string, string> = {},
+  ) {}
+}
+
+/** One server-sent event: `event` names it (default `message`), `data` goes as one JSON line. */
+export interface ServerSentEvent {
+  event?: string
+  data: unknown
+}
+
+/** An answer streamed as server-sent events (`text/event-stream`) until it ends or the client goes. */
+export class EventStream {
+  constructor(readonly events: AsyncIterable<ServerSentEvent>) {}
 }
 
 export interface ApiRequest {
@@ -64,6 +84,13 @@ export interface ApiInit {
   maxStreams?: number
   /** A request body must arrive within this long, ms. Default 10000. */
   bodyTimeoutMs?: number
+  /** What the listener is called in its `listening` log line. Default `api`. */
+  name?: string
+}
+
+export interface ApiComponents {
+  /** Told of every answer: the route's method and pattern (`none` when no route matched), and the status. */
+  onAnswer?: (route: string, status: number) => void
 }
 
 /**
@@ -80,6 +107,7 @@ export class ApiServer {
     private readonly init: ApiInit,
     routes: Route[],
     private readonly log: Logger,
+    private readonly components: ApiComponents = {},
   ) {
     this.#gate = new Gate(init.maxConcurrent ?? 8, init.maxQueued ?? 64)
     this.#routes = routes.map((route) => {
@@ -127,7 +155,10 @@ export class ApiServer {
       })
     })
     const { port } = server.address() as AddressInfo
-    this.log.info({ api: `${this.init.host}:${port}` }, 'api listening')
+    this.log.info(
+      { [this.init.name ?? 'api']: `${this.init.host}:${port}` },
+      `${this.init.name ?? 'api'} listening`,
+    )
   }
 
   async stop(): Promise<void> {
@@ -139,19 +170,27 @@ export class ApiServer {
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const gone = new AbortController()
-    response.once('close', () => gone.abort())
+    const matched = { route: 'none' }
+    response.once('close', () => {
+      gone.abort()
+      this.components.onAnswer?.(matched.route, response.statusCode)
+    })
     let release: (() => void) | undefined
     try {
       const refused = refusal(request, { apiHost: this.init.host, token: this.init.token })
       if (refused !== undefined) throw new ApiRequestError(refused.status, refused.message)
       if (!this.#authorised(request)) throw new ApiRequestError(401, 'missing or wrong API token')
       release = await this.#admit(gone.signal)
-      const answer = await this.#route(request, gone.signal)
-      if (isAsyncIterable(answer)) {
+      const answer = await this.#route(request, gone.signal, matched)
+      if (answer instanceof EventStream) {
+        release()
+        await this.#streamBounded(request, response, answer.events, gone.signal, 'sse')
+      } else if (isAsyncIterable(answer)) {
         // A stream may last for hours: it stops counting as work once it is set up.
         release()
-        await this.#streamBounded(request, response, answer, gone.signal)
-      } else send(response, 200, answer)
+        await this.#streamBounded(request, response, answer, gone.signal, 'ndjson')
+      } else if (answer instanceof RawAnswer) sendRaw(response, answer)
+      else send(response, 200, answer)
     } catch (err) {
       if (gone.signal.aborted) return
       if (err instanceof ApiRequestError) {
@@ -164,7 +203,10 @@ export class ApiServer {
             : // The rest of an unread body is not worth reading.
               err.status === 408 || err.status === 413
               ? { connection: 'close' }
-              : {},
+              : // A browser asks for the token (as the password) and sends it with every request.
+                err.status === 401
+                ? { 'www-authenticate': 'Basic realm="gary", charset="UTF-8"' }
+                : {},
         )
       } else {
         this.log.error({ err, url: request.url?.slice(0, 200) }, 'api request failed')
@@ -190,6 +232,7 @@ export class ApiServer {
     response: ServerResponse,
     items: AsyncIterable<unknown>,
     signal: AbortSignal,
+    format: 'ndjson' | 'sse',
   ): Promise<void> {
     if (this.#streams >= (this.init.maxStreams ?? 64)) {
       await (items as AsyncIterable<unknown> & { return?: () => Promise<unknown> })
@@ -200,13 +243,13 @@ export class ApiServer {
     }
     this.#streams++
     try {
-      await this.#stream(request, response, items, signal)
+      await this.#stream(request, response, items, signal, format)
     } finally {
       this.#streams--
     }
   }
 
-  async #route(request: IncomingMessage, signal: AbortSignal): Promise<unknown> {
+  async #route(request: IncomingMessage, signal: AbortSignal, matched: { route: string }): Promise<unknown> {
     let url: URL
     try {
       url = new URL(request.url ?? '/', 'http://localhost')
@@ -217,6 +260,7 @@ export class ApiServer {
     for (const { method, pattern, names, route } of this.#routes) {
       const match = pattern.exec(path)
       if (match === null || method !== request.method) continue
+      matched.route = `${method} ${route.path}`
       const params = Object.fromEntries(names.map((name, i) => [name, decodePathPart(match[i + 1] ?? '')]))
       const body =
         request.method === 'POST'
@@ -230,37 +274,82 @@ export class ApiServer {
     throw new ApiRequestError(404, `no such endpoint: ${request.method} ${path.slice(0, 200)}`)
   }
 
-  /** Writes items as NDJSON, waiting for the client to take them; never throws. */
+  /**
+   * Writes items as NDJSON, or as server-sent events, waiting for the client to take them; never
+   * throws.
+   */
   async #stream(
     request: IncomingMessage,
     response: ServerResponse,
     items: AsyncIterable<unknown>,
     signal: AbortSignal,
+    format: 'ndjson' | 'sse',
   ): Promise<void> {
-    response.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+    const frame = (item: unknown) => {
+      if (format === 'ndjson') return `${JSON.stringify(item)}\n`
+      const { event, data } = item as ServerSentEvent
+      return `event: ${event ?? 'message'}\ndata: ${JSON.stringify(data)}\n\n`
+    }
+    response.writeHead(200, {
+      'content-type': format === 'ndjson' ? 'application/x-ndjson' : 'text/event-stream',
+      'cache-control': 'no-store',
+    })
     // A stream may stay quiet for long: the client should know at once that it was accepted.
     response.flushHeaders()
     try {
       for await (const item of items) {
         if (signal.aborted) break
-        if (!response.write(`${JSON.stringify(item)}\n`)) await once(response, 'drain', { signal })
+        if (!response.write(frame(item))) await once(response, 'drain', { signal })
       }
     } catch (err) {
       if (!signal.aborted) {
         this.log.error({ err, url: request.url }, 'api stream failed')
-        response.write(`${JSON.stringify({ error: (err as Error).message })}\n`)
+        response.write(
+          frame(
+            format === 'ndjson'
+              ? { error: (err as Error).message }
+              : { event: 'error', data: { error: (err as Error).message } },
+          ),
+        )
       }
     } finally {
       response.end()
     }
   }
 
+  /**
+   * The token as a bearer token (the CLI, Prometheus), or as the password of Basic auth with any
+   * user name (a browser on the live page, which sends it with every request once asked).
+   */
   #authorised(request: IncomingMessage): boolean {
     if (this.init.token === undefined) return true
-    const given = Buffer.from(request.headers.authorization ?? '')
-    const expected = Buffer.from(`Bearer ${this.init.token}`)
-    return given.length === expected.length && timingSafeEqual(given, expected)
+    const header = request.headers.authorization ?? ''
+    const basic = /^Basic ([A-Za-z0-9+/=]{1,2048})$/.exec(header)
+    const given = basic === null ? header : `Bearer ${passwordOf(basic[1]!)}`
+    return sameSecret(given, `Bearer ${this.init.token}`)
   }
+}
+
+/** Compares in time that does not depend on where they differ, nor on the given one's length. */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest()
+  return timingSafeEqual(digest(given), digest(expected))
+}
+
+function passwordOf(credentials: string): string {
+  const decoded = Buffer.from(credentials, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  return colon === -1 ? '' : decoded.slice(colon + 1)
+}
+
+function sendRaw(response: ServerResponse, answer: RawAnswer): void {
+  response.writeHead(200, {
+    'content-type': answer.contentType,
+    'content-length': Buffer.byteLength(answer.body),
+    'cache-control': 'no-store',
+    ...answer.headers,
+  })
+  response.end(answer.body)
 }
 
 function decodePathPart(part: string): string {

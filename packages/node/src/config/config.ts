@@ -120,6 +120,17 @@ function checkConfig(config: DaemonConfig): string[] {
   } catch (err) {
     problems.push((err as Error).message)
   }
+  if (config.metrics !== undefined) {
+    try {
+      const { host } = parseHostPort(config.metrics, 'metrics')
+      if (isIP(host) !== 0 && !isLoopbackAddress(host) && !hasApiToken(config))
+        problems.push(
+          `metrics: binding ${config.metrics} beyond loopback needs an API token (--api-token-file FILE or GARY_API_TOKEN)`,
+        )
+    } catch (err) {
+      problems.push((err as Error).message)
+    }
+  }
   if (config.apiToken !== undefined && config.apiTokenFile !== undefined) {
     problems.push('apiToken: give the API token once, as a token or as a file, not both')
   }
@@ -131,11 +142,11 @@ function checkConfig(config: DaemonConfig): string[] {
   return problems
 }
 
-export function parseHostPort(text: string): { host: string; port: number } {
+export function parseHostPort(text: string, setting = 'api'): { host: string; port: number } {
   const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text)
   const port = Number(match?.[2])
   if (match === null || port > 65535)
-    throw new ConfigError(`api: "${text}" is not host:port (like 127.0.0.1:7947)`)
+    throw new ConfigError(`${setting}: "${text}" is not host:port (like 127.0.0.1:7947)`)
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
 }
 

@@ -137,6 +137,12 @@ export const SETTINGS = {
     defaultText: 'none',
     help: 'a file whose first line is the API token',
   }),
+  metrics: setting({
+    arg: 'host:port',
+    schema: z.string().min(1),
+    defaultText: 'none',
+    help: 'also serve `GET /metrics` (Prometheus) on a listener of its own (the API serves it too); beyond loopback it needs the API token',
+  }),
   cluster: setting({
     arg: 'name',
     schema: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label (a-z, 0-9, -)'),

@@ -41,15 +41,21 @@ export interface GossipCounters {
   bytesOut: number
 }
 
+/** Totals since start for each topic this node subscribed or published to (a handful per node). */
+export type TopicCounters = Map<string, GossipCounters>
+
 const VERDICTS: Record<Verdict, TopicValidatorResult> = {
   accept: TopicValidatorResult.Accept,
   ignore: TopicValidatorResult.Ignore,
   reject: TopicValidatorResult.Reject,
 }
 
+const newCounters = (): GossipCounters => ({ messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 })
+
 /** Topics with one validating handler each, over a gossipsub service. */
 export class Gossip {
-  readonly counters: GossipCounters = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 }
+  readonly counters: GossipCounters = newCounters()
+  readonly byTopic: TopicCounters = new Map()
   readonly #service: GossipSub
 
   constructor(service: unknown) {
@@ -58,9 +64,12 @@ export class Gossip {
 
   /** Subscribes to a topic. Every message passes `handle` before it is forwarded to anyone. */
   subscribe(topic: string, handle: MessageHandler): void {
+    const topicCounters = this.#topic(topic)
     this.#service.topicValidators.set(topic, (_propagator: PeerId, message) => {
-      this.counters.messagesIn++
-      this.counters.bytesIn += message.data.byteLength
+      for (const counters of [this.counters, topicCounters]) {
+        counters.messagesIn++
+        counters.bytesIn += message.data.byteLength
+      }
       if (message.type !== 'signed') return TopicValidatorResult.Reject
       return VERDICTS[handle(message.from.toString(), message.data)]
     })
@@ -70,9 +79,20 @@ export class Gossip {
   /** Publishes; resolves to the number of peers it was sent to (0 while the mesh is forming). */
   async publish(topic: string, data: Uint8Array): Promise<number> {
     const result = await this.#service.publish(topic, data)
-    this.counters.messagesOut++
-    this.counters.bytesOut += data.byteLength
+    for (const counters of [this.counters, this.#topic(topic)]) {
+      counters.messagesOut++
+      counters.bytesOut += data.byteLength
+    }
     return result.recipients.length
+  }
+
+  #topic(topic: string): GossipCounters {
+    let counters = this.byTopic.get(topic)
+    if (counters === undefined) {
+      counters = newCounters()
+      this.byTopic.set(topic, counters)
+    }
+    return counters
   }
 
   /** Peers in this node's mesh for the topic: "joined" means at least one. */

@@ -5,7 +5,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pInit } from 'libp2p'
 import { gossipService } from './gossip.js'
 import { type HandshakeFailure, watchHandshakes } from './handshake-watch.js'
 
@@ -20,6 +20,8 @@ export interface P2PInit {
   blocked?: ReadonlySet<string>
   /** A handshake failed the way a different cluster key (or none) makes it fail. */
   onHandshakeFailure?: (failure: HandshakeFailure) => void
+  /** libp2p's own metrics (Prometheus), when the daemon serves them. */
+  metrics?: Libp2pInit['metrics']
 }
 
 /** The libp2p host: TCP, Noise, Yamux, identify, ping and gossipsub, closed by the cluster key when given. */
@@ -42,6 +44,7 @@ export async function createP2P(init: P2PInit) {
     // only cost bytes, and under a send backlog they time out and abort healthy connections.
     connectionMonitor: { enabled: false },
     ...(init.blocked === undefined ? {} : { connectionGater: gaterFor(init.blocked) }),
+    ...(init.metrics === undefined ? {} : { metrics: init.metrics }),
     services: {
       identify: identify(),
       ping: ping(),

@@ -91,6 +91,8 @@ export interface ReconcilerComponents {
   onRolloutFailed?: (failure: { workload: string; slot: number; generation: string; reason: string }) => void
   /** Told how long each `plan` call took, real ms (the simulator's cost accounting). */
   onPlanned?: (ms: number) => void
+  /** Told how long each pass took, real ms, engine calls included (metrics). */
+  onPassed?: (ms: number) => void
 }
 
 type OpKind = 'prepare' | 'start' | 'recover' | 'release'
@@ -274,11 +276,13 @@ export class Reconciler {
     try {
       do {
         this.#again = false
+        const passStart = performance.now()
         await this.#pass().catch((err: Error) => {
           // The engine may be what failed: list again next time.
           this.#listingWanted = true
           this.components.logger.warn({ err: err.message }, 'reconcile pass failed')
         })
+        this.components.onPassed?.(performance.now() - passStart)
       } while (this.#again && !this.#stopped)
     } finally {
       this.#running = false

@@ -1,0 +1,94 @@
+import type {
+  ContainerDetails,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerSummary,
+  LogLine,
+  LogOptions,
+  RuntimeEvent,
+  RuntimeInfo,
+} from '@gary/runtime'
+
+/** What the counting runtime reports: each start and image check, with how it ended. */
+export interface RuntimeCounters {
+  started(outcome: 'ok' | 'failed'): void
+  imageEnsured(outcome: 'ok' | 'failed'): void
+}
+
+/**
+ * A runtime that counts the container starts and image pulls the daemon asks of the engine, and
+ * otherwise passes every call through unchanged.
+ */
+export class CountingRuntime implements ContainerRuntime {
+  constructor(
+    private readonly inner: ContainerRuntime,
+    private readonly counters: RuntimeCounters,
+  ) {}
+
+  async start(id: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.inner.start(id, signal)
+      this.counters.started('ok')
+    } catch (err) {
+      if (!signal?.aborted) this.counters.started('failed')
+      throw err
+    }
+  }
+
+  async run(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
+    try {
+      const summary = await this.inner.run(spec, signal)
+      this.counters.started('ok')
+      return summary
+    } catch (err) {
+      if (!signal?.aborted) this.counters.started('failed')
+      throw err
+    }
+  }
+
+  async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.inner.ensureImage(image, signal)
+      this.counters.imageEnsured('ok')
+    } catch (err) {
+      if (!signal?.aborted) this.counters.imageEnsured('failed')
+      throw err
+    }
+  }
+
+  info(signal?: AbortSignal): Promise<RuntimeInfo> {
+    return this.inner.info(signal)
+  }
+
+  create(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
+    return this.inner.create(spec, signal)
+  }
+
+  stop(id: string, timeoutSeconds?: number, signal?: AbortSignal): Promise<void> {
+    return this.inner.stop(id, timeoutSeconds, signal)
+  }
+
+  remove(id: string, signal?: AbortSignal): Promise<void> {
+    return this.inner.remove(id, signal)
+  }
+
+  list(labels: Record<string, string>, signal?: AbortSignal): Promise<ContainerSummary[]> {
+    return this.inner.list(labels, signal)
+  }
+
+  inspect(id: string, signal?: AbortSignal): Promise<ContainerDetails> {
+    return this.inner.inspect(id, signal)
+  }
+
+  events(labels: Record<string, string>, signal: AbortSignal): AsyncIterable<RuntimeEvent> {
+    return this.inner.events(labels, signal)
+  }
+
+  logs(id: string, options?: LogOptions): AsyncIterable<LogLine> {
+    return this.inner.logs(id, options)
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+}
