@@ -20,6 +20,11 @@ const MAX_RETRY_AFTER_MS = 5000
 export class ApiClient {
   constructor(private readonly init: ClientInit) {}
 
+  /** Whether the API is asked with a token. */
+  get hasToken(): boolean {
+    return this.init.token !== undefined
+  }
+
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path)
   }

@@ -99,6 +99,11 @@ export const COMMANDS: CommandEntry[] = [
     load: () => import('./logs.js'),
   },
   {
+    name: 'ui',
+    description: 'print the address of the live page this node serves (nodes, slots, events, charts)',
+    load: () => import('./ui.js'),
+  },
+  {
     name: 'completion',
     description: 'print a shell completion script: source <(gary completion bash), or zsh, or fish',
     load: () => import('./completion.js'),
