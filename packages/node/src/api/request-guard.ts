@@ -18,8 +18,9 @@ interface RequestHead {
 }
 
 /**
- * Why the API refuses a request before reading it, or undefined. The API has no pages, so no
- * browser has a reason to call it; what a web page can make a browser send is refused:
+ * Why the API refuses a request before reading it, or undefined. The API's only page is its own
+ * live page, so no other page has a reason to call it; what a web page can make a browser send is
+ * refused:
  * - a cross-origin request (`Origin` of another origin, `Sec-Fetch-Site` other than
  *   same-origin or none): a page's simple POST reaches a loopback port without any preflight;
  * - without a token, a `Host` that is a name other than localhost or the API's own host: a page
@@ -42,11 +43,11 @@ export function refusal(request: RequestHead, init: GuardInit): Refusal | undefi
     origin !== undefined &&
     (host === undefined || origin.toLowerCase() !== `http://${host.toLowerCase()}`)
   ) {
-    return { status: 403, message: 'cross-origin requests are refused: the API serves no web pages' }
+    return { status: 403, message: 'cross-origin requests are refused: the API answers only its own page' }
   }
   const site = header(request, 'sec-fetch-site')
   if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-    return { status: 403, message: 'cross-site requests are refused: the API serves no web pages' }
+    return { status: 403, message: 'cross-site requests are refused: the API answers only its own page' }
   }
   if (request.method === 'POST') {
     const type = header(request, 'content-type')?.split(';')[0]?.trim().toLowerCase()
