@@ -25,6 +25,17 @@ describe('the live page', () => {
   const daemons: DaemonProcess[] = []
   const dirs: string[] = []
   let browser: Browser | undefined
+  const launch = async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`no browser at ${CHROMIUM}: run scripts/ensure-chromium.sh (as root)`)
+    browser ??= await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // Root in a container: chromium's sandbox needs user namespaces it may not have.
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    })
+    return browser
+  }
   afterAll(async () => {
     await browser?.close()
     await cleanup(daemons, dirs)
@@ -63,15 +74,7 @@ describe('the live page', () => {
     const url = (await runCli(['ui', '--api', a.api])).trim()
     expect(url).toBe(`http://${a.api}/`)
 
-    if (!existsSync(CHROMIUM))
-      throw new Error(`no browser at ${CHROMIUM}: run scripts/ensure-chromium.sh (as root)`)
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Root in a container: chromium's sandbox needs user namespaces it may not have.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    })
-    const page = await browser.newPage()
+    const page = await (await launch()).newPage()
     await page.setViewport({ width: 1280, height: 900 })
     const problems: string[] = []
     page.on('pageerror', (err) => problems.push(`page error: ${(err as Error).message}`))
@@ -156,6 +159,14 @@ describe('the live page', () => {
     expect(page.status).toBe(200)
     expect(page.body).toContain('<title>Gary</title>')
     expect(page.headers['content-security-policy']).toMatch(/script-src 'sha256-/)
+    // In the browser: asked for credentials, given the token, the page and its stream work.
+    const tab = await (await launch()).newPage()
+    await tab.authenticate({ username: 'me', password: token })
+    await tab.goto(`http://${daemon.api}/`)
+    await pageShows(tab, 'its one node alive, behind the token', () => {
+      const rows = [...document.querySelectorAll('[data-node-id]')]
+      return rows.length === 1 && rows[0]!.getAttribute('data-state') === 'alive'
+    })
     const wrong = `Basic ${Buffer.from('me:not-the-token').toString('base64')}`
     expect(
       (

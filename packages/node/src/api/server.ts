@@ -89,7 +89,10 @@ export interface ApiInit {
 }
 
 export interface ApiComponents {
-  /** Told of every answer: the route's method and pattern (`none` when no route matched), and the status. */
+  /**
+   * Told of every answer: the route's method and pattern (`none` when no route matched), and the
+   * status (0 when the client went away before it).
+   */
   onAnswer?: (route: string, status: number) => void
 }
 
@@ -173,7 +176,7 @@ export class ApiServer {
     const matched = { route: 'none' }
     response.once('close', () => {
       gone.abort()
-      this.components.onAnswer?.(matched.route, response.statusCode)
+      this.components.onAnswer?.(matched.route, response.headersSent ? response.statusCode : 0)
     })
     let release: (() => void) | undefined
     try {

@@ -119,10 +119,11 @@ export class GaryMetrics implements DaemonMetrics {
       'images made present (found or pulled) before a start, by outcome',
       ['outcome'],
     )
-    this.#requests = counter('gary_api_requests_total', 'API requests answered, by route and status', [
-      'route',
-      'status',
-    ])
+    this.#requests = counter(
+      'gary_api_requests_total',
+      'API requests, by route and status (0: the client went away before the answer)',
+      ['route', 'status'],
+    )
     for (const outcome of ['raised', 'refuted']) this.#suspicions.inc({ outcome }, 0)
     for (const outcome of ['ok', 'failed']) {
       this.#starts.inc({ outcome }, 0)
