@@ -189,10 +189,13 @@ function parseSample(line: string, fail: (why: string) => never): Sample {
   return { name, labels, value: parseValue(match![1]!, fail) }
 }
 
+/** A value as Go's ParseFloat reads it, which Prometheus uses: NaN and Inf in any case. */
 function parseValue(text: string, fail?: (why: string) => never): number {
-  if (text === '+Inf') return Number.POSITIVE_INFINITY
-  if (text === '-Inf') return Number.NEGATIVE_INFINITY
-  if (text === 'NaN') return Number.NaN
+  const special = /^([-+]?)(inf|infinity|nan)$/i.exec(text)
+  if (special !== null) {
+    if (special[2]!.toLowerCase() === 'nan') return Number.NaN
+    return special[1] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY
+  }
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
     if (fail !== undefined) fail(`bad value ${text}`)
     throw new Error(`bad value ${text}`)
