@@ -13,7 +13,7 @@ const OUTPUT = fileURLToPath(new URL('../test-output/ui/', import.meta.url))
 const REPLICAS = 6
 
 /** Waits for `check` to hold in the page; a timeout names the invariant that did not hold. */
-async function pageShows(page: Page, what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+async function pageShows(page: Page, what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
   try {
     await page.waitForFunction(check, { timeout: timeoutMs, polling: 100 })
   } catch (err) {
@@ -129,7 +129,7 @@ describe('the live page', () => {
           )
         )
       },
-      20_000,
+      30_000,
     )
     expect(await page.$eval('[data-state="dead"]', (row) => row.getAttribute('data-node-id'))).toBe(c.peerId)
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true)
