@@ -185,11 +185,11 @@ export class ApiServer {
       if (!this.#authorised(request)) throw new ApiRequestError(401, 'missing or wrong API token')
       release = await this.#admit(gone.signal)
       const answer = await this.#route(request, gone.signal, matched)
+      // A stream may last for hours: it stops counting as work once it is set up.
       if (answer instanceof EventStream) {
         release()
         await this.#streamBounded(request, response, answer.events, gone.signal, 'sse')
       } else if (isAsyncIterable(answer)) {
-        // A stream may last for hours: it stops counting as work once it is set up.
         release()
         await this.#streamBounded(request, response, answer, gone.signal, 'ndjson')
       } else if (answer instanceof RawAnswer) sendRaw(response, answer)
