@@ -140,6 +140,9 @@ describe('the live page', () => {
       )
       return kinds.includes('dead') && kinds.includes('moved')
     })
+    await pageShows(page, 'the failover figure', () =>
+      (document.getElementById('failover')?.textContent ?? '').startsWith('last failover: every slot ready'),
+    )
     await page.screenshot({ path: `${OUTPUT}after-kill.png`, fullPage: true })
     expect(problems).toEqual([])
   })
