@@ -1,4 +1,11 @@
-import { DeclStore, type Heartbeat, MemberTable, type NodeState, type SlotPromise } from '@gary/protocol'
+import {
+  currentState,
+  DeclStore,
+  type Heartbeat,
+  MemberTable,
+  type NodeState,
+  type SlotPromise,
+} from '@gary/protocol'
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { ClusterView } from '../src/reconcile/cluster-view.js'
@@ -22,7 +29,7 @@ const nodeState = (node: string): NodeState => ({
 const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000', wall: 0 }
 
 function setup(members = new MemberTable('self', config), reads?: (member: string) => boolean) {
-  const clock = { now: 0, agreed: false }
+  const clock = { now: 0, agreedAt: undefined as number | undefined }
   const view = new ClusterView(
     { warmupMs: 2000, recentWindowMs: 60_000 },
     {
@@ -30,7 +37,7 @@ function setup(members = new MemberTable('self', config), reads?: (member: strin
       declarations: new DeclStore(),
       self: () => ({ labels: {}, capacity: { cpuMillis: 1000, memoryBytes: 2 ** 30 }, draining: false }),
       now: () => clock.now,
-      agreed: () => clock.agreed,
+      agreedAt: () => clock.agreedAt,
       ...(reads === undefined ? {} : { reads }),
     },
   )
@@ -47,13 +54,13 @@ describe('the cluster as the reconcile loop sees it', () => {
     const joined = setup()
     joined.members.observeState(nodeState('a'), 0)
     expect(joined.view.read().warm).toBe(false)
-    joined.clock.agreed = true
+    joined.clock.agreedAt = 0
     expect(joined.view.read().warm).toBe(true)
   })
 
   test('a member heard only by heartbeat holds the warm-up until its state arrives', () => {
     const { clock, members, view } = setup()
-    clock.agreed = true
+    clock.agreedAt = 0
     members.observeHeartbeat('a', beat, 0)
     expect(view.read()).toMatchObject({ warm: false, waitingFor: 'a', others: [] })
     members.observeState(nodeState('a'), 10)
@@ -81,6 +88,64 @@ describe('the cluster as the reconcile loop sees it', () => {
     expect(read.index?.promisesFor('web', 1)).toEqual([])
     expect([...(read.index?.ids() ?? [])]).toEqual(['near'])
     expect(read.waitingFor).toBeUndefined()
+  })
+
+  test('a restarted member’s old promises are void from its new incarnation’s first word until its new state', () => {
+    const { clock, members, view } = setup()
+    clock.agreedAt = 0
+    const promise: SlotPromise = {
+      workload: 'web',
+      slot: 0,
+      generation: 'g',
+      phase: 'running',
+      since: { wall: 0, logical: 0 },
+      ready: true,
+      endpoints: [],
+    }
+    members.observeState({ ...nodeState('a'), promises: [promise] }, 0)
+    expect(
+      view
+        .read()
+        .index?.promisesFor('web', 0)
+        .map((p) => p.nodeId),
+    ).toEqual(['a'])
+    // Powered off: dead, then its new incarnation's heartbeat brings it back.
+    clock.now = 4000
+    members.sweep(4000)
+    expect(view.read().others).toEqual([])
+    members.observeHeartbeat('a', { ...beat, incarnation: 2 }, 4000)
+    members.sweep(4000, 'a')
+    expect(members.get('a')?.status).toBe('alive')
+    const back = view.read()
+    expect(back).toMatchObject({ warm: false, waitingFor: 'a', others: [] })
+    expect(back.index?.promisesFor('web', 0)).toEqual([])
+    // Its new state, with no promise (its containers died with the machine).
+    members.observeState({ ...nodeState('a'), incarnation: 2 }, 4010)
+    expect(view.read()).toMatchObject({
+      warm: true,
+      others: [expect.objectContaining({ id: 'a', promises: [] })],
+    })
+  })
+
+  test('after a partial view, a node takes new work only once a peer agrees with its view again', () => {
+    const { clock, members, view } = setup()
+    for (const id of ['a', 'b', 'c', 'd']) members.observeState(nodeState(id), 0)
+    clock.agreedAt = 0
+    expect(view.read().warm).toBe(true)
+    // Cut off alone: every peer dead, the view partial; it stays warm (the grace is rule 10's).
+    clock.now = 4000
+    members.sweep(4000)
+    expect(view.read()).toMatchObject({ partialView: true, warm: true })
+    // Healed: two of four heard again, enough to end rule 10, not enough to know the others.
+    clock.now = 5000
+    for (const id of ['a', 'b']) members.observeHeartbeat(id, beat, 5000)
+    members.sweep(5000)
+    expect(view.read()).toMatchObject({ partialView: false, warm: false })
+    // The warm-up is long over: only a peer agreeing after the heal ends the wait.
+    clock.now = 9000
+    expect(view.read().warm).toBe(false)
+    clock.agreedAt = 9000
+    expect(view.read().warm).toBe(true)
   })
 
   test('suspect members count as live, dead ones do not', () => {
@@ -126,12 +191,14 @@ describe('the cluster as the reconcile loop sees it', () => {
       fc.record({ kind: fc.constant('state' as const), id: fc.constantFrom(...ids) }),
       fc.record({ kind: fc.constant('beat' as const), id: fc.constantFrom(...ids) }),
       fc.record({ kind: fc.constant('unreachable' as const), id: fc.constantFrom(...ids) }),
+      fc.record({ kind: fc.constant('restart' as const), id: fc.constantFrom(...ids) }),
       fc.record({ kind: fc.constant('time' as const), ms: fc.integer({ min: 0, max: 5000 }) }),
     )
     fc.assert(
       fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
         const kept = setup(new MemberTable('self', { ...config, forgetAfterMs: 8000 }))
         const seqs = new Map<string, number>()
+        const incarnations = new Map<string, number>()
         // Each state gets a promise list of its own: the view must hold the member's newest one.
         const held = (view: ClusterView) =>
           new Map(view.read().others.map((n) => [n.id, n.promises] as const))
@@ -139,16 +206,23 @@ describe('the cluster as the reconcile loop sees it', () => {
           if (s.kind === 'state') {
             const seq = (seqs.get(s.id) ?? 0) + 1
             seqs.set(s.id, seq)
-            kept.members.observeState({ ...nodeState(s.id), seq, promises: [] }, kept.clock.now)
+            const incarnation = incarnations.get(s.id) ?? 1
+            kept.members.observeState({ ...nodeState(s.id), incarnation, seq, promises: [] }, kept.clock.now)
           } else if (s.kind === 'beat') kept.members.observeHeartbeat(s.id, beat, kept.clock.now)
-          else if (s.kind === 'unreachable') kept.members.markUnreachable(s.id, kept.clock.now)
+          else if (s.kind === 'restart') {
+            const incarnation = (incarnations.get(s.id) ?? 1) + 1
+            incarnations.set(s.id, incarnation)
+            seqs.set(s.id, 0)
+            kept.members.observeHeartbeat(s.id, { ...beat, incarnation, seq: 0 }, kept.clock.now)
+          } else if (s.kind === 'unreachable') kept.members.markUnreachable(s.id, kept.clock.now)
           else kept.clock.now += s.ms
           kept.members.sweep(kept.clock.now)
-          // What reading every member afresh gives: the live ones with a state, as they are now.
+          // What reading every member afresh gives: the live ones with a current state, as they are now.
           const theirs = new Map(
-            [...kept.members.members()]
-              .filter((m) => m.status !== 'dead' && m.state !== undefined)
-              .map((m) => [m.id, m.state?.promises] as const),
+            [...kept.members.members()].flatMap((m) => {
+              const state = currentState(m)
+              return state === undefined ? [] : [[m.id, state.promises] as const]
+            }),
           )
           const mine = held(kept.view)
           expect([...mine.keys()].sort()).toStrictEqual([...theirs.keys()].sort())

@@ -107,6 +107,20 @@ export interface StatusChange {
   to: MemberStatus
 }
 
+/**
+ * The member's state as placement reads it: none while it is dead, and none while it has announced
+ * a newer incarnation than the state held. A restart voids every promise of the previous process
+ * (a powered-off machine's containers died with it): read as the member came back, those
+ * promises won their slots back by rule 2 and the replacements were released, before the new
+ * incarnation's state arrived 20-30 ms later (a lab machine that booted left 8 of 10 running for
+ * up to 3 s). A live member without a readable state is one whose state the node waits for.
+ */
+export function currentState(member: Readonly<Member>): NodeState | undefined {
+  const state = member.state
+  if (member.status === 'dead' || state === undefined) return undefined
+  return state.incarnation < member.announced.incarnation ? undefined : state
+}
+
 /** A member's status at `now`, from the age of the evidence alone. */
 export function statusAt(
   member: Pick<Member, 'heardAt' | 'unreachableAt'> & { direct?: boolean },
@@ -236,7 +250,7 @@ export class MemberTable {
     }
     if (compareVersions(beat, member.announced) < 0) return 'stale'
     if (compareVersions(beat, member.announced) > 0) forgetReports(member)
-    member.announced = version(beat)
+    this.#announce(member, beat)
     member.declDigest = beat.decls
     member.heardAt = Math.max(member.heardAt, now)
     if (!member.direct) {
@@ -259,10 +273,21 @@ export class MemberTable {
     const member = this.#members.get(id)
     if (member === undefined || compareVersions(announced, member.announced) < 0) return 'stale'
     if (compareVersions(announced, member.announced) > 0) forgetReports(member)
-    member.announced = version(announced)
+    this.#announce(member, announced)
     member.heardAt = Math.max(member.heardAt, now)
     if (member.status !== 'alive') this.#watchMember(member, now)
     return member.state === undefined || isNewer(announced, member.state) ? 'needs-state' : 'unchanged'
+  }
+
+  /**
+   * Takes the member's own word of its version. A new incarnation voids the state held
+   * (`currentState`): the member is touched, so that the placement view drops its old promises
+   * now, not when the new state arrives.
+   */
+  #announce(member: Member, announced: StateVersion): void {
+    const restarted = member.state !== undefined && announced.incarnation > member.announced.incarnation
+    member.announced = version(announced)
+    if (restarted) this.#touched.add(member.id)
   }
 
   /**

@@ -99,7 +99,8 @@ export class SimNode {
   #view!: ClusterView
   #clock!: Clock
   #hlc: Hlc = HLC_ZERO
-  #agreed = false
+  /** When a peer's heartbeat last agreed with this node's view, as in the daemon. */
+  #agreedAt: number | undefined
   #declMismatchSince = new Map<string, number>()
   readonly #memberSync = new MismatchTrigger(MEMBER_SYNC_AFTER_MS)
   #lastDeclPull = new Map<string, number>()
@@ -129,7 +130,7 @@ export class SimNode {
     this.#clock = engine.clock(this.init.skewMs)
     this.up = true
     this.incarnation++
-    this.#agreed = false
+    this.#agreedAt = undefined
     this.table = new MemberTable(this.id, {
       suspectAfterMs: this.init.suspectAfterMs,
       deadAfterMs: this.init.deadAfterMs,
@@ -163,7 +164,7 @@ export class SimNode {
         members: this.table,
         declarations: this.decls,
         now: this.#clock.now,
-        agreed: () => this.#agreed,
+        agreedAt: () => this.#agreedAt,
         reads: (id) => this.#scope.near(id),
         self: () => ({
           labels: this.state.labels,
@@ -420,9 +421,10 @@ export class SimNode {
     const sameDecls = beat.decls === this.decls.digest()
     // Undefined: the peer's digest covers a shard out of this node's scope (partial membership).
     const sameMembers = this.table.sameMembers(from.id, beat.members)
-    if (!this.#agreed && sameDecls && sameMembers === true) {
-      this.#agreed = true
-      this.reconciler.viewChanged()
+    if (sameDecls && sameMembers === true) {
+      const first = this.#agreedAt === undefined
+      this.#agreedAt = now
+      if (first) this.reconciler.viewChanged()
     }
     if (this.#memberSync.check(from.id, sameMembers !== false, now)) this.#syncMembers(from)
     // Anti-entropy: a digest that stays different for over a second means a lost message.

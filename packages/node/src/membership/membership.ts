@@ -144,7 +144,7 @@ export class Membership {
    */
   readonly #unpublished = new Set<string>()
   #stopping = false
-  #agreed = false
+  #agreedAt: number | undefined
 
   constructor(
     private readonly init: MembershipInit,
@@ -230,7 +230,12 @@ export class Membership {
    * this node: from then on this node's view is as complete as that peer's.
    */
   get agreedWithAPeer(): boolean {
-    return this.#agreed
+    return this.#agreedAt !== undefined
+  }
+
+  /** When a peer's heartbeat last agreed with this node's view (monotonic ms), if ever. */
+  get agreedAt(): number | undefined {
+    return this.#agreedAt
   }
 
   /**
@@ -318,9 +323,10 @@ export class Membership {
     this.components.onHeartbeat?.(peer, now, decoded.value)
     // Undefined: the peer's digest covers a shard out of this node's scope (partial membership).
     const sameMembers = this.table.sameMembers(peer, decoded.value.members)
-    if (!this.#agreed && sameMembers === true && decoded.value.decls === this.components.declsDigest()) {
-      this.#agreed = true
-      this.components.onChange?.()
+    if (sameMembers === true && decoded.value.decls === this.components.declsDigest()) {
+      const first = this.#agreedAt === undefined
+      this.#agreedAt = now
+      if (first) this.components.onChange?.()
     }
     if (this.#memberSync.check(peer, sameMembers !== false, now)) void this.#syncMembers(peer)
     if (sameMembers === false && now - this.#askedAt > ASK_PEERS_EVERY_MS) {

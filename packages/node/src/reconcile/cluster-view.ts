@@ -1,5 +1,6 @@
 import {
   ClaimIndex,
+  currentState,
   type DeclStore,
   type MemberTable,
   type NodeState,
@@ -25,8 +26,11 @@ export interface ClusterViewComponents {
   self: () => ReconcileView['self']
   /** Monotonic ms. */
   now: () => number
-  /** True once a peer's heartbeat showed the same members and declarations as this node's. */
-  agreed: () => boolean
+  /**
+   * When a peer's heartbeat last showed the same members and declarations as this node's
+   * (monotonic ms), if ever.
+   */
+  agreedAt: () => number | undefined
   /**
    * False while a node told to join has heard from no member: it takes no work until then, as
    * it would otherwise run the whole cluster's work alone. Default: always true.
@@ -63,6 +67,12 @@ export class ClusterView {
   /** Members seen recently, over all and over direct connections, and when they were counted. */
   #recent: { at: number; size: number; all: number; direct: number } | undefined
   #synced = false
+  /** Only an agreement from this time on makes the view complete: start-up, or a regained contact. */
+  #agreeFrom: number
+  /** The last read saw a partial view (rule 10). */
+  #wasPartial = false
+  /** Contact was regained after a partial view: only an agreement ends the wait, never the warm-up. */
+  #regained = false
   readonly #startedAt: number
   readonly #warmupMs: number
   readonly #recentWindowMs: number
@@ -72,6 +82,7 @@ export class ClusterView {
     private readonly components: ClusterViewComponents,
   ) {
     this.#startedAt = components.now()
+    this.#agreeFrom = this.#startedAt
     this.#warmupMs = init.warmupMs ?? 2000
     this.#recentWindowMs = init.recentWindowMs ?? 300_000
   }
@@ -87,7 +98,10 @@ export class ClusterView {
     this.#update()
     const worse = this.#rule10Counts(now)
     const partial = this.#partial.observe(worse.hearing, worse.recent, now)
+    this.#regain(partial.partial, now)
     const waitingFor = this.#waiting.values().next().value
+    const agreedAt = this.components.agreedAt()
+    const agreed = agreedAt !== undefined && agreedAt >= this.#agreeFrom
     return {
       workloads: this.components.declarations.live(),
       others: this.#others,
@@ -97,9 +111,25 @@ export class ClusterView {
       partialViewForMs: partial.forMs,
       warm:
         (this.components.joined?.() ?? true) &&
-        (this.components.agreed() || now >= this.warmAt) &&
+        (agreed || (!this.#regained && now >= this.warmAt)) &&
         waitingFor === undefined,
       waitingFor,
+    }
+  }
+
+  /**
+   * A node that sees most of the cluster again after a partial view (a healed cable) claims
+   * nothing until a peer agrees with its view, as at start-up: it hears the members one by one,
+   * and seeing half of them again ended rule 10 while the rest were still dead in its view, so it
+   * claimed their slots, which their holders still ran (a lab machine healed after a cut started
+   * a second copy of a replica in 5 runs of 7).
+   */
+  #regain(partial: boolean, now: number): void {
+    if (partial) this.#wasPartial = true
+    else if (this.#wasPartial) {
+      this.#wasPartial = false
+      this.#regained = true
+      this.#agreeFrom = now
     }
   }
 
@@ -112,7 +142,8 @@ export class ClusterView {
     const reads = this.components.reads
     for (const id of ids) {
       const member = reads === undefined || reads(id) ? members.get(id) : undefined
-      const state = member === undefined || member.status === 'dead' ? undefined : member.state
+      // A restarted member's old promises are void: it waits, like a new one, for its state.
+      const state = member === undefined ? undefined : currentState(member)
       if (member !== undefined && member.status !== 'dead' && state === undefined) this.#waiting.add(id)
       else if (this.#waiting.size > 0) this.#waiting.delete(id)
       const made = this.#live.get(id)

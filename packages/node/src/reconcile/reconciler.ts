@@ -305,7 +305,8 @@ export class Reconciler {
     }
     const { containers, epoch } = this.#listing
     const view = this.components.view()
-    this.#partial = view.partialView
+    // Not warm (a regained contact waits for a peer to agree) moves with heartbeats alone too.
+    this.#partial = view.partialView || !view.warm
     let changed = this.#observe(containers, view, epoch)
     changed = this.#pruneRefusals(view.workloads) || changed
 
@@ -326,9 +327,12 @@ export class Reconciler {
     // Only what `gary ps` reads is kept: a whole plan (assignment and buckets of every slot) per
     // pass held 3 GB in a 1000-node simulation.
     this.#unschedulable = result.unschedulable
-    if (view.warm && !this.#warm) {
-      this.#warm = true
-      this.components.logger.info({ members: view.others.length + 1 }, 'view complete: taking new work')
+    if (view.warm !== this.#warm) {
+      this.#warm = view.warm
+      if (view.warm)
+        this.components.logger.info({ members: view.others.length + 1 }, 'view complete: taking new work')
+      else if (this.#passes > 1)
+        this.components.logger.info({ waitingFor: view.waitingFor }, 'view incomplete: taking no new work')
     }
     this.components.logger.debug(
       {
