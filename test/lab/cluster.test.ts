@@ -92,6 +92,42 @@ async function converged(workload: string, replicas: number, machines = lab.mach
   })
 }
 
+/**
+ * Polls every machine's engine until stopped (a machine that is off counts none): the fewest
+ * distinct slots of `workload` seen running at any poll, and every container seen running on
+ * each machine. Runs beside whatever the test does meanwhile (a boot, a heal).
+ */
+function watchRunning(workload: string) {
+  let stopped = false
+  let fewest = Number.POSITIVE_INFINITY
+  let polls = 0
+  const seen = new Map<number, Set<string>>(lab.machines.map((i) => [i, new Set<string>()]))
+  const done = (async () => {
+    while (!stopped) {
+      const lists = await Promise.all(
+        lab.machines.map((i) =>
+          lab
+            .engine(i)
+            .list({ [LABELS.workload]: workload }, AbortSignal.timeout(2000))
+            .then((all) => all.filter((c) => c.state === 'running'))
+            .catch(() => []),
+        ),
+      )
+      for (const [k, list] of lists.entries()) for (const c of list) seen.get(k + 1)!.add(c.id)
+      fewest = Math.min(fewest, new Set(lists.flat().map((c) => c.labels[LABELS.slot])).size)
+      polls++
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })()
+  return {
+    async stop() {
+      stopped = true
+      await done
+      return { fewest, polls, seen }
+    },
+  }
+}
+
 async function apply(i: number, workload: string, spec: string): Promise<void> {
   const path = await lab.put(i, `${workload}.yaml`, `name: ${workload}\nimage: ${TEST_IMAGE}\n${spec}`)
   expect(await lab.gary(i, ['apply', '-f', path])).toMatch(new RegExp(`^${workload}: (created|updated)`))
@@ -185,13 +221,19 @@ ports: [{container: 8080, host: 18080}]
     await expect(lab.engine(victim).info(AbortSignal.timeout(2000))).rejects.toThrow()
     const survivors = lab.machines.filter((i) => i !== victim)
     await converged('lab-power', 10, survivors)
-    // Back on: its daemon starts again (its containers died with it) and the cluster holds R.
+    // Back on: its daemon starts again (its containers died with it). The others must not give
+    // its old slots back to promises of its previous life: R run at every poll, from the boot
+    // until the cluster settles.
+    const watch = watchRunning('lab-power')
     await lab.boot(victim)
     await waitFor('the booted machine to be alive everywhere', () => allAlive(), {
       timeoutMs: 30_000,
       intervalMs: 200,
     })
     await converged('lab-power', 10)
+    const { fewest, polls } = await watch.stop()
+    expect(polls).toBeGreaterThan(10)
+    expect(fewest, 'replicas running at the worst poll while the machine booted').toBe(10)
     await lab.gary(4, ['rm', 'lab-power'])
     await converged('lab-power', 0)
   })
@@ -220,12 +262,20 @@ ports: [{container: 8080, host: 18080}]
       expect(lines[0]).toMatchObject({ level: 40, reason: expect.stringMatching(/^no answer: /) })
       expect(lines.length).toBe(1)
     }
+    // Healed: the replacements of its slots are released (its own, older claims win), and it
+    // starts nothing of the others' while it hears them back one by one.
+    const watch = watchRunning('lab-cut')
     await lab.heal(cut)
     await waitFor('the healed machine to be alive everywhere', () => allAlive(), {
       timeoutMs: 30_000,
       intervalMs: 200,
     })
     await converged('lab-cut', 10)
+    const { seen } = await watch.stop()
+    const started = [...seen.get(cut)!].filter((id) => !before!.containers.some((c) => c.id === id))
+    expect(started, 'containers the healed machine started after the heal').toEqual([])
+    const [kept] = await runningOn('lab-cut', [cut])
+    expect(kept!.containers.map((c) => c.id).sort()).toEqual(before!.containers.map((c) => c.id).sort())
     await lab.gary(2, ['rm', 'lab-cut'])
     await converged('lab-cut', 0)
   })

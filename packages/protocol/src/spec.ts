@@ -57,6 +57,8 @@ export interface Workload {
    * same; carried over by every later apply.
    */
   redeploy?: number
+  /** What a node cut off from most of the cluster does with it; absent: the defaults. */
+  partition?: PartitionPolicy
 }
 
 /** How a new generation replaces the old one (`update` in a spec). */
@@ -69,6 +71,19 @@ export interface UpdatePolicy {
   failureAction: 'rollback' | 'pause'
   /** `stop-first`: an old slot stops, then its successor starts; `start-first`: the successor runs and is ready first. */
   order: 'stop-first' | 'start-first'
+}
+
+/**
+ * A workload's partition policy (placement/partition.ts): on a node that sees fewer than half of
+ * the members (rule 10), `minority: keep` takes over nothing, `takeover` takes over the others'
+ * slots after `afterMs`; `isolated: stop` stops the node's own copies after `stopAfterMs`.
+ * Absent fields take the defaults: keep, 60 s, keep, 30 s.
+ */
+export interface PartitionPolicy {
+  minority?: 'keep' | 'takeover'
+  afterMs?: number
+  isolated?: 'keep' | 'stop'
+  stopAfterMs?: number
 }
 
 /** One port of a workload, normalised. */
@@ -142,6 +157,13 @@ const healthRetriesSchema = z.number().int().min(1).max(1000)
 const maxUnavailableSchema = z.number().int().min(1).max(MAX_REPLICAS)
 const failureActionSchema = z.enum(['rollback', 'pause'])
 const updateOrderSchema = z.enum(['stop-first', 'start-first'])
+const minoritySchema = z.enum(['keep', 'takeover'])
+const isolatedSchema = z.enum(['keep', 'stop'])
+/** `takeover` and `stop` contradict each other: one side would both take slots over and stop them. */
+const consistentPartition = (p: { minority?: string; isolated?: string }) =>
+  !(p.minority === 'takeover' && p.isolated === 'stop')
+const CONTRADICTORY_PARTITION =
+  'minority: takeover and isolated: stop contradict each other (a cut-off node would take slots over and stop them): choose one'
 const httpCheckSchema = z.strictObject({
   path: z
     .string()
@@ -203,6 +225,15 @@ export const WorkloadSchema: z.ZodType<Workload> = z
     }),
     labels: LabelsSchema,
     redeploy: z.number().int().min(1).max(MAX_REDEPLOY).optional(),
+    partition: z
+      .strictObject({
+        minority: minoritySchema.optional(),
+        afterMs: z.number().int().min(1).max(MAX_DURATION_MS).optional(),
+        isolated: isolatedSchema.optional(),
+        stopAfterMs: z.number().int().min(1).max(MAX_DURATION_MS).optional(),
+      })
+      .refine(consistentPartition, { message: CONTRADICTORY_PARTITION })
+      .optional(),
   })
   .superRefine((workload, ctx) => {
     if (workload.mode === 'global' && workload.replicas !== 0) {
@@ -279,6 +310,15 @@ const InputSchema = z.strictObject({
     })
     .optional(),
   labels: LabelsSchema.optional(),
+  partition: z
+    .strictObject({
+      minority: minoritySchema.optional(),
+      after: amount(parseDuration).optional(),
+      isolated: isolatedSchema.optional(),
+      stopAfter: amount(parseDuration).optional(),
+    })
+    .refine(consistentPartition, { message: CONTRADICTORY_PARTITION })
+    .optional(),
 })
 
 type Input = z.output<typeof InputSchema>
@@ -520,6 +560,17 @@ function toWorkload(input: Input): Workload {
       order: input.update?.order ?? 'stop-first',
     },
     labels: { ...input.labels },
+    ...(input.partition === undefined ? {} : { partition: partitionOf(input.partition) }),
+  }
+}
+
+/** The policy as written, in ms; fields left out stay out (the rules fill in the defaults). */
+function partitionOf(input: NonNullable<Input['partition']>): PartitionPolicy {
+  return {
+    ...(input.minority === undefined ? {} : { minority: input.minority }),
+    ...(input.after === undefined ? {} : { afterMs: input.after }),
+    ...(input.isolated === undefined ? {} : { isolated: input.isolated }),
+    ...(input.stopAfter === undefined ? {} : { stopAfterMs: input.stopAfter }),
   }
 }
 

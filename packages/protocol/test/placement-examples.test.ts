@@ -507,8 +507,28 @@ test('global workload: one slot per eligible node, released when the node drains
   ])
 })
 
-test('partial view: a node cut off alone keeps its work and takes over nothing until the grace ends', () => {
+test('partial view: a node cut off alone keeps its work and takes over nothing, however long it lasts', () => {
   const web = workload('web', { replicas: 4 })
+  const world: World = { nodes: [node('n1', { promises: [promise(web, 0)] })], workloads: [web], now: 5000 }
+  for (const forMs of [0, 30_000, 60_000, 3_600_000]) {
+    const cut = planFor(world, 'n1', { partialView: true, partialViewForMs: forMs })
+    expect(cut.actions).toStrictEqual([{ kind: 'keep', workload: 'web', slot: 0 }])
+  }
+})
+
+test('partial view, `isolated: stop`: a node cut off alone stops its own copy after stopAfter', () => {
+  const web = workload('web', { replicas: 4, partition: { isolated: 'stop', stopAfterMs: 10_000 } })
+  const world: World = { nodes: [node('n1', { promises: [promise(web, 0)] })], workloads: [web], now: 5000 }
+  expect(planFor(world, 'n1', { partialView: true, partialViewForMs: 9_999 }).actions).toStrictEqual([
+    { kind: 'keep', workload: 'web', slot: 0 },
+  ])
+  expect(planFor(world, 'n1', { partialView: true, partialViewForMs: 10_000 }).actions).toStrictEqual([
+    { kind: 'release', workload: 'web', slot: 0, reason: 'partitioned' },
+  ])
+})
+
+test('partial view, `minority: takeover`: a node cut off alone takes over nothing until the grace ends', () => {
+  const web = workload('web', { replicas: 4, partition: { minority: 'takeover' } })
   // n1 sees only itself; the nodes that ran slots 1 to 3 look dead from here.
   const world: World = { nodes: [node('n1', { promises: [promise(web, 0)] })], workloads: [web], now: 5000 }
   const cut = planFor(world, 'n1', { partialView: true, partialViewForMs: 30_000 })

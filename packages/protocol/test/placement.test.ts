@@ -361,9 +361,15 @@ describe.each(configs)('placement rules (%s)', (_, config) => {
     )
   })
 
-  test('a node with a partial view claims nothing during the grace, then acts normally', () => {
+  test('a node with a partial view claims nothing by default; with `minority: takeover`, during the grace, then acts normally', () => {
     fc.assert(
-      fc.property(cluster, fc.nat(29), fc.nat(59_999), (c, selfIndex, forMs) => {
+      fc.property(cluster, fc.nat(29), fc.nat(59_999), fc.boolean(), (raw, selfIndex, forMs, takeover) => {
+        const c = takeover
+          ? {
+              ...raw,
+              workloads: raw.workloads.map((w) => ({ ...w, partition: { minority: 'takeover' as const } })),
+            }
+          : raw
         const self = (c.nodes[selfIndex % c.nodes.length] as PlacementNode).id
         const normal = plan(view(c, self), config)
         const cut = plan(view(c, self, { partialView: true, partialViewForMs: forMs }), config)
@@ -377,7 +383,36 @@ describe.each(configs)('placement rules (%s)', (_, config) => {
           if (!starts(normal).includes(key)) expect(normal.buckets.updating).toContain(key)
         expect(cut.assignment).toStrictEqual(normal.assignment)
         const late = plan(view(c, self, { partialView: true, partialViewForMs: 60_000 + forMs }), config)
-        expect(late).toStrictEqual(normal)
+        if (takeover) expect(late).toStrictEqual(normal)
+        else expect(late.actions).toStrictEqual(cut.actions)
+      }),
+    )
+  })
+
+  test('with `isolated: stop`, a node with a partial view releases its own slots after stopAfter, and claims nothing', () => {
+    fc.assert(
+      fc.property(cluster, fc.nat(29), fc.nat(59_999), (raw, selfIndex, forMs) => {
+        const c = {
+          ...raw,
+          workloads: raw.workloads.map((w) => ({
+            ...w,
+            partition: { isolated: 'stop' as const, stopAfterMs: 30_000 },
+          })),
+        }
+        const self = (c.nodes[selfIndex % c.nodes.length] as PlacementNode).id
+        const partial = plan(view(c, self, { partialView: true, partialViewForMs: forMs }), config)
+        expect(partial.actions.filter((a) => a.kind === 'claim')).toStrictEqual([])
+        const partitioned = partial.actions.filter((a) => a.kind === 'release' && a.reason === 'partitioned')
+        if (forMs < 30_000) expect(partitioned).toStrictEqual([])
+        else {
+          // Every slot it still holds is given up; a stray or lost one goes for its own reason.
+          expect(partial.actions.filter((a) => a.kind === 'start' || a.kind === 'keep')).toStrictEqual([])
+        }
+        // A whole view stops nothing.
+        const whole = plan(view(c, self, { partialView: false, partialViewForMs: 0 }), config)
+        expect(whole.actions.filter((a) => a.kind === 'release' && a.reason === 'partitioned')).toStrictEqual(
+          [],
+        )
       }),
     )
   })

@@ -2,10 +2,11 @@ import type { Classification } from './classify.js'
 import type { Context } from './context.js'
 import type { Outcome } from './outcome.js'
 import { decideOwn, SelfActionList } from './own.js'
+import { stopsOwn, takesNewWork } from './partition.js'
 import { promiseSlotKey } from './slots.js'
 import { SoleCandidates } from './sole.js'
 import type { SelfAction } from './types.js'
-import { matchesConstraints } from './workloads.js'
+import { matchesConstraints, type WorkloadInfo } from './workloads.js'
 
 /**
  * This node's part of the plan: a decision for each of its own promises, from the bucket its slot
@@ -14,8 +15,8 @@ import { matchesConstraints } from './workloads.js'
 export function selfActions(context: Context, classification: Classification, out: Outcome): SelfAction[] {
   const { view, config, self } = context
   if (self === undefined) return []
-  // Rule 10: cut off from most of the cluster, keep and start own work, take nothing new.
-  const holdBack = view.partialView && view.partialViewForMs < config.partialViewGraceMs
+  // Rule 10: cut off from most of the cluster, each workload does what its partition policy says.
+  const takes = (workload: WorkloadInfo) => takesNewWork(workload.partition, view)
   const actions = new SelfActionList(view.nowWall, config.settleMs)
   const sole = new SoleCandidates((workload) =>
     context.nodes.some(
@@ -31,16 +32,15 @@ export function selfActions(context: Context, classification: Classification, ou
     view.self,
     (workload, promise) => classification.byKey.get(promiseSlotKey(workload.global, promise, view.self)),
     (workload, promise, state) => {
-      if (out.updating.has(state.key) && !holdBack) actions.release(promise, 'updating')
+      if (out.updating.has(state.key) && takes(workload)) actions.release(promise, 'updating')
       else actions.startOrKeep(promise, sole.of(workload))
     },
     actions,
-    holdBack,
+    (workload) => !takes(workload),
+    (workload) => stopsOwn(workload.partition, view),
   )
-  if (!holdBack) {
-    for (const state of out.placed)
-      if (out.assignment.get(state.key) === view.self)
-        actions.claim(state.workload, state.slot, out.rollout.has(state.key))
-  }
+  for (const state of out.placed)
+    if (out.assignment.get(state.key) === view.self && takes(state.workload))
+      actions.claim(state.workload, state.slot, out.rollout.has(state.key))
   return actions.list()
 }

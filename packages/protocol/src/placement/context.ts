@@ -22,7 +22,7 @@ export function buildContext(view: PlacementView, config: PlacementConfig): Cont
   const nodes = [...view.nodes].sort((a, b) => compareText(a.id, b.id))
   const ids = nodes.map((node) => node.id)
   const self = ids.indexOf(view.self)
-  const workloads = describeWorkloads(view.workloads)
+  const workloads = describeWorkloads(view.workloads, config)
   return {
     view,
     config,

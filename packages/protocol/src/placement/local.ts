@@ -7,6 +7,7 @@ import { explainLocal } from './local-reasons.js'
 import { type LocalClaim, type LocalSlot, LocalView, slotsIn } from './local-view.js'
 import { emptyOutcome } from './outcome.js'
 import { decideOwn, SelfActionList } from './own.js'
+import { stopsOwn, takesNewWork } from './partition.js'
 import { refuses } from './refusals.js'
 import { counted, halted, serves } from './rollout.js'
 import { promiseSlotKey } from './slots.js'
@@ -39,11 +40,12 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
   const selfNode = view.nodes.findLast((node) => node.id === view.self)
   if (selfNode === undefined)
     return { actions: [], assignment: out.assignment, unschedulable: [], buckets: out.buckets }
-  const workloads = describeWorkloads(view.workloads)
+  const workloads = describeWorkloads(view.workloads, config)
   const byName = new Map(workloads.map((w) => [w.name, w]))
   const own = ownPromises(selfNode.promises).sort(compareSlots)
   const local = new LocalView(selfNode, index, byName, own, config.shards)
-  const holdBack = view.partialView && view.partialViewForMs < config.partialViewGraceMs
+  // Rule 10: cut off from most of the cluster, each workload does what its partition policy says.
+  const holdsBack = (workload: WorkloadInfo) => !takesNewWork(workload.partition, view)
   const room = new Room(selfNode, local.usage(selfNode))
   const unplaceable: { workload: WorkloadInfo; key: string; slot: number }[] = []
   const actions = new SelfActionList(view.nowWall, config.settleMs)
@@ -67,7 +69,11 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
   const isHalted = (workload: WorkloadInfo) =>
     entry(stopped, workload.name, () => halted(nodesOf(local), workload))
   const keepCurrent = (workload: WorkloadInfo, p: SlotPromise) => {
-    if (p.generation === workload.generation || holdBack || !mayUpdate(local, workload, p, isHalted)) {
+    if (
+      p.generation === workload.generation ||
+      holdsBack(workload) ||
+      !mayUpdate(local, workload, p, isHalted)
+    ) {
       actions.startOrKeep(p, sole.of(workload))
       return
     }
@@ -109,7 +115,8 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
     },
     keepCurrent,
     actions,
-    holdBack,
+    holdsBack,
+    (workload) => stopsOwn(workload.partition, view),
   )
 
   // Free slots this node can win (rules 4, 9), and its share of the unschedulable ones (rule 6).
@@ -117,13 +124,14 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
     if (workload.global) {
       if (heldGlobal.has(workload.name) || !welcomes(selfNode, workload)) continue
       if (!refuses(selfNode, workload) && room.fits(workload)) {
-        if (!holdBack) {
+        if (!holdsBack(workload)) {
           room.take(workload)
           claim(workload, 0)
         }
       } else unplaceable.push({ workload, slot: 0, key: globalSlotKey(workload.name, view.self) })
       continue
     }
+    const holdBack = holdsBack(workload)
     const arc = holdBack ? undefined : local.arc(workload, config.candidates)
     const arcs =
       arc === 'all' ? [arc] : [arc, holdBack ? undefined : local.wrapArc(workload, config.candidates)]

@@ -75,7 +75,8 @@ export class SelfActionList {
  * stands: a stray is released as `deleted` or `scaled-down`; a claim that lost (rule 2) or whose
  * node may no longer hold the slot (rule 7, changed labels) is released; a draining holder keeps
  * its slot until the successor runs; the slot's current holder is left to `keepCurrent`, which
- * may update it (rule 8). Failed and releasing promises are the actuator's to withdraw.
+ * may update it (rule 8). Failed and releasing promises are the actuator's to withdraw. A node cut
+ * off from most of the cluster gives up the slots of workloads whose policy stops them there.
  */
 export function decideOwn<C extends Claimant>(
   own: readonly SlotPromise[],
@@ -84,8 +85,10 @@ export function decideOwn<C extends Claimant>(
   standingOf: (workload: WorkloadInfo, promise: SlotPromise) => SlotStanding<C> | undefined,
   keepCurrent: (workload: WorkloadInfo, promise: SlotPromise, state: SlotStanding<C>) => void,
   actions: SelfActionList,
-  /** Rule 10: a node with a partial view starts no rolling update, nor ends one. */
-  holdBack = false,
+  /** Rule 10: a node with a partial view starts no rolling update, nor ends one (per workload: its partition policy). */
+  holdsBack: (workload: WorkloadInfo) => boolean = () => false,
+  /** Whether the node stops its copies of the workload (its partition policy, `isolated: stop`). */
+  stops: (workload: WorkloadInfo) => boolean = () => false,
 ): void {
   for (const promise of own) {
     const workload = byName.get(promise.workload)
@@ -96,11 +99,15 @@ export function decideOwn<C extends Claimant>(
     }
     if (!isClaimant(promise)) continue
     const w = workload as WorkloadInfo
+    if (stops(w)) {
+      if (promise.phase !== 'releasing') actions.release(promise, 'partitioned')
+      continue
+    }
     const state = standingOf(w, promise)
     if (state === undefined) continue
     const verdict = ownVerdict(state, self, promise, w.global)
     if (verdict === 'current') keepCurrent(w, promise, state)
-    else if (verdict === 'wait' || (verdict === 'updating' && holdBack)) actions.startOrKeep(promise)
+    else if (verdict === 'wait' || (verdict === 'updating' && holdsBack(w))) actions.startOrKeep(promise)
     else actions.release(promise, verdict)
   }
 }

@@ -37,7 +37,10 @@ export interface PlacementView {
 export interface PlacementConfig {
   /** A claim starts only after this long without a better claim, ms. Default 300. */
   settleMs: number
-  /** How long a node with a partial view refrains from claiming, ms. Default 60000. */
+  /**
+   * How long a node with a partial view refrains from taking over the slots of a workload whose
+   * partition policy is `minority: takeover` without an `after` of its own, ms. Default 60000.
+   */
   partialViewGraceMs: number
   /** Power-of-d choices: nodes drawn from the hash ring per slot. Default 4. */
   candidates: number
@@ -68,7 +71,15 @@ export const DEFAULT_PLACEMENT_CONFIG: Readonly<PlacementConfig> = Object.freeze
   shards: 1,
 })
 
-export type ReleaseReason = 'lost' | 'scaled-down' | 'deleted' | 'drained' | 'updating' | 'ineligible'
+export type ReleaseReason =
+  | 'lost'
+  | 'scaled-down'
+  | 'deleted'
+  | 'drained'
+  | 'updating'
+  | 'ineligible'
+  /** Cut off from most of the cluster for the workload's `stopAfter` (`isolated: stop`). */
+  | 'partitioned'
 
 /** What this node does about its own promises. Nothing here concerns another node. */
 export type SelfAction =

@@ -1,7 +1,8 @@
 import { canonicalJson } from '../canonical.js'
 import { generationOf, type Workload } from '../spec.js'
 import { compareText } from './compare.js'
-import type { PlacementNode } from './types.js'
+import { partitionPolicy, type ResolvedPartition } from './partition.js'
+import { DEFAULT_PLACEMENT_CONFIG, type PlacementConfig, type PlacementNode } from './types.js'
 
 /** A declaration with what the rules read from it computed once. */
 export interface WorkloadInfo {
@@ -21,6 +22,8 @@ export interface WorkloadInfo {
   hostPorts: string[]
   /** Constraint pairs sorted by key. */
   constraints: [string, string][]
+  /** What it does on a node cut off from most of the cluster. */
+  partition: ResolvedPartition
 }
 
 /**
@@ -28,7 +31,10 @@ export interface WorkloadInfo {
  * a declaration store; should two arrive anyway, the one with the smaller canonical JSON counts,
  * so that the choice does not depend on the order of the list.
  */
-export function describeWorkloads(workloads: readonly Workload[]): WorkloadInfo[] {
+export function describeWorkloads(
+  workloads: readonly Workload[],
+  config: Pick<PlacementConfig, 'partialViewGraceMs'> = DEFAULT_PLACEMENT_CONFIG,
+): WorkloadInfo[] {
   const byName = new Map<string, Workload>()
   for (const workload of workloads) {
     const other = byName.get(workload.name)
@@ -49,6 +55,7 @@ export function describeWorkloads(workloads: readonly Workload[]): WorkloadInfo[
       order: spec.update.order,
       hostPorts: hostPortsOf(spec),
       constraints: Object.entries(spec.constraints).sort(([a], [b]) => compareText(a, b)),
+      partition: partitionPolicy(spec.partition, config),
     }))
 }
 
