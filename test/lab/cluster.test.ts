@@ -262,10 +262,35 @@ ports: [{container: 8080, host: 18080}]
       expect(lines[0]).toMatchObject({ level: 40, reason: expect.stringMatching(/^no answer: /) })
       expect(lines.length).toBe(1)
     }
-    // Healed: the replacements of its slots are released (its own, older claims win), and it
-    // starts nothing of the others' while it hears them back one by one.
+    // Healed as a heal is heard, one member after another: the cable first, with machines 4 and
+    // 5 still out of machine 1's reach (rules in machine 1's own namespace), so that it hears
+    // half of the cluster back while the rest are still dead in its view. It must start none
+    // of their slots (their holders run them); the replacements of its own slots are released
+    // (its claims are older).
     const watch = watchRunning('lab-cut')
+    const far = [4, 5].map((i) => lab.address(i)).join(', ')
+    await lab.exec(cut, [
+      'nft',
+      `add table inet lab-stage; add chain inet lab-stage out { type filter hook output priority 0; }; add rule inet lab-stage out ip daddr { ${far} } drop; add chain inet lab-stage in { type filter hook input priority 0; }; add rule inet lab-stage in ip saddr { ${far} } drop`,
+    ])
     await lab.heal(cut)
+    const hearsBack = async () => {
+      const view = await lab.api<NodeView[]>(cut, '/v1/nodes')
+      return view.filter(
+        (node) => !node.self && node.state === 'alive' && [2, 3].includes(machineOf(node.id)!),
+      )
+    }
+    await waitFor('machine 1 to hear machines 2 and 3 again', async () => (await hearsBack()).length === 2, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    })
+    // Long enough for a claim to settle and start (300 ms): until machine 1 knows every member
+    // alive again (member sync relays those it cannot reach yet).
+    await waitFor('machine 1 to list every machine alive', () => allAlive([cut]), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    })
+    await lab.exec(cut, ['nft', 'delete table inet lab-stage'])
     await waitFor('the healed machine to be alive everywhere', () => allAlive(), {
       timeoutMs: 30_000,
       intervalMs: 200,

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { MAX_SHARDS } from '@gary/protocol'
 import { inOrder, type RunOutcome, runInChild, stopChildren } from './children.js'
-import { runScenario, SCENARIO_NAMES } from './scenarios.js'
+import { POLICY_SCENARIO_NAMES, runScenario, SCENARIO_NAMES } from './scenarios.js'
 import { renderRow, TABLE_HEADER } from './table.js'
 
 const USAGE =
@@ -30,11 +30,16 @@ try {
 }
 const sizes = values.nodes.split(',').map(Number)
 const scenarios = values.scenario?.split(',') ?? SCENARIO_NAMES
-const unknown = scenarios.filter((name) => !SCENARIO_NAMES.includes(name))
+const unknown = scenarios.filter(
+  (name) => !SCENARIO_NAMES.includes(name) && !POLICY_SCENARIO_NAMES.includes(name),
+)
 const seed = Number(values.seed)
 const jobs = Number(values.jobs)
 const shards = values.shards === 'auto' ? undefined : Number(values.shards)
-if (unknown.length > 0) fail(`unknown scenario ${unknown.join(', ')} (known: ${SCENARIO_NAMES.join(', ')})`)
+if (unknown.length > 0)
+  fail(
+    `unknown scenario ${unknown.join(', ')} (known: ${[...SCENARIO_NAMES, ...POLICY_SCENARIO_NAMES].join(', ')})`,
+  )
 if (sizes.some((n) => !Number.isInteger(n) || n < 2))
   fail('--nodes takes whole numbers of at least 2, like 10,100')
 if (!Number.isInteger(seed) || seed < 0) fail('--seed takes a whole number of at least 0, like 1')
