@@ -273,6 +273,7 @@ ports: [{container: 8080, host: 18080}]
       'nft',
       `add table inet lab-stage; add chain inet lab-stage out { type filter hook output priority 0; }; add rule inet lab-stage out ip daddr { ${far} } drop; add chain inet lab-stage in { type filter hook input priority 0; }; add rule inet lab-stage in ip saddr { ${far} } drop`,
     ])
+    const healMark = (await lab.logs(cut)).length
     await lab.heal(cut)
     const hearsBack = async () => {
       const view = await lab.api<NodeView[]>(cut, '/v1/nodes')
@@ -284,12 +285,20 @@ ports: [{container: 8080, host: 18080}]
       timeoutMs: 30_000,
       intervalMs: 100,
     })
-    // Long enough for a claim to settle and start (300 ms): until machine 1 knows every member
-    // alive again (member sync relays those it cannot reach yet).
-    await waitFor('machine 1 to list every machine alive', () => allAlive([cut]), {
-      timeoutMs: 30_000,
-      intervalMs: 200,
-    })
+    // Machine 1 decides about the slots of the members it cannot reach yet: it starts some (main
+    // before the fix did), or it waits for a peer to agree with its view (it cannot: its peers
+    // hear 4 and 5, and only its own connection brings a member it holds dead back).
+    await waitFor(
+      'machine 1 to start a claimed slot or to say its view is incomplete',
+      async () =>
+        (await lab.logs(cut))
+          .slice(healMark)
+          .some(
+            (line) =>
+              line.msg === 'claim settled: starting' || line.msg === 'view incomplete: taking no new work',
+          ),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    )
     await lab.exec(cut, ['nft', 'delete table inet lab-stage'])
     await waitFor('the healed machine to be alive everywhere', () => allAlive(), {
       timeoutMs: 30_000,
@@ -303,5 +312,48 @@ ports: [{container: 8080, host: 18080}]
     expect(kept!.containers.map((c) => c.id).sort()).toEqual(before!.containers.map((c) => c.id).sort())
     await lab.gary(2, ['rm', 'lab-cut'])
     await converged('lab-cut', 0)
+  })
+  it('split 2|3: the majority re-places the minority’s slots; the minority keeps its copies by default and stops them with `isolated: stop`', async () => {
+    const spec = (policy: string) => `${sleeper(5)}${policy}`
+    await apply(1, 'lab-keep', spec(''))
+    await apply(1, 'lab-stop', spec('partition: {isolated: stop, stopAfter: 5s}\n'))
+    await converged('lab-keep', 5)
+    await converged('lab-stop', 5)
+    const minority = [1, 2]
+    const majority = [3, 4, 5]
+    const kept = (await runningOn('lab-keep', minority)).flatMap((r) => r.containers.map((c) => c.id))
+    const stopping = (await runningOn('lab-stop', minority)).flatMap((r) => r.containers.length)
+    expect(kept.length).toBeGreaterThan(0)
+    expect(stopping.reduce((a, b) => a + b, 0)).toBeGreaterThan(0)
+    const watch = watchRunning('lab-keep')
+    await lab.partition([minority, majority])
+    await converged('lab-keep', 5, majority)
+    await converged('lab-stop', 5, majority)
+    // The minority stops its copies of lab-stop (after 5 s of a partial view), keeps lab-keep's.
+    await waitFor(
+      'the minority to stop its copies of lab-stop',
+      async () => (await runningOn('lab-stop', minority)).every((r) => r.containers.length === 0),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    )
+    const [one, two] = await runningOn('lab-keep', minority)
+    expect([...one!.containers, ...two!.containers].map((c) => c.id).sort()).toEqual([...kept].sort())
+    // Healed: the minority's lab-keep copies win (older claims), the replacements go.
+    await lab.partition([])
+    await waitFor('every machine to be alive everywhere after the split', () => allAlive(), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    })
+    await converged('lab-keep', 5)
+    await converged('lab-stop', 5)
+    const { seen } = await watch.stop()
+    const started = minority.flatMap((i) => [...seen.get(i)!].filter((id) => !kept.includes(id)))
+    expect(started, 'lab-keep containers the minority started').toEqual([])
+    expect(
+      (await runningOn('lab-keep', minority)).flatMap((r) => r.containers.map((c) => c.id)).sort(),
+    ).toEqual([...kept].sort())
+    await lab.gary(3, ['rm', 'lab-keep'])
+    await lab.gary(3, ['rm', 'lab-stop'])
+    await converged('lab-keep', 0)
+    await converged('lab-stop', 0)
   })
 })

@@ -111,6 +111,16 @@ const inputSpec = fc
         { requiredKeys: ['maxUnavailable'], noNullPrototype: true },
       ),
       labels: dict(labelKey, fc.string({ maxLength: 63 }), 3),
+      partition: fc.oneof(
+        fc.record(
+          { minority: fc.constant('takeover'), after: duration, isolated: fc.constant('keep') },
+          { requiredKeys: [], noNullPrototype: true },
+        ),
+        fc.record(
+          { minority: fc.constant('keep'), isolated: fc.constantFrom('keep', 'stop'), stopAfter: duration },
+          { requiredKeys: [], noNullPrototype: true },
+        ),
+      ),
     },
     { requiredKeys: ['name', 'image'], noNullPrototype: true },
   )
@@ -357,6 +367,38 @@ health: { interval: 5 }
     ).toMatch(/^spec\.health\.http\.path: /)
   })
 
+  test('a partition policy is read in ms, fields left out stay out; takeover with stop is refused', () => {
+    expect(
+      only(normaliseWorkload({ name: 'a', image: 'x', partition: { minority: 'takeover', after: '10s' } }))
+        .partition,
+    ).toStrictEqual({ minority: 'takeover', afterMs: 10_000 })
+    expect(
+      only(normaliseWorkload({ name: 'a', image: 'x', partition: { isolated: 'stop', stopAfter: '1m' } }))
+        .partition,
+    ).toStrictEqual({ isolated: 'stop', stopAfterMs: 60_000 })
+    expect(only(normaliseWorkload({ name: 'a', image: 'x' })).partition).toBeUndefined()
+    expect(
+      problems(
+        normaliseWorkload({ name: 'a', image: 'x', partition: { minority: 'takeover', isolated: 'stop' } }),
+      ),
+    ).toStrictEqual([
+      'spec.partition: minority: takeover and isolated: stop contradict each other (a cut-off node would take slots over and stop them): choose one',
+    ])
+    expect(
+      problems(
+        normaliseWorkload({ name: 'a', image: 'x', partition: { minority: 'some', stopafter: '5s' } }),
+      ),
+    ).toStrictEqual([
+      'spec.partition.minority: must be one of keep, takeover, not "some"',
+      'spec.partition.stopafter: unknown field (did you mean stopAfter?)',
+    ])
+    const sent = {
+      ...only(normaliseWorkload({ name: 'a', image: 'x' })),
+      partition: { minority: 'takeover', isolated: 'stop' },
+    }
+    expect(WorkloadSchema.safeParse(sent).success).toBe(false)
+  })
+
   test('a file over the size limit is refused, naming the limit', () => {
     const text = `name: web\nimage: nginx\nlabels: { a: "${'x'.repeat(2 * MI)}" }\n`
     const found = problems(parseWorkloadFile(text))
@@ -474,7 +516,7 @@ describe('generationOf', () => {
     )
   })
 
-  test('ignores replicas, labels, update, constraints and name: scaling is not a rollout', () => {
+  test('ignores replicas, labels, update, constraints, partition and name: scaling is not a rollout', () => {
     fc.assert(
       fc.property(inputSpec, fc.integer({ min: 0, max: 50 }), (spec, replicas) => {
         const generation = generationOf(only(normaliseWorkload(spec)))
@@ -485,6 +527,7 @@ describe('generationOf', () => {
           labels: { changed: 'yes' },
           update: { maxUnavailable: 7, monitor: '1s', failureAction: 'pause', order: 'start-first' },
           constraints: { zone: 'elsewhere' },
+          partition: { isolated: 'stop' },
         }
         expect(generationOf(only(normaliseWorkload(changed)))).toBe(generation)
       }),
