@@ -2,7 +2,8 @@
 // Docker engine and Gary daemon at its defaults, R replicas spread over them. Runs alternate:
 //   power off a machine (silent: daemon, engine and containers gone at once, no RST), time until R
 //   run again on the others; then boot it, and the fewest replicas running until all settles;
-//   cut a machine's cable (silent; it keeps its containers), time until R run on the others; then
+//   cut the cable of a machine that holds replicas (silent; it keeps its containers; the booted one
+//   holds none), time until R run on the others; then
 //   heal it, and the time until the duplicates are gone.
 // Counts are read from every machine's engine every 25 ms.
 //
@@ -69,6 +70,21 @@ async function settled(what, extra = async () => true) {
   })
 }
 
+/**
+ * A machine other than 1 that holds the most replicas, the next one from `turn` among equals: a
+ * victim that holds none measures nothing.
+ */
+async function holder(turn) {
+  const candidates = lab.machines.slice(1)
+  const held = await Promise.all(candidates.map(async (i) => (await census(lab, [i], WORKLOAD)).total))
+  const most = Math.max(...held)
+  for (let k = 0; k < candidates.length; k++) {
+    const at = (turn + k) % candidates.length
+    if (held[at] === most) return candidates[at]
+  }
+  return candidates[0]
+}
+
 const results = { power: [], boot: [], bootMost: [], cut: [], heal: [], healMost: [] }
 try {
   await applyThroughApi(
@@ -79,8 +95,8 @@ try {
   await settled('the first deploy')
 
   for (let run = 0; run < runs; run++) {
-    // Machine 1 answers the API calls; the others take turns.
-    const victim = 2 + (run % (machines - 1))
+    // Machine 1 answers the API calls; the others take turns, among those that hold the most.
+    const victim = await holder(run)
     const others = lab.machines.filter((i) => i !== victim)
 
     const lostPower = (await census(lab, [victim], WORKLOAD)).total
@@ -106,29 +122,31 @@ try {
     results.boot.push(boot.fewest)
     results.bootMost.push(boot.most)
 
-    const lostCut = (await census(lab, [victim], WORKLOAD)).total
+    // A booted machine holds nothing (its slots run elsewhere now): cut one that holds slots.
+    const cutOff = await holder(run)
+    const lostCut = (await census(lab, [cutOff], WORKLOAD)).total
     since = Date.now()
-    await lab.cut(victim)
+    await lab.cut(cutOff)
     const cut = await watch({
-      asked: () => others,
+      asked: () => lab.machines.filter((i) => i !== cutOff),
       until: (seen) => seen.slots === replicas,
       since,
-      what: `R running on the others after machine ${victim}'s cable was cut`,
+      what: `R running on the others after machine ${cutOff}'s cable was cut`,
     })
     since = Date.now()
-    await lab.heal(victim)
+    await lab.heal(cutOff)
     const heal = await watch({
       asked: () => lab.machines,
       until: exact,
       since,
-      what: `the duplicates gone after machine ${victim}'s cable came back`,
+      what: `the duplicates gone after machine ${cutOff}'s cable came back`,
     })
-    await settled(`the cluster to settle after the heal of machine ${victim}`)
+    await settled(`the cluster to settle after the heal of machine ${cutOff}`)
     results.cut.push(cut.ms)
     results.heal.push(heal.ms)
     results.healMost.push(heal.most)
     console.log(
-      `run ${run + 1}, machine ${victim}: power off (${lostPower} lost) -> ${replicas} running after ${power.ms} ms; boot: fewest ${boot.fewest}, most ${boot.most}; cut (${lostCut} lost) -> ${cut.ms} ms; heal: duplicates gone after ${heal.ms} ms (most ${heal.most})`,
+      `run ${run + 1}: power off machine ${victim} (${lostPower} lost) -> ${replicas} running after ${power.ms} ms; boot: fewest ${boot.fewest}, most ${boot.most}; cut machine ${cutOff} (${lostCut} lost) -> ${cut.ms} ms; heal: duplicates gone after ${heal.ms} ms (most ${heal.most})`,
     )
   }
 
