@@ -436,7 +436,7 @@ export class Daemon implements ClusterApi {
         members: membership.table,
         declarations: this.#declarations!.store,
         now: this.#now,
-        agreedAt: () => membership.agreedAt,
+        agreedAt: (peer) => membership.agreedAt(peer),
         joined: () => this.#joined,
         reads: (id) => inScope(self, id, this.#config.promiseShards),
         self: () => {

@@ -29,7 +29,7 @@ const nodeState = (node: string): NodeState => ({
 const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0000000000000000', wall: 0 }
 
 function setup(members = new MemberTable('self', config), reads?: (member: string) => boolean) {
-  const clock = { now: 0, agreedAt: undefined as number | undefined }
+  const clock = { now: 0, agreedAt: undefined as number | undefined, agreedWith: new Map<string, number>() }
   const view = new ClusterView(
     { warmupMs: 2000, recentWindowMs: 60_000 },
     {
@@ -37,7 +37,7 @@ function setup(members = new MemberTable('self', config), reads?: (member: strin
       declarations: new DeclStore(),
       self: () => ({ labels: {}, capacity: { cpuMillis: 1000, memoryBytes: 2 ** 30 }, draining: false }),
       now: () => clock.now,
-      agreedAt: () => clock.agreedAt,
+      agreedAt: (peer?: string) => (peer === undefined ? clock.agreedAt : clock.agreedWith.get(peer)),
       ...(reads === undefined ? {} : { reads }),
     },
   )
@@ -127,24 +127,28 @@ describe('the cluster as the reconcile loop sees it', () => {
     })
   })
 
-  test('after a partial view, a node takes new work only once a peer agrees with its view again', () => {
+  test('after a partial view, a node takes new work only once a peer of the other side agrees with its view again', () => {
     const { clock, members, view } = setup()
     for (const id of ['a', 'b', 'c', 'd']) members.observeState(nodeState(id), 0)
     clock.agreedAt = 0
     expect(view.read().warm).toBe(true)
-    // Cut off alone: every peer dead, the view partial; it stays warm (the grace is rule 10's).
+    // Cut off with a: b, c and d dead, the view partial; it stays warm (the grace is rule 10's).
     clock.now = 4000
+    members.observeHeartbeat('a', beat, 4000)
     members.sweep(4000)
     expect(view.read()).toMatchObject({ partialView: true, warm: true })
-    // Healed: two of four heard again, enough to end rule 10, not enough to know the others.
+    // Healed: b heard again, enough to end rule 10, not enough to know c and d.
     clock.now = 5000
     for (const id of ['a', 'b']) members.observeHeartbeat(id, beat, 5000)
     members.sweep(5000)
     expect(view.read()).toMatchObject({ partialView: false, warm: false })
-    // The warm-up is long over: only a peer agreeing after the heal ends the wait.
+    // The warm-up is long over, and a, cut off with it, sees what it sees: neither ends the wait.
     clock.now = 9000
-    expect(view.read().warm).toBe(false)
     clock.agreedAt = 9000
+    clock.agreedWith.set('a', 9000)
+    expect(view.read().warm).toBe(false)
+    // A peer of the other side agrees: the view is complete again.
+    clock.agreedWith.set('b', 9000)
     expect(view.read().warm).toBe(true)
   })
 

@@ -101,6 +101,7 @@ export class SimNode {
   #hlc: Hlc = HLC_ZERO
   /** When a peer's heartbeat last agreed with this node's view, as in the daemon. */
   #agreedAt: number | undefined
+  readonly #agreedWith = new Map<string, number>()
   #declMismatchSince = new Map<string, number>()
   readonly #memberSync = new MismatchTrigger(MEMBER_SYNC_AFTER_MS)
   #lastDeclPull = new Map<string, number>()
@@ -131,6 +132,7 @@ export class SimNode {
     this.up = true
     this.incarnation++
     this.#agreedAt = undefined
+    this.#agreedWith.clear()
     this.table = new MemberTable(this.id, {
       suspectAfterMs: this.init.suspectAfterMs,
       deadAfterMs: this.init.deadAfterMs,
@@ -164,7 +166,7 @@ export class SimNode {
         members: this.table,
         declarations: this.decls,
         now: this.#clock.now,
-        agreedAt: () => this.#agreedAt,
+        agreedAt: (peer) => (peer === undefined ? this.#agreedAt : this.#agreedWith.get(peer)),
         reads: (id) => this.#scope.near(id),
         self: () => ({
           labels: this.state.labels,
@@ -424,6 +426,7 @@ export class SimNode {
     if (sameDecls && sameMembers === true) {
       const first = this.#agreedAt === undefined
       this.#agreedAt = now
+      this.#agreedWith.set(from.id, now)
       if (first) this.reconciler.viewChanged()
     }
     if (this.#memberSync.check(from.id, sameMembers !== false, now)) this.#syncMembers(from)

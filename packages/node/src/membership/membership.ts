@@ -145,6 +145,8 @@ export class Membership {
   readonly #unpublished = new Set<string>()
   #stopping = false
   #agreedAt: number | undefined
+  /** When each peer's heartbeat last agreed with this node's view. */
+  readonly #agreedWith = new Map<string, number>()
 
   constructor(
     private readonly init: MembershipInit,
@@ -233,9 +235,9 @@ export class Membership {
     return this.#agreedAt !== undefined
   }
 
-  /** When a peer's heartbeat last agreed with this node's view (monotonic ms), if ever. */
-  get agreedAt(): number | undefined {
-    return this.#agreedAt
+  /** When a peer's heartbeat (with `peer`, that peer's) last agreed with this node's view, if ever. */
+  agreedAt(peer?: string): number | undefined {
+    return peer === undefined ? this.#agreedAt : this.#agreedWith.get(peer)
   }
 
   /**
@@ -326,6 +328,7 @@ export class Membership {
     if (sameMembers === true && decoded.value.decls === this.components.declsDigest()) {
       const first = this.#agreedAt === undefined
       this.#agreedAt = now
+      this.#agreedWith.set(peer, now)
       if (first) this.components.onChange?.()
     }
     if (this.#memberSync.check(peer, sameMembers !== false, now)) void this.#syncMembers(peer)

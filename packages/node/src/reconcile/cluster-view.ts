@@ -28,9 +28,9 @@ export interface ClusterViewComponents {
   now: () => number
   /**
    * When a peer's heartbeat last showed the same members and declarations as this node's
-   * (monotonic ms), if ever.
+   * (monotonic ms), if ever; with `peer`, that peer's.
    */
-  agreedAt: () => number | undefined
+  agreedAt: (peer?: string) => number | undefined
   /**
    * False while a node told to join has heard from no member: it takes no work until then, as
    * it would otherwise run the whole cluster's work alone. Default: always true.
@@ -73,6 +73,8 @@ export class ClusterView {
   #wasPartial = false
   /** Contact was regained after a partial view: only an agreement ends the wait, never the warm-up. */
   #regained = false
+  /** Members that turned dead since the view was last whole and complete: the other side of a cut. */
+  readonly #lost = new Set<string>()
   readonly #startedAt: number
   readonly #warmupMs: number
   readonly #recentWindowMs: number
@@ -100,8 +102,15 @@ export class ClusterView {
     const partial = this.#partial.observe(worse.hearing, worse.recent, now)
     this.#regain(partial.partial, now)
     const waitingFor = this.#waiting.values().next().value
-    const agreedAt = this.components.agreedAt()
-    const agreed = agreedAt !== undefined && agreedAt >= this.#agreeFrom
+    const agreed = this.#agreed()
+    const warm =
+      (this.components.joined?.() ?? true) &&
+      (agreed || (!this.#regained && now >= this.warmAt)) &&
+      waitingFor === undefined
+    if (warm && !partial.partial) {
+      this.#regained = false
+      this.#lost.clear()
+    }
     return {
       workloads: this.components.declarations.live(),
       others: this.#others,
@@ -109,10 +118,7 @@ export class ClusterView {
       self: this.components.self(),
       partialView: partial.partial,
       partialViewForMs: partial.forMs,
-      warm:
-        (this.components.joined?.() ?? true) &&
-        (agreed || (!this.#regained && now >= this.warmAt)) &&
-        waitingFor === undefined,
+      warm,
       waitingFor,
     }
   }
@@ -133,6 +139,28 @@ export class ClusterView {
     }
   }
 
+  /**
+   * Whether a peer has agreed with this node's view since `#agreeFrom`. After a regained contact,
+   * the peer must be one of the other side (a member that turned dead here meanwhile) while any
+   * of them is alive here: two nodes cut off together hear the same few members back first, and
+   * agreed with each other on that view (a lab split 2|3 whose minority then claimed a slot of
+   * a member it did not hear yet).
+   */
+  #agreed(): boolean {
+    const { agreedAt, members } = this.components
+    const since = (at: number | undefined) => at !== undefined && at >= this.#agreeFrom
+    if (this.#regained) {
+      let otherSide = false
+      for (const id of this.#lost) {
+        if (members.get(id)?.status !== 'alive') continue
+        if (since(agreedAt(id))) return true
+        otherSide = true
+      }
+      if (otherSide) return false
+    }
+    return since(agreedAt())
+  }
+
   /** Applies the members that changed since the last read (all of them the first time). */
   #update(): void {
     const { members } = this.components
@@ -144,6 +172,7 @@ export class ClusterView {
       const member = reads === undefined || reads(id) ? members.get(id) : undefined
       // A restarted member's old promises are void: it waits, like a new one, for its state.
       const state = member === undefined ? undefined : currentState(member)
+      if (member?.status === 'dead') this.#lost.add(id)
       if (member !== undefined && member.status !== 'dead' && state === undefined) this.#waiting.add(id)
       else if (this.#waiting.size > 0) this.#waiting.delete(id)
       const made = this.#live.get(id)
