@@ -523,7 +523,7 @@ test('partial view, `isolated: stop`: a node cut off alone stops its own copy af
     { kind: 'keep', workload: 'web', slot: 0 },
   ])
   expect(planFor(world, 'n1', { partialView: true, partialViewForMs: 10_000 }).actions).toStrictEqual([
-    { kind: 'release', workload: 'web', slot: 0, reason: 'partitioned' },
+    { kind: 'release', workload: 'web', slot: 0, generation: generationOf(web), reason: 'partitioned' },
   ])
 })
 
