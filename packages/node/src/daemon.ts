@@ -13,10 +13,10 @@ import type { ContainerRuntime } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ClusterApi, NodeView } from './api/routes.js'
 import { type SlotRow, slotRows } from './api/slot-rows.js'
+import { type Clock, systemClock } from './clock/clock.js'
 import { ClockGuard } from './clock/clock-guard.js'
 import type { DaemonConfig } from './config/config.js'
 import { loadOrCreatePeerKey, nextIncarnation } from './data-dir/identity.js'
-import { AntiEntropy } from './declarations/anti-entropy.js'
 import { Declarations } from './declarations/declarations.js'
 import { UserError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -33,7 +33,6 @@ import { readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
 import { handshakeReporter } from './net/handshake-watch.js'
 import { createP2P, type P2P } from './net/p2p.js'
-import { systemClock } from './reconcile/clock.js'
 import { ClusterView } from './reconcile/cluster-view.js'
 import { LABELS } from './reconcile/container-labels.js'
 import { Reconciler } from './reconcile/reconciler.js'
@@ -92,11 +91,6 @@ export class Daemon implements ClusterApi {
   #logs?: LogService
   #mesh?: NodeMesh
   readonly #stopping = new AbortController()
-  /**
-   * A node told to join takes no work until it has heard a member: one that never reaches the
-   * cluster (a wrong cluster key, a wrong address) would otherwise run everything alone.
-   */
-  #joined: boolean
   /** The default advertise host, and when it was read (monotonic ms). */
   #advertised: { host: string; at: number } | undefined
 
@@ -113,7 +107,6 @@ export class Daemon implements ClusterApi {
       { maxOffsetMs: config.maxClockOffsetMs },
       { logger: this.#log, wallNow: this.#wallNow, now: this.#now },
     )
-    this.#joined = config.join.length === 0
   }
 
   get peerId(): string {
@@ -182,24 +175,21 @@ export class Daemon implements ClusterApi {
     this.#declarations = declarations
     await declarations.start()
 
-    let antiEntropy: AntiEntropy | undefined
     const membership = new Membership(config, {
       p2p,
       gossip: this.#gossip,
       logger: this.#log,
       self: this.#self,
-      now: this.#now,
-      wallNow: this.#wallNow,
+      clock: this.#agentClock(),
+      clockGuard: this.#clock,
       declsDigest: () => declarations.digest,
-      onHeartbeat: (peer, now, beat) => {
-        this.#joined = true
+      // Anti-entropy: the peer's declaration digest rides its heartbeat.
+      onHeartbeat: (peer, declDigest, now) => {
         this.#metrics?.heartbeat(peer, now)
-        antiEntropy?.check(peer, now)
-        this.#clock.observe(peer, beat.wall)
+        declarations.agent.check(peer, declDigest, now)
       },
       onChange: trigger,
     })
-    antiEntropy = new AntiEntropy(declarations, membership.table, this.#log)
     this.#membership = membership
     await membership.start()
 
@@ -538,6 +528,20 @@ export class Daemon implements ClusterApi {
       })
     }
     return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  /**
+   * A node told to join takes no work until it has heard a member (`MembershipAgent.joined`): one
+   * that never reaches the cluster (a wrong cluster key, a wrong address) would otherwise run
+   * everything alone.
+   */
+  get #joined(): boolean {
+    return this.#membership?.agent.joined ?? this.#config.join.length === 0
+  }
+
+  /** The agents' clock: the daemon's monotonic and wall clocks (the latter shifted by a test hook). */
+  #agentClock(): Clock {
+    return { ...systemClock, now: this.#now, wallNow: this.#wallNow }
   }
 
   #notJoinedTicks = 0

@@ -8,7 +8,7 @@ import {
 import { FakeRuntime } from '@gary/runtime'
 import { pino } from 'pino'
 import { afterEach, describe, expect, test } from 'vitest'
-import type { Clock } from '../src/reconcile/clock.js'
+import type { Clock } from '../src/clock/clock.js'
 import { LABELS, slotLabels } from '../src/reconcile/container-labels.js'
 import { Reconciler, type ReconcileView } from '../src/reconcile/reconciler.js'
 

@@ -91,9 +91,13 @@ export function checkMemberNote(
 ): { ok: true; note: MemberNote } | { ok: false; reason: string } {
   const decoded = decodeMemberNote(data)
   if (!decoded.ok) return { ok: false, reason: decoded.reason }
-  if (decoded.value.kind === 'alive' && decoded.value.node !== signer)
-    return { ok: false, reason: 'beacon signed by another node' }
-  return { ok: true, note: decoded.value }
+  const refused = noteRefusal(signer, decoded.value)
+  return refused === undefined ? { ok: true, note: decoded.value } : { ok: false, reason: refused }
+}
+
+/** Why a decoded note gossiped by `signer` is refused, or undefined: a beacon speaks for its signer only. */
+export function noteRefusal(signer: string, note: MemberNote): string | undefined {
+  return note.kind === 'alive' && note.node !== signer ? 'beacon signed by another node' : undefined
 }
 
 /**

@@ -143,6 +143,8 @@ export function statusAt(
  */
 export class MemberTable {
   readonly #members = new Map<string, Member>()
+  /** The members ordered by id, kept as they come and go: `list()` is asked for on every peer's hints request. */
+  readonly #sorted: Member[] = []
   /**
    * With relayed liveness, the members whose status a sweep must look at: the connected ones
    * (heartbeat age) and those with new evidence. The rest are looked at in a full sweep every
@@ -205,6 +207,7 @@ export class MemberTable {
       if (!this.#keeps(shard)) return 'stale'
       const member = newMember(state.node, version(state), now, false, state, shard)
       this.#members.set(state.node, member)
+      this.#insertSorted(member)
       this.#count(member, 1)
       this.#touched.add(state.node)
       this.#version++
@@ -242,6 +245,7 @@ export class MemberTable {
       member.declDigest = beat.decls
       member.lastDirectAt = now
       this.#members.set(id, member)
+      this.#insertSorted(member)
       this.#count(member, 1)
       this.#watchMember(member, now)
       this.#touched.add(id)
@@ -411,6 +415,7 @@ export class MemberTable {
   #forget(member: Member): void {
     this.#count(member, -1)
     this.#members.delete(member.id)
+    this.#sorted.splice(this.#sortedIndex(member.id), 1)
     this.#watch.delete(member.id)
     this.#touched.add(member.id)
     this.#version++
@@ -548,7 +553,23 @@ export class MemberTable {
 
   /** Every known member but this node, ordered by id. */
   list(): Readonly<Member>[] {
-    return [...this.#members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return this.#sorted.slice()
+  }
+
+  #insertSorted(member: Member): void {
+    this.#sorted.splice(this.#sortedIndex(member.id), 0, member)
+  }
+
+  /** Where `id` is, or would be, in the members ordered by id. */
+  #sortedIndex(id: string): number {
+    let low = 0
+    let high = this.#sorted.length
+    while (low < high) {
+      const mid = (low + high) >> 1
+      if ((this.#sorted[mid] as Member).id < id) low = mid + 1
+      else high = mid
+    }
+    return low
   }
 
   countByStatus(): Record<MemberStatus, number> {

@@ -1,7 +1,7 @@
 import type { StateVersion } from './freshness.js'
 import type { Observation } from './members.js'
 import { type NodeState, placementMoved } from './node-state.js'
-import { inScope } from './placement/shards.js'
+import { inScope, shardOf, shardsNear } from './placement/shards.js'
 
 /**
  * What ring shards change in membership (docs/design.md) besides the topics: whose newer states
@@ -9,10 +9,14 @@ import { inScope } from './placement/shards.js'
  * as before shards.
  */
 export class ShardScope {
+  readonly #own: number
+
   constructor(
     readonly self: string,
     readonly shards: number,
-  ) {}
+  ) {
+    this.#own = shardOf(self, shards)
+  }
 
   /** Whether this node and `member` hear each other's state changes. */
   near(member: string): boolean {
@@ -59,23 +63,43 @@ export class ShardScope {
   }
 
   /**
-   * Whom to dial among `candidates` (shuffled), holding `connected` connections of which `held`
-   * are in scope: members in scope first, even past `target` until half of it are in scope, then
-   * the rest up to `target`. Gossipsub meshes form over existing connections, so each shard topic
-   * needs some among its own nodes, and with partial membership a node learns the members of its
-   * scope only from peers in it; the other half stay random, which keeps the cluster's connection
-   * graph one whole. With one shard every member is in scope: the first up to `target`.
+   * Whom to dial among `candidates`, holding `connected` connections of which `held` are in
+   * scope: members in scope first, even past `target` until half of it are in scope, then the rest
+   * up to `target`. Gossipsub meshes form over existing connections, so each shard topic needs some
+   * among its own nodes, and with partial membership a node learns the members of its scope only
+   * from peers in it; the other half stay random, which keeps the cluster's connection graph one
+   * whole. With one shard every member is in scope: the first up to `target`.
+   *
+   * Candidates are taken in the order given, or with `random` in a random order, drawn as far as
+   * the choice needs (`candidates` is shuffled in place that far): a node under its target looks
+   * again after every dial, and shuffling every member it knows each time was most of a simulated
+   * cluster's start. A candidate's `shard`, when given, spares hashing its id.
    */
-  toDial<T extends { id: string }>(
-    candidates: readonly T[],
+  toDial<T extends { id: string; shard?: number }>(
+    candidates: T[],
     connected: number,
     held: number,
     target: number,
+    random?: () => number,
   ): T[] {
     const quota = Math.max(0, Math.floor(target / 2) - held)
-    const first = quota === 0 ? [] : candidates.filter((member) => this.near(member.id)).slice(0, quota)
-    const chosen = new Set(first)
-    const room = Math.max(0, target - connected - first.length)
-    return [...first, ...candidates.filter((member) => !chosen.has(member)).slice(0, room)]
+    const first: T[] = []
+    const rest: T[] = []
+    for (let i = 0; i < candidates.length; i++) {
+      if (random !== undefined) {
+        const j = i + Math.floor(random() * (candidates.length - i))
+        ;[candidates[i], candidates[j]] = [candidates[j] as T, candidates[i] as T]
+      }
+      const candidate = candidates[i] as T
+      const near = candidate.shard === undefined ? this.near(candidate.id) : this.#nearShard(candidate.shard)
+      if (first.length < quota && near) first.push(candidate)
+      else rest.push(candidate)
+      if (first.length === quota && rest.length >= target - connected - quota) break
+    }
+    return [...first, ...rest.slice(0, Math.max(0, target - connected - first.length))]
+  }
+
+  #nearShard(shard: number): boolean {
+    return shardsNear(this.#own, shard, this.shards)
   }
 }

@@ -1,9 +1,19 @@
-import { listenShards, normaliseWorkload, type Workload } from '@gary/protocol'
+import type { DeclarationsPort } from '@gary/node/declarations'
+import { MEMBERSHIP_DEFAULTS, type MembershipPort, membershipTopics } from '@gary/node/membership'
+import { DEFAULT_MAX_CLOCK_OFFSET_MS, normaliseWorkload, type Workload } from '@gary/protocol'
+import type { Logger } from 'pino'
 import { Census } from './census.js'
 import { Engine } from './engine.js'
 import { LAN, Network, type NetworkConfig } from './network.js'
-import { Random } from './random.js'
-import { SimNode, type SimNodeInit, type SimWorld } from './sim-node.js'
+import { nodeSeed, Random } from './random.js'
+import {
+  SIM_CLUSTER,
+  SimNode,
+  type SimNodeInit,
+  type SimWorld,
+  type Subscribers,
+  silent,
+} from './sim-node.js'
 
 export interface ClusterInit {
   nodes: number
@@ -12,17 +22,19 @@ export interface ClusterInit {
   shards?: number
   network?: Partial<NetworkConfig>
   node?: Partial<Omit<SimNodeInit, 'id'>>
+  /** The logger of each node's agents (tests that read their decisions); default silent. */
+  loggerFor?: (node: string) => Logger
+  /** What each node's agents get for a port, given its own (tests that record what they send). */
+  tapPort?: (node: string, port: MembershipPort & DeclarationsPort) => MembershipPort & DeclarationsPort
 }
 
 const NODE_DEFAULTS: Omit<SimNodeInit, 'id'> = {
   labels: {},
   capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 },
   skewMs: 0,
-  heartbeatMs: 1000,
-  // The daemon's default: past 33 nodes, each node hears most members only by relayed liveness.
-  targetPeers: 32,
-  suspectAfterMs: 2000,
-  deadAfterMs: 3000,
+  maxClockOffsetMs: DEFAULT_MAX_CLOCK_OFFSET_MS,
+  // The daemon's defaults: past 33 nodes, each node hears most members only by relayed liveness.
+  ...MEMBERSHIP_DEFAULTS,
   settleMs: 300,
   startDelayMs: 200,
   startFailureRate: 0,
@@ -69,7 +81,8 @@ export class SimCluster {
   readonly #world: SimWorld
   readonly #inv3Random: Random
   readonly #byId = new Map<string, SimNode>()
-  readonly #subscribers = new Map<number, SimNode[]>()
+  readonly #subscribers = new Map<string, { nodes: SimNode[]; set: Set<SimNode> }>()
+  readonly #randoms = new Map<SimNode, Random>()
   /** What the last sample of `run` counted: the invariants are checked on it right after. */
   #sample: Census | undefined
   /** Checks a scenario asked for, each every `stepMs` of simulated time until it returns true. */
@@ -86,8 +99,18 @@ export class SimCluster {
       network: this.network,
       random: this.random,
       nodes: () => this.nodes,
-      subscribers: (shard) => this.#subscribers.get(shard) ?? [],
+      subscribers: (topic): Subscribers | undefined => this.#subscribers.get(topic),
       byId: (id) => this.#byId.get(id),
+      joinFor: (node) => {
+        const up = this.nodes.filter((other) => other.up && other !== node)
+        return up.length === 0 ? [] : [this.random.pick(up).id]
+      },
+      randomFor: (node) => {
+        const random = this.#randoms.get(node) as Random
+        return () => random.next()
+      },
+      loggerFor: (node) => init.loggerFor?.(node.id) ?? silent,
+      portFor: (node, port) => init.tapPort?.(node.id, port) ?? port,
       onPlanned: (_node, ms) => {
         this.planMs += ms
       },
@@ -101,12 +124,18 @@ export class SimCluster {
       { id, ...NODE_DEFAULTS, shards: this.shards, ...this.init.node, ...overrides },
       this.#world,
     )
+    this.#randoms.set(node, new Random(nodeSeed(this.init.seed, this.nodes.length)))
     this.nodes.push(node)
     this.#byId.set(id, node)
-    for (const shard of listenShards(id, this.shards)) {
-      const list = this.#subscribers.get(shard) ?? []
-      list.push(node)
-      this.#subscribers.set(shard, list)
+    const topics = membershipTopics(SIM_CLUSTER, id, this.shards)
+    for (const topic of [...topics.states, ...topics.notes]) {
+      let subscribers = this.#subscribers.get(topic)
+      if (subscribers === undefined) {
+        subscribers = { nodes: [], set: new Set() }
+        this.#subscribers.set(topic, subscribers)
+      }
+      subscribers.nodes.push(node)
+      subscribers.set.add(node)
     }
     return node
   }

@@ -1,5 +1,13 @@
 import type { Clock } from '@gary/node/reconcile'
 
+/** A scheduled event: set `cancelled` and it does not run. */
+export interface SimEvent {
+  cancelled: boolean
+}
+
+/** Wall time at virtual time 0. */
+const EPOCH_MS = 1_800_000_000_000
+
 interface Event {
   at: number
   seq: number
@@ -28,13 +36,13 @@ export class Engine {
    * chain, so the engine runs the next event without a macrotask turn: that turn cost more than
    * the simulated work itself.
    */
-  at(time: number, fn: () => void, sync = false): Event {
+  at(time: number, fn: () => void, sync = false): SimEvent {
     const event = { at: Math.max(time, this.#now), seq: this.#seq++, fn, cancelled: false, sync }
     this.#push(event)
     return event
   }
 
-  after(ms: number, fn: () => void, sync = false): Event {
+  after(ms: number, fn: () => void, sync = false): SimEvent {
     return this.at(this.#now + ms, fn, sync)
   }
 
@@ -51,12 +59,15 @@ export class Engine {
     this.#now = Math.max(this.#now, until)
   }
 
-  /** A node's clock: virtual monotonic time, and wall time offset by `skewMs`. */
-  clock(skewMs = 0, epochMs = 1_800_000_000_000): Clock {
+  /**
+   * A node's clock: virtual monotonic time, and wall time offset by `skewMs`. `sync`: its timers
+   * start no promise chain (the agents', whose port answers by callback).
+   */
+  clock(skewMs = 0, sync = false): Clock {
     return {
       now: () => this.#now,
-      wallNow: () => epochMs + this.#now + skewMs,
-      setTimeout: (fn, ms) => this.after(ms, fn),
+      wallNow: () => EPOCH_MS + this.#now + skewMs,
+      setTimeout: (fn, ms) => this.after(ms, fn, sync),
       clearTimeout: (handle) => {
         if (handle !== undefined && handle !== null) (handle as Event).cancelled = true
       },

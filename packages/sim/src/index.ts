@@ -1,5 +1,5 @@
 /**
- * A deterministic simulator that runs Gary's own code (the member table, the declaration store,
+ * A deterministic simulator that runs Gary's own code (the membership and declarations agents,
  * the placement rules and the reconcile loop) for many nodes on one virtual clock, with the
  * network, the clock and the container engine simulated.
  *
@@ -14,7 +14,7 @@
 export { SimCluster, simWorkload } from './cluster.js'
 export { Engine } from './engine.js'
 export { LAN, Network, type NetworkConfig } from './network.js'
-export { Random } from './random.js'
+export { nodeSeed, Random } from './random.js'
 export { POLICY_SCENARIO_NAMES, runScenario, SCENARIO_NAMES, type ScenarioResult } from './scenarios.js'
 export { SimNode } from './sim-node.js'
 export { renderResults } from './table.js'

@@ -68,3 +68,7 @@ export class Random {
 }
 
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0
+
+/** The seed of node `index`'s own source in a run seeded `seed`: decorrelated from the run's and each other's. */
+export const nodeSeed = (seed: number, index: number): number =>
+  (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0

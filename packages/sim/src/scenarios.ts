@@ -211,7 +211,7 @@ const SCENARIOS: Record<string, Body> = {
       const apart = (x.shard - a.shard + cluster.shards) % cluster.shards
       return cluster.shards <= 3 || apart <= 1 || apart === cluster.shards - 1
     }
-    const links = [...a.links].sort((x, y) => (x.id < y.id ? -1 : 1))
+    const links = [...a.links.values()].sort((x, y) => (x.id < y.id ? -1 : 1))
     const b = cluster.random.pick(links.some(near) ? links.filter(near) : links)
     const judged = { a: false, b: false }
     cluster.watch(() => {
@@ -428,6 +428,10 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
   if (name === 'clock-skew') {
     ;(cluster.nodes[1] as SimNode).init.skewMs = SKEW_MS
     ;(cluster.nodes[2] as SimNode).init.skewMs = -SKEW_MS
+    // The daemon refuses timestamps more than --max-clock-offset-ms ahead (500 ms by default), and
+    // a node that far from its peers refuses writes: clocks a minute off take a bound that admits
+    // them, so that the scenario shows how the rules order claims and writes by skewed clocks.
+    for (const node of cluster.nodes) node.init.maxClockOffsetMs = 2 * SKEW_MS
   }
   let workloads = workloadsFor(options.nodes)
   let outcome: Outcome

@@ -5,6 +5,7 @@ import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_PLACEMENT_CONFIG, MAX_SHARDS } fro
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ConfigError } from '../errors.js'
+import { MEMBERSHIP_DEFAULTS } from '../timing.js'
 import { parseCpuMillis, parseMemoryBytes } from './units.js'
 
 /**
@@ -173,29 +174,29 @@ export const SETTINGS = {
   heartbeatMs: setting({
     arg: 'ms',
     schema: positiveMs,
-    default: 1000,
-    defaultText: '1000',
+    default: MEMBERSHIP_DEFAULTS.heartbeatMs,
+    defaultText: String(MEMBERSHIP_DEFAULTS.heartbeatMs),
     help: 'how often a node tells its peers it is alive',
   }),
   suspectAfterMs: setting({
     arg: 'ms',
     schema: positiveMs,
-    default: 2000,
-    defaultText: '2000',
+    default: MEMBERSHIP_DEFAULTS.suspectAfterMs,
+    defaultText: String(MEMBERSHIP_DEFAULTS.suspectAfterMs),
     help: 'silence after which a member is suspect',
   }),
   deadAfterMs: setting({
     arg: 'ms',
     schema: positiveMs,
-    default: 3000,
-    defaultText: '3000',
+    default: MEMBERSHIP_DEFAULTS.deadAfterMs,
+    defaultText: String(MEMBERSHIP_DEFAULTS.deadAfterMs),
     help: 'silence after which a member is dead',
   }),
   targetPeers: setting({
     arg: 'n',
     schema: z.coerce.number().int().min(1).max(1000),
-    default: 32,
-    defaultText: '32',
+    default: MEMBERSHIP_DEFAULTS.targetPeers,
+    defaultText: String(MEMBERSHIP_DEFAULTS.targetPeers),
     help: 'direct connections to keep; members beyond them are known by relayed liveness',
   }),
   allow: setting({

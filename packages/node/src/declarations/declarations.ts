@@ -6,18 +6,18 @@ import {
   type DeclVersion,
   decodeDeclEntries,
   encodeDeclEntries,
-  HLC_ZERO,
-  type Hlc,
-  hlcTick,
   MAX_DECL_MESSAGE_BYTES,
   revisionOf,
   type Workload,
 } from '@gary/protocol'
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from 'it-length-prefixed-stream'
 import type { ClockGuard } from '../clock/clock-guard.js'
 import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
+import type { Reply } from '../port.js'
+import { DeclarationsAgent, type DeclarationsPort } from './agent.js'
 import { StoreFile } from './store-file.js'
 
 export interface DeclarationsInit {
@@ -55,13 +55,12 @@ export type RemoveOutcome = 'deleted' | 'not found'
  */
 export class Declarations {
   readonly store = new DeclStore()
+  readonly agent: DeclarationsAgent
   readonly topic: string
   readonly syncProtocol: string
-  #hlc: Hlc = HLC_ZERO
   #dropGossip: number
   readonly #file: StoreFile
   #saveSoon?: NodeJS.Timeout
-  readonly #syncing = new Set<string>()
 
   constructor(
     private readonly init: DeclarationsInit,
@@ -77,6 +76,14 @@ export class Declarations {
         for (const entry of entries) this.store.merge(entry)
       },
       wallNow: components.wallNow,
+    })
+    this.agent = new DeclarationsAgent({
+      port: this.#port(),
+      store: this.store,
+      clock: { wallNow: components.wallNow },
+      clockGuard: components.clock,
+      logger: components.logger,
+      self: components.self,
     })
   }
 
@@ -160,31 +167,37 @@ export class Declarations {
     return results
   }
 
-  /** Pulls a peer's whole set and merges it: anti-entropy after lost messages or a partition. */
-  async syncFrom(peer: PeerId): Promise<number> {
-    const id = peer.toString()
-    if (this.#syncing.has(id)) return 0
-    this.#syncing.add(id)
+  #port(): DeclarationsPort {
+    return {
+      publish: (entries, done) => {
+        this.components.gossip.publish(this.topic, encodeDeclEntries(entries)).then(
+          (recipients) => done({ ok: true, value: recipients }),
+          (err: Error) => done({ ok: false, reason: err.message }),
+        )
+      },
+      pull: (peer, timeoutMs, done) => void this.#pull(peer, timeoutMs, done),
+      changed: () => this.#persist(),
+    }
+  }
+
+  /** Reads a peer's whole set: anti-entropy after lost messages or a partition. */
+  async #pull(peer: string, timeoutMs: number, done: Reply<DeclEntry[]>): Promise<void> {
     try {
-      const stream = await this.components.libp2p.dialProtocol(peer, this.syncProtocol, {
-        signal: AbortSignal.timeout(5000),
+      const stream = await this.components.libp2p.dialProtocol(peerIdFromString(peer), this.syncProtocol, {
+        signal: AbortSignal.timeout(timeoutMs),
       })
       const lp = lpStream(stream, { maxDataLength: MAX_DECL_MESSAGE_BYTES })
-      const bytes = await lp.read({ signal: AbortSignal.timeout(5000) })
+      const bytes = await lp.read({ signal: AbortSignal.timeout(timeoutMs) })
       await stream.close()
       const decoded = decodeDeclEntries(bytes.subarray())
       if (!decoded.ok) {
-        this.components.logger.warn(
-          { peer: id, reason: decoded.reason },
-          'refused a malformed declaration set',
-        )
-        return 0
+        this.components.logger.warn({ peer, reason: decoded.reason }, 'refused a malformed declaration set')
+        done({ ok: false, reason: decoded.reason })
+        return
       }
-      const changed = this.#merge(decoded.value, 'sync', id)
-      if (changed > 0) this.#persist()
-      return changed
-    } finally {
-      this.#syncing.delete(id)
+      done({ ok: true, value: decoded.value })
+    } catch (err) {
+      done({ ok: false, reason: (err as Error).message })
     }
   }
 
@@ -201,8 +214,7 @@ export class Declarations {
   }
 
   #nextVersion(): DeclVersion {
-    this.#hlc = hlcTick(this.#hlc, this.components.wallNow())
-    return { hlc: this.#hlc, origin: this.components.self }
+    return this.agent.nextVersion()
   }
 
   /** Makes local writes durable, then applies and spreads them: a write the disk refused goes nowhere. */
@@ -210,12 +222,8 @@ export class Declarations {
     if (entries.length === 0) return
     await this.#file.save(entries)
     this.components.onChange?.()
-    try {
-      await this.components.gossip.publish(this.topic, encodeDeclEntries(entries))
-    } catch (err) {
-      // Anti-entropy spreads it anyway: peers see our digest change and pull.
-      this.components.logger.debug({ err: (err as Error).message }, 'declaration publish failed')
-    }
+    // Anti-entropy spreads it anyway if the publish fails: peers see our digest change and pull.
+    this.agent.spread(entries)
   }
 
   #onGossip(signer: string, data: Uint8Array): Verdict {
@@ -232,38 +240,7 @@ export class Declarations {
       )
       return 'reject'
     }
-    // A node writes only under its own name; relaying others' writes is the sync stream's job.
-    if (decoded.value.some((entry) => entry.version.origin !== signer)) {
-      this.components.logger.debug({ from: signer }, 'rejected declarations written under another name')
-      return 'reject'
-    }
-    const changed = this.#merge(decoded.value, 'gossip', signer)
-    if (changed === 0) return 'ignore'
-    this.#persist()
-    return 'accept'
-  }
-
-  #merge(entries: DeclEntry[], how: string, peer: string): number {
-    let changed = 0
-    const via = `${how} from ${peer}`
-    for (const entry of entries) {
-      // A write stamped too far ahead would win over every later one: refused until it is not.
-      const hlc = this.components.clock.receive(this.#hlc, entry.version.hlc, {
-        peer,
-        workload: entry.name,
-        via,
-      })
-      if (hlc === undefined) continue
-      this.#hlc = hlc
-      const outcome = this.store.merge(entry)
-      if (outcome === 'stale' || outcome === 'unchanged') continue
-      changed++
-      this.components.logger.info(
-        { workload: entry.name, outcome, origin: entry.version.origin, via },
-        outcome === 'deleted' ? 'declaration deleted' : 'declaration received',
-      )
-    }
-    return changed
+    return this.agent.gossiped(signer, decoded.value)
   }
 
   /**
@@ -286,20 +263,15 @@ export class Declarations {
 
   async #load(): Promise<void> {
     const { entries, repaired } = await this.#file.load()
-    for (const entry of entries) {
-      this.store.merge(entry)
-      // Kept even when ahead (this node accepted it once), but it does not drag the clock along.
-      this.#hlc =
-        this.components.clock.receive(this.#hlc, entry.version.hlc, { workload: entry.name, via: 'disk' }) ??
-        this.#hlc
-    }
+    for (const entry of entries) this.store.merge(entry)
+    this.agent.restored()
     if (repaired) await this.#file.save()
     this.components.logger.info({ workloads: this.store.live().length }, 'loaded declarations')
   }
 
   async #serveSync(stream: Stream): Promise<void> {
     try {
-      await lpStream(stream).write(encodeDeclEntries(this.store.entries()), {
+      await lpStream(stream).write(encodeDeclEntries(this.agent.answer()), {
         signal: AbortSignal.timeout(5000),
       })
       await stream.close()

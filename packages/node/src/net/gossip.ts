@@ -2,9 +2,9 @@
 // change this file alone.
 import { type GossipSub, gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { type PeerId, TopicValidatorResult } from '@libp2p/interface'
+import type { Verdict } from '../port.js'
 
-/** Accept: deliver and forward. Ignore: drop, no penalty (stale, not now). Reject: drop and penalise the forwarder. */
-export type Verdict = 'accept' | 'ignore' | 'reject'
+export type { Verdict }
 
 /** Judges one message, and applies it when it returns `accept`. `signer` is the author, checked by signature. */
 export type MessageHandler = (signer: string, data: Uint8Array) => Verdict

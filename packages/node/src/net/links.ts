@@ -114,14 +114,15 @@ export class PeerLinks {
     this.#inbound.clear()
   }
 
-  /** Sends a heartbeat frame, `frameFor` each, to every connected peer that speaks Gary. */
-  sendHeartbeat(frameFor: (peer: string) => Uint8Array, now: number): void {
+  /** Sends a heartbeat frame, `frameFor` each, to every connected peer that speaks Gary, or to `only`. */
+  sendHeartbeat(frameFor: (peer: string) => Uint8Array, now: number, only?: string): void {
     const peers = new Map<string, PeerId>()
     for (const connection of this.components.libp2p.getConnections()) {
-      peers.set(connection.remotePeer.toString(), connection.remotePeer)
+      const id = connection.remotePeer.toString()
+      if (only === undefined || id === only) peers.set(id, connection.remotePeer)
     }
     for (const [id, outbound] of this.#outbound) {
-      if (!peers.has(id)) {
+      if (only === undefined && !peers.has(id)) {
         outbound.stream.abort(new Error('peer disconnected'))
         this.#outbound.delete(id)
       }

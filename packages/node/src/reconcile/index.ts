@@ -16,7 +16,7 @@
  * onAnyChange(() => reconciler.trigger())
  * ```
  */
-export { type Clock, systemClock } from './clock.js'
+export { type Clock, systemClock } from '../clock/clock.js'
 export { ClusterView, type ClusterViewComponents, type ClusterViewInit } from './cluster-view.js'
 export { containerName, LABELS, parseSlotLabels, slotLabels } from './container-labels.js'
 export { containerSpecFor, endpointsOf } from './container-spec.js'

@@ -24,7 +24,7 @@ import {
   NameConflictError,
 } from '@gary/runtime'
 import type { Logger } from 'pino'
-import type { Clock } from './clock.js'
+import type { Clock } from '../clock/clock.js'
 import { LABELS, parseSlotLabels } from './container-labels.js'
 import { containerSpecFor, endpointsOf } from './container-spec.js'
 import { type BackoffConfig, DEFAULT_BACKOFF, decideOnExit } from './restart-policy.js'

@@ -1,6 +1,9 @@
-/** Time and timers, injected so that the simulator can run the reconcile loop on a virtual clock. */
+/**
+ * Time and timers, injected so that the simulator runs the reconcile loop and the membership and
+ * declarations agents on a virtual clock, and unit tests on a stepped one.
+ */
 export interface Clock {
-  /** Wall-clock ms since the epoch: claim timestamps and the settle delay. */
+  /** Wall-clock ms since the epoch: claim timestamps, the settle delay, declaration versions. */
   wallNow(): number
   /** Monotonic ms: ages and timeouts. */
   now(): number
@@ -13,7 +16,7 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => {
     const timer = setTimeout(fn, ms)
-    // A pending settle or restart timer must not keep a stopping process alive.
+    // A pending timer (a settle, a restart, a report's jitter) must not keep a stopping process alive.
     timer.unref()
     return timer
   },

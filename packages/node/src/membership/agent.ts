@@ -1,0 +1,233 @@
+import type { Heartbeat, MemberNote, MemberVersions, NodeState, PeerHints } from '@gary/protocol'
+import type { Verdict } from '../port.js'
+import { BEACON_INTERVAL_MS, SWEEP_MS } from '../timing.js'
+import { type MembershipComponents, MembershipContext, type MembershipInit } from './context.js'
+import { Discovery } from './discovery.js'
+import { Liveness } from './liveness.js'
+import { MemberSync } from './member-sync.js'
+import { OwnState } from './own-state.js'
+import { States } from './states.js'
+
+/**
+ * Who is in the cluster, decided without libp2p: heartbeats to and from connected peers, this
+ * node's NodeState gossiped when it changes and pulled by peers that miss it, member sync with a
+ * peer whose member digest differs, peer hints and redials so every member finds every other, and
+ * relayed liveness (witnesses' reports, refutation, beacons). Everything it sends goes through its
+ * port; the daemon's port is libp2p (`membership.ts`), the simulator's a simulated network, so both
+ * run this code. Time and chance come from its clock and random source.
+ *
+ * @example
+ * ```ts
+ * const agent = new MembershipAgent(init, { port, clock: systemClock, random: Math.random, logger, self, declsDigest })
+ * agent.start()
+ * onConnect((peer, dialled) => agent.connected(peer, dialled))
+ * onHeartbeatFrame((peer, beat) => agent.heartbeatReceived(peer, beat))
+ * ```
+ */
+export class MembershipAgent {
+  readonly #ctx: MembershipContext
+  readonly #own: OwnState
+  readonly #states: States
+  readonly #liveness: Liveness
+  readonly #sync: MemberSync
+  readonly #discovery: Discovery
+  #agreedAt: number | undefined
+  /** When each peer's heartbeat last agreed with this node's view. */
+  readonly #agreedWith = new Map<string, number>()
+  #joined: boolean
+  #lastBeatAt = Number.NEGATIVE_INFINITY
+  #beatPending = false
+
+  constructor(init: MembershipInit, components: MembershipComponents) {
+    const ctx = new MembershipContext(init, components)
+    this.#joined = init.join.length === 0
+    this.#ctx = ctx
+    this.#own = new OwnState(ctx)
+    this.#discovery = new Discovery(ctx)
+    this.#liveness = new Liveness(ctx, {
+      announced: (member) => this.#states.announced(member),
+      refuted: () => {
+        this.#own.owedToAll()
+        this.#own.publish()
+      },
+    })
+    this.#states = new States(ctx, {
+      sweep: (member) => this.#liveness.sweep(member),
+      known: (member) => this.#discovery.known(member),
+      digestChanged: () => this.#beatSoon(),
+    })
+    this.#sync = new MemberSync(ctx, {
+      observe: (state) => this.#states.observe(state, 'sync'),
+      pull: (member) => this.#states.pull(member),
+      check: (member) => this.#discovery.check(member),
+    })
+  }
+
+  get table() {
+    return this.#ctx.table
+  }
+
+  get topics() {
+    return this.#ctx.topics
+  }
+
+  /**
+   * True once a peer's heartbeat showed that it knows the same live members and declarations as
+   * this node: from then on this node's view is as complete as that peer's.
+   */
+  get agreedWithAPeer(): boolean {
+    return this.#agreedAt !== undefined
+  }
+
+  /** When a peer's heartbeat (with `peer`, that peer's) last agreed with this node's view, if ever. */
+  agreedAt(peer?: string): number | undefined {
+    return peer === undefined ? this.#agreedAt : this.#agreedWith.get(peer)
+  }
+
+  /**
+   * True once a member's heartbeat was heard, or from the start for a node given no address to
+   * join: a node told to join takes no work before (one that never reaches the cluster, for a
+   * wrong cluster key or address, would otherwise run everything alone).
+   */
+  get joined(): boolean {
+    return this.#joined
+  }
+
+  /**
+   * Starts the heartbeat, the sweep and the beacon, each at a random phase of its interval (nodes
+   * started together do not beat together), and the first dials.
+   */
+  start(): void {
+    const { init, random } = this.#ctx
+    const phase = random()
+    this.#ctx.every(init.heartbeatMs, phase * init.heartbeatMs, () => this.#heartbeat())
+    this.#ctx.every(SWEEP_MS, phase * SWEEP_MS, () => this.#liveness.sweep())
+    this.#ctx.every(BEACON_INTERVAL_MS, phase * BEACON_INTERVAL_MS, () => this.#liveness.beacon())
+    this.#discovery.redial(this.#ctx.now())
+  }
+
+  /** Stops every timer; replies that arrive later change nothing. */
+  stop(): void {
+    this.#ctx.stop()
+  }
+
+  /**
+   * Gossips this node's NodeState now (after it changed): to the nodes in its scope, or with
+   * `everyone` to every member that keeps it, for a change that concerns them all (its addresses).
+   */
+  publishState(everyone = false): void {
+    if (everyone) this.#own.owedToAll()
+    this.#own.publish()
+  }
+
+  /**
+   * A connection to `peer` opened: it hears our heartbeat now; if this node dialled it, it tells
+   * us whom it knows. Both ends asking cost two hints answers a connection, 90 per node when 1000
+   * simulated nodes start; the end dialled learns the dialler itself, and the rest by member sync.
+   */
+  connected(peer: string, dialled: boolean): void {
+    if (this.#ctx.stopped) return
+    this.#ctx.port.sendHeartbeats((to) => this.#beatFor(to), peer)
+    this.#own.retry()
+    if (dialled) this.#discovery.askPeers(peer)
+  }
+
+  /** The last connection to `peer` closed: from now on this node knows it only by gossip, unless it is gone. */
+  disconnected(peer: string): void {
+    this.#ctx.table.setIndirect(peer)
+    this.#sync.forget(peer)
+    this.#liveness.probe(peer)
+  }
+
+  heartbeatReceived(peer: string, beat: Heartbeat): void {
+    const { table, components } = this.#ctx
+    const now = this.#ctx.now()
+    this.#joined = true
+    components.clockGuard.observe(peer, beat.wall)
+    const held = table.get(peer)
+    if (held?.status === 'dead') this.#liveness.heardFromDead(held)
+    const outcome = table.observeHeartbeat(peer, beat, now)
+    if (outcome === 'needs-state') this.#states.announced(peer)
+    // Fresh evidence: a member not alive here comes back now, not at the next sweep.
+    if (outcome !== 'stale' && table.get(peer)?.status !== 'alive') this.#liveness.sweep(peer)
+    components.onHeartbeat?.(peer, table.get(peer)?.declDigest, now)
+    // Undefined: the peer's digest covers a shard out of this node's scope (partial membership).
+    const sameMembers = table.sameMembers(peer, beat.members)
+    if (sameMembers === true && beat.decls === components.declsDigest()) {
+      const first = this.#agreedAt === undefined
+      this.#agreedAt = now
+      this.#agreedWith.set(peer, now)
+      if (first) this.#ctx.changed()
+    }
+    this.#sync.heard(peer, sameMembers, now)
+    this.#discovery.heard(peer, sameMembers, now)
+  }
+
+  /** A state gossiped by `signer`. */
+  stateGossiped(signer: string, state: NodeState): Verdict {
+    return this.#states.gossiped(signer, state)
+  }
+
+  /** A member note (beacon or witness's report) gossiped by `signer`. */
+  noteGossiped(signer: string, note: MemberNote): Verdict {
+    return this.#liveness.noteGossiped(signer, note)
+  }
+
+  /** A note told by `peer` over a stream; false: not one to tell (drop the stream). */
+  noteTold(peer: string, note: MemberNote): boolean {
+    return this.#liveness.noteTold(peer, note)
+  }
+
+  /** This node's own state, for a peer that pulls it. */
+  ownState(): NodeState {
+    return this.#ctx.self.current
+  }
+
+  /** What `peer`'s member sync request (the versions it holds) is answered with. */
+  memberSyncAsked(peer: string, versions: MemberVersions): NodeState[] {
+    return this.#sync.answer(peer, versions)
+  }
+
+  /** Where the members this node knows can be dialled, for `peer` that asks. */
+  peerHintsAsked(peer: string): PeerHints {
+    return this.#discovery.hintsFor(peer)
+  }
+
+  #heartbeat(): void {
+    if (this.#ctx.stopped) return
+    this.#lastBeatAt = this.#ctx.now()
+    const { incarnation, seq } = this.#ctx.self.current
+    const decls = this.#ctx.components.declsDigest()
+    const wall = this.#ctx.clock.wallNow()
+    this.#ctx.port.sendHeartbeats((peer) => this.#beatFor(peer, incarnation, seq, decls, wall))
+    this.#own.retry()
+    this.#discovery.redial(this.#lastBeatAt)
+  }
+
+  /** Per peer with partial membership: of the members both keep (`MemberTable.liveDigest`). */
+  #beatFor(
+    peer: string,
+    incarnation = this.#ctx.self.current.incarnation,
+    seq = this.#ctx.self.current.seq,
+    decls = this.#ctx.components.declsDigest(),
+    wall = this.#ctx.clock.wallNow(),
+  ): Heartbeat {
+    return { incarnation, seq, members: this.#ctx.table.liveDigest(peer), decls, wall }
+  }
+
+  /**
+   * Our member digest changed: tell peers now, so those who miss the newcomer ask at once; within
+   * half an interval of the last heartbeat, at the end of that half. A heartbeat for every member
+   * heard of (the daemon's first version) sent every node about one round per member at a
+   * cluster's start: at 1000 simulated nodes twelve times the heartbeats of the intervals.
+   */
+  #beatSoon(): void {
+    if (this.#beatPending) return
+    this.#beatPending = true
+    const wait = Math.max(0, this.#lastBeatAt + this.#ctx.init.heartbeatMs / 2 - this.#ctx.now())
+    this.#ctx.after(wait, () => {
+      this.#beatPending = false
+      this.#heartbeat()
+    })
+  }
+}

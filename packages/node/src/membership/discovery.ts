@@ -1,0 +1,228 @@
+import { MAX_PEER_HINTS, type Member, type PeerHints, shardOf, shardsNear } from '@gary/protocol'
+import {
+  ASK_PEERS_EVERY_MS,
+  DEAD_CHECKS,
+  DEAD_REDIAL_MS,
+  DIAL_TIMEOUT_MS,
+  MAX_PARALLEL_DIALS,
+} from '../timing.js'
+import type { MembershipContext } from './context.js'
+import { type Connections, type DialTarget, memberTarget } from './port.js'
+import { shuffle } from './shuffle.js'
+
+/** Hints kept: as many as one peer gives. */
+const MAX_HINTS = MAX_PEER_HINTS
+/** Answers to hints asks kept, for this many askers' shards. */
+const HINTS_KEPT = 8
+
+/**
+ * Finding the other members and keeping connections to them: join addresses and peers' hints
+ * dialled while under `targetPeers`, known members dialled in random order (members in scope
+ * first), a few members held dead checked now and then, and hints given to peers that ask.
+ */
+export class Discovery {
+  readonly #dialing = new Set<string>()
+  readonly #lastDialAt = new Map<string, number>()
+  readonly #joinPeers = new Map<string, string>()
+  /** Addresses of peers heard of from other peers, not yet members. */
+  readonly #hints = new Map<string, readonly string[]>()
+  #askedAt = Number.NEGATIVE_INFINITY
+  #lastDeadRedialAt = Number.NEGATIVE_INFINITY
+  /** The last hints given, by the asker's shard (for the last few shards asked about). */
+  readonly #hintsByShard = new Map<
+    number,
+    { version: number; members: Readonly<Member>[]; hints: PeerHints }
+  >()
+  /** Members held dead that a peer holds live, waiting for a dial to start. */
+  readonly #checks = new Set<string>()
+
+  constructor(private readonly ctx: MembershipContext) {}
+
+  /**
+   * Dials a member held dead that a peer holds live (member sync), as soon as a dial can start: a
+   * node back from a partition is told of all its old peers at once, and dialling only as many as
+   * MAX_PARALLEL_DIALS allowed left the others dead to it until the next sync, a second later.
+   */
+  check(member: string): void {
+    this.#checks.add(member)
+    this.#serveChecks(this.ctx.now())
+  }
+
+  #serveChecks(now: number): void {
+    for (const id of this.#checks) {
+      if (this.#dialing.size >= MAX_PARALLEL_DIALS) return
+      this.#checks.delete(id)
+      const member = this.ctx.table.get(id)
+      if (member?.status === 'dead') this.dial(id, memberTarget(member), now, DEAD_REDIAL_MS)
+    }
+  }
+
+  /** A member's state arrived: it is dialled as a member from now on. */
+  known(member: string): void {
+    this.#hints.delete(member)
+  }
+
+  /** A heartbeat from `peer` said whether its member digest matches ours: if not, ask it for hints. */
+  heard(peer: string, sameMembers: boolean | undefined, now: number): void {
+    if (sameMembers !== false || now - this.#askedAt <= ASK_PEERS_EVERY_MS) return
+    this.#askedAt = now
+    this.askPeers(peer)
+  }
+
+  /**
+   * Alive members' addresses, for a peer that asks where to dial: those of its scope first (with
+   * partial membership the peer keeps no others, and must find them to learn its scope's members).
+   * The answer depends on the table and the asker's shard only: each peer that connects asks, and
+   * working it out for each was most of a cluster's start at 1000 simulated nodes.
+   */
+  hintsFor(peer: string): PeerHints {
+    const { table, init } = this.ctx
+    const shard = shardOf(peer, init.promiseShards)
+    const cached = this.#hintsByShard.get(shard)
+    const members = cached?.version === table.version ? cached.members : this.#hinted(shard)
+    // The same answer as last time is the same object (the simulator counts its size once).
+    const same =
+      cached !== undefined &&
+      cached.hints.length === members.length &&
+      members.every((m, i) => m.id === cached.hints[i]!.id && m.state!.addrs === cached.hints[i]!.addrs)
+    const hints = same ? cached.hints : members.map((m) => ({ id: m.id, addrs: m.state!.addrs }))
+    this.#hintsByShard.delete(shard)
+    this.#hintsByShard.set(shard, { version: table.version, members, hints })
+    for (const oldest of this.#hintsByShard.keys()) {
+      if (this.#hintsByShard.size <= HINTS_KEPT) break
+      this.#hintsByShard.delete(oldest)
+    }
+    return hints
+  }
+
+  /** The members alive with a state, ordered by id, those in scope of `shard` first: at most MAX_PEER_HINTS. */
+  #hinted(shard: number): Readonly<Member>[] {
+    const shards = this.ctx.init.promiseShards
+    const near: Readonly<Member>[] = []
+    const far: Readonly<Member>[] = []
+    for (const member of this.ctx.table.list()) {
+      if (member.status !== 'alive' || member.state === undefined) continue
+      if (shardsNear(shard, member.shard, shards)) near.push(member)
+      else if (far.length < MAX_PEER_HINTS) far.push(member)
+      if (near.length === MAX_PEER_HINTS) break
+    }
+    return near.concat(far).slice(0, MAX_PEER_HINTS)
+  }
+
+  /** Learns from a connected peer where the other members are, so this node can dial them. */
+  askPeers(peer: string): void {
+    this.ctx.port.askPeers(peer, DIAL_TIMEOUT_MS, (result) => {
+      if (!result.ok) {
+        this.ctx.logger.debug({ peer, err: result.reason }, 'peer hints unavailable')
+        return
+      }
+      let added = false
+      for (const hint of result.value)
+        if (hint.id !== this.ctx.selfId && this.ctx.table.get(hint.id)?.state === undefined) {
+          added ||= !this.#hints.delete(hint.id)
+          this.#hints.set(hint.id, hint.addrs)
+        }
+      // The newest hints are kept: hints of members out of scope are never learnt as members, and
+      // kept all, each node held one per member of the cluster (a redial walked them all).
+      for (const id of this.#hints.keys()) {
+        if (this.#hints.size <= MAX_HINTS) break
+        this.#hints.delete(id)
+      }
+      // Nothing new to dial: heartbeats and ended dials look again anyway.
+      if (added) this.redial(this.ctx.now())
+    })
+  }
+
+  /**
+   * Keeps dialling join addresses and known members (and peers' hints) while under-connected,
+   * in random order so that no member gets everyone's connections, and members in scope first,
+   * past `targetPeers` while fewer than half of it are in scope (`ShardScope.toDial`); and now
+   * and then checks a few members held dead, even at `targetPeers`.
+   */
+  redial(now: number): void {
+    const { table, scope, init, random } = this.ctx
+    const connected = this.ctx.port.connections()
+    this.#serveChecks(now)
+    if (now - this.#lastDeadRedialAt >= DEAD_REDIAL_MS) {
+      this.#lastDeadRedialAt = now
+      // Shuffled below: the table's own order will do (list() sorts every member).
+      const dead = [...table.members()].filter(
+        (m) => m.status === 'dead' && m.state !== undefined && !connected.has(m.id),
+      )
+      for (const member of shuffle(dead, random).slice(0, DEAD_CHECKS))
+        this.dial(member.id, memberTarget(member), now, DEAD_REDIAL_MS)
+    }
+    const target = init.targetPeers
+    const near = this.#nearHeld(connected)
+    if (connected.size >= target && near >= Math.floor(target / 2)) return
+    // No dial starts while MAX_PARALLEL_DIALS are under way: the next to end looks again.
+    if (this.#dialing.size >= MAX_PARALLEL_DIALS) return
+    if (connected.size < target)
+      for (const addr of init.join) {
+        const peer = this.#joinPeers.get(addr)
+        if (peer !== undefined && connected.has(peer)) continue
+        this.dial(`join:${addr}`, { kind: 'join', addr }, now, init.heartbeatMs, (remote) =>
+          this.#joinPeers.set(addr, remote),
+        )
+      }
+    // Dial targets are made for the chosen few only.
+    const candidates: {
+      id: string
+      shard?: number
+      member?: Readonly<Member>
+      addrs?: readonly string[]
+      every: number
+    }[] = []
+    for (const member of table.members())
+      if (!connected.has(member.id) && member.state !== undefined && member.status !== 'dead')
+        candidates.push({ id: member.id, shard: member.shard, member, every: init.heartbeatMs })
+    for (const [id, addrs] of this.#hints)
+      if (!connected.has(id)) candidates.push({ id, addrs, every: DEAD_REDIAL_MS })
+    const busy = connected.size + this.#dialing.size
+    for (const { id, member, addrs, every } of scope.toDial(candidates, busy, near, target, random)) {
+      const to: DialTarget =
+        member === undefined ? { kind: 'member', id, addrs: addrs ?? [] } : memberTarget(member)
+      this.dial(id, to, now, every)
+    }
+  }
+
+  /**
+   * Connections and dials under way to members or hinted peers in scope (join addresses, dialled
+   * by address, are not members): they count towards half of `targetPeers`.
+   */
+  #nearHeld(connected: Connections): number {
+    let near = 0
+    for (const id of connected) if (this.#near(id)) near++
+    for (const id of this.#dialing) if (this.#near(id)) near++
+    return near
+  }
+
+  #near(id: string): boolean {
+    const member = this.ctx.table.get(id)
+    if (member !== undefined)
+      return shardsNear(this.ctx.table.shard, member.shard, this.ctx.init.promiseShards)
+    return this.#hints.has(id) && this.ctx.scope.near(id)
+  }
+
+  /** Dials `target` under `key`, unless a dial of it is under way or was made less than `every` ago. */
+  dial(
+    key: string,
+    target: DialTarget,
+    now: number,
+    every: number,
+    onConnected?: (peer: string) => void,
+  ): void {
+    if (this.#dialing.has(key) || this.#dialing.size >= MAX_PARALLEL_DIALS) return
+    if (now - (this.#lastDialAt.get(key) ?? Number.NEGATIVE_INFINITY) < every) return
+    const started = this.ctx.port.dial(target, DIAL_TIMEOUT_MS, (result) => {
+      this.#dialing.delete(key)
+      if (result.ok) onConnected?.(result.value)
+      else this.ctx.logger.debug({ target: key, err: result.reason }, 'dial failed')
+      // Dials run at most MAX_PARALLEL_DIALS at a time: start the next one now, not at the next heartbeat.
+      if (!this.ctx.stopped) this.redial(this.ctx.now())
+    })
+    if (!started) return
+    this.#lastDialAt.set(key, now)
+    this.#dialing.add(key)
+  }
+}

@@ -1,0 +1,191 @@
+import { type Member, type MemberNote, noteRefusal } from '@gary/protocol'
+import type { Verdict } from '../port.js'
+import { PROBE_TIMEOUT_MS, REFUTE_EVERY_MS, REPORT_JITTER_MS, TELL_TIMEOUT_MS } from '../timing.js'
+import type { MembershipContext } from './context.js'
+import { memberTarget } from './port.js'
+
+export interface LivenessHooks {
+  /** A member announced a newer state than the one held. */
+  announced(member: string): void
+  /** This node was reported dead while up: every member that keeps it must hear a newer state. */
+  refuted(): void
+}
+
+/**
+ * Who is alive (docs/design.md, "Relayed liveness"): members' statuses judged by the age of the
+ * evidence, witnesses' `down` reports, the refutation of a report about this node, the `alive`
+ * beacon, and the one redial of a peer whose last connection closed.
+ */
+export class Liveness {
+  #lastRefutedAt = Number.NEGATIVE_INFINITY
+
+  constructor(
+    private readonly ctx: MembershipContext,
+    private readonly hooks: LivenessHooks,
+  ) {}
+
+  /** Applies the passage of time to the table; after evidence of one member, to that one only. */
+  sweep(only?: string): void {
+    const { table, scope, logger } = this.ctx
+    if (this.ctx.stopped) return
+    const changes = table.sweep(this.ctx.now(), only)
+    if (changes.length === 0) return
+    if (changes.some((change) => scope.replans(change.id))) this.ctx.changed()
+    for (const change of changes) {
+      const fields = { member: change.id, from: change.from }
+      if (change.to === 'dead') {
+        logger.info(fields, 'member dead')
+        this.#witnessed(change.id)
+      } else if (change.to === 'suspect') logger.info(fields, 'member suspect')
+      else if (change.from === 'dead') logger.info(fields, 'member back')
+      else logger.info(fields, 'member alive again')
+    }
+  }
+
+  /**
+   * A member held dead talks to this node again (a healed partition, a hung process resumed): the
+   * others may hold it dead too, so it is told, and refutes with a newer state they all hear.
+   */
+  heardFromDead(member: Readonly<Member>): void {
+    this.#tell(member.id, { kind: 'down', node: member.id, ...member.announced })
+  }
+
+  /** The small proof that this node is up, for members that do not hear its heartbeats. */
+  beacon(): void {
+    const { incarnation, seq } = this.ctx.self.current
+    this.#publishNote({ kind: 'alive', node: this.ctx.selfId, incarnation, seq })
+  }
+
+  /** A member note gossiped by `signer`. */
+  noteGossiped(signer: string, note: MemberNote): Verdict {
+    const refused = noteRefusal(signer, note)
+    if (refused !== undefined) {
+      this.ctx.logger.debug({ from: signer, reason: refused }, 'rejected member note')
+      return 'reject'
+    }
+    return note.kind === 'alive' ? this.#onBeacon(note) : this.#onDown(note, signer)
+  }
+
+  /** A note told by `peer` directly: only a `down` note about this node is one to tell. */
+  noteTold(peer: string, note: MemberNote): boolean {
+    if (note.kind !== 'down' || note.node !== this.ctx.selfId) {
+      this.ctx.logger.debug({ peer }, 'dropped a told note not about this node')
+      return false
+    }
+    this.#onDown(note, peer)
+    return true
+  }
+
+  /**
+   * A peer's last connection closed. If it cannot be dialled again at once, its process is gone
+   * (refused) or unreachable: that is evidence of death well before its heartbeats age out, and
+   * this node, a witness, reports it to every member.
+   */
+  probe(id: string): void {
+    const { table, port, logger } = this.ctx
+    const member = table.get(id)
+    if (this.ctx.stopped || member === undefined || member.status === 'dead') return
+    const startedAt = this.ctx.now()
+    const unreachable = (reason: string) => {
+      if (this.ctx.stopped || port.connections().has(id)) return
+      logger.debug({ member: id, err: reason }, 'member unreachable after disconnect')
+      table.markUnreachable(id, startedAt)
+      this.sweep(id)
+      this.#reportDown(member, true)
+    }
+    const dialling = port.dial(memberTarget(member), PROBE_TIMEOUT_MS, (result) => {
+      if (!result.ok) unreachable(result.reason)
+    })
+    if (!dialling) unreachable('no address to dial')
+  }
+
+  #onBeacon(note: MemberNote): Verdict {
+    const outcome = this.ctx.table.observeBeacon(note.node, note, this.ctx.now())
+    if (outcome === 'stale' || outcome === 'self') return 'ignore'
+    if (outcome === 'needs-state') this.hooks.announced(note.node)
+    this.sweep(note.node)
+    return 'accept'
+  }
+
+  /** A witness's report, forwarded even when this node contradicts it: others judge for themselves. */
+  #onDown(note: MemberNote, witness: string): Verdict {
+    const now = this.ctx.now()
+    const outcome = this.ctx.table.observeDown(note.node, note, witness, now, note.unreachable === true)
+    if (outcome === 'stale') return 'ignore'
+    if (outcome === 'marked') {
+      this.ctx.logger.info({ member: note.node, witness }, 'member reported down')
+      this.sweep(note.node)
+    } else if (outcome === 'self') {
+      if (note.incarnation !== this.ctx.self.current.incarnation) return 'ignore'
+      this.#refute(witness, now)
+    }
+    return 'accept'
+  }
+
+  /** Reported dead while up: a newer state proves otherwise to every member that hears it. */
+  #refute(witness: string, now: number): void {
+    if (now - this.#lastRefutedAt < REFUTE_EVERY_MS) return
+    this.#lastRefutedAt = now
+    this.ctx.self.refresh()
+    this.ctx.logger.info({ witness }, 'reported down while up: refuting')
+    this.hooks.refuted()
+  }
+
+  /**
+   * A member turned dead. If it was connected (its heartbeats stopped), this node is a witness: it
+   * tells every member, and marks it unreachable so that it stays dead here once no longer
+   * connected. Either way it hangs up: a half-open connection to a silent member would stop
+   * redials from ever reaching it again.
+   */
+  #witnessed(id: string): void {
+    const member = this.ctx.table.get(id)
+    if (member?.direct === true) {
+      this.#reportDown(member)
+      this.ctx.table.markUnreachable(id, this.ctx.now())
+    }
+    this.ctx.port.hangUp(id)
+  }
+
+  /**
+   * Tells every member that this node, a witness, found `member` dead at its announced version
+   * (`unreachable` when its connection closed and the redial failed). After a random delay of up
+   * to REPORT_JITTER_MS, and only if no other witness's report has made it dead here meanwhile.
+   */
+  #reportDown(member: Readonly<Member>, unreachable = false): void {
+    const id = member.id
+    this.ctx.after(this.ctx.random() * REPORT_JITTER_MS, () => {
+      const current = this.ctx.table.get(id)
+      if (current === undefined || current.confirmed === true) return
+      this.#publishNote({
+        kind: 'down',
+        node: id,
+        ...current.announced,
+        ...(unreachable ? { unreachable } : {}),
+      })
+    })
+  }
+
+  /**
+   * Gossips a note to every member that keeps the member it is about: with partial membership,
+   * to that member's shard's notes topic.
+   */
+  #publishNote(note: MemberNote): void {
+    if (this.ctx.stopped) return
+    this.ctx.port.publishNote(this.ctx.topics.noteTopicOf(note.node), note, (result) => {
+      if (!result.ok) this.ctx.logger.debug({ note, err: result.reason }, 'note publish failed')
+    })
+  }
+
+  /**
+   * Tells a connected member a note about itself, over a stream of its own rather than gossip: a
+   * `down` note flooded to every member each time a node heard a member it held dead was most of
+   * the notes of a healed partition (4,277 of 8,600 floods at 1000 simulated nodes), and the
+   * member's refutation is what reaches every node.
+   */
+  #tell(peer: string, note: MemberNote): void {
+    if (this.ctx.stopped) return
+    this.ctx.port.tell(peer, note, TELL_TIMEOUT_MS, (result) => {
+      if (!result.ok) this.ctx.logger.debug({ peer, note, err: result.reason }, 'telling failed')
+    })
+  }
+}
