@@ -1,0 +1,296 @@
+import { type MemberNote, shardOf, shardsNear } from '@gary/protocol'
+import { describe, expect, test } from 'vitest'
+import { beat, connect, membershipRig, stateOf } from './agent-rig.js'
+
+const down = (node: string, extra: Partial<MemberNote> = {}): MemberNote => ({
+  kind: 'down',
+  node,
+  incarnation: 1,
+  seq: 1,
+  ...extra,
+})
+
+describe('heartbeats', () => {
+  test('a heartbeat announcing a newer state pulls it once, from that peer, and takes only its own state', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    rig.port.clear()
+    const digest = rig.agent.table.liveDigest('p')
+    rig.agent.heartbeatReceived('p', beat(2, digest))
+    rig.agent.heartbeatReceived('p', beat(2, digest))
+    const pulls = rig.port.of('pull state', 'p')
+    expect(pulls, 'one pull while one is under way').toHaveLength(1)
+    rig.port.answer(pulls[0], stateOf('q', 2))
+    expect(rig.agent.table.get('q'), 'a state of another node, answered by p').toBeUndefined()
+    rig.agent.heartbeatReceived('p', beat(2, digest))
+    rig.port.answer(rig.port.of('pull state', 'p')[1], stateOf('p', 2))
+    expect(rig.agent.table.get('p')?.state?.seq).toBe(2)
+  })
+
+  test('a member held dead that beats again is told so, and comes back', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    rig.clock.advance(3200)
+    expect(rig.agent.table.get('p')?.status).toBe('dead')
+    rig.port.clear()
+    rig.port.links.add('p')
+    rig.agent.heartbeatReceived('p', beat(1, rig.agent.table.liveDigest('p')))
+    expect(rig.port.of('tell', 'p').map((call) => call.note)).toEqual([down('p')])
+    expect(rig.agent.table.get('p')?.status).toBe('alive')
+  })
+
+  test('agrees with a peer once its heartbeat carries the same members and declarations', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    rig.port.links.add('p')
+    rig.agent.heartbeatReceived('p', beat(1, rig.agent.table.liveDigest('p'), 'other declarations'))
+    expect(rig.agent.agreedWithAPeer).toBe(false)
+    rig.agent.heartbeatReceived('p', beat(1, 'not our members'))
+    expect(rig.agent.agreedWithAPeer).toBe(false)
+    const changes = rig.changes.length
+    rig.agent.heartbeatReceived('p', beat(1, rig.agent.table.liveDigest('p')))
+    expect(rig.agent.agreedWithAPeer).toBe(true)
+    expect(rig.changes.length, 'the view is looked at again').toBe(changes + 1)
+  })
+
+  test('a new connection hears a heartbeat at once, alone; the peer dialled is asked for hints', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    for (const peer of ['p', 'q', 'r']) rig.port.links.add(peer)
+    rig.port.clear()
+    rig.agent.connected('q', true)
+    rig.agent.connected('r', false)
+    expect(rig.port.of('heartbeat').map((call) => call.peer)).toEqual(['q', 'r'])
+    expect(rig.port.of('ask peers').map((call) => call.peer)).toEqual(['q'])
+  })
+})
+
+describe('witnesses and refutation', () => {
+  test('a connected member whose heartbeats stop is dead after deadAfterMs: hung up, and reported once', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    rig.port.clear()
+    rig.clock.advance(2100)
+    expect(rig.agent.table.get('p')?.status).toBe('suspect')
+    // Sweeps run every 100 ms, at 50 past: the one at 3050 finds it dead.
+    rig.clock.advance(960)
+    expect(rig.agent.table.get('p')?.status).toBe('dead')
+    expect(rig.port.of('hang up', 'p')).toHaveLength(1)
+    expect(rig.port.of('publish note'), 'the report waits for its jitter').toHaveLength(0)
+    rig.clock.advance(100)
+    expect(rig.port.of('publish note').map((call) => [call.topic, call.note])).toEqual([
+      ['gary/1/c/members', down('p')],
+    ])
+  })
+
+  test("a witness stays quiet when another witness's report made the member dead first", () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    rig.port.clear()
+    rig.clock.advance(2500)
+    expect(rig.agent.noteGossiped('w', down('p', { unreachable: true }))).toBe('accept')
+    expect(rig.agent.table.get('p')?.status).toBe('dead')
+    rig.clock.advance(1000)
+    expect(rig.port.of('publish note')).toHaveLength(0)
+  })
+
+  test('a member known by gossip is dead on two witnesses, or on one that could not reach it', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    rig.agent.stateGossiped('g', stateOf('g'))
+    rig.agent.stateGossiped('h', stateOf('h'))
+    rig.agent.noteGossiped('w1', down('g'))
+    expect(rig.agent.table.get('g')?.status, 'one witness').toBe('alive')
+    rig.agent.noteGossiped('w2', down('g'))
+    expect(rig.agent.table.get('g')?.status, 'two witnesses').toBe('dead')
+    rig.agent.noteGossiped('w1', down('h', { unreachable: true }))
+    expect(rig.agent.table.get('h')?.status, 'one that could not reach it').toBe('dead')
+  })
+
+  test('reported down while up, a node refutes with a newer state to every member, at most once a second', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    rig.port.clear()
+    expect(rig.agent.noteGossiped('w', down('self'))).toBe('accept')
+    expect(rig.port.of('publish state').map((call) => [call.topic, call.state?.seq])).toEqual([
+      ['gary/1/c/state', 2],
+    ])
+    rig.agent.noteGossiped('w2', down('self', { seq: 2 }))
+    expect(rig.port.of('publish state'), 'a second report within the second').toHaveLength(1)
+    expect(rig.agent.noteGossiped('w', down('self', { incarnation: 0 })), 'an older life').toBe('ignore')
+    rig.clock.advance(1000)
+    rig.port.clear()
+    rig.agent.noteGossiped('w2', down('self', { seq: 2 }))
+    expect(rig.port.of('publish state').map((call) => [call.topic, call.state?.seq])).toEqual([
+      ['gary/1/c/state', 3],
+    ])
+  })
+
+  test('a told note counts only when it is about this node; a beacon speaks only for its signer', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    expect(rig.agent.noteTold('p', down('q'))).toBe(false)
+    expect(rig.agent.noteTold('p', down('self'))).toBe(true)
+    expect(rig.agent.noteGossiped('x', { kind: 'alive', node: 'p', incarnation: 1, seq: 1 })).toBe('reject')
+  })
+
+  test('a peer whose last connection closed and that cannot be dialled again is reported unreachable', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    rig.port.links.delete('p')
+    rig.port.clear()
+    rig.agent.disconnected('p')
+    const probe = rig.port.of('dial', 'p')
+    expect(probe).toHaveLength(1)
+    rig.port.answer(probe[0], new Error('connection refused'))
+    expect(rig.agent.table.get('p')?.status).toBe('dead')
+    rig.clock.advance(100)
+    expect(rig.port.of('publish note').map((call) => call.note)).toEqual([down('p', { unreachable: true })])
+  })
+})
+
+describe('member sync', () => {
+  test('a digest that differs for a second starts a sync, one per second whatever the peer', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    connect(rig, 'q')
+    rig.port.clear()
+    rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+    rig.agent.heartbeatReceived('q', beat(1, 'ffffffff'))
+    rig.clock.advance(999)
+    rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+    expect(rig.port.of('sync members')).toHaveLength(0)
+    rig.clock.advance(1)
+    rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+    rig.agent.heartbeatReceived('q', beat(1, 'ffffffff'))
+    expect(rig.port.of('sync members').map((call) => call.peer)).toEqual(['p'])
+    rig.clock.advance(1000)
+    rig.agent.heartbeatReceived('q', beat(1, 'ffffffff'))
+    expect(rig.port.of('sync members').map((call) => call.peer)).toEqual(['p', 'q'])
+  })
+
+  test('the answer brings the states we miss, and members we hold dead that the peer holds live are dialled', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    rig.agent.stateGossiped('d', stateOf('d'))
+    rig.agent.noteGossiped('w', down('d', { unreachable: true }))
+    expect(rig.agent.table.get('d')?.status).toBe('dead')
+    connect(rig, 'p')
+    rig.port.clear()
+    rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+    rig.clock.advance(1000)
+    rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+    rig.port.answer(rig.port.of('sync members', 'p')[0], [stateOf('d'), stateOf('n')])
+    expect(rig.agent.table.get('n')?.state?.node, 'a member we missed').toBe('n')
+    expect(rig.port.of('dial', 'd'), 'its own connection, not the peer word, brings it back').toHaveLength(1)
+  })
+
+  test('members held dead that the peer holds live are all dialled, eight at a time, the next as one ends', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    const dead = Array.from({ length: 12 }, (_, i) => `d${i}`)
+    for (const id of dead) {
+      rig.agent.stateGossiped(id, stateOf(id))
+      rig.agent.noteGossiped('w', down(id, { unreachable: true }))
+    }
+    connect(rig, 'p')
+    rig.port.clear()
+    rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+    rig.clock.advance(1000)
+    rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+    rig.port.answer(
+      rig.port.of('sync members', 'p')[0],
+      dead.map((id) => stateOf(id)),
+    )
+    const checks = () => rig.port.of('dial').filter((call) => call.peer?.startsWith('d'))
+    expect(checks()).toHaveLength(8)
+    for (const call of checks().slice(0, 4)) rig.port.answer(call, new Error('refused'))
+    expect(
+      checks()
+        .map((call) => call.peer)
+        .sort(),
+    ).toEqual([...dead].sort())
+  })
+
+  test('answers a peer with the states it misses or holds older, this node first', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    rig.agent.stateGossiped('a', stateOf('a', 3))
+    rig.agent.stateGossiped('b', stateOf('b', 1))
+    const answer = rig.agent.memberSyncAsked('p', [
+      { node: 'a', incarnation: 1, seq: 2 },
+      { node: 'b', incarnation: 1, seq: 1 },
+    ])
+    expect(answer.map((state) => `${state.node}.${state.seq}`)).toEqual(['self.1', 'a.3'])
+  })
+})
+
+describe('redial', () => {
+  test('dials the join address at start, and again a heartbeat later if it failed', () => {
+    const rig = membershipRig('self', { join: ['/dns4/seed/tcp/7946'] })
+    rig.agent.start()
+    const joins = () => rig.port.of('dial', '/dns4/seed/tcp/7946')
+    expect(joins()).toHaveLength(1)
+    rig.port.answer(joins()[0], new Error('refused'))
+    // Heartbeats at 500 and 1500 (a random phase of 0.5): the one at 500 is too soon.
+    rig.clock.advance(1000)
+    expect(joins(), 'not before a heartbeat interval').toHaveLength(1)
+    rig.clock.advance(500)
+    expect(joins()).toHaveLength(2)
+  })
+
+  test('dials hints at most eight at a time, the next as soon as one ends', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    const hints = Array.from({ length: 20 }, (_, i) => ({ id: `h${i}`, addrs: ['/ip4/10.0.0.2/tcp/1'] }))
+    rig.port.answer(rig.port.of('ask peers', 'p')[0], hints)
+    const dials = () => rig.port.of('dial').filter((call) => call.peer?.startsWith('h'))
+    expect(dials()).toHaveLength(8)
+    rig.port.answer(dials()[0], new Error('refused'))
+    expect(dials()).toHaveLength(9)
+  })
+
+  test('checks up to four members held dead every five seconds, even at its target', () => {
+    const rig = membershipRig('self', { targetPeers: 1 })
+    rig.agent.start()
+    connect(rig, 'p')
+    for (const id of ['d1', 'd2', 'd3', 'd4', 'd5', 'd6']) {
+      rig.agent.stateGossiped(id, stateOf(id))
+      rig.agent.noteGossiped('w', down(id, { unreachable: true }))
+    }
+    rig.port.clear()
+    const checks = () => rig.port.of('dial').filter((call) => call.peer?.startsWith('d'))
+    for (let t = 0; t < 4900; t += 100) {
+      rig.agent.heartbeatReceived('p', beat(1, rig.agent.table.liveDigest('p')))
+      rig.clock.advance(100)
+    }
+    expect(checks(), 'the first check at start found none dead').toHaveLength(0)
+    rig.clock.advance(1000)
+    expect(checks()).toHaveLength(4)
+  })
+
+  test('with ring shards, members in scope are dialled first, until half the target is in scope', () => {
+    const shards = 8
+    const rig = membershipRig('self', { targetPeers: 4, promiseShards: shards })
+    const own = shardOf('self', shards)
+    const near = (id: string) => shardsNear(own, shardOf(id, shards), shards)
+    rig.agent.start()
+    const ids = Array.from({ length: 60 }, (_, i) => `m${i}`)
+    const far = ids.find((id) => !near(id)) as string
+    connect(rig, far)
+    rig.port.answer(
+      rig.port.of('ask peers', far)[0],
+      ids.filter((id) => id !== far).map((id) => ({ id, addrs: ['/ip4/10.0.0.3/tcp/1'] })),
+    )
+    const dialled = rig.port.of('dial').map((call) => call.peer as string)
+    expect(dialled.length).toBe(3)
+    expect(dialled.slice(0, 2).every(near), `${dialled} starts with two in scope`).toBe(true)
+  })
+})
