@@ -1,5 +1,6 @@
 /**
- * Helpers for tests and benchmarks that drive real `gary daemon` processes.
+ * Helpers for tests and benchmarks: real `gary daemon` processes, and for the agents an in-memory
+ * network on a stepped clock.
  *
  * @example
  * ```ts
@@ -10,7 +11,11 @@
  * await a.kill('SIGTERM')
  * ```
  */
+
+export * from './agent-net.js'
 export * from './daemon-process.js'
 export * from './http.js'
+export * from './recording-port.js'
+export * from './stepped-clock.js'
 export * from './suspicions.js'
 export * from './wait.js'
