@@ -8,6 +8,7 @@ import type { NodeView, WorkloadRow } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
 import { readClusterKey } from '../packages/node/src/net/cluster-key.js'
 import { Gossip } from '../packages/node/src/net/gossip.js'
+import { clusterNames } from '../packages/node/src/net/names.js'
 import { createP2P, type P2P } from '../packages/node/src/net/p2p.js'
 import { cleanup, DaemonProcess, runCli, waitFor } from '../packages/node/src/testing/index.js'
 import {
@@ -19,8 +20,8 @@ import {
   parseWorkloadFile,
 } from '../packages/protocol/src/index.js'
 
-const DECL_TOPIC = 'gary/1/default/decl'
-const STATE_TOPIC = 'gary/1/default/state'
+const DECL_TOPIC = clusterNames('default').topics.declarations
+const STATE_TOPIC = clusterNames('default').topics.state
 const YEAR_MS = 365 * 24 * 3600 * 1000
 
 const spec = (name: string, image: string) => `name: ${name}\nimage: ${image}\n`

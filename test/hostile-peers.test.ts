@@ -5,6 +5,7 @@ import { lpStream } from 'it-length-prefixed-stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
 import { Gossip } from '../packages/node/src/net/gossip.js'
+import { clusterNames } from '../packages/node/src/net/names.js'
 import { createP2P, type P2P } from '../packages/node/src/net/p2p.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import {
@@ -15,10 +16,11 @@ import {
   type NodeState,
 } from '../packages/protocol/src/index.js'
 
-const TOPIC = 'gary/1/default/state'
-const HEARTBEAT = '/gary/default/heartbeat/1.0.0'
-const NOTE = '/gary/default/note/1.0.0'
-const STATE = '/gary/default/state/1.0.0'
+const NAMES = clusterNames('default')
+const TOPIC = NAMES.topics.state
+const HEARTBEAT = NAMES.protocols.heartbeat
+const NOTE = NAMES.protocols.note
+const STATE = NAMES.protocols.state
 
 function stateOf(node: string, seq: number, labels: Record<string, string>, incarnation = 1): NodeState {
   return {
@@ -132,7 +134,7 @@ describe('messages from a hostile peer over a real connection', () => {
   })
 
   it('refuses a garbage declaration set over the sync stream, and changes nothing', async () => {
-    await attacker.handle('/gary/default/decl-sync/1.0.0', async ({ stream }) => {
+    await attacker.handle(NAMES.protocols.declarationSync, async ({ stream }) => {
       await lpStream(stream).write(new TextEncoder().encode('{"v":1,"t":"decls","b":[{"name":1}]}'))
       await stream.close()
     })

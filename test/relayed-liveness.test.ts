@@ -4,6 +4,7 @@ import { lpStream } from 'it-length-prefixed-stream'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
 import { Gossip } from '../packages/node/src/net/gossip.js'
+import { clusterNames } from '../packages/node/src/net/names.js'
 import { createP2P, type P2P } from '../packages/node/src/net/p2p.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import { decodeNodeState, encodeMemberNote } from '../packages/protocol/src/index.js'
@@ -11,8 +12,8 @@ import { HOOKS, partition } from './partition-hook.js'
 
 const NODES = 5
 const TARGET_PEERS = 2
-const MEMBERS_TOPIC = 'gary/1/default/members'
-const STATE_PROTOCOL = '/gary/default/state/1.0.0'
+const MEMBERS_TOPIC = clusterNames('default').topics.members
+const STATE_PROTOCOL = clusterNames('default').protocols.state
 
 const viewOf = (daemon: DaemonProcess) => daemon.cli<NodeView[]>('nodes')
 

@@ -16,6 +16,7 @@ import { lpStream } from 'it-length-prefixed-stream'
 import type { ClockGuard } from '../clock/clock-guard.js'
 import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
+import { clusterNames } from '../net/names.js'
 import type { Reply } from '../port.js'
 import { DeclarationsAgent, type DeclarationsPort } from './agent.js'
 import { StoreFile } from './store-file.js'
@@ -66,8 +67,9 @@ export class Declarations {
     private readonly init: DeclarationsInit,
     private readonly components: DeclarationsComponents,
   ) {
-    this.topic = `gary/1/${init.cluster}/decl`
-    this.syncProtocol = `/gary/${init.cluster}/decl-sync/1.0.0`
+    const names = clusterNames(init.cluster)
+    this.topic = names.topics.declarations
+    this.syncProtocol = names.protocols.declarationSync
     this.#dropGossip = init.dropGossip ?? 0
     this.#file = new StoreFile(init.dataDir, {
       logger: components.logger,

@@ -5,6 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
 import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { clusterNames } from '../net/names.js'
 import {
   cutLine,
   decodeLogFrame,
@@ -64,7 +65,7 @@ export class LogService {
     private readonly init: LogServiceInit,
     private readonly components: LogServiceComponents,
   ) {
-    this.protocol = `/gary/${init.cluster}/logs/1.0.0`
+    this.protocol = clusterNames(init.cluster).protocols.logs
   }
 
   async start(): Promise<void> {

@@ -1,4 +1,5 @@
 import { listenShards, shardOf } from '@gary/protocol'
+import { clusterNames } from '../net/names.js'
 
 /** The gossip topics of membership, as one node sees them (docs/design.md, "Partial membership"). */
 export interface MembershipTopics {
@@ -22,10 +23,10 @@ export interface MembershipTopics {
 }
 
 export function membershipTopics(cluster: string, self: string, shards: number): MembershipTopics {
-  const state = `gary/1/${cluster}/state`
-  const members = `gary/1/${cluster}/members`
+  const { topics } = clusterNames(cluster)
+  const { state, members, membersOf } = topics
   // One shard is the whole cluster: the state topic is its topic.
-  const promisesOf = (k: number) => (shards <= 1 ? state : `gary/1/${cluster}/promises/${k}`)
+  const promisesOf = (k: number) => (shards <= 1 ? state : topics.promisesOf(k))
   const listened = listenShards(self, shards)
   const promises = listened.map(promisesOf)
   const partial = shards > 3
@@ -34,8 +35,8 @@ export function membershipTopics(cluster: string, self: string, shards: number):
     promises,
     publish: promisesOf(shardOf(self, shards)),
     states: partial ? promises : [...new Set([state, ...promises])],
-    notes: partial ? listened.map((k) => `${members}/${k}`) : [members],
+    notes: partial ? listened.map(membersOf) : [members],
     partial,
-    noteTopicOf: (member) => (partial ? `${members}/${shardOf(member, shards)}` : members),
+    noteTopicOf: (member) => (partial ? membersOf(shardOf(member, shards)) : members),
   }
 }

@@ -2,6 +2,7 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
 import type { Logger } from '../logger.js'
+import { clusterNames } from './names.js'
 
 export interface LinksInit {
   cluster: string
@@ -73,11 +74,12 @@ export class PeerLinks {
     private readonly init: LinksInit,
     private readonly components: LinksComponents,
   ) {
-    this.heartbeatProtocol = `/gary/${init.cluster}/heartbeat/1.0.0`
-    this.stateProtocol = `/gary/${init.cluster}/state/1.0.0`
-    this.peersProtocol = `/gary/${init.cluster}/peers/1.0.0`
-    this.memberSyncProtocol = `/gary/${init.cluster}/member-sync/1.0.0`
-    this.noteProtocol = `/gary/${init.cluster}/note/1.0.0`
+    const { protocols } = clusterNames(init.cluster)
+    this.heartbeatProtocol = protocols.heartbeat
+    this.stateProtocol = protocols.state
+    this.peersProtocol = protocols.peers
+    this.memberSyncProtocol = protocols.memberSync
+    this.noteProtocol = protocols.note
   }
 
   async start(): Promise<void> {
