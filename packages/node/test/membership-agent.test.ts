@@ -191,6 +191,29 @@ describe('member sync', () => {
     expect(rig.port.of('dial', 'd'), 'its own connection, not the peer word, brings it back').toHaveLength(1)
   })
 
+  test('a member held dead that a peer holds live is dialled again a heartbeat after a failed dial', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    rig.agent.stateGossiped('d', stateOf('d'))
+    rig.agent.noteGossiped('w', down('d', { unreachable: true }))
+    connect(rig, 'p')
+    rig.port.clear()
+    const syncAndAnswer = () => {
+      rig.agent.heartbeatReceived('p', beat(1, 'ffffffff'))
+      const sync = rig.port.of('sync members', 'p').at(-1)
+      if (sync !== undefined) rig.port.answer(sync, [stateOf('d')])
+    }
+    syncAndAnswer()
+    rig.clock.advance(1000)
+    syncAndAnswer()
+    expect(rig.port.of('dial', 'd')).toHaveLength(1)
+    // The link to d was down: the dial fails. The link comes back, and p still holds d live.
+    rig.port.answer(rig.port.of('dial', 'd')[0], new Error('unreachable'))
+    rig.clock.advance(1000)
+    syncAndAnswer()
+    expect(rig.port.of('dial', 'd'), 'dialled again a second later, not five').toHaveLength(2)
+  })
+
   test('members held dead that the peer holds live are all dialled, eight at a time, the next as one ends', () => {
     const rig = membershipRig()
     rig.agent.start()

@@ -41,7 +41,10 @@ export class Discovery {
   /**
    * Dials a member held dead that a peer holds live (member sync), as soon as a dial can start: a
    * node back from a partition is told of all its old peers at once, and dialling only as many as
-   * MAX_PARALLEL_DIALS allowed left the others dead to it until the next sync, a second later.
+   * MAX_PARALLEL_DIALS allowed left the others dead to it until the next sync, a second later. A
+   * peer's word is fresh evidence: the member is dialled again a heartbeat after the last dial,
+   * not DEAD_REDIAL_MS (a dial that failed while a link was down held the member dead for up to
+   * 5 s after the link came back; the simulator's flapping-link and lone-node found it).
    */
   check(member: string): void {
     this.#checks.add(member)
@@ -53,7 +56,7 @@ export class Discovery {
       if (this.#dialing.size >= MAX_PARALLEL_DIALS) return
       this.#checks.delete(id)
       const member = this.ctx.table.get(id)
-      if (member?.status === 'dead') this.dial(id, memberTarget(member), now, DEAD_REDIAL_MS)
+      if (member?.status === 'dead') this.dial(id, memberTarget(member), now, this.ctx.init.heartbeatMs)
     }
   }
 
