@@ -46,6 +46,10 @@ const SIZES = [1000, 100, 10]
  * figure of seed 1 (docs/simulator.md) plus a quarter, plus 500 ms, 100 ms, 10 and 10 replica-
  * seconds. The figures are simulated time, the same on a loaded machine as on an idle one: a
  * bound that breaks is a change in Gary or in the model, to look at before moving the bound.
+ * Moved when the simulator came to run the daemon's membership agents: a close no longer crosses
+ * a partition, so the majority judges the cut-off side dead by heartbeat age and re-places its
+ * slots, as real daemons do (partition and clock-skew duplicates, clock-skew's convergence); after
+ * 30 % of 100 nodes crash, the busiest node's serial starts set the pace (6.6 s, 4.8 s before).
  */
 type Bounds = [convergeMs: number, lossSeenMs: number | undefined, duplicate: number, missing: number]
 const BOUNDS: Record<number, Record<string, Bounds>> = {
@@ -56,7 +60,7 @@ const BOUNDS: Record<number, Record<string, Bounds>> = {
     'machine-loss': [5300, 3900, 10, 230],
     'process-crash-30pct': [2300, 200, 10, 220],
     'machine-loss-30pct': [5800, 4000, 10, 320],
-    partition: [2400, undefined, 100, 190],
+    partition: [2400, undefined, 300, 190],
     'lone-node': [2200, undefined, 120, 190],
     'flapping-link': [1200, undefined, 30, 190],
     lossy: [3900, undefined, 10, 190],
@@ -70,13 +74,13 @@ const BOUNDS: Record<number, Record<string, Bounds>> = {
     'mass-apply': [7800, undefined, 10, 2210],
     'process-crash': [3500, 200, 10, 2230],
     'machine-loss': [7300, 3900, 10, 2280],
-    'process-crash-30pct': [6500, 200, 10, 2780],
+    'process-crash-30pct': [8800, 200, 10, 2780],
     'machine-loss-30pct': [10700, 4000, 10, 3600],
-    partition: [5300, undefined, 2960, 2210],
+    partition: [5300, undefined, 4240, 2210],
     'lone-node': [3700, undefined, 110, 2210],
     'flapping-link': [1900, undefined, 10, 2210],
     lossy: [8200, undefined, 10, 2220],
-    'clock-skew': [5500, undefined, 3040, 2210],
+    'clock-skew': [9200, undefined, 4230, 2210],
     churn: [3300, undefined, 10, 2450],
     'capacity-exhaustion': [2200, undefined, 10, 440],
     'failed-rollout': [8300, undefined, 10, 2250],
