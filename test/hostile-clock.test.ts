@@ -10,6 +10,7 @@ import { readClusterKey } from '../packages/node/src/net/cluster-key.js'
 import { Gossip } from '../packages/node/src/net/gossip.js'
 import { clusterNames } from '../packages/node/src/net/names.js'
 import { createP2P, type P2P } from '../packages/node/src/net/p2p.js'
+import { Rejection } from '../packages/node/src/net/rejections.js'
 import { cleanup, DaemonProcess, runCli, waitFor } from '../packages/node/src/testing/index.js'
 import {
   type DeclEntry,
@@ -184,7 +185,7 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
     await waitFor('A to judge the state', () =>
       a.logs.some(
         (line) =>
-          (line.msg === 'rejected malformed state' && line.from === me) ||
+          (line.code === Rejection.StateMalformed && line.from === me) ||
           (line.msg === 'member updated' && line.member === me && line.seq === 2),
       ),
     )

@@ -7,6 +7,7 @@ import type { NodeView } from '../packages/node/src/api/routes.js'
 import { Gossip } from '../packages/node/src/net/gossip.js'
 import { clusterNames } from '../packages/node/src/net/names.js'
 import { createP2P, type P2P } from '../packages/node/src/net/p2p.js'
+import { Rejection, type RejectionCode } from '../packages/node/src/net/rejections.js'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/src/testing/index.js'
 import {
   encodeHeartbeat,
@@ -83,18 +84,17 @@ describe('messages from a hostile peer over a real connection', () => {
 
   const bAsSeenByA = async () => (await a.cli<NodeView[]>('nodes')).find((node) => node.id === b.peerId)
   const debugCount = (msg: string) => a.logs.filter((line) => line.msg === msg).length
+  /** How many messages A refused with `code` (each refusal's log line carries its reason code). */
+  const refusals = (code: RejectionCode) => a.logs.filter((line) => line.code === code).length
 
   it('ignores a NodeState that claims to be another node', async () => {
     const before = await bAsSeenByA()
-    const rejected = debugCount('rejected state signed by another node')
+    const rejected = refusals(Rejection.StateSignedByAnother)
     await gossip.publish(
       TOPIC,
       encodeNodeState(stateOf(b.peerId, 1_000_000, { role: 'forged' }, Date.now() * 2)),
     )
-    await waitFor(
-      'A to reject the forgery',
-      () => debugCount('rejected state signed by another node') > rejected,
-    )
+    await waitFor('A to reject the forgery', () => refusals(Rejection.StateSignedByAnother) > rejected)
     const after = await bAsSeenByA()
     expect(after?.labels).toEqual({ role: 'b' })
     expect(after?.incarnation).toBe(before?.incarnation)
@@ -104,7 +104,7 @@ describe('messages from a hostile peer over a real connection', () => {
   })
 
   it('ignores malformed and oversized NodeStates', async () => {
-    const rejected = debugCount('rejected malformed state')
+    const rejected = refusals(Rejection.StateMalformed)
     const me = attacker.peerId.toString()
     await gossip.publish(TOPIC, new TextEncoder().encode('{"v":1,"t":"state","b":{"node":'))
     const huge = stateOf(me, 1, { role: 'x' })
@@ -115,7 +115,7 @@ describe('messages from a hostile peer over a real connection', () => {
       TOPIC,
       new TextEncoder().encode(JSON.stringify({ v: 1, t: 'state', b: { ...huge, extra: 1 } })),
     )
-    await waitFor('A to reject all three', () => debugCount('rejected malformed state') >= rejected + 3)
+    await waitFor('A to reject all three', () => refusals(Rejection.StateMalformed) >= rejected + 3)
     expect((await a.cli<NodeView[]>('nodes')).some((node) => node.id === me)).toBe(false)
     expect((await bAsSeenByA())?.state).toBe('alive')
   })
@@ -150,7 +150,7 @@ describe('messages from a hostile peer over a real connection', () => {
     })
     await waitFor('A to pull from the attacker', async () => {
       await beats.write(beat)
-      return a.hasLog('refused a malformed declaration set')
+      return a.hasLog('refused a message', { code: Rejection.DeclarationSetMalformed })
     })
     expect(await a.cli<unknown[]>('get')).toEqual(before)
     expect((await bAsSeenByA())?.state).toBe('alive')
@@ -160,9 +160,9 @@ describe('messages from a hostile peer over a real connection', () => {
     const tell = async (note: Parameters<typeof encodeMemberNote>[0]) =>
       lpStream(await attacker.dialProtocol(aPeer, NOTE)).write(encodeMemberNote(note))
     const held = await bAsSeenByA()
-    const dropped = debugCount('dropped a told note not about this node')
+    const dropped = refusals(Rejection.ToldNoteAboutAnother)
     await tell({ kind: 'down', node: b.peerId, incarnation: held!.incarnation, seq: held!.seq })
-    await waitFor('A to drop the note', () => debugCount('dropped a told note not about this node') > dropped)
+    await waitFor('A to drop the note', () => refusals(Rejection.ToldNoteAboutAnother) > dropped)
     expect((await bAsSeenByA())?.state).toBe('alive')
 
     // About A itself, at its current version: A refutes with a newer state.
@@ -178,11 +178,11 @@ describe('messages from a hostile peer over a real connection', () => {
   })
 
   it('drops a heartbeat stream that carries garbage, and keeps working', async () => {
-    const dropped = debugCount('dropped malformed heartbeat')
+    const dropped = refusals(Rejection.HeartbeatMalformed)
     const stream = await attacker.dialProtocol(aPeer, HEARTBEAT)
     const lp = lpStream(stream)
     await lp.write(new TextEncoder().encode('garbage'))
-    await waitFor('A to drop the stream', () => debugCount('dropped malformed heartbeat') > dropped)
+    await waitFor('A to drop the stream', () => refusals(Rejection.HeartbeatMalformed) > dropped)
 
     // A valid heartbeat on a new stream is still heard: it announces a newer state of the
     // attacker than A holds, and A pulls that state from it.

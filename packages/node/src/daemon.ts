@@ -19,7 +19,7 @@ import type { DaemonConfig } from './config/config.js'
 import { loadOrCreatePeerKey, nextIncarnation } from './data-dir/identity.js'
 import { Declarations } from './declarations/declarations.js'
 import { UserError } from './errors.js'
-import type { Logger } from './logger.js'
+import { type Logger, swallowed } from './logger.js'
 import { type LogOpenOptions, LogService } from './logs/service.js'
 import { logSources } from './logs/sources.js'
 import { Membership } from './membership/membership.js'
@@ -33,6 +33,7 @@ import { readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
 import { handshakeReporter } from './net/handshake-watch.js'
 import { createP2P, type P2P } from './net/p2p.js'
+import { Rejections } from './net/rejections.js'
 import { ClusterView } from './reconcile/cluster-view.js'
 import { LABELS } from './reconcile/container-labels.js'
 import { Reconciler } from './reconcile/reconciler.js'
@@ -91,6 +92,8 @@ export class Daemon implements ClusterApi {
   #logs?: LogService
   #mesh?: NodeMesh
   readonly #stopping = new AbortController()
+  /** Messages from peers refused, by reason code (membership and declarations alike). */
+  readonly rejections: Rejections
   /** The default advertise host, and when it was read (monotonic ms). */
   #advertised: { host: string; at: number } | undefined
 
@@ -103,6 +106,7 @@ export class Daemon implements ClusterApi {
     this.#metrics = components.metrics
     const skew = this.#testHooks.wallOffsetMs ?? 0
     this.#wallNow = components.wallNow ?? (skew === 0 ? Date.now : () => Date.now() + skew)
+    this.rejections = new Rejections(this.#log)
     this.#clock = new ClockGuard(
       { maxOffsetMs: config.maxClockOffsetMs },
       { logger: this.#log, wallNow: this.#wallNow, now: this.#now },
@@ -170,6 +174,7 @@ export class Daemon implements ClusterApi {
         wallNow: this.#wallNow,
         clock: this.#clock,
         onChange: trigger,
+        rejections: this.rejections,
       },
     )
     this.#declarations = declarations
@@ -189,6 +194,7 @@ export class Daemon implements ClusterApi {
         declarations.agent.check(peer, declDigest, now)
       },
       onChange: trigger,
+      rejections: this.rejections,
     })
     this.#membership = membership
     await membership.start()
@@ -482,7 +488,13 @@ export class Daemon implements ClusterApi {
     this.#blocked.clear()
     for (const peer of peers) this.#blocked.add(peer)
     this.#log.info({ peers }, peers.length === 0 ? 'test hook: partition healed' : 'test hook: partitioned')
-    await Promise.all(peers.map((peer) => this.#p2p!.hangUp(peerIdFromString(peer)).catch(() => {})))
+    await Promise.all(
+      peers.map((peer) =>
+        this.#p2p!.hangUp(peerIdFromString(peer)).catch(
+          swallowed(this.#log, 'test hook: hang-up failed', { peer }),
+        ),
+      ),
+    )
   }
 
   /**

@@ -35,3 +35,19 @@ export function createLogger(level: LogLevel, format = process.env.GARY_LOG_FORM
     },
   })
 }
+
+/**
+ * A handler for a failure that is expected and changes nothing (a container already gone, a
+ * stream the peer closed first): it says at debug what was swallowed, so that nothing fails
+ * without a trace. Returns undefined, for `.catch(swallowed(...))` where a value is optional.
+ */
+export function swallowed(
+  logger: Pick<Logger, 'debug'>,
+  what: string,
+  fields: Record<string, unknown> = {},
+): (err: unknown) => undefined {
+  return (err) => {
+    logger.debug({ ...fields, err: err instanceof Error ? err.message : String(err) }, what)
+    return undefined
+  }
+}

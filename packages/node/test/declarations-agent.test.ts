@@ -1,5 +1,6 @@
 import { compareDeclVersions, type DeclEntry, normaliseWorkload, type Workload } from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
+import { Rejection } from '../src/net/rejections.js'
 import { declarationsRig } from './agent-rig.js'
 
 function workload(name: string): Workload {
@@ -64,6 +65,7 @@ describe('gossip', () => {
   test('rejects a message with any write under another name, and takes none of it', () => {
     const { agent, port } = declarationsRig()
     expect(agent.gossiped('p', [written('p', 'web', 1), written('q', 'db', 1)])).toBe('reject')
+    expect(agent.rejections.counts()).toEqual({ [Rejection.DeclarationsUnderAnotherName]: 1 })
     expect(agent.store.entries()).toEqual([])
     expect(port.of('changed')).toHaveLength(0)
   })
@@ -92,6 +94,7 @@ describe('gossip', () => {
       written('p', 'db', clock.wallNow() + 100),
     ])
     expect(verdict).toBe('accept')
+    expect(agent.rejections.counts()).toEqual({ [Rejection.TimestampAhead]: 1 })
     expect(agent.store.get('web')).toBeUndefined()
     expect(agent.store.get('db')?.version.origin).toBe('p')
   })

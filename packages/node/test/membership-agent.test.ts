@@ -1,5 +1,6 @@
 import { type MemberNote, shardOf, shardsNear } from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
+import { Rejection } from '../src/net/rejections.js'
 import { beat, connect, membershipRig, stateOf } from './agent-rig.js'
 
 const down = (node: string, extra: Partial<MemberNote> = {}): MemberNote => ({
@@ -23,6 +24,7 @@ describe('heartbeats', () => {
     expect(pulls, 'one pull while one is under way').toHaveLength(1)
     rig.port.answer(pulls[0], stateOf('q', 2))
     expect(rig.agent.table.get('q'), 'a state of another node, answered by p').toBeUndefined()
+    expect(rig.agent.rejections.count(Rejection.PulledStateOfAnother)).toBe(1)
     rig.agent.heartbeatReceived('p', beat(2, digest))
     rig.port.answer(rig.port.of('pull state', 'p')[1], stateOf('p', 2))
     expect(rig.agent.table.get('p')?.state?.seq).toBe(2)
@@ -134,8 +136,13 @@ describe('witnesses and refutation', () => {
     const rig = membershipRig()
     rig.agent.start()
     expect(rig.agent.noteTold('p', down('q'))).toBe(false)
+    expect(rig.agent.rejections.count(Rejection.ToldNoteAboutAnother)).toBe(1)
     expect(rig.agent.noteTold('p', down('self'))).toBe(true)
     expect(rig.agent.noteGossiped('x', { kind: 'alive', node: 'p', incarnation: 1, seq: 1 })).toBe('reject')
+    expect(rig.agent.rejections.counts()).toEqual({
+      [Rejection.ToldNoteAboutAnother]: 1,
+      [Rejection.BeaconSignedByAnother]: 1,
+    })
   })
 
   test('a peer whose last connection closed and that cannot be dialled again is reported unreachable', () => {

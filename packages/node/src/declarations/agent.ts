@@ -10,6 +10,7 @@ import {
 import type { Clock } from '../clock/clock.js'
 import type { ClockGuard } from '../clock/clock-guard.js'
 import type { Logger } from '../logger.js'
+import { Rejection, Rejections } from '../net/rejections.js'
 import type { Reply, Verdict } from '../port.js'
 import { DECL_SYNC_AFTER_MS, DECL_SYNC_TIMEOUT_MS } from '../timing.js'
 
@@ -33,6 +34,8 @@ export interface DeclarationsAgentComponents {
   logger: Logger
   /** This node's peer id: the origin of the versions it writes. */
   self: string
+  /** Where refused messages are logged and counted; the agent's own by default. */
+  rejections?: Rejections
 }
 
 /**
@@ -45,6 +48,7 @@ export interface DeclarationsAgentComponents {
  */
 export class DeclarationsAgent {
   readonly store: DeclStore
+  readonly rejections: Rejections
   #hlc: Hlc = HLC_ZERO
   readonly #sync = new MismatchTrigger(DECL_SYNC_AFTER_MS, 'peer')
   #caughtUp = false
@@ -52,6 +56,7 @@ export class DeclarationsAgent {
 
   constructor(private readonly components: DeclarationsAgentComponents) {
     this.store = components.store
+    this.rejections = components.rejections ?? new Rejections(components.logger)
   }
 
   get digest(): string {
@@ -87,7 +92,7 @@ export class DeclarationsAgent {
   gossiped(signer: string, entries: DeclEntry[]): Verdict {
     // Relaying others' writes is the sync stream's job.
     if (entries.some((entry) => entry.version.origin !== signer)) {
-      this.components.logger.debug({ from: signer }, 'rejected declarations written under another name')
+      this.rejections.refuse(Rejection.DeclarationsUnderAnotherName, { from: signer })
       return 'reject'
     }
     const changed = this.#merge(entries, 'gossip', signer)
@@ -133,7 +138,10 @@ export class DeclarationsAgent {
         workload: entry.name,
         via,
       })
-      if (hlc === undefined) continue
+      if (hlc === undefined) {
+        this.rejections.refuse(Rejection.TimestampAhead, { peer, workload: entry.name, via })
+        continue
+      }
       this.#hlc = hlc
       const outcome = this.store.merge(entry)
       if (outcome === 'stale' || outcome === 'unchanged') continue

@@ -17,6 +17,7 @@ import type { ClockGuard } from '../clock/clock-guard.js'
 import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
 import { clusterNames } from '../net/names.js'
+import { Rejection, type Rejections } from '../net/rejections.js'
 import type { Reply } from '../port.js'
 import { DeclarationsAgent, type DeclarationsPort } from './agent.js'
 import { StoreFile } from './store-file.js'
@@ -41,6 +42,8 @@ export interface DeclarationsComponents {
   clock: Pick<ClockGuard, 'receive'>
   /** The declarations changed. */
   onChange?: () => void
+  /** Where refused messages are logged and counted. */
+  rejections?: Rejections
 }
 
 /** How long remote writes wait to be saved together, ms. */
@@ -86,6 +89,7 @@ export class Declarations {
       clockGuard: components.clock,
       logger: components.logger,
       self: components.self,
+      ...(components.rejections === undefined ? {} : { rejections: components.rejections }),
     })
   }
 
@@ -193,7 +197,7 @@ export class Declarations {
       await stream.close()
       const decoded = decodeDeclEntries(bytes.subarray())
       if (!decoded.ok) {
-        this.components.logger.warn({ peer, reason: decoded.reason }, 'refused a malformed declaration set')
+        this.agent.rejections.refuse(Rejection.DeclarationSetMalformed, { peer, reason: decoded.reason })
         done({ ok: false, reason: decoded.reason })
         return
       }
@@ -236,10 +240,7 @@ export class Declarations {
     }
     const decoded = decodeDeclEntries(data)
     if (!decoded.ok) {
-      this.components.logger.debug(
-        { from: signer, reason: decoded.reason },
-        'rejected malformed declarations',
-      )
+      this.agent.rejections.refuse(Rejection.DeclarationsMalformed, { from: signer, reason: decoded.reason })
       return 'reject'
     }
     return this.agent.gossiped(signer, decoded.value)

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { type DeclEntry, DeclEntrySchema, DeclStore, formatIssues } from '@gary/protocol'
 import { FileTooLargeError, readFileBounded } from '../data-dir/bounded-read.js'
 import { GroupCommit, removeStaleTemporaries, writeFileDurable } from '../data-dir/durable-file.js'
-import type { Logger } from '../logger.js'
+import { type Logger, swallowed } from '../logger.js'
 
 const FILE = 'declarations.json'
 /** A declarations file larger than this is not one a cluster can hold (a sync carries 4 MiB). */
@@ -87,7 +87,9 @@ export class StoreFile {
     }
     if (refused.length > 0) {
       const copy = `${this.path}.refused-${this.components.wallNow()}`
-      await copyFile(this.path, copy).catch(() => {})
+      await copyFile(this.path, copy).catch(
+        swallowed(logger, 'cannot copy the declarations file aside', { copy }),
+      )
       logger.warn(
         {
           path: this.path,

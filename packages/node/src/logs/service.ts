@@ -4,7 +4,7 @@ import type { Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
 import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
-import type { Logger } from '../logger.js'
+import { type Logger, swallowed } from '../logger.js'
 import { clusterNames } from '../net/names.js'
 import {
   cutLine,
@@ -190,7 +190,9 @@ export class LogService {
           yield { stream: frame.stream, line: frame.line }
         } else if (frame.type === 'end') {
           ended = true
-          await stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => {})
+          await stream
+            .close({ signal: AbortSignal.timeout(5000) })
+            .catch(swallowed(this.components.logger, 'cannot close an ended log stream', { node }))
           return
         } else if (frame.type === 'error') {
           throw frameError(node, frame)

@@ -71,6 +71,11 @@ export class MembershipAgent {
     return this.#ctx.topics
   }
 
+  /** The messages refused, by reason code. */
+  get rejections() {
+    return this.#ctx.rejections
+  }
+
   /**
    * True once a peer's heartbeat showed that it knows the same live members and declarations as
    * this node: from then on this node's view is as complete as that peer's.

@@ -2,6 +2,7 @@ import { MemberTable, ShardScope } from '@gary/protocol'
 import type { Clock } from '../clock/clock.js'
 import type { ClockGuard } from '../clock/clock-guard.js'
 import type { Logger } from '../logger.js'
+import { Rejections } from '../net/rejections.js'
 import { FORGET_AFTER_MS, INDIRECT_DEAD_AFTER_MS } from '../timing.js'
 import type { MembershipPort } from './port.js'
 import type { SelfState } from './self-state.js'
@@ -43,6 +44,8 @@ export interface MembershipComponents {
   onHeartbeat?: (peer: string, declDigest: string | undefined, now: number) => void
   /** A member's state or status changed: the placement view changed. */
   onChange?: () => void
+  /** Where refused messages are logged and counted; the agent's own by default. */
+  rejections?: Rejections
 }
 
 /** What the parts of the membership agent share: its inputs, its table, and its timers. */
@@ -56,6 +59,7 @@ export class MembershipContext {
   readonly random: () => number
   readonly logger: Logger
   readonly self: SelfState
+  readonly rejections: Rejections
   #stopped = false
   readonly #timers = new Set<unknown>()
 
@@ -69,6 +73,7 @@ export class MembershipContext {
     this.random = components.random
     this.logger = components.logger
     this.self = components.self
+    this.rejections = components.rejections ?? new Rejections(components.logger)
     this.scope = new ShardScope(this.selfId, init.promiseShards)
     this.topics = membershipTopics(init.cluster, this.selfId, init.promiseShards)
     this.table = new MemberTable(this.selfId, {

@@ -1,4 +1,5 @@
 import { type Member, type MemberNote, noteRefusal } from '@gary/protocol'
+import { Rejection } from '../net/rejections.js'
 import type { Verdict } from '../port.js'
 import { PROBE_TIMEOUT_MS, REFUTE_EVERY_MS, REPORT_JITTER_MS, TELL_TIMEOUT_MS } from '../timing.js'
 import type { MembershipContext } from './context.js'
@@ -60,7 +61,7 @@ export class Liveness {
   noteGossiped(signer: string, note: MemberNote): Verdict {
     const refused = noteRefusal(signer, note)
     if (refused !== undefined) {
-      this.ctx.logger.debug({ from: signer, reason: refused }, 'rejected member note')
+      this.ctx.rejections.refuse(Rejection.BeaconSignedByAnother, { from: signer, claims: note.node })
       return 'reject'
     }
     return note.kind === 'alive' ? this.#onBeacon(note) : this.#onDown(note, signer)
@@ -69,7 +70,7 @@ export class Liveness {
   /** A note told by `peer` directly: only a `down` note about this node is one to tell. */
   noteTold(peer: string, note: MemberNote): boolean {
     if (note.kind !== 'down' || note.node !== this.ctx.selfId) {
-      this.ctx.logger.debug({ peer }, 'dropped a told note not about this node')
+      this.ctx.rejections.refuse(Rejection.ToldNoteAboutAnother, { peer, about: note.node })
       return false
     }
     this.#onDown(note, peer)

@@ -26,6 +26,7 @@ import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
 import { PeerLinks } from '../net/links.js'
 import type { P2P } from '../net/p2p.js'
+import { Rejection, type Rejections } from '../net/rejections.js'
 import type { Reply } from '../port.js'
 import { MembershipAgent } from './agent.js'
 import type { MembershipInit } from './context.js'
@@ -51,6 +52,8 @@ export interface MembershipComponents {
   onHeartbeat?: (peer: string, declDigest: string | undefined, now: number) => void
   /** A member's state or status changed: the placement view changed. */
   onChange?: () => void
+  /** Where refused messages are logged and counted. */
+  rejections?: Rejections
 }
 
 /**
@@ -83,6 +86,7 @@ export class Membership {
       declsDigest: components.declsDigest,
       ...(components.onHeartbeat === undefined ? {} : { onHeartbeat: components.onHeartbeat }),
       ...(components.onChange === undefined ? {} : { onChange: components.onChange }),
+      ...(components.rejections === undefined ? {} : { rejections: components.rejections }),
     })
     this.stateTopic = this.agent.topics.state
     this.promiseTopics = this.agent.topics.promises
@@ -234,7 +238,9 @@ export class Membership {
       hangUp: (peer) => {
         settle(
           async () => p2p.hangUp(peerIdFromString(peer)),
-          () => {},
+          (result) => {
+            if (!result.ok) this.components.logger.debug({ peer, err: result.reason }, 'hang-up failed')
+          },
         )
       },
     }
@@ -249,7 +255,7 @@ export class Membership {
   #onStateMessage(signer: string, data: Uint8Array): Verdict {
     const decoded = decodeNodeState(data)
     if (!decoded.ok) {
-      this.components.logger.debug({ from: signer, reason: decoded.reason }, 'rejected malformed state')
+      this.agent.rejections.refuse(Rejection.StateMalformed, { from: signer, reason: decoded.reason })
       return 'reject'
     }
     return this.agent.stateGossiped(signer, decoded.value)
@@ -258,7 +264,7 @@ export class Membership {
   #onHeartbeat(peer: string, frame: Uint8Array): boolean {
     const decoded = decodeHeartbeat(frame)
     if (!decoded.ok) {
-      this.components.logger.debug({ peer, reason: decoded.reason }, 'dropped malformed heartbeat')
+      this.agent.rejections.refuse(Rejection.HeartbeatMalformed, { peer, reason: decoded.reason })
       return false
     }
     this.agent.heartbeatReceived(peer, decoded.value)
@@ -268,7 +274,7 @@ export class Membership {
   #onMemberNote(signer: string, data: Uint8Array): Verdict {
     const decoded = decodeMemberNote(data)
     if (!decoded.ok) {
-      this.components.logger.debug({ from: signer, reason: decoded.reason }, 'rejected member note')
+      this.agent.rejections.refuse(Rejection.NoteMalformed, { from: signer, reason: decoded.reason })
       return 'reject'
     }
     return this.agent.noteGossiped(signer, decoded.value)
@@ -277,7 +283,7 @@ export class Membership {
   #onToldNote(peer: string, frame: Uint8Array): boolean {
     const decoded = decodeMemberNote(frame)
     if (!decoded.ok) {
-      this.components.logger.debug({ peer }, 'dropped a malformed told note')
+      this.agent.rejections.refuse(Rejection.ToldNoteMalformed, { peer, reason: decoded.reason })
       return false
     }
     return this.agent.noteTold(peer, decoded.value)
@@ -286,7 +292,7 @@ export class Membership {
   #answerMemberSync(request: Uint8Array, peer: string): Uint8Array | undefined {
     const decoded = decodeMemberVersions(request)
     if (!decoded.ok) {
-      this.components.logger.debug({ reason: decoded.reason }, 'refused a malformed member sync request')
+      this.agent.rejections.refuse(Rejection.MemberSyncRequestMalformed, { peer, reason: decoded.reason })
       return undefined
     }
     return encodeStatesWithin(this.agent.memberSyncAsked(peer, decoded.value), MAX_MEMBER_SYNC_BYTES)

@@ -1,4 +1,5 @@
 import type { NodeState } from '@gary/protocol'
+import { Rejection } from '../net/rejections.js'
 import type { Verdict } from '../port.js'
 import { DIAL_TIMEOUT_MS } from '../timing.js'
 import type { MembershipContext } from './context.js'
@@ -24,7 +25,7 @@ export class States {
   /** A state gossiped by `signer`: a node speaks only for itself. */
   gossiped(signer: string, state: NodeState): Verdict {
     if (state.node !== signer) {
-      this.ctx.logger.debug({ from: signer, claims: state.node }, 'rejected state signed by another node')
+      this.ctx.rejections.refuse(Rejection.StateSignedByAnother, { from: signer, claims: state.node })
       return 'reject'
     }
     return this.observe(state, 'gossip') ? 'accept' : 'ignore'
@@ -77,7 +78,7 @@ export class States {
       this.#pulling.delete(peer)
       if (!result.ok) logger.debug({ peer, err: result.reason }, 'state pull failed')
       else if (result.value.node !== peer)
-        logger.debug({ peer, claims: result.value.node }, 'peer answered with another node state')
+        this.ctx.rejections.refuse(Rejection.PulledStateOfAnother, { peer, claims: result.value.node })
       else this.observe(result.value, 'pull')
     })
   }

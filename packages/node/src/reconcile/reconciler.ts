@@ -25,6 +25,7 @@ import {
 } from '@gary/runtime'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock/clock.js'
+import { swallowed } from '../logger.js'
 import { LABELS, parseSlotLabels } from './container-labels.js'
 import { containerSpecFor, endpointsOf } from './container-spec.js'
 import { type BackoffConfig, DEFAULT_BACKOFF, decideOnExit } from './restart-policy.js'
@@ -193,9 +194,11 @@ export class Reconciler {
     for (const container of containers) this.#adopt(container)
     await Promise.all(
       [...this.#held.values()].map(async (held) => {
-        const details = await this.components.runtime
-          .inspect(held.promise.container as string)
-          .catch(() => undefined)
+        const details = await this.components.runtime.inspect(held.promise.container as string).catch(
+          swallowed(this.components.logger, 'cannot inspect an adopted container', {
+            slot: held.promise.slot,
+          }),
+        )
         if (details !== undefined) held.promise.endpoints = endpointsOf(details.ports, this.#advertiseHost())
       }),
     )
@@ -531,13 +534,20 @@ export class Reconciler {
       }
     } catch (err) {
       if (signal.aborted) throw err
-      if (id !== undefined) await runtime.remove(id).catch(() => {})
+      if (id !== undefined)
+        await runtime
+          .remove(id)
+          .catch(swallowed(logger, 'cannot remove a container that failed to start', { id }))
       // The image went away since it was checked: check (and pull) again next time.
       if (err instanceof ImagePullError) this.#images.delete(workload.image)
       return this.#startFailed(held, workload, err as Error)
     }
     const details =
-      workload.ports.length === 0 ? undefined : await runtime.inspect(id, signal).catch(() => undefined)
+      workload.ports.length === 0
+        ? undefined
+        : await runtime
+            .inspect(id, signal)
+            .catch(swallowed(logger, 'cannot inspect a started container', { id }))
     held.runningSince = this.components.clock.now()
     this.#set(held, {
       phase: 'running',
@@ -572,7 +582,10 @@ export class Reconciler {
     const created = await runtime.create(spec, signal).catch(async (err) => {
       if (!(err instanceof NameConflictError)) throw err
       const leftover = (await runtime.list({ [LABELS.node]: self }, signal)).find((c) => c.name === spec.name)
-      if (leftover !== undefined) await runtime.remove(leftover.id, signal).catch(() => {})
+      if (leftover !== undefined)
+        await runtime
+          .remove(leftover.id, signal)
+          .catch(swallowed(this.components.logger, 'cannot remove a leftover container', { id: leftover.id }))
       return runtime.create(spec, signal)
     })
     return created.id
@@ -611,7 +624,11 @@ export class Reconciler {
   ): Promise<void> {
     const { runtime, logger } = this.components
     const details =
-      container === undefined ? undefined : await runtime.inspect(container.id, signal).catch(() => undefined)
+      container === undefined
+        ? undefined
+        : await runtime
+            .inspect(container.id, signal)
+            .catch(swallowed(logger, 'cannot inspect a stopped container', { id: container.id }))
     const ranForMs = held.runningSince === undefined ? 0 : this.components.clock.now() - held.runningSince
     held.runningSince = undefined
     const decision = decideOnExit(
@@ -706,8 +723,14 @@ export class Reconciler {
     await Promise.all(
       containers.map(async (container) => {
         this.#removed.add(container.id)
-        if (container.state === 'running') await runtime.stop(container.id, this.#stopTimeout).catch(() => {})
-        await runtime.remove(container.id).catch(() => {})
+        const fields = { id: container.id }
+        if (container.state === 'running')
+          await runtime
+            .stop(container.id, this.#stopTimeout)
+            .catch(swallowed(this.components.logger, 'cannot stop a released container', fields))
+        await runtime
+          .remove(container.id)
+          .catch(swallowed(this.components.logger, 'cannot remove a released container', fields))
       }),
     )
   }
@@ -724,7 +747,7 @@ export class Reconciler {
     )
     void this.components.runtime
       .remove(container.id)
-      .catch(() => {})
+      .catch(swallowed(this.components.logger, 'cannot remove a stray container', { id: container.id }))
       .finally(() => this.#removing.delete(container.id))
   }
 
