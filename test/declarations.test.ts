@@ -57,15 +57,15 @@ describe('declarations across real daemons', () => {
 
   it('spreads an apply on A to B and C, and reports created / unchanged / updated', async () => {
     const path = await file('web.yaml', spec('web', 'gary/busybox:1'))
-    expect(await apply(a, path)).toEqual([{ name: 'web', outcome: 'created' }])
+    expect(await apply(a, path)).toEqual([{ name: 'web', outcome: 'created', revision: 1 }])
     await waitFor('B and C to hold web', async () => (await holds(b, 'web')) && (await holds(c, 'web')))
     const rows = await Promise.all(daemons.map(held))
     expect(new Set(rows.map((r) => JSON.stringify(r))).size).toBe(1)
     expect(rows[0]![0]).toMatchObject({ name: 'web', image: 'gary/busybox:1', replicas: 2, origin: a.peerId })
 
-    expect(await apply(b, path)).toEqual([{ name: 'web', outcome: 'unchanged' }])
+    expect(await apply(b, path)).toEqual([{ name: 'web', outcome: 'unchanged', revision: 1 }])
     await writeFile(path, spec('web', 'gary/busybox:2'))
-    expect(await apply(c, path)).toEqual([{ name: 'web', outcome: 'updated' }])
+    expect(await apply(c, path)).toEqual([{ name: 'web', outcome: 'updated', revision: 2 }])
     await waitFor('A to hold the update made on C', () => holds(a, 'web', 'gary/busybox:2'))
   })
 
@@ -97,7 +97,7 @@ describe('declarations across real daemons', () => {
   it('brings a node that was down during an apply up to date when it rejoins', async () => {
     await c.kill('SIGKILL')
     expect(await apply(a, await file('api.yaml', spec('api', 'gary/busybox:1')))).toEqual([
-      { name: 'api', outcome: 'created' },
+      { name: 'api', outcome: 'created', revision: 1 },
     ])
     await c.start()
     await waitFor('C to hold api after restarting', () => holds(c, 'api'))

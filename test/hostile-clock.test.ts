@@ -138,8 +138,8 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
     }
 
     // Later honest writes spread and win: B writes the name the attacker stamped a year ahead.
-    expect(await apply(b, 'clash', 'gary/honest:2')).toEqual([{ name: 'clash', outcome: 'created' }])
-    expect(await apply(b, 'after', 'gary/honest:3')).toEqual([{ name: 'after', outcome: 'created' }])
+    expect(await apply(b, 'clash', 'gary/honest:2')).toMatchObject([{ name: 'clash', outcome: 'created' }])
+    expect(await apply(b, 'after', 'gary/honest:3')).toMatchObject([{ name: 'after', outcome: 'created' }])
     const expected = { before: 'gary/honest:1', clash: 'gary/honest:2', after: 'gary/honest:3' }
     await waitFor('A to hold B’s later writes', async () => isDeepStrictEqual(await images(a), expected))
 
@@ -196,7 +196,7 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
     const skewed = YEAR_MS
     // Alone, it cannot tell that its clock is wrong, and takes a write stamped a year ahead.
     let d = await start({ wallOffsetMs: skewed })
-    expect(await apply(d, 'late', 'gary/skewed:1')).toEqual([{ name: 'late', outcome: 'created' }])
+    expect(await apply(d, 'late', 'gary/skewed:1')).toMatchObject([{ name: 'late', outcome: 'created' }])
     await d.kill('SIGTERM')
     daemons.splice(daemons.indexOf(d), 1)
     d = await start({ dir: d.options.dataDir, join: [a.joinAddr], wallOffsetMs: skewed })
@@ -218,7 +218,7 @@ describe('wrong clocks and out-of-range values, over real connections', () => {
     await waitFor('A to refuse D’s write a year ahead', () =>
       a.logs.find((line) => line.msg === 'refused a timestamp too far ahead' && line.peer === d.peerId),
     )
-    expect(await apply(a, 'late', 'gary/honest:4')).toEqual([{ name: 'late', outcome: 'created' }])
+    expect(await apply(a, 'late', 'gary/honest:4')).toMatchObject([{ name: 'late', outcome: 'created' }])
     for (const daemon of [a, b])
       await waitFor(
         `${daemon === a ? 'A' : 'B'} to hold A’s write`,
