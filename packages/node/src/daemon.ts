@@ -34,6 +34,7 @@ import { Gossip } from './net/gossip.js'
 import { handshakeReporter } from './net/handshake-watch.js'
 import { createP2P, type P2P } from './net/p2p.js'
 import { Rejections } from './net/rejections.js'
+import { nodeLabel } from './node-label.js'
 import { ClusterView } from './reconcile/cluster-view.js'
 import { LABELS } from './reconcile/container-labels.js'
 import { Reconciler } from './reconcile/reconciler.js'
@@ -73,7 +74,7 @@ const ADVERTISE_READ_MS = 5000
  */
 export class Daemon implements ClusterApi {
   readonly #config: DaemonConfig
-  readonly #log: Logger
+  #log: Logger
   readonly #runtime: ContainerRuntime
   readonly #now: () => number
   readonly #wallNow: () => number
@@ -141,7 +142,10 @@ export class Daemon implements ClusterApi {
     })
     this.#p2p = p2p
     const self = p2p.peerId.toString()
+    // Every line from here on says which node wrote it, as people know it.
+    this.#log = this.#log.child({ self: nodeLabel(self, config.name) })
     this.#self = new SelfState(self, incarnation, {
+      name: config.name,
       addrs: this.#ownAddrs(),
       labels: config.labels,
       capacity: {
@@ -236,6 +240,7 @@ export class Daemon implements ClusterApi {
     this.#log.info(
       {
         node: self,
+        name: config.name,
         incarnation,
         cluster: config.cluster,
         // What it dials, and what others can dial it at (`gary id`).
@@ -512,6 +517,7 @@ export class Daemon implements ClusterApi {
     const views: NodeView[] = [
       {
         id: self.node,
+        ...(self.name === undefined ? {} : { name: self.name }),
         self: true,
         state: 'alive',
         incarnation: self.incarnation,
@@ -528,6 +534,7 @@ export class Daemon implements ClusterApi {
       if (member.state === undefined) continue
       views.push({
         id: member.id,
+        ...(member.state.name === undefined ? {} : { name: member.state.name }),
         self: false,
         state: member.status,
         incarnation: member.state.incarnation,

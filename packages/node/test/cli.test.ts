@@ -158,7 +158,7 @@ describe('gary against a daemon with an API token', () => {
   beforeAll(async () => {
     daemon = new DaemonProcess({
       dataDir: await tempDir(),
-      args: ['--api-token', TOKEN, '--cpu', '2', '--memory', '1Gi', '--label', 'zone=test'],
+      args: ['--api-token', TOKEN, '--cpu', '2', '--memory', '1Gi', '--label', 'zone=test', '--name', 'solo'],
     })
     daemons.push(daemon)
     await daemon.start()
@@ -229,7 +229,7 @@ describe('gary against a daemon with an API token', () => {
     ])
     expect(rows).toHaveLength(1)
     expect(rows[0]!.split(/\s{2,}/)).toEqual([
-      `${daemon.peerId} (self)`,
+      `solo (${daemon.peerId.slice(-8)}, self)`,
       'alive',
       'no',
       expect.stringContaining('/ip4/127.0.0.1/tcp/'),

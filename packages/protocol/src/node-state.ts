@@ -15,6 +15,19 @@ const labelKey = z
   .regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'is not a valid label key')
 const labelValue = z.string().max(63)
 
+/** Longest node name, characters (a DNS label's length). */
+export const MAX_NODE_NAME_CHARS = 63
+
+/**
+ * A node's human name (`--name`, a hostname by default): letters, digits, `.`, `_` and `-`, so that
+ * a name a peer sends can be printed in any table or log line as it is.
+ */
+export const NodeNameSchema = z
+  .string()
+  .min(1)
+  .max(MAX_NODE_NAME_CHARS)
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/, 'is not a node name (letters, digits, . _ -)')
+
 export const LabelsSchema = z
   .record(labelKey, labelValue)
   .refine((labels) => Object.keys(labels).length <= 64, 'has more than 64 labels')
@@ -101,6 +114,8 @@ export const NodeStateSchema = z.strictObject({
   incarnation: count,
   /** Version of this state within the incarnation; grows on every change. */
   seq: count,
+  /** The node's human name; absent from nodes that predate names. */
+  name: NodeNameSchema.optional(),
   addrs: z.array(z.string().min(1).max(256)).max(16),
   labels: LabelsSchema,
   capacity: CapacitySchema,

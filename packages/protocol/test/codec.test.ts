@@ -59,6 +59,14 @@ describe('NodeState codec', () => {
     expect(decodeNodeState(encodeNodeState(input))).toStrictEqual({ ok: true, value: input })
   })
 
+  test('a name is taken only as a printable node name, within 63 characters', () => {
+    const base = state('n1', 1, 1)
+    expect(decodeNodeState(encodeNodeState({ ...base, name: 'alpha-1.example' }))).toMatchObject({ ok: true })
+    expect(decodeNodeState(encodeNodeState({ ...base, name: 'a'.repeat(63) }))).toMatchObject({ ok: true })
+    for (const name of ['', 'a'.repeat(64), 'evil\u001b[31m', 'two words', '-dash', 'line\nbreak', 'é'])
+      expect(refusal(decodeNodeState(encodeNodeState({ ...base, name })))).toContain('name')
+  })
+
   test('decoding arbitrary bytes never throws and refuses with a reason', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => {

@@ -17,6 +17,8 @@ import { type SpecParser, SpecTooCostlyError } from './spec-parser.js'
 /** One member as the API reports it. */
 export interface NodeView {
   id: string
+  /** The member's human name (`--name`); absent for nodes that predate names. */
+  name?: string
   self: boolean
   state: 'alive' | 'suspect' | 'dead'
   incarnation: number

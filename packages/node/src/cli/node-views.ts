@@ -1,6 +1,7 @@
 import { formatCpu, formatMemory } from '@gary/protocol'
 import type { NodeView } from '../api/routes.js'
 import { UserError } from '../errors.js'
+import { nodeLabel } from '../node-label.js'
 import { client, print } from './options.js'
 import { renderTable } from './table.js'
 
@@ -13,7 +14,7 @@ export async function listNodes(options: Record<string, unknown>): Promise<void>
       renderTable(
         ['NODE', 'STATE', 'DRAINING', 'ADDRESSES', 'LABELS', 'CPU', 'MEMORY', 'LAST HEARD'],
         nodes.map((node) => [
-          node.self ? `${node.id} (self)` : node.id,
+          nodeLabel(node.id, node.name, node.self ? 'self' : undefined),
           node.state,
           node.draining ? 'yes' : 'no',
           node.addrs.join(','),
@@ -33,9 +34,9 @@ export async function listNodes(options: Record<string, unknown>): Promise<void>
 const NOT_JOINED =
   'this node has not joined: no member has answered at its --join addresses, and it takes no work until one does (see its log)'
 
-/** The one member whose id is, contains at its start or ends with `id`. */
+/** The one member whose id or name is `id`, or whose id starts or ends with it. */
 export function findNode(nodes: NodeView[], id: string): NodeView {
-  const exact = nodes.find((node) => node.id === id)
+  const exact = nodes.find((node) => node.id === id) ?? only(nodes.filter((node) => node.name === id))
   if (exact !== undefined) return exact
   const matches = nodes.filter((node) => node.id.startsWith(id) || node.id.endsWith(id))
   if (matches.length === 1) return matches[0]!
@@ -44,3 +45,5 @@ export function findNode(nodes: NodeView[], id: string): NodeView {
     `${id} names ${matches.length} members (${matches.map((node) => node.id).join(', ')}): give more of the id`,
   )
 }
+
+const only = <T>(list: readonly T[]): T | undefined => (list.length === 1 ? list[0] : undefined)

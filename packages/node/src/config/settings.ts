@@ -1,11 +1,17 @@
 import { isIP } from 'node:net'
-import { homedir } from 'node:os'
+import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
-import { DEFAULT_MAX_CLOCK_OFFSET_MS, DEFAULT_PLACEMENT_CONFIG, MAX_SHARDS } from '@gary/protocol'
+import {
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
+  DEFAULT_PLACEMENT_CONFIG,
+  MAX_SHARDS,
+  NodeNameSchema,
+} from '@gary/protocol'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ConfigError } from '../errors.js'
 import { MEMBERSHIP_DEFAULTS } from '../timing.js'
+import { nameFromHostname } from '../node-label.js'
 import { parseCpuMillis, parseMemoryBytes } from './units.js'
 
 /**
@@ -73,6 +79,13 @@ export const SETTINGS = {
     default: join(homedir(), '.gary'),
     defaultText: '`~/.gary`',
     help: 'peer key (a restart keeps the peer id), incarnation',
+  }),
+  name: setting({
+    arg: 'name',
+    schema: NodeNameSchema,
+    default: nameFromHostname(hostname()),
+    defaultText: "this machine's hostname",
+    help: 'a name for people, shown beside the short node id in tables, events and logs (letters, digits, `.` `_` `-`)',
   }),
   listen: setting({
     arg: 'multiaddr',

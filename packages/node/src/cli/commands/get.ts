@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import type { WorkloadRow } from '../../api/routes.js'
+import { fetchLabeller } from '../node-names.js'
 import { client, clientCommand, print } from '../options.js'
 import { renderTable } from '../table.js'
 import type { CommandEntry } from './index.js'
@@ -7,7 +8,9 @@ import type { CommandEntry } from './index.js'
 /** `gary get`: the declared workloads. */
 export function add(program: Command, entry: CommandEntry): Command {
   return clientCommand(program, entry).action(async (options) => {
-    const rows = await client(options).get<WorkloadRow[]>('/v1/workloads')
+    const api = client(options)
+    const rows = await api.get<WorkloadRow[]>('/v1/workloads')
+    const label = await fetchLabeller(api, options.json === true)
     print(options, rows, () =>
       renderTable(
         ['NAME', 'IMAGE', 'REPLICAS', 'GENERATION', 'UPDATED', 'ORIGIN'],
@@ -17,7 +20,7 @@ export function add(program: Command, entry: CommandEntry): Command {
           r.mode === 'global' ? 'global' : String(r.replicas),
           r.generation,
           r.updated,
-          r.origin,
+          label(r.origin),
         ]),
       ),
     )

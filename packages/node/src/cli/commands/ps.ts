@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import type { SlotRow } from '../../api/slot-rows.js'
 import type { EndpointRow } from '../../mesh/endpoint-rows.js'
+import { fetchLabeller, type NodeLabeller } from '../node-names.js'
 import { client, clientCommand, print } from '../options.js'
 import { renderTable } from '../table.js'
 import { unservedLines } from './endpoints.js'
@@ -17,11 +18,12 @@ export function add(program: Command, entry: CommandEntry): Command {
       // The published ports a node does not serve are said after the slots (`gary endpoints --json` has them).
       const endpoints = options.json ? [] : await api.get<EndpointRow[]>('/v1/endpoints')
       const ports = name === undefined ? endpoints : endpoints.filter((row) => row.workload === name)
-      print(options, rows, () => [renderSlots(rows), ...unservedLines(ports)].join('\n'))
+      const label = await fetchLabeller(api, options.json === true)
+      print(options, rows, () => [renderSlots(rows, label), ...unservedLines(ports, label)].join('\n'))
     })
 }
 
-function renderSlots(rows: SlotRow[]): string {
+function renderSlots(rows: SlotRow[], label: NodeLabeller): string {
   const placed = rows.filter((row) => row.phase !== 'unschedulable')
   const stuck = rows.filter((row) => row.phase === 'unschedulable')
   const table = renderTable(
@@ -29,7 +31,7 @@ function renderSlots(rows: SlotRow[]): string {
     placed.map((row) => [
       row.workload,
       String(row.slot),
-      row.node ?? '-',
+      row.node === null ? '-' : label(row.node),
       row.phase,
       row.ready ? 'yes' : 'no',
       row.containerId?.slice(0, 12) ?? '-',
@@ -40,7 +42,7 @@ function renderSlots(rows: SlotRow[]): string {
   )
   const lines = stuck.map(
     (row) =>
-      `${row.workload}/${row.slot}${row.node === null ? '' : ` on ${row.node}`}: unschedulable: ${(row.reasons ?? []).join('; ')}`,
+      `${row.workload}/${row.slot}${row.node === null ? '' : ` on ${label(row.node)}`}: unschedulable: ${(row.reasons ?? []).join('; ')}`,
   )
   return [table, ...(lines.length > 0 ? ['', ...lines] : [])].join('\n')
 }
