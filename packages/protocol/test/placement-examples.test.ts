@@ -107,7 +107,7 @@ describe('claim, settle, start', () => {
       now: 5000,
     }
     expect(planFor(world, 'n1').actions).toStrictEqual([
-      { kind: 'claim', workload: 'web', slot: 0, generation: generationOf(web) },
+      { kind: 'claim', workload: 'web', slot: 0, generation: generationOf(web), because: { rule: 'free' } },
     ])
     step(world)
     world.now += SETTLE - 1
@@ -328,6 +328,7 @@ test('drain: a successor takes over, and the draining node lets go once it runs'
   expect(actionsOf(first.get('n1') as Plan, 'release')).toStrictEqual([])
   const successors = [first.get('n2'), first.get('n3')].flatMap((p) => actionsOf(p as Plan, 'claim'))
   expect(successors.map((a) => a.slot).sort()).toStrictEqual([0, 1])
+  for (const claim of successors) expect(claim).toMatchObject({ because: { rule: 'drain', of: 'n1' } })
   expect(available(world, web)).toBe(2)
 
   // The successors' claims are not lost to n1's running promises: they settle and start.
@@ -431,7 +432,14 @@ describe('rolling update', () => {
     expect(planFor(world, 'n2').actions).toStrictEqual([
       { kind: 'release', workload: 'web', slot: 0, generation: expect.any(String), reason: 'updating' },
       { kind: 'keep', workload: 'web', slot: 1 },
-      { kind: 'claim', workload: 'web', slot: 0, generation: v2, rollout: true },
+      {
+        kind: 'claim',
+        workload: 'web',
+        slot: 0,
+        generation: v2,
+        because: { rule: 'update', wave: 1 },
+        rollout: true,
+      },
     ])
     expect(planFor(world, 'n1').buckets.outdated).toStrictEqual(['web/1', 'web/2'])
   })
@@ -497,7 +505,7 @@ test('global workload: one slot per eligible node, released when the node drains
   )
   expect(p.actions).toStrictEqual([{ kind: 'keep', workload: 'agent', slot: 0 }])
   expect(actionsOf(planFor(world, 'n2'), 'claim')).toStrictEqual([
-    { kind: 'claim', workload: 'agent', slot: 0, generation: generationOf(agent) },
+    { kind: 'claim', workload: 'agent', slot: 0, generation: generationOf(agent), because: { rule: 'free' } },
   ])
   expect(planFor(world, 'n3').actions).toStrictEqual([
     { kind: 'release', workload: 'agent', slot: 0, generation: expect.any(String), reason: 'ineligible' },
@@ -536,4 +544,48 @@ test('partial view, `minority: takeover`: a node cut off alone takes over nothin
   expect(cut.buckets.free).toStrictEqual(['web/1', 'web/2', 'web/3'])
   const late = planFor(world, 'n1', { partialView: true, partialViewForMs: 60_000 })
   expect(actionsOf(late, 'claim').map((a) => a.slot)).toStrictEqual([1, 2, 3])
+})
+
+describe('the rule a claim gives, in both passes', () => {
+  const web = workload('web', { replicas: 4, update: { maxUnavailable: 2 } })
+  const claimsOf = (world: World, self: string, local: boolean) =>
+    plan(viewOf(world, self), local ? { planLocallyAbove: 0 } : {}).actions.flatMap((a) =>
+      a.kind === 'claim' ? [{ slot: a.slot, because: a.because }] : [],
+    )
+
+  for (const local of [false, true]) {
+    test(`${local ? 'slot by slot' : 'exact pass'}: free, drain of the holder, update wave k`, () => {
+      const free: World = { nodes: [node('n1')], workloads: [web], now: 5000 }
+      expect(claimsOf(free, 'n1', local).map((c) => c.because)).toStrictEqual(Array(4).fill({ rule: 'free' }))
+      const drain: World = {
+        nodes: [
+          node('n1', {
+            draining: true,
+            promises: [promise(web, 0), promise(web, 1), promise(web, 2), promise(web, 3)],
+          }),
+          node('n2'),
+        ],
+        workloads: [web],
+        now: 5000,
+      }
+      expect(claimsOf(drain, 'n2', local).map((c) => c.because)).toStrictEqual(
+        Array(4).fill({ rule: 'drain', of: 'n1' }),
+      )
+      // Slots 2 and 3 make wave 2 of maxUnavailable 2; slots 0 and 1 already run the new generation.
+      const v2 = { ...web, image: 'img:2' }
+      const update: World = {
+        nodes: [
+          node('n1', {
+            promises: [promise(v2, 0), promise(v2, 1), promise(web, 2), promise(web, 3)],
+          }),
+        ],
+        workloads: [v2],
+        now: 5000,
+      }
+      expect(claimsOf(update, 'n1', local)).toStrictEqual([
+        { slot: 2, because: { rule: 'update', wave: 2 } },
+        { slot: 3, because: { rule: 'update', wave: 2 } },
+      ])
+    })
+  }
 })

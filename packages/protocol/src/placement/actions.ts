@@ -1,3 +1,4 @@
+import { placedBecause } from './claim-rule.js'
 import type { Classification } from './classify.js'
 import type { Context } from './context.js'
 import type { Outcome } from './outcome.js'
@@ -41,6 +42,11 @@ export function selfActions(context: Context, classification: Classification, ou
   )
   for (const state of out.placed)
     if (out.assignment.get(state.key) === view.self && takes(state.workload))
-      actions.claim(state.workload, state.slot, out.rollout.has(state.key))
+      actions.claim(
+        state.workload,
+        state.slot,
+        out.because.get(state.key) ?? placedBecause(state),
+        out.rollout.has(state.key),
+      )
   return actions.list()
 }

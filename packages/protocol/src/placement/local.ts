@@ -1,6 +1,7 @@
 import type { SlotPromise } from '../node-state.js'
 import { fits, overCommitted, type Used } from './capacity.js'
 import type { ClaimIndex } from './claim-index.js'
+import { type ClaimRule, placedBecause } from './claim-rule.js'
 import { ownPromises } from './classify.js'
 import { compareSlots, entry } from './compare.js'
 import { explainLocal } from './local-reasons.js'
@@ -59,8 +60,8 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
           ),
   )
 
-  const claim = (workload: WorkloadInfo, slot: number, rollout = false) => {
-    actions.claim(workload, slot, rollout)
+  const claim = (workload: WorkloadInfo, slot: number, because: ClaimRule, rollout = false) => {
+    actions.claim(workload, slot, because, rollout)
     const key = promiseSlotKey(workload.global, { workload: workload.name, slot }, view.self)
     out.assignment.set(key, view.self)
     out.buckets.placed.push(key)
@@ -84,10 +85,10 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
     if (serves(p) && workload.order === 'start-first' && mayRun && room.fits(workload)) {
       room.take(workload)
       actions.keep(p)
-      claim(workload, p.slot, true)
+      claim(workload, p.slot, { rule: 'update', wave: updateWave(local, workload, p.slot) }, true)
     } else if (mayRun && !room.overCommitted()) {
       actions.release(p, 'updating')
-      claim(workload, p.slot, true)
+      claim(workload, p.slot, { rule: 'update', wave: updateWave(local, workload, p.slot) }, true)
     } else if (!workload.global && local.walk(workload, p.slot, config.candidates, view.self) !== undefined) {
       actions.release(p, 'updating') // the slot is free now: its walk places it elsewhere
     } else {
@@ -126,7 +127,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
       if (!refuses(selfNode, workload) && room.fits(workload)) {
         if (!holdsBack(workload)) {
           room.take(workload)
-          claim(workload, 0)
+          claim(workload, 0, { rule: 'free' })
         }
       } else unplaceable.push({ workload, slot: 0, key: globalSlotKey(workload.name, view.self) })
       continue
@@ -141,7 +142,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
       if (currentOf(state) !== undefined) continue
       if (local.walk(workload, slot, config.candidates) !== view.self || !room.fits(workload)) continue
       room.take(workload)
-      claim(workload, slot)
+      claim(workload, slot, placedBecause(state))
     }
     for (const slot of slotsIn(workload, local.homeArc())) {
       const state = local.slot(workload, slot)
@@ -210,6 +211,25 @@ function previousWave(local: LocalView, workload: WorkloadInfo, slot: number, m:
     .sort((a, b) => a - b)
   const wave = Math.floor(peers.indexOf(slot) / m)
   return wave === 0 ? [] : peers.slice((wave - 1) * m, wave * m)
+}
+
+/**
+ * The update wave (from 1) of this node's `slot` of `workload`, as `mayUpdate` counts them, for
+ * people: slots by number (within the slot's shard), a global workload's nodes in ring order.
+ */
+function updateWave(local: LocalView, workload: WorkloadInfo, slot: number): number {
+  const m = workload.maxUnavailable
+  if (workload.global) {
+    const order = local.ring.ids.filter((id) => {
+      const node = local.node(id)
+      return node !== undefined && welcomes(node, workload) && local.sameShard(id)
+    })
+    return Math.floor(Math.max(0, order.indexOf(local.self.id)) / m) + 1
+  }
+  if (local.shards <= 1) return Math.floor(slot / m) + 1
+  const shard = local.slotShard(workload, slot)
+  const peers = slotsIn(workload, 'all').filter((s) => local.slotShard(workload, s) === shard)
+  return Math.floor(peers.sort((a, b) => a - b).indexOf(slot) / m) + 1
 }
 
 /** This node and every node of its index: whose refusals may halt a rollout. */

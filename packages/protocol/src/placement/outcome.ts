@@ -1,3 +1,4 @@
+import type { ClaimRule } from './claim-rule.js'
 import type { SlotState } from './classify.js'
 import { BUCKETS, type BucketName } from './types.js'
 
@@ -10,6 +11,8 @@ export interface Outcome {
   updating: Set<string>
   /** Slots placed now to replace an older generation: their claims start on probation. */
   rollout: Set<string>
+  /** Why each slot in `placed` was placed, when not because nobody keeps it: its update wave. */
+  because: Map<string, ClaimRule>
   unschedulable: SlotState[]
   buckets: Record<BucketName, string[]>
 }
@@ -24,6 +27,7 @@ export function emptyOutcome(): Outcome {
     placed: [],
     updating: new Set(),
     rollout: new Set(),
+    because: new Map(),
     unschedulable: [],
     buckets,
   }

@@ -1,4 +1,5 @@
 import type { SlotPromise } from '../node-state.js'
+import type { ClaimRule } from './claim-rule.js'
 import { compareSlots } from './compare.js'
 import { strayReason } from './slots.js'
 import { type Claimant, ownVerdict, type SlotStanding } from './standing.js'
@@ -52,13 +53,17 @@ export class SelfActionList {
     this.#keeps.push({ kind: 'keep', workload: p.workload, slot: p.slot })
   }
 
-  /** `rollout`: the claim replaces an older generation of the slot, and starts on probation. */
-  claim(workload: WorkloadInfo, slot: number, rollout = false): void {
+  /**
+   * `because`: why, for people. `rollout`: the claim replaces an older generation of the slot, and
+   * starts on probation.
+   */
+  claim(workload: WorkloadInfo, slot: number, because: ClaimRule, rollout = false): void {
     this.#claims.push({
       kind: 'claim',
       workload: workload.name,
       slot,
       generation: workload.generation,
+      because,
       ...(rollout ? { rollout: true as const } : {}),
     })
   }

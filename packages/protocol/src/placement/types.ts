@@ -1,6 +1,7 @@
 import type { Refusal, SlotPromise } from '../node-state.js'
 import type { Workload } from '../spec.js'
 import type { ClaimIndex } from './claim-index.js'
+import type { ClaimRule } from './claim-rule.js'
 
 /** One live node as the placement rules see it: what it offers and what it has promised. */
 export interface PlacementNode {
@@ -84,10 +85,10 @@ export type ReleaseReason =
 /** What this node does about its own promises. Nothing here concerns another node. */
 export type SelfAction =
   /**
-   * Publish a new `claimed` promise. `rollout`: it replaces an older generation of the slot, so
-   * its container starts on probation (`counted`, `rollout.ts`).
+   * Publish a new `claimed` promise; `because` says why, for people. `rollout`: it replaces an
+   * older generation of the slot, so its container starts on probation (`counted`, `rollout.ts`).
    */
-  | { kind: 'claim'; workload: string; slot: number; generation: string; rollout?: true }
+  | { kind: 'claim'; workload: string; slot: number; generation: string; because: ClaimRule; rollout?: true }
   /**
    * The settle delay passed and the claim still wins: start the container. `unsettled`: started
    * before the delay ended, as the slot's sole candidate; publish the start at once, so that a

@@ -35,6 +35,9 @@ export function rollUpdates(
 ): void {
   for (const workload of context.workloads) {
     const states = classification.slots.get(workload.name) ?? []
+    // Waves of `maxUnavailable` slots, in slot order (a global workload's: its nodes' order).
+    const waveOf = (state: SlotState) =>
+      Math.floor((workload.global ? states.indexOf(state) : state.slot) / workload.maxUnavailable) + 1
     const outdated = states.filter((state) => {
       const current = currentOf(state)
       return current !== undefined && current.promise.generation !== workload.generation
@@ -63,6 +66,7 @@ export function rollUpdates(
           if (beside !== current.node) out.buckets.moved.push(state.key)
           out.rollout.add(state.key)
           place(context, out, state, beside)
+          out.because.set(state.key, { rule: 'update', wave: waveOf(state) })
           budget--
           continue
         }
@@ -83,6 +87,7 @@ export function rollUpdates(
       out.buckets.updating.push(state.key)
       if (target !== current.node) out.buckets.moved.push(state.key)
       place(context, out, state, target)
+      out.because.set(state.key, { rule: 'update', wave: waveOf(state) })
       if (serving) budget--
     }
   }
