@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import {
+  describeEvent,
+  type EventRecord,
   formatIssues,
   generationOf,
   inScope,
@@ -8,10 +10,11 @@ import {
   rollbackEntry,
   rolloutStatus,
   shardOf,
+  type Workload,
 } from '@gary/protocol'
 import type { ContainerRuntime } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { ClusterApi, NodeView } from './api/routes.js'
+import type { ClusterApi, EventView, NodeView } from './api/routes.js'
 import { type SlotRow, slotRows } from './api/slot-rows.js'
 import { type Clock, systemClock } from './clock/clock.js'
 import { ClockGuard } from './clock/clock-guard.js'
@@ -19,6 +22,8 @@ import type { DaemonConfig } from './config/config.js'
 import { loadOrCreatePeerKey, nextIncarnation } from './data-dir/identity.js'
 import { Declarations } from './declarations/declarations.js'
 import { UserError } from './errors.js'
+import { type EventFilter, EventRing } from './events/ring.js'
+import { type EventItem, EventService } from './events/service.js'
 import { type Logger, swallowed } from './logger.js'
 import { type LogOpenOptions, LogService } from './logs/service.js'
 import { logSources } from './logs/sources.js'
@@ -91,6 +96,8 @@ export class Daemon implements ClusterApi {
   #reconciler?: Reconciler
   #clusterView?: ClusterView
   #logs?: LogService
+  #events?: EventRing
+  #eventService?: EventService
   #mesh?: NodeMesh
   readonly #stopping = new AbortController()
   /** Messages from peers refused, by reason code (membership and declarations alike). */
@@ -118,8 +125,46 @@ export class Daemon implements ClusterApi {
     return this.#p2p?.peerId.toString() ?? ''
   }
 
-  get declarations(): Declarations {
-    return this.#declarations!
+  /**
+   * The cluster's declarations as the API writes them: this node accepts each write, so it logs
+   * it and records it as its event.
+   */
+  get declarations(): Pick<Declarations, 'apply' | 'remove' | 'store' | 'update'> {
+    const declarations = this.#declarations!
+    return {
+      store: declarations.store,
+      // Scale, restart and rollback through the API: each entry written is this node's to tell.
+      update: async (names, build) => {
+        const written = await declarations.update(names, build)
+        for (const entry of written)
+          this.#record(
+            entry.workload === undefined
+              ? { kind: 'deleted', workload: entry.name }
+              : { kind: 'declared', workload: entry.name, generation: generationOf(entry.workload) },
+          )
+        if (written.length > 0) this.#log.info({ workloads: written.map((e) => e.name) }, 'write accepted')
+        return written
+      },
+      apply: async (workloads: Workload[]) => {
+        const results = await declarations.apply(workloads)
+        const byName = new Map(workloads.map((w) => [w.name, w]))
+        const changed = results.filter((r) => r.outcome !== 'unchanged')
+        for (const { name } of changed)
+          this.#record({ kind: 'declared', workload: name, generation: generationOf(byName.get(name)!) })
+        this.#log.info(
+          { workloads: results.map((r) => `${r.name} ${r.outcome}`) },
+          changed.length > 0 ? 'apply accepted' : 'apply accepted: nothing changed',
+        )
+        return results
+      },
+      remove: async (names: string[]) => {
+        const results = await declarations.remove(names)
+        for (const r of results)
+          if (r.outcome === 'deleted') this.#record({ kind: 'deleted', workload: r.name })
+        this.#log.info({ workloads: results.map((r) => `${r.name} ${r.outcome}`) }, 'rm accepted')
+        return results
+      },
+    }
   }
 
   async start(): Promise<void> {
@@ -142,6 +187,7 @@ export class Daemon implements ClusterApi {
     })
     this.#p2p = p2p
     const self = p2p.peerId.toString()
+    this.#events = new EventRing({}, { self, wallNow: this.#wallNow })
     // Every line from here on says which node wrote it, as people know it.
     this.#log = this.#log.child({ self: nodeLabel(self, config.name) })
     this.#self = new SelfState(self, incarnation, {
@@ -199,6 +245,7 @@ export class Daemon implements ClusterApi {
       },
       onChange: trigger,
       rejections: this.rejections,
+      record: (event) => this.#record(event),
     })
     this.#membership = membership
     await membership.start()
@@ -222,6 +269,20 @@ export class Daemon implements ClusterApi {
       },
     )
     await this.#logs.start()
+    this.#eventService = new EventService(
+      { cluster: config.cluster },
+      {
+        libp2p: p2p,
+        ring: this.#events,
+        logger: this.#log,
+        self,
+        members: () =>
+          this.#membership!.table.list()
+            .filter((member) => member.status !== 'dead')
+            .map((member) => member.id),
+      },
+    )
+    await this.#eventService.start()
     this.#timers.push(setInterval(() => this.#summary(), SUMMARY_MS))
     this.#timers.push(
       setInterval(() => {
@@ -263,6 +324,7 @@ export class Daemon implements ClusterApi {
     await this.#membership?.stop()
     await this.#declarations?.stop()
     await this.#logs?.stop()
+    await this.#eventService?.stop()
     await this.#p2p?.stop()
     this.#log.info('stopped')
   }
@@ -275,6 +337,50 @@ export class Daemon implements ClusterApi {
   /** The log lines of one slot's container, read here or from the node that holds it. */
   logs(workload: string, slot: number, options: LogOpenOptions) {
     return this.#logs!.open(workload, slot, options)
+  }
+
+  /**
+   * The events of every member that matches, merged in order (`gary events`), each with the
+   * names of the nodes it mentions and a line of text; following, new ones as they come.
+   */
+  async events(options: {
+    filter: EventFilter
+    limit?: number
+    follow: boolean
+    signal: AbortSignal
+  }): Promise<AsyncIterable<EventView>> {
+    const items = await this.#eventService!.read(options)
+    const view = (item: EventItem) => this.#eventView(item)
+    return (async function* () {
+      for await (const item of items) yield view(item)
+    })()
+  }
+
+  #eventView(item: EventItem): EventView {
+    if (!('event' in item)) return { node: item.node, nodeName: this.#nameOf(item.node), error: item.error }
+    const { event } = item
+    return {
+      time: new Date(event.at.wall).toISOString(),
+      ...event,
+      nodeName: this.#nameOf(event.node),
+      ...(event.member === undefined ? {} : { memberName: this.#nameOf(event.member) }),
+      text: describeEvent(event, (id) => this.#label(id)),
+    }
+  }
+
+  /** A node's name as this node knows it (its own, or the member's latest state's). */
+  #nameOf(id: string): string | undefined {
+    if (id === this.#self?.current.node) return this.#self.current.name
+    return this.#membership?.table.get(id)?.state?.name
+  }
+
+  /** A node as log lines and event texts show it: its name beside its short id. */
+  #label(id: string): string {
+    return nodeLabel(id, this.#nameOf(id))
+  }
+
+  #record(event: EventRecord): void {
+    this.#events?.record(event)
   }
 
   /**
@@ -462,6 +568,9 @@ export class Daemon implements ClusterApi {
         view: () => clusterView.read(),
         onPlanned: this.#metrics?.planned.bind(this.#metrics),
         onPassed: this.#metrics?.passed.bind(this.#metrics),
+        record: (event) => this.#record(event),
+        formerHolder: (workload, slot) => clusterView.formerHolder(workload, slot),
+        label: (id) => this.#label(id),
         publish: (promises, refusals) => {
           if (this.#self!.update({ promises, refusals })) membership.publishState()
           this.#mesh?.viewChanged()

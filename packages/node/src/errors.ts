@@ -77,3 +77,8 @@ export class DataDirWriteError extends UserError {
     super(message)
   }
 }
+
+/** A node's event stream could not be read: unreachable, malformed, or speaking for another node. */
+export class EventStreamError extends UserError {
+  override name = 'EventStreamError'
+}

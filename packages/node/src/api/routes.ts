@@ -1,9 +1,11 @@
-import type { Capacity } from '@gary/protocol'
+import type { Capacity, ClusterEvent } from '@gary/protocol'
 import { type DeclEntry, generationOf, portConflicts, type RolloutStatus } from '@gary/protocol'
 import type { LogLine } from '@gary/runtime'
 import { z } from 'zod'
 import type { Declarations } from '../declarations/declarations.js'
 import { DataDirWriteError, LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
+import { MAX_EVENTS_PER_REQUEST } from '../events/frames.js'
+import type { EventFilter } from '../events/ring.js'
 import { MAX_LOG_TAIL } from '../logs/frames.js'
 import type { LogOpenOptions } from '../logs/service.js'
 import { logSources, readSources } from '../logs/sources.js'
@@ -40,6 +42,14 @@ export interface NodeView {
   joined?: boolean
 }
 
+/**
+ * One line of `GET /v1/events` (NDJSON): an event with its ISO `time`, the names of the nodes it
+ * mentions and a line of `text` for people; or why a node's events could not be read.
+ */
+export type EventView =
+  | (ClusterEvent & { time: string; nodeName?: string; memberName?: string; text: string })
+  | { node: string; nodeName?: string; error: string }
+
 /** What the API asks of the node it runs on (the daemon). */
 export interface ClusterApi {
   readonly peerId: string
@@ -55,6 +65,13 @@ export interface ClusterApi {
   logs(workload: string, slot: number, options: LogOpenOptions): Promise<AsyncIterable<LogLine>>
   /** Where a workload's rollout stands (`gary rollout status`). */
   rollout(name: string, revision?: number): RolloutStatus
+  /** Every member's events that match, merged in order; following, new ones as they come. */
+  events(options: {
+    filter: EventFilter
+    limit?: number
+    follow: boolean
+    signal: AbortSignal
+  }): Promise<AsyncIterable<EventView>>
   /** Test hook: refuse every connection with these peers. */
   partition(peers: string[]): Promise<void>
 }
@@ -83,6 +100,39 @@ const LogQuery = z.strictObject({
   follow: z.enum(['0', '1', 'false', 'true']).optional(),
   tail: wholeNumber.refine((tail) => tail <= MAX_LOG_TAIL, `must be at most ${MAX_LOG_TAIL}`).optional(),
 })
+
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const EventQuery = z.strictObject({
+  since: z
+    .string()
+    .regex(/^\d{1,9}(ms|s|m|h|d)$/, 'must be a duration like 90s, 10m, 2h or 1d')
+    .transform((text) => {
+      const [, amount, unit] = /^(\d+)([a-z]+)$/.exec(text)!
+      return Number(amount) * DURATION_MS[unit!]!
+    })
+    .optional(),
+  workload: z.string().min(1).max(63).optional(),
+  node: z.string().min(1).max(128).optional(),
+  follow: z.enum(['0', '1', 'false', 'true']).optional(),
+  limit: wholeNumber
+    .refine(
+      (limit) => limit >= 1 && limit <= MAX_EVENTS_PER_REQUEST,
+      `must be from 1 to ${MAX_EVENTS_PER_REQUEST}`,
+    )
+    .optional(),
+})
+
+/** The member a query names: its id, its name, or a unique start or end of its id. */
+function resolveNode(nodes: readonly NodeView[], given: string): string {
+  const exact = nodes.find((node) => node.id === given)
+  if (exact !== undefined) return exact.id
+  const named = nodes.filter((node) => node.name === given)
+  const matches =
+    named.length > 0 ? named : nodes.filter((node) => node.id.startsWith(given) || node.id.endsWith(given))
+  if (matches.length === 1) return matches[0]!.id
+  if (matches.length === 0) throw new ApiRequestError(404, `no member ${given} is known to this node`)
+  throw new ApiRequestError(400, `${given} names ${matches.length} members: give more of the id`)
+}
 
 /** The daemon's HTTP API: every route answers from this node's view of the whole cluster. */
 export function apiRoutes(
@@ -179,6 +229,24 @@ export function apiRoutes(
           if (err instanceof LogStreamError) throw new ApiRequestError(502, err.message)
           throw err
         }
+      },
+    },
+    {
+      // NDJSON, one EventView a line: the newest `limit` (default 1000) events since `since`,
+      // oldest first; with `follow`, then new ones as every node records them.
+      method: 'GET',
+      path: '/v1/events',
+      handle: async ({ query, signal }) => {
+        const parsed = EventQuery.safeParse(Object.fromEntries(query))
+        if (!parsed.success) throw new ApiRequestError(400, `bad query: ${issue(parsed.error)}`)
+        const { since, workload, node, limit } = parsed.data
+        const filter: EventFilter = {
+          ...(since === undefined ? {} : { sinceWall: Date.now() - since }),
+          ...(workload === undefined ? {} : { workload }),
+          ...(node === undefined ? {} : { node: resolveNode(daemon.nodes(), node) }),
+        }
+        const follow = parsed.data.follow === '1' || parsed.data.follow === 'true'
+        return daemon.events({ filter, limit: limit ?? 1000, follow, signal })
       },
     },
   ]

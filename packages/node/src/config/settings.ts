@@ -10,8 +10,8 @@ import {
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { ConfigError } from '../errors.js'
-import { MEMBERSHIP_DEFAULTS } from '../timing.js'
 import { nameFromHostname } from '../node-label.js'
+import { MEMBERSHIP_DEFAULTS } from '../timing.js'
 import { parseCpuMillis, parseMemoryBytes } from './units.js'
 
 /**

@@ -94,7 +94,7 @@ async function* once<T>(value: T): AsyncGenerator<T> {
 }
 
 /** Interleaves generators that never throw, as their values come. */
-async function* merge<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
+export async function* merge<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
   const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>()
   const pull = (index: number) =>
     pending.set(

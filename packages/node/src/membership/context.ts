@@ -1,8 +1,9 @@
-import { MemberTable, ShardScope } from '@gary/protocol'
+import { type EventRecord, MemberTable, ShardScope } from '@gary/protocol'
 import type { Clock } from '../clock/clock.js'
 import type { ClockGuard } from '../clock/clock-guard.js'
 import type { Logger } from '../logger.js'
 import { Rejections } from '../net/rejections.js'
+import { nodeLabel } from '../node-label.js'
 import { FORGET_AFTER_MS, INDIRECT_DEAD_AFTER_MS } from '../timing.js'
 import type { MembershipPort } from './port.js'
 import type { SelfState } from './self-state.js'
@@ -46,6 +47,8 @@ export interface MembershipComponents {
   onChange?: () => void
   /** Where refused messages are logged and counted; the agent's own by default. */
   rejections?: Rejections
+  /** Told what this node saw members do, for `gary events`. */
+  record?: (event: EventRecord) => void
 }
 
 /** What the parts of the membership agent share: its inputs, its table, and its timers. */
@@ -96,6 +99,16 @@ export class MembershipContext {
   /** The placement view changed. */
   changed(): void {
     this.components.onChange?.()
+  }
+
+  /** Records what this node saw a member do, as its event. */
+  record(event: EventRecord): void {
+    this.components.record?.(event)
+  }
+
+  /** A member as log lines show it: its name beside its short id. */
+  name(id: string): string {
+    return nodeLabel(id, this.table.get(id)?.state?.name)
   }
 
   /** Runs `fn` after `ms` unless the agent stops first. */

@@ -33,13 +33,26 @@ export class Liveness {
     if (changes.length === 0) return
     if (changes.some((change) => scope.replans(change.id))) this.ctx.changed()
     for (const change of changes) {
-      const fields = { member: change.id, from: change.from }
+      const fields = { member: change.id, name: this.ctx.name(change.id), from: change.from }
+      if (change.to === 'dead' && table.get(change.id)?.left === true) {
+        // It said so itself: no witness need report it, and its slots were handed over.
+        logger.info(fields, 'member left')
+        this.ctx.record({ kind: 'left', member: change.id })
+        this.ctx.port.hangUp(change.id)
+        continue
+      }
       if (change.to === 'dead') {
         logger.info(fields, 'member dead')
         this.#witnessed(change.id)
       } else if (change.to === 'suspect') logger.info(fields, 'member suspect')
       else if (change.from === 'dead') logger.info(fields, 'member back')
       else logger.info(fields, 'member alive again')
+      const kind = change.to === 'alive' ? 'back' : change.to
+      this.ctx.record({
+        kind,
+        member: change.id,
+        ...(kind === 'back' ? { reason: `was ${change.from}` } : {}),
+      })
     }
   }
 
@@ -64,7 +77,16 @@ export class Liveness {
       this.ctx.rejections.refuse(Rejection.BeaconSignedByAnother, { from: signer, claims: note.node })
       return 'reject'
     }
+    if (note.kind === 'left') return this.#onLeft(note)
     return note.kind === 'alive' ? this.#onBeacon(note) : this.#onDown(note, signer)
+  }
+
+  /** A member's own word that it leaves (its signature checked): dead here at once. */
+  #onLeft(note: MemberNote): Verdict {
+    const outcome = this.ctx.table.observeLeft(note.node, note, this.ctx.now())
+    if (outcome !== 'marked') return 'ignore'
+    this.sweep(note.node)
+    return 'accept'
   }
 
   /** A note told by `peer` directly: only a `down` note about this node is one to tell. */

@@ -5,6 +5,7 @@ import {
   decodeMemberVersions,
   decodeNodeState,
   decodePeerHints,
+  type EventRecord,
   encodeHeartbeat,
   encodeMemberNote,
   encodeMemberVersions,
@@ -54,6 +55,8 @@ export interface MembershipComponents {
   onChange?: () => void
   /** Where refused messages are logged and counted. */
   rejections?: Rejections
+  /** Told what this node saw members do, for `gary events`. */
+  record?: (event: EventRecord) => void
 }
 
 /**
@@ -86,6 +89,7 @@ export class Membership {
       declsDigest: components.declsDigest,
       ...(components.onHeartbeat === undefined ? {} : { onHeartbeat: components.onHeartbeat }),
       ...(components.onChange === undefined ? {} : { onChange: components.onChange }),
+      ...(components.record === undefined ? {} : { record: components.record }),
       ...(components.rejections === undefined ? {} : { rejections: components.rejections }),
     })
     this.stateTopic = this.agent.topics.state

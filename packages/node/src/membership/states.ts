@@ -45,11 +45,22 @@ export class States {
       // Our member digest changed: tell peers now, so those who miss the newcomer ask at once.
       this.hooks.digestChanged()
       logger.info(
-        { member: state.node, labels: state.labels, capacity: state.capacity, via },
+        {
+          member: state.node,
+          name: this.ctx.name(state.node),
+          labels: state.labels,
+          capacity: state.capacity,
+          via,
+        },
         'member joined',
       )
+      this.ctx.record({ kind: 'joined', member: state.node })
     } else if (outcome === 'restarted') {
-      logger.info({ member: state.node, incarnation: state.incarnation, via }, 'member restarted')
+      logger.info(
+        { member: state.node, name: this.ctx.name(state.node), incarnation: state.incarnation, via },
+        'member restarted',
+      )
+      this.ctx.record({ kind: 'joined', member: state.node, reason: 'restarted' })
     } else {
       logger.debug({ member: state.node, seq: state.seq, via }, 'member updated')
     }

@@ -2,6 +2,7 @@ import {
   ClaimIndex,
   currentState,
   type DeclStore,
+  isClaimant,
   type MemberTable,
   type NodeState,
   type PlacementNode,
@@ -159,6 +160,19 @@ export class ClusterView {
       if (otherSide) return false
     }
     return since(agreedAt())
+  }
+
+  /**
+   * The member no longer live whose last state held slot `slot` of `workload`, if any: the node
+   * that takes the slot over says whose it was. O(members), for each claim of a free slot.
+   */
+  formerHolder(workload: string, slot: number): string | undefined {
+    for (const member of this.components.members.members()) {
+      if (member.status !== 'dead' || member.state === undefined) continue
+      if (member.state.promises.some((p) => p.workload === workload && p.slot === slot && isClaimant(p)))
+        return member.id
+    }
+    return undefined
   }
 
   /** Applies the members that changed since the last read (all of them the first time). */

@@ -1,11 +1,15 @@
 import {
   type ClaimIndex,
+  type ClaimRule,
   DEFAULT_PLACEMENT_CONFIG,
+  describeClaimRule,
+  type EventRecord,
   generationOf,
   HLC_ZERO,
   type Hlc,
   hlcCompare,
   hlcTick,
+  MAX_EVENT_REASON_CHARS,
   type PlacementConfig,
   type PlacementNode,
   plan,
@@ -94,6 +98,15 @@ export interface ReconcilerComponents {
   onPlanned?: (ms: number) => void
   /** Told how long each pass took, real ms, engine calls included (metrics). */
   onPassed?: (ms: number) => void
+  /** Told what this node did about its slots, for `gary events`. */
+  record?: (event: EventRecord) => void
+  /**
+   * The member, no longer live, whose last state held a replicated slot: a slot the rules call
+   * free is then a failover of that member.
+   */
+  formerHolder?: (workload: string, slot: number) => string | undefined
+  /** How a node id is shown in log lines (a name beside a short id). Default: the id. */
+  label?: (id: string) => string
 }
 
 type OpKind = 'prepare' | 'start' | 'recover' | 'release'
@@ -437,16 +450,26 @@ export class Reconciler {
             ...(action.rollout === true ? { probation: true as const } : {}),
           },
         })
+        const workload = workloads.get(action.workload)
+        const because = this.#because(action.because, action.workload, action.slot, workload)
+        const rule = describeClaimRule(because, this.components.label)
         log.info(
           {
             workload: action.workload,
             slot: action.slot,
             generation: action.generation,
+            rule,
             rollout: action.rollout,
           },
           'claimed',
         )
-        const workload = workloads.get(action.workload)
+        this.components.record?.({
+          kind: 'claimed',
+          workload: action.workload,
+          slot: action.slot,
+          generation: action.generation,
+          because,
+        })
         const claimed = this.#held.get(key) as Held
         if (workload !== undefined)
           this.#operate(claimed, 'prepare', (signal) => this.#prepare(claimed, workload, signal))
@@ -481,13 +504,20 @@ export class Reconciler {
           },
           'releasing',
         )
-        this.#release(held)
+        this.#release(held, action.reason)
         return true
       }
     }
   }
 
-  #release(held: Held): void {
+  /** The rule of a claim: a slot the pass calls free is a failover when a member no longer live held it. */
+  #because(rule: ClaimRule, workload: string, slot: number, spec: Workload | undefined): ClaimRule {
+    if (rule.rule !== 'free' || spec?.mode === 'global') return rule
+    const former = this.components.formerHolder?.(workload, slot)
+    return former === undefined || former === this.components.self ? rule : { rule: 'failover', of: former }
+  }
+
+  #release(held: Held, reason: string): void {
     const previous = held.op
     previous?.abort.abort()
     // A slot that served published ports drains: out of every mesh's rotation first, then stopped.
@@ -498,7 +528,9 @@ export class Reconciler {
       if (drains) await this.#delay(this.#drainMs, signal)
       await this.#removeSlotContainers(held.promise)
       this.#held.delete(keyOfHeld(held.promise))
-      this.components.logger.info({ workload: held.promise.workload, slot: held.promise.slot }, 'released')
+      const { workload, slot } = held.promise
+      this.components.logger.info({ workload, slot, reason }, 'released')
+      this.components.record?.({ kind: 'released', workload, slot, reason })
       this.#publish()
     })
   }
@@ -516,7 +548,7 @@ export class Reconciler {
     })
   }
 
-  async #startContainer(held: Held, workload: Workload, signal: AbortSignal): Promise<void> {
+  async #startContainer(held: Held, workload: Workload, signal: AbortSignal, restart = false): Promise<void> {
     const { runtime, logger } = this.components
     const { promise } = held
     if (!(await this.#ensureImage(held, workload, signal))) return
@@ -549,6 +581,13 @@ export class Reconciler {
             .inspect(id, signal)
             .catch(swallowed(logger, 'cannot inspect a started container', { id }))
     held.runningSince = this.components.clock.now()
+    this.components.record?.({
+      kind: restart ? 'restarted' : 'started',
+      workload: promise.workload,
+      slot: promise.slot,
+      generation: promise.generation,
+      container: id.slice(0, 12),
+    })
     this.#set(held, {
       phase: 'running',
       // With a health check, ready once it passes (a later listing shows it).
@@ -610,7 +649,7 @@ export class Reconciler {
       this.#publish()
       this.#operate(held, 'recover', async (signal) => {
         await this.#delay(decision.afterMs, signal)
-        await this.#startContainer(held, workload, signal)
+        await this.#startContainer(held, workload, signal, true)
       })
     }
   }
@@ -638,6 +677,12 @@ export class Reconciler {
       this.#backoff,
     )
     const fields = { workload: held.promise.workload, slot: held.promise.slot, exitCode: details?.exitCode }
+    this.components.record?.({
+      kind: 'exited',
+      workload: fields.workload,
+      slot: fields.slot,
+      ...(typeof fields.exitCode === 'number' ? { code: fields.exitCode } : {}),
+    })
     if (held.promise.probation === true) {
       // On probation, one exit fails the rollout: waiting out the retries would leave it half done.
       this.#refuse(held, exitReason(details?.exitCode, ranForMs))
@@ -655,7 +700,7 @@ export class Reconciler {
     await this.#delay(decision.afterMs, signal)
     // The same container again, as Docker restarts one: its id and its logs stay.
     held.prepared = container?.id
-    await this.#startContainer(held, workload, signal)
+    await this.#startContainer(held, workload, signal, true)
   }
 
   /**
@@ -675,10 +720,11 @@ export class Reconciler {
       ...(rollout ? { rollout: true as const } : {}),
     })
     this.components.logger.warn({ workload, slot, generation, reason, rollout }, 'refused slot')
+    this.components.record?.({ kind: 'refused', workload, slot, generation, reason: cut(reason) })
     if (rollout) this.components.onRolloutFailed?.({ workload, slot, generation, reason })
     this.#set(held, { phase: 'failed', ready: false })
     // The refusal is published with the release that follows.
-    queueMicrotask(() => this.#release(held))
+    queueMicrotask(() => this.#release(held, 'refused'))
   }
 
   #pruneRefusals(workloads: Workload[]): boolean {
@@ -801,6 +847,10 @@ export class Reconciler {
       return typeof value !== 'object' || JSON.stringify(old) !== JSON.stringify(value)
     })
     if (!differs) return false
+    if (change.ready === true && !held.promise.ready) {
+      const { workload, slot, generation } = held.promise
+      this.components.record?.({ kind: 'ready', workload, slot, generation })
+    }
     held.promise = { ...held.promise, ...change }
     return true
   }
@@ -875,3 +925,6 @@ function exitReason(code: number | undefined, ranForMs: number): string {
   const after = `after ${(ranForMs / 1000).toFixed(1)} s`
   return code === undefined ? `container stopped ${after}` : `container exited with code ${code} ${after}`
 }
+/** A reason as an event carries it. */
+const cut = (reason: string) =>
+  reason.length <= MAX_EVENT_REASON_CHARS ? reason : `${reason.slice(0, MAX_EVENT_REASON_CHARS - 1)}…`

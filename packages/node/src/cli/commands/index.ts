@@ -104,6 +104,12 @@ export const COMMANDS: CommandEntry[] = [
     load: () => import('./ui.js'),
   },
   {
+    name: 'events',
+    description:
+      'print what every node did and saw, and why, in one order (claims and their rules, starts, exits, members)',
+    load: () => import('./events.js'),
+  },
+  {
     name: 'completion',
     description: 'print a shell completion script: source <(gary completion bash), or zsh, or fish',
     load: () => import('./completion.js'),

@@ -1,0 +1,355 @@
+import { type ClusterEvent, compareEvents, type Decoded } from '@gary/protocol'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
+import { EventStreamError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { merge } from '../logs/sources.js'
+import {
+  decodeEventFrame,
+  decodeEventRequest,
+  type EventFrame,
+  type EventRequest,
+  encodeEventFrame,
+  encodeEventRequest,
+  MAX_EVENT_ERROR_CHARS,
+  MAX_EVENT_FRAME_BYTES,
+  MAX_EVENT_REQUEST_BYTES,
+  MAX_EVENTS_PER_REQUEST,
+} from './frames.js'
+import { BoundedQueue } from './queue.js'
+import { type EventFilter, type EventRing, eventMatches } from './ring.js'
+
+/** One item of a merged read: an event, or why a node's events could not be read. */
+export type EventItem = { event: ClusterEvent } | { node: string; error: string }
+
+export interface EventReadOptions {
+  filter: EventFilter
+  /** At most this many events before following: the newest. Default and most: 10,000. */
+  limit?: number
+  /** Keep reading new events as every node records them. */
+  follow: boolean
+  signal: AbortSignal
+}
+
+export interface EventServiceInit {
+  cluster: string
+  /** How long reaching a node and reading the events it has may take, ms. Default 5000. */
+  openTimeoutMs?: number
+  /** Event streams open at once on one connection, each way. Default 32. */
+  maxStreams?: number
+  /** Nodes asked at once. Default 32. */
+  concurrency?: number
+  /** New events a follower may fall behind by before its stream ends. Default 1000. */
+  maxBacklog?: number
+}
+
+export interface EventServiceComponents {
+  libp2p: Libp2p
+  ring: EventRing
+  logger: Logger
+  /** This node's peer id. */
+  self: string
+  /** The members to ask for their events (those that may answer: not dead). */
+  members(): string[]
+}
+
+/**
+ * The cluster's events from any node: each node serves its own ring over a libp2p stream, and a
+ * reader asks every member and merges what they answer in one order (`compareEvents`). A node
+ * speaks only for itself: an event that names another recorder ends that node's stream.
+ */
+export class EventService {
+  readonly protocol: string
+  readonly #live = new Set<AbortController>()
+
+  constructor(
+    private readonly init: EventServiceInit,
+    private readonly components: EventServiceComponents,
+  ) {
+    this.protocol = `/gary/${init.cluster}/events/1.0.0`
+  }
+
+  async start(): Promise<void> {
+    const maxStreams = this.init.maxStreams ?? 32
+    await this.components.libp2p.handle(
+      this.protocol,
+      ({ stream, connection }) => {
+        void this.#serve(stream, connection.remotePeer.toString())
+      },
+      { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams },
+    )
+  }
+
+  async stop(): Promise<void> {
+    await this.components.libp2p.unhandle(this.protocol)
+    for (const controller of this.#live) controller.abort(new Error('this node is stopping'))
+    this.#live.clear()
+  }
+
+  /**
+   * Every member's events that match, merged in order: the newest `limit` first, then (when
+   * following) new ones as they come. A node that cannot be read gives an error item instead.
+   */
+  async read(options: EventReadOptions): Promise<AsyncIterable<EventItem>> {
+    const limit = Math.min(options.limit ?? MAX_EVENTS_PER_REQUEST, MAX_EVENTS_PER_REQUEST)
+    const { filter, follow } = options
+    const life = this.#track(options.signal)
+    const { ring } = this.components
+    // Subscribed before the list is taken, with no await between: nothing falls in the gap.
+    const local = follow ? new BoundedQueue<ClusterEvent>(this.init.maxBacklog ?? 1000) : undefined
+    const unsubscribe = local
+      ? ring.subscribe((event) => {
+          if (eventMatches(event, filter)) local.push(event)
+        })
+      : () => {}
+    const request: EventRequest = {
+      follow,
+      limit,
+      ...(filter.sinceWall === undefined ? {} : { since: filter.sinceWall }),
+      ...(filter.workload === undefined ? {} : { workload: filter.workload }),
+      ...(filter.node === undefined ? {} : { node: filter.node }),
+    }
+    const own = ring.list(filter, limit)
+    const others = this.components.members().filter((id) => id !== this.components.self)
+    let remotes: Remote[]
+    try {
+      remotes = await pool(others, this.init.concurrency ?? 32, (node) =>
+        this.#open(node, request, life.signal),
+      )
+    } catch (err) {
+      unsubscribe()
+      life.done()
+      throw err
+    }
+    const backlog = [...own, ...remotes.flatMap((remote) => remote.backlog ?? [])].sort(compareEvents)
+    const errors = remotes.flatMap((remote) => (remote.error === undefined ? [] : [remote]))
+    const lives = remotes.flatMap((remote) => (remote.live === undefined ? [] : [remote.live]))
+    const self = this.components.self
+    return (async function* () {
+      try {
+        for (const { node, error } of errors) yield { node, error: error as string }
+        for (const event of backlog.slice(-limit)) yield { event }
+        if (local === undefined) return
+        yield* merge<EventItem>([tagLocal(self, local), ...lives])
+      } finally {
+        unsubscribe()
+        local?.end()
+        life.abort()
+        life.done()
+        for (const live of lives) void live.return(undefined)
+      }
+    })()
+  }
+
+  /** Asks one node for its events: what it has, then (following) a generator of what comes. */
+  async #open(node: string, request: EventRequest, signal: AbortSignal): Promise<Remote> {
+    const opening = AbortSignal.any([signal, AbortSignal.timeout(this.init.openTimeoutMs ?? 5000)])
+    let stream: Stream
+    try {
+      stream = await this.components.libp2p.dialProtocol(peerIdFromString(node), this.protocol, {
+        signal: opening,
+      })
+    } catch (err) {
+      return { node, error: `cannot reach it: ${message(err)}` }
+    }
+    const lp = lpStream(stream, { maxDataLength: MAX_EVENT_FRAME_BYTES })
+    const backlog: ClusterEvent[] = []
+    try {
+      await lp.write(encodeEventRequest(request), { signal: opening })
+      for (;;) {
+        const frame = await this.#frame(node, lp, opening)
+        if (frame.type === 'event') {
+          backlog.push(frame.event)
+          if (backlog.length > request.limit)
+            throw new EventStreamError(`it sent more than the ${request.limit} events asked for`)
+        } else if (frame.type === 'end' && !request.follow) {
+          await stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => {})
+          return { node, backlog }
+        } else if (frame.type === 'live' && request.follow) {
+          return { node, backlog, live: this.#follow(node, stream, lp, signal) }
+        } else if (frame.type === 'error') {
+          throw new EventStreamError(`it refused: ${frame.message}`)
+        } else {
+          throw new EventStreamError(`it answered an event request with ${frame.type}`)
+        }
+      }
+    } catch (err) {
+      stream.abort(err as Error)
+      if (signal.aborted) throw err
+      return {
+        node,
+        error:
+          err instanceof EventStreamError ? err.message : `its events could not be read: ${message(err)}`,
+      }
+    }
+  }
+
+  async *#follow(
+    node: string,
+    stream: Stream,
+    lp: LengthPrefixedStream<Stream>,
+    signal: AbortSignal,
+  ): AsyncGenerator<EventItem> {
+    try {
+      for (;;) {
+        const frame = await this.#frame(node, lp, signal)
+        if (frame.type === 'event') yield { event: frame.event }
+        else if (frame.type === 'error') throw new EventStreamError(`it stopped: ${frame.message}`)
+        else throw new EventStreamError(`it sent ${frame.type} while following`)
+      }
+    } catch (err) {
+      // The reader went away, or this node stops: a quiet end.
+      if (signal.aborted) return
+      yield {
+        node,
+        error: err instanceof EventStreamError ? err.message : `its event stream broke: ${message(err)}`,
+      }
+    } finally {
+      stream.abort(new Error('event reader done'))
+    }
+  }
+
+  /** Reads and validates one frame: malformed, too large, or another node's event is an EventStreamError. */
+  async #frame(node: string, lp: LengthPrefixedStream<Stream>, signal: AbortSignal): Promise<EventFrame> {
+    const bytes = await lp.read({ signal })
+    const decoded = decodeEventFrame(bytes.subarray())
+    if (!decoded.ok) throw new EventStreamError(`it sent a malformed event frame (${decoded.reason})`)
+    const frame = decoded.value
+    if (frame.type === 'event' && frame.event.node !== node)
+      throw new EventStreamError(
+        `it sent an event of node ${frame.event.node}: a node speaks only for itself`,
+      )
+    return frame
+  }
+
+  async #serve(stream: Stream, peer: string): Promise<void> {
+    const { logger, ring } = this.components
+    const life = this.#track()
+    const lp = lpStream(stream, { maxDataLength: MAX_EVENT_REQUEST_BYTES })
+    let sent = 0
+    let outcome = 'served'
+    let unsubscribe = () => {}
+    try {
+      let decoded: Decoded<EventRequest>
+      try {
+        const bytes = await lp.read({ signal: AbortSignal.any([life.signal, AbortSignal.timeout(5000)]) })
+        decoded = decodeEventRequest(bytes.subarray())
+      } catch (err) {
+        outcome = `no request: ${message(err)}`
+        stream.abort(err as Error)
+        return
+      }
+      if (!decoded.ok) {
+        outcome = decoded.reason
+        await refuse(stream, lp, decoded.reason)
+        return
+      }
+      const { follow, limit, since, workload, node } = decoded.value
+      const filter: EventFilter = {
+        ...(since === undefined ? {} : { sinceWall: since }),
+        ...(workload === undefined ? {} : { workload }),
+        ...(node === undefined ? {} : { node }),
+      }
+      const queue = follow ? new BoundedQueue<ClusterEvent>(this.init.maxBacklog ?? 1000) : undefined
+      if (queue !== undefined)
+        unsubscribe = ring.subscribe((event) => {
+          if (eventMatches(event, filter)) queue.push(event)
+        })
+      const backlog = ring.list(filter, limit)
+      // The reader sends nothing more: a read ends only when it closes its side or resets the stream.
+      lp.read().then(
+        () => life.abort(),
+        () => life.abort(),
+      )
+      life.signal.addEventListener('abort', () => queue?.end(), { once: true })
+      for (const event of backlog) {
+        await lp.write(encodeEventFrame({ type: 'event', event }), { signal: life.signal })
+        sent++
+      }
+      if (queue === undefined) {
+        await lp.write(encodeEventFrame({ type: 'end' }), { signal: life.signal })
+        await stream.close({ signal: AbortSignal.timeout(5000) })
+        return
+      }
+      await lp.write(encodeEventFrame({ type: 'live' }), { signal: life.signal })
+      for await (const event of queue) {
+        await lp.write(encodeEventFrame({ type: 'event', event }), { signal: life.signal })
+        sent++
+      }
+      outcome = 'reader gone'
+      stream.abort(new Error(outcome))
+    } catch (err) {
+      if (life.signal.aborted) {
+        outcome = 'reader gone'
+        stream.abort(new Error(outcome))
+        return
+      }
+      outcome = `failed: ${message(err)}`
+      await refuse(stream, lp, message(err))
+    } finally {
+      unsubscribe()
+      life.done()
+      logger.debug({ peer, sent, outcome }, 'event stream served')
+    }
+  }
+
+  /** A controller this service aborts when it stops, aborted too by `signal`. */
+  #track(signal?: AbortSignal): { signal: AbortSignal; abort(): void; done(): void } {
+    const controller = new AbortController()
+    const abort = () => controller.abort(signal?.reason)
+    if (signal?.aborted === true) abort()
+    else signal?.addEventListener('abort', abort, { once: true })
+    this.#live.add(controller)
+    return {
+      signal: controller.signal,
+      abort: () => controller.abort(new Error('event reader gone')),
+      done: () => {
+        signal?.removeEventListener('abort', abort)
+        this.#live.delete(controller)
+      },
+    }
+  }
+}
+
+interface Remote {
+  node: string
+  backlog?: ClusterEvent[]
+  live?: AsyncGenerator<EventItem>
+  error?: string
+}
+
+async function* tagLocal(self: string, queue: BoundedQueue<ClusterEvent>): AsyncGenerator<EventItem> {
+  try {
+    for await (const event of queue) yield { event }
+  } catch (err) {
+    yield { node: self, error: message(err) }
+  }
+}
+
+/** Sends a last error frame and closes; a stream that cannot take it is reset. */
+async function refuse(stream: Stream, lp: LengthPrefixedStream<Stream>, reason: string): Promise<void> {
+  try {
+    const frame: EventFrame = { type: 'error', message: reason.slice(0, MAX_EVENT_ERROR_CHARS) }
+    await lp.write(encodeEventFrame(frame), { signal: AbortSignal.timeout(5000) })
+    await stream.close({ signal: AbortSignal.timeout(5000) })
+  } catch (err) {
+    stream.abort(err as Error)
+  }
+}
+
+/** Runs `task` over `items`, at most `size` at once, answers in the items' order. */
+async function pool<T, R>(items: readonly T[], size: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await task(items[index] as T)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker))
+  return results
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
