@@ -67,7 +67,8 @@ export interface DaemonComponents {
   metrics?: DaemonMetrics
 }
 
-const SUMMARY_MS = 10_000
+// Once a minute: every 10 s, the summary was most of an idle node's log.
+const SUMMARY_MS = 60_000
 const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
 const NOT_JOINED_WARN_MS = 10_000
 /** How long the default advertise host is reused before the interfaces are read again, ms. */
