@@ -110,6 +110,8 @@ export class EventService {
       ...(filter.workload === undefined ? {} : { workload: filter.workload }),
       ...(filter.node === undefined ? {} : { node: filter.node }),
     }
+    // The reader going away ends the local source too, so the merge below can end.
+    life.signal.addEventListener('abort', () => local?.end(), { once: true })
     const own = ring.list(filter, limit)
     const others = this.components.members().filter((id) => id !== this.components.self)
     let remotes: Remote[]
