@@ -154,8 +154,9 @@ resources: {cpu: 50m, memory: 16Mi}
     expect(row!.unserved).toEqual([{ node: nodeOf.get(2), reason }])
     expect(row!.addresses).not.toContain(`${lab.address(2)}:8081`)
     expect(row!.addresses).toHaveLength(MACHINES - 1)
+    // Tables show a node as its name (the lab machine's hostname) beside the end of its id.
     expect(await lab.gary(5, ['ps', 'busy'])).toContain(
-      `busy: port 8081/tcp not served on ${nodeOf.get(2)}: ${reason}`,
+      `busy: port 8081/tcp not served on m2 (${nodeOf.get(2)!.slice(-8)}): ${reason}`,
     )
     const logged = (await lab.logs(2)).slice(mark).filter((line) => line.msg === 'published port not served')
     expect(logged[0]).toMatchObject({ level: 40, port: 8081, workload: 'busy', reason })

@@ -294,8 +294,12 @@ describe('against daemons', () => {
     const table = await runCli(['node', 'ls', '--api', first.api])
     const [header, ...lines] = table.trimEnd().split('\n')
     const column = header!.indexOf('DRAINING')
-    expect(lines.find((line) => line.startsWith(second.peerId))!.slice(column, column + 3)).toBe('yes')
-    expect(lines.find((line) => line.startsWith(first.peerId))!.slice(column, column + 2)).toBe('no')
+    expect(
+      lines.find((line) => line.includes(`(${second.peerId.slice(-8)}`))!.slice(column, column + 3),
+    ).toBe('yes')
+    expect(lines.find((line) => line.includes(`(${first.peerId.slice(-8)}`))!.slice(column, column + 2)).toBe(
+      'no',
+    )
 
     const inspected = await first.cli<NodeView & { slots: unknown[] }>(
       'node',
