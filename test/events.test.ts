@@ -17,6 +17,8 @@ import {
 // daemons' own), each recording only what it did and saw, merged on whichever node is asked.
 
 type Event = Extract<EventView, { kind: string }>
+/** A daemon's start on this busy shared machine (load averages past 50) takes seconds. */
+const START_MS = 60_000
 
 const eventsOn = async (daemon: DaemonProcess, ...args: string[]): Promise<EventView[]> => {
   const stdout = await runCli(['events', '--api', daemon.api, '--json', ...args])
@@ -35,7 +37,11 @@ describe('gary events', () => {
   it('on node 3 shows the claims node 1 made, with their rules, in one order from every node', async () => {
     for (let i = 0; i < 3; i++) dirs.push(await DaemonProcess.tempDir())
     const names = ['one', 'two', 'three']
-    const first = await new DaemonProcess({ dataDir: dirs[0]!, args: ['--name', names[0]!] }).start()
+    const first = await new DaemonProcess({
+      startTimeoutMs: START_MS,
+      dataDir: dirs[0]!,
+      args: ['--name', names[0]!],
+    }).start()
     daemons.push(first)
     for (const i of [1, 2])
       daemons.push(
@@ -142,5 +148,55 @@ describe('gary events', () => {
     const table = await runCli(['events', '--api', n3.api, '--workload', 'web'])
     expect(table.split('\n')[0]!.split(/\s{2,}/)).toEqual(['TIME', 'NODE', 'EVENT', 'WHAT'])
     expect(table).toContain(`one (${n1.peerId.slice(-8)})`)
+  }, 120_000)
+
+  it('a graceful stop hands every slot over, then every peer says the node left, not that it died', async () => {
+    const [n1, , n3] = daemons as [DaemonProcess, DaemonProcess, DaemonProcess]
+    dirs.push(await DaemonProcess.tempDir())
+    const n4 = await new DaemonProcess({
+      dataDir: dirs[3]!,
+      join: [n1.joinAddr],
+      args: ['--name', 'four'],
+    }).start()
+    daemons.push(n4)
+    const spec = join(dirs[0]!, 'web.yaml')
+    await writeFile(spec, 'name: web\nimage: img\nreplicas: 6\n')
+    await n1.cli('apply', '-f', spec)
+    const held = await waitFor('six slots running, some on the fourth node', async () => {
+      const rows = await n1.cli<SlotRow[]>('ps')
+      const mine = rows.filter((r) => r.node === n4.peerId && r.phase === 'running').map((r) => r.slot)
+      return rows.filter((r) => r.phase === 'running').length === 6 && mine.length > 0 ? mine : undefined
+    })
+
+    await n4.kill('SIGTERM')
+    const stopped = n4.logs.find((l) => l.msg === 'stopped')
+    expect(stopped, 'the fourth node did not stop cleanly').toBeDefined()
+    expect(n4.logs.find((l) => l.msg === 'left the cluster')).toMatchObject({ handedOver: held.length })
+    // Each slot it held ran on a survivor before its process ended.
+    for (const slot of held) {
+      const running = [n1, n3].flatMap((d) =>
+        d.logs.filter((l) => l.msg === 'running' && l.workload === 'web' && l.slot === slot),
+      )
+      expect(
+        running.some((l) => (l.time as number) <= (stopped!.time as number)),
+        `web/${slot} ran nowhere else before the fourth node exited`,
+      ).toBe(true)
+    }
+    for (const d of [n1, n3]) {
+      await waitFor('every peer to log that the fourth node left', () =>
+        d.hasLog('member left', { member: n4.peerId }),
+      )
+      expect(d.hasLog('member dead', { member: n4.peerId }), 'a peer held the fourth node dead').toBe(false)
+    }
+    const events = only(await eventsOn(n1, '--node', n4.peerId))
+    for (const d of [n1, n3])
+      expect(events.some((e) => e.kind === 'left' && e.node === d.peerId && e.member === n4.peerId)).toBe(
+        true,
+      )
+    const handed = events.filter((e) => e.kind === 'claimed' && e.because?.rule === 'drain')
+    expect(handed.map((e) => e.slot).sort()).toEqual([...held].sort())
+    expect(
+      (await n1.cli<{ id: string; state: string }[]>('nodes')).find((n) => n.id === n4.peerId)?.state,
+    ).toBe('left')
   }, 120_000)
 })

@@ -70,6 +70,8 @@ export interface DaemonComponents {
 // Once a minute: every 10 s, the summary was most of an idle node's log.
 const SUMMARY_MS = 60_000
 const TOMBSTONE_COLLECT_MS = 60 * 60 * 1000
+/** How long a graceful stop waits for its slots to run elsewhere before it leaves anyway. */
+const LEAVE_TIMEOUT_MS = 30_000
 const NOT_JOINED_WARN_MS = 10_000
 /** How long the default advertise host is reused before the interfaces are read again, ms. */
 const ADVERTISE_READ_MS = 5000
@@ -314,6 +316,31 @@ export class Daemon implements ClusterApi {
           : {}),
       },
       'started',
+    )
+  }
+
+  /**
+   * A graceful stop: drains (each slot handed over once its successor runs, rule 7), then tells
+   * every member that this node left, so that they hold it dead at once and say it left. Gives up
+   * waiting for the hand-over after `timeoutMs`; slots no other node can take stay where they are.
+   */
+  async leave(timeoutMs = LEAVE_TIMEOUT_MS): Promise<void> {
+    const reconciler = this.#reconciler
+    const membership = this.#membership
+    if (reconciler === undefined || membership === undefined) return
+    const held = reconciler.promises.length
+    this.#log.info({ slots: held }, held > 0 ? 'leaving: handing every slot over' : 'leaving')
+    this.drain(true)
+    const deadline = this.#now() + timeoutMs
+    // The pass that follows the drain says what cannot move: wait for it before trusting `handedOver`.
+    const passes = reconciler.passes
+    while (this.#now() < deadline && !(reconciler.passes > passes && reconciler.handedOver))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    const kept = reconciler.promises.map((p) => `${p.workload}/${p.slot}`)
+    const peers = await membership.leave()
+    this.#log.info(
+      { handedOver: held - kept.length, ...(kept.length > 0 ? { kept } : {}), told: peers },
+      'left the cluster',
     )
   }
 
@@ -646,7 +673,7 @@ export class Daemon implements ClusterApi {
         id: member.id,
         ...(member.state.name === undefined ? {} : { name: member.state.name }),
         self: false,
-        state: member.status,
+        state: member.left === true ? 'left' : member.status,
         incarnation: member.state.incarnation,
         seq: member.state.seq,
         addrs: member.state.addrs,

@@ -92,6 +92,8 @@ export async function runDaemon(config: DaemonConfig, options: { testHooks?: boo
     if (stopping) return
     stopping = true
     logger.info({ signal }, 'stopping')
+    // Peers hear that it leaves, and run its slots, before the process is gone.
+    await daemon.leave().catch((err: Error) => logger.warn({ err: err.message }, 'could not leave cleanly'))
     await api.stop()
     await metricsApi?.stop()
     await specs.stop()

@@ -12,10 +12,11 @@ export const MAX_MEMBER_NOTE_BYTES = 512
  * `down`: a witness connected to the member found it dead at that version; anyone may send one,
  * and the member, hearing it, refutes it by publishing a newer state. `unreachable` says how: its
  * connection closed and could not be opened again (strong evidence, enough alone), rather than
- * its heartbeats stopping (which one lossy link also does).
+ * its heartbeats stopping (which one lossy link also does). `left`: the member itself (its signer
+ * must be `node`) leaves the cluster at that version, its slots handed over: a graceful stop.
  */
 export const MemberNoteSchema = z.strictObject({
-  kind: z.enum(['alive', 'down']),
+  kind: z.enum(['alive', 'down', 'left']),
   node: z.string().min(1).max(128),
   incarnation: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
@@ -95,9 +96,14 @@ export function checkMemberNote(
   return refused === undefined ? { ok: true, note: decoded.value } : { ok: false, reason: refused }
 }
 
-/** Why a decoded note gossiped by `signer` is refused, or undefined: a beacon speaks for its signer only. */
+/**
+ * Why a decoded note gossiped by `signer` is refused, or undefined: a beacon, and a member's word
+ * that it leaves, speak for their signer only.
+ */
 export function noteRefusal(signer: string, note: MemberNote): string | undefined {
-  return note.kind === 'alive' && note.node !== signer ? 'beacon signed by another node' : undefined
+  if (note.kind === 'alive' && note.node !== signer) return 'beacon signed by another node'
+  if (note.kind === 'left' && note.node !== signer) return 'leave signed by another node'
+  return undefined
 }
 
 /**

@@ -67,6 +67,8 @@ export interface Member {
   witnesses?: Set<string>
   /** Witnesses' reports made the member dead at its announced version: no need to report it again. */
   confirmed?: boolean
+  /** The member said it left at its announced version (a graceful stop): dead until a newer one. */
+  left?: boolean
   /** This node has a connection to the member: its heartbeats arrive (relayed liveness only). */
   direct: boolean
   /** Monotonic time of the last heartbeat, the direct evidence; absent if none came. */
@@ -123,10 +125,11 @@ export function currentState(member: Readonly<Member>): NodeState | undefined {
 
 /** A member's status at `now`, from the age of the evidence alone. */
 export function statusAt(
-  member: Pick<Member, 'heardAt' | 'unreachableAt'> & { direct?: boolean },
+  member: Pick<Member, 'heardAt' | 'unreachableAt'> & { direct?: boolean; left?: boolean },
   now: number,
   config: MembershipConfig,
 ): MemberStatus {
+  if (member.left === true) return 'dead'
   if (member.unreachableAt !== undefined && member.unreachableAt >= member.heardAt) return 'dead'
   const age = now - member.heardAt
   if (config.indirectDeadAfterMs !== undefined && member.direct !== true)
@@ -315,6 +318,22 @@ export class MemberTable {
     member.witnesses ??= new Set()
     member.witnesses.add(witness)
     if (!unreachable && member.witnesses.size < DOWN_WITNESSES) return 'noted'
+    member.confirmed = true
+    member.unreachableAt = now
+    this.#watchMember(member, now)
+    return 'marked'
+  }
+
+  /**
+   * Records the member's own word that it leaves the cluster at the version named (a graceful
+   * stop): dead at once, whatever heartbeats still in flight say, until it announces a newer
+   * version (a restart). Only the member may say it: the caller checks the signer.
+   */
+  observeLeft(id: string, at: StateVersion, now: number): 'self' | 'stale' | 'marked' {
+    if (id === this.self) return 'self'
+    const member = this.#members.get(id)
+    if (member === undefined || compareVersions(at, member.announced) < 0) return 'stale'
+    member.left = true
     member.confirmed = true
     member.unreachableAt = now
     this.#watchMember(member, now)
@@ -607,6 +626,7 @@ function newMember(
     unreachableAt: undefined,
     witnesses: undefined,
     confirmed: undefined,
+    left: undefined,
     direct,
     lastDirectAt: undefined,
     status: 'alive',
@@ -635,6 +655,7 @@ function nextChangeAt(member: Member, now: number, config: MembershipConfig): nu
 function forgetReports(member: Member): void {
   member.witnesses = undefined
   member.confirmed = undefined
+  member.left = undefined
 }
 
 const version = (v: StateVersion): StateVersion => ({ incarnation: v.incarnation, seq: v.seq })

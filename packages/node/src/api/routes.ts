@@ -22,7 +22,8 @@ export interface NodeView {
   /** The member's human name (`--name`); absent for nodes that predate names. */
   name?: string
   self: boolean
-  state: 'alive' | 'suspect' | 'dead'
+  /** `left`: it said it leaves (a graceful stop), and is held dead. */
+  state: 'alive' | 'suspect' | 'dead' | 'left'
   incarnation: number
   /**
    * Version of the member's state this node holds (its own, for itself). With promise shards, a

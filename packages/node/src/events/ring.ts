@@ -5,14 +5,18 @@ export interface EventFilter {
   /** Recorded at or after this wall time, ms. */
   sinceWall?: number
   workload?: string
-  /** Recorded by this node, or about this member. */
+  /** Recorded by this node, or about it (the member seen, or whose slot a claim took over). */
   node?: string
 }
 
 export function eventMatches(event: ClusterEvent, filter: EventFilter): boolean {
   if (filter.sinceWall !== undefined && event.at.wall < filter.sinceWall) return false
   if (filter.workload !== undefined && event.workload !== filter.workload) return false
-  if (filter.node !== undefined && event.node !== filter.node && event.member !== filter.node) return false
+  if (filter.node !== undefined && event.node !== filter.node && event.member !== filter.node) {
+    // A claim that takes over the node's slot is about it too.
+    const because = event.because
+    if (because === undefined || !('of' in because) || because.of !== filter.node) return false
+  }
   return true
 }
 

@@ -1,5 +1,5 @@
 import type { Heartbeat, MemberNote, MemberVersions, NodeState, PeerHints } from '@gary/protocol'
-import type { Verdict } from '../port.js'
+import type { Reply, Verdict } from '../port.js'
 import { BEACON_INTERVAL_MS, SWEEP_MS } from '../timing.js'
 import { type MembershipComponents, MembershipContext, type MembershipInit } from './context.js'
 import { Discovery } from './discovery.js'
@@ -31,6 +31,8 @@ export class MembershipAgent {
   readonly #liveness: Liveness
   readonly #sync: MemberSync
   readonly #discovery: Discovery
+  /** This node announced that it leaves: it sends no more heartbeats. */
+  #left = false
   #agreedAt: number | undefined
   /** When each peer's heartbeat last agreed with this node's view. */
   readonly #agreedWith = new Map<string, number>()
@@ -111,6 +113,19 @@ export class MembershipAgent {
     this.#discovery.redial(this.#ctx.now())
   }
 
+  /**
+   * Tells every member that this node leaves the cluster (a graceful stop, its slots handed
+   * over): it sends no more heartbeats, and its `left` note, which only it may sign, makes every
+   * member that keeps it hold it dead at once and say it left. `done` hears how many peers the
+   * note went to.
+   */
+  leave(done: Reply<number>): void {
+    this.#left = true
+    const { incarnation, seq } = this.#ctx.self.current
+    const note: MemberNote = { kind: 'left', node: this.#ctx.selfId, incarnation, seq }
+    this.#ctx.port.publishNote(this.#ctx.topics.noteTopicOf(this.#ctx.selfId), note, done)
+  }
+
   /** Stops every timer; replies that arrive later change nothing. */
   stop(): void {
     this.#ctx.stop()
@@ -131,7 +146,7 @@ export class MembershipAgent {
    * simulated nodes start; the end dialled learns the dialler itself, and the rest by member sync.
    */
   connected(peer: string, dialled: boolean): void {
-    if (this.#ctx.stopped) return
+    if (this.#ctx.stopped || this.#left) return
     this.#ctx.port.sendHeartbeats((to) => this.#beatFor(to), peer)
     this.#own.retry()
     if (dialled) this.#discovery.askPeers(peer)
@@ -199,7 +214,7 @@ export class MembershipAgent {
   }
 
   #heartbeat(): void {
-    if (this.#ctx.stopped) return
+    if (this.#ctx.stopped || this.#left) return
     this.#lastBeatAt = this.#ctx.now()
     const { incarnation, seq } = this.#ctx.self.current
     const decls = this.#ctx.components.declsDigest()

@@ -144,6 +144,16 @@ export class Membership {
     await this.links.stop()
   }
 
+  /** See `MembershipAgent.leave`: resolves with the peers the note was sent to (0 if it could not be). */
+  leave(): Promise<number> {
+    return new Promise((resolve) => {
+      this.agent.leave((result) => {
+        if (!result.ok) this.components.logger.warn({ err: result.reason }, 'could not announce leaving')
+        resolve(result.ok ? result.value : 0)
+      })
+    })
+  }
+
   /** See `MembershipAgent.agreedWithAPeer`. */
   get agreedWithAPeer(): boolean {
     return this.agent.agreedWithAPeer

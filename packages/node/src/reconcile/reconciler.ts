@@ -169,6 +169,8 @@ export class Reconciler {
   #idle: Promise<void> = Promise.resolve()
   #timer: unknown
   #unschedulable: readonly Unschedulable[] = []
+  /** From the last plan: slots a draining holder keeps since no other node can take them. */
+  #drainBlocked: ReadonlySet<string> = new Set()
   /** The last pass saw a partial view (rule 10). */
   #partial = false
   #passes = 0
@@ -265,6 +267,16 @@ export class Reconciler {
     return this.#unschedulable
   }
 
+  /**
+   * Whether this node holds nothing more it could hand over: every promise it still has is one
+   * that no other node can take (a draining node keeps those), and none is being released.
+   */
+  get handedOver(): boolean {
+    for (const held of this.#held.values())
+      if (!this.#drainBlocked.has(slotKey(held.promise.workload, held.promise.slot))) return false
+    return true
+  }
+
   get promises(): SlotPromise[] {
     return [...this.#held.values()].map((held) => held.promise)
   }
@@ -343,6 +355,7 @@ export class Reconciler {
     // Only what `gary ps` reads is kept: a whole plan (assignment and buckets of every slot) per
     // pass held 3 GB in a 1000-node simulation.
     this.#unschedulable = result.unschedulable
+    this.#drainBlocked = new Set(result.buckets['drain-blocked'])
     if (view.warm !== this.#warm) {
       this.#warm = view.warm
       if (view.warm)
