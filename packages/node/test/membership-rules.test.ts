@@ -59,7 +59,7 @@ describe('MismatchTrigger', () => {
 })
 
 describe('checkMemberNote', () => {
-  const note = (kind: 'alive' | 'down', node: string) =>
+  const note = (kind: 'alive' | 'down' | 'left', node: string) =>
     encodeMemberNote({ kind, node, incarnation: 1, seq: 2 })
 
   test('a beacon must be signed by the member it names', () => {
@@ -67,6 +67,14 @@ describe('checkMemberNote', () => {
     expect(checkMemberNote('b', note('alive', 'a'))).toEqual({
       ok: false,
       reason: 'beacon signed by another node',
+    })
+  })
+
+  test('only a member may say that it leaves', () => {
+    expect(checkMemberNote('a', note('left', 'a'))).toMatchObject({ ok: true, note: { kind: 'left' } })
+    expect(checkMemberNote('b', note('left', 'a'))).toEqual({
+      ok: false,
+      reason: 'leave signed by another node',
     })
   })
 

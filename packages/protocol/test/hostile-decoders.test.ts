@@ -191,7 +191,7 @@ const codecs: Record<string, Codec<unknown>> = {
   'member note': {
     kind: 'member',
     valid: record({
-      kind: fc.constantFrom('alive' as const, 'down' as const),
+      kind: fc.constantFrom('alive' as const, 'down' as const, 'left' as const),
       node: text(1, 128),
       incarnation: count,
       seq: count,

@@ -673,3 +673,22 @@ describe('MemberTable with relayed liveness', () => {
     )
   })
 })
+
+describe('MemberTable: a member that leaves', () => {
+  test('is dead at once, whatever its heartbeats in flight say, until it comes back newer', () => {
+    const table = new MemberTable(SELF, config)
+    table.observeState(state('a', 1, 3), 0)
+    expect(table.observeLeft('a', { incarnation: 1, seq: 2 }, 5)).toBe('stale')
+    expect(table.observeLeft(SELF, { incarnation: 1, seq: 3 }, 5)).toBe('self')
+    expect(table.observeLeft('a', { incarnation: 1, seq: 3 }, 10)).toBe('marked')
+    expect(table.sweep(10)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.get('a')?.left).toBe(true)
+    // A state of the same version (a replay, or one sent just before) does not bring it back.
+    table.observeState(state('a', 1, 3), 20)
+    expect(table.sweep(20)).toEqual([])
+    // Restarted: a newer incarnation is a new life.
+    expect(table.observeState(state('a', 2, 1), 30)).toBe('restarted')
+    expect(table.sweep(30)).toEqual([{ id: 'a', from: 'dead', to: 'alive' }])
+    expect(table.get('a')?.left).toBeUndefined()
+  })
+})
