@@ -372,12 +372,16 @@ export class Daemon implements ClusterApi {
    * names of the nodes it mentions and a line of text; following, new ones as they come.
    */
   async events(options: {
-    filter: EventFilter
+    filter: Omit<EventFilter, 'sinceWall'>
+    sinceMs?: number
     limit?: number
     follow: boolean
     signal: AbortSignal
   }): Promise<AsyncIterable<EventView>> {
-    const items = await this.#eventService!.read(options)
+    const { sinceMs, ...rest } = options
+    const filter: EventFilter =
+      sinceMs === undefined ? rest.filter : { ...rest.filter, sinceWall: this.#wallNow() - sinceMs }
+    const items = await this.#eventService!.read({ ...rest, filter })
     const view = (item: EventItem) => this.#eventView(item)
     return (async function* () {
       for await (const item of items) yield view(item)

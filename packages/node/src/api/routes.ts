@@ -66,9 +66,13 @@ export interface ClusterApi {
   logs(workload: string, slot: number, options: LogOpenOptions): Promise<AsyncIterable<LogLine>>
   /** Where a workload's rollout stands (`gary rollout status`). */
   rollout(name: string, revision?: number): RolloutStatus
-  /** Every member's events that match, merged in order; following, new ones as they come. */
+  /**
+   * Every member's events that match, merged in order; following, new ones as they come.
+   * `sinceMs`: only those of the last so many ms, by this node's clock.
+   */
   events(options: {
-    filter: EventFilter
+    filter: Omit<EventFilter, 'sinceWall'>
+    sinceMs?: number
     limit?: number
     follow: boolean
     signal: AbortSignal
@@ -242,12 +246,17 @@ export function apiRoutes(
         if (!parsed.success) throw new ApiRequestError(400, `bad query: ${issue(parsed.error)}`)
         const { since, workload, node, limit } = parsed.data
         const filter: EventFilter = {
-          ...(since === undefined ? {} : { sinceWall: Date.now() - since }),
           ...(workload === undefined ? {} : { workload }),
           ...(node === undefined ? {} : { node: resolveNode(daemon.nodes(), node) }),
         }
         const follow = parsed.data.follow === '1' || parsed.data.follow === 'true'
-        return daemon.events({ filter, limit: limit ?? 1000, follow, signal })
+        return daemon.events({
+          filter,
+          ...(since === undefined ? {} : { sinceMs: since }),
+          limit: limit ?? 1000,
+          follow,
+          signal,
+        })
       },
     },
   ]
