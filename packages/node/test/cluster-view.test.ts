@@ -189,6 +189,17 @@ describe('the cluster as the reconcile loop sees it', () => {
     expect(view.read()).toMatchObject({ partialView: false })
   })
 
+  test('rule 10: members that said they left are not missed', () => {
+    const { clock, members, view } = setup()
+    for (const id of ['a', 'b', 'c', 'd']) members.observeState(nodeState(id), 0)
+    // Three of five stopped gracefully: self and one member are the whole cluster.
+    clock.now = 1000
+    for (const id of ['b', 'c', 'd']) members.observeLeft(id, { incarnation: 1, seq: 1 }, 1000)
+    members.observeHeartbeat('a', beat, 1000)
+    members.sweep(1000)
+    expect(view.read()).toMatchObject({ partialView: false })
+  })
+
   test('kept up to date from the changes, the view holds what reading every member afresh gives', () => {
     const ids = ['a', 'b', 'c', 'd', 'e']
     const step = fc.oneof(

@@ -234,6 +234,8 @@ export class ClusterView {
     if (recent === undefined || recent.size !== members.size || now - recent.at >= RECOUNT_MS) {
       recent = { at: now, size: members.size, all: 0, direct: 0 }
       for (const member of members.members()) {
+        // A member that said it left is not missed: a cluster shrunk by graceful stops is whole.
+        if (member.left === true) continue
         if (now - member.heardAt <= this.#recentWindowMs) recent.all++
         if (member.lastDirectAt !== undefined && now - member.lastDirectAt <= this.#recentWindowMs)
           recent.direct++
