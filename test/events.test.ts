@@ -148,6 +148,13 @@ describe('gary events', () => {
     const table = await runCli(['events', '--api', n3.api, '--workload', 'web'])
     expect(table.split('\n')[0]!.split(/\s{2,}/)).toEqual(['TIME', 'NODE', 'EVENT', 'WHAT'])
     expect(table).toContain(`one (${n1.peerId.slice(-8)})`)
+    // A bad filter is one sentence from the asked node, before any other node is asked.
+    await expect(runCli(['events', '--api', n3.api, '--workload', 'Web!'])).rejects.toThrow(
+      /bad query: workload/,
+    )
+    await expect(runCli(['events', '--api', n3.api, '--node', 'nosuchnode'])).rejects.toThrow(
+      /no member nosuchnode/,
+    )
   }, 120_000)
 
   it('a graceful stop hands every slot over, then every peer says the node left, not that it died', async () => {

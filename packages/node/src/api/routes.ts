@@ -1,5 +1,11 @@
 import type { Capacity, ClusterEvent } from '@gary/protocol'
-import { type DeclEntry, generationOf, portConflicts, type RolloutStatus } from '@gary/protocol'
+import {
+  type DeclEntry,
+  generationOf,
+  portConflicts,
+  type RolloutStatus,
+  WorkloadNameSchema,
+} from '@gary/protocol'
 import type { LogLine } from '@gary/runtime'
 import { z } from 'zod'
 import type { Declarations } from '../declarations/declarations.js'
@@ -116,7 +122,7 @@ const EventQuery = z.strictObject({
       return Number(amount) * DURATION_MS[unit!]!
     })
     .optional(),
-  workload: z.string().min(1).max(63).optional(),
+  workload: WorkloadNameSchema.optional(),
   node: z.string().min(1).max(128).optional(),
   follow: z.enum(['0', '1', 'false', 'true']).optional(),
   limit: wholeNumber
