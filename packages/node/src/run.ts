@@ -51,7 +51,15 @@ export async function runDaemon(config: DaemonConfig, options: { testHooks?: boo
   const routes = [
     ...apiRoutes(daemon, { specs, testHooks: testHooks.partition }),
     metricsRoute(metrics),
-    ...pageRoutes({ source: daemon, figures: () => metrics.figures() }),
+    ...pageRoutes({
+      source: daemon,
+      figures: () => metrics.figures(),
+      // The page reads `at` as wall ms: the recording node's hybrid clock, its wall part.
+      events: async function* (signal) {
+        for await (const item of await daemon.events({ filter: {}, limit: 100, follow: true, signal }))
+          if ('kind' in item) yield { ...item, at: item.at.wall }
+      },
+    }),
   ].map((route) => ({
     ...route,
     handle: (request: Parameters<Route['handle']>[0]) => {
