@@ -136,7 +136,10 @@ export class Liveness {
     const outcome = this.ctx.table.observeDown(note.node, note, witness, now, note.unreachable === true)
     if (outcome === 'stale') return 'ignore'
     if (outcome === 'marked') {
-      this.ctx.logger.info({ member: note.node, witness }, 'member reported down')
+      this.ctx.logger.info(
+        { member: note.node, name: this.ctx.name(note.node), witness, witnessName: this.ctx.name(witness) },
+        'member reported down',
+      )
       this.sweep(note.node)
     } else if (outcome === 'self') {
       if (note.incarnation !== this.ctx.self.current.incarnation) return 'ignore'
@@ -150,7 +153,7 @@ export class Liveness {
     if (now - this.#lastRefutedAt < REFUTE_EVERY_MS) return
     this.#lastRefutedAt = now
     this.ctx.self.refresh()
-    this.ctx.logger.info({ witness }, 'reported down while up: refuting')
+    this.ctx.logger.info({ witness, witnessName: this.ctx.name(witness) }, 'reported down while up: refuting')
     this.hooks.refuted()
   }
 

@@ -28,6 +28,7 @@ import type { Gossip, Verdict } from '../net/gossip.js'
 import { PeerLinks } from '../net/links.js'
 import type { P2P } from '../net/p2p.js'
 import { Rejection, type Rejections } from '../net/rejections.js'
+import { nodeLabel } from '../node-label.js'
 import type { Reply } from '../port.js'
 import { MembershipAgent } from './agent.js'
 import type { MembershipInit } from './context.js'
@@ -127,12 +128,17 @@ export class Membership {
       gossip.subscribe(topic, (signer, data) => this.#onMemberNote(signer, data))
     await this.links.start()
     p2p.addEventListener('peer:connect', (event) => {
-      logger.info({ peer: event.detail.toString() }, 'peer connected')
+      const peer = event.detail.toString()
+      logger.info({ peer, name: nodeLabel(peer, this.agent.table.get(peer)?.state?.name) }, 'peer connected')
       const dialled = p2p.getConnections(event.detail).some((c) => c.direction === 'outbound')
       this.agent.connected(event.detail.toString(), dialled)
     })
     p2p.addEventListener('peer:disconnect', (event) => {
-      logger.info({ peer: event.detail.toString() }, 'peer disconnected')
+      const peer = event.detail.toString()
+      logger.info(
+        { peer, name: nodeLabel(peer, this.agent.table.get(peer)?.state?.name) },
+        'peer disconnected',
+      )
       if (p2p.getConnections(event.detail).length === 0) this.agent.disconnected(event.detail.toString())
     })
     this.agent.start()
