@@ -1,4 +1,5 @@
-import { slotKey } from '@gary/protocol'
+// The CLI loads this module: the protocol's index would bring zod and yaml along (270 more modules).
+import { slotKey } from '@gary/protocol/slot-key'
 
 /** A problem the user can fix: the CLI prints the message alone, without a stack. */
 export class UserError extends Error {

@@ -1,4 +1,4 @@
-import { formatCpu, formatMemory } from '@gary/protocol'
+import { formatCpu, formatMemory } from '@gary/protocol/quantity'
 import type { NodeView } from '../api/routes.js'
 import { UserError } from '../errors.js'
 import { nodeLabel } from '../node-label.js'
