@@ -5,7 +5,7 @@ import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { hlcCompare } from './hlc.js'
 import { type Hlc, HlcSchema } from './node-state.js'
 import { MAX_CAUSE, MAX_HISTORY, MAX_ROLLBACK_REASON } from './revisions.js'
-import { type Workload, WorkloadNameSchema, WorkloadSchema } from './spec.js'
+import { generationOf, type Workload, WorkloadNameSchema, WorkloadSchema } from './spec.js'
 
 /** Who wrote a declaration, and when: larger versions win. */
 export interface DeclVersion {
@@ -14,12 +14,15 @@ export interface DeclVersion {
   origin: string
 }
 
-/** One name in the declaration store: a workload, or a tombstone that says it was deleted. */
+/**
+ * One name in the declaration store: a workload, or a tombstone that says it was deleted; or,
+ * under a name `banName(node)`, a ban of a member (a tombstone there lifts the ban).
+ */
 export interface DeclEntry {
   name: string
   version: DeclVersion
   deleted: boolean
-  /** Absent if and only if `deleted`. */
+  /** Absent if and only if `deleted`, or a ban. */
   workload?: Workload
   /** Which revision `workload` is: 1 for a name's first apply, one more per write (absent: 1). */
   revision?: number
@@ -32,6 +35,12 @@ export interface DeclEntry {
   rollback?: RollbackMark
   /** Earlier revisions, newest first (`revisions.ts`), each as what differs from the next newer one. */
   history?: RevisionRecord[]
+  /**
+   * When the workload's current generation was first declared: the version of the write that
+   * brought it, carried over by writes that keep the generation (a scale, a label). Bounds the
+   * age a slot's holder may claim (`placement/credible.ts`). Absent in tombstones and bans.
+   */
+  generationAt?: Hlc
 }
 
 /** What an automatic rollback undid, and why. */
@@ -56,6 +65,46 @@ export interface RevisionRecord {
   set?: Record<string, unknown>
   unset?: string[]
 }
+
+/** Names of ban entries start with this: no workload name can (names start with a-z or 0-9). */
+export const BAN_PREFIX = '@ban/'
+
+/** The store name of the ban of a member. */
+export const banName = (node: string): string => `${BAN_PREFIX}${node}`
+
+/** The member a ban entry names, or undefined for a workload's entry. */
+export const bannedBy = (entry: Pick<DeclEntry, 'name'>): string | undefined =>
+  entry.name.startsWith(BAN_PREFIX) ? entry.name.slice(BAN_PREFIX.length) : undefined
+
+/**
+ * The `generationAt` of a write of `workload` over the current entry at `version`: carried over
+ * when the generation stays, the write's own time when it changes. Undefined when the current
+ * entry, written before entries said, does not say (no bound then: a guess could be too late).
+ */
+export function generationAtOf(
+  current: DeclEntry | undefined,
+  workload: Workload,
+  version: Hlc,
+): Hlc | undefined {
+  if (current?.workload !== undefined && generationOf(current.workload) === generationOf(workload))
+    return current.generationAt
+  return version
+}
+
+/**
+ * Why an entry from the network is not taken, or undefined if it is: members banned in the store
+ * write nothing, and no member lifts its own ban.
+ */
+export function refusal(entry: DeclEntry, banned: ReadonlySet<string>): string | undefined {
+  if (banned.has(entry.version.origin)) return 'written by a banned member'
+  if (entry.deleted && bannedBy(entry) === entry.version.origin) return 'a member lifting its own ban'
+  return undefined
+}
+
+const BanNameSchema = z
+  .string()
+  .max(BAN_PREFIX.length + 128)
+  .refine((name) => name.startsWith(BAN_PREFIX) && name.length > BAN_PREFIX.length, 'is not a ban name')
 
 export const DeclVersionSchema = z.strictObject({ hlc: HlcSchema, origin: z.string().min(1).max(128) })
 
@@ -106,7 +155,7 @@ const RevisionRecordSchema = z.strictObject({
 /** A declaration entry from the network. Strict: a tombstone carries no workload, a live entry its own. */
 export const DeclEntrySchema: z.ZodType<DeclEntry> = z
   .strictObject({
-    name: WorkloadNameSchema,
+    name: z.union([BanNameSchema, WorkloadNameSchema]),
     version: DeclVersionSchema,
     deleted: z.boolean(),
     workload: WorkloadSchema.optional(),
@@ -114,8 +163,10 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
     cause: z.string().max(MAX_CAUSE).optional(),
     rollback: RollbackMarkSchema.optional(),
     history: z.array(RevisionRecordSchema).max(MAX_HISTORY).optional(),
+    generationAt: HlcSchema.optional(),
   })
   .superRefine((entry, ctx) => {
+    const ban = bannedBy(entry) !== undefined
     if (entry.deleted && (entry.history !== undefined || entry.rollback !== undefined))
       ctx.addIssue({ code: 'custom', path: ['history'], message: 'a tombstone keeps no revisions' })
     // An undo names an earlier write: bounded by its own version, which the clock bound bounds.
@@ -127,10 +178,22 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
         ctx.addIssue({ code: 'custom', path: ['history', index, 'revision'], message: 'must decrease' })
       newer = record.revision
     })
-    if (entry.deleted && entry.workload !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['workload'], message: 'must be absent in a tombstone' })
+    if (ban && (entry.revision ?? entry.cause ?? entry.rollback ?? entry.history) !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'a ban keeps no revisions' })
+    if ((entry.deleted || ban) && entry.workload !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['workload'], message: 'must be absent in a tombstone or a ban' })
     }
-    if (!entry.deleted && entry.workload === undefined) {
+    if ((entry.deleted || ban) && entry.generationAt !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['generationAt'],
+        message: 'must be absent in a tombstone or a ban',
+      })
+    }
+    if (entry.generationAt !== undefined && hlcCompare(entry.generationAt, entry.version.hlc) > 0) {
+      ctx.addIssue({ code: 'custom', path: ['generationAt'], message: 'is later than the version' })
+    }
+    if (!entry.deleted && !ban && entry.workload === undefined) {
       ctx.addIssue({ code: 'custom', path: ['workload'], message: 'is required unless deleted' })
     }
     if (entry.workload !== undefined && entry.workload.name !== entry.name) {
@@ -194,7 +257,24 @@ export class DeclStore {
     return this.entries().flatMap((entry) => (entry.workload === undefined ? [] : [entry.workload]))
   }
 
-  /** Every entry, tombstones included, sorted by name. */
+  /** The members banned now (ban entries that are not lifted), sorted. */
+  banned(): string[] {
+    return this.entries().flatMap((entry) => {
+      const node = bannedBy(entry)
+      return node !== undefined && !entry.deleted ? [node] : []
+    })
+  }
+
+  /** When each live workload's current generation was first declared, where its entry says. */
+  generationTimes(): Map<string, Hlc> {
+    const times = new Map<string, Hlc>()
+    for (const entry of this.#entries.values())
+      if (entry.workload !== undefined && entry.generationAt !== undefined)
+        times.set(entry.name, entry.generationAt)
+    return times
+  }
+
+  /** Every entry, tombstones and bans included, sorted by name. */
   entries(): DeclEntry[] {
     return [...this.#entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
@@ -271,6 +351,8 @@ function copyEntry(entry: DeclEntry): DeclEntry {
     if (entry.rollback !== undefined) copy.rollback = entry.rollback
     if (entry.history !== undefined) copy.history = entry.history
   }
+  if (copy.workload !== undefined && entry.generationAt !== undefined)
+    copy.generationAt = { wall: entry.generationAt.wall, logical: entry.generationAt.logical }
   return copy
 }
 

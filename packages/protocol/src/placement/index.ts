@@ -21,6 +21,7 @@
  */
 export { ClaimIndex, type IndexedPromise } from './claim-index.js'
 export { type ClaimRule, describeClaimRule } from './claim-rule.js'
+export { type Credence, credenceOf, credibleNode, type Incredible, incredible } from './credible.js'
 export { hash53 } from './hash.js'
 export { plan } from './plan.js'
 export { decides, inScope, listenShards, MAX_SHARDS, shardAt, shardOf, shardsNear } from './shards.js'
