@@ -578,6 +578,7 @@ export class Daemon implements ClusterApi {
         agreedAt: (peer) => membership.agreedAt(peer),
         joined: () => this.#joined,
         reads: (id) => inScope(self, id, this.#config.promiseShards),
+        maxClockOffsetMs: this.#config.maxClockOffsetMs,
         self: () => {
           const { labels, capacity, draining } = this.#self!.current
           return { labels, capacity, draining }

@@ -73,6 +73,8 @@ export class SimCluster {
   readonly random: Random
   readonly network: Network
   readonly nodes: SimNode[] = []
+  /** Banned by the cluster: out of the invariants' live nodes, as they are out of every node's view. */
+  readonly banned = new Set<SimNode>()
   /** Real ms spent in `plan`, all nodes together. */
   planMs = 0
   /** Replica-seconds with more than one container per slot, and with a slot running nowhere. */
@@ -141,7 +143,7 @@ export class SimCluster {
   }
 
   get up(): SimNode[] {
-    return this.nodes.filter((node) => node.up)
+    return this.nodes.filter((node) => node.up && !this.banned.has(node))
   }
 
   get down(): SimNode[] {

@@ -1,4 +1,12 @@
-import { generationOf, isClaimant, MAX_REPLICAS, type Workload } from '@gary/protocol'
+import {
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
+  generationOf,
+  type Hlc,
+  isClaimant,
+  MAX_REPLICAS,
+  type NodeState,
+  type Workload,
+} from '@gary/protocol'
 import { SimCluster, simWorkload } from './cluster.js'
 import type { SimNode } from './sim-node.js'
 
@@ -22,6 +30,8 @@ export interface ScenarioResult {
   bytesPerNodePerSec: { mean: number; max: number }
   duplicateSeconds: number
   missingSeconds: number
+  /** Lying-member scenarios: replica-seconds missing while the member lied, before its ban. */
+  missingWhileLyingSeconds?: number
   planMsPerNodePerSec: number
   simulatedMs: number
 }
@@ -43,6 +53,8 @@ interface Outcome {
   expected?: Workload[]
   /** The scenario's own check once the invariants hold: a sentence when it fails. */
   check?: () => string | undefined
+  /** Replica-seconds missing while a member lied. */
+  missingWhileLying?: number
 }
 
 type Body = (cluster: SimCluster, workloads: Workload[]) => Promise<Outcome>
@@ -240,6 +252,12 @@ const SCENARIOS: Record<string, Body> = {
     cluster.nodes[0]?.apply(workloads)
     return { from }
   },
+  // A member lies: `running` since the epoch for every slot, and room for all of them. The
+  // credible rules leave the lie out; after 10 s the member is banned.
+  'lying-member': lying(() => ({ wall: 1, logical: 0 })),
+  // As the lie above, with the oldest `since` the rules believe (its generation's declaration,
+  // less the offset bound): it takes slots until it is banned.
+  'lying-member-credible': lying((at) => ({ wall: at.wall - DEFAULT_MAX_CLOCK_OFFSET_MS, logical: 0 })),
   // The second node's wall clock is a minute ahead, the third's a minute behind (`runScenario`).
   'clock-skew': rivals,
   // Every second a node crashes and a crashed one comes back, for 20 s.
@@ -328,6 +346,56 @@ const POLICY_SCENARIOS: Record<string, Body> = {
 }
 
 export const POLICY_SCENARIO_NAMES = Object.keys(POLICY_SCENARIOS)
+
+/**
+ * The last node lies for 10 s: it publishes `running` promises for every declared slot, with a
+ * `since` made by `since` from when the slot's generation was declared, and a capacity that fits
+ * them all, while it runs none of them. Then the first node bans it: the invariants must hold
+ * again, counted over the other nodes. How much the lie disturbed shows in the missing
+ * replica-seconds, and the check reports it.
+ */
+function lying(since: (generationAt: Hlc) => Hlc): Body {
+  return async (cluster, workloads) => {
+    await deployed(cluster, workloads)
+    const liar = cluster.nodes[cluster.nodes.length - 1] as SimNode
+    const missingBefore = cluster.missingSeconds
+    startLying(liar, (state) => ({
+      ...state,
+      capacity: { cpuMillis: Number.MAX_SAFE_INTEGER, memoryBytes: Number.MAX_SAFE_INTEGER },
+      promises: liar.decls.live().flatMap((w) => {
+        const at = liar.decls.get(w.name)?.generationAt ?? { wall: 0, logical: 0 }
+        return Array.from({ length: w.replicas }, (_, slot) => ({
+          workload: w.name,
+          slot,
+          generation: generationOf(w),
+          phase: 'running' as const,
+          since: since(at),
+          ready: true,
+          endpoints: [],
+        }))
+      }),
+    }))
+    await cluster.run(10_000, () => workloads)
+    const missingLying = cluster.missingSeconds - missingBefore
+    cluster.nodes[0]?.ban(liar.id)
+    cluster.banned.add(liar)
+    return { from: cluster.engine.now, missingWhileLying: missingLying }
+  }
+}
+
+/**
+ * Makes `liar` a lying process: whatever its reconcile loop publishes, its own state (as its
+ * agent gossips it and answers pulls and member syncs) is forged by `lie`, the first one at once.
+ */
+function startLying(liar: SimNode, lie: (state: NodeState) => NodeState): void {
+  const self = liar.self
+  const update = self.update.bind(self)
+  self.update = (change) => {
+    const { node, incarnation, seq, ...forged } = lie({ ...self.current, ...change })
+    return update(forged)
+  }
+  if (self.update({})) liar.membership.publishState()
+}
 
 /**
  * Skewed clocks as rival claimants and writers. A third of the cluster, with the node whose
@@ -471,6 +539,9 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
     bytesPerNodePerSec: rate((t) => t.bytesIn + t.bytesOut),
     duplicateSeconds: cluster.duplicateSeconds,
     missingSeconds: cluster.missingSeconds,
+    ...(outcome.missingWhileLying === undefined
+      ? {}
+      : { missingWhileLyingSeconds: outcome.missingWhileLying }),
     planMsPerNodePerSec: cluster.planMs / options.nodes / seconds,
     simulatedMs: cluster.engine.now,
   }

@@ -9,6 +9,7 @@ import {
 import { type Clock, ClusterView, Reconciler } from '@gary/node/reconcile'
 import {
   appliedEntry,
+  banName,
   type DeclEntry,
   DeclStore,
   generationOf,
@@ -31,7 +32,10 @@ export interface SimNodeInit {
   capacity: { cpuMillis: number; memoryBytes: number }
   /** This node's wall clock is off by this much. */
   skewMs: number
-  /** The daemon's `--max-clock-offset-ms`: timestamps further ahead are refused (`ClockGuard`). */
+  /**
+   * The daemon's `--max-clock-offset-ms`: timestamps further ahead are refused (`ClockGuard`), and
+   * it bounds the age a promise may claim (`credibleNode`).
+   */
   maxClockOffsetMs: number
   heartbeatMs: number
   /** Direct connections each node keeps, as the daemon's `targetPeers`: heartbeats travel over them. */
@@ -205,6 +209,7 @@ export class SimNode {
         now: clock.now,
         agreedAt: (peer) => membership.agreedAt(peer),
         reads: (id) => inScope(this.id, id, this.init.shards),
+        maxClockOffsetMs: this.init.maxClockOffsetMs,
         self: () => {
           const { labels, capacity, draining } = this.self.current
           return { labels, capacity, draining }
@@ -278,6 +283,11 @@ export class SimNode {
     if (spec.update.failureAction !== 'rollback') return
     const entry = rollbackEntry(current, this.declarations.nextVersion(), failure.reason)
     if (entry !== undefined) this.#write([entry])
+  }
+
+  /** `gary node ban ID` (or `unban`) on this node: a declaration, spread as `apply`'s are. */
+  ban(node: string, banned = true): void {
+    this.#write([{ name: banName(node), version: this.declarations.nextVersion(), deleted: !banned }])
   }
 
   #write(entries: DeclEntry[]): void {

@@ -6,6 +6,7 @@ import {
   type Hlc,
   hlcTick,
   MismatchTrigger,
+  refusal,
 } from '@gary/protocol'
 import type { Clock } from '../clock/clock.js'
 import type { ClockGuard } from '../clock/clock-guard.js'
@@ -131,7 +132,14 @@ export class DeclarationsAgent {
   #merge(entries: DeclEntry[], how: 'gossip' | 'sync', peer: string): number {
     let changed = 0
     const via = `${how} from ${peer}`
+    const banned = new Set(this.store.banned())
     for (const entry of entries) {
+      // A banned member's writes count for nothing, and no member lifts its own ban.
+      if (refusal(entry, banned) !== undefined) {
+        const code = banned.has(entry.version.origin) ? Rejection.DeclarationByBanned : Rejection.OwnBanLifted
+        this.rejections.refuse(code, { peer, workload: entry.name, origin: entry.version.origin, via })
+        continue
+      }
       // A write stamped too far ahead would win over every later one: refused until it is not.
       const hlc = this.components.clockGuard.receive(this.#hlc, entry.version.hlc, {
         peer,

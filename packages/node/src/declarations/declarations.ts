@@ -1,5 +1,6 @@
 import {
   appliedEntry,
+  banName,
   DEFAULT_TOMBSTONE_KEEP_MS,
   type DeclEntry,
   DeclStore,
@@ -153,6 +154,17 @@ export class Declarations {
     }
     await this.#written(written)
     return written
+  }
+
+  /**
+   * Bans a member (`banned`), or lifts its ban: every node then drops its connections and
+   * ignores its promises and writes. Durable as `apply` is; false when nothing changes.
+   */
+  async ban(node: string, banned: boolean): Promise<boolean> {
+    const current = this.store.get(banName(node))
+    if ((current !== undefined && !current.deleted) === banned) return false
+    await this.#written([{ name: banName(node), version: this.#nextVersion(), deleted: !banned }])
+    return true
   }
 
   /** Deletes workloads by name, leaving tombstones; durable as `apply` is. */

@@ -32,6 +32,10 @@ export const Rejection = {
   DeclarationSetMalformed: 'declaration_set_malformed',
   /** A declaration stamped further ahead of this node's clock than the bound. */
   TimestampAhead: 'timestamp_ahead',
+  /** A declaration written by a banned member (`@ban/<peer>`). */
+  DeclarationByBanned: 'declaration_by_banned',
+  /** A member's write that lifts its own ban. */
+  OwnBanLifted: 'own_ban_lifted',
 } as const
 
 export type RejectionCode = (typeof Rejection)[keyof typeof Rejection]

@@ -1,7 +1,12 @@
 import {
   ClaimIndex,
   currentState,
+  type Credence,
+  credenceOf,
+  credibleNode,
+  DEFAULT_MAX_CLOCK_OFFSET_MS,
   type DeclStore,
+  generationOf,
   isClaimant,
   type MemberTable,
   type NodeState,
@@ -45,6 +50,11 @@ export interface ClusterViewComponents {
    * partition at 1000 nodes.
    */
   reads?: (member: string) => boolean
+  /**
+   * The bound on clock offset, ms: a promise of a workload's generation since before that
+   * generation was declared, less this, is not credible (`credibleNode`). Default 500.
+   */
+  maxClockOffsetMs?: number
 }
 
 /**
@@ -76,6 +86,11 @@ export class ClusterView {
   #regained = false
   /** Members that turned dead since the view was last whole and complete: the other side of a cut. */
   readonly #lost = new Set<string>()
+  /** What the credence of members' promises was last computed from (`#facts`), and the credence. */
+  #factsKey = ''
+  #digest = ''
+  #credence: Credence | undefined
+  #banned: ReadonlySet<string> = new Set()
   readonly #startedAt: number
   readonly #warmupMs: number
   readonly #recentWindowMs: number
@@ -121,6 +136,7 @@ export class ClusterView {
       partialViewForMs: partial.forMs,
       warm,
       waitingFor,
+      ...(this.#credence === undefined ? {} : { credence: this.#credence }),
     }
   }
 
@@ -179,23 +195,28 @@ export class ClusterView {
   #update(): void {
     const { members } = this.components
     const touched = members.takeTouched()
-    const ids = this.#synced ? touched : Array.from(members.members(), (member) => member.id)
+    // New declarations or bans may change what counts of any member: judge them all again.
+    const all = this.#facts() || !this.#synced
+    const ids = all ? new Set([...Array.from(members.members(), (m) => m.id), ...touched]) : touched
     this.#synced = true
     const reads = this.components.reads
     for (const id of ids) {
       const member = reads === undefined || reads(id) ? members.get(id) : undefined
       // A restarted member's old promises are void: it waits, like a new one, for its state.
-      const state = member === undefined ? undefined : currentState(member)
+      // A banned member counts for nothing.
+      const banned = this.#banned.has(id)
+      const state = member === undefined || banned ? undefined : currentState(member)
       if (member?.status === 'dead') this.#lost.add(id)
-      if (member !== undefined && member.status !== 'dead' && state === undefined) this.#waiting.add(id)
+      if (member !== undefined && member.status !== 'dead' && state === undefined && !banned) this.#waiting.add(id)
       else if (this.#waiting.size > 0) this.#waiting.delete(id)
       const made = this.#live.get(id)
       if (state === undefined) {
         if (made !== undefined) this.#remove(id, made.at)
         continue
       }
-      if (made?.state === state) continue
-      const node = placementNode(state)
+      if (made?.state === state && !all) continue
+      const node = credibleNode(placementNode(state), this.#credence as Credence)
+      if (made?.node === node) continue
       if (made === undefined) {
         this.#live.set(id, { state, node, at: this.#others.length })
         this.#others.push(node)
@@ -206,6 +227,30 @@ export class ClusterView {
       }
       this.#index.set(node)
     }
+  }
+
+  /**
+   * Recomputes the credence and the banned members when the declarations changed what they say
+   * of them (a generation, when it was declared, a ban); true when they did.
+   */
+  #facts(): boolean {
+    const { declarations } = this.components
+    const digest = declarations.digest()
+    if (digest === this.#digest && this.#credence !== undefined) return false
+    this.#digest = digest
+    const times = declarations.generationTimes()
+    const live = declarations.live()
+    const banned = declarations.banned()
+    const key = JSON.stringify([
+      live.map((w) => [w.name, generationOf(w), w.mode, w.replicas, times.get(w.name)]),
+      banned,
+    ])
+    const offset = this.components.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS
+    if (key === this.#factsKey && this.#credence !== undefined) return false
+    this.#factsKey = key
+    this.#credence = credenceOf(live, times, offset)
+    this.#banned = new Set(banned)
+    return true
   }
 
   /** Takes a member out: the last of `#others` moves into its place. */

@@ -1,6 +1,7 @@
 import {
   type ClaimIndex,
   type ClaimRule,
+  type Credence,
   DEFAULT_PLACEMENT_CONFIG,
   describeClaimRule,
   type EventRecord,
@@ -42,6 +43,8 @@ export interface ReconcileView {
   others: PlacementNode[]
   /** `others` indexed, kept between passes (large clusters plan from it). */
   index?: ClaimIndex
+  /** What bounds the promises that count: `others` are judged by it already, self by `plan`. */
+  credence?: Credence
   /** What this node offers. */
   self: { labels: Record<string, string>; capacity: PlacementNode['capacity']; draining: boolean }
   /** Rule 10: this node sees fewer than half of the members it saw recently. */
@@ -348,6 +351,7 @@ export class Reconciler {
         partialView: view.partialView || !view.warm,
         partialViewForMs: view.warm ? view.partialViewForMs : 0,
         ...(view.index === undefined ? {} : { claims: view.index }),
+        ...(view.credence === undefined ? {} : { credence: view.credence }),
       },
       this.#config,
     )

@@ -15,48 +15,40 @@ export interface Credence {
   workloads: ReadonlyMap<string, WorkloadInfo>
   /** When the workload's current generation was first declared, if the declaration says. */
   generationAt: ReadonlyMap<string, Hlc>
-  /** The receiver's wall clock, ms. */
-  nowWall: number
   /** The largest clock offset tolerated between members, ms (`--max-clock-offset-ms`). */
   maxClockOffsetMs: number
 }
 
-/** The credence of a set of declarations, at the receiver's wall time. */
+/** The credence of a set of declarations. */
 export function credenceOf(
   workloads: readonly Workload[],
   generationAt: ReadonlyMap<string, Hlc>,
-  nowWall: number,
   maxClockOffsetMs: number,
 ): Credence {
   const infos = describeWorkloads(workloads)
-  return { workloads: new Map(infos.map((w) => [w.name, w])), generationAt, nowWall, maxClockOffsetMs }
+  return { workloads: new Map(infos.map((w) => [w.name, w])), generationAt, maxClockOffsetMs }
 }
 
 /** Why a promise does not count. */
-export type Incredible = 'since-ahead' | 'since-before-generation' | 'beyond-capacity'
+export type Incredible = 'since-before-generation' | 'beyond-capacity'
 
 /**
  * Which of a member's promises are not credible, and why (a member may only promise about
  * itself, so a promise that could not be true must not take a slot from anyone):
- * - `since-ahead`: its `since` is ahead of the receiver's clock by more than the offset bound;
  * - `since-before-generation`: it holds the workload's current generation since before that
  *   generation was declared (less the offset bound);
  * - `beyond-capacity`: the member's claims of declared slots take more than the capacity it
- *   publishes; it keeps the best by rule 2's order (then slot order), as many as fit, counted
- *   at the workloads' current resources.
- * Failed and releasing promises, and promises of slots no longer declared, take nothing and are
- * judged on `since` only. A pure function of the node and the credence: every receiver with the
- * same declarations drops the same promises.
+ *   publishes (or bind one host port twice); it keeps the best by rule 2's order (then slot
+ *   order), as many as fit, counted at the workloads' current resources.
+ * A `since` ahead of every clock is not bounded: it only makes a claim lose (rule 2), and
+ * receivers' clocks differ, so they would not drop it alike. Failed and releasing promises, and
+ * promises of slots no longer declared, take nothing. A pure function of the node and the
+ * declarations: every receiver with the same declarations drops the same promises.
  */
 export function incredible(node: PlacementNode, credence: Credence): Map<SlotPromise, Incredible> {
   const out = new Map<SlotPromise, Incredible>()
-  const latest = credence.nowWall + credence.maxClockOffsetMs
   const claims: SlotPromise[] = []
   for (const promise of node.promises) {
-    if (promise.since.wall > latest) {
-      out.set(promise, 'since-ahead')
-      continue
-    }
     const workload = credence.workloads.get(promise.workload)
     if (workload === undefined) continue
     const declared = credence.generationAt.get(workload.name)
@@ -74,21 +66,21 @@ export function incredible(node: PlacementNode, credence: Credence): Map<SlotPro
   claims.sort(
     (a, b) => rankClaims({ nodeId: '', promise: a }, { nodeId: '', promise: b }) || compareSlots(a, b),
   )
-  let cpu = 0
-  let memory = 0
+  const used = { cpu: 0, memory: 0, ports: new Set<string>() }
   const seen = new Set<string>()
   for (const promise of claims) {
     const key = `${promise.workload}/${promise.slot}`
-    // A second promise for one slot takes nothing more (`ownPromises` keeps one).
+    // A second promise for one slot (another generation, started first) is not counted again.
     if (seen.has(key)) continue
     const workload = credence.workloads.get(promise.workload) as WorkloadInfo
-    if (!fits(node.capacity, cpu, memory, workload)) {
+    if (!fits(node.capacity, used, workload)) {
       out.set(promise, 'beyond-capacity')
       continue
     }
     seen.add(key)
-    cpu += workload.cpuMillis
-    memory += workload.memoryBytes
+    used.cpu += workload.cpuMillis
+    used.memory += workload.memoryBytes
+    for (const port of workload.hostPorts) used.ports.add(port)
   }
   return out
 }

@@ -2,6 +2,7 @@ import type { Refusal, SlotPromise } from '../node-state.js'
 import type { Workload } from '../spec.js'
 import type { ClaimIndex } from './claim-index.js'
 import type { ClaimRule } from './claim-rule.js'
+import type { Credence } from './credible.js'
 
 /** One live node as the placement rules see it: what it offers and what it has promised. */
 export interface PlacementNode {
@@ -33,6 +34,12 @@ export interface PlacementView {
    * Absent: built from `nodes`.
    */
   claims?: ClaimIndex
+  /**
+   * What bounds the promises that count (`credible.ts`). The caller judges the others with it
+   * before they reach the view (`credibleNode`); the pass judges self with it, and releases
+   * (as `lost`) whatever of its own the others do not believe. Absent: self is not judged.
+   */
+  credence?: Credence
 }
 
 export interface PlacementConfig {
