@@ -90,6 +90,8 @@ export class Daemon implements ClusterApi {
   readonly #metrics: DaemonMetrics | undefined
   readonly #clock: ClockGuard
   readonly #blocked = new Set<string>()
+  /** Members banned by the declarations: no connection with them, either way. */
+  readonly #banned = new Set<string>()
   readonly #timers: NodeJS.Timeout[] = []
   #p2p?: P2P
   #gossip?: Gossip
@@ -184,7 +186,7 @@ export class Daemon implements ClusterApi {
       listen: config.listen,
       clusterKey,
       allow: config.allow,
-      ...(this.#testHooks.partition === true ? { blocked: this.#blocked } : {}),
+      blocked: { has: (peer) => this.#banned.has(peer) || this.#blocked.has(peer) },
       onHandshakeFailure: handshakeReporter(this.#log, clusterKey !== undefined),
       metrics: this.#metrics?.libp2p,
     })
@@ -214,6 +216,7 @@ export class Daemon implements ClusterApi {
       )
     this.#gossip = new Gossip(p2p.services.pubsub)
     const trigger = () => {
+      this.#applyBans()
       this.#reconciler?.viewChanged()
       this.#mesh?.viewChanged()
     }
@@ -232,6 +235,7 @@ export class Daemon implements ClusterApi {
     )
     this.#declarations = declarations
     await declarations.start()
+    this.#applyBans()
 
     const membership = new Membership(config, {
       p2p,
@@ -628,6 +632,26 @@ export class Daemon implements ClusterApi {
       this.#stopping.signal,
       this.#log,
     )
+  }
+
+  ban(node: string, banned: boolean): Promise<boolean> {
+    return this.#declarations!.ban(node, banned)
+  }
+
+  /** Follows the bans in the declarations: hangs up on members newly banned. */
+  #applyBans(): void {
+    const banned = new Set(this.#declarations?.store.banned() ?? [])
+    for (const peer of this.#banned)
+      if (!banned.has(peer)) {
+        this.#banned.delete(peer)
+        this.#log.warn({ peer }, 'member ban lifted: connections with it are allowed again')
+      }
+    for (const peer of banned) {
+      if (this.#banned.has(peer)) continue
+      this.#banned.add(peer)
+      this.#log.warn({ peer }, 'member banned: its connections are dropped, its promises and writes ignored')
+      void this.#p2p?.hangUp(peerIdFromString(peer)).catch(() => {})
+    }
   }
 
   /** Test hook: refuse every connection with these peers (a partition), or none when empty. */

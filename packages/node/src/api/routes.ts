@@ -7,6 +7,7 @@ import {
   WorkloadNameSchema,
 } from '@gary/protocol'
 import type { LogLine } from '@gary/runtime'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import type { Declarations } from '../declarations/declarations.js'
 import { DataDirWriteError, LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.js'
@@ -67,6 +68,11 @@ export interface ClusterApi {
   /** Every published port, where it is served, and the ready slots behind it. */
   endpoints(): EndpointRow[]
   drain(on: boolean): boolean
+  /**
+   * Bans a member (`banned`) or lifts its ban, for the whole cluster; resolves once durable, true
+   * when it changed anything.
+   */
+  ban(node: string, banned: boolean): Promise<boolean>
   /** Why this node refuses writes now, in one sentence, or undefined. */
   writesRefused(): string | undefined
   logs(workload: string, slot: number, options: LogOpenOptions): Promise<AsyncIterable<LogLine>>
@@ -101,6 +107,7 @@ export interface WorkloadRow {
 
 const ApplyBody = z.strictObject({ text: z.string() })
 const DrainBody = z.strictObject({ on: z.boolean() })
+const BanBody = z.strictObject({ node: z.string().min(1).max(128), banned: z.boolean() })
 const PartitionBody = z.strictObject({ peers: z.array(z.string()).max(1000) })
 const wholeNumber = z
   .string()
@@ -164,6 +171,21 @@ export function apiRoutes(
     },
     {
       method: 'POST',
+      path: '/v1/ban',
+      handle: async ({ body }) => {
+        const { node, banned } = parse(BanBody, body)
+        try {
+          peerIdFromString(node)
+        } catch {
+          throw new ApiRequestError(400, `${node} is not a node id (see gary node ls)`)
+        }
+        if (node === daemon.peerId) throw new ApiRequestError(400, 'a node cannot ban itself')
+        refuseWrites(daemon)
+        return { node, banned, changed: await durable(() => daemon.ban(node, banned)) }
+      },
+    },
+    {
+      method: 'POST',
       path: '/v1/apply',
       handle: async ({ body }) => {
         const { text } = parse(ApplyBody, body)
@@ -197,7 +219,7 @@ export function apiRoutes(
       handle: () =>
         daemon.declarations.store
           .entries()
-          .filter((entry) => !entry.deleted)
+          .filter((entry) => entry.workload !== undefined)
           .map(row),
     },
     {

@@ -16,8 +16,8 @@ export interface P2PInit {
   clusterKey?: Uint8Array
   /** Multiaddr CIDRs exempt from connection limits. */
   allow: string[]
-  /** Peers this node refuses to connect with (the partition test hook). */
-  blocked?: ReadonlySet<string>
+  /** Peers this node refuses to connect with (banned members, the partition test hook). */
+  blocked?: { has(peer: string): boolean }
   /** A handshake failed the way a different cluster key (or none) makes it fail. */
   onHandshakeFailure?: (failure: HandshakeFailure) => void
   /** libp2p's own metrics (Prometheus), when the daemon serves them. */
@@ -63,7 +63,7 @@ function protection(init: P2PInit) {
 }
 
 /** Refuses every connection, either way, with the blocked peers. */
-function gaterFor(blocked: ReadonlySet<string>) {
+function gaterFor(blocked: { has(peer: string): boolean }) {
   const deny = (peer: { toString(): string }) => blocked.has(peer.toString())
   return {
     denyDialPeer: deny,

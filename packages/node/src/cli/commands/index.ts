@@ -26,7 +26,7 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'node',
-    description: 'the cluster members: list them (ls), or look at one (inspect)',
+    description: 'the cluster members: list them (ls), look at one (inspect), ban one (ban, unban)',
     load: () => import('./node.js'),
   },
   {
