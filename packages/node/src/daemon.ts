@@ -644,12 +644,13 @@ export class Daemon implements ClusterApi {
     for (const peer of this.#banned)
       if (!banned.has(peer)) {
         this.#banned.delete(peer)
-        this.#log.warn({ peer }, 'member ban lifted: connections with it are allowed again')
+        this.#log.warn({ peer }, 'member ban lifted')
       }
     for (const peer of banned) {
       if (this.#banned.has(peer)) continue
       this.#banned.add(peer)
-      this.#log.warn({ peer }, 'member banned: its connections are dropped, its promises and writes ignored')
+      // Its connections are dropped, its promises and writes ignored (the cluster view, declarations).
+      this.#log.warn({ peer }, 'member banned')
       void this.#p2p?.hangUp(peerIdFromString(peer)).catch(() => {})
     }
   }

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { fromString } from 'uint8arrays'
 import { describe, expect, test } from 'vitest'
 import {
+  banName,
   canonicalJson,
   compareDeclVersions,
   compareEntries,
@@ -11,6 +12,8 @@ import {
   type Decoded,
   decodeDeclEntries,
   encodeDeclEntries,
+  refusal as entryRefusal,
+  generationAtOf,
   MAX_DECL_MESSAGE_BYTES,
   normaliseWorkload,
   PROTOCOL_VERSION,
@@ -315,5 +318,66 @@ describe('declarations codec', () => {
     expect(refusal(decodeDeclEntries(encodeDeclEntries(many)))).toContain('10000')
     const oversized = new Uint8Array(MAX_DECL_MESSAGE_BYTES + 1)
     expect(refusal(decodeDeclEntries(oversized))).toContain(String(MAX_DECL_MESSAGE_BYTES))
+  })
+})
+
+describe('bans and generation times in the store', () => {
+  const ban = (node: string, v: DeclVersion, lifted = false): DeclEntry => ({
+    name: banName(node),
+    version: v,
+    deleted: lifted,
+  })
+
+  test('a ban is an entry like any other: last writer wins, a tombstone lifts it', () => {
+    const store = new DeclStore([put('web', version(1)), ban('liar', version(2, 'n1'))])
+    expect(store.banned()).toEqual(['liar'])
+    expect(store.live().map((w) => w.name)).toEqual(['web'])
+    store.merge(ban('liar', version(3, 'n2'), true))
+    expect(store.banned()).toEqual([])
+    expect(store.merge(ban('liar', version(2, 'n3')))).toBe('stale')
+    expect(store.banned()).toEqual([])
+  })
+
+  test('bans and generation times round trip; a ban carries no workload, no entry a generation time after its version', () => {
+    const live = { ...put('web', version(5)), generationAt: { wall: 3, logical: 0 } }
+    const entries = [live, ban('liar', version(4)), ban('other', version(6), true)]
+    const decoded = decodeDeclEntries(encodeDeclEntries(entries))
+    expect(decoded.ok && decoded.value).toEqual(entries)
+    for (const bad of [
+      { ...ban('liar', version(4)), workload: live.workload },
+      { ...live, generationAt: { wall: 6, logical: 0 } },
+      { ...tombstone('web', version(5)), generationAt: { wall: 3, logical: 0 } },
+      { ...ban('', version(4)) },
+    ])
+      expect(decodeDeclEntries(encodeDeclEntries([bad as DeclEntry])).ok).toBe(false)
+  })
+
+  test('a banned member writes nothing, and no member lifts its own ban', () => {
+    const banned = new Set(['liar'])
+    expect(entryRefusal(put('web', version(9, 'liar')), banned)).toBe('written by a banned member')
+    expect(entryRefusal(ban('liar', version(9, 'liar'), true), new Set())).toBe(
+      'a member lifting its own ban',
+    )
+    expect(entryRefusal(ban('liar', version(9, 'n1'), true), banned)).toBeUndefined()
+    expect(entryRefusal(put('web', version(9, 'n1')), banned)).toBeUndefined()
+  })
+
+  test('a write keeps the time its generation was declared, unless it changes the generation', () => {
+    const first = { ...put('web', version(5)), generationAt: { wall: 5, logical: 0 } }
+    const scaled = workload('web', 'nginx', 4)
+    expect(generationAtOf(first, scaled, { wall: 9, logical: 0 })).toEqual({ wall: 5, logical: 0 })
+    expect(generationAtOf(first, workload('web', 'redis'), { wall: 9, logical: 0 })).toEqual({
+      wall: 9,
+      logical: 0,
+    })
+    expect(generationAtOf(undefined, scaled, { wall: 9, logical: 0 })).toEqual({ wall: 9, logical: 0 })
+    expect(generationAtOf(tombstone('web', version(7)), scaled, { wall: 9, logical: 0 })).toEqual({
+      wall: 9,
+      logical: 0,
+    })
+    // Written before entries said: no time, rather than one too late.
+    expect(generationAtOf(put('web', version(5)), scaled, { wall: 9, logical: 0 })).toBeUndefined()
+    const store = new DeclStore([first])
+    expect(store.generationTimes()).toEqual(new Map([['web', { wall: 5, logical: 0 }]]))
   })
 })

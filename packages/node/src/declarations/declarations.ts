@@ -173,7 +173,8 @@ export class Declarations {
     const written: DeclEntry[] = []
     for (const name of names) {
       const current = this.store.get(name)
-      if (current === undefined || current.deleted) {
+      // A ban is lifted by `ban(node, false)`, not removed as a workload.
+      if (current?.workload === undefined) {
         results.push({ name, outcome: 'not found' })
         continue
       }
