@@ -50,7 +50,7 @@ describe('gary completion', () => {
 
   test('fish completes commands, subcommands, flags and flag values', async () => {
     expect(await fish('gary da')).toEqual(['daemon'])
-    expect((await fish('gary node ')).sort()).toEqual(['inspect', 'ls'])
+    expect((await fish('gary node ')).sort()).toEqual(['ban', 'inspect', 'ls', 'unban'])
     expect(await fish('gary daemon --runtime ')).toEqual(['docker', 'fake'])
     expect(await fish('gary apply --js')).toEqual(['--json'])
     expect(await fish('gary completion ')).toEqual(['bash', 'fish', 'zsh'])
