@@ -35,6 +35,7 @@ const route = fc.constantFrom(
   '/v1/workloads',
   '/v1/apply',
   '/v1/drain',
+  '/v1/ban',
   '/v1/test/partition',
   '/',
   '/v1',

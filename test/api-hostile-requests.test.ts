@@ -193,4 +193,42 @@ describe('the API against hostile requests', () => {
     expect(failure).toMatch(/API host 127\.example\.invalid/)
     expect(failure).not.toMatch(STACK)
   })
+
+  // Last: B is banned for a while, and suspects A meanwhile.
+  it('bans only a member by its node id, never itself, and a ban is no workload to remove', async () => {
+    const ban = (node: string) =>
+      rawRequest(a.api, {
+        method: 'POST',
+        path: '/v1/ban',
+        headers: json,
+        body: JSON.stringify({ node, banned: true }),
+      })
+    for (const [node, why] of [
+      ['not-a-node', 'is not a node id'],
+      [a.peerId, 'a node cannot ban itself'],
+    ] as const) {
+      const answer = await ban(node)
+      expect({ node, status: answer.status }).toEqual({ node, status: 400 })
+      expect(answer.body).toContain(why)
+    }
+    expect(await a.cli<unknown[]>('get')).toEqual([])
+    expect((await ban(b.peerId)).status).toBe(200)
+    // The ban's entry is not a workload: `gary get` lists none and `gary rm` finds none.
+    expect(await a.cli<unknown[]>('get')).toEqual([])
+    const removed = await rawRequest(a.api, {
+      method: 'DELETE',
+      path: `/v1/workloads/${encodeURIComponent(`@ban/${b.peerId}`)}`,
+    })
+    expect(removed.body).toContain('not found')
+    const lifted = await rawRequest(a.api, {
+      method: 'POST',
+      path: '/v1/ban',
+      headers: json,
+      body: JSON.stringify({ node: b.peerId, banned: false }),
+    })
+    expect(JSON.parse(lifted.body)).toEqual({ node: b.peerId, banned: false, changed: true })
+    await waitFor('A and B to reconnect', async () =>
+      (await b.cli<NodeView[]>('nodes')).some((node) => node.id === a.peerId && node.state === 'alive'),
+    )
+  })
 })
