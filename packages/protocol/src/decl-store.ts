@@ -4,8 +4,8 @@ import { canonicalJson } from './canonical.js'
 import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { hlcCompare } from './hlc.js'
 import { type Hlc, HlcSchema } from './node-state.js'
-import { MAX_CAUSE, MAX_HISTORY, MAX_ROLLBACK_REASON } from './revisions.js'
-import { generationOf, type Workload, WorkloadNameSchema, WorkloadSchema } from './spec.js'
+import { generationSince, MAX_CAUSE, MAX_HISTORY, MAX_ROLLBACK_REASON } from './revisions.js'
+import { type Workload, WorkloadNameSchema, WorkloadSchema } from './spec.js'
 
 /** Who wrote a declaration, and when: larger versions win. */
 export interface DeclVersion {
@@ -35,12 +35,6 @@ export interface DeclEntry {
   rollback?: RollbackMark
   /** Earlier revisions, newest first (`revisions.ts`), each as what differs from the next newer one. */
   history?: RevisionRecord[]
-  /**
-   * When the workload's current generation was first declared: the version of the write that
-   * brought it, carried over by writes that keep the generation (a scale, a label). Bounds the
-   * age a slot's holder may claim (`placement/credible.ts`). Absent in tombstones and bans.
-   */
-  generationAt?: Hlc
 }
 
 /** What an automatic rollback undid, and why. */
@@ -75,21 +69,6 @@ export const banName = (node: string): string => `${BAN_PREFIX}${node}`
 /** The member a ban entry names, or undefined for a workload's entry. */
 export const bannedBy = (entry: Pick<DeclEntry, 'name'>): string | undefined =>
   entry.name.startsWith(BAN_PREFIX) ? entry.name.slice(BAN_PREFIX.length) : undefined
-
-/**
- * The `generationAt` of a write of `workload` over the current entry at `version`: carried over
- * when the generation stays, the write's own time when it changes. Undefined when the current
- * entry, written before entries said, does not say (no bound then: a guess could be too late).
- */
-export function generationAtOf(
-  current: DeclEntry | undefined,
-  workload: Workload,
-  version: Hlc,
-): Hlc | undefined {
-  if (current?.workload !== undefined && generationOf(current.workload) === generationOf(workload))
-    return current.generationAt
-  return version
-}
 
 /**
  * Why an entry from the network is not taken, or undefined if it is: members banned in the store
@@ -163,7 +142,6 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
     cause: z.string().max(MAX_CAUSE).optional(),
     rollback: RollbackMarkSchema.optional(),
     history: z.array(RevisionRecordSchema).max(MAX_HISTORY).optional(),
-    generationAt: HlcSchema.optional(),
   })
   .superRefine((entry, ctx) => {
     const ban = bannedBy(entry) !== undefined
@@ -182,16 +160,6 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
       ctx.addIssue({ code: 'custom', path: ['name'], message: 'a ban keeps no revisions' })
     if ((entry.deleted || ban) && entry.workload !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['workload'], message: 'must be absent in a tombstone or a ban' })
-    }
-    if ((entry.deleted || ban) && entry.generationAt !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['generationAt'],
-        message: 'must be absent in a tombstone or a ban',
-      })
-    }
-    if (entry.generationAt !== undefined && hlcCompare(entry.generationAt, entry.version.hlc) > 0) {
-      ctx.addIssue({ code: 'custom', path: ['generationAt'], message: 'is later than the version' })
     }
     if (!entry.deleted && !ban && entry.workload === undefined) {
       ctx.addIssue({ code: 'custom', path: ['workload'], message: 'is required unless deleted' })
@@ -269,8 +237,10 @@ export class DeclStore {
   generationTimes(): Map<string, Hlc> {
     const times = new Map<string, Hlc>()
     for (const entry of this.#entries.values())
-      if (entry.workload !== undefined && entry.generationAt !== undefined)
-        times.set(entry.name, entry.generationAt)
+      if (entry.workload !== undefined) {
+        const since = generationSince(entry)
+        if (since !== undefined) times.set(entry.name, since)
+      }
     return times
   }
 
@@ -351,8 +321,6 @@ function copyEntry(entry: DeclEntry): DeclEntry {
     if (entry.rollback !== undefined) copy.rollback = entry.rollback
     if (entry.history !== undefined) copy.history = entry.history
   }
-  if (copy.workload !== undefined && entry.generationAt !== undefined)
-    copy.generationAt = { wall: entry.generationAt.wall, logical: entry.generationAt.logical }
   return copy
 }
 

@@ -1,5 +1,6 @@
 import { canonicalJson } from './canonical.js'
 import type { DeclEntry, DeclVersion, RevisionRecord, RollbackMark } from './decl-store.js'
+import type { Hlc } from './node-state.js'
 import { generationOf, MAX_REDEPLOY, MAX_REPLICAS, type Workload, WorkloadSchema } from './spec.js'
 
 /** Earlier revisions a declaration keeps. */
@@ -61,6 +62,24 @@ export function revisionsOf(entry: DeclEntry): Revision[] {
     })
   }
   return revisions
+}
+
+/**
+ * When the entry's current generation was first declared, by its revisions: the oldest revision
+ * of that generation (a scale, a label or a rollback to it keeps the first). Bounds the age a
+ * slot's holder may claim (`placement/credible.ts`). Undefined when the entry cannot say: it
+ * predates revisions, or its history was cut and the generation may be older still.
+ */
+export function generationSince(entry: DeclEntry): Hlc | undefined {
+  if (entry.revision === undefined) return undefined
+  const revisions = revisionsOf(entry)
+  const current = revisions[0]
+  if (current === undefined) return undefined
+  // Cut history: a revision left out may have declared the generation earlier.
+  if ((revisions[revisions.length - 1] as Revision).revision > 1) return undefined
+  let first = current
+  for (const revision of revisions) if (revision.generation === current.generation) first = revision
+  return first.version.hlc
 }
 
 /** What an apply of `workload` writes over `current`: a new revision, or nothing when it changes nothing. */

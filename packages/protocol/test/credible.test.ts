@@ -145,7 +145,13 @@ describe('credible promises', () => {
     })
     // Believed, the liar's older `since` wins rule 2 and the holder lets its container go.
     const believed = plan(view([honest, liar]))
-    expect(believed.actions).toContainEqual({ kind: 'release', workload: 'web', slot: 0, reason: 'lost' })
+    expect(believed.actions).toContainEqual({
+      kind: 'release',
+      workload: 'web',
+      slot: 0,
+      generation: generationOf(web),
+      reason: 'lost',
+    })
     const judged = plan(
       view(
         [honest, liar].map((n) => credibleNode(n, credenceOf([web], new Map([['web', DECLARED]]), OFFSET))),
@@ -160,7 +166,13 @@ describe('credible promises', () => {
     const base = { workloads: [web], partialView: false, partialViewForMs: 0, credence }
     const mine = promise(web, 0, { wall: DECLARED.wall - OFFSET - 1, logical: 0 })
     const held = plan({ ...base, self: 'n1', nodes: [node('n1', { promises: [mine] })], nowWall: NOW })
-    expect(held.actions[0]).toEqual({ kind: 'release', workload: 'web', slot: 0, reason: 'lost' })
+    expect(held.actions[0]).toEqual({
+      kind: 'release',
+      workload: 'web',
+      slot: 0,
+      generation: generationOf(web),
+      reason: 'lost',
+    })
     const behind = plan({ ...base, self: 'n1', nodes: [node('n1')], nowWall: DECLARED.wall - OFFSET - 1 })
     expect(behind.actions.filter((a) => a.kind === 'claim')).toEqual([])
     const right = plan({ ...base, self: 'n1', nodes: [node('n1')], nowWall: DECLARED.wall - OFFSET })

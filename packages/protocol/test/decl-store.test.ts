@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { fromString } from 'uint8arrays'
 import { describe, expect, test } from 'vitest'
 import {
+  appliedEntry,
   banName,
   canonicalJson,
   compareDeclVersions,
@@ -13,7 +14,6 @@ import {
   decodeDeclEntries,
   encodeDeclEntries,
   refusal as entryRefusal,
-  generationAtOf,
   MAX_DECL_MESSAGE_BYTES,
   normaliseWorkload,
   PROTOCOL_VERSION,
@@ -338,15 +338,13 @@ describe('bans and generation times in the store', () => {
     expect(store.banned()).toEqual([])
   })
 
-  test('bans and generation times round trip; a ban carries no workload, no entry a generation time after its version', () => {
-    const live = { ...put('web', version(5)), generationAt: { wall: 3, logical: 0 } }
-    const entries = [live, ban('liar', version(4)), ban('other', version(6), true)]
+  test('bans round trip; a ban carries no workload and no revisions', () => {
+    const entries = [put('web', version(5)), ban('liar', version(4)), ban('other', version(6), true)]
     const decoded = decodeDeclEntries(encodeDeclEntries(entries))
     expect(decoded.ok && decoded.value).toEqual(entries)
     for (const bad of [
-      { ...ban('liar', version(4)), workload: live.workload },
-      { ...live, generationAt: { wall: 6, logical: 0 } },
-      { ...tombstone('web', version(5)), generationAt: { wall: 3, logical: 0 } },
+      { ...ban('liar', version(4)), workload: put('liar', version(4)).workload },
+      { ...ban('liar', version(4)), revision: 2 },
       { ...ban('', version(4)) },
     ])
       expect(decodeDeclEntries(encodeDeclEntries([bad as DeclEntry])).ok).toBe(false)
@@ -362,22 +360,16 @@ describe('bans and generation times in the store', () => {
     expect(entryRefusal(put('web', version(9, 'n1')), banned)).toBeUndefined()
   })
 
-  test('a write keeps the time its generation was declared, unless it changes the generation', () => {
-    const first = { ...put('web', version(5)), generationAt: { wall: 5, logical: 0 } }
-    const scaled = workload('web', 'nginx', 4)
-    expect(generationAtOf(first, scaled, { wall: 9, logical: 0 })).toEqual({ wall: 5, logical: 0 })
-    expect(generationAtOf(first, workload('web', 'redis'), { wall: 9, logical: 0 })).toEqual({
-      wall: 9,
-      logical: 0,
-    })
-    expect(generationAtOf(undefined, scaled, { wall: 9, logical: 0 })).toEqual({ wall: 9, logical: 0 })
-    expect(generationAtOf(tombstone('web', version(7)), scaled, { wall: 9, logical: 0 })).toEqual({
-      wall: 9,
-      logical: 0,
-    })
-    // Written before entries said: no time, rather than one too late.
-    expect(generationAtOf(put('web', version(5)), scaled, { wall: 9, logical: 0 })).toBeUndefined()
-    const store = new DeclStore([first])
-    expect(store.generationTimes()).toEqual(new Map([['web', { wall: 5, logical: 0 }]]))
+  test('a generation was declared by its oldest revision: a scale or a rollback keeps it', () => {
+    const v = (wall: number) => ({ hlc: { wall, logical: 0 }, origin: 'n1' })
+    const first = appliedEntry(undefined, workload('web', 'nginx', 1), v(5)) as DeclEntry
+    const scaled = appliedEntry(first, workload('web', 'nginx', 4), v(7)) as DeclEntry
+    const updated = appliedEntry(scaled, workload('web', 'redis', 4), v(9)) as DeclEntry
+    const back = appliedEntry(updated, workload('web', 'nginx', 4), v(11)) as DeclEntry
+    expect(new DeclStore([scaled]).generationTimes().get('web')).toEqual({ wall: 5, logical: 0 })
+    expect(new DeclStore([updated]).generationTimes().get('web')).toEqual({ wall: 9, logical: 0 })
+    expect(new DeclStore([back]).generationTimes().get('web')).toEqual({ wall: 5, logical: 0 })
+    // Written before revisions existed: no time, rather than one too late.
+    expect(new DeclStore([put('web', version(5))]).generationTimes().size).toBe(0)
   })
 })

@@ -359,22 +359,25 @@ function lying(since: (generationAt: Hlc) => Hlc): Body {
     await deployed(cluster, workloads)
     const liar = cluster.nodes[cluster.nodes.length - 1] as SimNode
     const missingBefore = cluster.missingSeconds
-    startLying(liar, (state) => ({
-      ...state,
-      capacity: { cpuMillis: Number.MAX_SAFE_INTEGER, memoryBytes: Number.MAX_SAFE_INTEGER },
-      promises: liar.decls.live().flatMap((w) => {
-        const at = liar.decls.get(w.name)?.generationAt ?? { wall: 0, logical: 0 }
-        return Array.from({ length: w.replicas }, (_, slot) => ({
-          workload: w.name,
-          slot,
-          generation: generationOf(w),
-          phase: 'running' as const,
-          since: since(at),
-          ready: true,
-          endpoints: [],
-        }))
-      }),
-    }))
+    startLying(liar, (state) => {
+      const times = liar.decls.generationTimes()
+      return {
+        ...state,
+        capacity: { cpuMillis: Number.MAX_SAFE_INTEGER, memoryBytes: Number.MAX_SAFE_INTEGER },
+        promises: liar.decls.live().flatMap((w) => {
+          const at = times.get(w.name) ?? { wall: 0, logical: 0 }
+          return Array.from({ length: w.replicas }, (_, slot) => ({
+            workload: w.name,
+            slot,
+            generation: generationOf(w),
+            phase: 'running' as const,
+            since: since(at),
+            ready: true,
+            endpoints: [],
+          }))
+        }),
+      }
+    })
     // A node crashes meanwhile: its slots are placed again, where the lie lets them run.
     await cluster.run(2000, () => workloads)
     cluster.random.pick(cluster.nodes.slice(1, -1)).crash()
