@@ -101,6 +101,8 @@ const BOUNDS: Record<number, Record<string, Bounds>> = {
     'flapping-link': [1500, undefined, 10, 21400],
     lossy: [14700, undefined, 10, 21460],
     'clock-skew': [5000, undefined, 31770, 21400],
+    'lying-member': [2300, undefined, 10, 21410],
+    'lying-member-credible': [7300, undefined, 10, 35410],
     churn: [3300, undefined, 20, 21610],
     'capacity-exhaustion': [2200, undefined, 10, 4230],
     'failed-rollout': [8500, undefined, 10, 22580],
