@@ -1,9 +1,9 @@
 import {
   ClaimIndex,
-  currentState,
   type Credence,
   credenceOf,
   credibleNode,
+  currentState,
   DEFAULT_MAX_CLOCK_OFFSET_MS,
   type DeclStore,
   generationOf,
@@ -207,7 +207,8 @@ export class ClusterView {
       const banned = this.#banned.has(id)
       const state = member === undefined || banned ? undefined : currentState(member)
       if (member?.status === 'dead') this.#lost.add(id)
-      if (member !== undefined && member.status !== 'dead' && state === undefined && !banned) this.#waiting.add(id)
+      if (member !== undefined && member.status !== 'dead' && state === undefined && !banned)
+        this.#waiting.add(id)
       else if (this.#waiting.size > 0) this.#waiting.delete(id)
       const made = this.#live.get(id)
       if (state === undefined) {
