@@ -1,4 +1,10 @@
-import { compareDeclVersions, type DeclEntry, normaliseWorkload, type Workload } from '@gary/protocol'
+import {
+  banName,
+  compareDeclVersions,
+  type DeclEntry,
+  normaliseWorkload,
+  type Workload,
+} from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
 import { Rejection } from '../src/net/rejections.js'
 import { declarationsRig } from './agent-rig.js'
@@ -97,5 +103,39 @@ describe('gossip', () => {
     expect(agent.rejections.counts()).toEqual({ [Rejection.TimestampAhead]: 1 })
     expect(agent.store.get('web')).toBeUndefined()
     expect(agent.store.get('db')?.version.origin).toBe('p')
+  })
+
+  test("ignores a banned member's writes, gossiped or pulled, its own ban's lifting among them", () => {
+    const { agent, port, clock } = declarationsRig('self')
+    const ban: DeclEntry = {
+      name: banName('p'),
+      version: { hlc: { wall: 1, logical: 0 }, origin: 'q' },
+      deleted: false,
+    }
+    expect(agent.gossiped('q', [ban])).toBe('accept')
+    expect(agent.gossiped('p', [written('p', 'web', clock.wallNow())])).toBe('ignore')
+    const lift: DeclEntry = {
+      name: banName('p'),
+      version: { hlc: { wall: 2, logical: 0 }, origin: 'p' },
+      deleted: true,
+    }
+    agent.pull('r')
+    port.answer(port.of('pull declarations', 'r')[0], [written('p', 'db', clock.wallNow()), lift])
+    expect(agent.store.get('web')).toBeUndefined()
+    expect(agent.store.get('db')).toBeUndefined()
+    expect(agent.store.banned()).toEqual(['p'])
+    expect(agent.rejections.counts()).toEqual({ [Rejection.DeclarationByBanned]: 3 })
+  })
+
+  test('ignores a member lifting its own ban, though its ban has not arrived yet', () => {
+    const { agent } = declarationsRig('self')
+    const lift: DeclEntry = {
+      name: banName('p'),
+      version: { hlc: { wall: 2, logical: 0 }, origin: 'p' },
+      deleted: true,
+    }
+    expect(agent.gossiped('p', [lift])).toBe('ignore')
+    expect(agent.store.get(banName('p'))).toBeUndefined()
+    expect(agent.rejections.counts()).toEqual({ [Rejection.OwnBanLifted]: 1 })
   })
 })
