@@ -7,7 +7,7 @@ import {
   inScope,
   NodeStateSchema,
   type RolloutStatus,
-  rollbackEntry,
+  rollbackAfterFailure,
   rolloutStatus,
   shardOf,
   type Workload,
@@ -553,12 +553,9 @@ export class Daemon implements ClusterApi {
       this.#log.warn({ workload, generation, reason: refused }, 'rollout failed: cannot roll back here')
       return
     }
-    const written = await this.#declarations!.update([workload], (current, version) => {
-      const spec = current?.workload
-      if (current === undefined || spec === undefined) return undefined
-      if (generationOf(spec) !== generation || spec.update.failureAction !== 'rollback') return undefined
-      return rollbackEntry(current, version, reason)
-    }).catch((err: Error) => {
+    const written = await this.#declarations!.update([workload], (current, version) =>
+      rollbackAfterFailure(current, generation, version, reason),
+    ).catch((err: Error) => {
       this.#log.warn(
         { workload, generation, err: err.message },
         'rollout failed: the rollback was not written',

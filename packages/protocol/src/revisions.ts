@@ -206,6 +206,22 @@ export function rollbackEntry(
   }
 }
 
+/**
+ * What a node whose rollout of `generation` failed declares (rule 8): the previous revision again,
+ * unless the declaration has moved on since or the workload asks to pause.
+ */
+export function rollbackAfterFailure(
+  current: DeclEntry | undefined,
+  generation: string,
+  version: DeclVersion,
+  reason: string,
+): DeclEntry | undefined {
+  const spec = current?.workload
+  if (current === undefined || spec === undefined) return undefined
+  if (generationOf(spec) !== generation || spec.update.failureAction !== 'rollback') return undefined
+  return rollbackEntry(current, version, reason)
+}
+
 /** The current revision recorded as history under `next`, the older records after it, trimmed. */
 function pushHistory(current: DeclEntry, next: Workload): RevisionRecord[] {
   const record: RevisionRecord = {

@@ -12,10 +12,9 @@ import {
   banName,
   type DeclEntry,
   DeclStore,
-  generationOf,
   inScope,
   type NodeState,
-  rollbackEntry,
+  rollbackAfterFailure,
   shardOf,
   type Workload,
 } from '@gary/protocol'
@@ -278,10 +277,8 @@ export class SimNode {
   /** A rollout failed here: the daemon's automatic rollback, the previous revision declared again. */
   #rollBack(failure: { workload: string; generation: string; reason: string }): void {
     const current = this.decls.get(failure.workload)
-    const spec = current?.workload
-    if (current === undefined || spec === undefined || generationOf(spec) !== failure.generation) return
-    if (spec.update.failureAction !== 'rollback') return
-    const entry = rollbackEntry(current, this.declarations.nextVersion(), failure.reason)
+    const version = this.declarations.nextVersion()
+    const entry = rollbackAfterFailure(current, failure.generation, version, failure.reason)
     if (entry !== undefined) this.#write([entry])
   }
 
