@@ -648,7 +648,11 @@ export class Daemon implements ClusterApi {
       this.#banned.add(peer)
       // Its connections are dropped, its promises and writes ignored (the cluster view, declarations).
       this.#log.warn({ peer }, 'member banned')
-      void this.#p2p?.hangUp(peerIdFromString(peer)).catch(() => {})
+      void this.#p2p
+        ?.hangUp(peerIdFromString(peer))
+        .catch((err: Error) =>
+          this.#log.debug({ peer, err: err.message }, 'hang-up on a banned member failed'),
+        )
     }
   }
 

@@ -166,7 +166,11 @@ export class EventService {
           if (backlog.length > request.limit)
             throw new EventStreamError(`it sent more than the ${request.limit} events asked for`)
         } else if (frame.type === 'end' && !request.follow) {
-          await stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => {})
+          await stream
+            .close({ signal: AbortSignal.timeout(5000) })
+            .catch((err: Error) =>
+              this.components.logger.debug({ peer: node, err: err.message }, 'event stream close failed'),
+            )
           return { node, backlog }
         } else if (frame.type === 'live' && request.follow) {
           return { node, backlog, live: this.#follow(node, stream, lp, signal) }

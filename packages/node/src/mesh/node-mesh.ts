@@ -152,7 +152,10 @@ export class NodeMesh {
     if (this.#asking.has(container)) return
     this.#asking.add(container)
     void lookup(container)
-      .catch(() => undefined)
+      .catch((err: Error) => {
+        this.components.logger.debug({ container, err: err.message }, 'container address lookup failed')
+        return undefined
+      })
       .then((address) => {
         this.#asking.delete(container)
         this.#addresses.set(container, address ?? null)
