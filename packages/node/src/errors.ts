@@ -1,4 +1,4 @@
-// The CLI loads this module: the protocol's index would bring zod and yaml along (270 more modules).
+// The CLI loads this module: the protocol's index would bring zod and yaml along (about 270 more modules).
 import { slotKey } from '@gary/protocol/slot-key'
 
 /** A problem the user can fix: the CLI prints the message alone, without a stack. */
