@@ -1,9 +1,9 @@
-import { once } from 'node:events'
 import type { Command } from 'commander'
 import type { EventView } from '../../api/routes.js'
 import { UserError } from '../../errors.js'
 import { nodeLabel } from '../../node-label.js'
 import { client, clientCommand, wholeNumber } from '../options.js'
+import { streamOutput } from '../stream-output.js'
 import { renderTable } from '../table.js'
 import type { CommandEntry } from './index.js'
 
@@ -33,19 +33,10 @@ export function add(program: Command, entry: CommandEntry): Command {
       if (options.node !== undefined) query.set('node', options.node as string)
       if (options.limit !== undefined) query.set('limit', wholeNumber('--limit', options.limit as string))
       if (options.follow === true) query.set('follow', '1')
-      const stop = new AbortController()
-      const interrupt = () => stop.abort()
-      process.once('SIGINT', interrupt)
-      process.once('SIGTERM', interrupt)
-      // EPIPE: whoever read the output (head, less) is gone.
-      process.stdout.once('error', interrupt)
-      const write = async (text: string) => {
-        if (!process.stdout.write(text))
-          await once(process.stdout, 'drain', { signal: stop.signal }).catch(() => {})
-      }
+      const { signal, write, close } = streamOutput()
       const rows: string[][] = []
       try {
-        for await (const item of client(options).stream<EventView>(`/v1/events?${query}`, stop.signal)) {
+        for await (const item of client(options).stream<EventView>(`/v1/events?${query}`, signal)) {
           if ('error' in item) {
             process.exitCode = 1
             if (options.json === true) await write(`${JSON.stringify(item)}\n`)
@@ -60,9 +51,7 @@ export function add(program: Command, entry: CommandEntry): Command {
           } else rows.push(row(item))
         }
       } finally {
-        process.off('SIGINT', interrupt)
-        process.off('SIGTERM', interrupt)
-        process.stdout.off('error', interrupt)
+        close()
       }
       if (options.json !== true && options.follow !== true) await write(`${renderTable(HEADER, rows)}\n`)
     })

@@ -1,9 +1,9 @@
-import { once } from 'node:events'
 import type { Command } from 'commander'
 import type { WorkloadRow } from '../../api/routes.js'
 import { UserError } from '../../errors.js'
 import type { LogItem } from '../../logs/sources.js'
 import { client, clientCommand, wholeNumber } from '../options.js'
+import { streamOutput } from '../stream-output.js'
 import type { CommandEntry } from './index.js'
 
 /** `gary logs NAME`: a workload's container output, from whichever node holds each slot. */
@@ -24,19 +24,10 @@ export function add(program: Command, entry: CommandEntry): Command {
       const prefixed = mode === 'global' || options.slot === undefined
       const prefix = (item: LogItem) =>
         !prefixed ? '' : mode === 'global' ? `[${name}@${item.node.slice(-8)}] ` : `[${name}/${item.slot}] `
-      const stop = new AbortController()
-      const interrupt = () => stop.abort()
-      process.once('SIGINT', interrupt)
-      process.once('SIGTERM', interrupt)
-      // EPIPE: whoever read the output (head, less) is gone.
-      process.stdout.once('error', interrupt)
-      const write = async (text: string) => {
-        if (!process.stdout.write(text))
-          await once(process.stdout, 'drain', { signal: stop.signal }).catch(() => {})
-      }
+      const { signal, write, close } = streamOutput()
       const path = `/v1/logs/${encodeURIComponent(name)}?${query}`
       try {
-        for await (const item of api.stream<LogItem | { error: string }>(path, stop.signal)) {
+        for await (const item of api.stream<LogItem | { error: string }>(path, signal)) {
           if (options.json === true) await write(`${JSON.stringify(item)}\n`)
           else if (!('slot' in item))
             throw new UserError(`the daemon failed while streaming logs: ${item.error}`)
@@ -46,9 +37,7 @@ export function add(program: Command, entry: CommandEntry): Command {
           if ('error' in item) process.exitCode = 1
         }
       } finally {
-        process.off('SIGINT', interrupt)
-        process.off('SIGTERM', interrupt)
-        process.stdout.off('error', interrupt)
+        close()
       }
     })
 }
