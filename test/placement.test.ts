@@ -249,20 +249,32 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
   )
 
   it(
-    'drains a node: its slots move to the others, then it takes work again',
+    'drains a node from another node: its slots move to the others, the drain outlasts its restart, then it takes work again',
     async () => {
       await apply('drained', spec('drained', 'replicas: 5'))
       await converged(live(), { drained: 5 })
       const target = await busiest()
-      expect(await target.cli('drain')).toMatchObject({ draining: true, changed: true })
+      const other = live().find((d) => d !== target)!
+      // Named by the end of its id, as `gary nodes` shows it.
+      expect(await other.cli('drain', target.peerId.slice(-8))).toMatchObject({
+        node: target.peerId,
+        draining: true,
+        changed: true,
+      })
       await waitFor('the drained node to hand every slot over', async () =>
         (await docker.list({ [LABELS.node]: target.peerId })).length === 0 ? true : undefined,
       )
       await converged(live(), { drained: 5 })
-      const other = live().find((d) => d !== target)!
-      const nodes = await other.cli<NodeView[]>('nodes')
-      expect(nodes.find((node) => node.id === target.peerId)?.draining).toBe(true)
+      const drainingSeen = async (by: DaemonProcess) =>
+        (await by.cli<NodeView[]>('nodes')).find((node) => node.id === target.peerId)?.draining
+      expect(await drainingSeen(other)).toBe(true)
 
+      // The drain is a declaration: the node reads it back from its data dir when it restarts.
+      await target.kill('SIGTERM')
+      await target.start()
+      await allAlive(live().length)
+      expect(await drainingSeen(target)).toBe(true)
+      expect(await docker.list({ [LABELS.node]: target.peerId })).toStrictEqual([])
       expect(await target.cli('drain', '--off')).toMatchObject({ draining: false, changed: true })
       await apply('more', spec('more', 'mode: global\nresources:\n  cpu: 50m\n  memory: 16Mi'))
       await converged(live(), { drained: 5, more: live().length })

@@ -5,6 +5,7 @@ import {
   formatIssues,
   generationOf,
   inScope,
+  type MemberMark,
   NodeStateSchema,
   type RolloutStatus,
   rollbackAfterFailure,
@@ -92,6 +93,8 @@ export class Daemon implements ClusterApi {
   readonly #blocked = new Set<string>()
   /** Members banned by the declarations: no connection with them, either way. */
   readonly #banned = new Set<string>()
+  /** A graceful stop under way: the node drains whatever its drain mark says. */
+  #leaving = false
   readonly #timers: NodeJS.Timeout[] = []
   #p2p?: P2P
   #gossip?: Gossip
@@ -217,6 +220,7 @@ export class Daemon implements ClusterApi {
     this.#gossip = new Gossip(p2p.services.pubsub)
     const trigger = () => {
       this.#applyBans()
+      this.#applyDrain()
       this.#reconciler?.viewChanged()
       this.#mesh?.viewChanged()
     }
@@ -236,6 +240,7 @@ export class Daemon implements ClusterApi {
     this.#declarations = declarations
     await declarations.start()
     this.#applyBans()
+    this.#applyDrain()
 
     const membership = new Membership(config, {
       p2p,
@@ -334,7 +339,8 @@ export class Daemon implements ClusterApi {
     if (reconciler === undefined || membership === undefined) return
     const held = reconciler.promises.length
     this.#log.info({ slots: held }, held > 0 ? 'leaving: handing every slot over' : 'leaving')
-    this.drain(true)
+    this.#leaving = true
+    this.#applyDrain()
     const deadline = this.#now() + timeoutMs
     // The pass that follows the drain says what cannot move: wait for it before trusting `handedOver`.
     const passes = reconciler.passes
@@ -420,20 +426,22 @@ export class Daemon implements ClusterApi {
   }
 
   /**
-   * Starts or ends this node's drain (rule 7): while draining it takes no new slots, and gives up
-   * each slot it holds once the successor the rules place for it runs. Returns whether it changed.
+   * Starts or ends this node's drain (rule 7) as its drain mark in the declarations says, or for
+   * a graceful stop: while draining it takes no new slots, and gives up each slot it holds once
+   * the successor the rules place for it runs. The mark is an operator's wish, written from any
+   * node; `draining` in this node's state is its own promise to honour it.
    */
-  drain(on: boolean): boolean {
-    const changed = this.#self!.update({ draining: on })
-    if (changed) {
-      this.#log.info(
-        { draining: on },
-        on ? 'draining: handing every slot over' : 'drain ended: taking work again',
-      )
-      this.#membership!.publishState()
-      this.#reconciler?.viewChanged()
-    }
-    return changed
+  #applyDrain(): void {
+    const self = this.#self!
+    const on =
+      this.#leaving || (this.#declarations?.store.marked('drain').includes(self.current.node) ?? false)
+    if (!self.update({ draining: on })) return
+    this.#log.info(
+      { draining: on },
+      on ? 'draining: handing every slot over' : 'drain ended: taking work again',
+    )
+    this.#membership?.publishState()
+    this.#reconciler?.viewChanged()
   }
 
   /**
@@ -631,8 +639,10 @@ export class Daemon implements ClusterApi {
     )
   }
 
-  ban(node: string, banned: boolean): Promise<boolean> {
-    return this.#declarations!.ban(node, banned)
+  async mark(mark: MemberMark, node: string, on: boolean): Promise<boolean> {
+    const changed = await this.#declarations!.mark(mark, node, on)
+    if (changed) this.#log.info({ mark, member: this.#label(node), on }, 'write accepted')
+    return changed
   }
 
   /** Follows the bans in the declarations: hangs up on members newly banned. */

@@ -16,13 +16,13 @@ export interface DeclVersion {
 
 /**
  * One name in the declaration store: a workload, or a tombstone that says it was deleted; or,
- * under a name `banName(node)`, a ban of a member (a tombstone there lifts the ban).
+ * under a name `markName(mark, node)`, a mark on a member (a tombstone there lifts it).
  */
 export interface DeclEntry {
   name: string
   version: DeclVersion
   deleted: boolean
-  /** Absent if and only if `deleted`, or a ban. */
+  /** Absent if and only if `deleted`, or a member mark. */
   workload?: Workload
   /** Which revision `workload` is: 1 for a name's first apply, one more per write (absent: 1). */
   revision?: number
@@ -60,15 +60,34 @@ export interface RevisionRecord {
   unset?: string[]
 }
 
-/** Names of ban entries start with this: no workload name can (names start with a-z or 0-9). */
-export const BAN_PREFIX = '@ban/'
+/**
+ * Marks an operator sets on a member, each an entry under its own name prefix (no workload name
+ * can start with `@`: names start with a-z or 0-9): a ban (every node drops the member), a drain
+ * (the member hands its slots over, as it promises of itself when it reads its own mark).
+ */
+export type MemberMark = 'ban' | 'drain'
+
+const MARK_PREFIXES: Record<MemberMark, string> = { ban: '@ban/', drain: '@drain/' }
+
+/** The store name of a mark on a member. */
+export const markName = (mark: MemberMark, node: string): string => `${MARK_PREFIXES[mark]}${node}`
 
 /** The store name of the ban of a member. */
-export const banName = (node: string): string => `${BAN_PREFIX}${node}`
+export const banName = (node: string): string => markName('ban', node)
 
-/** The member a ban entry names, or undefined for a workload's entry. */
-export const bannedBy = (entry: Pick<DeclEntry, 'name'>): string | undefined =>
-  entry.name.startsWith(BAN_PREFIX) ? entry.name.slice(BAN_PREFIX.length) : undefined
+/** The mark an entry sets and the member it names, or undefined for a workload's entry. */
+export function markOf(entry: Pick<DeclEntry, 'name'>): { mark: MemberMark; node: string } | undefined {
+  for (const mark of Object.keys(MARK_PREFIXES) as MemberMark[])
+    if (entry.name.startsWith(MARK_PREFIXES[mark]))
+      return { mark, node: entry.name.slice(MARK_PREFIXES[mark].length) }
+  return undefined
+}
+
+/** The member a ban entry names, or undefined for any other entry. */
+export const bannedBy = (entry: Pick<DeclEntry, 'name'>): string | undefined => {
+  const marked = markOf(entry)
+  return marked?.mark === 'ban' ? marked.node : undefined
+}
 
 /**
  * Why an entry from the network is not taken, or undefined if it is: members banned in the store
@@ -80,10 +99,10 @@ export function refusal(entry: DeclEntry, banned: ReadonlySet<string>): string |
   return undefined
 }
 
-const BanNameSchema = z
+const MarkNameSchema = z
   .string()
-  .max(BAN_PREFIX.length + 128)
-  .refine((name) => name.startsWith(BAN_PREFIX) && name.length > BAN_PREFIX.length, 'is not a ban name')
+  .max(Math.max(...Object.values(MARK_PREFIXES).map((prefix) => prefix.length)) + 128)
+  .refine((name) => (markOf({ name })?.node ?? '') !== '', 'is not a member mark')
 
 export const DeclVersionSchema = z.strictObject({ hlc: HlcSchema, origin: z.string().min(1).max(128) })
 
@@ -134,7 +153,7 @@ const RevisionRecordSchema = z.strictObject({
 /** A declaration entry from the network. Strict: a tombstone carries no workload, a live entry its own. */
 export const DeclEntrySchema: z.ZodType<DeclEntry> = z
   .strictObject({
-    name: z.union([BanNameSchema, WorkloadNameSchema]),
+    name: z.union([MarkNameSchema, WorkloadNameSchema]),
     version: DeclVersionSchema,
     deleted: z.boolean(),
     workload: WorkloadSchema.optional(),
@@ -144,7 +163,7 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
     history: z.array(RevisionRecordSchema).max(MAX_HISTORY).optional(),
   })
   .superRefine((entry, ctx) => {
-    const ban = bannedBy(entry) !== undefined
+    const mark = markOf(entry) !== undefined
     if (entry.deleted && (entry.history !== undefined || entry.rollback !== undefined))
       ctx.addIssue({ code: 'custom', path: ['history'], message: 'a tombstone keeps no revisions' })
     // An undo names an earlier write: bounded by its own version, which the clock bound bounds.
@@ -156,12 +175,16 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
         ctx.addIssue({ code: 'custom', path: ['history', index, 'revision'], message: 'must decrease' })
       newer = record.revision
     })
-    if (ban && (entry.revision ?? entry.cause ?? entry.rollback ?? entry.history) !== undefined)
-      ctx.addIssue({ code: 'custom', path: ['name'], message: 'a ban keeps no revisions' })
-    if ((entry.deleted || ban) && entry.workload !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['workload'], message: 'must be absent in a tombstone or a ban' })
+    if (mark && (entry.revision ?? entry.cause ?? entry.rollback ?? entry.history) !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'a member mark keeps no revisions' })
+    if ((entry.deleted || mark) && entry.workload !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workload'],
+        message: 'must be absent in a tombstone or a member mark',
+      })
     }
-    if (!entry.deleted && !ban && entry.workload === undefined) {
+    if (!entry.deleted && !mark && entry.workload === undefined) {
       ctx.addIssue({ code: 'custom', path: ['workload'], message: 'is required unless deleted' })
     }
     if (entry.workload !== undefined && entry.workload.name !== entry.name) {
@@ -227,9 +250,14 @@ export class DeclStore {
 
   /** The members banned now (ban entries that are not lifted), sorted. */
   banned(): string[] {
+    return this.marked('ban')
+  }
+
+  /** The members that carry `mark` now (its entries that are not lifted), sorted. */
+  marked(mark: MemberMark): string[] {
     return this.entries().flatMap((entry) => {
-      const node = bannedBy(entry)
-      return node !== undefined && !entry.deleted ? [node] : []
+      const marked = markOf(entry)
+      return marked?.mark === mark && !entry.deleted ? [marked.node] : []
     })
   }
 
@@ -244,7 +272,7 @@ export class DeclStore {
     return times
   }
 
-  /** Every entry, tombstones and bans included, sorted by name. */
+  /** Every entry, tombstones and member marks included, sorted by name. */
   entries(): DeclEntry[] {
     return [...this.#entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }

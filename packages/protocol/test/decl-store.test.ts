@@ -15,6 +15,7 @@ import {
   encodeDeclEntries,
   refusal as entryRefusal,
   MAX_DECL_MESSAGE_BYTES,
+  markName,
   normaliseWorkload,
   PROTOCOL_VERSION,
   type Workload,
@@ -347,6 +348,25 @@ describe('bans and generation times in the store', () => {
       { ...ban('liar', version(4)), revision: 2 },
       { ...ban('', version(4)) },
     ])
+      expect(decodeDeclEntries(encodeDeclEntries([bad as DeclEntry])).ok).toBe(false)
+  })
+
+  test('a drain is a member mark beside bans: each kind lists only its own members', () => {
+    const drain = (node: string, v: DeclVersion, lifted = false): DeclEntry => ({
+      name: markName('drain', node),
+      version: v,
+      deleted: lifted,
+    })
+    const entries = [ban('liar', version(2)), drain('n2', version(3)), drain('n3', version(4), true)]
+    const decoded = decodeDeclEntries(encodeDeclEntries(entries))
+    expect(decoded.ok && decoded.value).toEqual(entries)
+    const store = new DeclStore(entries)
+    expect(store.marked('drain')).toEqual(['n2'])
+    expect(store.banned()).toEqual(['liar'])
+    expect(store.live()).toEqual([])
+    // A member lifts its own drain (it was the operator's wish, not a sanction).
+    expect(entryRefusal(drain('n2', version(5, 'n2'), true), new Set())).toBeUndefined()
+    for (const bad of [{ ...drain('', version(4)) }, { ...drain('n2', version(4)), revision: 2 }])
       expect(decodeDeclEntries(encodeDeclEntries([bad as DeclEntry])).ok).toBe(false)
   })
 

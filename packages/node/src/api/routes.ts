@@ -2,6 +2,7 @@ import type { Capacity, ClusterEvent } from '@gary/protocol'
 import {
   type DeclEntry,
   generationOf,
+  type MemberMark,
   portConflicts,
   type RolloutStatus,
   WorkloadNameSchema,
@@ -67,12 +68,11 @@ export interface ClusterApi {
   slots(): SlotRow[]
   /** Every published port, where it is served, and the ready slots behind it. */
   endpoints(): EndpointRow[]
-  drain(on: boolean): boolean
   /**
-   * Bans a member (`banned`) or lifts its ban, for the whole cluster; resolves once durable, true
-   * when it changed anything.
+   * Sets or lifts a mark on a member for the whole cluster (a ban; a drain, which the member
+   * honours); resolves once durable, true when it changed anything.
    */
-  ban(node: string, banned: boolean): Promise<boolean>
+  mark(mark: MemberMark, node: string, on: boolean): Promise<boolean>
   /** Why this node refuses writes now, in one sentence, or undefined. */
   writesRefused(): string | undefined
   logs(workload: string, slot: number, options: LogOpenOptions): Promise<AsyncIterable<LogLine>>
@@ -106,7 +106,8 @@ export interface WorkloadRow {
 }
 
 const ApplyBody = z.strictObject({ text: z.string() })
-const DrainBody = z.strictObject({ on: z.boolean() })
+/** Without `node`, the node the API runs on drains; `node` is a member's id, name or unique part of its id. */
+const DrainBody = z.strictObject({ on: z.boolean(), node: z.string().min(1).max(128).optional() })
 const BanBody = z.strictObject({ node: z.string().min(1).max(128), banned: z.boolean() })
 const PartitionBody = z.strictObject({ peers: z.array(z.string()).max(1000) })
 const wholeNumber = z
@@ -152,6 +153,15 @@ function resolveNode(nodes: readonly NodeView[], given: string): string {
   throw new ApiRequestError(400, `${given} names ${matches.length} members: give more of the id`)
 }
 
+/** Refuses a string that is not a node id, in one sentence. */
+function nodeId(node: string): void {
+  try {
+    peerIdFromString(node)
+  } catch {
+    throw new ApiRequestError(400, `${node} is not a node id (see gary node ls)`)
+  }
+}
+
 /** The daemon's HTTP API: every route answers from this node's view of the whole cluster. */
 export function apiRoutes(
   daemon: ClusterApi,
@@ -164,9 +174,11 @@ export function apiRoutes(
     {
       method: 'POST',
       path: '/v1/drain',
-      handle: ({ body }) => {
-        const { on } = parse(DrainBody, body)
-        return { node: daemon.peerId, draining: on, changed: daemon.drain(on) }
+      handle: async ({ body }) => {
+        const { on, node: given } = parse(DrainBody, body)
+        const node = given === undefined ? daemon.peerId : resolveNode(daemon.nodes(), given)
+        refuseWrites(daemon)
+        return { node, draining: on, changed: await durable(() => daemon.mark('drain', node, on)) }
       },
     },
     {
@@ -174,14 +186,10 @@ export function apiRoutes(
       path: '/v1/ban',
       handle: async ({ body }) => {
         const { node, banned } = parse(BanBody, body)
-        try {
-          peerIdFromString(node)
-        } catch {
-          throw new ApiRequestError(400, `${node} is not a node id (see gary node ls)`)
-        }
+        nodeId(node)
         if (node === daemon.peerId) throw new ApiRequestError(400, 'a node cannot ban itself')
         refuseWrites(daemon)
-        return { node, banned, changed: await durable(() => daemon.ban(node, banned)) }
+        return { node, banned, changed: await durable(() => daemon.mark('ban', node, banned)) }
       },
     },
     {

@@ -1,6 +1,5 @@
 import {
   appliedEntry,
-  banName,
   DEFAULT_TOMBSTONE_KEEP_MS,
   type DeclEntry,
   DeclStore,
@@ -8,6 +7,8 @@ import {
   decodeDeclEntries,
   encodeDeclEntries,
   MAX_DECL_MESSAGE_BYTES,
+  type MemberMark,
+  markName,
   revisionOf,
   type Workload,
 } from '@gary/protocol'
@@ -157,13 +158,15 @@ export class Declarations {
   }
 
   /**
-   * Bans a member (`banned`), or lifts its ban: every node then drops its connections and
-   * ignores its promises and writes. Durable as `apply` is; false when nothing changes.
+   * Sets a mark on a member (`on`), or lifts it: a ban (every node then drops its connections and
+   * ignores its promises and writes), a drain (the member hands its slots over). Durable as
+   * `apply` is; false when nothing changes.
    */
-  async ban(node: string, banned: boolean): Promise<boolean> {
-    const current = this.store.get(banName(node))
-    if ((current !== undefined && !current.deleted) === banned) return false
-    await this.#written([{ name: banName(node), version: this.#nextVersion(), deleted: !banned }])
+  async mark(mark: MemberMark, node: string, on: boolean): Promise<boolean> {
+    const name = markName(mark, node)
+    const current = this.store.get(name)
+    if ((current !== undefined && !current.deleted) === on) return false
+    await this.#written([{ name, version: this.#nextVersion(), deleted: !on }])
     return true
   }
 
@@ -173,7 +176,7 @@ export class Declarations {
     const written: DeclEntry[] = []
     for (const name of names) {
       const current = this.store.get(name)
-      // A ban is lifted by `ban(node, false)`, not removed as a workload.
+      // A member mark is lifted by `mark(mark, node, false)`, not removed as a workload.
       if (current?.workload === undefined) {
         results.push({ name, outcome: 'not found' })
         continue

@@ -74,7 +74,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'get', description: 'list the declared workloads', load: () => import('./get.js') },
   {
     name: 'drain',
-    description: 'hand every slot of this node over to others, and take no new ones',
+    description: 'hand every slot of a node (this one without NODE) over to others, and take no new ones',
     load: () => import('./drain.js'),
   },
   {
