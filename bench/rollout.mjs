@@ -16,10 +16,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
-import { DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
+import { waitFor } from '../packages/node/dist/testing/index.js'
 import { DockerRuntime } from '../packages/runtime/dist/docker.js'
 import { ensureTestImage, TEST_IMAGE } from '../packages/runtime/dist/test-image.js'
+import { median, startDaemons, stopDaemons, swarmAvailable, swarmDone } from './engine-common.mjs'
 
 const { values } = parseArgs({
   options: {
@@ -34,7 +34,6 @@ const runs = Number(values.runs)
 const CPU_MILLIS = 100
 const MEMORY_BYTES = 32 * 2 ** 20
 const POLL_MS = 20
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
 const spread = (xs) => `${Math.min(...xs)} / ${median(xs)} / ${Math.max(...xs)}`
 
 const docker = new DockerRuntime()
@@ -140,34 +139,10 @@ async function swarmUpdate(run) {
   return ms
 }
 
-async function swarmAvailable() {
-  const info = await docker.docker.info()
-  if (info.Swarm?.LocalNodeState === 'active') return { ok: true, initialised: false }
-  try {
-    await docker.docker.swarmInit({ ListenAddr: '127.0.0.1:2377', AdvertiseAddr: '127.0.0.1' })
-    return { ok: true, initialised: true }
-  } catch (err) {
-    return { ok: false, reason: err.message }
-  }
-}
-
 let swarm = { ok: false, reason: 'not tried' }
 try {
-  for (let i = 0; i < nodes; i++) {
-    const dir = await mkdtemp(join(work, 'node-'))
-    const joinAddrs = i === 0 ? [] : [daemons[0].joinAddr]
-    daemons.push(
-      await new DaemonProcess({ dataDir: dir, join: joinAddrs, args: ['--runtime', 'docker'] }).start(),
-    )
-  }
-  await waitFor(
-    'all nodes alive and warm',
-    () => daemons.every((d) => d.hasLog('view complete: taking new work')),
-    {
-      timeoutMs: 60_000,
-    },
-  )
-  swarm = await swarmAvailable()
+  await startDaemons(work, nodes, daemons)
+  swarm = await swarmAvailable(docker)
   if (!swarm.ok) console.log(`swarm mode unavailable: ${swarm.reason}`)
   const sides = { gary: garyUpdate, ...(swarm.ok ? { swarm: swarmUpdate } : {}) }
   const names = Object.keys(sides)
@@ -188,15 +163,8 @@ try {
     `| ${replicas} | ${spread(times.gary)} ms |${swarm.ok ? ` ${spread(times.swarm)} ms | ${(g / median(times.swarm)).toFixed(2)} |` : ''}`,
   )
 } finally {
-  await Promise.all(daemons.map((d) => d.kill('SIGTERM')))
-  for (const d of daemons)
-    for (const c of await docker.list({ [LABELS.node]: d.peerId })) await docker.remove(c.id).catch(() => {})
-  if (swarm.ok)
-    await docker.docker
-      .getService('gary-bench-rollout')
-      .remove()
-      .catch(() => {})
-  if (swarm.initialised) await docker.docker.swarmLeave({ force: true }).catch(() => {})
+  await stopDaemons(daemons, docker)
+  await swarmDone(docker, swarm, 'gary-bench-rollout')
   await docker.close()
   await rm(work, { recursive: true, force: true })
 }

@@ -1,5 +1,6 @@
 import { ClusterEventSchema, type Decoded, WorkloadNameSchema } from '@gary/protocol'
 import { z } from 'zod'
+import { decodeJsonFrame, encodeJsonFrame } from '../net/json-frames.js'
 
 // The wire format of `/gary/<cluster>/events/1.0.0`: one request, then answer frames, each
 // length-prefixed JSON, validated here at the edge.
@@ -38,26 +39,10 @@ export type EventRequest = z.infer<typeof EventRequestSchema>
 /** What it answers: `event`s (at most `limit`), then `end`, or `live` and `event`s as they come; or an `error`. */
 export type EventFrame = z.infer<typeof EventFrameSchema>
 
-export const encodeEventRequest = (request: EventRequest): Uint8Array =>
-  new TextEncoder().encode(JSON.stringify(request))
-export const encodeEventFrame = (frame: EventFrame): Uint8Array =>
-  new TextEncoder().encode(JSON.stringify(frame))
+export const encodeEventRequest = (request: EventRequest): Uint8Array => encodeJsonFrame(request)
+export const encodeEventFrame = (frame: EventFrame): Uint8Array => encodeJsonFrame(frame)
 
 export const decodeEventRequest = (bytes: Uint8Array): Decoded<EventRequest> =>
-  decode(EventRequestSchema, bytes, 'event request')
+  decodeJsonFrame(EventRequestSchema, bytes, 'event request')
 export const decodeEventFrame = (bytes: Uint8Array): Decoded<EventFrame> =>
-  decode(EventFrameSchema, bytes, 'event frame')
-
-function decode<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): Decoded<T> {
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch {
-    return { ok: false, reason: `${what} is not UTF-8 JSON` }
-  }
-  const result = schema.safeParse(json)
-  if (result.success) return { ok: true, value: result.data }
-  const issue = result.error.issues[0]
-  const path = issue?.path.length ? `${issue.path.join('.')}: ` : ''
-  return { ok: false, reason: `bad ${what}: ${path}${issue?.message ?? 'invalid'}` }
-}
+  decodeJsonFrame(EventFrameSchema, bytes, 'event frame')

@@ -5,6 +5,14 @@ import { type LengthPrefixedStream, lpStream } from 'it-length-prefixed-stream'
 import { EventStreamError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { merge } from '../logs/sources.js'
+import { clusterNames } from '../net/names.js'
+import {
+  endWithReader,
+  errorMessage as message,
+  StreamLives,
+  sendLast,
+  serveProtocol,
+} from '../net/streams.js'
 import {
   decodeEventFrame,
   decodeEventRequest,
@@ -61,30 +69,24 @@ export interface EventServiceComponents {
  */
 export class EventService {
   readonly protocol: string
-  readonly #live = new Set<AbortController>()
+  readonly #lives = new StreamLives('event reader gone')
 
   constructor(
     private readonly init: EventServiceInit,
     private readonly components: EventServiceComponents,
   ) {
-    this.protocol = `/gary/${init.cluster}/events/1.0.0`
+    this.protocol = clusterNames(init.cluster).protocols.events
   }
 
   async start(): Promise<void> {
-    const maxStreams = this.init.maxStreams ?? 32
-    await this.components.libp2p.handle(
-      this.protocol,
-      ({ stream, connection }) => {
-        void this.#serve(stream, connection.remotePeer.toString())
-      },
-      { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams },
+    await serveProtocol(this.components.libp2p, this.protocol, this.init.maxStreams ?? 32, (stream, peer) =>
+      this.#serve(stream, peer),
     )
   }
 
   async stop(): Promise<void> {
     await this.components.libp2p.unhandle(this.protocol)
-    for (const controller of this.#live) controller.abort(new Error('this node is stopping'))
-    this.#live.clear()
+    this.#lives.endAll()
   }
 
   /**
@@ -94,7 +96,7 @@ export class EventService {
   async read(options: EventReadOptions): Promise<AsyncIterable<EventItem>> {
     const limit = Math.min(options.limit ?? MAX_EVENTS_PER_REQUEST, MAX_EVENTS_PER_REQUEST)
     const { filter, follow } = options
-    const life = this.#track(options.signal)
+    const life = this.#lives.track(options.signal)
     const { ring } = this.components
     // Subscribed before the list is taken, with no await between: nothing falls in the gap.
     const local = follow ? new BoundedQueue<ClusterEvent>(this.init.maxBacklog ?? 1000) : undefined
@@ -231,7 +233,7 @@ export class EventService {
 
   async #serve(stream: Stream, peer: string): Promise<void> {
     const { logger, ring } = this.components
-    const life = this.#track()
+    const life = this.#lives.track()
     const lp = lpStream(stream, { maxDataLength: MAX_EVENT_REQUEST_BYTES })
     let sent = 0
     let outcome = 'served'
@@ -264,10 +266,7 @@ export class EventService {
         })
       const backlog = ring.list(filter, limit)
       // The reader sends nothing more: a read ends only when it closes its side or resets the stream.
-      lp.read().then(
-        () => life.abort(),
-        () => life.abort(),
-      )
+      endWithReader(lp, life)
       life.signal.addEventListener('abort', () => queue?.end(), { once: true })
       for (const event of backlog) {
         await lp.write(encodeEventFrame({ type: 'event', event }), { signal: life.signal })
@@ -299,23 +298,6 @@ export class EventService {
       logger.debug({ peer, sent, outcome }, 'event stream served')
     }
   }
-
-  /** A controller this service aborts when it stops, aborted too by `signal`. */
-  #track(signal?: AbortSignal): { signal: AbortSignal; abort(): void; done(): void } {
-    const controller = new AbortController()
-    const abort = () => controller.abort(signal?.reason)
-    if (signal?.aborted === true) abort()
-    else signal?.addEventListener('abort', abort, { once: true })
-    this.#live.add(controller)
-    return {
-      signal: controller.signal,
-      abort: () => controller.abort(new Error('event reader gone')),
-      done: () => {
-        signal?.removeEventListener('abort', abort)
-        this.#live.delete(controller)
-      },
-    }
-  }
 }
 
 interface Remote {
@@ -333,15 +315,13 @@ async function* tagLocal(self: string, queue: BoundedQueue<ClusterEvent>): Async
   }
 }
 
-/** Sends a last error frame and closes; a stream that cannot take it is reset. */
-async function refuse(stream: Stream, lp: LengthPrefixedStream<Stream>, reason: string): Promise<void> {
-  try {
-    const frame: EventFrame = { type: 'error', message: reason.slice(0, MAX_EVENT_ERROR_CHARS) }
-    await lp.write(encodeEventFrame(frame), { signal: AbortSignal.timeout(5000) })
-    await stream.close({ signal: AbortSignal.timeout(5000) })
-  } catch (err) {
-    stream.abort(err as Error)
-  }
+/** Sends a last error frame and closes. */
+function refuse(stream: Stream, lp: LengthPrefixedStream<Stream>, reason: string): Promise<void> {
+  return sendLast(
+    stream,
+    lp,
+    encodeEventFrame({ type: 'error', message: reason.slice(0, MAX_EVENT_ERROR_CHARS) }),
+  )
 }
 
 /** Runs `task` over `items`, at most `size` at once, answers in the items' order. */
@@ -357,5 +337,3 @@ async function pool<T, R>(items: readonly T[], size: number, task: (item: T) => 
   await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker))
   return results
 }
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err))

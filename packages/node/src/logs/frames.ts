@@ -1,5 +1,6 @@
 import { type Decoded, MAX_REPLICAS, WorkloadNameSchema } from '@gary/protocol'
 import { z } from 'zod'
+import { decodeJsonFrame, encodeJsonFrame } from '../net/json-frames.js'
 
 // The wire format of `/gary/<cluster>/logs/1.0.0`: one request, then answer frames, each
 // length-prefixed JSON, validated here at the edge.
@@ -49,33 +50,19 @@ export type LogRequest = z.infer<typeof LogRequestSchema>
 export type LogFrame = z.infer<typeof LogFrameSchema>
 
 export function encodeLogRequest(request: LogRequest): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(request))
+  return encodeJsonFrame(request)
 }
 
 export function encodeLogFrame(frame: LogFrame): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(frame))
+  return encodeJsonFrame(frame)
 }
 
 export function decodeLogRequest(bytes: Uint8Array): Decoded<LogRequest> {
-  return decode(LogRequestSchema, bytes, 'log request')
+  return decodeJsonFrame(LogRequestSchema, bytes, 'log request')
 }
 
 export function decodeLogFrame(bytes: Uint8Array): Decoded<LogFrame> {
-  return decode(LogFrameSchema, bytes, 'log frame')
-}
-
-function decode<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): Decoded<T> {
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch {
-    return { ok: false, reason: `${what} is not UTF-8 JSON` }
-  }
-  const result = schema.safeParse(json)
-  if (result.success) return { ok: true, value: result.data }
-  const issue = result.error.issues[0]
-  const path = issue?.path.length ? `${issue.path.join('.')}: ` : ''
-  return { ok: false, reason: `bad ${what}: ${path}${issue?.message ?? 'invalid'}` }
+  return decodeJsonFrame(LogFrameSchema, bytes, 'log frame')
 }
 
 /** Cuts a line to what a frame carries, marking the cut. */

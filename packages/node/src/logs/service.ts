@@ -7,6 +7,13 @@ import { LogStreamError, SlotNotHeldError, SlotNotPlacedError } from '../errors.
 import { type Logger, swallowed } from '../logger.js'
 import { clusterNames } from '../net/names.js'
 import {
+  endWithReader,
+  errorMessage as message,
+  StreamLives,
+  sendLast,
+  serveProtocol,
+} from '../net/streams.js'
+import {
   cutLine,
   decodeLogFrame,
   decodeLogRequest,
@@ -58,7 +65,7 @@ export interface LogServiceComponents {
  */
 export class LogService {
   readonly protocol: string
-  readonly #live = new Set<AbortController>()
+  readonly #lives = new StreamLives('log reader gone')
   #stopping = false
 
   constructor(
@@ -69,26 +76,20 @@ export class LogService {
   }
 
   async start(): Promise<void> {
-    const maxStreams = this.init.maxStreams ?? 128
-    await this.components.libp2p.handle(
-      this.protocol,
-      ({ stream, connection }) => {
-        void this.#serve(stream, connection.remotePeer.toString())
-      },
-      { maxInboundStreams: maxStreams, maxOutboundStreams: maxStreams },
+    await serveProtocol(this.components.libp2p, this.protocol, this.init.maxStreams ?? 128, (stream, peer) =>
+      this.#serve(stream, peer),
     )
   }
 
   async stop(): Promise<void> {
     this.#stopping = true
     await this.components.libp2p.unhandle(this.protocol)
-    for (const controller of this.#live) controller.abort(new Error('this node is stopping'))
-    this.#live.clear()
+    this.#lives.endAll()
   }
 
   /** Log streams open now, served or read. */
   get streams(): number {
-    return this.#live.size
+    return this.#lives.size
   }
 
   /**
@@ -112,7 +113,7 @@ export class LogService {
   }
 
   async *#local(container: string, options: LogOpenOptions): AsyncGenerator<LogLine> {
-    const life = this.#track(options.signal)
+    const life = this.#lives.track(options.signal)
     try {
       yield* this.components.runtime.logs(container, {
         follow: options.follow === true,
@@ -130,7 +131,7 @@ export class LogService {
     slot: number,
     options: LogOpenOptions,
   ): Promise<AsyncIterable<LogLine>> {
-    const life = this.#track(options.signal)
+    const life = this.#lives.track(options.signal)
     const opening = AbortSignal.any([life.signal, AbortSignal.timeout(this.init.openTimeoutMs ?? 5000)])
     let stream: Stream
     try {
@@ -221,7 +222,7 @@ export class LogService {
   async #serve(stream: Stream, peer: string): Promise<void> {
     const { logger, runtime } = this.components
     // Aborted when the reader resets or closes the stream, or when this node stops.
-    const life = this.#track()
+    const life = this.#lives.track()
     const lp = lpStream(stream, { maxDataLength: MAX_LOG_REQUEST_BYTES })
     const context: Record<string, unknown> = { peer }
     let lines = 0
@@ -251,10 +252,7 @@ export class LogService {
         return
       }
       // The reader sends nothing more: a read ends only when it closes its side or resets the stream.
-      lp.read().then(
-        () => life.abort(),
-        () => life.abort(),
-      )
+      endWithReader(lp, life)
       await lp.write(encodeLogFrame({ type: 'ok' }), { signal: life.signal })
       const source = runtime.logs(container, {
         follow,
@@ -288,37 +286,18 @@ export class LogService {
     }
   }
 
-  /** Sends a last error frame and closes; a stream that cannot take it is reset. */
-  async #refuse(
+  /** Sends a last error frame and closes. */
+  #refuse(
     stream: Stream,
     lp: LengthPrefixedStream<Stream>,
     code: ErrorFrame['code'],
     reason: string,
   ): Promise<void> {
-    try {
-      const frame: ErrorFrame = { type: 'error', code, message: reason.slice(0, MAX_ERROR_CHARS) }
-      await lp.write(encodeLogFrame(frame), { signal: AbortSignal.timeout(5000) })
-      await stream.close({ signal: AbortSignal.timeout(5000) })
-    } catch (err) {
-      stream.abort(err as Error)
-    }
-  }
-
-  /** A controller this service aborts when it stops, aborted too by `signal`. */
-  #track(signal?: AbortSignal): { signal: AbortSignal; abort(): void; done(): void } {
-    const controller = new AbortController()
-    const abort = () => controller.abort(signal?.reason)
-    if (signal?.aborted === true) abort()
-    else signal?.addEventListener('abort', abort, { once: true })
-    this.#live.add(controller)
-    return {
-      signal: controller.signal,
-      abort: () => controller.abort(new Error('log reader gone')),
-      done: () => {
-        signal?.removeEventListener('abort', abort)
-        this.#live.delete(controller)
-      },
-    }
+    return sendLast(
+      stream,
+      lp,
+      encodeLogFrame({ type: 'error', code, message: reason.slice(0, MAX_ERROR_CHARS) }),
+    )
   }
 }
 
@@ -328,5 +307,3 @@ function frameError(node: string, frame: ErrorFrame): Error {
   const text = `node ${node}: ${frame.message}`
   return frame.code === 'not-held' ? new SlotNotHeldError(text) : new LogStreamError(text)
 }
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err))

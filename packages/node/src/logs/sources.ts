@@ -1,5 +1,6 @@
 import type { LogLine } from '@gary/runtime'
 import type { SlotRow } from '../api/slot-rows.js'
+import { errorMessage as message } from '../net/streams.js'
 
 /** One container whose logs can be read: a slot and the node holding it. */
 export interface LogSource {
@@ -33,8 +34,6 @@ export function logSources(
     .map((row) => ({ slot: row.slot, node: row.node! }))
     .sort((a, b) => a.slot - b.slot || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
 }
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
 
 /** One line of a workload's logs as the API streams it, or why a source could not be read. */
 export type LogItem =

@@ -29,6 +29,8 @@ export interface ClusterNames {
     declarationSync: string
     /** A slot's container logs, streamed from the node that holds it. */
     logs: string
+    /** A node's own events (`gary events`), streamed from it. */
+    events: string
   }
 }
 
@@ -51,6 +53,7 @@ export function clusterNames(cluster: string): ClusterNames {
       note: protocol('note'),
       declarationSync: protocol('decl-sync'),
       logs: protocol('logs'),
+      events: protocol('events'),
     },
   }
 }
