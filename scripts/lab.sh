@@ -379,6 +379,10 @@ case "$cmd" in
       command -v "$tool" >/dev/null || die "$tool is missing (bash scripts/ensure-docker.sh installs what the lab needs)"
     done
     [ -f "$REPO/packages/node/dist/cli.js" ] || die "build first: npx tsc -b"
+    # Each machine mounts a /tmp of its own over the host's: a checkout under /tmp is not there.
+    case "$REPO/" in
+      /tmp/*) die "the checkout is under /tmp ($REPO), which every machine replaces with its own /tmp: clone it elsewhere" ;;
+    esac
     teardown
     check_subnet_free
     mkdir -p "$STATE"
