@@ -288,6 +288,7 @@ export class Daemon implements ClusterApi {
         ring: this.#events,
         logger: this.#log,
         self,
+        wallNow: this.#wallNow,
         members: () =>
           this.#membership!.table.list()
             .filter((member) => member.status !== 'dead')

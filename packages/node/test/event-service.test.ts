@@ -100,8 +100,8 @@ describe('EventService over real libp2p connections', () => {
     readerRing = new EventRing({}, { self: reader.peerId.toString(), wallNow: () => (wall += 10) })
     const service = (libp2p: P2P, ring: EventRing) =>
       new EventService(
-        { cluster: 'test', openTimeoutMs: 3000 },
-        { libp2p, ring, logger, self: libp2p.peerId.toString(), members: () => members },
+        { cluster: 'test', openTimeoutMs: 3000, rejoinMs: 50 },
+        { libp2p, ring, logger, self: libp2p.peerId.toString(), wallNow: () => wall, members: () => members },
       )
     holderEvents = service(holder, holderRing)
     readerEvents = service(reader, readerRing)
@@ -153,6 +153,30 @@ describe('EventService over real libp2p connections', () => {
     readerRing.record({ kind: 'dead', member: liarId })
     await waitFor('both new events', () => seen.length === 2)
     expect(seen.map((item) => 'event' in item && item.event.kind).sort()).toEqual(['dead', 'exited'])
+    reading.abort()
+    await done
+  })
+
+  test('following picks up a member that appears after the read began, from when the read began', async () => {
+    members = []
+    holderRing.record({ kind: 'declared', workload: 'before' })
+    wall += 1 // a millisecond passes before the read
+    const reading = new AbortController()
+    const items = await readerEvents.read({ filter: {}, follow: true, signal: reading.signal })
+    const seen: EventItem[] = []
+    const done = (async () => {
+      for await (const item of items) seen.push(item)
+    })()
+    const fromHolder = () =>
+      seen.flatMap((item) => ('event' in item && item.event.node === holderId ? [item.event] : []))
+    await waitFor('the backlog of the reader itself', () => seen.length > 0)
+    // The holder joins: what it records from now on reaches the follower, what it had before not.
+    holderRing.record({ kind: 'declared', workload: 'after' })
+    members = [holderId]
+    await waitFor('the newcomer’s event', () => fromHolder().some((e) => e.workload === 'after'))
+    holderRing.record({ kind: 'declared', workload: 'later' })
+    await waitFor('the newcomer followed', () => fromHolder().some((e) => e.workload === 'later'))
+    expect(fromHolder().map((e) => e.workload)).toEqual(['after', 'later'])
     reading.abort()
     await done
   })

@@ -50,6 +50,8 @@ export interface EventServiceInit {
   concurrency?: number
   /** New events a follower may fall behind by before its stream ends. Default 1000. */
   maxBacklog?: number
+  /** While following, how often to look for members not followed yet, ms. Default 1000. */
+  rejoinMs?: number
 }
 
 export interface EventServiceComponents {
@@ -58,6 +60,8 @@ export interface EventServiceComponents {
   logger: Logger
   /** This node's peer id. */
   self: string
+  /** Wall-clock milliseconds: when a member joining a follow is asked from. */
+  wallNow(): number
   /** The members to ask for their events (those that may answer: not dead). */
   members(): string[]
 }
@@ -128,14 +132,19 @@ export class EventService {
     }
     const backlog = [...own, ...remotes.flatMap((remote) => remote.backlog ?? [])].sort(compareEvents)
     const errors = remotes.flatMap((remote) => (remote.error === undefined ? [] : [remote]))
-    const lives = remotes.flatMap((remote) => (remote.live === undefined ? [] : [remote.live]))
+    const follows = follow ? new Follows(this.components.wallNow, request.since) : undefined
+    const lives = remotes.flatMap((remote) =>
+      remote.live === undefined ? [] : [follows!.watched(remote.node, remote.live)],
+    )
+    for (const remote of remotes) if (remote.error !== undefined) follows?.failed(remote.node)
+    const newcomers = follows && this.#newcomers(follows, request, life.signal)
     const self = this.components.self
     return (async function* () {
       try {
         for (const { node, error } of errors) yield { node, error: error as string }
         for (const event of backlog.slice(-limit)) yield { event }
         if (local === undefined) return
-        yield* merge<EventItem>([tagLocal(self, local), ...lives])
+        yield* merge<EventItem>([tagLocal(self, local), ...lives], newcomers)
       } finally {
         unsubscribe()
         local?.end()
@@ -144,6 +153,39 @@ export class EventService {
         for (const live of lives) void live.return(undefined)
       }
     })()
+  }
+
+  /**
+   * While following: members not followed yet (joined after the read began, back after their
+   * stream ended) are asked for what they recorded since, then followed. A node that cannot be
+   * read says so once, and is asked again at most every `RETRY_MS`, until it answers.
+   */
+  async *#newcomers(
+    follows: Follows,
+    request: EventRequest,
+    signal: AbortSignal,
+  ): AsyncGenerator<AsyncGenerator<EventItem>> {
+    const every = this.init.rejoinMs ?? 1000
+    while (await pause(every, signal)) {
+      for (const node of this.components.members()) {
+        if (node === this.components.self || !follows.due(node)) continue
+        const since = follows.asking(node)
+        const remote = await this.#open(node, { ...request, since, limit: MAX_EVENTS_PER_REQUEST }, signal)
+        if (signal.aborted) return
+        if (remote.error !== undefined) {
+          if (follows.failed(node)) yield once({ node, error: remote.error })
+          continue
+        }
+        const { backlog = [], live } = remote
+        yield follows.watched(
+          node,
+          (async function* () {
+            for (const event of backlog) yield { event }
+            if (live !== undefined) yield* live
+          })(),
+        )
+      }
+    }
   }
 
   /** Asks one node for its events: what it has, then (following) a generator of what comes. */
@@ -305,6 +347,88 @@ interface Remote {
   backlog?: ClusterEvent[]
   live?: AsyncGenerator<EventItem>
   error?: string
+}
+
+/** How long a member that could not be read waits before it is asked again, ms. */
+const RETRY_MS = 5000
+
+/** The members a follow reads, and since when to ask each that is not read now. */
+class Follows {
+  /** Read now. */
+  readonly #reading = new Set<string>()
+  /** Not read now: when each may be asked again, and from when. */
+  readonly #idle = new Map<string, { at: number; since: number }>()
+  /** Failed the last time they were asked: said once. */
+  readonly #failing = new Set<string>()
+  readonly #start: number
+
+  constructor(
+    private readonly wallNow: () => number,
+    private readonly since: number | undefined,
+  ) {
+    this.#start = wallNow()
+  }
+
+  /** Whether `node` is to be asked now: not read, and not waiting out a failure. */
+  due(node: string): boolean {
+    if (this.#reading.has(node)) return false
+    const idle = this.#idle.get(node)
+    return idle === undefined || idle.at <= this.wallNow()
+  }
+
+  /** `node` is asked now: from when (a newcomer since the read began, a returning one since its stream ended). */
+  asking(node: string): number {
+    this.#reading.add(node)
+    const from = this.#idle.get(node)?.since ?? this.#start
+    return Math.max(this.since ?? 0, from)
+  }
+
+  /** `node` could not be read; true the first time in a row (say so then only). */
+  failed(node: string): boolean {
+    this.#reading.delete(node)
+    this.#idle.set(node, { at: this.wallNow() + RETRY_MS, since: this.#idle.get(node)?.since ?? this.#start })
+    const first = !this.#failing.has(node)
+    this.#failing.add(node)
+    return first
+  }
+
+  /** `items`, read from `node`; when they end, the node may be asked again from then. */
+  watched(node: string, items: AsyncGenerator<EventItem>): AsyncGenerator<EventItem> {
+    this.#reading.add(node)
+    this.#failing.delete(node)
+    const ended = () => {
+      this.#reading.delete(node)
+      const now = this.wallNow()
+      this.#idle.set(node, { at: now + RETRY_MS, since: now })
+    }
+    return (async function* () {
+      try {
+        yield* items
+      } finally {
+        ended()
+      }
+    })()
+  }
+}
+
+/** Waits `ms`; false when `signal` ended the wait. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', stop)
+      resolve(true)
+    }, ms)
+    const stop = () => {
+      clearTimeout(timer)
+      resolve(false)
+    }
+    signal.addEventListener('abort', stop, { once: true })
+  })
+}
+
+async function* once(item: EventItem): AsyncGenerator<EventItem> {
+  yield item
 }
 
 async function* tagLocal(self: string, queue: BoundedQueue<ClusterEvent>): AsyncGenerator<EventItem> {

@@ -92,22 +92,52 @@ async function* once<T>(value: T): AsyncGenerator<T> {
   yield value
 }
 
-/** Interleaves generators that never throw, as their values come. */
-export async function* merge<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
-  const pending = new Map<number, Promise<{ index: number; result: IteratorResult<T> }>>()
+/**
+ * Interleaves generators that never throw, as their values come; `more`, when given, yields
+ * further generators to interleave as they appear (members that join while following).
+ */
+export async function* merge<T>(
+  sources: AsyncGenerator<T>[],
+  more?: AsyncGenerator<AsyncGenerator<T>>,
+): AsyncGenerator<T> {
+  type Next = { index: number; result: IteratorResult<T> } | { added: IteratorResult<AsyncGenerator<T>> }
+  const all = [...sources]
+  const pending = new Map<number, Promise<Next>>()
   const pull = (index: number) =>
     pending.set(
       index,
-      sources[index]!.next().then((result) => ({ index, result })),
+      all[index]!.next().then((result) => ({ index, result })),
     )
-  for (let index = 0; index < sources.length; index++) pull(index)
-  while (pending.size > 0) {
-    const { index, result } = await Promise.race(pending.values())
-    if (result.done === true) {
-      pending.delete(index)
-      continue
+  for (let index = 0; index < all.length; index++) pull(index)
+  // Index -1 is `more`'s own next.
+  const pullMore = () =>
+    more &&
+    pending.set(
+      -1,
+      more.next().then((added) => ({ added })),
+    )
+  pullMore()
+  try {
+    while (pending.size > 0) {
+      const next = await Promise.race(pending.values())
+      if ('added' in next) {
+        pending.delete(-1)
+        if (next.added.done === true) continue
+        all.push(next.added.value)
+        pull(all.length - 1)
+        pullMore()
+        continue
+      }
+      if (next.result.done === true) {
+        pending.delete(next.index)
+        continue
+      }
+      yield next.result.value
+      pull(next.index)
     }
-    yield result.value
-    pull(index)
+  } finally {
+    // The sources `more` added are this merge's to end.
+    for (const source of all.slice(sources.length)) void source.return(undefined)
+    void more?.return(undefined)
   }
 }
