@@ -36,16 +36,24 @@ const route = fc.constantFrom(
   '/v1/apply',
   '/v1/drain',
   '/v1/ban',
+  '/v1/scale',
+  '/v1/endpoints',
+  '/v1/events',
   '/v1/test/partition',
+  '/metrics',
+  '/v1/ui/stream',
   '/',
   '/v1',
 )
 const path = fc.oneof(
   route,
-  fc.tuple(fc.constantFrom('/v1/workloads/', '/v1/logs/'), segment).map(([a, b]) => a + b),
+  fc.tuple(fc.constantFrom('/v1/workloads/', '/v1/logs/', '/v1/rollout/'), segment).map(([a, b]) => a + b),
+  fc
+    .tuple(segment, fc.constantFrom('/history', '/restart', '/rollback'))
+    .map(([name, action]) => `/v1/workloads/${name}${action}`),
   fc
     .tuple(
-      fc.constantFrom('/v1/logs/web', '/v1/workloads', '/v1/nodes'),
+      fc.constantFrom('/v1/logs/web', '/v1/workloads', '/v1/nodes', '/v1/events'),
       fc.array(fc.tuple(segment, segment), { maxLength: 4 }),
     )
     .map(([base, query]) => `${base}?${query.map(([k, v]) => `${k}=${v}`).join('&')}`),
