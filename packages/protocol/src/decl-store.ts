@@ -5,6 +5,7 @@ import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { hlcCompare } from './hlc.js'
 import { type Hlc, HlcSchema } from './node-state.js'
 import { generationSince, MAX_CAUSE, MAX_HISTORY, MAX_ROLLBACK_REASON } from './revisions.js'
+import { isSealedName, SealedSchema } from './secrets.js'
 import { type Workload, WorkloadNameSchema, WorkloadSchema } from './spec.js'
 
 /** Who wrote a declaration, and when: larger versions win. */
@@ -22,7 +23,7 @@ export interface DeclEntry {
   name: string
   version: DeclVersion
   deleted: boolean
-  /** Absent if and only if `deleted`, or a member mark. */
+  /** Absent if and only if `deleted`, a member mark, or a secret. */
   workload?: Workload
   /** Which revision `workload` is: 1 for a name's first apply, one more per write (absent: 1). */
   revision?: number
@@ -35,6 +36,11 @@ export interface DeclEntry {
   rollback?: RollbackMark
   /** Earlier revisions, newest first (`revisions.ts`), each as what differs from the next newer one. */
   history?: RevisionRecord[]
+  /**
+   * Under a secret's or a registry login's name (`secrets.ts`), and only there: its value,
+   * sealed under the key derived from the cluster key. Absent in a tombstone.
+   */
+  sealed?: string
 }
 
 /** What an automatic rollback undid, and why. */
@@ -99,6 +105,8 @@ export function refusal(entry: DeclEntry, banned: ReadonlySet<string>): string |
   return undefined
 }
 
+const SealedNameSchema = z.string().max(300).refine(isSealedName, 'is not a secret name')
+
 const MarkNameSchema = z
   .string()
   .max(Math.max(...Object.values(MARK_PREFIXES).map((prefix) => prefix.length)) + 128)
@@ -131,6 +139,7 @@ const WORKLOAD_FIELDS = [
   'update',
   'labels',
   'redeploy',
+  'secrets',
 ] as const
 const workloadField = z.enum(WORKLOAD_FIELDS)
 
@@ -153,7 +162,7 @@ const RevisionRecordSchema = z.strictObject({
 /** A declaration entry from the network. Strict: a tombstone carries no workload, a live entry its own. */
 export const DeclEntrySchema: z.ZodType<DeclEntry> = z
   .strictObject({
-    name: z.union([MarkNameSchema, WorkloadNameSchema]),
+    name: z.union([MarkNameSchema, SealedNameSchema, WorkloadNameSchema]),
     version: DeclVersionSchema,
     deleted: z.boolean(),
     workload: WorkloadSchema.optional(),
@@ -161,9 +170,24 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
     cause: z.string().max(MAX_CAUSE).optional(),
     rollback: RollbackMarkSchema.optional(),
     history: z.array(RevisionRecordSchema).max(MAX_HISTORY).optional(),
+    sealed: SealedSchema.optional(),
   })
   .superRefine((entry, ctx) => {
     const mark = markOf(entry) !== undefined
+    const sealedName = isSealedName(entry.name)
+    if (
+      sealedName &&
+      (entry.revision ?? entry.cause ?? entry.rollback ?? entry.history ?? entry.workload) !== undefined
+    )
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'a secret keeps no workload or revisions' })
+    if (sealedName && entry.deleted === (entry.sealed !== undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sealed'],
+        message: 'is required in a secret, and absent in its tombstone',
+      })
+    if (!sealedName && entry.sealed !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['sealed'], message: 'is only for secrets' })
     if (entry.deleted && (entry.history !== undefined || entry.rollback !== undefined))
       ctx.addIssue({ code: 'custom', path: ['history'], message: 'a tombstone keeps no revisions' })
     // An undo names an earlier write: bounded by its own version, which the clock bound bounds.
@@ -184,7 +208,7 @@ export const DeclEntrySchema: z.ZodType<DeclEntry> = z
         message: 'must be absent in a tombstone or a member mark',
       })
     }
-    if (!entry.deleted && !mark && entry.workload === undefined) {
+    if (!entry.deleted && !mark && !sealedName && entry.workload === undefined) {
       ctx.addIssue({ code: 'custom', path: ['workload'], message: 'is required unless deleted' })
     }
     if (entry.workload !== undefined && entry.workload.name !== entry.name) {
@@ -246,6 +270,11 @@ export class DeclStore {
   /** The declared workloads (no tombstones), sorted by name. */
   live(): Workload[] {
     return this.entries().flatMap((entry) => (entry.workload === undefined ? [] : [entry.workload]))
+  }
+
+  /** Live secrets and registry logins (`secrets.ts`), sorted by entry name. */
+  sealed(): DeclEntry[] {
+    return this.entries().filter((entry) => entry.sealed !== undefined)
   }
 
   /** The members banned now (ban entries that are not lifted), sorted. */
@@ -349,6 +378,7 @@ function copyEntry(entry: DeclEntry): DeclEntry {
     if (entry.rollback !== undefined) copy.rollback = entry.rollback
     if (entry.history !== undefined) copy.history = entry.history
   }
+  if (!entry.deleted && entry.sealed !== undefined) copy.sealed = entry.sealed
   return copy
 }
 

@@ -14,6 +14,12 @@ import {
   parseMemory,
 } from './quantity.js'
 import { quote } from './quote.js'
+import {
+  InputSecretsSchema,
+  type WorkloadSecret,
+  WorkloadSecretsSchema,
+  workloadSecretsOf,
+} from './spec-secrets.js'
 import { scanYaml } from './yaml-scan.js'
 
 /**
@@ -59,6 +65,8 @@ export interface Workload {
   redeploy?: number
   /** What a node cut off from most of the cluster does with it; absent: the defaults. */
   partition?: PartitionPolicy
+  /** Secrets delivered as files under /run/secrets (`spec-secrets.ts`); absent: none. */
+  secrets?: WorkloadSecret[]
 }
 
 /** How a new generation replaces the old one (`update` in a spec). */
@@ -234,6 +242,7 @@ export const WorkloadSchema: z.ZodType<Workload> = z
       })
       .refine(consistentPartition, { message: CONTRADICTORY_PARTITION })
       .optional(),
+    secrets: WorkloadSecretsSchema.optional(),
   })
   .superRefine((workload, ctx) => {
     if (workload.mode === 'global' && workload.replicas !== 0) {
@@ -319,6 +328,7 @@ const InputSchema = z.strictObject({
     })
     .refine(consistentPartition, { message: CONTRADICTORY_PARTITION })
     .optional(),
+  secrets: InputSecretsSchema.optional(),
 })
 
 type Input = z.output<typeof InputSchema>
@@ -461,7 +471,7 @@ export function duplicateKeys(documents: Document.Parsed[], lines: LineCounter):
  * that shapes its containers. When it changes, holders replace their containers (a rollout).
  *
  * Covered: image, command, args, env, resources, ports (but their published port: the mesh serves
- * it, not the container), restart and health; each is part of the container's configuration, so
+ * it, not the container), restart, health and secrets (with their versions); each is part of the container's configuration, so
  * a change needs a new container.
  * Not covered, because a running container need not change when they do:
  * - name: it is the identity of the workload, not its content;
@@ -502,6 +512,8 @@ function hashGeneration(workload: Workload): string {
     ports: workload.ports.map(({ publishedPort: _, ...port }) => port),
     restart: workload.restart,
     health: workload.health,
+    // Which files, and which version of each value: a changed secret is a new generation.
+    secrets: workload.secrets,
   }
   const hash = createHash('sha256').update(canonicalJson(shaping)).digest('hex').slice(0, 12)
   return workload.redeploy === undefined ? hash : `${hash}.${workload.redeploy}`
@@ -561,6 +573,9 @@ function toWorkload(input: Input): Workload {
     },
     labels: { ...input.labels },
     ...(input.partition === undefined ? {} : { partition: partitionOf(input.partition) }),
+    ...(input.secrets === undefined || input.secrets.length === 0
+      ? {}
+      : { secrets: workloadSecretsOf(input.secrets) }),
   }
 }
 
