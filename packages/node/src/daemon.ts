@@ -1,5 +1,7 @@
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import {
+  deriveSecretsKey,
   describeEvent,
   type EventRecord,
   formatIssues,
@@ -35,7 +37,7 @@ import { NodeMesh } from './mesh/node-mesh.js'
 import type { MeshStats } from './mesh/stats.js'
 import type { DaemonMetrics, Traffic } from './metrics/metrics.js'
 import { dialableAddrs, hostOf } from './net/addresses.js'
-import { readClusterKey } from './net/cluster-key.js'
+import { clusterKeyBytes, readClusterKey } from './net/cluster-key.js'
 import { Gossip } from './net/gossip.js'
 import { handshakeReporter } from './net/handshake-watch.js'
 import { createP2P, type P2P } from './net/p2p.js'
@@ -45,6 +47,8 @@ import { ClusterView } from './reconcile/cluster-view.js'
 import { LABELS } from './reconcile/container-labels.js'
 import { Reconciler } from './reconcile/reconciler.js'
 import { watchRuntime } from './reconcile/runtime-watch.js'
+import { SecretKeeper } from './secrets/keeper.js'
+import { TmpfsSecretFiles } from './secrets/tmpfs-files.js'
 
 /** Hooks for fault tests only: never set in production. */
 export interface TestHooks {
@@ -101,6 +105,8 @@ export class Daemon implements ClusterApi {
   #self?: SelfState
   #membership?: Membership
   #declarations?: Declarations
+  #secrets?: SecretKeeper
+  #secretFiles?: TmpfsSecretFiles
   #reconciler?: Reconciler
   #clusterView?: ClusterView
   #logs?: LogService
@@ -153,7 +159,9 @@ export class Daemon implements ClusterApi {
         if (written.length > 0) this.#log.info({ workloads: written.map((e) => e.name) }, 'write accepted')
         return written
       },
-      apply: async (workloads: Workload[]) => {
+      apply: async (given: Workload[]) => {
+        // Each secret a workload reads is named at its current version: a later change rolls it.
+        const workloads = given.map((workload) => this.secrets.stamp(workload))
         const results = await declarations.apply(workloads)
         const byName = new Map(workloads.map((w) => [w.name, w]))
         const changed = results.filter((r) => r.outcome !== 'unchanged')
@@ -171,6 +179,41 @@ export class Daemon implements ClusterApi {
           if (r.outcome === 'deleted') this.#record({ kind: 'deleted', workload: r.name })
         this.#log.info({ workloads: results.map((r) => `${r.name} ${r.outcome}`) }, 'rm accepted')
         return results
+      },
+    }
+  }
+
+  /** The cluster's secrets and registry logins, as the API writes them (never their values). */
+  get secrets(): Pick<SecretKeeper, 'enabled' | 'put' | 'remove' | 'login' | 'logout' | 'list' | 'stamp'> {
+    const keeper = this.#secrets!
+    return {
+      enabled: keeper.enabled,
+      stamp: (workload) => keeper.stamp(workload),
+      list: (iso) => keeper.list(iso),
+      put: async (name, value) => {
+        const result = await keeper.put(name, value)
+        // The name and the workloads it rolls; never the value.
+        this.#log.info({ secret: name, outcome: result.outcome, rolled: result.rolled }, 'secret written')
+        for (const workload of result.rolled) {
+          const spec = this.#declarations!.store.get(workload)?.workload
+          if (spec !== undefined) this.#record({ kind: 'declared', workload, generation: generationOf(spec) })
+        }
+        return result
+      },
+      remove: async (name) => {
+        const outcome = await keeper.remove(name)
+        this.#log.info({ secret: name, outcome }, 'secret removed')
+        return outcome
+      },
+      login: async (registry, username, password) => {
+        const outcome = await keeper.login(registry, username, password)
+        this.#log.info({ registry, outcome }, 'registry login written')
+        return outcome
+      },
+      logout: async (registry) => {
+        const outcome = await keeper.logout(registry)
+        this.#log.info({ registry, outcome }, 'registry login removed')
+        return outcome
       },
     }
   }
@@ -241,6 +284,16 @@ export class Daemon implements ClusterApi {
     await declarations.start()
     this.#applyBans()
     this.#applyDrain()
+    const secrets = new SecretKeeper(
+      clusterKey === undefined ? undefined : deriveSecretsKey(clusterKeyBytes(clusterKey)),
+      { declarations },
+    )
+    this.#secrets = secrets
+    this.#secretFiles = new TmpfsSecretFiles(join(config.secretsDir, self), {
+      open: (name) => secrets.open(name),
+      logger: this.#log,
+    })
+    await this.#secretFiles.start()
 
     const membership = new Membership(config, {
       p2p,
@@ -619,9 +672,14 @@ export class Daemon implements ClusterApi {
           this.#mesh?.viewChanged()
         },
         onRolloutFailed: (failure) => void this.#rollBack(self, failure),
+        secretFiles: this.#secretFiles,
+        registryAuth: (image) => this.#secrets?.registryAuth(image),
       },
     )
     this.#reconciler = reconciler
+    // Files of containers gone while the daemon was away: before any new container needs its own.
+    const ours = await this.#runtime.list({ [LABELS.node]: self })
+    await this.#secretFiles?.sweep(new Set(ours.map((container) => container.name)))
     await reconciler.start()
     // The first claims wait for the warm-up to end.
     const warm = setTimeout(() => reconciler.trigger(), Math.max(0, clusterView.warmAt - this.#now()) + 1)

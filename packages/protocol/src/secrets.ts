@@ -133,14 +133,3 @@ export function decodeRegistryLogin(bytes: Uint8Array): RegistryLogin | undefine
     return undefined
   }
 }
-
-/**
- * The registry an image reference pulls from, as Docker reads it: the first path component when
- * it has a `.` or a `:` or is `localhost`; Docker Hub (`docker.io`) otherwise.
- */
-export function registryOfImage(image: string): string {
-  const slash = image.indexOf('/')
-  if (slash < 0) return 'docker.io'
-  const first = image.slice(0, slash)
-  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : 'docker.io'
-}

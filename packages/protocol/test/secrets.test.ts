@@ -13,7 +13,6 @@ import {
   MAX_SECRET_BYTES,
   normaliseWorkload,
   openSecret,
-  registryOfImage,
   SECRET_NONCE_BYTES,
   sealSecret,
   secretEntryName,
@@ -105,14 +104,6 @@ describe('the secret codec', () => {
         if (login !== undefined) expect(typeof login.username).toBe('string')
       }),
     )
-  })
-
-  test('the registry of an image reference is read as Docker reads it', () => {
-    expect(registryOfImage('busybox')).toBe('docker.io')
-    expect(registryOfImage('library/busybox:1')).toBe('docker.io')
-    expect(registryOfImage('ghcr.io/a/b:1')).toBe('ghcr.io')
-    expect(registryOfImage('127.0.0.1:5000/x')).toBe('127.0.0.1:5000')
-    expect(registryOfImage('localhost/x')).toBe('localhost')
   })
 })
 

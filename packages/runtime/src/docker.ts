@@ -9,8 +9,10 @@ import {
   EngineError,
   ImagePullError,
   NameConflictError,
+  RegistryAuthError,
   RuntimeUnavailableError,
 } from './errors.js'
+import { refusedForCredentials, registryOfImage } from './registry.js'
 import type {
   ContainerDetails,
   ContainerRuntime,
@@ -21,6 +23,7 @@ import type {
   LogLine,
   LogOptions,
   PublishedPort,
+  RegistryAuth,
   RuntimeEvent,
   RuntimeEventKind,
   RuntimeInfo,
@@ -144,17 +147,24 @@ export class DockerRuntime implements ContainerRuntime {
     return given ?? configs.map((config) => firstHost(config.Subnet)).find((host) => host !== undefined)
   }
 
-  async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+  async ensureImage(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
     if (await this.hasImage(image, signal)) return
     try {
       const stream = await this.#call(
         signal,
-        (abortSignal) => this.docker.pull(image, { abortSignal }) as Promise<NodeJS.ReadableStream>,
+        (abortSignal) =>
+          this.docker.pull(image, {
+            abortSignal,
+            ...(auth === undefined ? {} : { authconfig: { ...auth } }),
+          }) as Promise<NodeJS.ReadableStream>,
       )
       await this.#followProgress(stream)
     } catch (err) {
       if (err instanceof RuntimeUnavailableError || signal?.aborted) throw err
-      throw new ImagePullError(image, reason(err), { cause: err })
+      const why = reason(err)
+      if (refusedForCredentials(why))
+        throw new RegistryAuthError(image, registryOfImage(image), why, { cause: err })
+      throw new ImagePullError(image, why, { cause: err })
     }
     // A pull that reported no error yet left no image (an odd registry) is still a failure.
     if (!(await this.hasImage(image, signal))) throw new ImagePullError(image, 'the pull left no image')
@@ -433,6 +443,16 @@ export class DockerRuntime implements ContainerRuntime {
         ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
         PortBindings: bindings,
         ...(spec.dns === undefined ? {} : { Dns: spec.dns }),
+        ...(spec.files === undefined || spec.files.length === 0
+          ? {}
+          : {
+              Mounts: spec.files.map((f) => ({
+                Type: 'bind',
+                Source: f.source,
+                Target: f.target,
+                ReadOnly: true,
+              })),
+            }),
       },
     }
     return this.#call(signal, (abortSignal) => this.docker.createContainer({ ...options, abortSignal }), {

@@ -3,13 +3,29 @@
 
 /** The image is not present locally and could not be pulled. */
 export class ImagePullError extends Error {
-  static readonly NAME = 'ImagePullError'
-  override readonly name = ImagePullError.NAME
+  static readonly NAME: string = 'ImagePullError'
+  override readonly name: string = ImagePullError.NAME
   readonly image: string
 
   constructor(image: string, reason: string, options?: ErrorOptions) {
     super(`image ${image} is not present and could not be pulled: ${reason}`, options)
     this.image = image
+  }
+}
+
+/** The registry refused the pull for want of credentials, or for the wrong ones. */
+export class RegistryAuthError extends ImagePullError {
+  static override readonly NAME = 'RegistryAuthError'
+  override readonly name = RegistryAuthError.NAME
+  readonly registry: string
+
+  constructor(image: string, registry: string, reason: string, options?: ErrorOptions) {
+    super(
+      image,
+      `the registry ${registry} refused the credentials (${reason}): run gary login ${registry}`,
+      options,
+    )
+    this.registry = registry
   }
 }
 

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto'
-import { ContainerNotFoundError, ContainerStartError, ImagePullError, NameConflictError } from './errors.js'
+import {
+  ContainerNotFoundError,
+  ContainerStartError,
+  ImagePullError,
+  NameConflictError,
+  RegistryAuthError,
+} from './errors.js'
+import { registryOfImage } from './registry.js'
 import type {
   ContainerDetails,
   ContainerRuntime,
@@ -8,6 +15,7 @@ import type {
   LogLine,
   LogOptions,
   PublishedPort,
+  RegistryAuth,
   RuntimeEvent,
   RuntimeEventKind,
   RuntimeInfo,
@@ -38,6 +46,11 @@ export interface FakeRuntimeInit {
   images?: Iterable<string>
   /** Images a pull finds. Default none: like a machine with no registry. */
   registry?: Iterable<string>
+  /**
+   * Registries (`ghcr.io`, `127.0.0.1:5000`) whose pulls need these credentials: a pull from one
+   * without them, or with others, throws RegistryAuthError. Default none.
+   */
+  logins?: Record<string, { username: string; password: string }>
   /** Delay before a restart policy restarts an exited container, ms. Default 100 (Docker's first delay). */
   restartDelayMs?: number
   /**
@@ -146,6 +159,7 @@ export class FakeRuntime implements ContainerRuntime {
   /** undefined: every image is present. */
   readonly #images: Set<string> | undefined
   readonly #registry: ReadonlySet<string>
+  readonly #logins: Map<string, { username: string; password: string }>
   readonly #info: RuntimeInfo
   readonly #restartDelayMs: number
   readonly #startDelayMs: number
@@ -175,6 +189,7 @@ export class FakeRuntime implements ContainerRuntime {
     }
     this.#images = init.images === undefined ? undefined : new Set([...init.images].map(normaliseImage))
     this.#registry = init.registry === undefined ? NO_IMAGES : new Set([...init.registry].map(normaliseImage))
+    this.#logins = new Map(Object.entries(init.logins ?? {}))
     this.#info = {
       driver: 'fake',
       engineVersion: 'fake',
@@ -195,9 +210,17 @@ export class FakeRuntime implements ContainerRuntime {
     return { ...this.#info }
   }
 
-  async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+  async ensureImage(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
     signal?.throwIfAborted()
     if (this.#hasImage(image)) return
+    const registry = registryOfImage(image)
+    const login = this.#logins.get(registry)
+    if (login !== undefined && (auth?.username !== login.username || auth.password !== login.password))
+      throw new RegistryAuthError(
+        image,
+        registry,
+        auth === undefined ? 'no basic auth credentials' : 'unauthorized',
+      )
     if (!this.#registry.has(normaliseImage(image))) {
       throw new ImagePullError(image, 'not found in the fake registry')
     }

@@ -34,4 +34,5 @@ export {
   STOP_EXIT_CODE,
   type Timers,
 } from './fake.js'
+export * from './registry.js'
 export type * from './types.js'

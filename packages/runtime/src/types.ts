@@ -47,6 +47,19 @@ export interface ContainerSpec {
   health?: HealthCheck
   /** Name servers the container resolves with (its resolv.conf); default the engine's. */
   dns?: string[]
+  /**
+   * Host files bound read-only into the container (`target`: an absolute path in it): how a
+   * node hands secrets over, from its tmpfs, without the engine ever holding the value.
+   */
+  files?: { source: string; target: string }[]
+}
+
+/** Credentials for a registry, as the engine takes them for a pull. */
+export interface RegistryAuth {
+  username: string
+  password: string
+  /** The registry, as image references name it (`ghcr.io`, `127.0.0.1:5000`). */
+  serveraddress: string
 }
 
 export interface HealthCheck {
@@ -135,8 +148,11 @@ export interface LogLine {
  */
 export interface ContainerRuntime {
   info(signal?: AbortSignal): Promise<RuntimeInfo>
-  /** Makes sure the image is present locally, pulling it when missing. Throws ImagePullError. */
-  ensureImage(image: string, signal?: AbortSignal): Promise<void>
+  /**
+   * Makes sure the image is present locally, pulling it when missing, with `auth` when given.
+   * Throws ImagePullError; RegistryAuthError (one) when the registry refused for credentials.
+   */
+  ensureImage(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void>
   /**
    * Creates a container without starting it: state `created`, no process, no host port bound.
    * Never pulls: throws ImagePullError when the image is not present (call `ensureImage` first),

@@ -18,8 +18,10 @@ import { MAX_LOG_TAIL } from '../logs/frames.js'
 import type { LogOpenOptions } from '../logs/service.js'
 import { logSources, readSources } from '../logs/sources.js'
 import type { EndpointRow } from '../mesh/endpoint-rows.js'
+import type { SecretKeeper } from '../secrets/keeper.js'
 import { isoTime } from './iso-time.js'
 import { lifecycleRoutes } from './lifecycle-routes.js'
+import { secretRoutes } from './secret-routes.js'
 import { ApiRequestError, type Route } from './server.js'
 import type { SlotRow } from './slot-rows.js'
 import { type SpecParser, SpecTooCostlyError } from './spec-parser.js'
@@ -63,6 +65,8 @@ export type EventView =
 export interface ClusterApi {
   readonly peerId: string
   readonly declarations: Pick<Declarations, 'apply' | 'remove' | 'store' | 'update'>
+  /** Secrets and registry logins: written and listed, never read back. */
+  readonly secrets: Pick<SecretKeeper, 'enabled' | 'put' | 'remove' | 'login' | 'logout' | 'list' | 'stamp'>
   joinAddrs(): string[]
   nodes(): NodeView[]
   slots(): SlotRow[]
@@ -210,6 +214,12 @@ export function apiRoutes(
         const clashes = portConflicts(parsed.workloads, daemon.declarations.store.live(), rootOf)
         if (clashes.length > 0)
           throw new ApiRequestError(400, 'invalid workload spec, nothing applied', clashes)
+        const reading = parsed.workloads.filter((workload) => workload.secrets !== undefined)
+        if (!daemon.secrets.enabled && reading.length > 0)
+          throw new ApiRequestError(
+            409,
+            `${reading.map((w) => w.name).join(', ')} read secrets, and this cluster has no cluster key, so it keeps none: start every daemon with --cluster-key (gary keygen makes one)`,
+          )
         return durable(() => daemon.declarations.apply(parsed.workloads))
       },
     },
@@ -296,7 +306,7 @@ export function apiRoutes(
       },
     },
   ]
-  routes.push(...lifecycleRoutes(daemon))
+  routes.push(...lifecycleRoutes(daemon), ...secretRoutes(daemon))
   if (options.testHooks === true) {
     routes.push({
       method: 'POST',

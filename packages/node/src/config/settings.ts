@@ -170,6 +170,13 @@ export const SETTINGS = {
     defaultText: 'none',
     help: 'pre-shared key (from `gary keygen`): peers without it cannot connect',
   }),
+  secretsDir: setting({
+    arg: 'dir',
+    schema: z.string().min(1),
+    default: '/dev/shm/gary',
+    defaultText: '`/dev/shm/gary`',
+    help: "where containers' secrets are written, one directory per node id: it must be on a tmpfs (secrets never touch the disk)",
+  }),
   runtime: setting({
     arg: 'driver',
     schema: z.enum(['docker', 'fake']),

@@ -5,6 +5,7 @@ import type {
   ContainerSummary,
   LogLine,
   LogOptions,
+  RegistryAuth,
   RuntimeEvent,
   RuntimeInfo,
 } from '@gary/runtime'
@@ -46,9 +47,9 @@ export class CountingRuntime implements ContainerRuntime {
     }
   }
 
-  async ensureImage(image: string, signal?: AbortSignal): Promise<void> {
+  async ensureImage(image: string, signal?: AbortSignal, auth?: RegistryAuth): Promise<void> {
     try {
-      await this.inner.ensureImage(image, signal)
+      await this.inner.ensureImage(image, signal, auth)
       this.counters.imageEnsured('ok')
     } catch (err) {
       if (!signal?.aborted) this.counters.imageEnsured('failed')

@@ -25,3 +25,9 @@ export async function readClusterKey(path: string): Promise<Uint8Array> {
   }
   return new Uint8Array(bytes)
 }
+
+/** The 32 bytes of key in a cluster key file (checked by `readClusterKey`). */
+export function clusterKeyBytes(file: Uint8Array): Uint8Array {
+  const hex = Buffer.from(file).toString('utf8').trim().split('\n').at(-1) ?? ''
+  return new Uint8Array(Buffer.from(hex, 'hex'))
+}

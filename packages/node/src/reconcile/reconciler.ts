@@ -27,6 +27,8 @@ import {
   type ContainerSummary,
   ImagePullError,
   NameConflictError,
+  type RegistryAuth,
+  RegistryAuthError,
 } from '@gary/runtime'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock/clock.js'
@@ -34,6 +36,7 @@ import { swallowed } from '../logger.js'
 import { LABELS, parseSlotLabels } from './container-labels.js'
 import { containerSpecFor, endpointsOf } from './container-spec.js'
 import { type BackoffConfig, DEFAULT_BACKOFF, decideOnExit } from './restart-policy.js'
+import { type SecretFiles, SecretUnavailableError } from './secret-files.js'
 
 /** What the reconcile loop reads each pass: the cluster as this node sees it now. */
 export interface ReconcileView {
@@ -110,6 +113,10 @@ export interface ReconcilerComponents {
   formerHolder?: (workload: string, slot: number) => string | undefined
   /** How a node id is shown in log lines (a name beside a short id). Default: the id. */
   label?: (id: string) => string
+  /** Where the secrets of this node's containers are written; none: a slot with secrets is refused. */
+  secretFiles?: SecretFiles
+  /** The cluster's login for the registry of an image, if it holds one. */
+  registryAuth?: (image: string) => RegistryAuth | undefined
 }
 
 type OpKind = 'prepare' | 'start' | 'recover' | 'release'
@@ -572,6 +579,9 @@ export class Reconciler {
     let id = held.prepared
     held.prepared = undefined
     try {
+      // A start in place binds the secrets' files again: after a reboot the tmpfs is empty.
+      if (id !== undefined && workload.secrets !== undefined)
+        await this.#secretFiles(workload, containerSpecFor(this.components.self, workload, promise).name)
       if (id !== undefined)
         await runtime.start(id, signal).catch(async (err) => {
           if (!(err instanceof ContainerNotFoundError)) throw err
@@ -583,10 +593,16 @@ export class Reconciler {
       }
     } catch (err) {
       if (signal.aborted) throw err
-      if (id !== undefined)
+      if (id !== undefined) {
         await runtime
           .remove(id)
           .catch(swallowed(logger, 'cannot remove a container that failed to start', { id }))
+        await this.components.secretFiles?.release(
+          containerSpecFor(this.components.self, workload, promise).name,
+        )
+      }
+      // A secret that is missing here is missing on every node until someone creates it.
+      if (err instanceof SecretUnavailableError) return this.#refuse(held, err.message)
       // The image went away since it was checked: check (and pull) again next time.
       if (err instanceof ImagePullError) this.#images.delete(workload.image)
       return this.#startFailed(held, workload, err as Error)
@@ -620,12 +636,18 @@ export class Reconciler {
   async #ensureImage(held: Held, workload: Workload, signal: AbortSignal): Promise<boolean> {
     if (this.#images.has(workload.image)) return true
     try {
-      await this.components.runtime.ensureImage(workload.image, signal)
+      await this.components.runtime.ensureImage(
+        workload.image,
+        signal,
+        this.components.registryAuth?.(workload.image),
+      )
       this.#images.add(workload.image)
       return true
     } catch (err) {
       if (!(err instanceof ImagePullError)) throw err
-      this.#refuse(held, `image ${workload.image} not found on ${this.components.self}`)
+      // A registry that wants other credentials is no missing image: the user must log in.
+      if (err instanceof RegistryAuthError) this.#refuse(held, `${err.message} (on ${this.components.self})`)
+      else this.#refuse(held, `image ${workload.image} not found on ${this.components.self}`)
       return false
     }
   }
@@ -634,7 +656,9 @@ export class Reconciler {
   async #create(workload: Workload, promise: SlotPromise, signal: AbortSignal): Promise<string> {
     const { runtime, self } = this.components
     const dns = this.#containerDns()
-    const spec = containerSpecFor(self, workload, promise, dns === undefined ? {} : { dns })
+    const base = containerSpecFor(self, workload, promise, dns === undefined ? {} : { dns })
+    const files = workload.secrets === undefined ? [] : await this.#secretFiles(workload, base.name)
+    const spec = files.length === 0 ? base : { ...base, files }
     const created = await runtime.create(spec, signal).catch(async (err) => {
       if (!(err instanceof NameConflictError)) throw err
       const leftover = (await runtime.list({ [LABELS.node]: self }, signal)).find((c) => c.name === spec.name)
@@ -645,6 +669,13 @@ export class Reconciler {
       return runtime.create(spec, signal)
     })
     return created.id
+  }
+
+  /** The host files that hold the workload's secrets for the container `name`. */
+  async #secretFiles(workload: Workload, name: string): Promise<{ source: string; target: string }[]> {
+    const files = this.components.secretFiles
+    if (files === undefined) throw new SecretUnavailableError('this node delivers no secrets')
+    return files.write(workload, name)
   }
 
   #startFailed(held: Held, workload: Workload, err: Error): void {
@@ -794,6 +825,7 @@ export class Reconciler {
         await runtime
           .remove(container.id)
           .catch(swallowed(this.components.logger, 'cannot remove a released container', fields))
+        await this.components.secretFiles?.release(container.name)
       }),
     )
   }
@@ -811,6 +843,7 @@ export class Reconciler {
     void this.components.runtime
       .remove(container.id)
       .catch(swallowed(this.components.logger, 'cannot remove a stray container', { id: container.id }))
+      .then(() => this.components.secretFiles?.release(container.name))
       .finally(() => this.#removing.delete(container.id))
   }
 

@@ -73,6 +73,17 @@ export const COMMANDS: CommandEntry[] = [
   },
   { name: 'get', description: 'list the declared workloads', load: () => import('./get.js') },
   {
+    name: 'secret',
+    description: "the cluster's secrets: create or change one (create), list them (ls), remove one (rm)",
+    load: () => import('./secret.js'),
+  },
+  {
+    name: 'login',
+    description:
+      'store a registry login, sealed as a secret: every node pulls images from that registry with it',
+    load: () => import('./login.js'),
+  },
+  {
     name: 'drain',
     description: 'hand every slot of a node (this one without NODE) over to others, and take no new ones',
     load: () => import('./drain.js'),
