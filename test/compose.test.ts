@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
@@ -8,6 +10,7 @@ import {
   cleanup,
   DaemonProcess,
   GARY_BIN,
+  runCli,
   waitFor,
   withoutGarySettings,
 } from '../packages/node/src/testing/index.js'
@@ -78,15 +81,20 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
       WORDPRESS_PORT: String(await freePort()),
       WORDPRESS_DEBUG: '',
     }
+    // Closed by a key: the WordPress example's database reads a secret.
+    const keys = await DaemonProcess.tempDir('gary-keys-')
+    dirs.push(keys)
+    await writeFile(join(keys, 'cluster.key'), await runCli(['keygen']))
     for (const labels of [['--label', 'monitoring=true'], []]) {
       const dir = await DaemonProcess.tempDir()
       dirs.push(dir)
-      const join = daemons.length === 0 ? [] : [daemons[0]!.joinAddr]
+      const joinAddrs = daemons.length === 0 ? [] : [daemons[0]!.joinAddr]
+      const key = ['--cluster-key', join(keys, 'cluster.key')]
       daemons.push(
         await new DaemonProcess({
           dataDir: dir,
-          join,
-          args: ['--runtime', 'docker', '--cpu', '4', '--memory', '4Gi', ...labels],
+          join: joinAddrs,
+          args: ['--runtime', 'docker', '--cpu', '4', '--memory', '4Gi', ...key, ...labels],
         }).start(),
       )
     }
@@ -153,16 +161,29 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     await converged(daemons, {})
   })
 
-  it('WordPress and its database run with the env file and environment merged; secrets and volumes are listed ignored', async () => {
+  it('WordPress and its database run with the env file and environment merged, the database reading its secret; volumes are listed ignored', async () => {
+    const value = join(dirs[0]!, 'db_password.txt')
+    await writeFile(value, 'wordpress-db-password')
+    await runCli(['secret', 'create', 'db_password', '-f', value, '--api', daemons[0]!.api])
     const { notes } = await apply('wordpress.yaml')
     expect(ignoredBy(notes)).toEqual({
-      '(file)': ['volumes', 'secrets'],
-      db: ['volumes', 'secrets'],
+      '(file)': ['volumes'],
+      db: ['volumes'],
       wordpress: ['depends_on', 'volumes'],
     })
+    // The file's value is not read from the Compose file: the note says how to create it.
+    expect(notes.find((n) => n.key === 'secrets.db_password')?.reason).toContain(
+      'create it once with gary secret create db_password -f db_password.txt',
+    )
     await converged(daemons, { db: 1, wordpress: 1 })
-    const inspected = (await daemons[0]!.cli<{ spec: { env: Record<string, string> } }>('inspect', 'db')).spec
+    const inspected = (
+      await daemons[0]!.cli<{ spec: { env: Record<string, string>; secrets: { name: string }[] } }>(
+        'inspect',
+        'db',
+      )
+    ).spec
     expect(inspected.env).toMatchObject({ MYSQL_DATABASE: 'wordpress', MYSQL_RANDOM_ROOT_PASSWORD: '1' })
+    expect(inspected.secrets.map((secret) => secret.name)).toEqual(['db_password'])
     await daemons[0]!.cli('rm', 'db', 'wordpress')
     await converged(daemons, {})
   })

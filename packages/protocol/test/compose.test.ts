@@ -94,7 +94,6 @@ describe('convertCompose', () => {
           depends_on: ['db'],
           networks: ['front'],
           volumes: ['data:/data'],
-          secrets: ['token'],
           'x-custom': 1,
           deploy: { resources: { reservations: { memory: '1G' } }, update_config: { delay: '10s' } },
           healthcheck: { test: 'true', start_period: '5s' },
@@ -116,7 +115,6 @@ describe('convertCompose', () => {
         'web:deploy.update_config.delay',
         'web:healthcheck.start_period',
         'web:networks',
-        'web:secrets',
         'web:volumes',
       ].sort(),
     )
@@ -124,6 +122,51 @@ describe('convertCompose', () => {
     expect(notes.find((note) => note.key === 'volumes' && note.service === 'web')?.reason).toContain(
       'not supported yet',
     )
+  })
+
+  test("services' secrets name the top-level ones; a file or environment value is never read, and a note says how to create it", () => {
+    const result = convertCompose(
+      {
+        services: {
+          db: {
+            image: 'postgres',
+            secrets: ['db_pass', { source: 'tls', target: '/run/secrets/cert.pem', mode: 440, uid: '0' }],
+          },
+          api: { image: 'api', secrets: [{ source: 'token', mode: '0400' }] },
+        },
+        secrets: {
+          db_pass: { file: './db_password.txt' },
+          tls: { external: true },
+          token: { environment: 'TOKEN', name: 'api-token' },
+        },
+      },
+      { environment: {} },
+    )
+    expect(result.ok).toBe(true)
+    if (!result.ok) return
+    expect(result.specs.map((spec) => spec.secrets)).toEqual([
+      ['db_pass', { name: 'tls', target: 'cert.pem', mode: '0440' }],
+      [{ name: 'api-token', target: 'token', mode: '0400' }],
+    ])
+    for (const spec of result.specs) expect(normaliseWorkload(spec).ok).toBe(true)
+    const warnings = result.notes.filter((note) => note.kind === 'warning').map((note) => note.reason)
+    expect(warnings).toEqual([
+      expect.stringContaining('create it once with gary secret create db_pass -f ./db_password.txt'),
+      expect.stringContaining('printf %s "$TOKEN" | gary secret create api-token -f -'),
+    ])
+    expect(ignored(result.notes)).toEqual(['db:secrets[1].uid'])
+    const unknown = convertCompose(
+      { services: { db: { image: 'x', secrets: ['nope'] } } },
+      { environment: {} },
+    )
+    expect(unknown.ok ? [] : unknown.problems).toEqual([
+      "services.db.secrets[0]: secret nope is not declared in the file's top-level secrets",
+    ])
+    const outside = convertCompose(
+      { services: { db: { image: 'x', secrets: [{ source: 's', target: '/etc/x' }] } }, secrets: { s: {} } },
+      { environment: {} },
+    )
+    expect(outside.ok).toBe(false)
   })
 
   test('global mode, restart without deploy, mem_limit, cpus and scale', () => {

@@ -25,6 +25,7 @@ export interface SpecInput {
     order?: 'stop-first' | 'start-first'
   }
   labels?: Record<string, string>
+  secrets?: (string | { name: string; target?: string; mode?: string })[]
 }
 
 /** Something of a Compose file that Gary did not carry over, and why; or a warning. */
@@ -56,7 +57,6 @@ export function isComposeFile(value: unknown): boolean {
 const TOP_LEVEL_REASONS: Record<string, string> = {
   networks: "containers use the engine's default network; services reach each other through published ports",
   volumes: 'volumes are not supported yet: containers get none',
-  secrets: 'secrets are not supported yet: containers get none',
   configs: 'configs are not supported yet: containers get none',
   include: 'included files are not read: apply them with another -f',
 }
@@ -76,13 +76,13 @@ const HANDLED = new Set([
   'cpus',
   'mem_limit',
   'scale',
+  'secrets',
 ])
 
 const SERVICE_REASONS: Record<string, string> = {
   build: 'Gary runs images: build and push it, then name it in image',
   volumes: 'volumes are not supported yet: containers get none',
   volumes_from: 'volumes are not supported yet: containers get none',
-  secrets: 'secrets are not supported yet: containers get none',
   configs: 'configs are not supported yet: containers get none',
   networks: "containers use the engine's default network; services reach each other through published ports",
   network_mode: "containers use the engine's default network",
@@ -149,12 +149,20 @@ export function convertCompose(file: unknown, options: ComposeOptions): ComposeR
   }))
   const root = interpolated.value as Record<string, unknown>
   for (const key of Object.keys(root)) {
-    if (key === 'services' || key === 'version' || key === 'name' || key.startsWith('x-')) continue
+    if (
+      key === 'services' ||
+      key === 'version' ||
+      key === 'name' ||
+      key === 'secrets' ||
+      key.startsWith('x-')
+    )
+      continue
     notes.push({ kind: 'ignored', key, reason: TOP_LEVEL_REASONS[key] ?? NOT_SUPPORTED })
   }
+  const secrets = topLevelSecrets(root.secrets, problems, notes)
   const specs: SpecInput[] = []
   for (const [service, body] of Object.entries(root.services as Record<string, unknown>)) {
-    const converted = convertService(service, body, options)
+    const converted = convertService(service, body, options, secrets)
     problems.push(...converted.problems.map((problem) => `services.${service}${problem}`))
     notes.push(...converted.notes.map((note) => ({ ...note, service })))
     if (converted.spec !== undefined) specs.push(converted.spec)
@@ -170,7 +178,12 @@ interface ServiceResult {
   notes: Omit<ComposeNote, 'service'>[]
 }
 
-function convertService(service: string, body: unknown, options: ComposeOptions): ServiceResult {
+function convertService(
+  service: string,
+  body: unknown,
+  options: ComposeOptions,
+  secrets: ReadonlyMap<string, string>,
+): ServiceResult {
   const problems: string[] = []
   const notes: Omit<ComposeNote, 'service'>[] = []
   const ignore = (key: string, reason?: string) =>
@@ -227,6 +240,9 @@ function convertService(service: string, body: unknown, options: ComposeOptions)
     }
   }
   if (Object.keys(labels).length > 0) spec.labels = labels
+
+  const read = serviceSecrets(body.secrets, secrets, problems, ignore)
+  if (read.length > 0) spec.secrets = read
 
   return { spec: problems.length > 0 ? undefined : spec, problems, notes }
 }
@@ -584,6 +600,115 @@ function labelMap(value: unknown, at: string, problems: string[]): Record<string
   }
   problems.push(`${at}: must be a map or a list of KEY=VALUE`)
   return {}
+}
+
+/**
+ * The top-level `secrets` map: each key is the name services use, mapped to the Gary secret's
+ * name (its `name`, or the key). Gary never reads a secret's `file` or `environment`: the value
+ * would travel in the spec, in clear. A warning says to create it once with `gary secret create`.
+ */
+function topLevelSecrets(value: unknown, problems: string[], notes: ComposeNote[]): Map<string, string> {
+  const secrets = new Map<string, string>()
+  if (value === undefined) return secrets
+  if (!isMap(value)) {
+    problems.push('secrets: must be a map')
+    return secrets
+  }
+  for (const [key, body] of Object.entries(value)) {
+    const definition = isMap(body) ? body : {}
+    const name = typeof definition.name === 'string' ? definition.name : key
+    if (!SECRET_NAME.test(name)) {
+      problems.push(
+        `secrets.${key}: ${JSON.stringify(name)} is not a Gary secret name (letters, digits, '.', '_' and '-')`,
+      )
+      continue
+    }
+    secrets.set(key, name)
+    const create =
+      typeof definition.file === 'string'
+        ? `gary secret create ${name} -f ${definition.file}`
+        : typeof definition.environment === 'string'
+          ? `printf %s "$${definition.environment}" | gary secret create ${name} -f -`
+          : undefined
+    if (create !== undefined)
+      notes.push({
+        kind: 'warning',
+        key: `secrets.${key}`,
+        reason: `Gary does not read a secret's value from the Compose file (it would travel in the spec, in clear): create it once with ${create}; its services wait for it`,
+      })
+    for (const other of Object.keys(definition))
+      if (!['name', 'file', 'environment', 'external'].includes(other))
+        notes.push({ kind: 'ignored', key: `secrets.${key}.${other}`, reason: NOT_SUPPORTED })
+  }
+  return secrets
+}
+
+/** A service's `secrets`: short names or `{source, target, mode}`, read from `/run/secrets/`. */
+function serviceSecrets(
+  value: unknown,
+  secrets: ReadonlyMap<string, string>,
+  problems: string[],
+  ignore: (key: string, reason?: string) => void,
+): NonNullable<SpecInput['secrets']> {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) {
+    problems.push('.secrets: must be a list')
+    return []
+  }
+  return value.flatMap((item: unknown, index) => {
+    const where = `.secrets[${index}]`
+    const entry = typeof item === 'string' ? { source: item } : isMap(item) ? item : undefined
+    if (entry === undefined || typeof entry.source !== 'string') {
+      problems.push(`${where}: must be a secret's name or a map with a source`)
+      return []
+    }
+    const name = secrets.get(entry.source)
+    if (name === undefined) {
+      problems.push(`${where}: secret ${entry.source} is not declared in the file's top-level secrets`)
+      return []
+    }
+    for (const key of Object.keys(entry))
+      if (!['source', 'target', 'mode'].includes(key))
+        ignore(
+          `secrets[${index}].${key}`,
+          key === 'uid' || key === 'gid' ? 'secret files belong to root' : undefined,
+        )
+    const out: { name: string; target?: string; mode?: string } = { name }
+    if (typeof entry.target === 'string') {
+      const target = entry.target.startsWith('/run/secrets/')
+        ? entry.target.slice('/run/secrets/'.length)
+        : entry.target
+      if (target.includes('/')) {
+        problems.push(`${where}.target: Gary puts secrets in /run/secrets only, as files of their own`)
+        return []
+      }
+      out.target = target
+    } else if (name !== entry.source) out.target = entry.source
+    if (entry.mode !== undefined) {
+      const mode = composeMode(entry.mode)
+      if (mode === undefined) {
+        problems.push(`${where}.mode: ${JSON.stringify(entry.mode)} is not a file mode such as 0440`)
+        return []
+      }
+      out.mode = mode
+    }
+    return [Object.keys(out).length === 1 ? name : out]
+  })
+}
+
+const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/**
+ * A Compose file mode as octal digits. Compose reads `0440` as octal; a YAML 1.2 reader gives the
+ * number 440: digits that are all octal are taken as octal, as the author wrote them.
+ */
+function composeMode(value: unknown): string | undefined {
+  const digits = typeof value === 'number' && Number.isInteger(value) ? String(value) : value
+  if (typeof digits === 'string' && /^0?[0-7]{1,3}$/.test(digits))
+    return `0${digits.replace(/^0/, '').padStart(3, '0')}`
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0o777)
+    return `0${value.toString(8).padStart(3, '0')}`
+  return undefined
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {
