@@ -284,6 +284,8 @@ describe.runIf(available)('secrets on a shared Docker engine', () => {
         )
         for (const text of daemons.map((d) => JSON.stringify(d.logs) + d.stderr))
           expect(text).not.toContain('pa55word')
+        expect((await gary(['logout', `127.0.0.1:${registry.port}`])).stdout).toContain('login deleted')
+        expect((await gary(['secret', 'ls'])).stdout).not.toContain(`127.0.0.1:${registry.port}`)
       } finally {
         registry.server.close()
         await gary(['rm', 'private'])

@@ -84,6 +84,11 @@ export const COMMANDS: CommandEntry[] = [
     load: () => import('./login.js'),
   },
   {
+    name: 'logout',
+    description: "forget the cluster's login for a registry",
+    load: () => import('./logout.js'),
+  },
+  {
     name: 'drain',
     description: 'hand every slot of a node (this one without NODE) over to others, and take no new ones',
     load: () => import('./drain.js'),
