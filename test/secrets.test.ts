@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { WorkloadRow } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
 import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
+import { rawRequest } from '../packages/node/src/testing/http.js'
 import {
   cleanup,
   DaemonProcess,
@@ -145,6 +146,7 @@ describe.runIf(available)('secrets on a shared Docker engine', () => {
         (await gary(['logs', 'app'])).stdout,
         (await gary(['events', '--json'])).stdout,
         (await gary(['secret', 'ls', '--json'])).stdout,
+        (await rawRequest(daemons[0]!.api, { method: 'GET', path: '/metrics' })).body,
       ]
       expect(answers.join('\n')).toContain('visible-value')
       expect(answers[0]).toContain('db-pass')

@@ -113,7 +113,8 @@ describe('without a daemon', () => {
       restart: { policy: 'always' },
     })
     expect(stderr).toContain(`${file}: service wordpress: ignored depends_on: `)
-    expect(stderr).toContain(`${file}: service db: ignored secrets: secrets are not supported yet`)
+    expect(specs[0]).toMatchObject({ secrets: ['db_password'] })
+    expect(stderr).toContain(`${file}: Gary does not read a secret's value from the Compose file`)
   })
 
   test('an env_file that is no plain file (/dev/zero) is refused, not read forever', async () => {
