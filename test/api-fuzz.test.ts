@@ -37,6 +37,8 @@ const route = fc.constantFrom(
   '/v1/drain',
   '/v1/ban',
   '/v1/scale',
+  '/v1/secrets',
+  '/v1/login',
   '/v1/endpoints',
   '/v1/events',
   '/v1/test/partition',
@@ -47,7 +49,12 @@ const route = fc.constantFrom(
 )
 const path = fc.oneof(
   route,
-  fc.tuple(fc.constantFrom('/v1/workloads/', '/v1/logs/', '/v1/rollout/'), segment).map(([a, b]) => a + b),
+  fc
+    .tuple(
+      fc.constantFrom('/v1/workloads/', '/v1/logs/', '/v1/rollout/', '/v1/secrets/', '/v1/login/'),
+      segment,
+    )
+    .map(([a, b]) => a + b),
   fc
     .tuple(segment, fc.constantFrom('/history', '/restart', '/rollback'))
     .map(([name, action]) => `/v1/workloads/${name}${action}`),
@@ -107,6 +114,10 @@ const body = fc.oneof(
   fc.string({ maxLength: 500 }),
   fc.constant(JSON.stringify({ on: true })),
   fc.constant(JSON.stringify({ peers: ['x'] })),
+  fc.record({ name: segment, value: fc.oneof(fc.base64String(), fc.string()) }).map((b) => JSON.stringify(b)),
+  fc
+    .record({ registry: segment, username: fc.string(), password: fc.string() })
+    .map((b) => JSON.stringify(b)),
 )
 const httpRequest = fc.record({ method, path, headers, body }).map(
   (r): RawRequest => ({
