@@ -443,16 +443,10 @@ export class DockerRuntime implements ContainerRuntime {
         ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
         PortBindings: bindings,
         ...(spec.dns === undefined ? {} : { Dns: spec.dns }),
+        // Binds (`SOURCE:TARGET:ro`; Gary makes both paths, without a ':'), so that Mounts stay the volumes'.
         ...(spec.files === undefined || spec.files.length === 0
           ? {}
-          : {
-              Mounts: spec.files.map((f) => ({
-                Type: 'bind',
-                Source: f.source,
-                Target: f.target,
-                ReadOnly: true,
-              })),
-            }),
+          : { Binds: spec.files.map((file) => `${file.source}:${file.target}:ro`) }),
       },
     }
     return this.#call(signal, (abortSignal) => this.docker.createContainer({ ...options, abortSignal }), {

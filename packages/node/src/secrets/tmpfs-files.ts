@@ -31,6 +31,12 @@ export class TmpfsSecretFiles implements SecretFiles {
 
   /** Makes the directory and checks it is on a tmpfs; a node whose directory is not delivers no secrets. */
   async start(): Promise<void> {
+    if (this.dir.includes(':')) {
+      // The engine's bind syntax is SOURCE:TARGET:ro.
+      this.#unfit = `${this.dir} has a ':', which the engine's binds cannot name: give --secrets-dir another directory`
+      this.components.logger.warn({ dir: this.dir, reason: this.#unfit }, 'no secrets here')
+      return
+    }
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 })
       await chmod(this.dir, 0o700)
