@@ -10,7 +10,8 @@ import { pino } from 'pino'
 import { afterEach, describe, expect, test } from 'vitest'
 import type { Clock } from '../src/clock/clock.js'
 import { LABELS, slotLabels } from '../src/reconcile/container-labels.js'
-import { Reconciler, type ReconcileView } from '../src/reconcile/reconciler.js'
+import { Reconciler, type ReconcilerComponents, type ReconcileView } from '../src/reconcile/reconciler.js'
+import { type SecretFiles, SecretUnavailableError } from '../src/reconcile/secret-files.js'
 
 // The reconcile loop on one node, with the in-memory runtime and a clock the test moves by hand.
 
@@ -64,6 +65,7 @@ function setup(
   workloads: Workload[],
   runtime = new FakeRuntime(),
   init: Partial<ConstructorParameters<typeof Reconciler>[0]> = {},
+  extra: Partial<ReconcilerComponents> = {},
 ) {
   const clock = new ManualClock()
   const published: { promises: SlotPromise[]; refusals: Refusal[] }[] = []
@@ -85,6 +87,7 @@ function setup(
       clock,
       view: () => view,
       publish: (promises, refusals) => published.push({ promises, refusals }),
+      ...extra,
     },
   )
   running.push(reconciler)
@@ -294,5 +297,75 @@ describe('the reconcile loop on one node', () => {
     reconciler.viewChanged()
     await clock.advance(1)
     expect(await ownContainers(runtime)).toHaveLength(0)
+  })
+})
+
+describe('secrets and registry logins in the reconcile loop', () => {
+  const image = 'registry.example:5000/team/app:1'
+  const locked = () =>
+    new FakeRuntime({
+      images: [],
+      registry: [image],
+      logins: { 'registry.example:5000': { username: 'robot', password: 'token' } },
+    })
+
+  test('a pull the registry refuses for credentials refuses the slot, saying so; with the login it runs', async () => {
+    const refused = setup([spec({ name: 'app', image })], locked())
+    await refused.reconciler.start()
+    await refused.clock.advance(400)
+    expect(refused.published.at(-1)?.refusals.map((r) => r.reason)).toEqual([
+      expect.stringMatching(
+        /the registry registry\.example:5000 refused the credentials \(.*\): run gary login registry\.example:5000/,
+      ),
+    ])
+
+    const login = { username: 'robot', password: 'token', serveraddress: 'registry.example:5000' }
+    const allowed = setup([spec({ name: 'app', image })], locked(), {}, { registryAuth: () => login })
+    await allowed.reconciler.start()
+    await allowed.clock.advance(400)
+    expect(await ownContainers(allowed.runtime)).toHaveLength(1)
+  })
+
+  test("a slot's secrets are written before its container is made and forgotten with it; one that cannot be had refuses the slot at once", async () => {
+    const written: string[] = []
+    const released: string[] = []
+    const files: SecretFiles = {
+      write: async (workload, container) => {
+        if (workload.secrets?.some((s) => s.name === 'missing'))
+          throw new SecretUnavailableError(
+            'secret missing does not exist: create it with gary secret create missing -f FILE',
+          )
+        written.push(container)
+        return [{ source: `/dev/shm/x/${container}/db`, target: '/run/secrets/db' }]
+      },
+      release: async (container) => {
+        released.push(container)
+      },
+    }
+    const { clock, runtime, reconciler, view, published } = setup(
+      [spec({ name: 'app', secrets: ['db'] }), spec({ name: 'lost', secrets: ['missing'] })],
+      new FakeRuntime(),
+      {},
+      { secretFiles: files },
+    )
+    await reconciler.start()
+    await clock.advance(400)
+    const [container] = await ownContainers(runtime)
+    // Written for the create, and again before the start (a start in place finds them again).
+    expect(new Set(written)).toEqual(new Set([container!.name]))
+    expect(published.at(-1)?.refusals).toEqual([
+      expect.objectContaining({
+        workload: 'lost',
+        reason: expect.stringContaining('secret missing does not exist'),
+      }),
+    ])
+    // Refused at the first try, no restart budget spent: the secret is missing on every node alike.
+    expect(reconciler.promises.map((p) => p.workload)).toEqual(['app'])
+
+    view.workloads = []
+    reconciler.trigger()
+    await clock.advance(10)
+    expect(await runtime.list({ [LABELS.node]: SELF })).toEqual([])
+    expect(released).toContain(container!.name)
   })
 })
