@@ -415,6 +415,7 @@ export class Daemon implements ClusterApi {
     await this.#mesh?.stop()
     await this.#membership?.stop()
     await this.#declarations?.stop()
+    await this.#secretFiles?.stop()
     await this.#logs?.stop()
     await this.#eventService?.stop()
     await this.#p2p?.stop()

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, rm, rmdir, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Workload } from '@gary/protocol'
 import type { Logger } from '../logger.js'
@@ -50,6 +50,13 @@ export class TmpfsSecretFiles implements SecretFiles {
     }
     if (this.#unfit !== undefined)
       this.components.logger.warn({ dir: this.dir, reason: this.#unfit }, 'no secrets here')
+    // Made again by the first write: a node that runs no secret leaves nothing behind.
+    await this.stop()
+  }
+
+  /** Removes the node's directory if no container's files are left in it. */
+  async stop(): Promise<void> {
+    await rmdir(this.dir).catch(() => {})
   }
 
   async write(workload: Workload, container: string): Promise<{ source: string; target: string }[]> {
