@@ -12,5 +12,6 @@ export function add(program: Command, entry: CommandEntry): Command {
         `/v1/login/${encodeURIComponent(registry)}`,
       )
       print(options, answer, () => `${answer.registry}: login ${answer.outcome}`)
+      if (answer.outcome === 'not found') process.exitCode = 1
     })
 }

@@ -53,6 +53,7 @@ export function add(program: Command, entry: CommandEntry): Command {
         `/v1/secrets/${encodeURIComponent(name)}`,
       )
       print(options, answer, () => `${answer.name} ${answer.outcome}`)
+      if (answer.outcome === 'not found') process.exitCode = 1
     })
   return secret
 }
