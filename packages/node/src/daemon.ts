@@ -10,12 +10,13 @@ import {
   type MemberMark,
   NodeStateSchema,
   type RolloutStatus,
+  restartedEntry,
   rollbackAfterFailure,
   rolloutStatus,
   shardOf,
   type Workload,
 } from '@gary/protocol'
-import type { ContainerRuntime } from '@gary/runtime'
+import { type ContainerRuntime, registryOfImage } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ClusterApi, EventView, NodeView } from './api/routes.js'
 import { type SlotRow, slotRows } from './api/slot-rows.js'
@@ -208,6 +209,7 @@ export class Daemon implements ClusterApi {
       login: async (registry, username, password) => {
         const outcome = await keeper.login(registry, username, password)
         this.#log.info({ registry, outcome }, 'registry login written')
+        if (outcome !== 'unchanged') await this.#retryRefusedPulls(registry)
         return outcome
       },
       logout: async (registry) => {
@@ -216,6 +218,31 @@ export class Daemon implements ClusterApi {
         return outcome
       },
     }
+  }
+
+  /**
+   * A login for a registry tries again the workloads whose pulls from it were refused for
+   * credentials: a refusal holds for its generation, so each gets fresh containers (a restart).
+   */
+  async #retryRefusedPulls(registry: string): Promise<void> {
+    const refused = new Set(
+      this.slots()
+        .filter((row) =>
+          row.reasons?.some((reason) => reason.includes(`the registry ${registry} refused the credentials`)),
+        )
+        .map((row) => row.workload),
+    )
+    const names = this.#declarations!.store.live()
+      .filter((workload) => refused.has(workload.name) && registryOfImage(workload.image) === registry)
+      .map((workload) => workload.name)
+    if (names.length === 0) return
+    const written = await this.declarations.update(names, (current, version) =>
+      current?.workload === undefined ? undefined : restartedEntry(current, version),
+    )
+    this.#log.info(
+      { registry, workloads: written.map((entry) => entry.name) },
+      'retrying pulls refused for credentials',
+    )
   }
 
   async start(): Promise<void> {
