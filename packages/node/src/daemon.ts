@@ -578,13 +578,14 @@ export class Daemon implements ClusterApi {
   async #startMesh(self: string, membership: Membership, gateway: string | undefined): Promise<void> {
     const dns = this.#config.dns === 'gateway' ? (gateway ?? 'off') : this.#config.dns
     this.#mesh = new NodeMesh(
-      { dns },
+      { dns, mode: this.#config.meshMode },
       {
         self,
         logger: this.#log,
         now: this.#now,
         view: () => ({ workloads: this.#declarations!.store.live(), nodes: this.#meshNodes() }),
         declared: (name) => this.#declarations!.store.get(name)?.workload !== undefined,
+        advertiseHost: () => this.#advertiseHost(),
         containerAddress: async (container) =>
           (await this.#runtime.inspect(container, AbortSignal.timeout(5000))).ipAddress,
         publishUnserved: (ports) => {

@@ -10,6 +10,7 @@ import {
   normaliseWorkload,
   parseEndpoint,
   type SlotPromise,
+  spreadTargets,
   type Workload,
 } from '../src/index.js'
 
@@ -233,5 +234,38 @@ describe('chooseBackend', () => {
     const picked = new Set<string>()
     for (let i = 0; i < 100; i++) picked.add(chooseBackend({ backends, active: () => 0, random })!.key)
     expect(picked.size).toBe(3)
+  })
+})
+
+describe('spreadTargets', () => {
+  test('this node’s own slots when it has any, else every slot; the same slots chooseBackend picks from, in key order', () => {
+    fc.assert(
+      fc.property(keys, fc.func(fc.boolean()), fc.integer(), (ks, isLocal, seed) => {
+        const backends = ks.map((k) => backend(k, isLocal(k)))
+        const spread = spreadTargets([...backends].reverse())
+        const local = backends.filter((b) => b.local)
+        const expected = (local.length > 0 ? local : backends).map((b) => b.key).sort()
+        expect(spread.map((b) => b.key)).toEqual(expected)
+        // Whatever chooseBackend picks with nothing tried or failing is among them.
+        const random = seeded(seed)
+        for (let i = 0; i < 5; i++)
+          expect(spread).toContainEqual(chooseBackend({ backends, active: () => 0, random }))
+      }),
+    )
+    expect(spreadTargets([])).toEqual([])
+  })
+
+  test('equal views give equal targets, whatever the order of the slots', () => {
+    fc.assert(
+      fc.property(view, fc.integer(), (nodes, seed) => {
+        const { services } = meshServices(SELF, [web, api], nodes)
+        for (const service of services) {
+          const shuffled = [...service.backends].sort(() => (seeded(seed)() < 0.5 ? -1 : 1))
+          expect(spreadTargets(shuffled)).toEqual(spreadTargets(service.backends))
+          // Only ready slots of live nodes, as meshServices serves them.
+          for (const target of spreadTargets(service.backends)) expect(service.backends).toContain(target)
+        }
+      }),
+    )
   })
 })

@@ -274,6 +274,17 @@ export const SETTINGS = {
       "the name server containers are given, which answers workload names: `gateway` (the engine's " +
       'bridge gateway), an address of this host, or `off`',
   }),
+  mesh: setting({
+    arg: 'mode',
+    schema: z.enum(['auto', 'kernel', 'userland']),
+    field: 'meshMode',
+    default: 'auto',
+    defaultText: '`auto`',
+    help:
+      'who forwards published ports: `kernel` (nftables NAT rules in a table of its own, `gary-mesh`; ' +
+      'needs root), `userland` (a proxy in the daemon), or `auto`: the kernel when the node runs as ' +
+      'root with nftables and advertises an address beyond loopback, else the proxy',
+  }),
   drainMs: setting({
     arg: 'ms',
     schema: z.coerce.number().int().min(0).max(600_000),

@@ -1,8 +1,13 @@
+import type { Server } from 'node:net'
 import type { MeshService, UnservedPort, Workload } from '@gary/protocol'
-import { meshServices } from '@gary/protocol'
+import { meshServices, spreadTargets } from '@gary/protocol'
 import type { Logger } from '../logger.js'
 import { type EndpointNode, type EndpointRow, endpointRows } from './endpoint-rows.js'
+import { KernelForwarder } from './kernel-forwarder.js'
+import { chooseMeshMode, lockNetns, type MeshMode } from './mesh-mode.js'
 import { NameServer, NameServerError } from './name-server.js'
+import type { ForwardedPort } from './nat-ruleset.js'
+import { type Netfilter, NftNetfilter } from './netfilter.js'
 import { Mesh, type MeshInit } from './router.js'
 import { type MeshStats, newMeshStats } from './stats.js'
 
@@ -10,6 +15,8 @@ export interface NodeMeshInit {
   mesh?: MeshInit
   /** The name server's address; `off` for none. */
   dns: string
+  /** Who forwards published ports: the kernel (nftables) or the userland proxy. Default `userland`. */
+  mode?: MeshMode
 }
 
 export interface NodeMeshComponents {
@@ -25,6 +32,12 @@ export interface NodeMeshComponents {
   publishUnserved: (ports: UnservedPort[]) => void
   /** A container's address on the engine's network, where this node reaches its ports directly. */
   containerAddress?: (container: string) => Promise<string | undefined>
+  /** Where other machines reach this node (decides whether `auto` may use the kernel). */
+  advertiseHost?: () => string
+  /** This network namespace's packet filter. Default nftables through `nft`. */
+  netfilter?: Netfilter
+  /** Takes the namespace's kernel mesh for this daemon (default an abstract socket). */
+  lockNetns?: () => Promise<Server | undefined>
 }
 
 /** How often the mesh re-reads the view with no trigger, ms (levels, not edges). */
@@ -46,6 +59,8 @@ export class NodeMesh {
   /** Own containers' addresses (null: it has none), and those being asked for. */
   readonly #addresses = new Map<string, string | null>()
   readonly #asking = new Set<string>()
+  #kernel?: KernelForwarder
+  #lock?: Server
   #stopped = false
 
   constructor(
@@ -57,11 +72,26 @@ export class NodeMesh {
       now: components.now,
       stats: this.stats,
       onUnservedChange: () => this.#publishUnserved(),
+      onListening: () => this.viewChanged(),
     })
   }
 
-  /** Starts the name server (unless it cannot listen: then containers keep the engine's). */
+  /** Who forwards published ports now. */
+  get mode(): 'kernel' | 'userland' {
+    return this.#kernel === undefined ? 'userland' : 'kernel'
+  }
+
+  /** The ports the kernel forwards now (the userland proxy holds them too, and serves the rest). */
+  get kernelPorts(): readonly number[] {
+    return this.#kernel?.ports ?? []
+  }
+
+  /**
+   * Picks the forwarding mode (`MeshModeError` when `kernel` cannot be), then starts the name
+   * server (unless it cannot listen: then containers keep the engine's).
+   */
   async start(): Promise<void> {
+    await this.#startForwarding()
     this.#resync = setInterval(() => this.viewChanged(), RESYNC_MS)
     this.#resync.unref()
     if (this.init.dns === 'off') return
@@ -88,6 +118,8 @@ export class NodeMesh {
     this.#stopped = true
     clearInterval(this.#resync)
     clearTimeout(this.#timer)
+    await this.#kernel?.stop()
+    this.#lock?.close()
     await this.#mesh.stop()
     await this.#nameServer?.stop()
   }
@@ -123,11 +155,53 @@ export class NodeMesh {
     )
     for (const container of this.#addresses.keys())
       if (!local.has(container)) this.#addresses.delete(container)
-    this.#mesh.update(
-      services.map((service) => this.#direct(service)),
-      clashes,
+    const direct = services.map((service) => this.#direct(service))
+    this.#mesh.update(direct, clashes)
+    // Only ports this node's listener holds: never another process's.
+    this.#kernel?.update(
+      direct
+        .filter((service) => this.#mesh.serving(service.publishedPort))
+        .map(
+          (service): ForwardedPort => ({
+            port: service.publishedPort,
+            targets: spreadTargets(service.backends).map(({ host, port, local }) => ({ host, port, local })),
+          }),
+        ),
     )
     this.#publishUnserved()
+  }
+
+  async #startForwarding(): Promise<void> {
+    const netfilter = this.components.netfilter ?? new NftNetfilter()
+    const choice = await chooseMeshMode(this.init.mode ?? 'userland', {
+      advertise: this.components.advertiseHost?.() ?? '127.0.0.1',
+      probe: () => netfilter.probe(AbortSignal.timeout(10_000)),
+      lock: async () => {
+        this.#lock = await (this.components.lockNetns ?? lockNetns)()
+        return this.#lock !== undefined
+      },
+    })
+    if (choice.mode === 'userland') {
+      this.components.logger.info(
+        { reason: choice.reason },
+        'routing mesh: the userland proxy forwards published ports',
+      )
+      return
+    }
+    const { forwarding, quickSynRetry } = choice
+    this.#kernel = new KernelForwarder(
+      { forwarding, quickSynRetry },
+      { netfilter, logger: this.components.logger },
+    )
+    // A crashed daemon's table goes now, whatever the first view holds.
+    this.#kernel.update([])
+    await this.#kernel.settled()
+    this.components.logger.info(
+      { forwarding, quickSynRetry },
+      forwarding
+        ? 'routing mesh: the kernel forwards published ports (nftables table gary-mesh)'
+        : 'routing mesh: the kernel forwards published ports to this node’s own slots; another firewall drops forwarded packets, so the userland proxy serves the others',
+    )
   }
 
   /**

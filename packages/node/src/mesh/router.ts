@@ -22,6 +22,8 @@ export interface MeshComponents {
   stats?: MeshStats
   /** A port started or stopped being served (see `unserved`). */
   onUnservedChange?: () => void
+  /** A port is listened on now. */
+  onListening?: (port: number) => void
 }
 
 /** A published port this node does not serve, and why. */
@@ -116,6 +118,11 @@ export class Mesh {
     return ports.sort((a, b) => a.port - b.port || (a.workload < b.workload ? -1 : 1))
   }
 
+  /** Whether this node's listener holds the port now (another process may). */
+  serving(port: number): boolean {
+    return this.#listeners.get(port)?.server?.listening === true
+  }
+
   /** Stops listening; open connections are closed too. */
   async stop(): Promise<void> {
     this.#stopped = true
@@ -130,6 +137,7 @@ export class Mesh {
     )
     listener.server = server
     server.once('listening', () => {
+      this.components.onListening?.(listener.port)
       if (listener.reason === undefined) return
       this.components.logger.info(
         { port: listener.port, workload: listener.service.workload },

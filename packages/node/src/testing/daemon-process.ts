@@ -72,6 +72,8 @@ export class DaemonProcess {
       '127.0.0.1:0',
       ...(this.options.join ?? []).flatMap((addr) => ['--join', addr]),
       ...(this.options.testHooks === undefined ? [] : ['--test-hooks']),
+      // Tests on the host never write its firewall, whatever a test's own flags say of addresses.
+      ...((this.options.args ?? []).includes('--mesh') ? [] : ['--mesh', 'userland']),
       ...(this.options.args ?? []),
     ]
     const [file, argv] =

@@ -47,3 +47,15 @@ function leastConnections(pool: readonly Backend[], choice: Choice): Backend {
   }
   return best as Backend
 }
+
+/**
+ * The slots a kernel forwarder spreads a port's new connections over, evenly and at random (it
+ * counts no connections and cannot retry): the same rule as `chooseBackend` with nothing tried
+ * and nothing failing, this node's own slots when it has any, else every slot, in key order so
+ * that equal views give equal rules.
+ */
+export function spreadTargets(backends: readonly Backend[]): Backend[] {
+  const local = backends.filter((b) => b.local)
+  const pool = local.length > 0 ? local : [...backends]
+  return pool.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+}
