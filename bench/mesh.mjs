@@ -1,14 +1,17 @@
 // The routing mesh on the lab (scripts/lab.sh, as root): five machines, each with its own address,
-// Docker engine and Gary daemon. One slot of a web server (busybox httpd, a 1 KiB page) runs on
-// machine 3; the client, wrk, runs on machine 5 and sends requests of about 1 KiB:
-//   direct       to the container's host port on machine 3 (what a client had before the mesh)
-//   mesh         to the published port on machine 1, which holds no slot: one more hop
-//   mesh, local  to the published port on machine 3, whose mesh sends it to its own slot
-// Rounds alternate the three, so that the host's load falls on each alike. Throughput with 8
+// Docker engine and Gary daemon. Machines 1 and 3 forward published ports in the kernel (--mesh
+// kernel: nftables NAT), machines 2 and 4 in the daemon (--mesh userland). One slot of a web
+// server (busybox httpd, a 1 KiB page) runs on machine 3 and one on machine 4; the client, wrk,
+// runs on machine 5 and sends requests of about 1 KiB:
+//   direct                 to the container's host port on machine 3 (what a client had before the mesh)
+//   kernel / userland      to the published port on machine 1 / 2, which holds no slot: one more hop
+//   kernel / userland, local   to the published port on machine 3 / 4, whose mesh sends it to its own slot
+// Rounds alternate the paths, so that the host's load falls on each alike. Throughput with 8
 // connections, latency with 1 (no queueing); busybox httpd closes every connection after its
 // answer, so each request is a connection of its own: requests/s are connections/s.
 // Then the error window of a failover: 2 slots (machines 3 and 4), a request loop from machine 5
-// through machine 1's mesh, machine 3 powered off; failed requests and the time they span.
+// through machine 1's (kernel) or machine 2's (userland) mesh, machine 3 powered off; failed
+// requests and the time they span.
 //
 //   npm run bench:mesh -- [--rounds 5] [--seconds 8] [--failovers 3]
 import { execFileSync } from 'node:child_process'
@@ -45,7 +48,14 @@ try {
 
 const lab = await Lab.up(5)
 try {
-  const args = (i) => ['--label', `m=${i}`, ...(i === 3 || i === 4 ? ['--label', 'web=yes'] : [])]
+  const mode = { 1: 'kernel', 2: 'userland', 3: 'kernel', 4: 'userland', 5: 'userland' }
+  const args = (i) => [
+    '--label',
+    `m=${i}`,
+    '--mesh',
+    mode[i],
+    ...(i === 3 || i === 4 ? ['--label', 'web=yes'] : []),
+  ]
   await lab.startDaemon(1, args(1))
   const [seed] = await lab.joinAddrs(1)
   for (const i of [2, 3, 4, 5]) await lab.startDaemon(i, [...args(i), '--join', seed])
@@ -69,43 +79,52 @@ async function throughput() {
   await applyThroughApi(
     lab,
     1,
-    webSpec('bench', `constraints: {m: "3"}\nports: [{container: 8080, published: ${PUBLISHED}}]\n`),
+    webSpec(
+      'bench',
+      `replicas: 2\nconstraints: {web: "yes"}\nports: [{container: 8080, published: ${PUBLISHED}}]\n`,
+    ),
   )
-  const slot = await waitFor(
-    'the slot behind the published port on machines 1 and 3',
+  const slots = await waitFor(
+    'the slots behind the published port on every machine',
     async () => {
-      const rows = await Promise.all([1, 3].map((i) => lab.api(i, '/v1/endpoints')))
+      const rows = await Promise.all(lab.machines.map((i) => lab.api(i, '/v1/endpoints')))
       const slots = rows.map((r) => r.find((row) => row.workload === 'bench')?.slots ?? [])
-      return slots.every((s) => s.length === 1) && slots[0][0]
+      return slots.every((s) => s.length === 2) && slots[0]
     },
     { timeoutMs: 60_000, intervalMs: 250 },
   )
-  const targets = {
-    direct: `http://${slot.endpoint}/`,
-    mesh: `http://${lab.address(1)}:${PUBLISHED}/`,
-    'mesh, local': `http://${lab.address(3)}:${PUBLISHED}/`,
+  const onThree = slots.find((slot) => slot.endpoint.startsWith(`${lab.address(3)}:`))
+  const paths = {
+    direct: { url: `http://${onThree.endpoint}/`, machine: 3, port: Number(onThree.endpoint.split(':')[1]) },
+    kernel: { url: `http://${lab.address(1)}:${PUBLISHED}/`, machine: 1, port: PUBLISHED },
+    userland: { url: `http://${lab.address(2)}:${PUBLISHED}/`, machine: 2, port: PUBLISHED },
+    'kernel, local': { url: `http://${lab.address(3)}:${PUBLISHED}/`, machine: 3, port: PUBLISHED },
+    'userland, local': { url: `http://${lab.address(4)}:${PUBLISHED}/`, machine: 4, port: PUBLISHED },
   }
   // The process each path adds or replaces: Docker's proxy of the host port on machine 3, the
-  // mesh (the daemon) on machine 1 and on machine 3. Its CPU per connection is a figure the
-  // host's load bends less than wall time.
-  const hostPort = Number(slot.endpoint.split(':')[1])
-  const proxies = {
-    direct: { machine: 3, pid: await listener(3, hostPort) },
-    mesh: { machine: 1, pid: await listener(1, PUBLISHED) },
-    'mesh, local': { machine: 3, pid: await listener(3, PUBLISHED) },
+  // daemon on the machine whose published port is asked (in kernel mode its CPU is the daemon's
+  // alone: the kernel's NAT is counted nowhere). Its CPU per connection is a figure the host's
+  // load bends less than wall time.
+  for (const path of Object.values(paths)) path.pid = await listener(path.machine, path.port)
+  const nat = await lab.exec(1, ['nft', 'list', 'table', 'ip', 'gary-mesh'])
+  if (!nat.includes(`dport ${PUBLISHED} dnat`))
+    throw new Error(`machine 1 forwards nothing in the kernel:\n${nat}`)
+  for (const name of Object.keys(paths)) {
+    const page = await lab.exec(CLIENT, ['curl', '-fsS', '--max-time', '5', paths[name].url])
+    if (page.length !== 1024) throw new Error(`the page through ${name} is ${page.length} bytes, not 1024`)
   }
-  const page = await lab.exec(CLIENT, ['curl', '-fsS', '--max-time', '5', targets.mesh])
-  if (page.length !== 1024) throw new Error(`the page is ${page.length} bytes, not 1024`)
   const runs = Object.fromEntries(
-    Object.keys(targets).map((name) => [name, { rps: [], p50: [], p99: [], cpu: [] }]),
+    Object.keys(paths).map((name) => [name, { rps: [], p50: [], p99: [], cpu: [] }]),
   )
+  const loads = []
   for (let round = 0; round < rounds; round++) {
-    for (const [name, url] of Object.entries(targets)) {
-      const before = await cpuMs(proxies[name])
-      const load = await wrk(url, 8)
-      const cpu = (await cpuMs(proxies[name])) - before
+    loads.push(Number((await lab.exec(CLIENT, ['cat', '/proc/loadavg'])).split(' ')[0]))
+    for (const [name, path] of Object.entries(paths)) {
+      const before = await cpuMs(path)
+      const load = await wrk(path.url, 8)
+      const cpu = (await cpuMs(path)) - before
       runs[name].cpu.push(Math.round((cpu * 1000) / (load.rps * seconds)))
-      const quiet = await wrk(url, 1)
+      const quiet = await wrk(path.url, 1)
       runs[name].rps.push(load.rps)
       runs[name].p50.push(quiet.p50)
       runs[name].p99.push(quiet.p99)
@@ -116,20 +135,20 @@ async function throughput() {
   }
   const m = (name, key) => median(runs[name][key])
   console.log(
-    `\nbench:mesh, ${rounds} rounds of ${seconds} s each (min / median / max); wrk on machine ${CLIENT}`,
+    `\nbench:mesh, ${rounds} rounds of ${seconds} s each (min / median / max); wrk on machine ${CLIENT}; load average ${stats(loads)}`,
   )
   console.log(
-    '| path | requests/s = connections/s, 8 conns | p50, 1 conn | p99, 1 conn | CPU per connection of its proxy |',
+    '| path | requests/s = connections/s, 8 conns | p50, 1 conn | p99, 1 conn | CPU per connection of its process |',
   )
   console.log('| --- | --- | --- | --- | --- |')
-  const proxyName = { direct: "Docker's proxy", mesh: 'the mesh', 'mesh, local': 'the mesh' }
-  for (const name of Object.keys(targets)) {
+  for (const name of Object.keys(paths)) {
     const r = runs[name]
+    const who = name === 'direct' ? "Docker's proxy" : 'the daemon'
     console.log(
-      `| ${name} | ${stats(r.rps)} | ${stats(r.p50)} ms | ${stats(r.p99)} ms | ${stats(r.cpu)} us (${proxyName[name]}) |`,
+      `| ${name} | ${stats(r.rps)} | ${stats(r.p50)} ms | ${stats(r.p99)} ms | ${stats(r.cpu)} us (${who}) |`,
     )
   }
-  for (const name of ['mesh', 'mesh, local']) {
+  for (const name of Object.keys(paths).slice(1)) {
     console.log(
       `${name}: throughput ${(m(name, 'rps') / m('direct', 'rps')).toFixed(2)}x direct, p50 +${(m(name, 'p50') - m('direct', 'p50')).toFixed(2)} ms`,
     )
@@ -174,9 +193,10 @@ async function wrk(url, connections) {
 }
 
 async function failoverWindow() {
-  const windows = []
-  const failures = []
-  for (let run = 0; run < failovers; run++) {
+  const by = { kernel: { windows: [], failures: [] }, userland: { windows: [], failures: [] } }
+  for (let run = 0; run < failovers * 2; run++) {
+    const mode = run % 2 === 0 ? 'kernel' : 'userland'
+    const via = mode === 'kernel' ? 1 : 2
     await applyThroughApi(
       lab,
       1,
@@ -186,14 +206,15 @@ async function failoverWindow() {
       ),
     )
     await waitFor(
-      'two slots behind the published port on machine 1',
+      `two slots behind the published port on machine ${via}`,
       async () =>
-        (await lab.api(1, '/v1/endpoints')).find((row) => row.workload === `fail${run}`)?.slots.length === 2,
+        (await lab.api(via, '/v1/endpoints')).find((row) => row.workload === `fail${run}`)?.slots.length ===
+        2,
       { timeoutMs: 60_000, intervalMs: 250 },
     )
     const loop = lab.exec(
       CLIENT,
-      ['node', LOOP, `http://${lab.address(1)}:${8070 + run}/`, '12000', '2000', '10'],
+      ['node', LOOP, `http://${lab.address(via)}:${8070 + run}/`, '12000', '2000', '10'],
       90_000,
     )
     await sleep(2000)
@@ -201,16 +222,18 @@ async function failoverWindow() {
     const { results } = JSON.parse(await loop)
     const failed = results.filter(([, ok]) => !ok)
     const window = failed.length === 0 ? 0 : failed.at(-1)[0] + failed.at(-1)[2] - failed[0][0]
-    windows.push(window)
-    failures.push(failed.length)
+    by[mode].windows.push(window)
+    by[mode].failures.push(failed.length)
     console.error(
-      `failover ${run + 1}: ${failed.length} of ${results.length} requests failed, over ${window} ms`,
+      `failover ${run + 1} (${mode}): ${failed.length} of ${results.length} requests failed, over ${window} ms`,
     )
     await lab.boot(3)
     await waitFor('machine 3 to be alive everywhere', () => allAlive(lab), { timeoutMs: 60_000 })
     await lab.gary(1, ['rm', `fail${run}`])
   }
   console.log(
-    `\nfailover (power off a machine holding one of 2 slots; ${failovers} runs; min / median / max): failed requests ${stats(failures)}, spanning ${stats(windows)} ms`,
+    `\nfailover (power off a machine holding one of 2 slots, a request every 10 ms on a new connection, 2 s timeout; ${failovers} runs each; min / median / max):`,
   )
+  for (const [mode, { windows, failures }] of Object.entries(by))
+    console.log(`${mode}: failed requests ${stats(failures)}, spanning ${stats(windows)} ms`)
 }
