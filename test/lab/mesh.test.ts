@@ -8,7 +8,10 @@ import { TEST_IMAGE } from '../../packages/runtime/src/test-image.js'
 
 // The routing mesh and workload names on five machines (scripts/lab.sh), one lab for the file.
 // Machine i's daemon carries the label m=i, so that a test can say where slots run; machines 3
-// and 4 also carry web=yes. The failover test powers machine 3 off, so it runs last.
+// and 4 also carry web=yes. Machine 1 forwards published ports in the kernel (--mesh kernel),
+// machine 2 in the daemon (--mesh userland), the others as `auto` picks (the kernel: the lab runs
+// as root with nftables); requests go through machines 1 and 2 side by side. The failover test
+// powers machine 3 off, so it runs last.
 const MACHINES = 5
 /** What the daemons are told: the failover bound below is derived from it. */
 const DEAD_AFTER_MS = 3000
@@ -16,6 +19,10 @@ const LOOP = fileURLToPath(new URL('../../scripts/request-loop.mjs', import.meta
 let lab: Lab
 const nodeOf = new Map<number, string>()
 const machineOf = (node: string | null) => [...nodeOf].find(([, id]) => id === node)?.[0]
+const MODE: Record<number, string[]> = { 1: ['--mesh', 'kernel'], 2: ['--mesh', 'userland'] }
+/** The kernel mesh's rules on machine `i` (empty when it has none). */
+const natTable = (i: number) =>
+  lab.exec(i, ['sh', '-c', 'nft list table ip gary-mesh 2>/dev/null || true']).then((out) => out)
 
 interface LoopResult {
   results: [at: number, ok: boolean, ms: number, text: string][]
@@ -67,6 +74,7 @@ beforeAll(async () => {
     ...(i === 3 || i === 4 ? ['--label', 'web=yes'] : []),
     '--dead-after-ms',
     String(DEAD_AFTER_MS),
+    ...(MODE[i] ?? []),
   ]
   await lab.startDaemon(1, args(1))
   const seed = (await lab.joinAddrs(1))[0]!
@@ -101,6 +109,14 @@ describe('the routing mesh on five machines', () => {
     const [row] = (await lab.garyJson<SlotRow[]>(5, 'ps', 'web')).filter((r) => r.phase === 'running')
     expect(machineOf(row!.node)).toBe(3)
     expect(page.trim()).toBe(`v1 slot 0 on ${row!.containerId!.slice(0, 12)}`)
+    // Machine 1 forwards it in the kernel, to machine 3's endpoint; machine 2's daemon forwards it.
+    const [slot] = (await endpointsOn(1, 'web'))[0]!.slots
+    expect(await natTable(1)).toContain(`fib daddr type local tcp dport 80 dnat to ${slot!.endpoint}`)
+    expect(await natTable(2)).toBe('')
+    expect((await lab.logs(3)).some((line) => line.msg.startsWith('routing mesh: the kernel forwards'))).toBe(
+      true,
+    )
+    expect(await lab.exec(5, ['curl', '-fsS', '--max-time', '5', `http://${lab.address(2)}:80/`])).toBe(page)
     // Any machine lists every machine's address, and the slot behind them.
     const [endpoints] = await lab.garyJson<EndpointRow[]>(4, 'endpoints', 'web')
     expect(endpoints).toMatchObject({ workload: 'web', port: 80, containerPort: 8080, unserved: [] })
@@ -136,29 +152,33 @@ resources: {cpu: 50m, memory: 16Mi}
   })
 
   it('says so, on the node and from any other, when another process holds a published port', async () => {
-    // Machine 2 already runs something on 8081.
-    await lab.exec(2, [
+    // Machine 1, whose kernel forwards published ports, already runs something on 8081.
+    await lab.exec(1, [
       'sh',
       '-c',
       `node -e 'require("net").createServer().listen(8081)' </dev/null >/dev/null 2>&1 &`,
     ])
-    const mark = (await lab.logs(2)).length
+    const mark = (await lab.logs(1)).length
     await apply(4, 'busy', `${web('v1')}constraints: {m: "4"}\nports: [{container: 8080, published: 8081}]\n`)
     const reason = 'port 8081/tcp is in use by another process'
     await waitFor(
-      'machine 5 to list machine 2 as not serving port 8081',
+      'machine 5 to list machine 1 as not serving port 8081',
       async () => (await endpointsOn(5, 'busy'))[0]?.unserved.length === 1,
       { timeoutMs: 30_000, intervalMs: 250 },
     )
     const [row] = await endpointsOn(5, 'busy')
-    expect(row!.unserved).toEqual([{ node: nodeOf.get(2), reason }])
-    expect(row!.addresses).not.toContain(`${lab.address(2)}:8081`)
+    expect(row!.unserved).toEqual([{ node: nodeOf.get(1), reason }])
+    expect(row!.addresses).not.toContain(`${lab.address(1)}:8081`)
+    // The kernel never takes another process's port: machine 1 forwards 80, never 8081.
+    const table = await natTable(1)
+    expect(table).toContain('tcp dport 80 dnat')
+    expect(table).not.toContain('8081')
     expect(row!.addresses).toHaveLength(MACHINES - 1)
     // Tables show a node as its name (the lab machine's hostname) beside the end of its id.
     expect(await lab.gary(5, ['ps', 'busy'])).toContain(
-      `busy: port 8081/tcp not served on m2 (${nodeOf.get(2)!.slice(-8)}): ${reason}`,
+      `busy: port 8081/tcp not served on m1 (${nodeOf.get(1)!.slice(-8)}): ${reason}`,
     )
-    const logged = (await lab.logs(2)).slice(mark).filter((line) => line.msg === 'published port not served')
+    const logged = (await lab.logs(1)).slice(mark).filter((line) => line.msg === 'published port not served')
     expect(logged[0]).toMatchObject({ level: 40, port: 8081, workload: 'busy', reason })
     // A workload may not take a port another one publishes.
     const clash = await lab.put(
@@ -172,7 +192,7 @@ resources: {cpu: 50m, memory: 16Mi}
     await lab.gary(4, ['rm', 'busy'])
   })
 
-  it('loses no request through the mesh during a rolling update', async () => {
+  it('loses no request through the kernel or the userland mesh during a rolling update', async () => {
     await apply(
       2,
       'roll',
@@ -181,7 +201,7 @@ resources: {cpu: 50m, memory: 16Mi}
     await readyBehind('roll', 3)
     // The loop runs until this file appears in machine 5's /root.
     const stop = '/root/roll-stop'
-    const loop = requestLoop(5, `http://${lab.address(1)}:8090/`, 180_000, stop)
+    const loops = [1, 2].map((via) => requestLoop(5, `http://${lab.address(via)}:8090/`, 180_000, stop))
     await new Promise((resolve) => setTimeout(resolve, 1000))
     // A new generation: each slot is replaced in turn, one unavailable at a time.
     await apply(
@@ -211,13 +231,20 @@ resources: {cpu: 50m, memory: 16Mi}
     )
     await new Promise((resolve) => setTimeout(resolve, 1000))
     await lab.put(5, 'roll-stop', '')
-    const { results } = await loop
-    const failed = results.filter(([, ok]) => !ok)
-    console.info(`rolling update through the mesh: ${failed.length} of ${results.length} requests failed`)
-    const versions = new Set(results.filter(([, ok]) => ok).map(([, , , text]) => text.split(' ')[0]))
-    expect(versions).toEqual(new Set(['v1', 'v2']))
-    expect(results.length).toBeGreaterThan(20)
-    expect(failed, `failed requests during the update: ${JSON.stringify(failed)}`).toEqual([])
+    for (const [i, { results }] of (await Promise.all(loops)).entries()) {
+      const mode = i === 0 ? 'kernel (machine 1)' : 'userland (machine 2)'
+      const failed = results.filter(([, ok]) => !ok)
+      console.info(
+        `rolling update through the ${mode} mesh: ${failed.length} of ${results.length} requests failed`,
+      )
+      const versions = new Set(results.filter(([, ok]) => ok).map(([, , , text]) => text.split(' ')[0]))
+      expect(versions, mode).toEqual(new Set(['v1', 'v2']))
+      expect(results.length, mode).toBeGreaterThan(20)
+      expect(
+        failed,
+        `failed requests during the update through the ${mode} mesh: ${JSON.stringify(failed)}`,
+      ).toEqual([])
+    }
     await lab.gary(2, ['rm', 'roll'])
   })
 
@@ -230,26 +257,33 @@ resources: {cpu: 50m, memory: 16Mi}
     await readyBehind('fail', 2)
     const slots = (await endpointsOn(1, 'fail'))[0]!.slots
     expect(slots.map((s) => machineOf(s.node)).sort()).toEqual([3, 4])
-    // Through machine 1's mesh (it holds no slot), from machine 5, while machine 3 goes dark.
-    const loop = requestLoop(5, `http://${lab.address(1)}:8070/`, 12_000)
+    // Through machine 1's kernel mesh and machine 2's userland one (neither holds a slot), from
+    // machine 5, while machine 3 goes dark.
+    const loops = [1, 2].map((via) => requestLoop(5, `http://${lab.address(via)}:8070/`, 12_000))
     await new Promise((resolve) => setTimeout(resolve, 2000))
     await lab.poweroff(3)
-    const { results } = await loop
-    const failed = results.filter(([, ok]) => !ok)
-    const ok = results.filter(([, ok]) => ok)
-    const window = failed.length === 0 ? 0 : failed.at(-1)![0] + failed.at(-1)![2] - failed[0]![0]
-    // Detection of a silent machine takes at most --dead-after-ms, and one request may be in
-    // flight to it when it dies: the window of failures stays within that, with a margin for a
-    // loaded host.
-    const bound = DEAD_AFTER_MS + 2000
-    console.info(
-      `failover through the mesh: ${failed.length} of ${results.length} requests failed, over ${window} ms (bound ${bound} ms)`,
-    )
-    expect(window, `failed requests: ${JSON.stringify(failed)}`).toBeLessThanOrEqual(bound)
-    // Requests before and after the failover all succeeded, from machine 4's slot at the end.
-    expect(ok.length).toBeGreaterThan(failed.length)
-    const last = results.slice(-5)
-    expect(last.every(([, good]) => good)).toBe(true)
+    for (const [i, { results }] of (await Promise.all(loops)).entries()) {
+      const mode = i === 0 ? 'kernel (machine 1)' : 'userland (machine 2)'
+      const failed = results.filter(([, ok]) => !ok)
+      const ok = results.filter(([, ok]) => ok)
+      const window = failed.length === 0 ? 0 : failed.at(-1)![0] + failed.at(-1)![2] - failed[0]![0]
+      // Detection of a silent machine takes at most --dead-after-ms, and a request may be in
+      // flight to it when it dies (the kernel cannot retry a connection elsewhere: it waits for
+      // the client's next SYN): the window of failures stays within that, with a margin for a
+      // loaded host.
+      const bound = DEAD_AFTER_MS + 2000
+      console.info(
+        `failover through the ${mode} mesh: ${failed.length} of ${results.length} requests failed, over ${window} ms (bound ${bound} ms)`,
+      )
+      expect(window, `${mode}: failed requests: ${JSON.stringify(failed)}`).toBeLessThanOrEqual(bound)
+      // Requests before and after the failover all succeeded, from machine 4's slot at the end.
+      expect(ok.length, mode).toBeGreaterThan(failed.length)
+      const last = results.slice(-5)
+      expect(
+        last.every(([, good]) => good),
+        mode,
+      ).toBe(true)
+    }
     const survivor = (await endpointsOn(1, 'fail'))[0]!.slots
     expect(survivor.map((s) => machineOf(s.node))).toContain(4)
   })
