@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { createServer, type Server } from 'node:net'
-import { normaliseWorkload, type SlotPromise, type Workload } from '@gary/protocol'
+import { normaliseWorkload, type SlotPromise, type UnservedPort, type Workload } from '@gary/protocol'
 import pino from 'pino'
 import { afterEach, describe, expect, test } from 'vitest'
 import type { EndpointNode } from '../src/mesh/endpoint-rows.js'
@@ -167,6 +167,7 @@ describe('the kernel mesh of a node', () => {
     port: number,
     netfilter = new FakeNetfilter(),
     mode: 'auto' | 'kernel' = 'auto',
+    publishUnserved: (ports: UnservedPort[]) => void = () => {},
   ) {
     const view = { workloads: [workload('web', port)], nodes }
     const mesh = new NodeMesh(
@@ -177,7 +178,7 @@ describe('the kernel mesh of a node', () => {
         now: () => performance.now(),
         view: () => view,
         declared: () => false,
-        publishUnserved: () => {},
+        publishUnserved,
         advertiseHost: () => '10.0.0.1',
         netfilter,
         lockNetns: async () => createServer() as Server,
@@ -246,14 +247,18 @@ describe('the kernel mesh of a node', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
     closers.push(() => new Promise<void>((resolve) => taken.close(() => resolve())))
     const port = (taken.address() as { port: number }).port
-    const { mesh, netfilter } = await kernelMesh([node('n3', [ready(0, `10.0.0.3:32768->8080/tcp`)])], port)
-    await waitFor('the port reported unserved', () => mesh.stats.portInUse > 0)
-    mesh.viewChanged()
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    await waitFor('the rules written', async () => {
-      await Promise.resolve()
-      return netfilter.applied.length > 0
-    })
+    const published: UnservedPort[][] = []
+    const { mesh, netfilter } = await kernelMesh(
+      [node('n3', [ready(0, `10.0.0.3:32768->8080/tcp`)])],
+      port,
+      undefined,
+      'auto',
+      (ports) => published.push(ports),
+    )
+    // The view that says the port is held elsewhere has been read, and its rules written.
+    await waitFor('the port reported unserved', () => published.some((ports) => ports[0]?.port === port))
+    await mesh.settled()
+    expect(netfilter.applied.length).toBeGreaterThan(0)
     expect(dnat(netfilter.table)).toEqual([])
   })
 
@@ -264,10 +269,7 @@ describe('the kernel mesh of a node', () => {
     netfilter.failWith = 'nft: Could not process rule: No such file or directory'
     view.nodes = [node('n3', [ready(0, `10.0.0.3:32768->8080/tcp`)])]
     mesh.viewChanged()
-    await waitFor(
-      'the port out of the kernel',
-      () => netfilter.table === undefined || mesh.kernelPorts.length === 0,
-    )
+    await waitFor('the table removed', () => netfilter.table === undefined)
     expect(mesh.kernelPorts).toEqual([])
     netfilter.failWith = undefined
     mesh.viewChanged()

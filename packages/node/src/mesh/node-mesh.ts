@@ -86,6 +86,11 @@ export class NodeMesh {
     return this.#kernel?.ports ?? []
   }
 
+  /** Waits until the kernel's table holds the last view read (tests). */
+  async settled(): Promise<void> {
+    await this.#kernel?.settled()
+  }
+
   /**
    * Picks the forwarding mode (`MeshModeError` when `kernel` cannot be), then starts the name
    * server (unless it cannot listen: then containers keep the engine's).
