@@ -61,12 +61,16 @@ export function natRuleset(ports: readonly ForwardedPort[], options: NatRulesetO
       '  }',
       '  chain raw-prerouting {',
       '    type filter hook prerouting priority raw; policy accept;',
-      ...(served.length > 0 ? [`    fib daddr type local tcp dport ${set} ct timeout set "syn-retry"`] : []),
+      ...(served.length > 0
+        ? [`    ${FIRST_SYN} tcp dport ${set} fib daddr type local ct timeout set "syn-retry"`]
+        : []),
       '  }',
       '  chain raw-output {',
       '    type filter hook output priority raw; policy accept;',
       ...(served.length > 0
-        ? [`    ip daddr != 127.0.0.0/8 fib daddr type local tcp dport ${set} ct timeout set "syn-retry"`]
+        ? [
+            `    ${FIRST_SYN} tcp dport ${set} ip daddr != 127.0.0.0/8 fib daddr type local ct timeout set "syn-retry"`,
+          ]
         : []),
       '  }',
     )
@@ -91,6 +95,12 @@ export function natRuleset(ports: readonly ForwardedPort[], options: NatRulesetO
   )
   return lines.join('\n')
 }
+
+/**
+ * The raw chains see every packet, before conntrack: only a SYN without ACK (a new connection, or
+ * its retransmission) is matched further, cheapest test first.
+ */
+const FIRST_SYN = 'tcp flags & (syn | ack) == syn'
 
 /** Removes the table, if there is one. */
 export function natRemoval(): string {
