@@ -253,6 +253,10 @@ describe('spreadTargets', () => {
       }),
     )
     expect(spreadTargets([])).toEqual([])
+    // A peer's promise may name two endpoints of one container port: the order still holds.
+    const a = { ...backend('n1/web/0'), port: 1 }
+    const b = { ...backend('n1/web/0'), port: 2 }
+    expect(spreadTargets([b, a])).toEqual(spreadTargets([a, b]))
   })
 
   test('equal views give equal targets, whatever the order of the slots', () => {
@@ -260,7 +264,11 @@ describe('spreadTargets', () => {
       fc.property(view, fc.integer(), (nodes, seed) => {
         const { services } = meshServices(SELF, [web, api], nodes)
         for (const service of services) {
-          const shuffled = [...service.backends].sort(() => (seeded(seed)() < 0.5 ? -1 : 1))
+          const random = seeded(seed)
+          const shuffled = service.backends
+            .map((b) => [random(), b] as const)
+            .sort((x, y) => x[0] - y[0])
+            .map(([, b]) => b)
           expect(spreadTargets(shuffled)).toEqual(spreadTargets(service.backends))
           // Only ready slots of live nodes, as meshServices serves them.
           for (const target of spreadTargets(service.backends)) expect(service.backends).toContain(target)

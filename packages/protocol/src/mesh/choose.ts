@@ -51,11 +51,14 @@ function leastConnections(pool: readonly Backend[], choice: Choice): Backend {
 /**
  * The slots a kernel forwarder spreads a port's new connections over, evenly and at random (it
  * counts no connections and cannot retry): the same rule as `chooseBackend` with nothing tried
- * and nothing failing, this node's own slots when it has any, else every slot, in key order so
- * that equal views give equal rules.
+ * and nothing failing, this node's own slots when it has any, else every slot, in the order of their
+ * keys and endpoints, so that equal views give equal rules (a promise may name two endpoints of
+ * one container port).
  */
 export function spreadTargets(backends: readonly Backend[]): Backend[] {
   const local = backends.filter((b) => b.local)
   const pool = local.length > 0 ? local : [...backends]
-  return pool.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return pool.sort((a, b) => order(a.key, b.key) || order(a.host, b.host) || a.port - b.port)
 }
+
+const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
