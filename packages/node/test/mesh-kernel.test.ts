@@ -6,6 +6,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import type { EndpointNode } from '../src/mesh/endpoint-rows.js'
 import { chooseMeshMode, MeshModeError } from '../src/mesh/mesh-mode.js'
 import { NAT_TABLE, natRemoval, natRuleset } from '../src/mesh/nat-ruleset.js'
+import { NetfilterError, NftNetfilter } from '../src/mesh/netfilter.js'
 import { NodeMesh } from '../src/mesh/node-mesh.js'
 import { FakeNetfilter } from '../src/testing/fake-netfilter.js'
 import { waitFor } from '../src/testing/wait.js'
@@ -116,6 +117,14 @@ ${natRemoval()}C
     expect(out).not.toContain('dport 9 ')
     expect(out).not.toContain(`table ip ${NAT_TABLE}\n`.repeat(2))
     expect(out.trim().endsWith('}')).toBe(true)
+  })
+})
+
+describe('nft as the daemon runs it', () => {
+  test('an nft that exits before reading its ruleset is a refusal, not a crash of the daemon', async () => {
+    // More than a pipe holds: the write meets a closed pipe (EPIPE).
+    await expect(new NftNetfilter('false').apply('#'.repeat(1 << 20))).rejects.toThrow(NetfilterError)
+    await new NftNetfilter('true').apply('#'.repeat(1 << 20))
   })
 })
 

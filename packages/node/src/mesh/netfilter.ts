@@ -79,7 +79,11 @@ export class NftNetfilter implements Netfilter {
             ),
           )
       })
-      child.stdin?.end(input)
+      // nft may exit before reading (a listing reads nothing, a refusal stops early): its exit
+      // status says what happened, and a write to the closed pipe must not crash the daemon.
+      child.stdin?.on('error', () => {})
+      if (input === '') child.stdin?.end()
+      else child.stdin?.end(input)
     })
   }
 }
