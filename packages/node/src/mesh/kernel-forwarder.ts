@@ -17,6 +17,8 @@ export class KernelForwarder {
   #applied: string | undefined
   #wanted: string | undefined
   #ports: number[] = []
+  /** The ports of the wanted ruleset. */
+  #pending: number[] = []
   #writing: Promise<void> | undefined
   #lastError: string | undefined
   #stopped = false
@@ -59,8 +61,6 @@ export class KernelForwarder {
     this.#applied = undefined
     this.#ports = []
   }
-
-  #pending: number[] = []
 
   async #write(): Promise<void> {
     try {
