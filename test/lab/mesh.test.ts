@@ -268,8 +268,8 @@ resources: {cpu: 50m, memory: 16Mi}
       const ok = results.filter(([, ok]) => ok)
       const window = failed.length === 0 ? 0 : failed.at(-1)![0] + failed.at(-1)![2] - failed[0]![0]
       // Detection of a silent machine takes at most --dead-after-ms, and a request may be in
-      // flight to it when it dies (the kernel cannot retry a connection elsewhere: it waits for
-      // the client's next SYN): the window of failures stays within that, with a margin for a
+      // flight to it when it dies (the kernel cannot retry a connection elsewhere: it fails at
+      // the client's timeout): the window of failures stays within that, with a margin for a
       // loaded host.
       const bound = DEAD_AFTER_MS + 2000
       console.info(

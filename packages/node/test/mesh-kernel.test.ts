@@ -46,7 +46,7 @@ const dnat = (ruleset: string | undefined) =>
   (ruleset ?? '').split('\n').filter((line) => line.includes(' dnat ip to ') && !line.includes('127.0.0.0/8'))
 
 describe('the kernel mesh’s rules', () => {
-  const options = { forwarding: true, quickSynRetry: true }
+  const options = { forwarding: true }
   const local = { host: '172.17.0.3', port: 8080, local: true }
   const remote = (i: number) => ({ host: `10.0.0.${i}`, port: 32768, local: false })
 
@@ -66,7 +66,6 @@ describe('the kernel mesh’s rules', () => {
       'ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 80 dnat ip to 172.17.0.3:8080',
     )
     expect(ruleset).toContain('ct status dnat ct original proto-dst { 80, 8070 } masquerade')
-    expect(ruleset).toContain('ct timeout set "syn-retry"')
     // It replaces the table whole, leftovers included.
     expect(ruleset.split('\n').slice(0, 3)).toEqual([
       `table ip ${NAT_TABLE}`,
@@ -86,9 +85,8 @@ describe('the kernel mesh’s rules', () => {
       '    fib daddr type local tcp dport 80',
       '    fib daddr type local tcp dport 81',
     ])
-    const closed = natRuleset(ports, { forwarding: false, quickSynRetry: false })
+    const closed = natRuleset(ports, { forwarding: false })
     expect(dnat(closed)).toEqual(['    fib daddr type local tcp dport 80 dnat ip to 172.17.0.3:8080'])
-    expect(closed).not.toContain('ct timeout')
   })
 
   test('nftables takes the ruleset, replaces a leftover table with it and removes it (a network namespace of the test’s own)', async () => {
@@ -129,7 +127,7 @@ describe('nft as the daemon runs it', () => {
 })
 
 describe('choosing the mesh mode', () => {
-  const usable = async () => ({ usable: true as const, forwarding: true, quickSynRetry: true })
+  const usable = async () => ({ usable: true as const, forwarding: true })
   const facts = { advertise: '10.0.0.1', probe: usable, lock: async () => true }
 
   test('auto: the kernel on a root node with nftables that serves other machines, else the proxy', async () => {

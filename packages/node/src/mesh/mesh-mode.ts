@@ -20,9 +20,7 @@ export interface MeshModeFacts {
   lock: () => Promise<boolean>
 }
 
-export type MeshModeChoice =
-  | { mode: 'userland'; reason: string }
-  | { mode: 'kernel'; forwarding: boolean; quickSynRetry: boolean }
+export type MeshModeChoice = { mode: 'userland'; reason: string } | { mode: 'kernel'; forwarding: boolean }
 
 /**
  * Kernel forwarding when it was asked for, or, with `auto`, when the node serves other machines
@@ -44,7 +42,7 @@ export async function chooseMeshMode(asked: MeshMode, facts: MeshModeFacts): Pro
   if (!probe.usable) return refuse(`nftables cannot be used: ${probe.reason}`)
   if (!(await facts.lock()))
     return refuse('another Gary daemon in this network namespace forwards published ports in the kernel')
-  return { mode: 'kernel', forwarding: probe.forwarding, quickSynRetry: probe.quickSynRetry }
+  return { mode: 'kernel', forwarding: probe.forwarding }
 }
 
 /**

@@ -15,16 +15,7 @@ export interface NatRulesetOptions {
    * without it only ports whose targets are all local are forwarded by the kernel.
    */
   forwarding: boolean
-  /**
-   * Whether a connection that has not been answered is forgotten after a second, so that the
-   * client's retransmitted SYN is sent anew (to a slot still in rotation). Needs the kernel's
-   * conntrack timeout policies.
-   */
-  quickSynRetry: boolean
 }
-
-/** How long a mesh connection may wait for its slot's answer before the kernel chooses again, s. */
-export const SYN_SENT_TIMEOUT_S = 1
 
 /** The ports the kernel forwards: the others stay with the userland proxy, which also holds them. */
 export function kernelPorts(ports: readonly ForwardedPort[], options: NatRulesetOptions): ForwardedPort[] {
@@ -51,30 +42,10 @@ export function natRuleset(ports: readonly ForwardedPort[], options: NatRulesetO
   const served = kernelPorts(ports, options)
   const set = `{ ${served.map((p) => p.port).join(', ')} }`
   const dnat = served.map((p) => `tcp dport ${p.port} ${dnatTo(p.targets)}`)
-  const lines = [`table ip ${NAT_TABLE}`, `delete table ip ${NAT_TABLE}`, `table ip ${NAT_TABLE} {`]
-  if (options.quickSynRetry)
-    lines.push(
-      '  ct timeout syn-retry {',
-      '    protocol tcp',
-      '    l3proto ip',
-      `    policy = { syn_sent : ${SYN_SENT_TIMEOUT_S} }`,
-      '  }',
-      '  chain raw-prerouting {',
-      '    type filter hook prerouting priority raw; policy accept;',
-      ...(served.length > 0
-        ? [`    ${FIRST_SYN} tcp dport ${set} fib daddr type local ct timeout set "syn-retry"`]
-        : []),
-      '  }',
-      '  chain raw-output {',
-      '    type filter hook output priority raw; policy accept;',
-      ...(served.length > 0
-        ? [
-            `    ${FIRST_SYN} tcp dport ${set} ip daddr != 127.0.0.0/8 fib daddr type local ct timeout set "syn-retry"`,
-          ]
-        : []),
-      '  }',
-    )
-  lines.push(
+  return [
+    `table ip ${NAT_TABLE}`,
+    `delete table ip ${NAT_TABLE}`,
+    `table ip ${NAT_TABLE} {`,
     // Before the engine's own nat chains (-100), which then leave a mapped connection alone.
     '  chain prerouting {',
     '    type nat hook prerouting priority -110; policy accept;',
@@ -92,15 +63,8 @@ export function natRuleset(ports: readonly ForwardedPort[], options: NatRulesetO
     '  }',
     '}',
     '',
-  )
-  return lines.join('\n')
+  ].join('\n')
 }
-
-/**
- * The raw chains see every packet, before conntrack: only a SYN without ACK (a new connection, or
- * its retransmission) is matched further, cheapest test first.
- */
-const FIRST_SYN = 'tcp flags & (syn | ack) == syn'
 
 /** Removes the table, if there is one. */
 export function natRemoval(): string {

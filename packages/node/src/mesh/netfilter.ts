@@ -9,8 +9,6 @@ export type NetfilterProbe =
       usable: true
       /** Packets are forwarded (ip_forward on, no forward hook whose policy drops them). */
       forwarding: boolean
-      /** Conntrack timeout policies work (`ct timeout`). */
-      quickSynRetry: boolean
     }
 
 /** The kernel's packet filter of this node's network namespace, as far as the mesh uses it. */
@@ -33,20 +31,14 @@ export class NftNetfilter implements Netfilter {
 
   async probe(signal?: AbortSignal): Promise<NetfilterProbe> {
     if (process.getuid?.() !== 0) return { usable: false, reason: 'the daemon does not run as root' }
-    const options = { forwarding: true, quickSynRetry: true }
     const sample = [{ port: 1, targets: [{ host: '127.0.0.1', port: 1, local: true }] }]
     try {
       // A check runs the transaction in the kernel and aborts it: nothing changes.
-      await this.#run(['-c', '-f', '-'], natRuleset(sample, options), signal)
+      await this.#run(['-c', '-f', '-'], natRuleset(sample, { forwarding: true }), signal)
     } catch (err) {
-      try {
-        await this.#run(['-c', '-f', '-'], natRuleset(sample, { ...options, quickSynRetry: false }), signal)
-        options.quickSynRetry = false
-      } catch {
-        return { usable: false, reason: (err as Error).message }
-      }
+      return { usable: false, reason: (err as Error).message }
     }
-    return { usable: true, forwarding: await this.#forwarding(signal), quickSynRetry: options.quickSynRetry }
+    return { usable: true, forwarding: await this.#forwarding(signal) }
   }
 
   async apply(ruleset: string, signal?: AbortSignal): Promise<void> {

@@ -193,16 +193,13 @@ export class NodeMesh {
       )
       return
     }
-    const { forwarding, quickSynRetry } = choice
-    this.#kernel = new KernelForwarder(
-      { forwarding, quickSynRetry },
-      { netfilter, logger: this.components.logger },
-    )
+    const { forwarding } = choice
+    this.#kernel = new KernelForwarder({ forwarding }, { netfilter, logger: this.components.logger })
     // A crashed daemon's table goes now, whatever the first view holds.
     this.#kernel.update([])
     await this.#kernel.settled()
     this.components.logger.info(
-      { forwarding, quickSynRetry },
+      { forwarding },
       forwarding
         ? 'routing mesh: the kernel forwards published ports (nftables table gary-mesh)'
         : 'routing mesh: the kernel forwards published ports to this node’s own slots; another firewall drops forwarded packets, so the userland proxy serves the others',

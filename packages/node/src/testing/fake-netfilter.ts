@@ -11,9 +11,7 @@ export class FakeNetfilter implements Netfilter {
   failWith: string | undefined
   removals = 0
 
-  constructor(
-    private readonly probed: NetfilterProbe = { usable: true, forwarding: true, quickSynRetry: true },
-  ) {}
+  constructor(private readonly probed: NetfilterProbe = { usable: true, forwarding: true }) {}
 
   async probe(): Promise<NetfilterProbe> {
     return this.probed
