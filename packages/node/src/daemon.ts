@@ -672,8 +672,8 @@ export class Daemon implements ClusterApi {
         reads: (id) => inScope(self, id, this.#config.promiseShards),
         maxClockOffsetMs: this.#config.maxClockOffsetMs,
         self: () => {
-          const { labels, capacity, draining } = this.#self!.current
-          return { labels, capacity, draining }
+          const { labels, capacity, hostPaths, draining } = this.#self!.current
+          return { labels, capacity, draining, ...(hostPaths === undefined ? {} : { hostPaths }) }
         },
       },
     )

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { type Decoded, decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { MAX_HLC_LOGICAL, MAX_HLC_WALL } from './hlc.js'
+import { normalisePath } from './host-path.js'
 
 /** Largest NodeState accepted from the network, in bytes. */
 export const MAX_NODE_STATE_BYTES = 128 * 1024
@@ -104,6 +105,30 @@ export const UnservedPortSchema = z.strictObject({
   reason: z.string().max(512),
 })
 
+/** Most host path prefixes a node publishes (`--allow-host-path`). */
+export const MAX_HOST_PATHS = 32
+
+/** A host path prefix as a node publishes it: normalised (`normalisePath`), at most 1024 characters. */
+const hostPathPrefix = z
+  .string()
+  .max(1024)
+  .refine((path) => {
+    const result = normalisePath(path)
+    return result.ok && result.path === path
+  }, 'is not a normalised absolute path')
+
+/** One named volume a node holds for a slot (`gary volume ls`). */
+export const HeldVolumeSchema = z.strictObject({
+  workload: z.string().min(1).max(63),
+  slot: count,
+  name: z.string().min(1).max(63),
+  /** A container of the node mounts it now. */
+  inUse: z.boolean(),
+})
+
+/** Most volumes a node publishes: the rest are counted in `volumesLeftOut`. */
+export const MAX_HELD_VOLUMES = 256
+
 /**
  * What a node promises about itself. Only the node named in `node` may publish it: receivers
  * check that it equals the message's signer (or the authenticated remote peer of a stream).
@@ -124,6 +149,12 @@ export const NodeStateSchema = z.strictObject({
   refusals: z.array(RefusalSchema).max(4096),
   /** Published ports this node's mesh does not serve, and why (absent: it serves them all). */
   unserved: z.array(UnservedPortSchema).max(64).optional(),
+  /** Node paths it lets bind mounts mount (`--allow-host-path`), normalised (absent: none). */
+  hostPaths: z.array(hostPathPrefix).max(MAX_HOST_PATHS).optional(),
+  /** Named volumes it holds for slots, sorted (absent: none); not read by placement. */
+  volumes: z.array(HeldVolumeSchema).max(MAX_HELD_VOLUMES).optional(),
+  /** Volumes it holds beyond `MAX_HELD_VOLUMES` (absent: none). */
+  volumesLeftOut: count.optional(),
 })
 
 /**
@@ -151,12 +182,13 @@ export type Hlc = z.infer<typeof HlcSchema>
 export type SlotPromise = z.infer<typeof SlotPromiseSchema>
 export type Refusal = z.infer<typeof RefusalSchema>
 export type UnservedPort = z.infer<typeof UnservedPortSchema>
+export type HeldVolume = z.infer<typeof HeldVolumeSchema>
 export type NodeState = z.infer<typeof NodeStateSchema>
 export type Heartbeat = z.infer<typeof HeartbeatSchema>
 
 /**
  * Whether a member's newer state changes anything placement reads of it: its promises, refusals,
- * labels, capacity or draining. A refutation of a `down` report or a change of addresses does
+ * labels, capacity, host paths or draining. A refutation of a `down` report or a change of addresses does
  * not, and starts no reconcile pass (its status change, if any, is news of its own): in a healed
  * partition every member refutes, and each refutation made every node in scope plan again.
  */
@@ -167,7 +199,8 @@ export function placementMoved(before: NodeState | undefined, after: NodeState):
     differ(before.promises, after.promises) ||
     differ(before.refusals, after.refusals) ||
     differ(before.capacity, after.capacity) ||
-    differ(before.labels, after.labels)
+    differ(before.labels, after.labels) ||
+    differ(before.hostPaths, after.hostPaths)
   )
 }
 

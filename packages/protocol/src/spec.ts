@@ -4,6 +4,7 @@ import { type Document, isScalar, isMap as isYamlMap, LineCounter, parseAllDocum
 import { z } from 'zod'
 import { canonicalJson } from './canonical.js'
 import { didYouMean } from './did-you-mean.js'
+import { MAX_PATH_CHARS, normalisePath } from './host-path.js'
 import { LabelsSchema } from './node-state.js'
 import {
   MAX_CPU_MILLIS,
@@ -67,6 +68,20 @@ export interface Workload {
   partition?: PartitionPolicy
   /** Secrets delivered as files under /run/secrets (`spec-secrets.ts`); absent: none. */
   secrets?: WorkloadSecret[]
+  /** What is mounted into its containers (absent: nothing). */
+  volumes?: WorkloadVolume[]
+}
+
+/**
+ * One mount, normalised: exactly one of `name` (a volume of the node, one per slot, created on
+ * first use and kept when the slot goes) and `source` (a path of the node, mounted only where the
+ * node allows it: `--allow-host-path`). Paths are absolute and normalised (`normalisePath`).
+ */
+export interface WorkloadVolume {
+  name?: string
+  source?: string
+  target: string
+  readOnly?: true
 }
 
 /** How a new generation replaces the old one (`update` in a spec). */
@@ -114,6 +129,8 @@ export const MAX_WORKLOADS_PER_FILE = 1000
  */
 export const MAX_SPEC_DEPTH = 32
 export const MAX_REPLICAS = 10_000
+/** Most mounts one workload may have. */
+export const MAX_VOLUMES = 32
 
 const KI = 1024
 const MI = KI * KI
@@ -180,6 +197,50 @@ const httpCheckSchema = z.strictObject({
   port: portNumber,
 })
 
+/** A volume name: Docker's rule for volume names, short enough to sit in Gary's own (`volumeName`). */
+const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+const volumeNameSchema = z
+  .string()
+  .regex(
+    VOLUME_NAME,
+    "is not a volume name: use 1 to 63 of letters, digits, '_', '.' and '-', starting with a letter or digit",
+  )
+/** An absolute path as the user writes it, normalised (`/srv/x/../y` is `/srv/y`). */
+const inputPath = z
+  .string()
+  .max(MAX_PATH_CHARS)
+  .transform((path, ctx) => {
+    const result = normalisePath(path)
+    if (result.ok) return result.path
+    ctx.addIssue({ code: 'custom', message: result.problem, input: path })
+    return z.NEVER
+  })
+/** An absolute path as stored: normalised already, or refused. */
+const normalPath = z
+  .string()
+  .max(MAX_PATH_CHARS)
+  .refine((path) => {
+    const result = normalisePath(path)
+    return result.ok && result.path === path
+  }, 'is not a normalised absolute path')
+
+/** Two mounts at one target, or a mount over the container's root, cannot work. */
+function volumeProblems(volumes: readonly { target?: unknown }[]): { index: number; message: string }[] {
+  const problems: { index: number; message: string }[] = []
+  const seen = new Map<string, number>()
+  volumes.forEach((volume, index) => {
+    if (typeof volume.target !== 'string') return
+    const result = normalisePath(volume.target)
+    if (!result.ok) return
+    if (result.path === '/')
+      problems.push({ index, message: "target / is the container's root: mount below it" })
+    const first = seen.get(result.path)
+    if (first === undefined) seen.set(result.path, index)
+    else problems.push({ index, message: `target ${result.path} appears twice (also in volumes[${first}])` })
+  })
+  return problems
+}
+
 // ---- the normalised form ----
 
 const HealthSchema = z
@@ -243,8 +304,26 @@ export const WorkloadSchema: z.ZodType<Workload> = z
       .refine(consistentPartition, { message: CONTRADICTORY_PARTITION })
       .optional(),
     secrets: WorkloadSecretsSchema.optional(),
+    volumes: z
+      .array(
+        z
+          .strictObject({
+            name: volumeNameSchema.optional(),
+            source: normalPath.optional(),
+            target: normalPath,
+            readOnly: z.literal(true).optional(),
+          })
+          .refine((volume) => (volume.name === undefined) !== (volume.source === undefined), {
+            message: 'needs exactly one of name and source',
+          }),
+      )
+      .min(1)
+      .max(MAX_VOLUMES)
+      .optional(),
   })
   .superRefine((workload, ctx) => {
+    for (const problem of volumeProblems(workload.volumes ?? []))
+      ctx.addIssue({ code: 'custom', path: ['volumes', problem.index], message: problem.message })
     if (workload.mode === 'global' && workload.replicas !== 0) {
       ctx.addIssue({ code: 'custom', path: ['replicas'], message: 'must be 0 for a global workload' })
     }
@@ -329,6 +408,17 @@ const InputSchema = z.strictObject({
     .refine(consistentPartition, { message: CONTRADICTORY_PARTITION })
     .optional(),
   secrets: InputSecretsSchema.optional(),
+  volumes: z
+    .array(
+      z.strictObject({
+        name: volumeNameSchema.optional(),
+        source: inputPath.optional(),
+        target: inputPath,
+        readOnly: z.boolean().optional(),
+      }),
+    )
+    .max(MAX_VOLUMES)
+    .optional(),
 })
 
 type Input = z.output<typeof InputSchema>
@@ -514,6 +604,7 @@ function hashGeneration(workload: Workload): string {
     health: workload.health,
     // Which files, and which version of each value: a changed secret is a new generation.
     secrets: workload.secrets,
+    volumes: workload.volumes,
   }
   const hash = createHash('sha256').update(canonicalJson(shaping)).digest('hex').slice(0, 12)
   return workload.redeploy === undefined ? hash : `${hash}.${workload.redeploy}`
@@ -576,6 +667,16 @@ function toWorkload(input: Input): Workload {
     ...(input.secrets === undefined || input.secrets.length === 0
       ? {}
       : { secrets: workloadSecretsOf(input.secrets) }),
+    ...(input.volumes === undefined || input.volumes.length === 0
+      ? {}
+      : {
+          volumes: input.volumes.map((volume) => ({
+            ...(volume.name === undefined ? {} : { name: volume.name }),
+            ...(volume.source === undefined ? {} : { source: volume.source }),
+            target: volume.target,
+            ...(volume.readOnly === true ? { readOnly: true as const } : {}),
+          })),
+        }),
   }
 }
 
@@ -613,6 +714,19 @@ function crossFieldProblems(value: unknown, path: string): string[] {
     const hasHttp = Object.hasOwn(health, 'http')
     if (!hasCommand && !hasHttp) problems.push(`${path}.health: needs a check: command or http`)
     if (hasCommand && hasHttp) problems.push(`${path}.health: has both command and http: choose one`)
+  }
+  if (Array.isArray(value.volumes)) {
+    const volumes = value.volumes.map((volume: unknown) => (isMap(volume) ? volume : {}))
+    volumes.forEach((volume, index) => {
+      const hasName = Object.hasOwn(volume, 'name')
+      const hasSource = Object.hasOwn(volume, 'source')
+      if (hasName === hasSource)
+        problems.push(
+          `${path}.volumes[${index}]: ${hasName ? 'has both name and source: choose one' : 'needs name (a volume of the node) or source (a path of the node)'}`,
+        )
+    })
+    for (const problem of volumeProblems(volumes))
+      problems.push(`${path}.volumes[${problem.index}]: ${problem.message}`)
   }
   if (Array.isArray(value.ports)) {
     const ports = value.ports.map((port: unknown) => (isMap(port) ? port : {}))
@@ -830,6 +944,11 @@ const FIELD_SYNONYMS: Record<string, string> = {
   containerport: 'container',
   published: 'host',
   hostport: 'host',
+  mounts: 'volumes',
+  volumemounts: 'volumes',
+  mountpath: 'target',
+  read_only: 'readOnly',
+  hostpath: 'source',
 }
 
 /** The field names of the map at `path` in a schema (through optionals and lists). */

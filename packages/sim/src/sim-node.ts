@@ -210,8 +210,8 @@ export class SimNode {
         reads: (id) => inScope(this.id, id, this.init.shards),
         maxClockOffsetMs: this.init.maxClockOffsetMs,
         self: () => {
-          const { labels, capacity, draining } = this.self.current
-          return { labels, capacity, draining }
+          const { labels, capacity, hostPaths, draining } = this.self.current
+          return { labels, capacity, draining, ...(hostPaths === undefined ? {} : { hostPaths }) }
         },
       },
     )

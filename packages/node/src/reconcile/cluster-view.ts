@@ -302,6 +302,7 @@ function placementNode(state: NodeState): PlacementNode {
     id: state.node,
     labels: state.labels,
     capacity: state.capacity,
+    ...(state.hostPaths === undefined ? {} : { hostPaths: state.hostPaths }),
     draining: state.draining,
     promises: state.promises,
     refusals: state.refusals,

@@ -49,7 +49,7 @@ export interface ReconcileView {
   /** What bounds the promises that count: `others` are judged by it already, self by `plan`. */
   credence?: Credence
   /** What this node offers. */
-  self: { labels: Record<string, string>; capacity: PlacementNode['capacity']; draining: boolean }
+  self: Pick<PlacementNode, 'labels' | 'capacity' | 'draining' | 'hostPaths'>
   /** Rule 10: this node sees fewer than half of the members it saw recently. */
   partialView: boolean
   partialViewForMs: number

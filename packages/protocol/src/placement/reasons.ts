@@ -6,7 +6,7 @@ import { compareText, entry } from './compare.js'
 import type { Context } from './context.js'
 import type { Ledger } from './ledger.js'
 import type { PlacementNode, Unschedulable } from './types.js'
-import { matches, type WorkloadInfo } from './workloads.js'
+import { hostPathRefused, matches, type WorkloadInfo } from './workloads.js'
 
 /** Nodes named in one reason before the rest are counted. */
 const NAMED = 5
@@ -41,7 +41,7 @@ export function explain(context: Context, ledger: Ledger, slots: readonly SlotSt
 /**
  * Rule 6 for a replicated slot: why none of `nodes` (sorted by id) can take a slot of the
  * workload, in a fixed wording and order. Constraints first (nothing else matters if no node
- * matches), then draining nodes, then refusals grouped by reason, then host ports bound by
+ * matches), then host paths the nodes do not allow, grouped by path, then draining nodes, then refusals grouped by reason, then host ports bound by
  * other slots, grouped by port, then the room of the rest.
  */
 export function explainOver(
@@ -56,13 +56,21 @@ export function explainOver(
     return [`no node matches ${workload.constraints.map(([key, value]) => `${key}=${value}`).join(', ')}`]
   }
   const reasons: string[] = []
-  const draining = matching.filter((index) => nodes[index]?.draining === true)
+  const byPath = new Map<string, number[]>()
+  const allowing = matching.filter((index) => {
+    const path = hostPathRefused(nodes[index] as PlacementNode, workload)
+    if (path !== undefined) entry(byPath, path, () => [] as number[]).push(index)
+    return path === undefined
+  })
+  for (const [path, refusing] of [...byPath].sort(([a], [b]) => compareText(a, b)))
+    reasons.push(`host path ${path} not allowed on ${names(nodes, refusing)}`)
+  const draining = allowing.filter((index) => nodes[index]?.draining === true)
   if (draining.length > 0)
     reasons.push(`${names(nodes, draining)} ${draining.length === 1 ? 'is' : 'are'} draining`)
   const byReason = new Map<string, number[]>()
   const byPort = new Map<string, number[]>()
   const rest: { index: number; used: Used }[] = []
-  for (const index of matching) {
+  for (const index of allowing) {
     const node = nodes[index] as PlacementNode
     if (node.draining) continue
     const refusal = refusalOf(node, index)
@@ -101,6 +109,8 @@ export function explainOwner(
   used: Used,
 ): string[] {
   const { id } = node
+  const path = hostPathRefused(node, workload)
+  if (path !== undefined) return [`host path ${path} not allowed on ${id}`]
   if (refusal !== undefined) return [`${id} refused: ${refusal.reason}`]
   const reasons = portsTaken(used, workload).map((port) => `port ${port} in use on ${id}`)
   const free = freeOf(node.capacity, used)

@@ -9,6 +9,8 @@ export interface PlacementNode {
   id: string
   labels: Record<string, string>
   capacity: { cpuMillis: number; memoryBytes: number }
+  /** Node paths it lets bind mounts mount (`--allow-host-path`), normalised; absent: none. */
+  hostPaths?: readonly string[]
   draining: boolean
   promises: SlotPromise[]
   refusals: Refusal[]

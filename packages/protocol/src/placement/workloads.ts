@@ -1,4 +1,5 @@
 import { canonicalJson } from '../canonical.js'
+import { hostPathAllowed } from '../host-path.js'
 import { generationOf, type Workload } from '../spec.js'
 import { compareText } from './compare.js'
 import { partitionPolicy, type ResolvedPartition } from './partition.js'
@@ -22,6 +23,8 @@ export interface WorkloadInfo {
   hostPorts: string[]
   /** Constraint pairs sorted by key. */
   constraints: [string, string][]
+  /** The node paths its bind mounts mount, sorted: a node must allow each (`--allow-host-path`). */
+  hostPaths: string[]
   /** What it does on a node cut off from most of the cluster. */
   partition: ResolvedPartition
 }
@@ -55,6 +58,7 @@ export function describeWorkloads(
       order: spec.update.order,
       hostPorts: hostPortsOf(spec),
       constraints: Object.entries(spec.constraints).sort(([a], [b]) => compareText(a, b)),
+      hostPaths: hostPathsOf(spec),
       partition: partitionPolicy(spec.partition, config),
     }))
 }
@@ -65,6 +69,24 @@ export function hostPortsOf(spec: Workload): string[] {
   for (const port of spec.ports)
     if (port.hostPort !== undefined) ports.add(portKey(port.hostPort, port.protocol))
   return [...ports].sort()
+}
+
+/** The node paths a workload's bind mounts mount, without duplicates, sorted. */
+export function hostPathsOf(spec: Workload): string[] {
+  const paths = new Set<string>()
+  for (const volume of spec.volumes ?? []) if (volume.source !== undefined) paths.add(volume.source)
+  return [...paths].sort(compareText)
+}
+
+/**
+ * The first of the workload's bind mount sources the node does not allow, which keeps the
+ * workload off it; undefined when it allows them all. A node publishes its prefixes with its
+ * capacity, so every node judges every other alike.
+ */
+export function hostPathRefused(node: PlacementNode, workload: WorkloadInfo): string | undefined {
+  if (workload.hostPaths.length === 0) return undefined
+  const allowed = node.hostPaths ?? []
+  return workload.hostPaths.find((path) => !hostPathAllowed(path, allowed))
 }
 
 /** A port of a node as placement counts it: `18080/tcp`. */
@@ -88,12 +110,13 @@ export function displacement(
 ): 'draining' | 'ineligible' | undefined {
   if (node.draining) return 'draining'
   if (!matches(node.labels, workload.constraints)) return 'ineligible'
+  if (hostPathRefused(node, workload) !== undefined) return 'ineligible'
   return undefined
 }
 
-/** Whether a node's labels carry the workload's constraints, draining aside. */
+/** Whether a node's labels carry the workload's constraints and it allows its host paths, draining aside. */
 export const matchesConstraints = (node: PlacementNode, workload: WorkloadInfo): boolean =>
-  matches(node.labels, workload.constraints)
+  matches(node.labels, workload.constraints) && hostPathRefused(node, workload) === undefined
 
 /** Whether a node may hold the workload at all: it matches the constraints and is not draining. */
 export const welcomes = (node: PlacementNode, workload: WorkloadInfo): boolean =>
