@@ -11,6 +11,8 @@ import {
   NameConflictError,
   RegistryAuthError,
   RuntimeUnavailableError,
+  VolumeInUseError,
+  VolumeNotFoundError,
 } from './errors.js'
 import { refusedForCredentials, registryOfImage } from './registry.js'
 import type {
@@ -22,11 +24,13 @@ import type {
   HealthStatus,
   LogLine,
   LogOptions,
+  Mount,
   PublishedPort,
   RegistryAuth,
   RuntimeEvent,
   RuntimeEventKind,
   RuntimeInfo,
+  VolumeSummary,
 } from './types.js'
 
 export interface DockerRuntimeInit {
@@ -360,6 +364,28 @@ export class DockerRuntime implements ContainerRuntime {
     yield* demuxer.end()
   }
 
+  async listVolumes(labels: Record<string, string>, signal?: AbortSignal): Promise<VolumeSummary[]> {
+    const listed = await this.#call(signal, (abortSignal) =>
+      this.docker.listVolumes({ filters: { label: labelFilters(labels) }, abortSignal }),
+    )
+    const volumes = listed.Volumes ?? []
+    if (volumes.length === 0) return []
+    // One listing of every container, rather than one per volume: any container keeps a volume.
+    const containers = await this.#call(signal, (abortSignal) =>
+      this.docker.listContainers({ all: true, abortSignal }),
+    )
+    const mounted = new Set<string>()
+    for (const c of containers) for (const m of c.Mounts ?? []) if (m.Name) mounted.add(m.Name)
+    return volumes.map((v) => ({ name: v.Name, labels: v.Labels ?? {}, inUse: mounted.has(v.Name) }))
+  }
+
+  async removeVolume(name: string, signal?: AbortSignal): Promise<void> {
+    await this.#call(signal, (abortSignal) => this.docker.getVolume(name).remove({ abortSignal }), {
+      404: () => new VolumeNotFoundError(name),
+      409: () => new VolumeInUseError(name),
+    })
+  }
+
   /** Ends open event and log streams and closes pooled connections. */
   async close(): Promise<void> {
     this.#closed.abort()
@@ -447,6 +473,9 @@ export class DockerRuntime implements ContainerRuntime {
         ...(spec.files === undefined || spec.files.length === 0
           ? {}
           : { Binds: spec.files.map((file) => `${file.source}:${file.target}:ro`) }),
+        ...(spec.mounts === undefined || spec.mounts.length === 0
+          ? {}
+          : { Mounts: spec.mounts.map(engineMount) }),
       },
     }
     return this.#call(signal, (abortSignal) => this.docker.createContainer({ ...options, abortSignal }), {
@@ -549,6 +578,24 @@ async function* abortable(stream: NodeJS.ReadableStream, signal: AbortSignal): A
     signal.removeEventListener('abort', onAbort)
     readable.destroy()
   }
+}
+
+function engineMount(mount: Mount): Docker.MountSettings {
+  return mount.type === 'volume'
+    ? {
+        Type: 'volume',
+        Source: mount.source,
+        Target: mount.target,
+        ReadOnly: mount.readOnly === true,
+        // Read when the engine creates the volume, at the container's create: a volume that
+        // exists keeps its labels.
+        VolumeOptions: {
+          NoCopy: false,
+          Labels: { ...mount.labels },
+          DriverConfig: { Name: 'local', Options: {} },
+        },
+      }
+    : { Type: 'bind', Source: mount.source, Target: mount.target, ReadOnly: mount.readOnly === true }
 }
 
 function labelFilters(labels: Record<string, string>): string[] {

@@ -68,6 +68,33 @@ export class ContainerStartError extends Error {
   }
 }
 
+/** No named volume has this name. */
+export class VolumeNotFoundError extends Error {
+  static readonly NAME = 'VolumeNotFoundError'
+  override readonly name = VolumeNotFoundError.NAME
+  readonly volume: string
+
+  constructor(volume: string, options?: ErrorOptions) {
+    super(`no volume ${volume}`, options)
+    this.volume = volume
+  }
+}
+
+/** A container still mounts the volume, so it cannot be removed. */
+export class VolumeInUseError extends Error {
+  static readonly NAME = 'VolumeInUseError'
+  override readonly name = VolumeInUseError.NAME
+  readonly volume: string
+
+  constructor(volume: string, options?: ErrorOptions) {
+    super(
+      `volume ${volume} is in use by a container: remove the workload (or wait for its slot to go) first`,
+      options,
+    )
+    this.volume = volume
+  }
+}
+
 /** No engine answers where the runtime looked. */
 export class RuntimeUnavailableError extends Error {
   static readonly NAME = 'RuntimeUnavailableError'

@@ -6,6 +6,7 @@ import type {
   LogLine,
   RuntimeEvent,
   RuntimeInfo,
+  VolumeSummary,
 } from './types.js'
 
 /**
@@ -53,6 +54,12 @@ export class FailingRuntime implements ContainerRuntime {
   }
   // biome-ignore lint/correctness/useYield: it fails before it could yield
   async *logs(): AsyncIterable<LogLine> {
+    throw this.#error()
+  }
+  async listVolumes(): Promise<VolumeSummary[]> {
+    throw this.#error()
+  }
+  async removeVolume(): Promise<void> {
     throw this.#error()
   }
   async close(): Promise<void> {}

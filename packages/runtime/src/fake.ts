@@ -5,6 +5,8 @@ import {
   ImagePullError,
   NameConflictError,
   RegistryAuthError,
+  VolumeInUseError,
+  VolumeNotFoundError,
 } from './errors.js'
 import { registryOfImage } from './registry.js'
 import type {
@@ -14,11 +16,13 @@ import type {
   ContainerSummary,
   LogLine,
   LogOptions,
+  Mount,
   PublishedPort,
   RegistryAuth,
   RuntimeEvent,
   RuntimeEventKind,
   RuntimeInfo,
+  VolumeSummary,
 } from './types.js'
 
 /**
@@ -99,7 +103,12 @@ const NO_IMAGES: ReadonlySet<string> = new Set()
 interface Statement {
   words: string[]
   toStderr: boolean
+  /** `> FILE`: the output goes to this file of the container instead. */
+  toFile?: string
 }
+
+/** Files of a simulated file system: path (below its root) to content. */
+type Files = Map<string, string>
 
 interface FakeContainer {
   id: string
@@ -114,6 +123,8 @@ interface FakeContainer {
   ports: PublishedPort[]
   ipAddress: string
   logs: LogLine[]
+  /** What it wrote outside its mounts: gone with the container, as its writable layer is. */
+  files: Files
   /** Bumped at every start and exit, so that timers of an older run do nothing. */
   generation: number
   /** The pending `sleep` or restart, a handle from `timers`. */
@@ -140,7 +151,8 @@ interface PendingStart {
  * Processes are simulated. `sh -c SCRIPT` runs a small subset of shell: commands separated by
  * `;` or newlines, words with '...' and "..." quoting and `$NAME` / `${NAME}` expansion from the
  * container's env, and the commands `echo` (with `>&2` for stderr), `env`, `true`, `false`, `:`,
- * `exit [N]` and `sleep N`. A process exits when its script ends. Any other command runs until
+ * `exit [N]`, `sleep N`, `cat FILE` and `echo ... > FILE` (files of the container's mounts, or of
+ * its own layer, which goes with it; a read-only mount refuses the write). A process exits when its script ends. Any other command runs until
  * stopped: a server, as far as the fake can tell. `crash(id, code)` makes a process exit; restart
  * policies apply after `restartDelayMs`, as Docker's do.
  *
@@ -156,6 +168,9 @@ interface PendingStart {
  */
 export class FakeRuntime implements ContainerRuntime {
   readonly #containers = new Map<string, FakeContainer>()
+  readonly #volumes = new Map<string, { labels: Record<string, string>; files: Files }>()
+  /** The host's files that bind mounts show, by absolute path (`writeHostFile`). */
+  readonly #hostFiles: Files = new Map()
   /** undefined: every image is present. */
   readonly #images: Set<string> | undefined
   readonly #registry: ReadonlySet<string>
@@ -360,6 +375,30 @@ export class FakeRuntime implements ContainerRuntime {
     }
   }
 
+  async listVolumes(labels: Record<string, string>, signal?: AbortSignal): Promise<VolumeSummary[]> {
+    signal?.throwIfAborted()
+    return [...this.#volumes]
+      .filter(([, volume]) => hasLabels(volume.labels, labels))
+      .map(([name, volume]) => ({ name, labels: { ...volume.labels }, inUse: this.#mounted(name) }))
+  }
+
+  async removeVolume(name: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted()
+    if (!this.#volumes.has(name)) throw new VolumeNotFoundError(name)
+    if (this.#mounted(name)) throw new VolumeInUseError(name)
+    this.#volumes.delete(name)
+  }
+
+  /** Writes a file of the simulated host, which a bind mount of its directory shows. */
+  writeHostFile(path: string, content: string): void {
+    this.#hostFiles.set(path, content)
+  }
+
+  /** A file of the simulated host; undefined when there is none. */
+  readHostFile(path: string): string | undefined {
+    return this.#hostFiles.get(path)
+  }
+
   /**
    * Ends open event and log streams and clears every timer. A start still waiting out
    * `startDelayMs` rejects with an AbortError.
@@ -422,7 +461,13 @@ export class FakeRuntime implements ContainerRuntime {
       ports: [],
       ipAddress: `172.17.${Math.floor((n + 1) / 254) % 256}.${((n + 1) % 254) + 1}`,
       logs: [],
+      files: new Map(),
       generation: 0,
+    }
+    // As Docker does at the create: a named volume that does not exist yet is made, labelled.
+    for (const mount of spec.mounts ?? []) {
+      if (mount.type === 'volume' && !this.#volumes.has(mount.source))
+        this.#volumes.set(mount.source, { labels: { ...mount.labels }, files: new Map() })
     }
     this.#containers.set(c.id, c)
     this.#emit('create', c)
@@ -577,10 +622,36 @@ export class FakeRuntime implements ContainerRuntime {
         case undefined:
           continue
         case 'echo':
-        case '/bin/echo':
-          this.#log(c, args.join(' '), toStderr ? 'stderr' : 'stdout')
-          status = 0
+        case '/bin/echo': {
+          const toFile = script[i]!.toFile
+          if (toFile === undefined) {
+            this.#log(c, args.join(' '), toStderr ? 'stderr' : 'stdout')
+            status = 0
+            continue
+          }
+          const file = this.#fileOf(c, toFile)
+          if (file.readOnly) {
+            this.#log(c, `sh: can't create ${toFile}: Read-only file system`, 'stderr')
+            status = 1
+          } else {
+            file.files.set(file.key, `${args.join(' ')}\n`)
+            status = 0
+          }
           continue
+        }
+        case 'cat': {
+          const path = args[0] ?? ''
+          const file = this.#fileOf(c, path)
+          const content = file.files.get(file.key)
+          if (content === undefined) {
+            this.#log(c, `cat: can't open '${path}': No such file or directory`, 'stderr')
+            status = 1
+          } else {
+            for (const line of content.replace(/\n$/, '').split('\n')) this.#log(c, line, 'stdout')
+            status = 0
+          }
+          continue
+        }
         case 'env':
           for (const [key, value] of Object.entries(c.spec.env ?? {}))
             this.#log(c, `${key}=${value}`, 'stdout')
@@ -660,6 +731,27 @@ export class FakeRuntime implements ContainerRuntime {
   #log(c: FakeContainer, line: string, stream: LogLine['stream']): void {
     c.logs.push({ stream, line })
     this.#wakeLogs()
+  }
+
+  #mounted(volume: string): boolean {
+    for (const c of this.#containers.values())
+      if (c.spec.mounts?.some((m) => m.type === 'volume' && m.source === volume)) return true
+    return false
+  }
+
+  /** Where a path of the container lives: the mount with the longest target holding it, or its own layer. */
+  #fileOf(c: FakeContainer, path: string): { files: Files; key: string; readOnly: boolean } {
+    let best: Mount | undefined
+    for (const mount of c.spec.mounts ?? []) {
+      const under = path === mount.target || path.startsWith(`${mount.target}/`)
+      if (under && (best === undefined || mount.target.length > best.target.length)) best = mount
+    }
+    if (best === undefined) return { files: c.files, key: path, readOnly: false }
+    const rest = path.slice(best.target.length)
+    const readOnly = best.readOnly === true
+    if (best.type === 'bind') return { files: this.#hostFiles, key: best.source + rest, readOnly }
+    const volume = this.#volumes.get(best.source)
+    return { files: volume?.files ?? new Map(), key: rest, readOnly }
   }
 
   #wakeLogs(): void {
@@ -772,8 +864,13 @@ export function parseScript(script: string, env: Record<string, string>): Statem
   const endStatement = () => {
     endWord()
     const toStderr = words.some((w) => w === '>&2' || w === '1>&2')
-    const kept = words.filter((w) => w !== '>&2' && w !== '1>&2')
-    if (kept.length > 0) statements.push({ words: kept, toStderr })
+    const redirect = words.indexOf('>')
+    const toFile = redirect === -1 ? undefined : words[redirect + 1]
+    const kept = words.filter(
+      (w, at) => w !== '>&2' && w !== '1>&2' && (redirect === -1 || at < redirect || at > redirect + 1),
+    )
+    if (kept.length > 0)
+      statements.push({ words: kept, toStderr, ...(toFile === undefined ? {} : { toFile }) })
     words = []
   }
   for (let i = 0; i < script.length; i++) {

@@ -52,6 +52,8 @@ export interface ContainerSpec {
    * node hands secrets over, from its tmpfs, without the engine ever holding the value.
    */
   files?: { source: string; target: string }[]
+  /** What is mounted into it. */
+  mounts?: Mount[]
 }
 
 /** Credentials for a registry, as the engine takes them for a pull. */
@@ -60,6 +62,23 @@ export interface RegistryAuth {
   password: string
   /** The registry, as image references name it (`ghcr.io`, `127.0.0.1:5000`). */
   serveraddress: string
+}
+
+/**
+ * A mount. `volume`: a named volume of the engine, created with `labels` when the container is
+ * created if it does not exist yet, and kept when the container is removed. `bind`: a path of the
+ * host, which must exist (the engine creates nothing on the host).
+ */
+export type Mount =
+  | { type: 'volume'; source: string; target: string; readOnly?: boolean; labels?: Record<string, string> }
+  | { type: 'bind'; source: string; target: string; readOnly?: boolean }
+
+/** A named volume of the engine. */
+export interface VolumeSummary {
+  name: string
+  labels: Record<string, string>
+  /** A container (running or not) mounts it: the engine will not remove it. */
+  inUse: boolean
 }
 
 export interface HealthCheck {
@@ -186,6 +205,13 @@ export interface ContainerRuntime {
   events(labels: Record<string, string>, signal: AbortSignal): AsyncIterable<RuntimeEvent>
   /** Log lines of a container, oldest first. */
   logs(id: string, options?: LogOptions): AsyncIterable<LogLine>
+  /** Named volumes whose labels include every given label. */
+  listVolumes(labels: Record<string, string>, signal?: AbortSignal): Promise<VolumeSummary[]>
+  /**
+   * Removes a named volume and its data. Throws VolumeInUseError while a container (running or
+   * not) mounts it, VolumeNotFoundError when there is none.
+   */
+  removeVolume(name: string, signal?: AbortSignal): Promise<void>
   /** Releases connections and timers. */
   close(): Promise<void>
 }

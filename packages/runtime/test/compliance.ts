@@ -8,8 +8,14 @@ export interface ComplianceSetup {
   image: string
   /** An image neither present nor pullable. */
   missingImage: string
-  /** Releases what `make` set up; the suite removes its own containers first. */
+  /** Releases what `make` set up; the suite removes its own containers and volumes first. */
   cleanup(): Promise<void>
+  /** An empty directory of the host that a bind mount may mount. */
+  hostDir: string
+  /** Writes a file of the host, under `hostDir`. */
+  writeHostFile(path: string, content: string): Promise<void>
+  /** A file of the host; undefined when there is none. */
+  readHostFile(path: string): Promise<string | undefined>
 }
 
 /**
@@ -51,6 +57,8 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       if (runtime !== undefined) {
         for (const c of await runtime.list(base)) await runtime.remove(c.id).catch(() => {})
         expect(await runtime.list(base)).toEqual([])
+        for (const v of await runtime.listVolumes(base)) await runtime.removeVolume(v.name).catch(() => {})
+        expect(await runtime.listVolumes(base)).toEqual([])
       }
       await setup?.cleanup()
     })
@@ -69,6 +77,64 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       expect((await runtime.inspect(given.id)).dns).toEqual(['10.213.0.53'])
       const plain = await runtime.create(spec('dns-none', { command: ['sleep', '1000'] }))
       expect((await runtime.inspect(plain.id)).dns).toEqual([])
+    })
+
+    /** Runs a script to its end; its exit code and stdout. */
+    const runToEnd = async (what: string, script: string, extra: Partial<ContainerSpec> = {}) => {
+      const c = await runtime.run(spec(what, { command: ['sh', '-c', script], ...extra }))
+      await waitFor(`${what} exits`, async () => (await state(c.id)) === 'exited')
+      const all = await lines(c.id)
+      return { id: c.id, exitCode: (await runtime.inspect(c.id)).exitCode, stdout: stdout(all), all }
+    }
+
+    test('a named volume is made at the create, labelled, keeps its files after the container goes, and is removed only when unused', async () => {
+      const volume = `gary-test-${run}-data`
+      const mounts = [
+        {
+          type: 'volume' as const,
+          source: volume,
+          target: '/data',
+          labels: { ...base, 'gary.volume': 'data' },
+        },
+      ]
+      const writer = await runToEnd('vol-write', 'echo kept > /data/f; echo layer > /tmp/g', { mounts })
+      expect(writer.exitCode).toBe(0)
+      expect(await runtime.listVolumes({ ...base, 'gary.volume': 'data' })).toEqual([
+        { name: volume, labels: { ...base, 'gary.volume': 'data' }, inUse: true },
+      ])
+      expect((await failure(runtime.removeVolume(volume))).name).toBe('VolumeInUseError')
+      await runtime.remove(writer.id)
+      expect(await runtime.listVolumes({ ...base, 'gary.volume': 'data' })).toMatchObject([
+        { name: volume, inUse: false },
+      ])
+      // A new container sees the volume's file; the first one's own layer went with it.
+      const reader = await runToEnd('vol-read', 'cat /data/f; cat /tmp/g', { mounts })
+      expect(reader.stdout).toEqual(['kept'])
+      await runtime.remove(reader.id)
+      await runtime.removeVolume(volume)
+      expect(await runtime.listVolumes({ ...base, 'gary.volume': 'data' })).toEqual([])
+      expect((await failure(runtime.removeVolume(volume))).name).toBe('VolumeNotFoundError')
+      // Made again empty.
+      const fresh = await runToEnd('vol-fresh', 'cat /data/f', { mounts })
+      expect(fresh.stdout).toEqual([])
+      expect(fresh.exitCode).not.toBe(0)
+    })
+
+    test('a bind mount shows the host’s files; read-only, a write fails and the host is untouched', async () => {
+      await setup.writeHostFile(`${setup.hostDir}/in`, 'from the host\n')
+      const rw = [{ type: 'bind' as const, source: setup.hostDir, target: '/host' }]
+      const both = await runToEnd('bind-rw', 'cat /host/in; echo written > /host/out', { mounts: rw })
+      expect(both.stdout).toEqual(['from the host'])
+      expect(both.exitCode).toBe(0)
+      expect(await setup.readHostFile(`${setup.hostDir}/out`)).toBe('written\n')
+      const ro = [{ ...rw[0]!, readOnly: true }]
+      const refused = await runToEnd('bind-ro', 'cat /host/in; echo again > /host/ro', { mounts: ro })
+      expect(refused.stdout).toEqual(['from the host'])
+      expect(refused.exitCode).not.toBe(0)
+      expect(refused.all.some((l) => l.stream === 'stderr' && /Read-only file system/.test(l.line))).toBe(
+        true,
+      )
+      expect(await setup.readHostFile(`${setup.hostDir}/ro`)).toBeUndefined()
     })
 
     test('ensureImage accepts a present image, twice', async () => {

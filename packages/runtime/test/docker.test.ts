@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
@@ -24,7 +24,19 @@ if (unavailable === undefined) {
   runtimeCompliance('docker', async () => {
     const runtime = new DockerRuntime()
     await ensureTestImage(runtime)
-    return { runtime, image: TEST_IMAGE, missingImage: 'gary/missing:1', cleanup: () => runtime.close() }
+    const hostDir = await mkdtemp(join(tmpdir(), 'gary-bind-'))
+    return {
+      runtime,
+      image: TEST_IMAGE,
+      missingImage: 'gary/missing:1',
+      cleanup: async () => {
+        await runtime.close()
+        await rm(hostDir, { recursive: true, force: true })
+      },
+      hostDir,
+      writeHostFile: (path, content) => writeFile(path, content),
+      readHostFile: (path) => readFile(path, 'utf8').catch(() => undefined),
+    }
   })
   test('info names the default bridge’s gateway, where containers reach their host', async () => {
     const runtime = new DockerRuntime()

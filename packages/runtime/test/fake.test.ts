@@ -14,7 +14,15 @@ const IMAGE = 'gary/busybox:test'
 
 runtimeCompliance('fake', async () => {
   const runtime = new FakeRuntime({ images: [IMAGE] })
-  return { runtime, image: IMAGE, missingImage: 'gary/missing:1', cleanup: () => runtime.close() }
+  return {
+    runtime,
+    image: IMAGE,
+    missingImage: 'gary/missing:1',
+    cleanup: () => runtime.close(),
+    hostDir: '/srv/fake',
+    writeHostFile: async (path, content) => runtime.writeHostFile(path, content),
+    readHostFile: async (path) => runtime.readHostFile(path),
+  }
 })
 
 describe('FailingRuntime', () => {

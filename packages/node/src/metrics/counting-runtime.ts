@@ -8,6 +8,7 @@ import type {
   RegistryAuth,
   RuntimeEvent,
   RuntimeInfo,
+  VolumeSummary,
 } from '@gary/runtime'
 
 /** What the counting runtime reports: each start and image check, with how it ended. */
@@ -87,6 +88,14 @@ export class CountingRuntime implements ContainerRuntime {
 
   logs(id: string, options?: LogOptions): AsyncIterable<LogLine> {
     return this.inner.logs(id, options)
+  }
+
+  listVolumes(labels: Record<string, string>, signal?: AbortSignal): Promise<VolumeSummary[]> {
+    return this.inner.listVolumes(labels, signal)
+  }
+
+  removeVolume(name: string, signal?: AbortSignal): Promise<void> {
+    return this.inner.removeVolume(name, signal)
   }
 
   close(): Promise<void> {
