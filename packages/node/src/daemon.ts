@@ -46,10 +46,14 @@ import { Rejections } from './net/rejections.js'
 import { nodeLabel } from './node-label.js'
 import { ClusterView } from './reconcile/cluster-view.js'
 import { LABELS } from './reconcile/container-labels.js'
+import { HostPathGuard } from './reconcile/host-paths.js'
 import { Reconciler } from './reconcile/reconciler.js'
 import { watchRuntime } from './reconcile/runtime-watch.js'
 import { SecretKeeper } from './secrets/keeper.js'
 import { TmpfsSecretFiles } from './secrets/tmpfs-files.js'
+import { type RemoveOutcome, removeVolumes, type VolumeRow, type VolumeSelector } from './volumes/remove.js'
+import type { VolumeApi } from './volumes/routes.js'
+import { VolumeReport } from './volumes/volume-report.js'
 
 /** Hooks for fault tests only: never set in production. */
 export interface TestHooks {
@@ -86,7 +90,7 @@ const ADVERTISE_READ_MS = 5000
  * A Gary node: the libp2p host, membership (who is alive), and the cluster's declarations, with
  * the answers the API gives about them.
  */
-export class Daemon implements ClusterApi {
+export class Daemon implements ClusterApi, VolumeApi {
   readonly #config: DaemonConfig
   #log: Logger
   readonly #runtime: ContainerRuntime
@@ -104,6 +108,7 @@ export class Daemon implements ClusterApi {
   #p2p?: P2P
   #gossip?: Gossip
   #self?: SelfState
+  #volumeReport?: VolumeReport
   #membership?: Membership
   #declarations?: Declarations
   #secrets?: SecretKeeper
@@ -276,6 +281,7 @@ export class Daemon implements ClusterApi {
         cpuMillis: config.cpuMillis ?? info.cpuMillis,
         memoryBytes: config.memoryBytes ?? info.memoryBytes,
       },
+      ...(config.allowHostPaths.length === 0 ? {} : { hostPaths: config.allowHostPaths }),
       draining: false,
       promises: [],
       refusals: [],
@@ -361,6 +367,22 @@ export class Daemon implements ClusterApi {
       },
     )
     await this.#logs.start()
+    this.#volumeReport = new VolumeReport(
+      {},
+      {
+        runtime: this.#runtime,
+        logger: this.#log,
+        self,
+        publish: (volumes, leftOut) => {
+          const change = {
+            volumes: volumes.length > 0 ? volumes : undefined,
+            volumesLeftOut: leftOut > 0 ? leftOut : undefined,
+          }
+          if (this.#self!.update(change)) membership.publishState()
+        },
+      },
+    )
+    await this.#volumeReport.start()
     this.#eventService = new EventService(
       { cluster: config.cluster },
       {
@@ -437,6 +459,7 @@ export class Daemon implements ClusterApi {
 
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer)
+    this.#volumeReport?.stop()
     this.#stopping.abort()
     await this.#reconciler?.stop()
     await this.#mesh?.stop()
@@ -570,6 +593,33 @@ export class Daemon implements ClusterApi {
   }
 
   /** Every published port, where it is served, and the ready slots behind it (`gary endpoints`). */
+  async volumes(): Promise<VolumeRow[]> {
+    await this.#volumeReport?.refresh()
+    const own = this.#self!.current
+    const rows: VolumeRow[] = (this.#volumeReport?.volumes ?? []).map((v) => ({
+      ...v,
+      node: own.node,
+      state: 'alive',
+    }))
+    for (const member of this.#membership!.table.list()) {
+      for (const v of member.state?.volumes ?? [])
+        rows.push({ ...v, node: member.id, state: member.left === true ? 'left' : member.status })
+    }
+    return rows
+  }
+
+  async removeVolumes(selector: VolumeSelector): Promise<RemoveOutcome> {
+    const report = this.#volumeReport!
+    const everyone = await this.volumes()
+    try {
+      return await removeVolumes(this.#runtime, this.peerId, selector, report.volumes, everyone, (id) =>
+        this.#label(id),
+      )
+    } finally {
+      await report.refresh()
+    }
+  }
+
   endpoints(): EndpointRow[] {
     return this.#mesh?.endpoints() ?? []
   }
@@ -703,6 +753,7 @@ export class Daemon implements ClusterApi {
         onRolloutFailed: (failure) => void this.#rollBack(self, failure),
         secretFiles: this.#secretFiles,
         registryAuth: (image) => this.#secrets?.registryAuth(image),
+        hostPaths: new HostPathGuard(this.#config.allowHostPaths, self),
       },
     )
     this.#reconciler = reconciler

@@ -12,6 +12,7 @@ import { CountingRuntime } from './metrics/counting-runtime.js'
 import { GaryMetrics } from './metrics/metrics.js'
 import { metricsRoute } from './metrics/route.js'
 import { pageRoutes } from './ui/routes.js'
+import { volumeRoutes } from './volumes/routes.js'
 
 const GiB = 2 ** 30
 
@@ -50,6 +51,7 @@ export async function runDaemon(config: DaemonConfig, options: { testHooks?: boo
   const specs = new SpecParser()
   const routes = [
     ...apiRoutes(daemon, { specs, testHooks: testHooks.partition }),
+    ...volumeRoutes(daemon),
     metricsRoute(metrics),
     ...pageRoutes({
       source: daemon,

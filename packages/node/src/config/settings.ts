@@ -4,8 +4,10 @@ import { join } from 'node:path'
 import {
   DEFAULT_MAX_CLOCK_OFFSET_MS,
   DEFAULT_PLACEMENT_CONFIG,
+  MAX_HOST_PATHS,
   MAX_SHARDS,
   NodeNameSchema,
+  normaliseHostPathPrefixes,
 } from '@gary/protocol'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
@@ -285,6 +287,18 @@ export const SETTINGS = {
       'needs root), `userland` (a proxy in the daemon), or `auto`: the kernel when the node runs as ' +
       'root with nftables and advertises an address beyond loopback, else the proxy',
   }),
+  allowHostPath: setting({
+    arg: 'prefix',
+    repeatable: true,
+    schema: stringList,
+    convert: hostPathPrefixes,
+    field: 'allowHostPaths',
+    default: [],
+    defaultText: 'none',
+    help:
+      'a path of this host that workloads may bind-mount, with what lies below it (symbolic links ' +
+      'resolved: one that leads out is refused); a workload whose bind mount no node allows runs nowhere',
+  }),
   drainMs: setting({
     arg: 'ms',
     schema: z.coerce.number().int().min(0).max(600_000),
@@ -364,6 +378,20 @@ function multiaddrs(what: string): (addrs: string[]) => string[] {
       )
     return addrs
   }
+}
+
+function hostPathPrefixes(prefixes: string[]): string[] {
+  let normal: string[]
+  try {
+    normal = normaliseHostPathPrefixes(prefixes)
+  } catch (err) {
+    throw new ConfigError(`allowHostPath: ${(err as Error).message.replace(/^--allow-host-path /, '')}`)
+  }
+  if (normal.length > MAX_HOST_PATHS)
+    throw new ConfigError(`allowHostPath: at most ${MAX_HOST_PATHS} prefixes (give a common parent)`)
+  if (normal.some((prefix) => prefix.length > 1024))
+    throw new ConfigError('allowHostPath: a prefix is longer than 1024 characters')
+  return normal
 }
 
 export function splitList(text: string): string[] {

@@ -8,6 +8,8 @@ export const LABELS = {
   generation: 'gary.generation',
   /** The claim's timestamp, so that a restarted daemon re-adopts the promise with its rank. */
   since: 'gary.since',
+  /** On a named volume: its name in the workload's spec. */
+  volume: 'gary.volume',
 } as const
 
 /** What a container's labels say it keeps. */
@@ -53,4 +55,26 @@ export function containerName(node: string, slot: ContainerSlot): string {
   const dot = slot.generation.indexOf('.')
   const generation = slot.generation.slice(0, 8) + (dot === -1 ? '' : slot.generation.slice(dot))
   return `gary-${slot.workload}-${slot.slot}-${node.slice(-10)}-${generation}`
+}
+
+/**
+ * The engine's name of a slot's named volume on this node: the same for every generation and
+ * every container of the slot, so that data outlives them; the node's id in it, as several nodes
+ * may share one engine.
+ */
+export function volumeName(node: string, workload: string, slot: number, name: string): string {
+  return `gary-${workload}-${slot}-${name}-${node.slice(-10)}`
+}
+
+/** What a volume's labels say it is; undefined when a label is missing or malformed. */
+export function parseVolumeLabels(
+  labels: Record<string, string>,
+): { workload: string; slot: number; name: string } | undefined {
+  const workload = labels[LABELS.workload]
+  const name = labels[LABELS.volume]
+  const slot = Number(labels[LABELS.slot])
+  if (workload === undefined || name === undefined || !Number.isSafeInteger(slot) || slot < 0)
+    return undefined
+  if (workload === '' || workload.length > 63 || name === '' || name.length > 63) return undefined
+  return { workload, slot, name }
 }

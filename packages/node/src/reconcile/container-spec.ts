@@ -1,6 +1,6 @@
 import { formatEndpoint, type SlotPromise, type Workload } from '@gary/protocol'
-import type { ContainerSpec, HealthCheck, PublishedPort } from '@gary/runtime'
-import { containerName, slotLabels } from './container-labels.js'
+import type { ContainerSpec, HealthCheck, Mount, PublishedPort } from '@gary/runtime'
+import { containerName, LABELS, slotLabels, volumeName } from './container-labels.js'
 
 /**
  * The container that keeps one slot. Gary restarts containers itself (with backoff and a retry
@@ -10,7 +10,11 @@ export function containerSpecFor(
   node: string,
   workload: Workload,
   promise: SlotPromise,
-  options: { dns?: string[] } = {},
+  options: {
+    dns?: string[]
+    /** Each bind mount's source as the node resolved it (`HostPathGuard`); absent: as written. */
+    hostPaths?: ReadonlyMap<string, string>
+  } = {},
 ): ContainerSpec {
   const slot = {
     workload: workload.name,
@@ -37,7 +41,42 @@ export function containerSpecFor(
       ...(port.hostPort === undefined ? {} : { hostPort: port.hostPort }),
     })),
     ...(options.dns === undefined ? {} : { dns: options.dns }),
+    ...(workload.volumes === undefined
+      ? {}
+      : { mounts: mountsOf(node, workload, promise.slot, options.hostPaths) }),
   }
+}
+
+/** The slot's mounts: its named volumes (labelled, so `gary volume ls` finds them) and bind mounts. */
+function mountsOf(
+  node: string,
+  workload: Workload,
+  slot: number,
+  hostPaths: ReadonlyMap<string, string> | undefined,
+): Mount[] {
+  return (workload.volumes ?? []).map((volume): Mount => {
+    const readOnly = volume.readOnly === true
+    if (volume.source !== undefined)
+      return {
+        type: 'bind',
+        source: hostPaths?.get(volume.source) ?? volume.source,
+        target: volume.target,
+        readOnly,
+      }
+    const name = volume.name ?? ''
+    return {
+      type: 'volume',
+      source: volumeName(node, workload.name, slot, name),
+      target: volume.target,
+      readOnly,
+      labels: {
+        [LABELS.node]: node,
+        [LABELS.workload]: workload.name,
+        [LABELS.slot]: String(slot),
+        [LABELS.volume]: name,
+      },
+    }
+  })
 }
 
 /** Where a slot's container ports are reached: `host:port->container/proto`. */

@@ -35,6 +35,7 @@ import type { Clock } from '../clock/clock.js'
 import { swallowed } from '../logger.js'
 import { LABELS, parseSlotLabels } from './container-labels.js'
 import { containerSpecFor, endpointsOf } from './container-spec.js'
+import { type HostPathGuard, HostPathRefusedError } from './host-paths.js'
 import { type BackoffConfig, DEFAULT_BACKOFF, decideOnExit } from './restart-policy.js'
 import { type SecretFiles, SecretUnavailableError } from './secret-files.js'
 
@@ -117,6 +118,8 @@ export interface ReconcilerComponents {
   secretFiles?: SecretFiles
   /** The cluster's login for the registry of an image, if it holds one. */
   registryAuth?: (image: string) => RegistryAuth | undefined
+  /** Judges bind mounts' sources on this node; absent: it mounts none. */
+  hostPaths?: HostPathGuard
 }
 
 type OpKind = 'prepare' | 'start' | 'recover' | 'release'
@@ -656,7 +659,11 @@ export class Reconciler {
   async #create(workload: Workload, promise: SlotPromise, signal: AbortSignal): Promise<string> {
     const { runtime, self } = this.components
     const dns = this.#containerDns()
-    const base = containerSpecFor(self, workload, promise, dns === undefined ? {} : { dns })
+    const hostPaths = await this.#hostPaths(workload)
+    const base = containerSpecFor(self, workload, promise, {
+      ...(dns === undefined ? {} : { dns }),
+      hostPaths,
+    })
     const files = workload.secrets === undefined ? [] : await this.#secretFiles(workload, base.name)
     const spec = files.length === 0 ? base : { ...base, files }
     const created = await runtime.create(spec, signal).catch(async (err) => {
@@ -678,7 +685,25 @@ export class Reconciler {
     return files.write(workload, name)
   }
 
+  /** Each bind mount's source, resolved and judged by this node; throws HostPathRefusedError. */
+  async #hostPaths(workload: Workload): Promise<Map<string, string>> {
+    const resolved = new Map<string, string>()
+    for (const volume of workload.volumes ?? []) {
+      if (volume.source === undefined || resolved.has(volume.source)) continue
+      const guard = this.components.hostPaths
+      if (guard === undefined)
+        throw new HostPathRefusedError(`host path ${volume.source} not allowed on ${this.components.self}`)
+      resolved.set(volume.source, await guard.check(volume.source))
+    }
+    return resolved
+  }
+
   #startFailed(held: Held, workload: Workload, err: Error): void {
+    // Trying again would find the same path: the slot goes to a node that allows it.
+    if (err instanceof HostPathRefusedError) {
+      this.#refuse(held, err.message)
+      return
+    }
     this.components.logger.warn(
       { workload: held.promise.workload, slot: held.promise.slot, err: err.message },
       'container did not start',

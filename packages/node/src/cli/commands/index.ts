@@ -89,6 +89,11 @@ export const COMMANDS: CommandEntry[] = [
     load: () => import('./logout.js'),
   },
   {
+    name: 'volume',
+    description: "the slots' named volumes: list every node's (ls), remove unused ones (rm)",
+    load: () => import('./volume.js'),
+  },
+  {
     name: 'drain',
     description: 'hand every slot of a node (this one without NODE) over to others, and take no new ones',
     load: () => import('./drain.js'),
