@@ -85,7 +85,8 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     const keys = await DaemonProcess.tempDir('gary-keys-')
     dirs.push(keys)
     await writeFile(join(keys, 'cluster.key'), await runCli(['keygen']))
-    for (const labels of [['--label', 'monitoring=true'], []]) {
+    // The exporter bind-mounts /proc: the node labelled for it allows that.
+    for (const labels of [['--label', 'monitoring=true', '--allow-host-path', '/proc'], []]) {
       const dir = await DaemonProcess.tempDir()
       dirs.push(dir)
       const joinAddrs = daemons.length === 0 ? [] : [daemons[0]!.joinAddr]
@@ -112,6 +113,8 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     for (const daemon of daemons) {
       for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
         await docker.remove(container.id).catch(() => {})
+      for (const volume of await docker.listVolumes({ [LABELS.node]: daemon.peerId }))
+        await docker.removeVolume(volume.name).catch(() => {})
     }
   })
 
@@ -125,9 +128,9 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
       'worker: created',
     ])
     expect(ignoredBy(notes)).toEqual({
-      '(file)': ['networks', 'volumes'],
+      '(file)': ['networks'],
       redis: ['networks', 'deploy.update_config.delay'],
-      db: ['volumes', 'networks', 'deploy.placement.constraints[0]'],
+      db: ['networks', 'deploy.placement.constraints[0]'],
       vote: ['depends_on', 'networks'],
       result: ['depends_on', 'networks', 'deploy.update_config.delay'],
       worker: ['networks', 'deploy.restart_policy.delay', 'deploy.restart_policy.window'],
@@ -147,9 +150,9 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
   it('the monitoring stack runs its exporter only on the node labelled for it, and its collector once', async () => {
     const { notes } = await apply('monitoring.yaml')
     expect(ignoredBy(notes)).toEqual({
-      '(file)': ['configs', 'volumes'],
-      'node-exporter': ['hostname', 'pid', 'volumes'],
-      collector: ['user', 'configs', 'volumes', 'healthcheck.start_period'],
+      '(file)': ['configs'],
+      'node-exporter': ['hostname', 'pid'],
+      collector: ['user', 'configs', 'healthcheck.start_period'],
     })
     await converged(daemons, { 'node-exporter': 1, collector: 1 })
     const exporters = await docker.list({

@@ -107,7 +107,6 @@ describe('convertCompose', () => {
     expect(ignored(notes).sort()).toEqual(
       [
         ':networks',
-        ':volumes',
         'db:container_name',
         'web:build',
         'web:depends_on',
@@ -115,13 +114,9 @@ describe('convertCompose', () => {
         'web:deploy.update_config.delay',
         'web:healthcheck.start_period',
         'web:networks',
-        'web:volumes',
       ].sort(),
     )
     for (const note of notes) expect(note.reason).not.toBe('')
-    expect(notes.find((note) => note.key === 'volumes' && note.service === 'web')?.reason).toContain(
-      'not supported yet',
-    )
   })
 
   test("services' secrets name the top-level ones; a file or environment value is never read, and a note says how to create it", () => {

@@ -3,6 +3,7 @@ import { parseEnvFile } from './env-file.js'
 import { interpolate } from './interpolate.js'
 import { composeBytes, composeCpuMillis, composeDurationMs, garyDuration, garyMemory } from './quantities.js'
 import { shellWords } from './shell-words.js'
+import { convertVolumes, topLevelVolumeNotes, type VolumeInput } from './volumes.js'
 
 /** A Gary workload spec in the form a user writes it (see `parseWorkloadFile`). */
 export interface SpecInput {
@@ -26,6 +27,7 @@ export interface SpecInput {
   }
   labels?: Record<string, string>
   secrets?: (string | { name: string; target?: string; mode?: string })[]
+  volumes?: VolumeInput[]
 }
 
 /** Something of a Compose file that Gary did not carry over, and why; or a warning. */
@@ -56,7 +58,6 @@ export function isComposeFile(value: unknown): boolean {
 
 const TOP_LEVEL_REASONS: Record<string, string> = {
   networks: "containers use the engine's default network; services reach each other through published ports",
-  volumes: 'volumes are not supported yet: containers get none',
   configs: 'configs are not supported yet: containers get none',
   include: 'included files are not read: apply them with another -f',
 }
@@ -77,12 +78,12 @@ const HANDLED = new Set([
   'mem_limit',
   'scale',
   'secrets',
+  'volumes',
 ])
 
 const SERVICE_REASONS: Record<string, string> = {
   build: 'Gary runs images: build and push it, then name it in image',
-  volumes: 'volumes are not supported yet: containers get none',
-  volumes_from: 'volumes are not supported yet: containers get none',
+  volumes_from: "another service's volumes are not shared: give each service its own",
   configs: 'configs are not supported yet: containers get none',
   networks: "containers use the engine's default network; services reach each other through published ports",
   network_mode: "containers use the engine's default network",
@@ -157,6 +158,10 @@ export function convertCompose(file: unknown, options: ComposeOptions): ComposeR
       key.startsWith('x-')
     )
       continue
+    if (key === 'volumes') {
+      notes.push(...topLevelVolumeNotes(root.volumes))
+      continue
+    }
     notes.push({ kind: 'ignored', key, reason: TOP_LEVEL_REASONS[key] ?? NOT_SUPPORTED })
   }
   const secrets = topLevelSecrets(root.secrets, problems, notes)
@@ -217,6 +222,9 @@ function convertService(
 
   const ports = convertPorts(body.ports, problems, notes)
   if (ports.length > 0) spec.ports = ports
+
+  const volumes = convertVolumes(body.volumes, problems, notes)
+  if (volumes.length > 0) spec.volumes = volumes
 
   const deploy = isMap(body.deploy) ? body.deploy : {}
   if (body.deploy !== undefined && !isMap(body.deploy)) problems.push('.deploy: must be a map')
