@@ -8,6 +8,7 @@ import {
   interpolate,
   normaliseWorkload,
   parseEnvFile,
+  parseWorkloadFile,
   readApplyFile,
   shellWords,
 } from '../src/index.js'
@@ -162,6 +163,47 @@ describe('convertCompose', () => {
       { environment: {} },
     )
     expect(outside.ok).toBe(false)
+  })
+
+  test('volumes, short and long syntax, become named volumes and bind mounts; what cannot is noted or refused', () => {
+    const { specs, notes } = converted({
+      services: {
+        db: {
+          image: 'postgres:16',
+          volumes: [
+            'db-data:/var/lib/postgresql/data',
+            '/srv/conf/:/etc/conf:ro',
+            '/cache',
+            { type: 'volume', source: 'logs', target: '/logs', read_only: true, volume: { nocopy: true } },
+            { type: 'bind', source: '/srv/x/../y', target: '/y' },
+            { type: 'tmpfs', target: '/tmp' },
+            'other:/other:z',
+          ],
+        },
+      },
+      volumes: { 'db-data': null, logs: { driver: 'local' } },
+    })
+    expect(specs[0]?.volumes).toEqual([
+      { name: 'db-data', target: '/var/lib/postgresql/data' },
+      { source: '/srv/conf', target: '/etc/conf', readOnly: true },
+      { name: 'logs', target: '/logs', readOnly: true },
+      { source: '/srv/y', target: '/y' },
+      { name: 'other', target: '/other' },
+    ])
+    expect(ignored(notes)).toEqual([
+      ':volumes.logs.driver',
+      'db:volumes[2]',
+      'db:volumes[3].volume',
+      'db:volumes[5]',
+      'db:volumes[6]',
+    ])
+    expect(parseWorkloadFile(JSON.stringify(specs))).toMatchObject({ ok: true })
+    expect(problems({ services: { a: { image: 'x', volumes: ['./data:/data'] } } })).toEqual([
+      `services.a.volumes[0]: host path "./data" is not absolute: Gary's nodes know no project directory (write the full path)`,
+    ])
+    expect(problems({ services: { a: { image: 'x', volumes: ['d:/data', 'e:/data/'] } } })).toEqual([
+      'services.a.volumes[1]: target /data is mounted twice',
+    ])
   })
 
   test('global mode, restart without deploy, mem_limit, cpus and scale', () => {
