@@ -51,7 +51,18 @@ import { Reconciler } from './reconcile/reconciler.js'
 import { watchRuntime } from './reconcile/runtime-watch.js'
 import { SecretKeeper } from './secrets/keeper.js'
 import { TmpfsSecretFiles } from './secrets/tmpfs-files.js'
-import { type RemoveOutcome, removeVolumes, type VolumeRow, type VolumeSelector } from './volumes/remove.js'
+import { VolumeRemovalService } from './volumes/removal-service.js'
+import {
+  inUse,
+  type RemoveOutcome,
+  type RemoveReport,
+  removeHere,
+  selectorText,
+  selects,
+  type VolumeRow,
+  type VolumeSelector,
+  volumeRef,
+} from './volumes/remove.js'
 import type { VolumeApi } from './volumes/routes.js'
 import { VolumeReport } from './volumes/volume-report.js'
 
@@ -109,6 +120,7 @@ export class Daemon implements ClusterApi, VolumeApi {
   #gossip?: Gossip
   #self?: SelfState
   #volumeReport?: VolumeReport
+  #volumeRemoval?: VolumeRemovalService
   #membership?: Membership
   #declarations?: Declarations
   #secrets?: SecretKeeper
@@ -383,6 +395,11 @@ export class Daemon implements ClusterApi, VolumeApi {
       },
     )
     await this.#volumeReport.start()
+    this.#volumeRemoval = new VolumeRemovalService(
+      { cluster: config.cluster },
+      { libp2p: p2p, logger: this.#log, removeHere: (selector) => this.#removeHere(selector) },
+    )
+    await this.#volumeRemoval.start()
     this.#eventService = new EventService(
       { cluster: config.cluster },
       {
@@ -467,6 +484,7 @@ export class Daemon implements ClusterApi, VolumeApi {
     await this.#declarations?.stop()
     await this.#secretFiles?.stop()
     await this.#logs?.stop()
+    await this.#volumeRemoval?.stop()
     await this.#eventService?.stop()
     await this.#p2p?.stop()
     this.#log.info('stopped')
@@ -608,13 +626,42 @@ export class Daemon implements ClusterApi, VolumeApi {
     return rows
   }
 
-  async removeVolumes(selector: VolumeSelector): Promise<RemoveOutcome> {
+  /**
+   * Removes the volumes the selector names from every node that holds them, as the nodes last
+   * published them: none at all when one is in use anywhere; then each holder removes its own,
+   * all or none, and says what it did.
+   */
+  async removeVolumes(selector: VolumeSelector): Promise<RemoveReport | RemoveOutcome> {
+    const matching = (await this.volumes()).filter((v) => selects(selector, v))
+    if (matching.length === 0)
+      return {
+        ok: false,
+        kind: 'none',
+        message: `no volume ${selectorText(selector)} on any node (see gary volume ls)`,
+      }
+    const busy = matching.filter((v) => v.inUse)
+    if (busy.length > 0) {
+      const where = [...new Set(busy.map((v) => this.#label(v.node)))].join(', ')
+      return inUse(busy.map(volumeRef), where, selector)
+    }
+    const report: RemoveReport = { removed: [], refused: [] }
+    for (const node of [...new Set(matching.map((v) => v.node))].sort()) {
+      const answer =
+        node === this.peerId
+          ? await this.#removeHere(selector)
+          : await this.#volumeRemoval!.ask(node, selector)
+      if (answer.ok) for (const volume of answer.removed) report.removed.push({ node, volume })
+      else report.refused.push({ node, reason: answer.message })
+    }
+    return report
+  }
+
+  /** This node's part of `gary volume rm`, read from the engine just before. */
+  async #removeHere(selector: VolumeSelector): Promise<RemoveOutcome> {
     const report = this.#volumeReport!
-    const everyone = await this.volumes()
+    await report.refresh()
     try {
-      return await removeVolumes(this.#runtime, this.peerId, selector, report.volumes, everyone, (id) =>
-        this.#label(id),
-      )
+      return await removeHere(this.#runtime, this.peerId, selector, report.volumes, this.#label(this.peerId))
     } finally {
       await report.refresh()
     }

@@ -119,9 +119,10 @@ const hostPathPrefix = z
 
 /** One named volume a node holds for a slot (`gary volume ls`). */
 export const HeldVolumeSchema = z.strictObject({
-  workload: z.string().min(1).max(63),
+  // Printed as they come by `gary volume ls`: no character a terminal would act on.
+  workload: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'is not a workload name'),
   slot: count,
-  name: z.string().min(1).max(63),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a volume name'),
   /** A container of the node mounts it now. */
   inUse: z.boolean(),
 })

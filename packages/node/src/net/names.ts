@@ -31,6 +31,8 @@ export interface ClusterNames {
     logs: string
     /** A node's own events (`gary events`), streamed from it. */
     events: string
+    /** `gary volume rm` asked of the node that holds the volumes. */
+    volumeRemoval: string
   }
 }
 
@@ -54,6 +56,7 @@ export function clusterNames(cluster: string): ClusterNames {
       declarationSync: protocol('decl-sync'),
       logs: protocol('logs'),
       events: protocol('events'),
+      volumeRemoval: protocol('volume-rm'),
     },
   }
 }

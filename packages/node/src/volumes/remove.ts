@@ -1,5 +1,5 @@
 import type { HeldVolume } from '@gary/protocol'
-import type { ContainerRuntime } from '@gary/runtime'
+import { type ContainerRuntime, VolumeInUseError, VolumeNotFoundError } from '@gary/runtime'
 import { volumeName } from '../reconcile/container-labels.js'
 
 /** Which volumes `gary volume rm` means: all of a workload's, one slot's, or one by name. */
@@ -16,14 +16,24 @@ export interface VolumeRow extends HeldVolume {
   state: string
 }
 
+/** What one node did about a removal. */
 export type RemoveOutcome =
   | { ok: true; removed: string[] }
-  /** `elsewhere`: none here, these nodes hold some. `in-use`: a container here mounts one. */
-  | { ok: false; kind: 'none' | 'elsewhere' | 'in-use'; message: string }
+  /** `none`: it holds none of them. `in-use`: a container there mounts one. */
+  | { ok: false; kind: 'none' | 'in-use'; message: string }
+
+/** What `gary volume rm` did, node by node: what each removed, and why others did not. */
+export interface RemoveReport {
+  removed: { node: string; volume: string }[]
+  refused: { node: string; reason: string }[]
+}
 
 /** `workload/slot/name`: how people name a slot's volume. */
 export const volumeRef = (v: { workload: string; slot: number; name: string }): string =>
   `${v.workload}/${v.slot}/${v.name}`
+
+export const selectorText = (s: VolumeSelector): string =>
+  [s.workload, s.slot, s.name].filter((part) => part !== undefined).join('/')
 
 export const selects = (selector: VolumeSelector, v: HeldVolume): boolean =>
   v.workload === selector.workload &&
@@ -32,41 +42,46 @@ export const selects = (selector: VolumeSelector, v: HeldVolume): boolean =>
 
 /**
  * Removes this node's volumes that `selector` names, all or none: a volume a container still
- * mounts refuses the whole removal (its data is in use), before any is removed.
+ * mounts refuses the whole removal (its data is in use), before any is removed. `own` is what the
+ * node read from its engine just before.
  */
-export async function removeVolumes(
+export async function removeHere(
   runtime: ContainerRuntime,
   self: string,
   selector: VolumeSelector,
   own: readonly HeldVolume[],
-  everyone: readonly VolumeRow[],
-  label: (id: string) => string,
+  label: string,
 ): Promise<RemoveOutcome> {
-  const text = [selector.workload, selector.slot, selector.name].filter((p) => p !== undefined).join('/')
   const mine = own.filter((v) => selects(selector, v))
-  if (mine.length === 0) {
-    const holders = [
-      ...new Set(everyone.filter((v) => v.node !== self && selects(selector, v)).map((v) => v.node)),
-    ]
-    if (holders.length === 0)
-      return { ok: false, kind: 'none', message: `no volume ${text} on any node (see gary volume ls)` }
-    return {
-      ok: false,
-      kind: 'elsewhere',
-      message: `volume ${text} is on ${holders.map(label).join(', ')}, not on ${label(self)}: run gary volume rm against that node's API (gary --api HOST:PORT)`,
-    }
-  }
+  if (mine.length === 0)
+    return { ok: false, kind: 'none', message: `no volume ${selectorText(selector)} on ${label}` }
   const busy = mine.filter((v) => v.inUse)
-  if (busy.length > 0)
-    return {
-      ok: false,
-      kind: 'in-use',
-      message: `volume ${busy.map(volumeRef).join(', ')} is in use by a container on ${label(self)}: remove the workload (gary rm ${selector.workload}) or scale it down first; nothing removed`,
-    }
+  if (busy.length > 0) return inUse(busy.map(volumeRef), label, selector)
   const removed: string[] = []
   for (const v of mine) {
-    await runtime.removeVolume(volumeName(self, v.workload, v.slot, v.name))
+    try {
+      await runtime.removeVolume(volumeName(self, v.workload, v.slot, v.name))
+    } catch (err) {
+      // Mounted since the engine was read: say so (what went before is gone already).
+      if (err instanceof VolumeInUseError) return inUse([volumeRef(v)], label, selector, removed)
+      // Removed by hand meanwhile: what was asked for is done.
+      if (!(err instanceof VolumeNotFoundError)) throw err
+    }
     removed.push(volumeRef(v))
   }
   return { ok: true, removed }
+}
+
+export function inUse(
+  refs: string[],
+  label: string,
+  selector: VolumeSelector,
+  removed: string[] = [],
+): RemoveOutcome {
+  const done = removed.length === 0 ? 'nothing removed' : `removed only ${removed.join(', ')}`
+  return {
+    ok: false,
+    kind: 'in-use',
+    message: `volume ${refs.join(', ')} is in use by a container on ${label}: remove the workload (gary rm ${selector.workload}) or scale it down first; ${done}`,
+  }
 }

@@ -1,14 +1,13 @@
-import { VolumeInUseError } from '@gary/runtime'
 import { z } from 'zod'
 import { ApiRequestError, type Route } from '../api/server.js'
-import type { RemoveOutcome, VolumeRow, VolumeSelector } from './remove.js'
+import type { RemoveOutcome, RemoveReport, VolumeRow, VolumeSelector } from './remove.js'
 
 /** What the volume routes ask of the daemon. */
 export interface VolumeApi {
   /** Every known node's named volumes, as each last published them (this node's: read now). */
   volumes(): Promise<VolumeRow[]>
-  /** Removes this node's volumes the selector names, all or none. */
-  removeVolumes(selector: VolumeSelector): Promise<RemoveOutcome>
+  /** Removes the volumes the selector names from the nodes holding them; an outcome when none is removed. */
+  removeVolumes(selector: VolumeSelector): Promise<RemoveReport | RemoveOutcome>
 }
 
 const RemoveQuery = z.strictObject({
@@ -21,7 +20,7 @@ const RemoveQuery = z.strictObject({
   name: z.string().min(1).max(63).optional(),
 })
 
-const STATUS = { none: 404, elsewhere: 404, 'in-use': 409 } as const
+const STATUS = { none: 404, 'in-use': 409 } as const
 
 /** `gary volume ls` and `gary volume rm`. */
 export function volumeRoutes(daemon: VolumeApi): Route[] {
@@ -43,13 +42,12 @@ export function volumeRoutes(daemon: VolumeApi): Route[] {
           ...(slot === undefined ? {} : { slot }),
           ...(name === undefined ? {} : { name }),
         }
-        const outcome = await daemon.removeVolumes(selector).catch((err: unknown) => {
-          // Mounted since the node last looked: the engine refused, as the node would have.
-          if (err instanceof VolumeInUseError) throw new ApiRequestError(409, err.message)
-          throw err
-        })
-        if (!outcome.ok) throw new ApiRequestError(STATUS[outcome.kind], outcome.message)
-        return { removed: outcome.removed }
+        const outcome = await daemon.removeVolumes(selector)
+        if ('ok' in outcome) {
+          if (!outcome.ok) throw new ApiRequestError(STATUS[outcome.kind], outcome.message)
+          return { removed: [], refused: [] }
+        }
+        return outcome
       },
     },
   ]

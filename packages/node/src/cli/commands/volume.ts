@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { UserError } from '../../errors.js'
-import type { VolumeRow } from '../../volumes/remove.js'
+import type { RemoveReport, VolumeRow } from '../../volumes/remove.js'
 import { fetchLabeller } from '../node-names.js'
 import { client, clientCommand, print } from '../options.js'
 import { renderTable } from '../table.js'
@@ -31,17 +31,25 @@ export function add(program: Command, entry: CommandEntry): Command {
   clientCommand(volume, {
     name: 'rm',
     description:
-      "remove a workload's named volumes and their data from the node whose API is asked: all of them (db), one slot's (db/0) or one (db/0/data); none while a container mounts one",
+      "remove a workload's named volumes and their data from every node that holds them: all of them (db), one slot's (db/0) or one (db/0/data); none while a container mounts one",
   })
     .argument('<volumes...>', 'WORKLOAD, WORKLOAD/SLOT or WORKLOAD/SLOT/NAME, as gary volume ls shows them')
     .action(async (refs: string[], options) => {
       const api = client(options)
-      const removed: string[] = []
+      const report: RemoveReport = { removed: [], refused: [] }
       for (const ref of refs) {
-        const answer = await api.request<{ removed: string[] }>('DELETE', `/v1/volumes?${query(ref)}`)
-        removed.push(...answer.removed)
+        const answer = await api.request<RemoveReport>('DELETE', `/v1/volumes?${query(ref)}`)
+        report.removed.push(...answer.removed)
+        report.refused.push(...answer.refused)
       }
-      print(options, { removed }, () => removed.map((r) => `${r}: removed`).join('\n'))
+      const label = await fetchLabeller(api, options.json === true)
+      print(options, report, () =>
+        [
+          ...report.removed.map((r) => `${r.volume}: removed on ${label(r.node)}`),
+          ...report.refused.map((r) => `${label(r.node)}: ${r.reason}`),
+        ].join('\n'),
+      )
+      if (report.refused.length > 0) process.exitCode = 1
     })
   return volume
 }
