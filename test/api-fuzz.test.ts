@@ -41,6 +41,7 @@ const route = fc.constantFrom(
   '/v1/login',
   '/v1/endpoints',
   '/v1/events',
+  '/v1/volumes',
   '/v1/test/partition',
   '/metrics',
   '/v1/ui/stream',
@@ -60,7 +61,7 @@ const path = fc.oneof(
     .map(([name, action]) => `/v1/workloads/${name}${action}`),
   fc
     .tuple(
-      fc.constantFrom('/v1/logs/web', '/v1/workloads', '/v1/nodes', '/v1/events'),
+      fc.constantFrom('/v1/logs/web', '/v1/workloads', '/v1/nodes', '/v1/events', '/v1/volumes'),
       fc.array(fc.tuple(segment, segment), { maxLength: 4 }),
     )
     .map(([base, query]) => `${base}?${query.map(([k, v]) => `${k}=${v}`).join('&')}`),
