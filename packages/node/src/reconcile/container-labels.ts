@@ -1,4 +1,4 @@
-import { type Hlc, isHlc } from '@gary/protocol'
+import { HeldVolumeSchema, type Hlc, isHlc } from '@gary/protocol'
 
 /** Labels every Gary container carries: a node only ever touches containers with its own id. */
 export const LABELS = {
@@ -66,15 +66,21 @@ export function volumeName(node: string, workload: string, slot: number, name: s
   return `gary-${workload}-${slot}-${name}-${node.slice(-10)}`
 }
 
-/** What a volume's labels say it is; undefined when a label is missing or malformed. */
+/**
+ * What a volume's labels say it is; undefined when a label is missing or malformed. Anyone with
+ * access to the engine can label a volume: what this returns goes into the node's own state,
+ * which every peer must accept.
+ */
 export function parseVolumeLabels(
   labels: Record<string, string>,
 ): { workload: string; slot: number; name: string } | undefined {
-  const workload = labels[LABELS.workload]
-  const name = labels[LABELS.volume]
-  const slot = Number(labels[LABELS.slot])
-  if (workload === undefined || name === undefined || !Number.isSafeInteger(slot) || slot < 0)
-    return undefined
-  if (workload === '' || workload.length > 63 || name === '' || name.length > 63) return undefined
-  return { workload, slot, name }
+  const slotText = labels[LABELS.slot] ?? ''
+  const held = {
+    workload: labels[LABELS.workload],
+    slot: /^\d{1,15}$/.test(slotText) ? Number(slotText) : -1,
+    name: labels[LABELS.volume],
+    inUse: false,
+  }
+  if (!HeldVolumeSchema.safeParse(held).success) return undefined
+  return { workload: held.workload as string, slot: held.slot, name: held.name as string }
 }
