@@ -164,15 +164,13 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     await converged(daemons, {})
   })
 
-  it('WordPress and its database run with the env file and environment merged, the database reading its secret; volumes are listed ignored', async () => {
+  it('WordPress and its database run with the env file and environment merged, the database reading its secret, each with its named volume', async () => {
     const value = join(dirs[0]!, 'db_password.txt')
     await writeFile(value, 'wordpress-db-password')
     await runCli(['secret', 'create', 'db_password', '-f', value, '--api', daemons[0]!.api])
     const { notes } = await apply('wordpress.yaml')
     expect(ignoredBy(notes)).toEqual({
-      '(file)': ['volumes'],
-      db: ['volumes'],
-      wordpress: ['depends_on', 'volumes'],
+      wordpress: ['depends_on'],
     })
     // The file's value is not read from the Compose file: the note says how to create it.
     expect(notes.find((n) => n.key === 'secrets.db_password')?.reason).toContain(
@@ -187,6 +185,12 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     ).spec
     expect(inspected.env).toMatchObject({ MYSQL_DATABASE: 'wordpress', MYSQL_RANDOM_ROOT_PASSWORD: '1' })
     expect(inspected.secrets.map((secret) => secret.name)).toEqual(['db_password'])
+    // Each node publishes its volumes within 10 s.
+    await waitFor('both named volumes listed', async () => {
+      const volumes = await daemons[0]!.cli<{ workload: string; name: string }[]>('volume', 'ls')
+      const names = volumes.map((v) => `${v.workload}/${v.name}`).sort()
+      return JSON.stringify(names) === JSON.stringify(['db/db', 'wordpress/wordpress'])
+    })
     await daemons[0]!.cli('rm', 'db', 'wordpress')
     await converged(daemons, {})
   })
