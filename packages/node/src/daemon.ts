@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import {
@@ -443,9 +444,19 @@ export class Daemon implements ClusterApi, VolumeApi {
         ...(config.promiseShards > 1
           ? { shard: shardOf(self, config.promiseShards), shards: config.promiseShards }
           : {}),
+        ...(config.allowHostPaths.length > 0 ? { allowHostPaths: config.allowHostPaths } : {}),
       },
       'started',
     )
+    // An allowed prefix that is not there is a typo more often than a plan: every bind mount
+    // under it would be refused.
+    for (const prefix of config.allowHostPaths)
+      await access(prefix).catch(() =>
+        this.#log.warn(
+          { prefix },
+          'an allowed host path does not exist on this node: bind mounts under it are refused',
+        ),
+      )
   }
 
   /**
