@@ -780,8 +780,14 @@ export class Daemon implements ClusterApi, VolumeApi {
         reads: (id) => inScope(self, id, this.#config.promiseShards),
         maxClockOffsetMs: this.#config.maxClockOffsetMs,
         self: () => {
-          const { labels, capacity, hostPaths, draining } = this.#self!.current
-          return { labels, capacity, draining, ...(hostPaths === undefined ? {} : { hostPaths }) }
+          const { labels, capacity, hostPaths, volumes, draining } = this.#self!.current
+          return {
+            labels,
+            capacity,
+            draining,
+            ...(hostPaths === undefined ? {} : { hostPaths }),
+            ...(volumes === undefined ? {} : { volumes }),
+          }
         },
       },
     )

@@ -198,7 +198,7 @@ describe('placement and host paths', () => {
     expect(allowing.unschedulable).toEqual([])
   })
 
-  test('every node decides alike, whatever it is, and the large-cluster pass agrees', () => {
+  test('every node decides alike, whichever prefixes each allows', () => {
     fc.assert(
       fc.property(
         fc.array(fc.constantFrom(undefined, ['/srv'], ['/srv/x'], ['/data'], ['/']), {
@@ -256,6 +256,76 @@ describe('placement and host paths', () => {
     expect(decodeNodeState(encodeNodeState(state))).toMatchObject({ ok: true, value: state })
     expect(decodeNodeState(encodeNodeState({ ...state, hostPaths: ['/srv/../etc'] }))).toMatchObject({
       ok: false,
+    })
+  })
+
+  describe('a free slot goes back to its data', () => {
+    const db = workload('db', { replicas: 2, volumes: [{ name: 'data', target: '/d' }] })
+    const at = (nodes: ReturnType<typeof node>[], w = db) =>
+      plan({ self: 'n1', workloads: [w], nodes, nowWall: 1000, partialView: false, partialViewForMs: 0 })
+        .assignment
+    const holding = (slot: number) => ({ volumes: [{ workload: 'db', slot }] })
+
+    test('to the node holding the slot’s volume, over spread, load and hash', () => {
+      const plain = at([node('n1'), node('n2'), node('n3')])
+      for (const slot of [0, 1]) {
+        // The node the rules would not pick for the slot, given its volume.
+        const other = ['n1', 'n2', 'n3'].find((id) => id !== plain.get(`db/${slot}`)) as string
+        const nodes = ['n1', 'n2', 'n3'].map((id) => node(id, id === other ? holding(slot) : {}))
+        expect(at(nodes).get(`db/${slot}`)).toBe(other)
+      }
+      // Both slots' volumes on one node: both slots go there, spread or not.
+      const both = at([
+        node('n1'),
+        node('n2', {
+          volumes: [
+            { workload: 'db', slot: 0 },
+            { workload: 'db', slot: 1 },
+          ],
+        }),
+      ])
+      expect([both.get('db/0'), both.get('db/1')]).toEqual(['n2', 'n2'])
+    })
+
+    test('unless the holder has no room, may not take it, or the workload keeps no named volume', () => {
+      const full = { capacity: { cpuMillis: 50, memoryBytes: 8 * 2 ** 30 } }
+      expect(at([node('n1'), node('n2', { ...holding(0), ...full })]).get('db/0')).toBe('n1')
+      const labelled = workload('db', { replicas: 1, constraints: { disk: 'ssd' }, volumes: db.volumes })
+      expect(
+        at([node('n1', { labels: { disk: 'ssd' } }), node('n2', holding(0))], labelled).get('db/0'),
+      ).toBe('n1')
+      const plainNodes = [node('n1'), node('n2')]
+      const chosen = at(plainNodes, workload('db')).get('db/0')
+      const other = chosen === 'n1' ? 'n2' : 'n1'
+      const withVolumeThere = plainNodes.map((n) => (n.id === other ? node(n.id, holding(0)) : n))
+      expect(at(withVolumeThere, workload('db')).get('db/0')).toBe(chosen)
+    })
+
+    test('every node places alike, whichever holds what', () => {
+      fc.assert(
+        fc.property(fc.array(fc.subarray([0, 1, 2]), { minLength: 1, maxLength: 5 }), (held) => {
+          const nodes = held.map((slots, i) =>
+            node(`n${i}`, { volumes: slots.map((slot) => ({ workload: 'db', slot })) }),
+          )
+          const w = workload('db', { replicas: 3, volumes: [{ name: 'data', target: '/d' }] })
+          const plans = nodes.map((self) =>
+            plan({
+              self: self.id,
+              workloads: [w],
+              nodes,
+              nowWall: 1000,
+              partialView: false,
+              partialViewForMs: 0,
+            }),
+          )
+          for (const p of plans) expect([...p.assignment]).toEqual([...(plans[0] as typeof p).assignment])
+          for (const slot of [0, 1, 2]) {
+            const holders = nodes.filter((n) => n.volumes?.some((v) => v.slot === slot)).map((n) => n.id)
+            const got = plans[0]?.assignment.get(`db/${slot}`)
+            if (holders.length > 0) expect(holders).toContain(got)
+          }
+        }),
+      )
     })
   })
 })

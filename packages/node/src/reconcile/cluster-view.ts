@@ -303,6 +303,7 @@ function placementNode(state: NodeState): PlacementNode {
     labels: state.labels,
     capacity: state.capacity,
     ...(state.hostPaths === undefined ? {} : { hostPaths: state.hostPaths }),
+    ...(state.volumes === undefined ? {} : { volumes: state.volumes }),
     draining: state.draining,
     promises: state.promises,
     refusals: state.refusals,

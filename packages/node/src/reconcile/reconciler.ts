@@ -50,7 +50,7 @@ export interface ReconcileView {
   /** What bounds the promises that count: `others` are judged by it already, self by `plan`. */
   credence?: Credence
   /** What this node offers. */
-  self: Pick<PlacementNode, 'labels' | 'capacity' | 'draining' | 'hostPaths'>
+  self: Pick<PlacementNode, 'labels' | 'capacity' | 'draining' | 'hostPaths' | 'volumes'>
   /** Rule 10: this node sees fewer than half of the members it saw recently. */
   partialView: boolean
   partialViewForMs: number

@@ -1,7 +1,7 @@
-import { compareText } from './compare.js'
+import { compareText, entry } from './compare.js'
 import { RefusalIndex } from './refusals.js'
 import { buildRing, type Ring } from './ring.js'
-import type { PlacementConfig, PlacementNode, PlacementView } from './types.js'
+import { type PlacementConfig, type PlacementNode, type PlacementView, slotKey } from './types.js'
 import { describeWorkloads, type WorkloadInfo, welcomes } from './workloads.js'
 
 /** The view, indexed once per pass. Nodes are referred to by their index in `nodes`. */
@@ -16,6 +16,8 @@ export interface Context {
   byName: Map<string, WorkloadInfo>
   refusals: RefusalIndex
   ring: Ring
+  /** The nodes holding a named volume of each slot (`web/3`), in id order. */
+  volumeHolders: Map<string, number[]>
 }
 
 export function buildContext(view: PlacementView, config: PlacementConfig): Context {
@@ -33,7 +35,19 @@ export function buildContext(view: PlacementView, config: PlacementConfig): Cont
     byName: new Map(workloads.map((w) => [w.name, w])),
     refusals: new RefusalIndex(nodes),
     ring: buildRing(ids),
+    volumeHolders: volumeHolders(nodes),
   }
+}
+
+function volumeHolders(nodes: readonly PlacementNode[]): Map<string, number[]> {
+  const holders = new Map<string, number[]>()
+  nodes.forEach((node, index) => {
+    for (const volume of node.volumes ?? []) {
+      const list = entry(holders, slotKey(volume.workload, volume.slot), () => [] as number[])
+      if (list.at(-1) !== index) list.push(index)
+    }
+  })
+  return holders
 }
 
 /** Whether a node may take a new slot of the workload (rule 4, capacity aside). */

@@ -4,6 +4,7 @@ import type { Ledger } from './ledger.js'
 import type { Outcome } from './outcome.js'
 import { Placer } from './place.js'
 import { currentOf } from './standing.js'
+import { slotKey } from './types.js'
 import type { WorkloadInfo } from './workloads.js'
 
 /** Placers per workload, made on first use and shared by the phases of one pass. */
@@ -28,6 +29,9 @@ export class Placers {
         this.ledger,
         context.config.candidates,
         context.config.considerAllUpTo,
+        workload.keepsData
+          ? (slot) => context.volumeHolders.get(slotKey(workload.name, slot)) ?? []
+          : undefined,
       )
       this.made.set(workload.name, placer)
     }

@@ -6,8 +6,10 @@ import type { WorkloadInfo } from './workloads.js'
 
 /**
  * Places the slots of one workload on its eligible nodes (rule 4), one slot at a time, in the
- * order the caller asks. Among nodes with room it prefers fewer replicas of the workload, then a
- * lower load, then the smaller hash of (workload, slot, node).
+ * order the caller asks. A slot whose named volume an eligible node with room holds goes there
+ * (the first such node by id), so that a slot free again finds its data. Otherwise, among nodes
+ * with room it prefers fewer replicas of the workload, then a lower load, then the smaller hash
+ * of (workload, slot, node).
  *
  * Small sets of eligible nodes are searched whole. Larger ones sit on a hash ring: a slot walks
  * clockwise from the hash of `workload/slot` and takes the best of the first `candidates` nodes
@@ -19,6 +21,7 @@ export class Placer {
   private readonly positions: number[]
   private readonly survivors: Survivors
   private readonly exhaustive: boolean
+  private readonly allowed: ReadonlySet<number>
 
   constructor(
     private readonly workload: WorkloadInfo,
@@ -29,8 +32,11 @@ export class Placer {
     private readonly ledger: Ledger,
     private readonly candidates: number,
     considerAllUpTo: number,
+    /** The nodes holding a named volume of a slot, in id order; absent: the workload keeps no data. */
+    private readonly holdersOf?: (slot: number) => readonly number[],
   ) {
     const allowed = new Set(eligible)
+    this.allowed = allowed
     this.positions = []
     ring.order.forEach((node, i) => {
       if (allowed.has(node)) this.positions.push(ring.positions[i] ?? 0)
@@ -41,9 +47,15 @@ export class Placer {
 
   /** The node for the slot, already reserved in the ledger; undefined when no node has room. */
   place(slot: number): number | undefined {
-    const chosen = this.exhaustive ? this.searchAll(slot) : this.searchRing(slot)
+    const chosen = this.holder(slot) ?? (this.exhaustive ? this.searchAll(slot) : this.searchRing(slot))
     if (chosen !== undefined) this.ledger.reserve(chosen, this.workload)
     return chosen
+  }
+
+  private holder(slot: number): number | undefined {
+    for (const node of this.holdersOf?.(slot) ?? [])
+      if (this.allowed.has(node) && this.ledger.fits(node, this.workload)) return node
+    return undefined
   }
 
   private searchAll(slot: number): number | undefined {

@@ -11,6 +11,8 @@ export interface PlacementNode {
   capacity: { cpuMillis: number; memoryBytes: number }
   /** Node paths it lets bind mounts mount (`--allow-host-path`), normalised; absent: none. */
   hostPaths?: readonly string[]
+  /** The slots whose named volumes it holds (`NodeState.volumes`); absent: none. */
+  volumes?: readonly { workload: string; slot: number }[]
   draining: boolean
   promises: SlotPromise[]
   refusals: Refusal[]

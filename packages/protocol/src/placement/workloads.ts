@@ -25,6 +25,8 @@ export interface WorkloadInfo {
   constraints: [string, string][]
   /** The node paths its bind mounts mount, sorted: a node must allow each (`--allow-host-path`). */
   hostPaths: string[]
+  /** It mounts a named volume: a free slot goes back to the node that holds the slot's data. */
+  keepsData: boolean
   /** What it does on a node cut off from most of the cluster. */
   partition: ResolvedPartition
 }
@@ -59,6 +61,7 @@ export function describeWorkloads(
       hostPorts: hostPortsOf(spec),
       constraints: Object.entries(spec.constraints).sort(([a], [b]) => compareText(a, b)),
       hostPaths: hostPathsOf(spec),
+      keepsData: (spec.volumes ?? []).some((volume) => volume.name !== undefined),
       partition: partitionPolicy(spec.partition, config),
     }))
 }
