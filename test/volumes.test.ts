@@ -233,4 +233,42 @@ command: [sh, -c, 'cat /in/hello; echo x > /in/new || echo write refused; sleep 
     expect(await running('files', n2)).toEqual([])
     await n2.cli('rm', 'files')
   }, 60_000)
+
+  it('places a free slot again on the node holding its volume, though that node is the busier', async () => {
+    // The slot first runs on n1 (the constraint), which makes its volume there.
+    const cache = (constraints: string) => `name: cache
+image: gary/busybox:test
+${constraints}volumes: [{name: data, target: /data}]
+command: [sh, -c, 'sleep 1000']
+`
+    await apply('cache', cache('constraints: {disk: ssd}\n'))
+    await waitFor('cache running on n1', async () => (await running('cache', n1)).length === 1, {
+      timeoutMs: 30_000,
+    })
+    await n2.cli('rm', 'cache')
+    // n1 busier than n2: without its volume, the slot would go to n2 (fewer replicas tie, then load).
+    await apply(
+      'ballast',
+      `name: ballast
+image: gary/busybox:test
+constraints: {disk: ssd}
+resources: {cpu: 1}
+command: [sh, -c, 'sleep 1000']
+`,
+    )
+    await waitFor('ballast running on n1, cache gone', async () => {
+      const gone = (await docker.list({ [LABELS.workload]: 'cache' })).length === 0
+      return gone && (await running('ballast', n1)).length === 1
+    })
+    await waitFor('n1 to publish cache’s volume', async () =>
+      (await n2.cli<VolumeRow[]>('volume', 'ls')).some((v) => v.workload === 'cache' && v.node === n1.peerId),
+    )
+    await apply('cache', cache(''))
+    const rows = await waitFor('cache running again', async () => {
+      const all = await n2.cli<SlotRow[]>('ps', 'cache')
+      return all.length === 1 && all[0]!.phase === 'running' ? all : undefined
+    })
+    expect(rows[0]!.node, 'the slot went back to the node holding its data').toBe(n1.peerId)
+    await n2.cli('rm', 'cache', 'ballast')
+  }, 90_000)
 })
