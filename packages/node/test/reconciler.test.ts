@@ -66,8 +66,8 @@ function setup(
   runtime = new FakeRuntime(),
   init: Partial<ConstructorParameters<typeof Reconciler>[0]> = {},
   extra: Partial<ReconcilerComponents> = {},
+  clock = new ManualClock(),
 ) {
-  const clock = new ManualClock()
   const published: { promises: SlotPromise[]; refusals: Refusal[] }[] = []
   const view: ReconcileView = {
     workloads,
@@ -297,6 +297,103 @@ describe('the reconcile loop on one node', () => {
     reconciler.viewChanged()
     await clock.advance(1)
     expect(await ownContainers(runtime)).toHaveLength(0)
+  })
+
+  test('an unhealthy container is stopped and restarted in a new one, the failed one kept; restarting until it settles', async () => {
+    const clock = new ManualClock()
+    const runtime = new FakeRuntime({}, { timers: clock, now: clock.wallNow })
+    // Healthy for 5 s, then its check fails: twice in a row makes it unhealthy.
+    const sick = spec({
+      name: 'sick',
+      command: ['sh', '-c', 'echo yes > /tmp/ok; sleep 5; : > /tmp/ok; sleep 3600'],
+      health: { command: ['sh', '-c', 'test -s /tmp/ok'], interval: '1s', timeout: '1s', retries: 2 },
+    })
+    const { reconciler, published } = setup([sick], runtime, {}, {}, clock)
+    const watched = new AbortController()
+    void (async () => {
+      for await (const _ of runtime.events({}, watched.signal)) reconciler.trigger()
+    })()
+    try {
+      await reconciler.start()
+      await clock.advance(1500)
+      expect(reconciler.promises).toMatchObject([{ phase: 'running', ready: true }])
+      const first = reconciler.promises[0]!.container
+      for (let ms = 0; reconciler.promises[0]?.unhealthy !== true; ms += 50) {
+        if (ms > 20_000) throw new Error('the container never turned unhealthy, or was not restarted for it')
+        await clock.advance(50)
+      }
+      // Turned unhealthy: stopped, kept, and a new container waits out the backoff.
+      expect(reconciler.promises).toMatchObject([
+        { phase: 'restarting', ready: false, restarts: 1, unhealthy: true },
+      ])
+      expect(reconciler.previousOf('sick', 0)).toBe(first)
+      await clock.advance(300)
+      const second = reconciler.promises[0]!.container
+      expect(second).not.toBe(first)
+      // Running, but not ready before its check passes and it has run a second.
+      expect(reconciler.promises).toMatchObject([{ phase: 'restarting', ready: false }])
+      await clock.advance(2100)
+      expect(reconciler.promises).toMatchObject([
+        { phase: 'running', ready: true, restarts: 1, container: second },
+      ])
+      const all = await runtime.list({ [LABELS.node]: SELF })
+      expect(all.map((c) => [c.id, c.state]).sort()).toEqual(
+        [
+          [first, 'exited'],
+          [second, 'running'],
+        ].sort(),
+      )
+      // Every state published between the failure and the settle said restarting, never running.
+      const shown = published.map((p) => p.promises[0]).filter((p) => p !== undefined)
+      const failedAt = shown.findIndex((p) => p.unhealthy === true)
+      const settledAt = shown.findIndex((p, i) => i > failedAt && p.phase === 'running')
+      expect(shown.slice(failedAt, settledAt).every((p) => p.phase === 'restarting' && !p.ready)).toBe(true)
+    } finally {
+      watched.abort()
+    }
+  })
+
+  test('a crash loop is published restarting between attempts, never running; one exited container is kept', async () => {
+    const crashy = spec({
+      name: 'loop',
+      command: ['sh', '-c', 'echo boom; exit 3'],
+      restart: { policy: 'always', maxRetries: 4 },
+    })
+    const retained: string[] = []
+    const { clock, runtime, reconciler, published } = setup(
+      [crashy],
+      new FakeRuntime(),
+      {},
+      {
+        retainLogs: async ({ container }) => {
+          retained.push(container)
+        },
+      },
+    )
+    await reconciler.start()
+    await clock.advance(400)
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      reconciler.trigger()
+      await clock.advance(0)
+      expect(reconciler.promises, `after exit ${attempt}`).toMatchObject([
+        { phase: 'restarting', ready: false, restarts: attempt, exitCode: 3 },
+      ])
+      // The failed container and the one before it: never more than one kept.
+      expect((await runtime.list({ [LABELS.node]: SELF })).length).toBeLessThanOrEqual(2)
+      await clock.advance(250 * 2 ** (attempt - 1))
+    }
+    reconciler.trigger()
+    await clock.advance(0)
+    const firstExit = published.findIndex((p) => p.promises[0]?.exitCode === 3)
+    expect(firstExit).toBeGreaterThan(-1)
+    for (const state of published.slice(firstExit))
+      for (const promise of state.promises) expect(promise.phase === 'running' && promise.ready).toBe(false)
+    // Refused after the budget: its last container's logs were kept before it was removed.
+    expect(reconciler.refusals).toMatchObject([
+      { workload: 'loop', reason: 'exited with code 3, 5 times in a row' },
+    ])
+    expect(retained).toHaveLength(1)
+    expect(await runtime.list({ [LABELS.node]: SELF })).toEqual([])
   })
 })
 

@@ -54,7 +54,8 @@ export const HlcSchema = z.strictObject({
 
 /**
  * `restarting`: the container exited (or turned unhealthy) and waits out its backoff before it
- * starts again; it competes for its slot as a `starting` one does.
+ * starts again, or its restarted container has not yet run for a while and passed its check; it
+ * competes for its slot as a `starting` one does, and is never ready.
  */
 export const PromisePhaseSchema = z.enum([
   'claimed',
@@ -80,6 +81,8 @@ export const SlotPromiseSchema = z.strictObject({
   restarts: count.optional(),
   /** The exit code of the container's last run, once it has exited. */
   exitCode: z.number().int().min(0).max(255).optional(),
+  /** The last restart was for a failed health check, not an exit (absent: false). */
+  unhealthy: z.literal(true).optional(),
   /**
    * A slot started by a rollout that has not yet stayed ready for the workload's `monitor`:
    * it does not count as updated yet, and a failure now fails the rollout (absent: false).

@@ -14,6 +14,7 @@ import type {
   ContainerRuntime,
   ContainerSpec,
   ContainerSummary,
+  HealthStatus,
   LogLine,
   LogOptions,
   Mount,
@@ -134,6 +135,12 @@ interface FakeContainer {
   settle?: () => void
   /** Present while a start waits out `startDelayMs`. */
   starting?: PendingStart
+  /** The health check's verdict while it runs, as Docker keeps it: `starting` until a check ends. */
+  health?: HealthStatus
+  /** Checks failed in a row. */
+  failingStreak: number
+  /** The next health check, a handle from `timers`. */
+  healthTimer?: unknown
 }
 
 interface PendingStart {
@@ -151,10 +158,17 @@ interface PendingStart {
  * Processes are simulated. `sh -c SCRIPT` runs a small subset of shell: commands separated by
  * `;` or newlines, words with '...' and "..." quoting and `$NAME` / `${NAME}` expansion from the
  * container's env, and the commands `echo` (with `>&2` for stderr), `env`, `true`, `false`, `:`,
- * `exit [N]`, `sleep N`, `cat FILE` and `echo ... > FILE` (files of the container's mounts, or of
- * its own layer, which goes with it; a read-only mount refuses the write). A process exits when its script ends. Any other command runs until
+ * `exit [N]`, `sleep N`, `cat FILE`, `echo ... > FILE` (`: > FILE` empties it) and `test -f|-s
+ * FILE` (or `[ ... ]`) (files of the container's mounts, or of its own layer, which goes with it;
+ * a read-only mount refuses the write). A process exits when its script ends. Any other command runs until
  * stopped: a server, as far as the fake can tell. `crash(id, code)` makes a process exit; restart
  * policies apply after `restartDelayMs`, as Docker's do.
+ *
+ * Health checks run as Docker runs them: `starting` from each start, a check every `intervalMs`
+ * (the first one interval after the start), `healthy` after a check that exits 0, `unhealthy`
+ * after `retries` failures in a row, a `health` event at each change, nothing once the process
+ * exits. A check is a command of the same subset, run at once (a `sleep` at least as long as
+ * the timeout fails it); a command the fake does not know passes.
  *
  * Time: every timer (a `sleep`, a restart delay, a start's `startDelayMs`) is set on the injected
  * `timers` and cleared by stop, remove and close; timestamps come from `now`. With a virtual clock
@@ -410,6 +424,8 @@ export class FakeRuntime implements ContainerRuntime {
         new DOMException('the runtime was closed before the container started', 'AbortError'),
       )
       this.#cancelTimer(c)
+      if (c.healthTimer !== undefined) this.#timers.clearTimeout(c.healthTimer)
+      c.healthTimer = undefined
     }
     this.#wakeLogs()
   }
@@ -463,6 +479,7 @@ export class FakeRuntime implements ContainerRuntime {
       logs: [],
       files: new Map(),
       generation: 0,
+      failingStreak: 0,
     }
     // As Docker does at the create: a named volume that does not exist yet is made, labelled.
     for (const mount of spec.mounts ?? []) {
@@ -600,6 +617,11 @@ export class FakeRuntime implements ContainerRuntime {
     c.state = 'running'
     c.startedAt = this.#now()
     this.#emit('start', c)
+    if (c.spec.health !== undefined) {
+      c.health = 'starting'
+      c.failingStreak = 0
+      this.#scheduleCheck(c)
+    }
     // The fake's images have no entrypoint: arguments alone are the command.
     const command = c.spec.command ?? c.spec.args ?? []
     const script =
@@ -616,8 +638,15 @@ export class FakeRuntime implements ContainerRuntime {
   #runScript(c: FakeContainer, script: Statement[], pc: number, status: number): void {
     const generation = c.generation
     for (let i = pc; i < script.length; i++) {
-      const { words, toStderr } = script[i]!
+      const { words, toStderr, toFile } = script[i]!
       const [name, ...args] = words
+      if (toFile !== undefined && name !== 'echo' && name !== '/bin/echo') {
+        // `: > FILE`: any command but `echo` writes nothing to it, so it is made, or emptied.
+        const file = this.#fileOf(c, toFile)
+        if (!file.readOnly) file.files.set(file.key, '')
+        status = file.readOnly ? 1 : 0
+        continue
+      }
       switch (name) {
         case undefined:
           continue
@@ -664,6 +693,10 @@ export class FakeRuntime implements ContainerRuntime {
         case 'false':
           status = 1
           continue
+        case 'test':
+        case '[':
+          status = this.#testFile(c, args)
+          continue
         case 'exit': {
           const code = args[0] === undefined ? status : Number.parseInt(args[0], 10)
           this.#exit(c, Number.isNaN(code) ? 2 : code & 0xff, 'crashed')
@@ -688,6 +721,7 @@ export class FakeRuntime implements ContainerRuntime {
 
   #exit(c: FakeContainer, code: number, how: 'stopped' | 'removed' | 'crashed'): void {
     this.#cancelTimer(c)
+    this.#cancelHealth(c)
     c.generation++
     c.state = 'exited'
     c.exitCode = code
@@ -718,6 +752,80 @@ export class FakeRuntime implements ContainerRuntime {
     const handle = this.#timers.setTimeout(fn, ms) as { unref?: () => void } | undefined
     handle?.unref?.()
     return handle
+  }
+
+  /** The next health check of the current run, `intervalMs` from now. */
+  #scheduleCheck(c: FakeContainer): void {
+    const check = c.spec.health
+    if (check === undefined) return
+    const generation = c.generation
+    c.healthTimer = this.#processTimer(() => {
+      c.healthTimer = undefined
+      if (c.generation !== generation || c.state !== 'running' || !this.#containers.has(c.id)) return
+      const passed = this.#runCheck(c, check.command, check.timeoutMs)
+      c.failingStreak = passed ? 0 : c.failingStreak + 1
+      const health: HealthStatus = passed
+        ? 'healthy'
+        : c.failingStreak >= check.retries
+          ? 'unhealthy'
+          : (c.health ?? 'starting')
+      if (health !== c.health) {
+        c.health = health
+        this.#emit('health', c)
+      }
+      this.#scheduleCheck(c)
+    }, check.intervalMs)
+  }
+
+  /** `test -f FILE`, `test -s FILE` (or `[ -f FILE ]`) on the container's files: the exit status. */
+  #testFile(c: FakeContainer, args: string[]): number {
+    const [flag, path] = args.filter((a) => a !== ']')
+    if (path === undefined) return 1
+    const file = this.#fileOf(c, path)
+    const content = file.files.get(file.key)
+    if (content === undefined) return 1
+    return flag === '-s' && content === '' ? 1 : 0
+  }
+
+  /**
+   * One health check, run at once: true when it exits 0. The subset the processes run, with the
+   * container's files; a `sleep` as long as the timeout times it out; a command the fake does not
+   * know passes.
+   */
+  #runCheck(c: FakeContainer, command: string[], timeoutMs: number): boolean {
+    const script =
+      (command[0] === 'sh' || command[0] === '/bin/sh') && command[1] === '-c'
+        ? parseScript(command[2] ?? '', c.spec.env ?? {})
+        : [{ words: command, toStderr: false }]
+    let status = 0
+    for (const { words } of script) {
+      const [name, ...args] = words
+      switch (name) {
+        case 'false':
+          status = 1
+          break
+        case 'exit':
+          return (args[0] === undefined ? status : Number.parseInt(args[0], 10)) === 0
+        case 'sleep':
+          if (Number(args[0]) * 1000 >= timeoutMs) return false
+          status = 0
+          break
+        case 'test':
+        case '[':
+          status = this.#testFile(c, args)
+          break
+        default:
+          status = 0
+      }
+    }
+    return status === 0
+  }
+
+  #cancelHealth(c: FakeContainer): void {
+    if (c.healthTimer !== undefined) this.#timers.clearTimeout(c.healthTimer)
+    c.healthTimer = undefined
+    c.health = undefined
+    c.failingStreak = 0
   }
 
   #cancelTimer(c: FakeContainer): void {
@@ -838,8 +946,7 @@ function summary(c: FakeContainer): ContainerSummary {
     labels: { ...c.spec.labels },
     state: c.state,
     createdAt: c.createdAt,
-    // The fake runs no checks: a running container with one is healthy.
-    ...(c.spec.health !== undefined && c.state === 'running' ? { health: 'healthy' as const } : {}),
+    ...(c.health !== undefined && c.state === 'running' ? { health: c.health } : {}),
   }
 }
 

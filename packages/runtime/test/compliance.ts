@@ -318,6 +318,53 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
       expect((await runtime.inspect(plain.id)).health).toBeUndefined()
     })
 
+    test('health: starting until a check ends, unhealthy after retries failures in a row, with a health event', async () => {
+      const controller = new AbortController()
+      const seen: RuntimeEvent[] = []
+      const labels = { ...base, 'gary.case': 'unhealthy' }
+      const consumed = (async () => {
+        for await (const event of runtime.events(labels, controller.signal)) seen.push(event)
+      })()
+      consumed.catch(() => {})
+      try {
+        // A check an interval away: right after the start no check has ended.
+        const slow = { command: ['true'], intervalMs: 60_000, timeoutMs: 1000, retries: 1 }
+        const waiting = await runtime.run(spec('health-starting', { health: slow }))
+        expect((await runtime.list({ ...base, 'gary.case': 'health-starting' }))[0]?.health).toBe('starting')
+        expect((await runtime.inspect(waiting.id)).health).toBe('starting')
+
+        // Healthy while the file holds something; the process empties it, and two failed checks later
+        // the container is unhealthy, still running.
+        const health = {
+          command: ['sh', '-c', 'test -s /tmp/ok'],
+          intervalMs: 200,
+          timeoutMs: 1000,
+          retries: 2,
+        }
+        const c = await runtime.run(
+          spec('unhealthy', {
+            health,
+            command: ['sh', '-c', 'echo yes > /tmp/ok; sleep 1.5; : > /tmp/ok; sleep 1000'],
+          }),
+        )
+        const listed = async () => (await runtime.list(labels))[0]?.health
+        await waitFor('the check to pass', async () => (await listed()) === 'healthy')
+        await waitFor('the check to fail twice', async () => (await listed()) === 'unhealthy')
+        expect(await runtime.inspect(c.id)).toMatchObject({ state: 'running', health: 'unhealthy' })
+        await waitFor('a health event', async () =>
+          seen.some((e) => e.kind === 'health' && e.containerId === c.id),
+        )
+        // A stopped container has no verdict; a new start checks afresh (the file is made again).
+        await runtime.stop(c.id, 1)
+        expect(await listed()).toBeUndefined()
+        await runtime.start(c.id)
+        await waitFor('healthy again after a start', async () => (await listed()) === 'healthy')
+      } finally {
+        controller.abort()
+      }
+      await within('the event stream to end after abort', consumed)
+    })
+
     test('run of a taken name throws NameConflictError and leaves the first one running', async () => {
       const first = await runtime.run(spec('conflict'))
       const err = await failure(runtime.run(spec('conflict')))

@@ -59,7 +59,7 @@ const LATE_FACTOR = 1.5
 /** Peers remembered for lateness; beyond this the oldest are forgotten (a member gone for good). */
 const MAX_PEERS_TIMED = 10_000
 const STATES = ['alive', 'suspect', 'dead'] as const
-const PHASES = ['claimed', 'starting', 'running', 'failed', 'releasing'] as const
+const PHASES = ['claimed', 'starting', 'running', 'restarting', 'failed', 'releasing'] as const
 
 /**
  * Gary's Prometheus metrics: one registry holding the daemon's own series, libp2p's, and Node's

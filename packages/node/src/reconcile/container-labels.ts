@@ -47,14 +47,15 @@ export function parseSlotLabels(labels: Record<string, string>): ContainerSlot |
 }
 
 /**
- * One name per node, slot and generation, so that a retried start finds its own container
+ * One name per node, slot, generation and run (`run` restarts before it), so that a retried start finds its own container
  * instead of making a second one. Several nodes may share one engine, hence the node's id in it.
  */
-export function containerName(node: string, slot: ContainerSlot): string {
+export function containerName(node: string, slot: ContainerSlot, run = 0): string {
   // A restart's generation is the same hash with `.N` after it: the suffix keeps its name apart.
   const dot = slot.generation.indexOf('.')
   const generation = slot.generation.slice(0, 8) + (dot === -1 ? '' : slot.generation.slice(dot))
-  return `gary-${slot.workload}-${slot.slot}-${node.slice(-10)}-${generation}`
+  // Each restart of the slot's container is a new container (the failed one is kept beside it).
+  return `gary-${slot.workload}-${slot.slot}-${node.slice(-10)}-${generation}${run === 0 ? '' : `-r${run}`}`
 }
 
 /**

@@ -14,6 +14,8 @@ export function containerSpecFor(
     dns?: string[]
     /** Each bind mount's source as the node resolved it (`HostPathGuard`); absent: as written. */
     hostPaths?: ReadonlyMap<string, string>
+    /** Restarts of the slot's container before this one: each run is a container of its own. */
+    run?: number
   } = {},
 ): ContainerSpec {
   const slot = {
@@ -25,7 +27,7 @@ export function containerSpecFor(
   // `command` replaces the image's entrypoint (with `args` after it); `args` alone keep it.
   const command = workload.command === undefined ? undefined : [...workload.command, ...(workload.args ?? [])]
   return {
-    name: containerName(node, slot),
+    name: containerName(node, slot, options.run),
     image: workload.image,
     ...(command === undefined ? {} : { command }),
     ...(command === undefined && workload.args !== undefined ? { args: workload.args } : {}),

@@ -27,5 +27,4 @@ export {
   type ReconcilerInit,
   type ReconcileView,
 } from './reconciler.js'
-export { type BackoffConfig, DEFAULT_BACKOFF, decideOnExit, type ExitDecision } from './restart-policy.js'
 export { watchRuntime } from './runtime-watch.js'

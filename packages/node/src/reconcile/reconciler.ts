@@ -1,21 +1,29 @@
 import {
+  type BackoffConfig,
   type ClaimIndex,
   type ClaimRule,
   type Credence,
+  DEFAULT_BACKOFF,
   DEFAULT_PLACEMENT_CONFIG,
+  decideRestart,
   describeClaimRule,
+  describeFailure,
   type EventRecord,
   generationOf,
   HLC_ZERO,
   type Hlc,
   hlcCompare,
   hlcTick,
+  judgeHealth,
   MAX_EVENT_REASON_CHARS,
   type PlacementConfig,
   type PlacementNode,
   plan,
+  RESTART_SETTLE_MS,
   type Refusal,
+  runningPhase,
   type SelfAction,
+  type SlotFailure,
   type SlotPromise,
   slotKey,
   type Unschedulable,
@@ -36,7 +44,6 @@ import { swallowed } from '../logger.js'
 import { LABELS, parseSlotLabels } from './container-labels.js'
 import { containerSpecFor, endpointsOf } from './container-spec.js'
 import { type HostPathGuard, HostPathRefusedError } from './host-paths.js'
-import { type BackoffConfig, DEFAULT_BACKOFF, decideOnExit } from './restart-policy.js'
 import { type SecretFiles, SecretUnavailableError } from './secret-files.js'
 
 /** What the reconcile loop reads each pass: the cluster as this node sees it now. */
@@ -105,6 +112,16 @@ export interface ReconcilerComponents {
   onPlanned?: (ms: number) => void
   /** Told how long each pass took, real ms, engine calls included (metrics). */
   onPassed?: (ms: number) => void
+  /**
+   * A refused slot's last container is about to be removed: keep what it wrote, for `gary logs
+   * --previous`. Awaited (bounded by the caller) before the removal.
+   */
+  retainLogs?: (slot: {
+    workload: string
+    slot: number
+    generation: string
+    container: string
+  }) => Promise<void>
   /** Told what this node did about its slots, for `gary events`. */
   record?: (event: EventRecord) => void
   /**
@@ -138,6 +155,15 @@ interface Held {
   prepared?: string
   /** Monotonic time a slot on probation was last seen turning ready. */
   readySince?: number
+  /** Monotonic time the current run was first seen passing its health check. */
+  healthySince?: number
+  /** Monotonic time the slot should be looked at again (a settle or a health budget ends). */
+  recheckAt?: number
+  /**
+   * The slot's last exited container, kept stopped for `gary logs --previous` until the next
+   * one exits or the slot is released: one a slot.
+   */
+  previous?: string
 }
 
 /**
@@ -220,6 +246,13 @@ export class Reconciler {
     this.#stopped = false
     const containers = await this.components.runtime.list({ [LABELS.node]: this.components.self })
     for (const container of containers) this.#adopt(container)
+    // An adopted slot's newest exited container is its previous one again (listed newest first).
+    for (const container of containers) {
+      const slot = parseSlotLabels(container.labels)
+      if (slot === undefined || container.state === 'running') continue
+      const held = this.#held.get(heldKey(slot.workload, slot.slot, slot.generation))
+      if (held !== undefined && held.previous === undefined) held.previous = container.id
+    }
     await Promise.all(
       [...this.#held.values()].map(async (held) => {
         const details = await this.components.runtime.inspect(held.promise.container as string).catch(
@@ -301,6 +334,14 @@ export class Reconciler {
   /** Passes run so far (for tests and the simulator's accounting). */
   get passes(): number {
     return this.#passes
+  }
+
+  /** The slot's last exited container, kept for `gary logs --previous`, if this node has one. */
+  previousOf(workload: string, slot: number): string | undefined {
+    for (const held of this.#held.values())
+      if (held.promise.workload === workload && held.promise.slot === slot && held.previous !== undefined)
+        return held.previous
+    return undefined
   }
 
   /** The container keeping one of this node's slots, if any: the one serving, if two do. */
@@ -409,20 +450,47 @@ export class Reconciler {
         continue
       }
       if (held.prepared !== undefined) accounted.add(held.prepared)
+      if (held.previous !== undefined) accounted.add(held.previous)
       const container = containers.find((c) => c.id === promise.container)
       if (container !== undefined) accounted.add(container.id)
-      if (promise.phase !== 'running' && promise.phase !== 'starting') continue
+      if (promise.phase !== 'running' && promise.phase !== 'starting' && promise.phase !== 'restarting')
+        continue
       const workload = view.workloads.find((w) => w.name === promise.workload)
+      held.recheckAt = undefined
       if (container?.state === 'running') {
         held.runningSince ??= now
-        // Ready once the engine's health check passes; at once without one.
-        const ready = container.health === undefined || container.health === 'healthy'
-        changed = this.#set(held, { phase: 'running', ready }) || changed
-        if (promise.probation === true) changed = this.#monitor(held, workload, ready, now) || changed
+        if (container.health === 'healthy') held.healthySince ??= now
+        const runningForMs = now - held.runningSince
+        // Rule 7: ready once the engine's health check passes (at once without one); a check that
+        // fails, or never passes within its budget, fails the container as an exit does.
+        const verdict = judgeHealth(
+          workload?.health,
+          container.health,
+          runningForMs,
+          held.healthySince !== undefined,
+        )
+        if (verdict.kind === 'failed' && workload !== undefined) {
+          changed = this.#set(held, { phase: 'restarting', ready: false }) || changed
+          const failure: SlotFailure = {
+            kind: 'unhealthy',
+            reason: verdict.reason,
+            healthyForMs: held.healthySince === undefined ? 0 : now - held.healthySince,
+          }
+          this.#operate(held, 'recover', (signal) =>
+            this.#recover(held, workload, container, signal, failure),
+          )
+          continue
+        }
+        if (verdict.kind === 'waiting') held.recheckAt = held.runningSince + verdict.untilMs
+        const shown = runningPhase(held.restarts, verdict.kind === 'ready', runningForMs)
+        if (shown.phase === 'restarting' && verdict.kind === 'ready')
+          held.recheckAt = held.runningSince + RESTART_SETTLE_MS
+        changed = this.#set(held, shown) || changed
+        if (promise.probation === true) changed = this.#monitor(held, workload, shown.ready, now) || changed
         continue
       }
       if (workload === undefined) continue // the plan releases it
-      changed = this.#set(held, { phase: 'starting', ready: false }) || changed
+      changed = this.#set(held, { phase: 'restarting', ready: false }) || changed
       this.#operate(held, 'recover', (signal) => this.#recover(held, workload, container, signal))
     }
     const listed = new Set<string>()
@@ -553,6 +621,13 @@ export class Reconciler {
     this.#operate(held, 'release', async (signal) => {
       await previous?.done
       if (drains) await this.#delay(this.#drainMs, signal)
+      const { container } = held.promise
+      if (reason === 'refused' && container !== undefined && this.components.retainLogs !== undefined) {
+        const { workload, slot, generation } = held.promise
+        await this.components
+          .retainLogs({ workload, slot, generation, container })
+          .catch(swallowed(this.components.logger, "cannot keep a refused slot's logs", { workload, slot }))
+      }
       await this.#removeSlotContainers(held.promise)
       this.#held.delete(keyOfHeld(held.promise))
       const { workload, slot } = held.promise
@@ -617,6 +692,7 @@ export class Reconciler {
             .inspect(id, signal)
             .catch(swallowed(logger, 'cannot inspect a started container', { id }))
     held.runningSince = this.components.clock.now()
+    held.healthySince = undefined
     this.components.record?.({
       kind: restart ? 'restarted' : 'started',
       workload: promise.workload,
@@ -625,9 +701,9 @@ export class Reconciler {
       container: id.slice(0, 12),
     })
     this.#set(held, {
-      phase: 'running',
-      // With a health check, ready once it passes (a later listing shows it).
-      ready: workload.health === undefined,
+      // With a health check, ready once it passes (a later listing shows it); a restarted one
+      // shows `restarting` until it has settled (a later listing shows that too).
+      ...runningPhase(held.restarts, workload.health === undefined, 0),
       container: id,
       endpoints: details === undefined ? [] : endpointsOf(details.ports, this.#advertiseHost()),
     })
@@ -663,6 +739,7 @@ export class Reconciler {
     const base = containerSpecFor(self, workload, promise, {
       ...(dns === undefined ? {} : { dns }),
       hostPaths,
+      ...(promise.restarts === undefined ? {} : { run: promise.restarts }),
     })
     const files = workload.secrets === undefined ? [] : await this.#secretFiles(workload, base.name)
     const spec = files.length === 0 ? base : { ...base, files }
@@ -708,9 +785,9 @@ export class Reconciler {
       { workload: held.promise.workload, slot: held.promise.slot, err: err.message },
       'container did not start',
     )
-    const decision = decideOnExit(
+    const decision = decideRestart(
       workload.restart,
-      { ranForMs: 0, error: err.message },
+      { kind: 'not-started', error: err.message },
       held.restarts,
       this.#backoff,
     )
@@ -718,7 +795,7 @@ export class Reconciler {
     else if (!decision.restart) this.#refuse(held, decision.reason)
     else {
       held.restarts = decision.attempt
-      this.#set(held, { phase: 'starting', ready: false })
+      this.#set(held, { phase: 'restarting', ready: false, restarts: (held.promise.restarts ?? 0) + 1 })
       this.#publish()
       this.#operate(held, 'recover', async (signal) => {
         await this.#delay(decision.afterMs, signal)
@@ -727,14 +804,23 @@ export class Reconciler {
     }
   }
 
-  /** The slot's container stopped or vanished: restart it after a backoff, or give the slot up. */
+  /**
+   * The slot's container stopped, vanished or failed its health check (`unhealthy`, stopped here
+   * first): restart it after a backoff, in a new container, keeping the failed one for `gary logs
+   * --previous`; or give the slot up.
+   */
   async #recover(
     held: Held,
     workload: Workload,
     container: ContainerSummary | undefined,
     signal: AbortSignal,
+    unhealthy?: Extract<SlotFailure, { kind: 'unhealthy' }>,
   ): Promise<void> {
     const { runtime, logger } = this.components
+    if (unhealthy !== undefined && container !== undefined)
+      await runtime.stop(container.id, this.#stopTimeout, signal).catch((err: Error) => {
+        if (!(err instanceof ContainerNotFoundError)) throw err
+      })
     const details =
       container === undefined
         ? undefined
@@ -743,22 +829,35 @@ export class Reconciler {
             .catch(swallowed(logger, 'cannot inspect a stopped container', { id: container.id }))
     const ranForMs = held.runningSince === undefined ? 0 : this.components.clock.now() - held.runningSince
     held.runningSince = undefined
-    const decision = decideOnExit(
-      workload.restart,
-      { code: details?.exitCode, ranForMs },
-      held.restarts,
-      this.#backoff,
-    )
-    const fields = { workload: held.promise.workload, slot: held.promise.slot, exitCode: details?.exitCode }
+    held.healthySince = undefined
+    const failure: SlotFailure = unhealthy ?? { kind: 'exited', code: details?.exitCode, ranForMs }
+    const decision = decideRestart(workload.restart, failure, held.restarts, this.#backoff)
+    const exitCode = typeof details?.exitCode === 'number' ? details.exitCode : undefined
+    const fields = {
+      workload: held.promise.workload,
+      slot: held.promise.slot,
+      exitCode,
+      ...(unhealthy === undefined ? {} : { unhealthy: unhealthy.reason }),
+    }
     this.components.record?.({
       kind: 'exited',
       workload: fields.workload,
       slot: fields.slot,
-      ...(typeof fields.exitCode === 'number' ? { code: fields.exitCode } : {}),
+      ...(exitCode === undefined ? {} : { code: exitCode }),
     })
+    // What `gary ps` says of the last failure: its exit code, or that its check failed.
+    const { exitCode: _code, unhealthy: _unhealthy, ...rest } = held.promise
+    held.promise = {
+      ...rest,
+      ...(exitCode === undefined ? {} : { exitCode }),
+      ...(unhealthy === undefined ? {} : { unhealthy: true as const }),
+    }
     if (held.promise.probation === true) {
-      // On probation, one exit fails the rollout: waiting out the retries would leave it half done.
-      this.#refuse(held, exitReason(details?.exitCode, ranForMs))
+      // On probation, one failure fails the rollout: waiting out the retries would leave it half done.
+      this.#refuse(
+        held,
+        unhealthy === undefined ? exitReason(details?.exitCode, ranForMs) : describeFailure(unhealthy),
+      )
       return
     }
     if (!decision.restart) {
@@ -766,14 +865,29 @@ export class Reconciler {
       return
     }
     held.restarts = decision.attempt
+    this.#set(held, { phase: 'restarting', ready: false, restarts: (held.promise.restarts ?? 0) + 1 })
+    this.#publish()
     logger.info(
       { ...fields, attempt: decision.attempt, afterMs: decision.afterMs },
+      // An unhealthy one was stopped here: it exited too (`unhealthy` says why).
       'container exited: restarting',
     )
+    // The failed container is kept, stopped, as the slot's previous one; the one kept before goes.
+    if (container !== undefined && container.id !== held.previous) {
+      const older = held.previous
+      held.previous = container.id
+      if (older !== undefined) await this.#removeContainer(older)
+    }
     await this.#delay(decision.afterMs, signal)
-    // The same container again, as Docker restarts one: its id and its logs stay.
-    held.prepared = container?.id
+    held.prepared = undefined
     await this.#startContainer(held, workload, signal, true)
+  }
+
+  async #removeContainer(id: string): Promise<void> {
+    this.#removed.add(id)
+    await this.components.runtime
+      .remove(id)
+      .catch(swallowed(this.components.logger, 'cannot remove a container', { id }))
   }
 
   /**
@@ -963,6 +1077,7 @@ export class Reconciler {
     let delay = this.#partial ? Math.min(PARTIAL_RECHECK_MS, this.#resyncMs) : this.#resyncMs
     const now = clock.now()
     for (const held of this.#held.values()) {
+      if (held.recheckAt !== undefined) delay = Math.min(delay, Math.max(0, held.recheckAt - now) + 1)
       // A slot on probation is looked at again when its monitor may have passed.
       if (held.readySince !== undefined && held.promise.probation === true) {
         const monitorMs = this.#monitorMs.get(held.promise.workload) ?? 0
