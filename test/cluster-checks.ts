@@ -29,7 +29,8 @@ export async function containersOf(daemons: DaemonProcess[]) {
  * The cluster's invariants once it has converged, or a sentence saying which one does not hold:
  * each workload runs exactly `expected` containers (INV-1), every container a node's label
  * names, in any state, is promised by that node, as running (INV-2: a leaked `created` or
- * `exited` container breaks it; `converged` allows one its timeout to go), and every node lists
+ * `exited` container breaks it, but for one exited container a promised slot keeps as its
+ * previous one; `converged` allows one its timeout to go), and every node lists
  * the same slots (INV-3).
  */
 export async function violation(
@@ -43,7 +44,23 @@ export async function violation(
   const rows = views[0] ?? []
   const running = new Map<string, number>()
   for (const [index, daemon] of daemons.entries()) {
+    const kept = new Set<string>()
     for (const container of containers[index] ?? []) {
+      if (container.state === 'exited') {
+        // A slot's last exited container is kept for `logs --previous`: one a slot the node
+        // still promises, at its generation.
+        const slot = `${container.labels[LABELS.workload]}/${container.labels[LABELS.slot]}/${container.labels[LABELS.generation]}`
+        const held = rows.some(
+          (row) =>
+            row.node === daemon.peerId &&
+            `${row.workload}/${row.slot}/${row.generation}` === slot &&
+            row.containerId !== container.id,
+        )
+        if (held && !kept.has(slot)) {
+          kept.add(slot)
+          continue
+        }
+      }
       if (container.state !== 'running')
         return `container ${container.name} of node ${index} is ${container.state}, and no promise runs it`
       const workload = container.labels[LABELS.workload] ?? '?'

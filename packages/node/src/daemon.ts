@@ -30,6 +30,7 @@ import { UserError } from './errors.js'
 import { type EventFilter, EventRing } from './events/ring.js'
 import { type EventItem, EventService } from './events/service.js'
 import { type Logger, swallowed } from './logger.js'
+import { RetainedLogs } from './logs/retained.js'
 import { type LogOpenOptions, LogService } from './logs/service.js'
 import { logSources } from './logs/sources.js'
 import { Membership } from './membership/membership.js'
@@ -129,6 +130,8 @@ export class Daemon implements ClusterApi, VolumeApi {
   #reconciler?: Reconciler
   #clusterView?: ClusterView
   #logs?: LogService
+  /** Refused slots' last lines, for `gary logs --previous` (10 minutes, 64 KiB a slot). */
+  readonly #retained = new RetainedLogs({}, () => performance.now())
   #events?: EventRing
   #eventService?: EventService
   #mesh?: NodeMesh
@@ -377,6 +380,8 @@ export class Daemon implements ClusterApi, VolumeApi {
         self,
         locate: (workload, slot) => logSources(this.slots(), workload, { slot })[0]?.node,
         ownContainer: (workload, slot) => this.#reconciler?.containerOf(workload, slot),
+        previousContainer: (workload, slot) => this.#reconciler?.previousOf(workload, slot),
+        retained: (workload, slot) => this.#retained.get(workload, slot),
       },
     )
     await this.#logs.start()
@@ -576,6 +581,20 @@ export class Daemon implements ClusterApi, VolumeApi {
     )
     this.#membership?.publishState()
     this.#reconciler?.viewChanged()
+  }
+
+  /**
+   * Keeps the last lines of a refused slot's container, about to be removed, for `gary logs
+   * --previous`: read within 5 s, at most the newest RETAINED_LOGS_MAX_BYTES.
+   */
+  async #retainLogs(slot: { workload: string; slot: number; container: string }): Promise<void> {
+    const lines = []
+    for await (const line of this.#runtime.logs(slot.container, {
+      tail: 5000,
+      signal: AbortSignal.timeout(5000),
+    }))
+      lines.push(line)
+    this.#retained.keep(slot.workload, slot.slot, lines)
   }
 
   /**
@@ -818,6 +837,7 @@ export class Daemon implements ClusterApi, VolumeApi {
         secretFiles: this.#secretFiles,
         registryAuth: (image) => this.#secrets?.registryAuth(image),
         hostPaths: new HostPathGuard(this.#config.allowHostPaths, self),
+        retainLogs: (slot) => this.#retainLogs(slot),
       },
     )
     this.#reconciler = reconciler

@@ -15,8 +15,9 @@ import { DataDirWriteError, LogStreamError, SlotNotHeldError, SlotNotPlacedError
 import { MAX_EVENTS_PER_REQUEST } from '../events/frames.js'
 import type { EventFilter } from '../events/ring.js'
 import { MAX_LOG_TAIL } from '../logs/frames.js'
+import { RETAINED_LOGS_KEEP_MS, RETAINED_LOGS_MAX_BYTES } from '../logs/retained.js'
 import type { LogOpenOptions } from '../logs/service.js'
-import { logSources, readSources } from '../logs/sources.js'
+import { logSources, previousCandidates, readPrevious, readSources } from '../logs/sources.js'
 import type { EndpointRow } from '../mesh/endpoint-rows.js'
 import type { SecretKeeper } from '../secrets/keeper.js'
 import { isoTime } from './iso-time.js'
@@ -122,6 +123,7 @@ const LogQuery = z.strictObject({
   slot: wholeNumber.optional(),
   follow: z.enum(['0', '1', 'false', 'true']).optional(),
   tail: wholeNumber.refine((tail) => tail <= MAX_LOG_TAIL, `must be at most ${MAX_LOG_TAIL}`).optional(),
+  previous: z.enum(['0', '1', 'false', 'true']).optional(),
 })
 
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -264,6 +266,34 @@ export function apiRoutes(
         const workload = daemon.declarations.store.get(params.name!)?.workload
         if (workload === undefined) throw new ApiRequestError(404, `no workload named ${params.name}`)
         const global = workload.mode === 'global'
+        if (parsed.data.previous === '1' || parsed.data.previous === 'true') {
+          if (follow)
+            throw new ApiRequestError(400, 'previous logs cannot be followed: drop follow or previous')
+          const live = daemon
+            .nodes()
+            .filter((node) => node.state === 'alive' || node.state === 'suspect')
+            .map((node) => node.id)
+          const candidates = previousCandidates(daemon.slots(), workload.name, live, {
+            slot,
+            global,
+            replicas: workload.replicas,
+          })
+          try {
+            return await readPrevious(
+              candidates,
+              (source, signal) =>
+                daemon.logs(workload.name, source.slot, { tail, signal, node: source.node, previous: true }),
+              signal,
+            )
+          } catch (err) {
+            if (!(err instanceof SlotNotHeldError || err instanceof LogStreamError)) throw err
+            const what = slot === undefined ? workload.name : `${workload.name}/${slot}`
+            throw new ApiRequestError(
+              404,
+              `no node keeps previous logs of ${what} (a slot keeps its last exited container until it is released, and a refused slot's last ${RETAINED_LOGS_MAX_BYTES / 1024} KiB for ${RETAINED_LOGS_KEEP_MS / 60_000} minutes)`,
+            )
+          }
+        }
         const sources = logSources(daemon.slots(), workload.name, { slot, global })
         try {
           if (sources.length === 0) throw new SlotNotPlacedError(workload.name, slot)

@@ -19,6 +19,10 @@ export interface SlotRow {
   ageMs: number | null
   /** Why no node can take the slot (unschedulable rows only). */
   reasons?: string[]
+  /** Times its container was restarted since the slot was claimed (absent: none). */
+  restarts?: number
+  /** Why its last container stopped: `exit N`, or `unhealthy` (absent: it never did). */
+  lastExit?: string
 }
 
 /**
@@ -45,6 +49,12 @@ export function slotRows(
         generation: promise.generation,
         since: isoTime(promise.since.wall),
         ageMs: Math.max(0, nowWall - promise.since.wall),
+        ...(promise.restarts === undefined ? {} : { restarts: promise.restarts }),
+        ...(promise.unhealthy === true
+          ? { lastExit: 'unhealthy' }
+          : promise.exitCode === undefined
+            ? {}
+            : { lastExit: `exit ${promise.exitCode}` }),
       })
     }
   }

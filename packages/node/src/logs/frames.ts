@@ -25,6 +25,8 @@ const LogRequestSchema = z.strictObject({
     .max(MAX_REPLICAS - 1),
   follow: z.boolean(),
   tail: z.number().int().min(0).max(MAX_LOG_TAIL).optional(),
+  /** The slot's last exited container (or a refused slot's kept lines), not the one running. */
+  previous: z.boolean().optional(),
 })
 
 const LogFrameSchema = z.discriminatedUnion('type', [

@@ -35,6 +35,11 @@ export interface LogOpenOptions {
   signal?: AbortSignal
   /** Read from this node. Default: this node when it holds the slot, else the node `locate` names. */
   node?: string
+  /**
+   * The slot's last exited container (kept until the slot is released), or the last lines of a
+   * slot the node refused (kept a while), instead of the running one. Never follows.
+   */
+  previous?: boolean
 }
 
 export interface LogServiceInit {
@@ -55,6 +60,10 @@ export interface LogServiceComponents {
   locate(workload: string, slot: number): string | undefined
   /** This node's container for a slot it holds; undefined when it holds none. */
   ownContainer(workload: string, slot: number): string | undefined
+  /** The slot's last exited container this node keeps; undefined when it keeps none. */
+  previousContainer?(workload: string, slot: number): string | undefined
+  /** The last lines of a slot this node refused, while it keeps them. */
+  retained?(workload: string, slot: number): readonly LogLine[] | undefined
 }
 
 /**
@@ -106,10 +115,27 @@ export class LogService {
         : self)
     if (node === undefined) throw new SlotNotPlacedError(workload, slot)
     if (node !== self) return this.#remote(node, workload, slot, options)
+    if (options.previous === true) {
+      const previous = this.#previous(workload, slot, options.tail)
+      if (previous === undefined)
+        throw new SlotNotHeldError(`this node keeps no previous container of ${slotKey(workload, slot)}`)
+      return previous
+    }
     const container = this.components.ownContainer(workload, slot)
     if (container === undefined)
       throw new SlotNotHeldError(`slot ${slotKey(workload, slot)} is not held by this node`)
     return this.#local(container, options)
+  }
+
+  /** The slot's previous lines on this node: its kept container's, or a refused slot's kept lines. */
+  #previous(workload: string, slot: number, tail: number | undefined): AsyncIterable<LogLine> | undefined {
+    const container = this.components.previousContainer?.(workload, slot)
+    if (container !== undefined) return this.#local(container, { ...(tail === undefined ? {} : { tail }) })
+    const lines = this.components.retained?.(workload, slot)
+    if (lines === undefined) return undefined
+    return (async function* () {
+      yield* tail === undefined ? lines : lines.slice(Math.max(0, lines.length - tail))
+    })()
   }
 
   async *#local(container: string, options: LogOpenOptions): AsyncGenerator<LogLine> {
@@ -159,8 +185,9 @@ export class LogService {
       const request: LogRequest = {
         workload,
         slot,
-        follow: options.follow === true,
+        follow: options.follow === true && options.previous !== true,
         ...(options.tail === undefined ? {} : { tail: options.tail }),
+        ...(options.previous === true ? { previous: true } : {}),
       }
       await lp.write(encodeLogRequest(request), { signal: opening })
       const first = await this.#frame(node, lp, opening)
@@ -243,22 +270,30 @@ export class LogService {
         await this.#refuse(stream, lp, 'bad-request', decoded.reason)
         return
       }
-      const { workload, slot, follow, tail } = decoded.value
-      Object.assign(context, { workload, slot, follow })
-      const container = this.components.ownContainer(workload, slot)
-      if (container === undefined) {
+      const { workload, slot, tail, previous } = decoded.value
+      const follow = decoded.value.follow && previous !== true
+      Object.assign(context, { workload, slot, follow, previous })
+      const container = previous === true ? undefined : this.components.ownContainer(workload, slot)
+      const earlier = previous === true ? this.#previous(workload, slot, tail) : undefined
+      if (container === undefined && earlier === undefined) {
         outcome = 'not held'
-        await this.#refuse(stream, lp, 'not-held', `slot ${slotKey(workload, slot)} is not held by this node`)
+        const why =
+          previous === true
+            ? `this node keeps no previous container of ${slotKey(workload, slot)}`
+            : `slot ${slotKey(workload, slot)} is not held by this node`
+        await this.#refuse(stream, lp, 'not-held', why)
         return
       }
       // The reader sends nothing more: a read ends only when it closes its side or resets the stream.
       endWithReader(lp, life)
       await lp.write(encodeLogFrame({ type: 'ok' }), { signal: life.signal })
-      const source = runtime.logs(container, {
-        follow,
-        ...(tail === undefined ? {} : { tail }),
-        signal: life.signal,
-      })
+      const source =
+        earlier ??
+        runtime.logs(container as string, {
+          follow,
+          ...(tail === undefined ? {} : { tail }),
+          signal: life.signal,
+        })
       for await (const line of source) {
         await lp.write(encodeLogFrame({ type: 'line', stream: line.stream, line: cutLine(line.line) }), {
           signal: life.signal,

@@ -8,7 +8,7 @@ export interface LogSource {
   node: string
 }
 
-const PHASE_RANK: Record<string, number> = { running: 0, starting: 1, failed: 2, releasing: 3 }
+const PHASE_RANK: Record<string, number> = { running: 0, starting: 1, restarting: 1, failed: 2, releasing: 3 }
 
 /**
  * Where a workload's logs are read: for each slot (or only `slot`), the node that holds it with a
@@ -140,4 +140,67 @@ export async function* merge<T>(
     for (const source of all.slice(sources.length)) void source.return(undefined)
     void more?.return(undefined)
   }
+}
+
+/** Where one slot's previous logs may be: the nodes to ask, in order. */
+export interface PreviousCandidates {
+  slot: number
+  nodes: string[]
+}
+
+/**
+ * Where a workload's previous logs may be, for each slot (or only `slot`): the node holding it
+ * first (it keeps the slot's last exited container), then every other live node (one that
+ * refused the slot keeps its last lines a while, and a refusal is not kept in anyone's view once
+ * the generation changes). A global workload's slot is asked of every node, each for its own.
+ */
+export function previousCandidates(
+  rows: readonly SlotRow[],
+  workload: string,
+  live: readonly string[],
+  options: { slot?: number; global?: boolean; replicas: number },
+): PreviousCandidates[] {
+  if (options.global === true) return live.map((node) => ({ slot: 0, nodes: [node] }))
+  const slots = new Set<number>()
+  if (options.slot !== undefined) slots.add(options.slot)
+  else {
+    for (let slot = 0; slot < options.replicas; slot++) slots.add(slot)
+    for (const row of rows) if (row.workload === workload) slots.add(row.slot)
+  }
+  return [...slots]
+    .sort((a, b) => a - b)
+    .map((slot) => {
+      const holders = rows
+        .filter((row) => row.workload === workload && row.slot === slot && row.node !== null)
+        .map((row) => row.node as string)
+      return { slot, nodes: [...new Set([...holders, ...live])] }
+    })
+}
+
+/**
+ * Each slot's previous lines, from the first of its candidates that has them, slot after slot
+ * (a node that keeps nothing answers at once). Rejects with the last refusal when no node has
+ * any slot's.
+ */
+export async function readPrevious(
+  candidates: readonly PreviousCandidates[],
+  open: (source: LogSource, signal: AbortSignal) => Promise<AsyncIterable<LogLine>>,
+  signal: AbortSignal,
+): Promise<AsyncIterable<LogItem>> {
+  const found: { source: LogSource; lines: AsyncIterable<LogLine> }[] = []
+  let last: Error | undefined
+  for (const { slot, nodes } of candidates) {
+    for (const node of nodes) {
+      try {
+        found.push({ source: { slot, node }, lines: await open({ slot, node }, signal) })
+        break
+      } catch (err) {
+        last = err as Error
+      }
+    }
+  }
+  if (found.length === 0) throw last ?? new Error('no node to ask')
+  return (async function* () {
+    for (const { source, lines } of found) yield* tag(source, lines, signal)
+  })()
 }

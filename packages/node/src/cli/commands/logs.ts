@@ -13,11 +13,20 @@ export function add(program: Command, entry: CommandEntry): Command {
     .option('--slot <n>', 'only this slot')
     .option('-f, --follow', "keep printing new lines until Ctrl-C or the container's process exits")
     .option('--tail <n>', 'only the last n lines of each slot')
+    .option(
+      '-p, --previous',
+      "the slot's last exited container instead (kept until the slot is released), or a refused slot's last lines (kept 10 minutes)",
+    )
     .action(async (name: string, options) => {
       const query = new URLSearchParams()
       if (options.slot !== undefined) query.set('slot', wholeNumber('--slot', options.slot as string))
       if (options.follow === true) query.set('follow', '1')
       if (options.tail !== undefined) query.set('tail', wholeNumber('--tail', options.tail as string))
+      if (options.previous === true) {
+        if (options.follow === true)
+          throw new UserError('--previous cannot be followed: drop --follow or --previous')
+        query.set('previous', '1')
+      }
       const api = client(options)
       // A global workload runs its one slot on every node: its lines are told apart by node.
       const { mode } = await api.get<WorkloadRow>(`/v1/workloads/${encodeURIComponent(name)}`)

@@ -27,13 +27,14 @@ function renderSlots(rows: SlotRow[], label: NodeLabeller): string {
   const placed = rows.filter((row) => row.phase !== 'unschedulable')
   const stuck = rows.filter((row) => row.phase === 'unschedulable')
   const table = renderTable(
-    ['WORKLOAD', 'SLOT', 'NODE', 'PHASE', 'READY', 'CONTAINER', 'GENERATION', 'AGE', 'ENDPOINTS'],
+    ['WORKLOAD', 'SLOT', 'NODE', 'PHASE', 'READY', 'RESTARTS', 'CONTAINER', 'GENERATION', 'AGE', 'ENDPOINTS'],
     placed.map((row) => [
       row.workload,
       String(row.slot),
       row.node === null ? '-' : label(row.node),
       row.phase,
       row.ready ? 'yes' : 'no',
+      restarts(row),
       row.containerId?.slice(0, 12) ?? '-',
       row.generation.slice(0, 12),
       formatAge(row.ageMs ?? 0),
@@ -45,6 +46,12 @@ function renderSlots(rows: SlotRow[], label: NodeLabeller): string {
       `${row.workload}/${row.slot}${row.node === null ? '' : ` on ${label(row.node)}`}: unschedulable: ${(row.reasons ?? []).join('; ')}`,
   )
   return [table, ...(lines.length > 0 ? ['', ...lines] : [])].join('\n')
+}
+
+/** `3 (exit 1)`, `1 (unhealthy)`, or `0`. */
+function restarts(row: SlotRow): string {
+  const count = String(row.restarts ?? 0)
+  return row.lastExit === undefined ? count : `${count} (${row.lastExit})`
 }
 
 function formatAge(ms: number): string {
