@@ -395,6 +395,46 @@ describe('the reconcile loop on one node', () => {
     expect(retained).toHaveLength(1)
     expect(await runtime.list({ [LABELS.node]: SELF })).toEqual([])
   })
+
+  test('a rollout slot whose check never passes within its budget fails the rollout, even if the engine says nothing', async () => {
+    const clock = new ManualClock()
+    // An engine that never gives a verdict: only the budget can end the wait.
+    class Mute extends FakeRuntime {
+      override async list(labels: Record<string, string>, signal?: AbortSignal) {
+        return (await super.list(labels, signal)).map(({ health: _, ...c }) => c)
+      }
+    }
+    const runtime = new Mute({}, { timers: clock, now: clock.wallNow })
+    const v1 = spec({ name: 'app', env: { V: '1' } })
+    const v2 = spec({
+      name: 'app',
+      env: { V: '2' },
+      health: { command: ['true'], interval: '1s', timeout: '1s', retries: 2 },
+    })
+    const failures: { reason: string }[] = []
+    const { reconciler, view } = setup([v1], runtime, {}, { onRolloutFailed: (f) => failures.push(f) }, clock)
+    await reconciler.start()
+    await clock.advance(400)
+    expect(reconciler.promises).toMatchObject([
+      { phase: 'running', ready: true, generation: generationOf(v1) },
+    ])
+    view.workloads = [v2]
+    reconciler.trigger()
+    for (let ms = 0; failures.length === 0; ms += 100) {
+      if (ms > 30_000)
+        throw new Error(
+          `the rollout never failed for a slot that never turned ready: ${JSON.stringify(reconciler.promises)}`,
+        )
+      await clock.advance(100)
+    }
+    // (2 + 1) checks of at most 1 s + 1 s each.
+    expect(failures).toMatchObject([
+      { reason: 'unhealthy: not ready within 6 s (its health check never passed)' },
+    ])
+    expect(reconciler.refusals).toMatchObject([
+      { workload: 'app', generation: generationOf(v2), rollout: true },
+    ])
+  })
 })
 
 describe('secrets and registry logins in the reconcile loop', () => {

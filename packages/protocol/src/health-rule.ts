@@ -25,10 +25,12 @@ export type HealthVerdict =
   | { kind: 'failed'; reason: string }
 
 /**
- * Rule 7 (health): a running container's standing from what the engine reports. Without a
- * check it is ready at once; with one, ready while the engine says healthy, failed when it says
- * unhealthy or when it has not passed within `readyBudgetMs` of starting (counted once it never
- * passed; a container that was healthy once is judged by the engine's verdict alone).
+ * Rule 7 (health): a running container's standing from what the engine reports. Ready while the
+ * engine says healthy, failed when it says unhealthy. With the workload's `check` (the slot runs
+ * the current spec), ready at once when there is none, and failed too when it has not passed
+ * within `readyBudgetMs` of starting (counted while it never passed: a container that was healthy
+ * once is judged by the engine's verdict alone). Without it (a slot of an older generation, whose
+ * spec the node no longer has) the engine's verdict alone decides, as far as it says anything.
  */
 export function judgeHealth(
   check: HealthTiming | undefined,
@@ -36,9 +38,15 @@ export function judgeHealth(
   runningForMs: number,
   everHealthy: boolean,
 ): HealthVerdict {
-  if (check === undefined || reported === 'healthy') return { kind: 'ready' }
+  if (reported === 'healthy') return { kind: 'ready' }
   if (reported === 'unhealthy')
-    return { kind: 'failed', reason: `health check failed ${check.retries} times in a row` }
+    return {
+      kind: 'failed',
+      reason:
+        check === undefined ? 'health check failed' : `health check failed ${check.retries} times in a row`,
+    }
+  if (check === undefined)
+    return reported === undefined ? { kind: 'ready' } : { kind: 'waiting', untilMs: Number.POSITIVE_INFINITY }
   const budget = readyBudgetMs(check)
   if (everHealthy || runningForMs < budget) return { kind: 'waiting', untilMs: budget }
   return {

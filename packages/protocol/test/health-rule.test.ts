@@ -47,7 +47,7 @@ const backoffs: fc.Arbitrary<BackoffConfig> = fc.record({
 })
 
 describe('judgeHealth', () => {
-  test('without a check, or when the engine says healthy, a running container is ready', () => {
+  test('ready exactly when the engine says healthy, or when neither the spec nor the engine has a check', () => {
     fc.assert(
       fc.property(
         fc.option(checks, { nil: undefined }),
@@ -56,9 +56,19 @@ describe('judgeHealth', () => {
         fc.boolean(),
         (check, reported, ms, ever) => {
           const verdict = judgeHealth(check, reported, ms, ever)
-          expect(verdict.kind === 'ready').toBe(check === undefined || reported === 'healthy')
+          expect(verdict.kind === 'ready').toBe(
+            reported === 'healthy' || (check === undefined && reported === undefined),
+          )
         },
       ),
+    )
+  })
+
+  test('without the spec (an older generation), only the engine fails a container', () => {
+    fc.assert(
+      fc.property(reports, fc.nat(), fc.boolean(), (reported, ms, ever) => {
+        expect(judgeHealth(undefined, reported, ms, ever).kind === 'failed').toBe(reported === 'unhealthy')
+      }),
     )
   })
 

@@ -21,6 +21,7 @@ import {
   plan,
   RESTART_SETTLE_MS,
   type Refusal,
+  readyBudgetMs,
   runningPhase,
   type SelfAction,
   type SlotFailure,
@@ -463,8 +464,10 @@ export class Reconciler {
         const runningForMs = now - held.runningSince
         // Rule 7: ready once the engine's health check passes (at once without one); a check that
         // fails, or never passes within its budget, fails the container as an exit does.
+        // The spec's check only for a slot of the spec's generation: an older one's is not known.
+        const current = workload !== undefined && generationOf(workload) === promise.generation
         const verdict = judgeHealth(
-          workload?.health,
+          current ? workload.health : undefined,
           container.health,
           runningForMs,
           held.healthySince !== undefined,
@@ -481,7 +484,8 @@ export class Reconciler {
           )
           continue
         }
-        if (verdict.kind === 'waiting') held.recheckAt = held.runningSince + verdict.untilMs
+        if (verdict.kind === 'waiting' && Number.isFinite(verdict.untilMs))
+          held.recheckAt = held.runningSince + verdict.untilMs
         const shown = runningPhase(held.restarts, verdict.kind === 'ready', runningForMs)
         if (shown.phase === 'restarting' && verdict.kind === 'ready')
           held.recheckAt = held.runningSince + RESTART_SETTLE_MS
@@ -707,6 +711,16 @@ export class Reconciler {
       container: id,
       endpoints: details === undefined ? [] : endpointsOf(details.ports, this.#advertiseHost()),
     })
+    // Looked at again when it must have settled, or passed its check: the engine's events say
+    // when it does, not when it never does.
+    held.recheckAt =
+      held.runningSince +
+      (workload.health === undefined
+        ? held.restarts > 0
+          ? RESTART_SETTLE_MS
+          : Number.NaN
+        : readyBudgetMs(workload.health))
+    if (Number.isNaN(held.recheckAt)) held.recheckAt = undefined
     logger.info({ workload: promise.workload, slot: promise.slot, container: id.slice(0, 12) }, 'running')
     this.#publish()
   }
