@@ -106,29 +106,27 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
     SLOW_MS,
   )
 
-  it('marks a slot ready only once its health check passes', async () => {
+  it('marks a slot ready only once its health check passes, and restarts one whose check fails', async () => {
     const health = (command: string) =>
       `health:\n  command: ${command}\n  interval: 200ms\n  timeout: 1s\n  retries: 1`
     await apply(
       'checks',
-      `${spec('good', `replicas: 2\n${health('["true"]')}`)}---\n${spec('bad', `replicas: 2\n${health('["false"]')}`)}`,
+      `${spec('good', `replicas: 2\n${health('["true"]')}`)}---\n${spec('bad', `replicas: 2\n${health('["false"]')}\nrestart: {policy: always, maxRetries: 100}`)}`,
     )
-    // The engine's verdicts first: a check has run on every container, and failed on bad's.
-    await waitFor('the engine to find good healthy and bad unhealthy', async () => {
+    // The engine's verdicts first: a check has run on every container of good, and passed.
+    await waitFor('the engine to find good healthy', async () => {
       const all = (await allContainersOf(live())).flat()
-      const of = (name: string) => all.filter((c) => c.labels[LABELS.workload] === name)
-      return (
-        of('good').length === 2 &&
-        of('good').every((c) => c.health === 'healthy') &&
-        of('bad').length === 2 &&
-        of('bad').every((c) => c.health === 'unhealthy')
-      )
+      const good = all.filter((c) => c.labels[LABELS.workload] === 'good' && c.state === 'running')
+      return good.length === 2 && good.every((c) => c.health === 'healthy')
     })
-    await waitFor('good ready and bad running but not ready, on every node', async () => {
+    // bad's check fails: each of its containers is restarted for it, and it is never ready.
+    await waitFor('good ready, and bad restarting for its failed check, on every node', async () => {
       for (const rows of await psEverywhere(live())) {
-        const of = (name: string) => rows.filter((row) => row.workload === name && row.phase === 'running')
-        if (of('good').length !== 2 || of('bad').length !== 2) return false
-        if (!of('good').every((row) => row.ready) || of('bad').some((row) => row.ready)) return false
+        const good = rows.filter((row) => row.workload === 'good' && row.phase === 'running')
+        const bad = rows.filter((row) => row.workload === 'bad' && row.node !== null)
+        if (good.length !== 2 || !good.every((row) => row.ready)) return false
+        if (bad.length !== 2 || bad.some((row) => row.ready)) return false
+        if (!bad.every((row) => row.lastExit === 'unhealthy' && (row.restarts ?? 0) >= 1)) return false
       }
       return true
     })
