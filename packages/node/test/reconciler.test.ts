@@ -435,6 +435,30 @@ describe('the reconcile loop on one node', () => {
       { workload: 'app', generation: generationOf(v2), rollout: true },
     ])
   })
+
+  test('a restarted container seen running in an old listing is not shown settled once it has died', async () => {
+    const crashy = spec({ name: 'once', restart: { policy: 'always', maxRetries: 5 } })
+    const { clock, runtime, reconciler, published } = setup([crashy])
+    await reconciler.start()
+    await clock.advance(400)
+    await runtime.crash((await ownContainers(runtime))[0]!.id, 1)
+    const crashedAt = clock.wall
+    reconciler.trigger()
+    // Restarted after the 250 ms backoff, and listed running.
+    await clock.advance(300)
+    reconciler.trigger()
+    await clock.advance(0)
+    expect(reconciler.promises).toMatchObject([{ phase: 'restarting', ready: false, restarts: 1 }])
+    // It dies with no event to say so; gossip makes the loop look again, with that listing, the
+    // moment the restarted container would have run a second.
+    await clock.advance(crashedAt + 250 + 999 - clock.wall)
+    await runtime.crash((await ownContainers(runtime))[0]!.id, 1)
+    await clock.advance(1)
+    reconciler.viewChanged()
+    await clock.advance(0)
+    expect(published.at(-1)?.promises.some((p) => p.phase === 'running' && p.ready)).toBe(false)
+    expect(reconciler.promises.some((p) => p.phase === 'running' && p.ready)).toBe(false)
+  })
 })
 
 describe('secrets and registry logins in the reconcile loop', () => {

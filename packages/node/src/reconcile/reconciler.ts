@@ -386,11 +386,11 @@ export class Reconciler {
       this.#listing = { containers: await runtime.list({ [LABELS.node]: self }), epoch, at }
       if (this.#stopped) return
     }
-    const { containers, epoch } = this.#listing
+    const { containers, epoch, at } = this.#listing
     const view = this.components.view()
     // Not warm (a regained contact waits for a peer to agree) moves with heartbeats alone too.
     this.#partial = view.partialView || !view.warm
-    let changed = this.#observe(containers, view, epoch)
+    let changed = this.#observe(containers, view, epoch, at)
     changed = this.#pruneRefusals(view.workloads) || changed
 
     const planStart = performance.now()
@@ -439,9 +439,11 @@ export class Reconciler {
   }
 
   /** Brings promises up to date with the containers; removes containers no promise accounts for. */
-  #observe(containers: ContainerSummary[], view: ReconcileView, epoch: number): boolean {
+  #observe(containers: ContainerSummary[], view: ReconcileView, epoch: number, seenAt: number): boolean {
     let changed = false
-    const now = this.components.clock.now()
+    // What the listing says held when it was taken, which may be a while ago (gossip reuses it):
+    // a container it shows running ran at least until then, and may have exited since.
+    const now = seenAt
     const accounted = new Set<string>()
     for (const held of this.#held.values()) {
       const { promise } = held
@@ -461,7 +463,7 @@ export class Reconciler {
       if (container?.state === 'running') {
         held.runningSince ??= now
         if (container.health === 'healthy') held.healthySince ??= now
-        const runningForMs = now - held.runningSince
+        const runningForMs = Math.max(0, now - held.runningSince)
         // Rule 7: ready once the engine's health check passes (at once without one); a check that
         // fails, or never passes within its budget, fails the container as an exit does.
         // The spec's check only for a slot of the spec's generation: an older one's is not known.
