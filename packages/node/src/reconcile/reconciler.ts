@@ -164,7 +164,7 @@ interface Held {
    * The slot's last exited container, kept stopped for `gary logs --previous` until the next
    * one exits or the slot is released: one a slot.
    */
-  previous?: string
+  previous?: { id: string; name: string }
 }
 
 /**
@@ -252,7 +252,8 @@ export class Reconciler {
       const slot = parseSlotLabels(container.labels)
       if (slot === undefined || container.state === 'running') continue
       const held = this.#held.get(heldKey(slot.workload, slot.slot, slot.generation))
-      if (held !== undefined && held.previous === undefined) held.previous = container.id
+      if (held !== undefined && held.previous === undefined)
+        held.previous = { id: container.id, name: container.name }
     }
     await Promise.all(
       [...this.#held.values()].map(async (held) => {
@@ -341,7 +342,7 @@ export class Reconciler {
   previousOf(workload: string, slot: number): string | undefined {
     for (const held of this.#held.values())
       if (held.promise.workload === workload && held.promise.slot === slot && held.previous !== undefined)
-        return held.previous
+        return held.previous.id
     return undefined
   }
 
@@ -453,7 +454,7 @@ export class Reconciler {
         continue
       }
       if (held.prepared !== undefined) accounted.add(held.prepared)
-      if (held.previous !== undefined) accounted.add(held.previous)
+      if (held.previous !== undefined) accounted.add(held.previous.id)
       const container = containers.find((c) => c.id === promise.container)
       if (container !== undefined) accounted.add(container.id)
       if (promise.phase !== 'running' && promise.phase !== 'starting' && promise.phase !== 'restarting')
@@ -665,7 +666,7 @@ export class Reconciler {
     try {
       // A start in place binds the secrets' files again: after a reboot the tmpfs is empty.
       if (id !== undefined && workload.secrets !== undefined)
-        await this.#secretFiles(workload, containerSpecFor(this.components.self, workload, promise).name)
+        await this.#secretFiles(workload, this.#nameOf(workload, promise))
       if (id !== undefined)
         await runtime.start(id, signal).catch(async (err) => {
           if (!(err instanceof ContainerNotFoundError)) throw err
@@ -681,9 +682,7 @@ export class Reconciler {
         await runtime
           .remove(id)
           .catch(swallowed(logger, 'cannot remove a container that failed to start', { id }))
-        await this.components.secretFiles?.release(
-          containerSpecFor(this.components.self, workload, promise).name,
-        )
+        await this.components.secretFiles?.release(this.#nameOf(workload, promise))
       }
       // A secret that is missing here is missing on every node until someone creates it.
       if (err instanceof SecretUnavailableError) return this.#refuse(held, err.message)
@@ -745,6 +744,12 @@ export class Reconciler {
       else this.#refuse(held, `image ${workload.image} not found on ${this.components.self}`)
       return false
     }
+  }
+
+  /** The name of the slot's container for its current run (`#create` names it so). */
+  #nameOf(workload: Workload, promise: SlotPromise): string {
+    const run = promise.restarts === undefined ? {} : { run: promise.restarts }
+    return containerSpecFor(this.components.self, workload, promise, run).name
   }
 
   /** Creates the slot's container; one of the same name left by an interrupted start is replaced. */
@@ -889,9 +894,9 @@ export class Reconciler {
       'container exited: restarting',
     )
     // The failed container is kept, stopped, as the slot's previous one; the one kept before goes.
-    if (container !== undefined && container.id !== held.previous) {
+    if (container !== undefined && container.id !== held.previous?.id) {
       const older = held.previous
-      held.previous = container.id
+      held.previous = { id: container.id, name: container.name }
       if (older !== undefined) await this.#removeContainer(older)
     }
     await this.#delay(decision.afterMs, signal)
@@ -899,11 +904,12 @@ export class Reconciler {
     await this.#startContainer(held, workload, signal, true)
   }
 
-  async #removeContainer(id: string): Promise<void> {
+  async #removeContainer({ id, name }: { id: string; name: string }): Promise<void> {
     this.#removed.add(id)
     await this.components.runtime
       .remove(id)
       .catch(swallowed(this.components.logger, 'cannot remove a container', { id }))
+    await this.components.secretFiles?.release(name)
   }
 
   /**
