@@ -1,3 +1,4 @@
+import { contradicts, DOWN_WITNESSES } from './detector.js'
 import { hex8, itemHash } from './digest.js'
 import { compareVersions, isNewer, type StateVersion } from './freshness.js'
 import type { MemberVersions } from './member-note.js'
@@ -308,11 +309,10 @@ export class MemberTable {
     if (id === this.self) return 'self'
     const member = this.#members.get(id)
     if (member === undefined || compareVersions(at, member.announced) < 0) return 'stale'
-    if (
-      member.direct &&
-      now - (member.lastDirectAt ?? Number.NEGATIVE_INFINITY) <= this.config.suspectAfterMs
-    )
-      return 'contradicted'
+    // Heard within the time a witness waits before it accuses: a witness of fast silence reports
+    // after a fraction of a second, and the members that heard the regular heartbeat up to a
+    // second before the death must not outvote it.
+    if (member.direct && contradicts(member.lastDirectAt, now)) return 'contradicted'
     // A report never moves `announced`: only the member's own messages do, or one forged report
     // naming a far later version would make every real state of the member look stale.
     member.witnesses ??= new Set()
@@ -597,9 +597,6 @@ export class MemberTable {
     return counts
   }
 }
-
-/** Distinct witnesses whose reports make a member dead. */
-const DOWN_WITNESSES = 2
 
 /** With relayed liveness, how often a sweep looks at every member rather than the watched ones. */
 const FULL_SWEEP_MS = 10_000

@@ -603,7 +603,7 @@ describe('MemberTable with relayed liveness', () => {
     const table = new MemberTable(SELF, relayed)
     table.observeState(state('a', 1, 3), 0)
     table.observeHeartbeat('a', beat(1, 3), 1000)
-    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1500)).toBe('contradicted')
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)).toBe('contradicted')
     expect(table.sweep(1600)).toEqual([])
   })
 

@@ -1,0 +1,160 @@
+import { itemHash } from './digest.js'
+
+/**
+ * Fast detection of silent members (docs/design.md, "Fast detection"): each node sends a
+ * heartbeat every `fastBeatMs` to its `watchers` ring successors among its connections, on top of
+ * the regular heartbeat to every peer; a successor that has been hearing a member fast and then
+ * hears nothing for `suspectAfterMs` (stretched by its own local health) accuses it once, and a
+ * member accused by two distinct witnesses is dead everywhere. A node whose own timers fire late
+ * (Lifeguard's local health) stretches its timeouts and accuses nobody: the silence it sees may be
+ * its own.
+ */
+export interface DetectorConfig {
+  /** How often a node beats its ring successors, ms. Default 100. */
+  fastBeatMs: number
+  /** Ring successors each node beats fast: the witnesses of its silence. Default 2. */
+  watchers: number
+  /** Silence after which a witness that heard a member fast accuses it, ms. Default 400. */
+  suspectAfterMs: number
+  /**
+   * A member's last two heartbeats at most this far apart: it is beating this node fast, so its
+   * silence means something after `suspectAfterMs`. Default 3 fast beats.
+   */
+  fastGapMs: number
+  /**
+   * After a member leaves a node's successors (a join moved the ring), the node keeps beating it
+   * fast this long: its witness learns of the newcomer before the beats slow down. Default 2000.
+   */
+  graceMs: number
+}
+
+export const DEFAULT_DETECTOR: DetectorConfig = {
+  fastBeatMs: 100,
+  watchers: 2,
+  suspectAfterMs: 400,
+  fastGapMs: 300,
+  graceMs: 2000,
+}
+
+/** Distinct witnesses whose reports of silence make a member dead. */
+export const DOWN_WITNESSES = 2
+
+/**
+ * The `count` ring successors of `self` among `peers`: the members it beats fast. The ring orders
+ * nodes by the hash of their id, so that successors are spread however ids were made.
+ */
+export function ringSuccessors(self: string, peers: Iterable<string>, count: number): string[] {
+  const others = [...new Set(peers)].filter((peer) => peer !== self)
+  const key = (id: string) => [itemHash(id), id] as const
+  const [selfHash] = key(self)
+  const after = (id: string) => {
+    const [hash] = key(id)
+    // Distance clockwise from self on the 32-bit ring; ties (equal hashes) broken by id.
+    return (hash - selfHash + 2 ** 32) % 2 ** 32
+  }
+  return others
+    .map((id) => ({ id, distance: after(id) }))
+    .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .slice(0, count)
+    .map((entry) => entry.id)
+}
+
+/** What a witness knows of a member's heartbeats: when the last two arrived (monotonic ms). */
+export interface Beats {
+  lastAt?: number
+  previousAt?: number
+}
+
+/**
+ * Whether `beats` show a member that was beating this node fast and has now been silent past the
+ * threshold, stretched by this node's local-health `multiplier`.
+ */
+export function fastSilent(
+  beats: Beats,
+  now: number,
+  multiplier: number,
+  config: DetectorConfig = DEFAULT_DETECTOR,
+): boolean {
+  const { lastAt, previousAt } = beats
+  if (lastAt === undefined || previousAt === undefined) return false
+  if (lastAt - previousAt > config.fastGapMs) return false
+  return now - lastAt > config.suspectAfterMs * multiplier
+}
+
+/**
+ * Whether this node's own evidence outweighs a witness's report of silence: it heard the member
+ * within the time a witness must wait before accusing.
+ */
+export function contradicts(
+  lastDirectAt: number | undefined,
+  now: number,
+  config = DEFAULT_DETECTOR,
+): boolean {
+  return lastDirectAt !== undefined && now - lastDirectAt <= config.suspectAfterMs
+}
+
+/**
+ * The one decision of fast detection: whether this node, a witness, accuses a member of silence
+ * at `now`. Never while its own timers are late.
+ */
+export function accuses(beats: Beats, now: number, health: LocalHealth, config = DEFAULT_DETECTOR): boolean {
+  return health.mayAccuse(now) && fastSilent(beats, now, health.multiplier(now), config)
+}
+
+/** Lifeguard's local health: how late this node's own timers fire. All times monotonic ms. */
+export interface LocalHealthConfig {
+  /** A timer firing this much later than due counts as lag, ms. Default 50. */
+  lateMs: number
+  /** The score never exceeds this: timeouts stretch at most (1 + maxScore) times. Default 8. */
+  maxScore: number
+  /** The score falls by one for each this long without lag, ms. Default 1000. */
+  recoverMs: number
+}
+
+export const DEFAULT_LOCAL_HEALTH: LocalHealthConfig = { lateMs: 50, maxScore: 8, recoverMs: 1000 }
+
+/**
+ * Lifeguard's local-health multiplier: a timer that fires late raises the score by one per
+ * `lateMs` of lateness (a long stall counts for more than a short one), time without lag lowers
+ * it. A node with a score above zero stretches its own timeouts by `1 + score` and accuses nobody:
+ * the silence it hears may come from its own event loop.
+ */
+export class LocalHealth {
+  #score = 0
+  #since = Number.NEGATIVE_INFINITY
+
+  constructor(readonly config: LocalHealthConfig = DEFAULT_LOCAL_HEALTH) {}
+
+  /** A timer due at `due` fired at `now`. */
+  fired(due: number, now: number): void {
+    this.#decay(now)
+    const late = now - due
+    if (!(late > this.config.lateMs)) return
+    this.#score = Math.min(this.config.maxScore, this.#score + Math.ceil(late / this.config.lateMs))
+    this.#since = now
+  }
+
+  /** The score at `now`: 0 is healthy. */
+  score(now: number): number {
+    this.#decay(now)
+    return this.#score
+  }
+
+  /** How much this node stretches its timeouts at `now`. */
+  multiplier(now: number): number {
+    return 1 + this.score(now)
+  }
+
+  /** Whether this node may accuse another of silence at `now`: only while its own timers are on time. */
+  mayAccuse(now: number): boolean {
+    return this.score(now) === 0
+  }
+
+  #decay(now: number): void {
+    if (this.#score === 0) return
+    const steps = Math.floor((now - this.#since) / this.config.recoverMs)
+    if (steps <= 0) return
+    this.#score = Math.max(0, this.#score - steps)
+    this.#since += steps * this.config.recoverMs
+  }
+}
