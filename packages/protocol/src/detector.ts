@@ -38,25 +38,38 @@ export const DEFAULT_DETECTOR: DetectorConfig = {
 
 /** Distinct witnesses whose reports of silence make a member dead. */
 export const DOWN_WITNESSES = 2
+/**
+ * Reports count together only this close in time: two witnesses of one silence report within a
+ * second of each other (the regular heartbeat's phase), while two lone blips minutes apart are
+ * not one death.
+ */
+export const WITNESS_WINDOW_MS = 5000
 
 /**
- * The `count` ring successors of `self` among `peers`: the members it beats fast. The ring orders
- * nodes by the hash of their id, so that successors are spread however ids were made.
+ * The `count` ring successors of `self` among `members` (the members it beats fast) and its `count`
+ * predecessors (the members it watches: those that beat it). The ring orders nodes by the hash of
+ * their id, so that neighbours are spread however ids were made; every node that computes it over
+ * the same members finds that it watches exactly the members that beat it.
  */
-export function ringSuccessors(self: string, peers: Iterable<string>, count: number): string[] {
-  const others = [...new Set(peers)].filter((peer) => peer !== self)
-  const key = (id: string) => [itemHash(id), id] as const
-  const [selfHash] = key(self)
-  const after = (id: string) => {
-    const [hash] = key(id)
+export function ringNeighbours(
+  self: string,
+  members: Iterable<string>,
+  count: number,
+): { successors: string[]; predecessors: string[] } {
+  const selfHash = itemHash(self)
+  const ring = [...new Set(members)]
+    .filter((id) => id !== self)
     // Distance clockwise from self on the 32-bit ring; ties (equal hashes) broken by id.
-    return (hash - selfHash + 2 ** 32) % 2 ** 32
-  }
-  return others
-    .map((id) => ({ id, distance: after(id) }))
+    .map((id) => ({ id, distance: (itemHash(id) - selfHash + 2 ** 32) % 2 ** 32 }))
     .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .slice(0, count)
     .map((entry) => entry.id)
+  const n = Math.min(count, ring.length)
+  return { successors: ring.slice(0, n), predecessors: ring.slice(ring.length - n).reverse() }
+}
+
+/** The `count` ring successors of `self` among `members`: the members it beats fast. */
+export function ringSuccessors(self: string, members: Iterable<string>, count: number): string[] {
+  return ringNeighbours(self, members, count).successors
 }
 
 /** What a witness knows of a member's heartbeats: when the last two arrived (monotonic ms). */

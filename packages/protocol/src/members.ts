@@ -1,4 +1,4 @@
-import { contradicts, DOWN_WITNESSES } from './detector.js'
+import { contradicts, DOWN_WITNESSES, WITNESS_WINDOW_MS } from './detector.js'
 import { hex8, itemHash } from './digest.js'
 import { compareVersions, isNewer, type StateVersion } from './freshness.js'
 import type { MemberVersions } from './member-note.js'
@@ -65,7 +65,8 @@ export interface Member {
    */
   unreachableAt?: number
   /** Who reported the member down at its announced version, until enough did (relayed liveness). */
-  witnesses?: Set<string>
+  /** Witness -> when its report came (monotonic ms): reports count together only while recent. */
+  witnesses?: Map<string, number>
   /** Witnesses' reports made the member dead at its announced version: no need to report it again. */
   confirmed?: boolean
   /** The member said it left at its announced version (a graceful stop): dead until a newer one. */
@@ -74,6 +75,8 @@ export interface Member {
   direct: boolean
   /** Monotonic time of the last heartbeat, the direct evidence; absent if none came. */
   lastDirectAt?: number
+  /** Monotonic time of the heartbeat before the last: with the last, whether the member beats this node fast. */
+  previousDirectAt?: number
   status: MemberStatus
   /** `itemHash` of the id, the member's share of the live digest (hashed once, not per change). */
   idHash: number
@@ -156,6 +159,9 @@ export class MemberTable {
    */
   readonly #watch = new Set<string>()
   #fullSweepAt = Number.NEGATIVE_INFINITY
+  /** The age thresholds in force: the configured ones stretched by this node's local health. */
+  #ages: MembershipConfig
+  #stretch = 1
   /**
    * No watched member can change status before this time without new evidence, so a sweep
    * before it has nothing to do: a node sweeps ten times a second, and its connected members'
@@ -182,6 +188,7 @@ export class MemberTable {
     readonly self: string,
     readonly config: MembershipConfig = DEFAULT_MEMBERSHIP,
   ) {
+    this.#ages = config
     this.#selfHash = itemHash(self)
     this.#shards = config.shards ?? 1
     this.shard = shardOf(self, this.#shards)
@@ -193,6 +200,24 @@ export class MemberTable {
    */
   get partial(): boolean {
     return this.#shards > 3
+  }
+
+  /**
+   * Stretches the heartbeat-age thresholds by `multiplier` (Lifeguard's local health, `LocalHealth`):
+   * a node whose own timers fire late hears its peers late too, and must not take that for their
+   * silence. 1 restores the configured thresholds.
+   */
+  stretch(multiplier: number): void {
+    if (multiplier === this.#stretch) return
+    this.#stretch = multiplier
+    const { suspectAfterMs, deadAfterMs } = this.config
+    this.#ages = {
+      ...this.config,
+      suspectAfterMs: suspectAfterMs * multiplier,
+      deadAfterMs: deadAfterMs * multiplier,
+    }
+    // Every watched member's next change moved.
+    this.#dueAt = Number.NEGATIVE_INFINITY
   }
 
   /** Whether this node keeps a member of `shard` it is not connected to: always, unless partial. */
@@ -266,7 +291,12 @@ export class MemberTable {
       member.direct = true
       this.#count(member, 1)
     }
+    member.previousDirectAt = member.lastDirectAt
     member.lastDirectAt = Math.max(member.lastDirectAt ?? now, now)
+    // This node's own accusation of silence is withdrawn by the member's next heartbeat; other
+    // witnesses' reports stand until a newer version (they judge for themselves).
+    if (member.witnesses?.delete(this.self) === true && member.witnesses.size === 0)
+      member.witnesses = undefined
     this.#watchMember(member, now)
     if (member.state === undefined || isNewer(beat, member.state)) return 'needs-state'
     return 'unchanged'
@@ -309,14 +339,17 @@ export class MemberTable {
     if (id === this.self) return 'self'
     const member = this.#members.get(id)
     if (member === undefined || compareVersions(at, member.announced) < 0) return 'stale'
-    // Heard within the time a witness waits before it accuses: a witness of fast silence reports
-    // after a fraction of a second, and the members that heard the regular heartbeat up to a
-    // second before the death must not outvote it.
-    if (member.direct && contradicts(member.lastDirectAt, now)) return 'contradicted'
     // A report never moves `announced`: only the member's own messages do, or one forged report
     // naming a far later version would make every real state of the member look stale.
-    member.witnesses ??= new Set()
-    member.witnesses.add(witness)
+    member.witnesses ??= new Map()
+    member.witnesses.set(witness, now)
+    for (const [other, at] of member.witnesses)
+      if (now - at > WITNESS_WINDOW_MS) member.witnesses.delete(other)
+    // Heard within the time a witness waits before it accuses: a witness of fast silence reports
+    // after a fraction of a second, and the members that heard the regular heartbeat up to a
+    // second before the death must not outvote it. The report is kept: a second witness of the
+    // same silence, this node included once it hears it too, makes two.
+    if (member.direct && contradicts(member.lastDirectAt, now)) return 'contradicted'
     if (!unreachable && member.witnesses.size < DOWN_WITNESSES) return 'noted'
     member.confirmed = true
     member.unreachableAt = now
@@ -374,9 +407,9 @@ export class MemberTable {
   #watchMember(member: Member, now?: number): void {
     this.#watch.add(member.id)
     const due =
-      now === undefined || statusAt(member, now, this.config) !== member.status
+      now === undefined || statusAt(member, now, this.#ages) !== member.status
         ? Number.NEGATIVE_INFINITY
-        : nextChangeAt(member, now, this.config)
+        : nextChangeAt(member, now, this.#ages)
     if (due < this.#dueAt) this.#dueAt = due
   }
 
@@ -406,7 +439,7 @@ export class MemberTable {
 
   /** Brings the member's status up to `now`; returns when it may next change, if still watched. */
   #settle(member: Member, now: number, changes: StatusChange[]): number {
-    const status = statusAt(member, now, this.config)
+    const status = statusAt(member, now, this.#ages)
     if (status !== member.status) {
       changes.push({ id: member.id, from: member.status, to: status })
       this.#count(member, -1)
@@ -423,12 +456,12 @@ export class MemberTable {
       this.#forget(member)
       return Number.POSITIVE_INFINITY
     }
-    if (!member.direct && member.status === statusAt(member, now + FULL_SWEEP_MS, this.config)) {
+    if (!member.direct && member.status === statusAt(member, now + FULL_SWEEP_MS, this.#ages)) {
       // Nothing but new evidence (which watches it again) can change it before the next full sweep.
       this.#watch.delete(member.id)
       return Number.POSITIVE_INFINITY
     }
-    return this.#watch.has(member.id) ? nextChangeAt(member, now, this.config) : Number.POSITIVE_INFINITY
+    return this.#watch.has(member.id) ? nextChangeAt(member, now, this.#ages) : Number.POSITIVE_INFINITY
   }
 
   #forget(member: Member): void {
@@ -626,6 +659,7 @@ function newMember(
     left: undefined,
     direct,
     lastDirectAt: undefined,
+    previousDirectAt: undefined,
     status: 'alive',
     idHash: itemHash(id),
     shard,

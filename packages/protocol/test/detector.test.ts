@@ -9,6 +9,7 @@ import {
   fastSilent,
   LocalHealth,
   MemberTable,
+  ringNeighbours,
   ringSuccessors,
 } from '../src/index.js'
 
@@ -48,6 +49,18 @@ describe('ring successors', () => {
           for (const id of successors) watchedBy.set(id, watchedBy.get(id)! + 1)
         }
         for (const count of watchedBy.values()) expect(count).toBe(Math.min(watchers, members.length - 1))
+      }),
+    )
+  })
+
+  test('a node watches exactly the members whose successors it is', () => {
+    fc.assert(
+      fc.property(ids, fc.integer({ min: 1, max: 4 }), (members, watchers) => {
+        for (const self of members) {
+          const watched = ringNeighbours(self, members, watchers).predecessors
+          const beatingSelf = members.filter((id) => ringSuccessors(id, members, watchers).includes(self))
+          expect([...watched].sort()).toEqual([...beatingSelf].sort())
+        }
       }),
     )
   })

@@ -3,6 +3,7 @@ import type { Reply, Verdict } from '../port.js'
 import { BEACON_INTERVAL_MS, SWEEP_MS } from '../timing.js'
 import { type MembershipComponents, MembershipContext, type MembershipInit } from './context.js'
 import { Discovery } from './discovery.js'
+import { FastWatch } from './fast-watch.js'
 import { Liveness } from './liveness.js'
 import { MemberSync } from './member-sync.js'
 import { OwnState } from './own-state.js'
@@ -33,6 +34,7 @@ export class MembershipAgent {
   readonly #discovery: Discovery
   /** This node announced that it leaves: it sends no more heartbeats. */
   #left = false
+  readonly #fast: FastWatch
   #agreedAt: number | undefined
   /** When each peer's heartbeat last agreed with this node's view. */
   readonly #agreedWith = new Map<string, number>()
@@ -57,6 +59,12 @@ export class MembershipAgent {
       sweep: (member) => this.#liveness.sweep(member),
       known: (member) => this.#discovery.known(member),
       digestChanged: () => this.#beatSoon(),
+    })
+    this.#fast = new FastWatch(ctx, {
+      beat: (peer) => {
+        if (!this.#left) ctx.port.sendHeartbeats((to) => this.#beatFor(to), peer)
+      },
+      accuse: (member) => this.#liveness.accuse(member),
     })
     this.#sync = new MemberSync(ctx, {
       observe: (state) => this.#states.observe(state, 'sync'),
@@ -108,7 +116,14 @@ export class MembershipAgent {
     const { init, random } = this.#ctx
     const phase = random()
     this.#ctx.every(init.heartbeatMs, phase * init.heartbeatMs, () => this.#heartbeat())
-    this.#ctx.every(SWEEP_MS, phase * SWEEP_MS, () => this.#liveness.sweep())
+    this.#ctx.every(SWEEP_MS, phase * SWEEP_MS, () => {
+      this.#fast.swept()
+      this.#liveness.sweep()
+      this.#fast.judge()
+    })
+    // Half an interval away from the sweep: two timers due at one instant fire in an order the
+    // simulator and the daemon need not share.
+    this.#fast.start((phase + 0.5) % 1)
     this.#ctx.every(BEACON_INTERVAL_MS, phase * BEACON_INTERVAL_MS, () => this.#liveness.beacon())
     this.#discovery.redial(this.#ctx.now())
   }
@@ -148,6 +163,7 @@ export class MembershipAgent {
   connected(peer: string, dialled: boolean): void {
     if (this.#ctx.stopped || this.#left) return
     this.#ctx.port.sendHeartbeats((to) => this.#beatFor(to), peer)
+    this.#fast.reshape()
     this.#own.retry()
     if (dialled) this.#discovery.askPeers(peer)
   }
@@ -156,6 +172,7 @@ export class MembershipAgent {
   disconnected(peer: string): void {
     this.#ctx.table.setIndirect(peer)
     this.#sync.forget(peer)
+    this.#fast.reshape()
     this.#liveness.probe(peer)
   }
 
@@ -220,6 +237,7 @@ export class MembershipAgent {
     const decls = this.#ctx.components.declsDigest()
     const wall = this.#ctx.clock.wallNow()
     this.#ctx.port.sendHeartbeats((peer) => this.#beatFor(peer, incarnation, seq, decls, wall))
+    this.#fast.reshape()
     this.#own.retry()
     this.#discovery.redial(this.#lastBeatAt)
   }

@@ -64,6 +64,24 @@ export class Liveness {
     this.#tell(member.id, { kind: 'down', node: member.id, ...member.announced })
   }
 
+  /**
+   * This node, a witness, heard a member that beat it fast fall silent (`FastWatch`): it counts
+   * itself as one witness and tells every member; a second witness's report makes the member dead.
+   */
+  accuse(id: string): void {
+    const { table, logger, selfId } = this.ctx
+    const member = table.get(id)
+    if (this.ctx.stopped || member === undefined || member.status === 'dead') return
+    const now = this.ctx.now()
+    const outcome = table.observeDown(id, member.announced, selfId, now)
+    logger.info(
+      { member: id, silentMs: now - (member.lastDirectAt ?? now), outcome },
+      'member silent: accusing',
+    )
+    this.#publishNote({ kind: 'down', node: id, ...member.announced })
+    if (outcome === 'marked') this.sweep(id)
+  }
+
   /** The small proof that this node is up, for members that do not hear its heartbeats. */
   beacon(): void {
     const { incarnation, seq } = this.ctx.self.current

@@ -1,0 +1,98 @@
+import { accuses, DEFAULT_DETECTOR, LocalHealth, ringNeighbours } from '@gary/protocol'
+import { SWEEP_MS } from '../timing.js'
+import type { MembershipContext } from './context.js'
+
+export interface FastWatchHooks {
+  /** Sends this node's heartbeat to one connected peer. */
+  beat(peer: string): void
+  /** This node, a witness, heard a member fall silent: accuse it. */
+  accuse(member: string): void
+}
+
+/**
+ * Fast detection of silent members (docs/design.md, "Fast detection"): beats this node's ring
+ * successors every `fastBeatMs`, and accuses a member that was beating it fast and fell silent;
+ * keeps Lifeguard's local health from the lateness of its own timers, which stretches the member
+ * table's age thresholds and stops accusations while this node is the slow one.
+ */
+export class FastWatch {
+  readonly health = new LocalHealth()
+  readonly #config = DEFAULT_DETECTOR
+  #successors: readonly string[] = []
+  /** The members that beat this node: the only ones whose silence it judges. */
+  #predecessors: readonly string[] = []
+  #ringVersion = Number.NaN
+  /** Peers that left the successors, beaten fast until this time (their witness learns the newcomer first). */
+  readonly #leaving = new Map<string, number>()
+  #beatDueAt = Number.NaN
+  #sweepDueAt = Number.NaN
+
+  constructor(
+    private readonly ctx: MembershipContext,
+    private readonly hooks: FastWatchHooks,
+  ) {}
+
+  /** Starts the fast beat at `phase` (0-1) of its interval. */
+  start(phase: number): void {
+    const every = this.#config.fastBeatMs
+    this.#beatDueAt = this.ctx.now() + phase * every
+    this.ctx.every(every, phase * every, () => this.#beat())
+  }
+
+  /** The sweep timer fired: how late it was feeds local health, and the table's thresholds follow. */
+  swept(): void {
+    const now = this.ctx.now()
+    if (!Number.isNaN(this.#sweepDueAt)) this.health.fired(this.#sweepDueAt, now)
+    this.#sweepDueAt = now + SWEEP_MS
+    this.ctx.table.stretch(this.health.multiplier(now))
+  }
+
+  /** Accuses every connected member that beat this node fast and fell silent, if this node is on time. */
+  judge(): void {
+    const { table, port } = this.ctx
+    const now = this.ctx.now()
+    if (!this.health.mayAccuse(now)) return
+    const connected = port.connections()
+    for (const peer of this.#predecessors) {
+      if (!connected.has(peer)) continue
+      const member = table.get(peer)
+      if (member === undefined || member.status === 'dead' || member.witnesses?.has(this.ctx.selfId)) continue
+      if (accuses({ lastAt: member.lastDirectAt, previousAt: member.previousDirectAt }, now, this.health))
+        this.hooks.accuse(peer)
+    }
+  }
+
+  /**
+   * The ring over the members alive here, again if they changed: its successors (beaten fast, when
+   * connected) and predecessors (watched). Over every live member, not the connections: then
+   * beater and watcher agree on who is whose neighbour, and a member that stops beating a node
+   * after a join moved the ring is not judged silent by it.
+   */
+  reshape(): void {
+    const { table } = this.ctx
+    if (table.version === this.#ringVersion) return
+    this.#ringVersion = table.version
+    const live: string[] = []
+    for (const member of table.members())
+      if (member.status === 'alive' && member.state !== undefined) live.push(member.id)
+    const { successors: next, predecessors } = ringNeighbours(this.ctx.selfId, live, this.#config.watchers)
+    this.#predecessors = predecessors
+    const until = this.ctx.now() + this.#config.graceMs
+    for (const peer of this.#successors) if (!next.includes(peer)) this.#leaving.set(peer, until)
+    for (const peer of next) this.#leaving.delete(peer)
+    this.#successors = next
+  }
+
+  #beat(): void {
+    if (this.ctx.stopped) return
+    const now = this.ctx.now()
+    this.health.fired(this.#beatDueAt, now)
+    this.#beatDueAt = now + this.#config.fastBeatMs
+    const connected = this.ctx.port.connections()
+    for (const peer of this.#successors) if (connected.has(peer)) this.hooks.beat(peer)
+    for (const [peer, until] of this.#leaving) {
+      if (until < now || !connected.has(peer)) this.#leaving.delete(peer)
+      else this.hooks.beat(peer)
+    }
+  }
+}
