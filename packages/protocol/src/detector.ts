@@ -10,9 +10,12 @@ import { itemHash } from './digest.js'
  * its own.
  */
 export interface DetectorConfig {
-  /** How often a node beats its ring successors, ms. Default 100. */
+  /** How often a node beats its ring successors, ms. Default 125. */
   fastBeatMs: number
-  /** Ring successors each node beats fast: the witnesses of its silence. Default 2. */
+  /**
+   * Ring successors each node beats fast: the witnesses of its silence. Default 3: two of them
+   * make a death, so one witness whose own loop is late does not hold the verdict back.
+   */
   watchers: number
   /** Silence after which a witness that heard a member fast accuses it, ms. Default 400. */
   suspectAfterMs: number
@@ -29,10 +32,10 @@ export interface DetectorConfig {
 }
 
 export const DEFAULT_DETECTOR: DetectorConfig = {
-  fastBeatMs: 100,
-  watchers: 2,
+  fastBeatMs: 125,
+  watchers: 3,
   suspectAfterMs: 400,
-  fastGapMs: 300,
+  fastGapMs: 375,
   graceMs: 2000,
 }
 
@@ -116,15 +119,21 @@ export function accuses(beats: Beats, now: number, health: LocalHealth, config =
 
 /** Lifeguard's local health: how late this node's own timers fire. All times monotonic ms. */
 export interface LocalHealthConfig {
-  /** A timer firing this much later than due counts as lag, ms. Default 50. */
+  /** A timer firing this much later than due counts as lag, ms. Default 100. */
   lateMs: number
   /** The score never exceeds this: timeouts stretch at most (1 + maxScore) times. Default 8. */
   maxScore: number
-  /** The score falls by one for each this long without lag, ms. Default 1000. */
+  /** The score falls by one for each this long without lag, ms. Default 500. */
   recoverMs: number
 }
 
-export const DEFAULT_LOCAL_HEALTH: LocalHealthConfig = { lateMs: 50, maxScore: 8, recoverMs: 1000 }
+export const DEFAULT_LOCAL_HEALTH: LocalHealthConfig = { lateMs: 100, maxScore: 8, recoverMs: 500 }
+
+/**
+ * The regular heartbeat-age thresholds stretch at most this much: they are the backstop when no
+ * fast witness speaks, and a node that lags for seconds must still see a dead peer die.
+ */
+export const MAX_AGE_STRETCH = 2
 
 /**
  * Lifeguard's local-health multiplier: a timer that fires late raises the score by one per

@@ -236,8 +236,11 @@ export class MembershipAgent {
     const { incarnation, seq } = this.#ctx.self.current
     const decls = this.#ctx.components.declsDigest()
     const wall = this.#ctx.clock.wallNow()
-    this.#ctx.port.sendHeartbeats((peer) => this.#beatFor(peer, incarnation, seq, decls, wall))
     this.#fast.reshape()
+    // Peers beaten fast hear this node often enough: the regular beat goes to the others.
+    const beat = (peer: string) => this.#beatFor(peer, incarnation, seq, decls, wall)
+    for (const peer of this.#ctx.port.connections())
+      if (!this.#fast.beatsFast(peer)) this.#ctx.port.sendHeartbeats(beat, peer)
     this.#own.retry()
     this.#discovery.redial(this.#lastBeatAt)
   }

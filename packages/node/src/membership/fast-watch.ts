@@ -1,4 +1,4 @@
-import { accuses, DEFAULT_DETECTOR, LocalHealth, ringNeighbours } from '@gary/protocol'
+import { accuses, DEFAULT_DETECTOR, LocalHealth, MAX_AGE_STRETCH, ringNeighbours } from '@gary/protocol'
 import { SWEEP_MS } from '../timing.js'
 import type { MembershipContext } from './context.js'
 
@@ -44,7 +44,7 @@ export class FastWatch {
     const now = this.ctx.now()
     if (!Number.isNaN(this.#sweepDueAt)) this.health.fired(this.#sweepDueAt, now)
     this.#sweepDueAt = now + SWEEP_MS
-    this.ctx.table.stretch(this.health.multiplier(now))
+    this.ctx.table.stretch(Math.min(MAX_AGE_STRETCH, this.health.multiplier(now)))
   }
 
   /** Accuses every connected member that beat this node fast and fell silent, if this node is on time. */
@@ -60,6 +60,11 @@ export class FastWatch {
       if (accuses({ lastAt: member.lastDirectAt, previousAt: member.previousDirectAt }, now, this.health))
         this.hooks.accuse(peer)
     }
+  }
+
+  /** Whether this node beats `peer` fast: the regular heartbeat can skip it. */
+  beatsFast(peer: string): boolean {
+    return this.#successors.includes(peer) || this.#leaving.has(peer)
   }
 
   /**

@@ -39,6 +39,14 @@ export class SteppedClock implements Clock {
     return event
   }
 
+  /**
+   * The event loop is busy for `ms`: time moves and no timer runs; those due meanwhile fire late, at
+   * the next `advance`.
+   */
+  stall(ms: number): void {
+    this.#now += ms
+  }
+
   /** Moves time forward by `ms`, running every timer due on the way. */
   advance(ms: number): void {
     this.runUntil(this.#now + ms)
@@ -51,7 +59,8 @@ export class SteppedClock implements Clock {
       if (next === undefined || next.at > time) break
       this.#queue.shift()
       if (next.cancelled) continue
-      this.#now = next.at
+      // After a `stall`, timers due during it fire late, at the time the stall ended.
+      this.#now = Math.max(this.#now, next.at)
       next.fn()
     }
     this.#now = Math.max(this.#now, time)

@@ -1,0 +1,87 @@
+import { DEFAULT_DETECTOR, ringNeighbours } from '@gary/protocol'
+import { describe, expect, test } from 'vitest'
+import { beat, connect, type MembershipRig, membershipRig } from './agent-rig.js'
+
+const PEERS = ['a', 'b', 'c', 'd', 'e']
+const { predecessors, successors } = ringNeighbours('self', PEERS, DEFAULT_DETECTOR.watchers)
+const [watched] = predecessors as [string]
+const down = (node: string) => ({ kind: 'down', node, incarnation: 1, seq: 1 })
+
+/** A started agent connected to every peer, hearing its predecessors beat fast until `until`. */
+function cluster(): MembershipRig {
+  const rig = membershipRig()
+  rig.agent.start()
+  for (const peer of PEERS) connect(rig, peer)
+  rig.port.clear()
+  return rig
+}
+
+/** `peers` beat the agent every fast interval for `ms`. */
+function beatFast(rig: MembershipRig, peers: string | string[], ms: number): void {
+  for (let t = 0; t < ms; t += DEFAULT_DETECTOR.fastBeatMs) {
+    rig.clock.advance(DEFAULT_DETECTOR.fastBeatMs)
+    for (const peer of typeof peers === 'string' ? [peers] : peers)
+      rig.agent.heartbeatReceived(peer, beat(1, rig.agent.table.liveDigest(peer)))
+  }
+}
+
+const accusations = (rig: MembershipRig) => rig.port.of('publish note').map((call) => call.note)
+
+describe('fast detection', () => {
+  test('beats its ring successors every fast interval, on top of the heartbeat to every peer', () => {
+    const rig = cluster()
+    // Past the grace of the successors that joins moved off the ring.
+    beatFast(rig, PEERS, DEFAULT_DETECTOR.graceMs + 200)
+    rig.port.clear()
+    beatFast(rig, PEERS, 1000)
+    const beaten = (peer: string) => rig.port.of('heartbeat', peer).length
+    for (const peer of successors) expect(beaten(peer), `fast beats to ${peer}`).toBeGreaterThanOrEqual(1000 / DEFAULT_DETECTOR.fastBeatMs - 1)
+    for (const peer of PEERS.filter((p) => !successors.includes(p)))
+      expect(beaten(peer), `beats to ${peer}`).toBeLessThanOrEqual(1)
+  })
+
+  test('a predecessor that beat fast and falls silent is accused within half a second; a second witness makes it dead', () => {
+    const rig = cluster()
+    beatFast(rig, watched, 1000)
+    const silentFrom = rig.clock.now()
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs + 150)
+    expect(accusations(rig)).toEqual([down(watched)])
+    expect(rig.agent.table.get(watched)?.status, 'one witness is not enough').toBe('alive')
+    rig.agent.noteGossiped('other-witness', down(watched) as never)
+    expect(rig.agent.table.get(watched)?.status).toBe('dead')
+    expect(rig.clock.now() - silentFrom).toBeLessThan(1000)
+  })
+
+  test('a member that never beat this node fast is judged by the regular thresholds alone', () => {
+    const rig = cluster()
+    const other = PEERS.find((p) => !predecessors.includes(p)) as string
+    beatFast(rig, other, 1000)
+    rig.clock.advance(1500)
+    expect(accusations(rig)).toEqual([])
+  })
+
+  test('a node whose own event loop stalled accuses nobody, and holds its peers alive past the regular thresholds', () => {
+    const rig = cluster()
+    beatFast(rig, watched, 1000)
+    // Its loop is stuck for 600 ms: the beats that came meanwhile wait unread, the timers fire late.
+    rig.clock.stall(600)
+    rig.clock.advance(1)
+    expect(accusations(rig)).toEqual([])
+    // Still lagging a second later: nobody accused, and nobody suspect at the configured 2 s.
+    rig.clock.stall(600)
+    rig.clock.advance(1600)
+    expect(accusations(rig)).toEqual([])
+    expect(rig.agent.table.get(watched)?.status).toBe('alive')
+  })
+
+  test("the member's next heartbeat withdraws this node's accusation: a later lone report does not make it dead", () => {
+    const rig = cluster()
+    beatFast(rig, watched, 1000)
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs + 150)
+    expect(accusations(rig)).toEqual([down(watched)])
+    beatFast(rig, watched, 300)
+    rig.agent.noteGossiped('other-witness', down(watched) as never)
+    rig.clock.advance(100)
+    expect(rig.agent.table.get(watched)?.status).toBe('alive')
+  })
+})
