@@ -75,6 +75,12 @@ export interface Member {
   direct: boolean
   /** Monotonic time of the last heartbeat, the direct evidence; absent if none came. */
   lastDirectAt?: number
+  /**
+   * The member was suspect by heartbeat age when its connection closed: its `heardAt` then. Until
+   * newer evidence comes, it stays suspect rather than alive by relayed liveness (a link that
+   * flaps made it alive each time it closed).
+   */
+  suspectAt?: number
   /** Monotonic time of the heartbeat before the last: with the last, whether the member beats this node fast. */
   previousDirectAt?: number
   status: MemberStatus
@@ -129,15 +135,17 @@ export function currentState(member: Readonly<Member>): NodeState | undefined {
 
 /** A member's status at `now`, from the age of the evidence alone. */
 export function statusAt(
-  member: Pick<Member, 'heardAt' | 'unreachableAt'> & { direct?: boolean; left?: boolean },
+  member: Pick<Member, 'heardAt' | 'unreachableAt'> & { direct?: boolean; left?: boolean; suspectAt?: number },
   now: number,
   config: MembershipConfig,
 ): MemberStatus {
   if (member.left === true) return 'dead'
   if (member.unreachableAt !== undefined && member.unreachableAt >= member.heardAt) return 'dead'
   const age = now - member.heardAt
-  if (config.indirectDeadAfterMs !== undefined && member.direct !== true)
-    return age > config.indirectDeadAfterMs ? 'dead' : 'alive'
+  if (config.indirectDeadAfterMs !== undefined && member.direct !== true) {
+    if (age > config.indirectDeadAfterMs) return 'dead'
+    return member.suspectAt !== undefined && member.heardAt <= member.suspectAt ? 'suspect' : 'alive'
+  }
   if (age > config.deadAfterMs) return 'dead'
   if (age > config.suspectAfterMs) return 'suspect'
   return 'alive'
@@ -396,6 +404,7 @@ export class MemberTable {
     }
     this.#count(member, -1)
     member.direct = false
+    if (member.status === 'suspect') member.suspectAt = member.heardAt
     this.#count(member, 1)
     this.#watchMember(member)
   }
@@ -660,6 +669,7 @@ function newMember(
     direct,
     lastDirectAt: undefined,
     previousDirectAt: undefined,
+    suspectAt: undefined,
     status: 'alive',
     idHash: itemHash(id),
     shard,

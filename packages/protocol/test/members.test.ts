@@ -613,11 +613,23 @@ describe('MemberTable with relayed liveness', () => {
     table.observeState(state('a', 1, 1), 0)
     expect(table.sweep(config.suspectAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'suspect' }])
     table.setIndirect('a')
-    expect(table.sweep(config.suspectAfterMs + 2)).toEqual([{ id: 'a', from: 'suspect', to: 'alive' }])
+    expect(table.sweep(config.suspectAfterMs + 2)).toEqual([])
     expect(sweepEvery(table, 3000, 60_000, 500)).toEqual([])
     expect(table.sweep(60_001)).toEqual([])
     // The full sweep that catches the long timeout runs every 10 s.
-    expect(table.sweep(70_001)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    expect(table.sweep(70_001)).toEqual([{ id: 'a', from: 'suspect', to: 'dead' }])
+  })
+
+  test('a member suspect by heartbeat age stays suspect when its connection closes, until news of it comes', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeHeartbeat('a', beat(1, 1), 0)
+    table.observeState(state('a', 1, 1), 0)
+    expect(table.sweep(config.suspectAfterMs + 1)).toEqual([{ id: 'a', from: 'alive', to: 'suspect' }])
+    table.setIndirect('a')
+    expect(table.sweep(config.suspectAfterMs + 2)).toEqual([])
+    expect(table.get('a')?.status).toBe('suspect')
+    expect(table.observeBeacon('a', { incarnation: 1, seq: 1 }, 5000)).toBe('unchanged')
+    expect(table.sweep(5000, 'a')).toEqual([{ id: 'a', from: 'suspect', to: 'alive' }])
   })
 
   test("a member's beacon keeps it alive and asks for a newer state it announces", () => {
