@@ -35,7 +35,10 @@ describe('fast detection', () => {
     rig.port.clear()
     beatFast(rig, PEERS, 1000)
     const beaten = (peer: string) => rig.port.of('heartbeat', peer).length
-    for (const peer of successors) expect(beaten(peer), `fast beats to ${peer}`).toBeGreaterThanOrEqual(1000 / DEFAULT_DETECTOR.fastBeatMs - 1)
+    for (const peer of successors)
+      expect(beaten(peer), `fast beats to ${peer}`).toBeGreaterThanOrEqual(
+        1000 / DEFAULT_DETECTOR.fastBeatMs - 1,
+      )
     for (const peer of PEERS.filter((p) => !successors.includes(p)))
       expect(beaten(peer), `beats to ${peer}`).toBeLessThanOrEqual(1)
   })

@@ -10,7 +10,7 @@ import { itemHash } from './digest.js'
  * its own.
  */
 export interface DetectorConfig {
-  /** How often a node beats its ring successors, ms. Default 125. */
+  /** How often a node beats its ring successors, ms. Default 150. */
   fastBeatMs: number
   /**
    * Ring successors each node beats fast: the witnesses of its silence. Default 3: two of them
@@ -32,10 +32,10 @@ export interface DetectorConfig {
 }
 
 export const DEFAULT_DETECTOR: DetectorConfig = {
-  fastBeatMs: 125,
+  fastBeatMs: 150,
   watchers: 3,
   suspectAfterMs: 400,
-  fastGapMs: 375,
+  fastGapMs: 450,
   graceMs: 2000,
 }
 

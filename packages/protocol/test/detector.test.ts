@@ -113,12 +113,17 @@ describe('local health', () => {
 describe('accusing a silent member', () => {
   test('a node whose own timers were late never accuses, however long the silence', () => {
     fc.assert(
-      fc.property(beats, fc.nat(100_000), fc.integer({ min: DEFAULT_LOCAL_HEALTH.lateMs + 1, max: 5000 }), (b, silence, late) => {
-        const health = new LocalHealth()
-        const now = b.lastAt + silence
-        health.fired(now - late, now)
-        expect(accuses(b, now, health)).toBe(false)
-      }),
+      fc.property(
+        beats,
+        fc.nat(100_000),
+        fc.integer({ min: DEFAULT_LOCAL_HEALTH.lateMs + 1, max: 5000 }),
+        (b, silence, late) => {
+          const health = new LocalHealth()
+          const now = b.lastAt + silence
+          health.fired(now - late, now)
+          expect(accuses(b, now, health)).toBe(false)
+        },
+      ),
     )
   })
 
