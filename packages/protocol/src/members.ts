@@ -135,7 +135,11 @@ export function currentState(member: Readonly<Member>): NodeState | undefined {
 
 /** A member's status at `now`, from the age of the evidence alone. */
 export function statusAt(
-  member: Pick<Member, 'heardAt' | 'unreachableAt'> & { direct?: boolean; left?: boolean; suspectAt?: number },
+  member: Pick<Member, 'heardAt' | 'unreachableAt'> & {
+    direct?: boolean
+    left?: boolean
+    suspectAt?: number
+  },
   now: number,
   config: MembershipConfig,
 ): MemberStatus {
