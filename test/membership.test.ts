@@ -64,9 +64,11 @@ describe('three daemons on loopback', () => {
     expect(viewFromB.find((node) => node.id === b.peerId)).toMatchObject({ self: true, state: 'alive' })
     expect(viewFromB.every((node) => node.addrs.length > 0 && node.lastSeenMs >= 0)).toBe(true)
 
-    // SIGSTOP B: its connections stay open but it falls silent, as a hung or cut-off machine would.
-    // Heartbeat age alone makes it suspect, then dead; SIGCONT brings it back. Times are read from
-    // the daemons' own log lines: polling the CLI adds its start-up to every reading.
+    // SIGSTOP B: its connections stay open but its process falls silent, as a hung one would. Its
+    // machine still answers a knock (its kernel accepts a TCP connection), so fast detection
+    // accuses nobody: heartbeat age alone makes it suspect, then dead; SIGCONT brings it back.
+    // Times are read from the daemons' own log lines: polling the CLI adds its start-up to every
+    // reading.
     const marks = [a.logs.length, c.logs.length]
     process.kill(b.pid!, 'SIGSTOP')
     const stoppedAt = Date.now()
@@ -79,6 +81,11 @@ describe('three daemons on loopback', () => {
     await waitFor('A and C to suspect B', () => logged('member suspect'), { timeoutMs: DEAD_AFTER_MS + 1000 })
     await waitFor('A and C to mark B dead', () => logged('member dead'), { timeoutMs: DEAD_AFTER_MS + 2000 })
     expect(await allSee([a, c], { [b.peerId]: 'dead' })).toBe(true)
+    for (const [i, watcher] of [a, c].entries())
+      expect(
+        watcher.logs.slice(marks[i]).filter((l) => l.msg === 'member silent: accusing'),
+        'a stopped process on a machine that answers is not accused of silence',
+      ).toEqual([])
     // Suspect and dead count from the last heartbeat heard, which came at most one interval
     // before the stop; the sweep that finds them runs every 100 ms.
     for (const at of loggedAt([a, c], 'member suspect', b.peerId)) {

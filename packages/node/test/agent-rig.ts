@@ -82,6 +82,15 @@ export class FakePort implements MembershipPort, DeclarationsPort {
     this.calls.push({ kind: 'hang up', peer })
   }
 
+  /** How knocks at members' machines are answered: at once, or by the test (`undefined`). */
+  machines: 'up' | 'down' | undefined
+
+  knock(peer: string, _addrs: readonly string[], _timeoutMs: number, done: Reply<void>): void {
+    this.#push({ kind: 'knock', peer, done })
+    if (this.machines === 'up') done({ ok: true, value: undefined })
+    else if (this.machines === 'down') done({ ok: false, reason: 'no answer' })
+  }
+
   publish(_entries: unknown, done: Reply<number>): void {
     this.#push({ kind: 'publish declarations', done })
   }

@@ -7,9 +7,10 @@ const { predecessors, successors } = ringNeighbours('self', PEERS, DEFAULT_DETEC
 const [watched] = predecessors as [string]
 const down = (node: string) => ({ kind: 'down', node, incarnation: 1, seq: 1 })
 
-/** A started agent connected to every peer, hearing its predecessors beat fast until `until`. */
+/** A started agent connected to every peer; a knock at a silent member's machine finds no answer. */
 function cluster(): MembershipRig {
   const rig = membershipRig()
+  rig.port.machines = 'down'
   rig.agent.start()
   for (const peer of PEERS) connect(rig, peer)
   rig.port.clear()
@@ -53,6 +54,33 @@ describe('fast detection', () => {
     rig.agent.noteGossiped('other-witness', down(watched) as never)
     expect(rig.agent.table.get(watched)?.status).toBe('dead')
     expect(rig.clock.now() - silentFrom).toBeLessThan(1000)
+  })
+
+  test('a predecessor whose machine answers a knock (its process stalled) is not accused, until its machine stops answering', () => {
+    const rig = cluster()
+    rig.port.machines = 'up'
+    beatFast(rig, watched, 1000)
+    rig.clock.advance(1500)
+    expect(accusations(rig), 'a stalled process is left to the regular thresholds').toEqual([])
+    expect(rig.port.of('knock', watched).length, 'knocked at again while silent').toBeGreaterThanOrEqual(2)
+    expect(rig.agent.table.get(watched)?.status).toBe('alive')
+    // Its machine loses power: the next knock finds no answer.
+    rig.port.machines = 'down'
+    rig.clock.advance(DEFAULT_DETECTOR.knockAgainMs + 200)
+    expect(accusations(rig)).toContainEqual(down(watched))
+  })
+
+  test('a knock that is not answered in time accuses once the silence is long enough, not before', () => {
+    const rig = cluster()
+    rig.port.machines = undefined
+    beatFast(rig, watched, 1000)
+    rig.clock.advance(DEFAULT_DETECTOR.knockAfterMs + 100)
+    const [knock] = rig.port.of('knock', watched)
+    expect(knock, 'knocked before the threshold').toBeDefined()
+    rig.port.answer(knock, new Error('no answer within 150 ms'))
+    expect(accusations(rig), 'silent for less than the threshold').toEqual([])
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs - DEFAULT_DETECTOR.knockAfterMs)
+    expect(accusations(rig)).toEqual([down(watched)])
   })
 
   test('a member that never beat this node fast is judged by the regular thresholds alone', () => {

@@ -5,9 +5,13 @@ import { itemHash } from './digest.js'
  * heartbeat every `fastBeatMs` to its `watchers` ring successors among its connections, on top of
  * the regular heartbeat to every peer; a successor that has been hearing a member fast and then
  * hears nothing for `suspectAfterMs` (stretched by its own local health) accuses it once, and a
- * member accused by two distinct witnesses is dead everywhere. A node whose own timers fire late
- * (Lifeguard's local health) stretches its timeouts and accuses nobody: the silence it sees may be
- * its own.
+ * member accused by two distinct witnesses is dead everywhere. Before it accuses, a witness knocks
+ * at the member's machine (a bare TCP connection to its listening port, answered by its kernel
+ * whatever its process does): a machine that answers holds a process that is only slow (a stalled
+ * event loop, SIGSTOP), which the regular age thresholds judge; only a machine that does not
+ * answer (powered off, cut off) or refuses (its process is gone) is accused. A node whose own
+ * timers fire late (Lifeguard's local health) stretches its timeouts and accuses nobody: the
+ * silence it sees may be its own.
  */
 export interface DetectorConfig {
   /** How often a node beats its ring successors, ms. Default 150. */
@@ -29,6 +33,15 @@ export interface DetectorConfig {
    * fast this long: its witness learns of the newcomer before the beats slow down. Default 2000.
    */
   graceMs: number
+  /**
+   * Silence after which a witness knocks at the member's machine, ms: early enough that the
+   * answer is in by `suspectAfterMs`, late enough that one late beat does not knock. Default 250.
+   */
+  knockAfterMs: number
+  /** A knock not answered within this is no answer, ms. Default 150. */
+  knockTimeoutMs: number
+  /** A machine that answered a knock while its process stays silent is knocked at again after this, ms. Default 500. */
+  knockAgainMs: number
 }
 
 export const DEFAULT_DETECTOR: DetectorConfig = {
@@ -37,6 +50,9 @@ export const DEFAULT_DETECTOR: DetectorConfig = {
   suspectAfterMs: 400,
   fastGapMs: 450,
   graceMs: 2000,
+  knockAfterMs: 250,
+  knockTimeoutMs: 150,
+  knockAgainMs: 500,
 }
 
 /** Distinct witnesses whose reports of silence make a member dead. */
@@ -110,8 +126,48 @@ export function contradicts(
 }
 
 /**
- * The one decision of fast detection: whether this node, a witness, accuses a member of silence
- * at `now`. Never while its own timers are late.
+ * A knock at a silent member's machine (`silence`): when it was made (monotonic ms) and, once
+ * answered, whether the machine answered (`up`) or not (`down`: no answer in time, refused, or
+ * unreachable) and when.
+ */
+export interface Knock {
+  at: number
+  answer?: 'up' | 'down'
+  answeredAt?: number
+}
+
+/**
+ * The one decision of fast detection, for a member this node watches: `accuse` it of silence,
+ * `knock` at its machine first, or nothing (`none`). A member that beat this node fast and has
+ * been silent past `knockAfterMs` is knocked at; past `suspectAfterMs` it is accused if the knock
+ * made since its last beat went unanswered. A machine that answered is knocked at again every
+ * `knockAgainMs` while its process stays silent: its process is slow, not gone (the regular age
+ * thresholds judge it), unless the machine stops answering too. Never while this node's own timers
+ * are late.
+ */
+export function silence(
+  beats: Beats,
+  knock: Knock | undefined,
+  now: number,
+  health: LocalHealth,
+  config = DEFAULT_DETECTOR,
+): 'none' | 'knock' | 'accuse' {
+  if (!health.mayAccuse(now)) return 'none'
+  const { lastAt, previousAt } = beats
+  if (lastAt === undefined || previousAt === undefined || lastAt - previousAt > config.fastGapMs)
+    return 'none'
+  if (now - lastAt <= config.knockAfterMs) return 'none'
+  // A knock made before the last beat says nothing of this silence.
+  if (knock === undefined || knock.at < lastAt) return 'knock'
+  if (knock.answer === undefined) return 'none'
+  if (knock.answer === 'up')
+    return now - (knock.answeredAt ?? knock.at) >= config.knockAgainMs ? 'knock' : 'none'
+  return fastSilent(beats, now, 1, config) ? 'accuse' : 'none'
+}
+
+/**
+ * Whether this node, a witness, would accuse a member of silence at `now` if its machine did not
+ * answer a knock. Never while its own timers are late.
  */
 export function accuses(beats: Beats, now: number, health: LocalHealth, config = DEFAULT_DETECTOR): boolean {
   return health.mayAccuse(now) && fastSilent(beats, now, health.multiplier(now), config)

@@ -11,6 +11,7 @@ import {
   MemberTable,
   ringNeighbours,
   ringSuccessors,
+  silence,
 } from '../src/index.js'
 
 const ids = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 30 })
@@ -144,6 +145,31 @@ describe('accusing a silent member', () => {
         const now = b.lastAt + t
         if (fastSilent(b, now, 1)) expect(fastSilent(b, now + later, 1)).toBe(true)
         if (fastSilent(b, now, m)) expect(fastSilent(b, now, 1)).toBe(true)
+      }),
+    )
+  })
+
+  test('a machine is knocked at before its member is accused, and a member whose machine answered is never accused', () => {
+    const knocks = fc.option(
+      fc.record({
+        at: fc.nat(20_000),
+        answer: fc.option(fc.constantFrom('up' as const, 'down' as const), { nil: undefined }),
+        answeredAt: fc.nat(20_000),
+      }),
+      { nil: undefined },
+    )
+    fc.assert(
+      fc.property(beats, knocks, fc.nat(5000), (b, knock, quiet) => {
+        const now = b.lastAt + quiet
+        const verdict = silence(b, knock, now, new LocalHealth())
+        if (verdict === 'accuse') {
+          // Only past the threshold, after a knock made during this silence went unanswered.
+          expect(accuses(b, now, new LocalHealth())).toBe(true)
+          expect(knock?.answer).toBe('down')
+          expect(knock?.at).toBeGreaterThanOrEqual(b.lastAt)
+        }
+        if (verdict === 'knock') expect(quiet).toBeGreaterThan(DEFAULT_DETECTOR.knockAfterMs)
+        if (knock?.answer === 'up' && knock.at >= b.lastAt) expect(verdict).not.toBe('accuse')
       }),
     )
   })

@@ -17,6 +17,8 @@ import { hintsBytes, stateBytes, statesBytes, versionsBytes } from './sizes.js'
 const NOBODY: Subscribers = { nodes: [], set: new Set() }
 /** A request that carries nothing but its kind (a pull, a hints ask). */
 const REQUEST_BYTES = 16
+/** A TCP handshake's segment (SYN, SYN-ACK), headers only. */
+const KNOCK_BYTES = 60
 /** Gossipsub's flood, counted over this many independent mesh paths (see `Network.flood`). */
 const FLOOD_PATHS = 3
 
@@ -144,6 +146,11 @@ export class SimPort implements MembershipPort, DeclarationsPort {
       }
     })
     return true
+  }
+
+  /** The machine's kernel answers, whatever the process does; a process that is down refuses. */
+  knock(peer: string, _addrs: readonly string[], timeoutMs: number, done: Reply<void>): void {
+    this.#request(peer, KNOCK_BYTES, timeoutMs, done, () => ({ value: undefined, bytes: KNOCK_BYTES }))
   }
 
   hangUp(peer: string): void {

@@ -1,4 +1,11 @@
-import { accuses, DEFAULT_DETECTOR, LocalHealth, MAX_AGE_STRETCH, ringNeighbours } from '@gary/protocol'
+import {
+  DEFAULT_DETECTOR,
+  type Knock,
+  LocalHealth,
+  MAX_AGE_STRETCH,
+  ringNeighbours,
+  silence,
+} from '@gary/protocol'
 import { SWEEP_MS } from '../timing.js'
 import type { MembershipContext } from './context.js'
 
@@ -11,8 +18,8 @@ export interface FastWatchHooks {
 
 /**
  * Fast detection of silent members (docs/design.md, "Fast detection"): beats this node's ring
- * successors every `fastBeatMs`, and accuses a member that was beating it fast and fell silent;
- * keeps Lifeguard's local health from the lateness of its own timers, which stretches the member
+ * successors every `fastBeatMs`, and accuses a member that was beating it fast and fell silent
+ * once its machine does not answer a knock either (a stalled process's kernel answers); keeps Lifeguard's local health from the lateness of its own timers, which stretches the member
  * table's age thresholds and stops accusations while this node is the slow one.
  */
 export class FastWatch {
@@ -26,6 +33,8 @@ export class FastWatch {
   readonly #leaving = new Map<string, number>()
   #beatDueAt = Number.NaN
   #sweepDueAt = Number.NaN
+  /** The last knock at each silent predecessor's machine. */
+  readonly #knocks = new Map<string, Knock>()
 
   constructor(
     private readonly ctx: MembershipContext,
@@ -47,19 +56,37 @@ export class FastWatch {
     this.ctx.table.stretch(Math.min(MAX_AGE_STRETCH, this.health.multiplier(now)))
   }
 
-  /** Accuses every connected member that beat this node fast and fell silent, if this node is on time. */
+  /**
+   * Knocks at the machine of every connected predecessor that beat this node fast and fell
+   * silent, and accuses those whose machine did not answer, if this node is on time.
+   */
   judge(): void {
+    if (!this.health.mayAccuse(this.ctx.now())) return
+    for (const peer of this.#predecessors) this.#judge(peer)
+    for (const peer of this.#knocks.keys()) if (!this.#predecessors.includes(peer)) this.#knocks.delete(peer)
+  }
+
+  #judge(peer: string): void {
     const { table, port } = this.ctx
-    const now = this.ctx.now()
-    if (!this.health.mayAccuse(now)) return
-    const connected = port.connections()
-    for (const peer of this.#predecessors) {
-      if (!connected.has(peer)) continue
-      const member = table.get(peer)
-      if (member === undefined || member.status === 'dead' || member.witnesses?.has(this.ctx.selfId)) continue
-      if (accuses({ lastAt: member.lastDirectAt, previousAt: member.previousDirectAt }, now, this.health))
-        this.hooks.accuse(peer)
-    }
+    if (this.ctx.stopped || !port.connections().has(peer)) return
+    const member = table.get(peer)
+    if (member === undefined || member.status === 'dead' || member.witnesses?.has(this.ctx.selfId)) return
+    const beats = { lastAt: member.lastDirectAt, previousAt: member.previousDirectAt }
+    const verdict = silence(beats, this.#knocks.get(peer), this.ctx.now(), this.health, this.#config)
+    if (verdict === 'accuse') this.hooks.accuse(peer)
+    else if (verdict === 'knock') this.#knock(peer, member.state?.addrs)
+  }
+
+  /** Knocks at `peer`'s machine, and judges it again on the answer. */
+  #knock(peer: string, addrs: readonly string[] | undefined): void {
+    const knock: Knock = { at: this.ctx.now() }
+    this.#knocks.set(peer, knock)
+    this.ctx.port.knock(peer, addrs ?? [], this.#config.knockTimeoutMs, (result) => {
+      knock.answer = result.ok ? 'up' : 'down'
+      knock.answeredAt = this.ctx.now()
+      this.ctx.logger.debug({ member: peer, answer: knock.answer }, 'knocked at a silent member')
+      if (this.#knocks.get(peer) === knock) this.#judge(peer)
+    })
   }
 
   /** Whether this node beats `peer` fast: the regular heartbeat can skip it. */

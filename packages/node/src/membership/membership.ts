@@ -25,6 +25,7 @@ import type { Clock } from '../clock/clock.js'
 import type { ClockGuard } from '../clock/clock-guard.js'
 import type { Logger } from '../logger.js'
 import type { Gossip, Verdict } from '../net/gossip.js'
+import { knock } from '../net/knock.js'
 import { PeerLinks } from '../net/links.js'
 import type { P2P } from '../net/p2p.js'
 import { Rejection, type Rejections } from '../net/rejections.js'
@@ -255,6 +256,7 @@ export class Membership {
         settle(dialled, done)
         return true
       },
+      knock: (_peer, addrs, timeoutMs, done) => settle(() => knock(addrs, timeoutMs), done),
       hangUp: (peer) => {
         settle(
           async () => p2p.hangUp(peerIdFromString(peer)),

@@ -54,4 +54,11 @@ export interface MembershipPort {
   dial(target: DialTarget, timeoutMs: number, done: Reply<string>): boolean
   /** Closes every connection to a peer. */
   hangUp(peer: string): void
+  /**
+   * Knocks at a member's machine: a bare TCP connection to one of `addrs` (its listening
+   * addresses), closed at once. Answers ok when the machine's kernel accepted it, whatever the
+   * member's process is doing; fails when nothing accepted within `timeoutMs` (a machine powered
+   * off or cut off) or every address refused (the process is gone).
+   */
+  knock(peer: string, addrs: readonly string[], timeoutMs: number, done: Reply<void>): void
 }

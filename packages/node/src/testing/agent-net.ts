@@ -340,6 +340,10 @@ export class AgentNet {
         })
         return true
       },
+      // The machine's kernel answers, whatever the process does; a process that is down refuses.
+      knock: (peer: string, _addrs: readonly string[], timeoutMs: number, done: Reply<void>) => {
+        request(peer, timeoutMs, done, () => undefined)
+      },
       hangUp: (peer: string) => {
         if (!node.links.has(peer)) return
         node.links.delete(peer)

@@ -54,6 +54,10 @@ export function recording<P extends AgentPorts>(port: P, record: (what: string) 
       record(`hang up ${peer}`)
       port.hangUp(peer)
     },
+    knock: (peer, addrs, timeoutMs, done) => {
+      record(`knock ${peer}`)
+      port.knock(peer, addrs, timeoutMs, done)
+    },
     publish: (entries, done) => {
       record(`publish declarations ${entries.map((entry) => entry.name).join(',')}`)
       port.publish(entries, done)
