@@ -189,6 +189,35 @@ describe('the cluster as the reconcile loop sees it', () => {
     expect(view.read()).toMatchObject({ partialView: false })
   })
 
+  test('rule 10: during a roll call (a member just died) only the members that answered count, until all alive have', () => {
+    const { clock, members, view } = setup()
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+    for (const id of ids) {
+      members.observeState(nodeState(id), 0)
+      members.observeHeartbeat(id, beat, 0)
+    }
+    clock.now = 500
+    for (const id of ids.slice(1)) members.observeHeartbeat(id, beat, 500)
+    // `a` falls silent and dies by a witness's report while the others are still alive here.
+    members.observeDown('a', { incarnation: 1, seq: 1 }, 'w1', 900, true)
+    expect(members.sweep(900)).toEqual([{ id: 'a', from: 'alive', to: 'dead' }])
+    clock.now = 900
+    expect(members.startRollCall(900)).toBe(true)
+    expect(members.startRollCall(900), 'one roll call at a time').toBe(false)
+    expect(view.read(), 'nobody answered yet').toMatchObject({ partialView: true, partialViewForMs: 0 })
+    // Two of the six alive answer: with self, 3 of 8 seen recently.
+    clock.now = 910
+    for (const id of ['b', 'c']) members.observeHeartbeat(id, beat, 910)
+    expect(view.read()).toMatchObject({ partialView: true, partialViewForMs: 0 })
+    // A third: 4 of 8, half, not partial; the roll call goes on until all six answered.
+    members.observeHeartbeat('d', beat, 910)
+    expect(view.read()).toMatchObject({ partialView: false })
+    expect(members.rollCalling).toBe(true)
+    for (const id of ['e', 'f', 'g']) members.observeHeartbeat(id, beat, 920)
+    expect(members.rollCall()).toBeUndefined()
+    expect(members.rollCalling).toBe(false)
+  })
+
   test('rule 10: members that said they left are not missed', () => {
     const { clock, members, view } = setup()
     for (const id of ['a', 'b', 'c', 'd']) members.observeState(nodeState(id), 0)

@@ -83,6 +83,22 @@ describe('fast detection', () => {
     expect(accusations(rig)).toEqual([down(watched)])
   })
 
+  test('a death starts a roll call: every connected peer is asked for a heartbeat, and a peer that asks is answered at once', () => {
+    const rig = cluster()
+    beatFast(rig, watched, 1000)
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs + 150)
+    rig.port.clear()
+    rig.agent.noteGossiped('other-witness', down(watched) as never)
+    rig.clock.advance(1)
+    const asked = rig.port.of('heartbeat').filter((call) => call.beat?.ask === true)
+    expect(asked.map((call) => call.peer).sort()).toEqual(PEERS.filter((p) => p !== watched).sort())
+    expect(rig.agent.table.rollCalling).toBe(true)
+    rig.port.clear()
+    const other = PEERS.find((p) => p !== watched) as string
+    rig.agent.heartbeatReceived(other, { ...beat(1, rig.agent.table.liveDigest(other)), ask: true })
+    expect(rig.port.of('heartbeat', other).map((call) => call.beat?.ask)).toEqual([undefined])
+  })
+
   test('a member that never beat this node fast is judged by the regular thresholds alone', () => {
     const rig = cluster()
     const other = PEERS.find((p) => !predecessors.includes(p)) as string

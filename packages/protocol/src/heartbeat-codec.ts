@@ -6,9 +6,11 @@ import { type Heartbeat, HeartbeatSchema, MAX_HEARTBEAT_BYTES } from './node-sta
 // then the 4-byte members digest and the 8-byte declarations digest. 27 bytes instead of ~110
 // JSON ones cuts idle traffic (bench/membership).
 const KIND = 0x68 // 'h'
+/** A heartbeat that asks for one back at once (a roll call). */
+const KIND_ASK = 0x61 // 'a'
 
 export function encodeHeartbeat(beat: Heartbeat): Uint8Array {
-  const bytes: number[] = [PROTOCOL_VERSION, KIND]
+  const bytes: number[] = [PROTOCOL_VERSION, beat.ask === true ? KIND_ASK : KIND]
   writeVarint(bytes, beat.incarnation)
   writeVarint(bytes, beat.seq)
   writeVarint(bytes, beat.wall)
@@ -26,7 +28,7 @@ export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
     }
   }
   if (bytes[0] !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${bytes[0]}` }
-  if (bytes[1] !== KIND) return { ok: false, reason: 'not a heartbeat' }
+  if (bytes[1] !== KIND && bytes[1] !== KIND_ASK) return { ok: false, reason: 'not a heartbeat' }
   const cursor = { at: 2 }
   const incarnation = readVarint(bytes, cursor)
   const seq = readVarint(bytes, cursor)
@@ -36,7 +38,8 @@ export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
   if (bytes.byteLength !== cursor.at + 12) return { ok: false, reason: 'heartbeat has the wrong length' }
   const members = hex(bytes.subarray(cursor.at, cursor.at + 4))
   const decls = hex(bytes.subarray(cursor.at + 4))
-  const result = HeartbeatSchema.safeParse({ incarnation, seq, members, decls, wall })
+  const ask = bytes[1] === KIND_ASK ? { ask: true } : {}
+  const result = HeartbeatSchema.safeParse({ incarnation, seq, members, decls, wall, ...ask })
   return result.success
     ? { ok: true, value: result.data }
     : { ok: false, reason: 'heartbeat is out of range' }

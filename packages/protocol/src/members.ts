@@ -189,6 +189,8 @@ export class MemberTable {
    * connected (rule 10).
    */
   readonly #tally = { alive: 0, directAlive: 0 }
+  /** The roll call under way (`startRollCall`): since when, and the members heard since. */
+  #rollCall: { from: number; heard: Set<string> } | undefined
   /** Per shard, the sum of its live members' hashes (the live digest), kept as members change. */
   readonly #liveSums = new Map<number, number>()
   readonly #selfHash: number
@@ -285,6 +287,7 @@ export class MemberTable {
       const member = newMember(id, version(beat), now, true, undefined, shardOf(id, this.#shards))
       member.declDigest = beat.decls
       member.lastDirectAt = now
+      if (this.#rollCall !== undefined && now >= this.#rollCall.from) this.#rollCall.heard.add(id)
       this.#members.set(id, member)
       this.#insertSorted(member)
       this.#count(member, 1)
@@ -295,6 +298,7 @@ export class MemberTable {
     }
     if (compareVersions(beat, member.announced) < 0) return 'stale'
     if (compareVersions(beat, member.announced) > 0) forgetReports(member)
+    if (this.#rollCall !== undefined && now >= this.#rollCall.from) this.#rollCall.heard.add(id)
     this.#announce(member, beat)
     member.declDigest = beat.decls
     member.heardAt = Math.max(member.heardAt, now)
@@ -562,6 +566,41 @@ export class MemberTable {
   }
 
   /** Members alive now, and of those the ones this node is connected to (rule 10). */
+  /**
+   * Starts a roll call at `now`, unless one is under way: this node just saw a member die and asks
+   * every member connected to it to answer at once; until each one alive and connected here has
+   * been heard since (`rollCall`), placement counts only those heard (rule 10). A death by fast
+   * detection comes before the other members of a cut-off side turn even suspect: a minority
+   * counted them alive and took the dead member's slots. True when it started one.
+   */
+  startRollCall(now: number): boolean {
+    if (this.#rollCall !== undefined) return false
+    this.#rollCall = { from: now, heard: new Set() }
+    return true
+  }
+
+  /** Whether a roll call is under way. */
+  get rollCalling(): boolean {
+    return this.#rollCall !== undefined
+  }
+
+  /**
+   * How many members alive and connected here answered the roll call under way (heard since it
+   * began); undefined once none is under way. The roll call ends when every one of them has.
+   */
+  rollCall(): number | undefined {
+    const call = this.#rollCall
+    if (call === undefined) return undefined
+    let heard = 0
+    for (const id of call.heard) {
+      const member = this.#members.get(id)
+      if (member?.status === 'alive' && member.direct) heard++
+    }
+    if (heard < this.#tally.directAlive) return heard
+    this.#rollCall = undefined
+    return undefined
+  }
+
   get hearing(): { alive: number; directAlive: number } {
     return { alive: this.#tally.alive, directAlive: this.#tally.directAlive }
   }

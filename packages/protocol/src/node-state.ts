@@ -178,6 +178,11 @@ export const HeartbeatSchema = z.strictObject({
    * peers' (`PeerClocks`) and refuses writes while it is far from most of them.
    */
   wall: wallTime,
+  /**
+   * The sender asks for a heartbeat back at once (a roll call: it just saw a member die, and
+   * counts who answers before it takes the dead member's work; `MemberTable.startRollCall`).
+   */
+  ask: z.literal(true).optional(),
 })
 
 export type Capacity = z.infer<typeof CapacitySchema>

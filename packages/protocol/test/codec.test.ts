@@ -294,7 +294,10 @@ describe('Heartbeat codec', () => {
           decls: fc.tuple(digest, digest).map(([a, b]) => a + b),
           wall: fc.oneof(fc.nat(10), fc.nat(MAX_HLC_WALL), fc.constant(MAX_HLC_WALL)),
         }),
-        (beat) => {
+        fc.boolean(),
+        (plain, ask) => {
+          // A roll call's heartbeat asks for one back; a plain one carries no `ask` at all.
+          const beat = ask ? { ...plain, ask: true as const } : plain
           const bytes = encodeHeartbeat(beat)
           expect(bytes.byteLength).toBeLessThanOrEqual(40)
           expect(decodeHeartbeat(bytes)).toStrictEqual({ ok: true, value: beat })

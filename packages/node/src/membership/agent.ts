@@ -25,6 +25,9 @@ import { States } from './states.js'
  * onHeartbeatFrame((peer, beat) => agent.heartbeatReceived(peer, beat))
  * ```
  */
+/** How long after a death this node asks its peers to answer its roll call, ms. */
+const ROLL_CALL_AFTER_MS = 1
+
 export class MembershipAgent {
   readonly #ctx: MembershipContext
   readonly #own: OwnState
@@ -54,6 +57,7 @@ export class MembershipAgent {
         this.#own.owedToAll()
         this.#own.publish()
       },
+      died: () => this.#rollCall(),
     })
     this.#states = new States(ctx, {
       sweep: (member) => this.#liveness.sweep(member),
@@ -181,9 +185,13 @@ export class MembershipAgent {
     const now = this.#ctx.now()
     this.#joined = true
     components.clockGuard.observe(peer, beat.wall)
+    // A peer's roll call: it counts who answers before it takes a dead member's work.
+    if (beat.ask === true && !this.#left) this.#ctx.port.sendHeartbeats((to) => this.#beatFor(to), peer)
     const held = table.get(peer)
     if (held?.status === 'dead') this.#liveness.heardFromDead(held)
     const outcome = table.observeHeartbeat(peer, beat, now)
+    // The last answer ends this node's roll call: placement may count every member again.
+    if (table.rollCalling && table.rollCall() === undefined) this.#ctx.changed()
     if (outcome === 'needs-state') this.#states.announced(peer)
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
     if (outcome !== 'stale' && table.get(peer)?.status !== 'alive') this.#liveness.sweep(peer)
@@ -243,6 +251,21 @@ export class MembershipAgent {
       if (!this.#fast.beatsFast(peer)) this.#ctx.port.sendHeartbeats(beat, peer)
     this.#own.retry()
     this.#discovery.redial(this.#lastBeatAt)
+  }
+
+  /**
+   * A member died here: ask every connected peer for a heartbeat at once, and count only those
+   * that answer until all have (`MemberTable.startRollCall`): on a cut-off side they do not.
+   */
+  #rollCall(): void {
+    if (this.#ctx.stopped || this.#left || !this.#ctx.table.startRollCall(this.#ctx.now())) return
+    // A moment after the death, not with the witness's report this node may be sending: peers
+    // hear the report first on any transport (the simulator and the daemon's order messages
+    // that arrive at one instant differently).
+    this.#ctx.after(ROLL_CALL_AFTER_MS, () => {
+      if (this.#left) return
+      this.#ctx.port.sendHeartbeats((to) => ({ ...this.#beatFor(to), ask: true }))
+    })
   }
 
   /** Per peer with partial membership: of the members both keep (`MemberTable.liveDigest`). */

@@ -10,6 +10,8 @@ export interface LivenessHooks {
   announced(member: string): void
   /** This node was reported dead while up: every member that keeps it must hear a newer state. */
   refuted(): void
+  /** A member turned dead here (not one that left). */
+  died(member: string): void
 }
 
 /**
@@ -44,6 +46,7 @@ export class Liveness {
       if (change.to === 'dead') {
         logger.info(fields, 'member dead')
         this.#witnessed(change.id)
+        this.hooks.died(change.id)
       } else if (change.to === 'suspect') logger.info(fields, 'member suspect')
       else if (change.from === 'dead') logger.info(fields, 'member back')
       else logger.info(fields, 'member alive again')

@@ -187,10 +187,11 @@ export class Membership {
         this.links.sendHeartbeat(
           (peer) => {
             const beat = beatFor(peer)
-            let frame = frames.get(beat.members)
+            const key = beat.ask === true ? `${beat.members} ask` : beat.members
+            let frame = frames.get(key)
             if (frame === undefined) {
               frame = encodeHeartbeat(beat)
-              frames.set(beat.members, frame)
+              frames.set(key, frame)
             }
             return frame
           },

@@ -117,6 +117,9 @@ export class ClusterView {
     const worse = this.#rule10Counts(now)
     const partial = this.#partial.observe(worse.hearing, worse.recent, now)
     this.#regain(partial.partial, now)
+    // A roll call short of half the members: partial until more answer, though not for long
+    // enough to count as cut off (a regained contact, a policy's `after`).
+    const rollCallShort = !partial.partial && this.#rollCallShort()
     const waitingFor = this.#waiting.values().next().value
     const agreed = this.#agreed()
     const warm =
@@ -132,7 +135,7 @@ export class ClusterView {
       others: this.#others,
       index: this.#index,
       self: this.components.self(),
-      partialView: partial.partial,
+      partialView: partial.partial || rollCallShort,
       partialViewForMs: partial.forMs,
       warm,
       waitingFor,
@@ -262,6 +265,18 @@ export class ClusterView {
     if (at === this.#others.length) return
     this.#others[at] = last
     ;(this.#live.get(last.id) as { at: number }).at = at
+  }
+
+  /**
+   * Whether a roll call is under way (a member just died here) and fewer than half of the members
+   * seen recently over direct connections, this node included, answered it yet: the others may
+   * have fallen silent with the dead one (the other side of a cut), and only turn suspect seconds
+   * later.
+   */
+  #rollCallShort(): boolean {
+    const heard = this.components.members.rollCall()
+    if (heard === undefined) return false
+    return (1 + heard) * 2 < 1 + (this.#recent?.direct ?? 0)
   }
 
   /**

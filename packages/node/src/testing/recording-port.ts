@@ -16,7 +16,9 @@ export function recording<P extends AgentPorts>(port: P, record: (what: string) 
     sendHeartbeats: (beatFor, to) =>
       port.sendHeartbeats((peer) => {
         const beat = beatFor(peer)
-        record(`heartbeat ${peer} ${beat.incarnation}.${beat.seq} ${beat.members} ${beat.decls}`)
+        record(
+          `heartbeat ${peer} ${beat.incarnation}.${beat.seq} ${beat.members} ${beat.decls}${beat.ask === true ? ' ask' : ''}`,
+        )
         return beat
       }, to),
     publishState: (topic, state, done) => {
