@@ -99,6 +99,21 @@ describe('fast detection', () => {
     expect(rig.port.of('heartbeat', other).map((call) => call.beat?.ask)).toEqual([undefined])
   })
 
+  test('a member whose beats come late on a lossy link (TCP retransmissions) is given a longer silence', () => {
+    const rig = cluster()
+    beatFast(rig, watched, 1000)
+    // Beats retransmitted: gaps of 380 ms, each short of an accusation.
+    for (let i = 0; i < 3; i++) {
+      rig.clock.advance(380)
+      rig.agent.heartbeatReceived(watched, beat(1, rig.agent.table.liveDigest(watched)))
+    }
+    const ofWatched = () => accusations(rig).filter((note) => note?.node === watched)
+    rig.clock.advance(520)
+    expect(ofWatched(), '520 ms is within 1.5 times its worst gap').toEqual([])
+    rig.clock.advance(200)
+    expect(ofWatched()).toEqual([down(watched)])
+  })
+
   test('a member that never beat this node fast is judged by the regular thresholds alone', () => {
     const rig = cluster()
     const other = PEERS.find((p) => !predecessors.includes(p)) as string

@@ -1,4 +1,4 @@
-import { contradicts, DOWN_WITNESSES, WITNESS_WINDOW_MS } from './detector.js'
+import { contradicts, DOWN_WITNESSES, WITNESS_WINDOW_MS, type WorstGap, worstGapAfter } from './detector.js'
 import { hex8, itemHash } from './digest.js'
 import { compareVersions, isNewer, type StateVersion } from './freshness.js'
 import type { MemberVersions } from './member-note.js'
@@ -83,6 +83,8 @@ export interface Member {
   suspectAt?: number
   /** Monotonic time of the heartbeat before the last: with the last, whether the member beats this node fast. */
   previousDirectAt?: number
+  /** The worst gap between its fast beats lately (`worstGapAfter`): fast detection waits longer for a jittery member. */
+  worstGap?: WorstGap
   status: MemberStatus
   /** `itemHash` of the id, the member's share of the live digest (hashed once, not per change). */
   idHash: number
@@ -307,6 +309,12 @@ export class MemberTable {
       member.direct = true
       this.#count(member, 1)
     }
+    const beats = {
+      lastAt: member.lastDirectAt,
+      previousAt: member.previousDirectAt,
+      worstGap: member.worstGap,
+    }
+    member.worstGap = worstGapAfter(beats, now)
     member.previousDirectAt = member.lastDirectAt
     member.lastDirectAt = Math.max(member.lastDirectAt ?? now, now)
     // This node's own accusation of silence is withdrawn by the member's next heartbeat; other
@@ -712,6 +720,7 @@ function newMember(
     direct,
     lastDirectAt: undefined,
     previousDirectAt: undefined,
+    worstGap: undefined,
     suspectAt: undefined,
     status: 'alive',
     idHash: itemHash(id),

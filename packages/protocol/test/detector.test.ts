@@ -12,6 +12,8 @@ import {
   ringNeighbours,
   ringSuccessors,
   silence,
+  silenceThreshold,
+  worstGapAfter,
 } from '../src/index.js'
 
 const ids = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 30 })
@@ -171,6 +173,36 @@ describe('accusing a silent member', () => {
         if (verdict === 'knock') expect(quiet).toBeGreaterThan(DEFAULT_DETECTOR.knockAfterMs)
         if (knock?.answer === 'up' && knock.at >= b.lastAt) expect(verdict).not.toBe('accuse')
       }),
+    )
+  })
+
+  test('the silence that accuses is never shorter than the threshold, and at least 1.5 times a gap just seen', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 3000 }), { maxLength: 30 }),
+        fc.nat(30_000),
+        (gaps, later) => {
+          let beats: Beats = {}
+          let now = 0
+          for (const gap of gaps) {
+            const previousGap =
+              beats.lastAt !== undefined && beats.previousAt !== undefined
+                ? beats.lastAt - beats.previousAt
+                : Infinity
+            const worstGap = worstGapAfter(beats, now + gap)
+            now += gap
+            const threshold = silenceThreshold({ ...beats, worstGap }, now)
+            expect(threshold).toBeGreaterThanOrEqual(DEFAULT_DETECTOR.suspectAfterMs)
+            if (previousGap <= DEFAULT_DETECTOR.fastGapMs && beats.lastAt !== undefined)
+              expect(threshold).toBeGreaterThanOrEqual(DEFAULT_DETECTOR.gapFactor * gap - 1e-9)
+            beats = { previousAt: beats.lastAt, lastAt: now, ...(worstGap === undefined ? {} : { worstGap }) }
+          }
+          // Fades, and never below the configured threshold.
+          const at = now + later
+          expect(silenceThreshold(beats, at)).toBeLessThanOrEqual(silenceThreshold(beats, now))
+          expect(silenceThreshold(beats, at)).toBeGreaterThanOrEqual(DEFAULT_DETECTOR.suspectAfterMs)
+        },
+      ),
     )
   })
 

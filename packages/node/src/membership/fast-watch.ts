@@ -71,7 +71,11 @@ export class FastWatch {
     if (this.ctx.stopped || !port.connections().has(peer)) return
     const member = table.get(peer)
     if (member === undefined || member.status === 'dead' || member.witnesses?.has(this.ctx.selfId)) return
-    const beats = { lastAt: member.lastDirectAt, previousAt: member.previousDirectAt }
+    const beats = {
+      lastAt: member.lastDirectAt,
+      previousAt: member.previousDirectAt,
+      worstGap: member.worstGap,
+    }
     const verdict = silence(beats, this.#knocks.get(peer), this.ctx.now(), this.health, this.#config)
     if (verdict === 'accuse') this.hooks.accuse(peer)
     else if (verdict === 'knock') this.#knock(peer, member.state?.addrs)
