@@ -257,7 +257,16 @@ export class Membership {
         settle(dialled, done)
         return true
       },
-      knock: (_peer, addrs, timeoutMs, done) => settle(() => knock(addrs, timeoutMs), done),
+      knock: (peer, addrs, timeoutMs, done) =>
+        settle(() => {
+          // At the host this node reaches the member at, on its listening ports: a member's other
+          // addresses (loopback, a container bridge's 172.17.0.1) may be this node's own machine,
+          // whose daemon answered for a machine powered off.
+          const hosts = new Set(
+            p2p.getConnections(peerIdFromString(peer)).map((c) => c.remoteAddr.nodeAddress().address),
+          )
+          return knock(hosts.size === 0 ? addrs : atHosts(addrs, hosts), timeoutMs)
+        }, done),
       hangUp: (peer) => {
         settle(
           async () => p2p.hangUp(peerIdFromString(peer)),
@@ -344,6 +353,21 @@ function dialAddrs(target: DialTarget): Multiaddr[] {
   } catch {
     return []
   }
+}
+
+/** `addrs`' TCP ports at each of `hosts` (the addresses a connection to the member came from). */
+function atHosts(addrs: readonly string[], hosts: Set<string>): string[] {
+  const ports = new Set<number>()
+  for (const addr of addrs) {
+    try {
+      const { transport, port } = multiaddr(addr).toOptions()
+      if (transport === 'tcp') ports.add(port)
+    } catch {}
+  }
+  const out: string[] = []
+  for (const host of hosts)
+    for (const port of ports) out.push(`/${host.includes(':') ? 'ip6' : 'ip4'}/${host}/tcp/${port}`)
+  return out
 }
 
 /** Dialable multiaddrs for a peer: each address with the peer id appended, unparsable ones dropped. */
