@@ -114,6 +114,18 @@ describe('fast detection', () => {
     expect(ofWatched()).toEqual([down(watched)])
   })
 
+  test('a member back after an absence (a boot, a healed cable) is accused at the usual silence: the absence is no jitter', () => {
+    const rig = cluster()
+    rig.port.machines = 'up'
+    beatFast(rig, watched, 1000)
+    rig.clock.advance(5000)
+    rig.port.machines = 'down'
+    beatFast(rig, watched, 1000)
+    const ofWatched = () => accusations(rig).filter((note) => note?.node === watched)
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs + 200)
+    expect(ofWatched()).toEqual([down(watched)])
+  })
+
   test('a member that never beat this node fast is judged by the regular thresholds alone', () => {
     const rig = cluster()
     const other = PEERS.find((p) => !predecessors.includes(p)) as string

@@ -50,6 +50,11 @@ export interface DetectorConfig {
   gapFactor: number
   /** A member's worst gap is forgotten by half every this long, ms. Default 10000. */
   gapHalfLifeMs: number
+  /**
+   * A longer gap is not jitter but an absence (a machine powered off and booted, a cable cut and
+   * healed): it does not count, ms. Default 1000.
+   */
+  gapCapMs: number
 }
 
 export const DEFAULT_DETECTOR: DetectorConfig = {
@@ -63,6 +68,7 @@ export const DEFAULT_DETECTOR: DetectorConfig = {
   knockAgainMs: 500,
   gapFactor: 1.5,
   gapHalfLifeMs: 10_000,
+  gapCapMs: 1000,
 }
 
 /** Distinct witnesses whose reports of silence make a member dead. */
@@ -120,14 +126,16 @@ export interface WorstGap {
 /**
  * A member's worst gap after a beat at `now`, given its beats before it: a gap counts only when
  * the member was beating fast already (its previous two beats close), so that the one-second
- * gaps of the regular heartbeat before it joined this node's ring are not taken for jitter. The
- * worst gap fades by half every `gapHalfLifeMs`.
+ * gaps of the regular heartbeat before it joined this node's ring are not taken for jitter, and
+ * only up to `gapCapMs`: the gap across a power-off and a boot stretched the next death's silence
+ * to the age thresholds' 3 s on the lab. The worst gap fades by half every `gapHalfLifeMs`.
  */
 export function worstGapAfter(beats: Beats, now: number, config = DEFAULT_DETECTOR): WorstGap | undefined {
   const { lastAt, previousAt, worstGap } = beats
   if (lastAt === undefined || previousAt === undefined || lastAt - previousAt > config.fastGapMs)
     return worstGap
   const gap = now - lastAt
+  if (gap > config.gapCapMs) return worstGap
   const faded = fadedGap(worstGap, now, config)
   return gap > faded ? { ms: gap, at: now } : worstGap
 }

@@ -193,10 +193,18 @@ describe('accusing a silent member', () => {
             now += gap
             const threshold = silenceThreshold({ ...beats, worstGap }, now)
             expect(threshold).toBeGreaterThanOrEqual(DEFAULT_DETECTOR.suspectAfterMs)
-            if (previousGap <= DEFAULT_DETECTOR.fastGapMs && beats.lastAt !== undefined)
+            if (
+              previousGap <= DEFAULT_DETECTOR.fastGapMs &&
+              beats.lastAt !== undefined &&
+              gap <= DEFAULT_DETECTOR.gapCapMs
+            )
               expect(threshold).toBeGreaterThanOrEqual(DEFAULT_DETECTOR.gapFactor * gap - 1e-9)
             beats = { previousAt: beats.lastAt, lastAt: now, ...(worstGap === undefined ? {} : { worstGap }) }
           }
+          // An absence is not jitter: the threshold never comes from a gap past the cap.
+          expect(silenceThreshold(beats, now)).toBeLessThanOrEqual(
+            Math.max(DEFAULT_DETECTOR.suspectAfterMs, DEFAULT_DETECTOR.gapFactor * DEFAULT_DETECTOR.gapCapMs),
+          )
           // Fades, and never below the configured threshold.
           const at = now + later
           expect(silenceThreshold(beats, at)).toBeLessThanOrEqual(silenceThreshold(beats, now))
