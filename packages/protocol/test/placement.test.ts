@@ -113,19 +113,30 @@ function used(c: Cluster, p: Plan) {
     if (!Object.entries(spec.constraints).every(([k, v]) => node.labels[k] === v)) continue
     pairs.set(`${key}|${win.node}`, spec.name)
     // A holder at an older generation keeps its room while a successor at the workload's starts
-    // (rule 8): both count until one is released.
+    // (rule 8): both count until one is released. The successor is the best claimant at the
+    // workload's generation on a node its constraints allow; the others are released.
     if (win.promise.generation === generationOf(spec)) continue
+    let successor: { node: string; promise: SlotPromise } | undefined
     for (const n of c.nodes) {
       if (spec.mode === 'global' && n.id !== win.node) continue
-      for (const q of n.promises)
+      if (!Object.entries(spec.constraints).every(([k, v]) => n.labels[k] === v)) continue
+      for (const q of n.promises) {
+        const claim = { node: n.id, promise: q }
         if (
           q.workload === spec.name &&
           q.slot === win.promise.slot &&
           isClaimant(q) &&
-          q.generation === generationOf(spec)
+          q.generation === generationOf(spec) &&
+          (successor === undefined || compareClaims(claim, successor) < 0)
         )
-          pairs.set(n.id === win.node ? `${key}|${n.id}|${q.generation}` : `${key}|${n.id}`, spec.name)
+          successor = claim
+      }
     }
+    if (successor !== undefined)
+      pairs.set(
+        successor.node === win.node ? `${key}|${successor.node}|successor` : `${key}|${successor.node}`,
+        spec.name,
+      )
   }
   for (const [key, node] of p.assignment) pairs.set(`${key}|${node}`, key.split(/[/@]/)[0] as string)
   const totals = new Map<string, { cpu: number; memory: number }>()
