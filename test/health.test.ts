@@ -197,7 +197,10 @@ restart: {policy: always, maxRetries: 20}
         await docker.list({ [LABELS.node]: row!.node!, [LABELS.workload]: 'crashy' })
       ).filter((c) => c.id.startsWith(bye!))
       expect(previous?.state).toBe('exited')
-      expect((await slotOf('crashy')).row?.containerId).not.toBe(previous?.id)
+      // Read between a crash and its restart, the previous container is still the slot's own.
+      await waitFor('a newer container in the slot than the one whose logs were the previous', async () =>
+        (await slotOf('crashy')).row?.containerId !== previous?.id ? true : undefined,
+      )
 
       // Refused on every node: its containers are gone, its last lines are not.
       await apply(
