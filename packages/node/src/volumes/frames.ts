@@ -1,5 +1,6 @@
 import { type Decoded, WorkloadNameSchema } from '@gary/protocol'
 import { z } from 'zod'
+import { decodeJsonFrame, encodeJsonFrame } from '../net/json-frames.js'
 
 // The wire format of `/gary/<cluster>/volume-rm/1.0.0`: one request, one answer, each
 // length-prefixed JSON, validated here at the edge.
@@ -32,28 +33,14 @@ export type VolumeRequest = z.infer<typeof VolumeRequestSchema>
 export type VolumeAnswer = z.infer<typeof VolumeAnswerSchema>
 
 export const encodeVolumeMessage = (message: VolumeRequest | VolumeAnswer): Uint8Array =>
-  new TextEncoder().encode(JSON.stringify(message))
+  encodeJsonFrame(message)
 
 export const decodeVolumeRequest = (bytes: Uint8Array): Decoded<VolumeRequest> =>
-  decode(VolumeRequestSchema, bytes, 'volume request')
+  decodeJsonFrame(VolumeRequestSchema, bytes, 'volume request')
 
 export const decodeVolumeAnswer = (bytes: Uint8Array): Decoded<VolumeAnswer> =>
-  decode(VolumeAnswerSchema, bytes, 'volume answer')
+  decodeJsonFrame(VolumeAnswerSchema, bytes, 'volume answer')
 
 /** A message cut to what an answer carries. */
 export const cutMessage = (text: string): string =>
   text.length <= MAX_MESSAGE_CHARS ? text : `${text.slice(0, MAX_MESSAGE_CHARS - 1)}…`
-
-function decode<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): Decoded<T> {
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch {
-    return { ok: false, reason: `${what} is not UTF-8 JSON` }
-  }
-  const result = schema.safeParse(json)
-  if (result.success) return { ok: true, value: result.data }
-  const issue = result.error.issues[0]
-  const path = issue?.path.length ? `${issue.path.join('.')}: ` : ''
-  return { ok: false, reason: `bad ${what}: ${path}${issue?.message ?? 'invalid'}` }
-}
