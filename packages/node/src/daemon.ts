@@ -6,7 +6,6 @@ import {
   describeEvent,
   type EventRecord,
   formatIssues,
-  generationOf,
   inScope,
   type MemberMark,
   NodeStateSchema,
@@ -15,10 +14,15 @@ import {
   rollbackAfterFailure,
   rolloutStatus,
   shardOf,
-  type Workload,
 } from '@gary/protocol'
 import { type ContainerRuntime, registryOfImage } from '@gary/runtime'
 import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  acceptedDeclarations,
+  acceptedSecrets,
+  type DeclarationWrites,
+  type SecretWrites,
+} from './api/accepted-writes.js'
 import type { ClusterApi, EventView, NodeView } from './api/routes.js'
 import { type SlotRow, slotRows } from './api/slot-rows.js'
 import { type Clock, systemClock } from './clock/clock.js'
@@ -53,20 +57,9 @@ import { Reconciler } from './reconcile/reconciler.js'
 import { watchRuntime } from './reconcile/runtime-watch.js'
 import { SecretKeeper } from './secrets/keeper.js'
 import { TmpfsSecretFiles } from './secrets/tmpfs-files.js'
-import { VolumeRemovalService } from './volumes/removal-service.js'
-import {
-  inUse,
-  type RemoveOutcome,
-  type RemoveReport,
-  removeHere,
-  selectorText,
-  selects,
-  type VolumeRow,
-  type VolumeSelector,
-  volumeRef,
-} from './volumes/remove.js'
+import { ClusterVolumes } from './volumes/cluster-volumes.js'
+import type { RemoveOutcome, RemoveReport, VolumeRow, VolumeSelector } from './volumes/remove.js'
 import type { VolumeApi } from './volumes/routes.js'
-import { VolumeReport } from './volumes/volume-report.js'
 
 /** Hooks for fault tests only: never set in production. */
 export interface TestHooks {
@@ -121,11 +114,11 @@ export class Daemon implements ClusterApi, VolumeApi {
   #p2p?: P2P
   #gossip?: Gossip
   #self?: SelfState
-  #volumeReport?: VolumeReport
-  #volumeRemoval?: VolumeRemovalService
+  #volumes?: ClusterVolumes
   #membership?: Membership
   #declarations?: Declarations
   #secrets?: SecretKeeper
+  #writes?: { declarations: DeclarationWrites; secrets: SecretWrites }
   #secretFiles?: TmpfsSecretFiles
   #reconciler?: Reconciler
   #clusterView?: ClusterView
@@ -161,84 +154,14 @@ export class Daemon implements ClusterApi, VolumeApi {
     return this.#p2p?.peerId.toString() ?? ''
   }
 
-  /**
-   * The cluster's declarations as the API writes them: this node accepts each write, so it logs
-   * it and records it as its event.
-   */
-  get declarations(): Pick<Declarations, 'apply' | 'remove' | 'store' | 'update'> {
-    const declarations = this.#declarations!
-    return {
-      store: declarations.store,
-      // Scale, restart and rollback through the API: each entry written is this node's to tell.
-      update: async (names, build) => {
-        const written = await declarations.update(names, build)
-        for (const entry of written)
-          this.#record(
-            entry.workload === undefined
-              ? { kind: 'deleted', workload: entry.name }
-              : { kind: 'declared', workload: entry.name, generation: generationOf(entry.workload) },
-          )
-        if (written.length > 0) this.#log.info({ workloads: written.map((e) => e.name) }, 'write accepted')
-        return written
-      },
-      apply: async (given: Workload[]) => {
-        // Each secret a workload reads is named at its current version: a later change rolls it.
-        const workloads = given.map((workload) => this.secrets.stamp(workload))
-        const results = await declarations.apply(workloads)
-        const byName = new Map(workloads.map((w) => [w.name, w]))
-        const changed = results.filter((r) => r.outcome !== 'unchanged')
-        for (const { name } of changed)
-          this.#record({ kind: 'declared', workload: name, generation: generationOf(byName.get(name)!) })
-        this.#log.info(
-          { workloads: results.map((r) => `${r.name} ${r.outcome}`) },
-          changed.length > 0 ? 'apply accepted' : 'apply accepted: nothing changed',
-        )
-        return results
-      },
-      remove: async (names: string[]) => {
-        const results = await declarations.remove(names)
-        for (const r of results)
-          if (r.outcome === 'deleted') this.#record({ kind: 'deleted', workload: r.name })
-        this.#log.info({ workloads: results.map((r) => `${r.name} ${r.outcome}`) }, 'rm accepted')
-        return results
-      },
-    }
+  /** The cluster's declarations as the API writes them (each write logged and recorded as an event). */
+  get declarations(): DeclarationWrites {
+    return this.#writes!.declarations
   }
 
   /** The cluster's secrets and registry logins, as the API writes them (never their values). */
-  get secrets(): Pick<SecretKeeper, 'enabled' | 'put' | 'remove' | 'login' | 'logout' | 'list' | 'stamp'> {
-    const keeper = this.#secrets!
-    return {
-      enabled: keeper.enabled,
-      stamp: (workload) => keeper.stamp(workload),
-      list: (iso) => keeper.list(iso),
-      put: async (name, value) => {
-        const result = await keeper.put(name, value)
-        // The name and the workloads it rolls; never the value.
-        this.#log.info({ secret: name, outcome: result.outcome, rolled: result.rolled }, 'secret written')
-        for (const workload of result.rolled) {
-          const spec = this.#declarations!.store.get(workload)?.workload
-          if (spec !== undefined) this.#record({ kind: 'declared', workload, generation: generationOf(spec) })
-        }
-        return result
-      },
-      remove: async (name) => {
-        const outcome = await keeper.remove(name)
-        this.#log.info({ secret: name, outcome }, 'secret removed')
-        return outcome
-      },
-      login: async (registry, username, password) => {
-        const outcome = await keeper.login(registry, username, password)
-        this.#log.info({ registry, outcome }, 'registry login written')
-        if (outcome !== 'unchanged') await this.#retryRefusedPulls(registry)
-        return outcome
-      },
-      logout: async (registry) => {
-        const outcome = await keeper.logout(registry)
-        this.#log.info({ registry, outcome }, 'registry login removed')
-        return outcome
-      },
-    }
+  get secrets(): SecretWrites {
+    return this.#writes!.secrets
   }
 
   /**
@@ -338,6 +261,15 @@ export class Daemon implements ClusterApi, VolumeApi {
       { declarations },
     )
     this.#secrets = secrets
+    const writers = { logger: this.#log, record: (event: EventRecord) => this.#record(event) }
+    const accepted = acceptedDeclarations(declarations, (w) => secrets.stamp(w), writers)
+    this.#writes = {
+      declarations: accepted,
+      secrets: acceptedSecrets(secrets, accepted, {
+        ...writers,
+        loggedIn: (registry) => this.#retryRefusedPulls(registry),
+      }),
+    }
     this.#secretFiles = new TmpfsSecretFiles(join(config.secretsDir, self), {
       open: (name) => secrets.open(name),
       logger: this.#log,
@@ -385,27 +317,26 @@ export class Daemon implements ClusterApi, VolumeApi {
       },
     )
     await this.#logs.start()
-    this.#volumeReport = new VolumeReport(
-      {},
-      {
-        runtime: this.#runtime,
-        logger: this.#log,
-        self,
-        publish: (volumes, leftOut) => {
-          const change = {
-            volumes: volumes.length > 0 ? volumes : undefined,
-            volumesLeftOut: leftOut > 0 ? leftOut : undefined,
-          }
-          if (this.#self!.update(change)) membership.publishState()
-        },
+    this.#volumes = new ClusterVolumes({
+      runtime: this.#runtime,
+      libp2p: p2p,
+      logger: this.#log,
+      cluster: config.cluster,
+      self,
+      members: () =>
+        membership.table
+          .list()
+          .map((m) => ({ id: m.id, status: m.status, left: m.left, volumes: m.state?.volumes })),
+      label: (id) => this.#label(id),
+      publish: (volumes, leftOut) => {
+        const change = {
+          volumes: volumes.length > 0 ? volumes : undefined,
+          volumesLeftOut: leftOut > 0 ? leftOut : undefined,
+        }
+        if (this.#self!.update(change)) membership.publishState()
       },
-    )
-    await this.#volumeReport.start()
-    this.#volumeRemoval = new VolumeRemovalService(
-      { cluster: config.cluster },
-      { libp2p: p2p, logger: this.#log, removeHere: (selector) => this.#removeHere(selector) },
-    )
-    await this.#volumeRemoval.start()
+    })
+    await this.#volumes.start()
     this.#eventService = new EventService(
       { cluster: config.cluster },
       {
@@ -492,7 +423,6 @@ export class Daemon implements ClusterApi, VolumeApi {
 
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer)
-    this.#volumeReport?.stop()
     this.#stopping.abort()
     await this.#reconciler?.stop()
     await this.#mesh?.stop()
@@ -500,7 +430,7 @@ export class Daemon implements ClusterApi, VolumeApi {
     await this.#declarations?.stop()
     await this.#secretFiles?.stop()
     await this.#logs?.stop()
-    await this.#volumeRemoval?.stop()
+    await this.#volumes?.stop()
     await this.#eventService?.stop()
     await this.#p2p?.stop()
     this.#log.info('stopped')
@@ -640,63 +570,15 @@ export class Daemon implements ClusterApi, VolumeApi {
     return this.#mesh?.stats
   }
 
+  volumes(): Promise<VolumeRow[]> {
+    return this.#volumes!.volumes()
+  }
+
+  removeVolumes(selector: VolumeSelector): Promise<RemoveReport | RemoveOutcome> {
+    return this.#volumes!.removeVolumes(selector)
+  }
+
   /** Every published port, where it is served, and the ready slots behind it (`gary endpoints`). */
-  async volumes(): Promise<VolumeRow[]> {
-    await this.#volumeReport?.refresh()
-    const own = this.#self!.current
-    const rows: VolumeRow[] = (this.#volumeReport?.volumes ?? []).map((v) => ({
-      ...v,
-      node: own.node,
-      state: 'alive',
-    }))
-    for (const member of this.#membership!.table.list()) {
-      for (const v of member.state?.volumes ?? [])
-        rows.push({ ...v, node: member.id, state: member.left === true ? 'left' : member.status })
-    }
-    return rows
-  }
-
-  /**
-   * Removes the volumes the selector names from every node that holds them, as the nodes last
-   * published them: none at all when one is in use anywhere; then each holder removes its own,
-   * all or none, and says what it did.
-   */
-  async removeVolumes(selector: VolumeSelector): Promise<RemoveReport | RemoveOutcome> {
-    const matching = (await this.volumes()).filter((v) => selects(selector, v))
-    if (matching.length === 0)
-      return {
-        ok: false,
-        kind: 'none',
-        message: `no volume ${selectorText(selector)} on any node (see gary volume ls)`,
-      }
-    const busy = matching.filter((v) => v.inUse)
-    if (busy.length > 0) {
-      const where = [...new Set(busy.map((v) => this.#label(v.node)))].join(', ')
-      return inUse(busy.map(volumeRef), where, selector)
-    }
-    const report: RemoveReport = { removed: [], refused: [] }
-    for (const node of [...new Set(matching.map((v) => v.node))].sort()) {
-      const answer =
-        node === this.peerId
-          ? await this.#removeHere(selector)
-          : await this.#volumeRemoval!.ask(node, selector)
-      if (answer.ok) for (const volume of answer.removed) report.removed.push({ node, volume })
-      else report.refused.push({ node, reason: answer.message })
-    }
-    return report
-  }
-
-  /** This node's part of `gary volume rm`, read from the engine just before. */
-  async #removeHere(selector: VolumeSelector): Promise<RemoveOutcome> {
-    const report = this.#volumeReport!
-    await report.refresh()
-    try {
-      return await removeHere(this.#runtime, this.peerId, selector, report.volumes, this.#label(this.peerId))
-    } finally {
-      await report.refresh()
-    }
-  }
-
   endpoints(): EndpointRow[] {
     return this.#mesh?.endpoints() ?? []
   }
