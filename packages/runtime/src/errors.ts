@@ -29,69 +29,80 @@ export class RegistryAuthError extends ImagePullError {
   }
 }
 
-/** No container has this id or name. */
-export class ContainerNotFoundError extends Error {
-  static readonly NAME = 'ContainerNotFoundError'
-  override readonly name = ContainerNotFoundError.NAME
+/** A failure about one container, named by its id or name. */
+export abstract class ContainerError extends Error {
   readonly container: string
 
-  constructor(container: string, options?: ErrorOptions) {
-    super(`no container ${container}`, options)
+  constructor(container: string, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.container = container
+  }
+}
+
+/** No container has this id or name. */
+export class ContainerNotFoundError extends ContainerError {
+  static readonly NAME = 'ContainerNotFoundError'
+  override readonly name = ContainerNotFoundError.NAME
+
+  constructor(container: string, options?: ErrorOptions) {
+    super(container, `no container ${container}`, options)
   }
 }
 
 /** Another container already has this name. */
-export class NameConflictError extends Error {
+export class NameConflictError extends ContainerError {
   static readonly NAME = 'NameConflictError'
   override readonly name = NameConflictError.NAME
-  readonly container: string
 
   constructor(container: string, options?: ErrorOptions) {
-    super(`a container named ${container} already exists: remove it or pick another name`, options)
-    this.container = container
+    super(container, `a container named ${container} already exists: remove it or pick another name`, options)
   }
 }
 
 /** The container was created but its process could not start (bad command, port taken...). */
-export class ContainerStartError extends Error {
+export class ContainerStartError extends ContainerError {
   static readonly NAME = 'ContainerStartError'
   override readonly name = ContainerStartError.NAME
-  readonly container: string
   /** The engine's words for why. */
   readonly reason: string
 
   constructor(container: string, reason: string, options?: ErrorOptions) {
-    super(`container ${container} could not start: ${reason}`, options)
-    this.container = container
+    super(container, `container ${container} could not start: ${reason}`, options)
     this.reason = reason
   }
 }
 
-/** No named volume has this name. */
-export class VolumeNotFoundError extends Error {
-  static readonly NAME = 'VolumeNotFoundError'
-  override readonly name = VolumeNotFoundError.NAME
+/** A failure about one named volume. */
+export abstract class VolumeError extends Error {
   readonly volume: string
 
-  constructor(volume: string, options?: ErrorOptions) {
-    super(`no volume ${volume}`, options)
+  constructor(volume: string, message: string, options?: ErrorOptions) {
+    super(message, options)
     this.volume = volume
   }
 }
 
+/** No named volume has this name. */
+export class VolumeNotFoundError extends VolumeError {
+  static readonly NAME = 'VolumeNotFoundError'
+  override readonly name = VolumeNotFoundError.NAME
+
+  constructor(volume: string, options?: ErrorOptions) {
+    super(volume, `no volume ${volume}`, options)
+  }
+}
+
 /** A container still mounts the volume, so it cannot be removed. */
-export class VolumeInUseError extends Error {
+export class VolumeInUseError extends VolumeError {
   static readonly NAME = 'VolumeInUseError'
   override readonly name = VolumeInUseError.NAME
-  readonly volume: string
 
   constructor(volume: string, options?: ErrorOptions) {
     super(
+      volume,
       `volume ${volume} is in use by a container: remove the workload (or wait for its slot to go) first`,
       options,
     )
-    this.volume = volume
   }
 }
 

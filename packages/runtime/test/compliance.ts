@@ -383,7 +383,10 @@ export function runtimeCompliance(name: string, make: () => Promise<ComplianceSe
     })
 
     test('stop exits the container promptly; stopping it again is fine', async () => {
-      const c = await runtime.run(spec('stop'))
+      const c = await runtime.run(spec('stop', { command: ['sh', '-c', 'echo up; exec sleep 1000'] }))
+      // The workload's output says the init process has forked it, so the init's signal handling
+      // is in place: a SIGTERM sent before that is ignored by PID 1, on a loaded machine too.
+      await waitFor('the stop case to print up', async () => stdout(await lines(c.id)).includes('up'))
       const started = performance.now()
       await runtime.stop(c.id, 10)
       // A workload that ignores SIGTERM as PID 1 would hold this for the whole 10 s.
