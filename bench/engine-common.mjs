@@ -14,7 +14,13 @@ export async function startDaemons(work, nodes, daemons = []) {
     const dir = await mkdtemp(join(work, 'node-'))
     const joinAddrs = i === 0 ? [] : [daemons[0].joinAddr]
     daemons.push(
-      await new DaemonProcess({ dataDir: dir, join: joinAddrs, args: ['--runtime', 'docker'] }).start(),
+      // A start takes seconds on a loaded machine (load 60: more than the default 15 s).
+      await new DaemonProcess({
+        dataDir: dir,
+        join: joinAddrs,
+        args: ['--runtime', 'docker'],
+        startTimeoutMs: 120_000,
+      }).start(),
     )
   }
   await waitFor(
