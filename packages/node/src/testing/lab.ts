@@ -97,6 +97,29 @@ export class Lab {
     return this.sh(['gary', String(i), ...args], timeoutMs)
   }
 
+  /** Runs `gary ARGS` on machine `i` whatever its exit: its code, stdout and stderr. */
+  garyExit(
+    i: number,
+    args: string[],
+    timeoutMs = 30_000,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        'bash',
+        [LAB_SH, 'gary', String(i), ...args],
+        {
+          env: { ...process.env, GARY_LAB_ID: String(this.id), GARY_LAB_OWNER: '1' },
+          timeout: timeoutMs,
+          maxBuffer: 64 * 1024 * 1024,
+        },
+        (err, stdout, stderr) => {
+          const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+          resolve({ code, stdout, stderr })
+        },
+      )
+    })
+  }
+
   /** `gary ARGS --json` on machine `i`, parsed. */
   async garyJson<T>(i: number, ...args: string[]): Promise<T> {
     return JSON.parse(await this.gary(i, [...args, '--json'])) as T
@@ -120,6 +143,11 @@ export class Lab {
   /** SIGTERM: the daemon stops cleanly (its containers keep running). */
   async stopDaemon(i: number): Promise<void> {
     await this.sh(['daemon', String(i), 'stop'])
+  }
+
+  /** SIGKILL: the daemon dies at once (its containers keep running); `startDaemon` starts it again. */
+  async killDaemon(i: number): Promise<void> {
+    await this.sh(['daemon', String(i), 'kill'])
   }
 
   /** Powers machine `i` off: daemon, engine and containers gone at once, silently for the others. */
@@ -220,7 +248,8 @@ export class Lab {
           )
         return false
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      // A start took over 30 s on this 2-core host at load 45.
+      { timeoutMs: 90_000, intervalMs: 100 },
     )
   }
 }
