@@ -3,18 +3,11 @@ import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NodeView } from '../packages/node/src/api/routes.js'
+import { describe, expect, it } from 'vitest'
 import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
-import {
-  cleanup,
-  DaemonProcess,
-  GARY_BIN,
-  runCli,
-  waitFor,
-  withoutGarySettings,
-} from '../packages/node/src/testing/index.js'
+import { GARY_BIN, runCli, waitFor, withoutGarySettings } from '../packages/node/src/testing/index.js'
 import { converged, docker } from './cluster-checks.js'
+import { dockerCluster } from './docker-cluster.js'
 import { dockerForTests } from './docker-required.js'
 
 // The Compose files of examples/compose, applied as a user would (`gary apply -f`), on two real
@@ -42,9 +35,26 @@ async function freePort(): Promise<number> {
 }
 
 describe.runIf(available)('Compose files on a shared Docker engine', () => {
-  const daemons: DaemonProcess[] = []
-  const dirs: string[] = []
   let env: Record<string, string>
+  // Closed by a key: the WordPress example's database reads a secret. The exporter bind-mounts
+  // /proc: the node labelled for it allows that.
+  const { daemons, dirs } = dockerCluster({
+    clusterKey: true,
+    prepare: async () => {
+      env = {
+        RESULT_PORT: String(await freePort()),
+        WORDPRESS_PORT: String(await freePort()),
+        WORDPRESS_DEBUG: '',
+      }
+    },
+    args: (i) => [
+      '--cpu',
+      '4',
+      '--memory',
+      '4Gi',
+      ...(i === 0 ? ['--label', 'monitoring=true', '--allow-host-path', '/proc'] : []),
+    ],
+  })
 
   /** Runs `gary apply -f FILE --json` on the first node: its results, and the notes on stderr. */
   const apply = (file: string) =>
@@ -74,49 +84,6 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     }
     return byService
   }
-
-  beforeAll(async () => {
-    env = {
-      RESULT_PORT: String(await freePort()),
-      WORDPRESS_PORT: String(await freePort()),
-      WORDPRESS_DEBUG: '',
-    }
-    // Closed by a key: the WordPress example's database reads a secret.
-    const keys = await DaemonProcess.tempDir('gary-keys-')
-    dirs.push(keys)
-    await writeFile(join(keys, 'cluster.key'), await runCli(['keygen']))
-    // The exporter bind-mounts /proc: the node labelled for it allows that.
-    for (const labels of [['--label', 'monitoring=true', '--allow-host-path', '/proc'], []]) {
-      const dir = await DaemonProcess.tempDir()
-      dirs.push(dir)
-      const joinAddrs = daemons.length === 0 ? [] : [daemons[0]!.joinAddr]
-      const key = ['--cluster-key', join(keys, 'cluster.key')]
-      daemons.push(
-        await new DaemonProcess({
-          dataDir: dir,
-          join: joinAddrs,
-          args: ['--runtime', 'docker', '--cpu', '4', '--memory', '4Gi', ...key, ...labels],
-        }).start(),
-      )
-    }
-    await waitFor('both nodes alive on both', async () => {
-      for (const daemon of daemons) {
-        const nodes = await daemon.cli<NodeView[]>('node', 'ls')
-        if (nodes.filter((node) => node.state === 'alive').length !== 2) return false
-      }
-      return true
-    })
-  })
-
-  afterAll(async () => {
-    await cleanup(daemons, dirs)
-    for (const daemon of daemons) {
-      for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
-        await docker.remove(container.id).catch(() => {})
-      for (const volume of await docker.listVolumes({ [LABELS.node]: daemon.peerId }))
-        await docker.removeVolume(volume.name).catch(() => {})
-    }
-  })
 
   it('the voting app runs every service with its replicas; networks, depends_on and volumes are listed ignored', async () => {
     const { results, notes } = await apply('voting-app.yaml')

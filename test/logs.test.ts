@@ -2,25 +2,16 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NodeView } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
-import type { LogItem } from '../packages/node/src/logs/service.js'
-import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
-import {
-  cleanup,
-  DaemonProcess,
-  GARY_BIN,
-  runCli,
-  waitFor,
-  withoutGarySettings,
-} from '../packages/node/src/testing/index.js'
+import type { LogItem } from '../packages/node/src/logs/sources.js'
+import { GARY_BIN, runCli, waitFor, withoutGarySettings } from '../packages/node/src/testing/index.js'
 import { docker } from './cluster-checks.js'
+import { dockerCluster } from './docker-cluster.js'
 import { dockerForTests } from './docker-required.js'
 
 // `gary logs` end to end: two real daemons on one Docker engine; the CLI always talks to the node
 // that does NOT hold the slot, so every line travels over the libp2p log stream and the HTTP relay.
 
-const NODE_ARGS = ['--runtime', 'docker', '--cpu', '2', '--memory', '2Gi', '--log-level', 'debug']
 const SPEC = `name: chatter
 image: gary/busybox:test
 replicas: 2
@@ -71,8 +62,10 @@ const exitOf = async (running: Running) =>
 const available = await dockerForTests('logs on Docker')
 
 describe.runIf(available)('gary logs across nodes on a shared Docker engine', () => {
-  const daemons: DaemonProcess[] = []
-  const dirs: string[] = []
+  const cluster = dockerCluster({
+    args: () => ['--cpu', '2', '--memory', '2Gi', '--log-level', 'debug'],
+  })
+  const { daemons } = cluster
   const followers: Running[] = []
   let rows: SlotRow[] = []
 
@@ -85,22 +78,10 @@ describe.runIf(available)('gary logs across nodes on a shared Docker engine', ()
   }
 
   beforeAll(async () => {
-    for (let i = 0; i < 3; i++) dirs.push(await DaemonProcess.tempDir())
-    const first = await new DaemonProcess({ dataDir: dirs[0]!, args: NODE_ARGS }).start()
-    daemons.push(first)
-    daemons.push(
-      await new DaemonProcess({ dataDir: dirs[1]!, join: [first.joinAddr], args: NODE_ARGS }).start(),
-    )
-    await waitFor('both nodes alive on both', async () => {
-      for (const d of daemons) {
-        const nodes = await d.cli<NodeView[]>('nodes')
-        if (nodes.filter((n) => n.state === 'alive').length !== 2) return false
-      }
-      return true
-    })
-    const spec = join(dirs[2]!, 'chatter.yaml')
+    const [first] = daemons
+    const spec = join(cluster.files, 'chatter.yaml')
     await writeFile(spec, SPEC)
-    await first.cli('apply', '-f', spec)
+    await first!.cli('apply', '-f', spec)
     rows = await waitFor(
       'both slots running, as both nodes see it',
       async () => {
@@ -114,13 +95,8 @@ describe.runIf(available)('gary logs across nodes on a shared Docker engine', ()
     )
   }, 90_000)
 
-  afterAll(async () => {
+  afterAll(() => {
     for (const follower of followers) follower.child.kill('SIGKILL')
-    await cleanup(daemons, dirs)
-    for (const daemon of daemons) {
-      for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
-        await docker.remove(container.id).catch(() => {})
-    }
   })
 
   it('prints a slot’s lines from the node that does not hold it', async () => {

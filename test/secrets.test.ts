@@ -1,32 +1,23 @@
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { WorkloadRow } from '../packages/node/src/api/routes.js'
 import type { SlotRow } from '../packages/node/src/api/slot-rows.js'
 import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
 import { rawRequest } from '../packages/node/src/testing/http.js'
-import {
-  cleanup,
-  DaemonProcess,
-  GARY_BIN,
-  runCli,
-  waitFor,
-  withoutGarySettings,
-} from '../packages/node/src/testing/index.js'
+import { DaemonProcess, runCli, waitFor } from '../packages/node/src/testing/index.js'
 import { docker } from './cluster-checks.js'
+import { dockerCluster } from './docker-cluster.js'
 import { dockerForTests } from './docker-required.js'
 
 // Secrets and registry logins end to end: two daemons closed by a cluster key, sharing one
 // Docker engine. A secret's value reaches its containers as a file on a tmpfs, and nowhere else
 // a person or a program could read it; a change rolls the workload; a missing one is refused
-// with the reason; a keyless cluster refuses secrets; a pull uses the registry's login.
+// with the reason; a keyless cluster refuses secrets. Registry logins, and a secret's value kept
+// from every machine of a cluster, are shown on the lab (test/lab/workloads.test.ts).
 
-const NODE_ARGS = ['--runtime', 'docker', '--cpu', '2', '--memory', '2Gi']
 const available = await dockerForTests('secrets on Docker')
 const SLOW_MS = 90_000
 const TMPFS_MAGIC = 0x01021994
@@ -41,23 +32,20 @@ ${extra}
 `
 
 describe.runIf(available)('secrets on a shared Docker engine', () => {
-  const daemons: DaemonProcess[] = []
-  const dirs: string[] = []
   // Values are kept on a tmpfs in the test too, so that the grep of the disk below means something.
   let shm: string
   let secretsDir: string
-  let clusterKey: string
-
-  const gary = (args: string[], input?: string) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(
-        process.execPath,
-        [GARY_BIN, ...args, '--api', daemons[0]!.api],
-        { env: withoutGarySettings() },
-        (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code ?? 1), stdout, stderr }),
-      )
-      child.stdin?.end(input ?? '')
-    })
+  const { daemons, dirs, gary } = dockerCluster({
+    clusterKey: true,
+    prepare: async () => {
+      shm = await mkdtemp('/dev/shm/gary-secrets-test-')
+      secretsDir = join(shm, 'delivered')
+    },
+    args: () => ['--cpu', '2', '--memory', '2Gi', '--secrets-dir', secretsDir],
+    finish: async () => {
+      if (shm !== undefined) await rm(shm, { recursive: true, force: true })
+    },
+  })
   const apply = async (name: string, text: string) => {
     const path = join(shm, `${name}.yaml`)
     await writeFile(path, text)
@@ -76,42 +64,6 @@ describe.runIf(available)('secrets on a shared Docker engine', () => {
     )
       .flat()
       .filter((c) => c.state === 'running')
-
-  beforeAll(async () => {
-    shm = await mkdtemp('/dev/shm/gary-secrets-test-')
-    secretsDir = join(shm, 'delivered')
-    const keys = await DaemonProcess.tempDir('gary-keys-')
-    dirs.push(keys)
-    clusterKey = join(keys, 'cluster.key')
-    await writeFile(clusterKey, await runCli(['keygen']))
-    for (let i = 0; i < 2; i++) {
-      const dir = await DaemonProcess.tempDir()
-      dirs.push(dir)
-      daemons.push(
-        await new DaemonProcess({
-          dataDir: dir,
-          join: daemons[0] === undefined ? [] : [daemons[0].joinAddr],
-          args: [...NODE_ARGS, '--cluster-key', clusterKey, '--secrets-dir', secretsDir],
-          startTimeoutMs: 60_000,
-        }).start(),
-      )
-    }
-    await waitFor('2 nodes alive everywhere', async () => {
-      for (const d of daemons) {
-        const nodes = await d.cli<{ state: string }[]>('nodes')
-        if (nodes.filter((n) => n.state === 'alive').length !== 2) return false
-      }
-      return true
-    })
-  })
-
-  afterAll(async () => {
-    await cleanup(daemons, dirs)
-    for (const daemon of daemons)
-      for (const container of await docker.list({ [LABELS.node]: daemon.peerId }))
-        await docker.remove(container.id).catch(() => {})
-    if (shm !== undefined) await rm(shm, { recursive: true, force: true })
-  })
 
   it(
     "puts a secret in the container's file and nowhere else; a change rolls the workload to the new value",
@@ -254,48 +206,6 @@ describe.runIf(available)('secrets on a shared Docker engine', () => {
     SLOW_MS,
   )
 
-  it(
-    'pulls with the registry login, and says when a registry refuses for credentials',
-    async () => {
-      const registry = await fakeRegistry('robot', 'pa55word')
-      try {
-        const image = `127.0.0.1:${registry.port}/private/app:1`
-        const applied = await apply('private', `name: private\nimage: ${image}\nreplicas: 1\n`)
-        expect(applied.code, applied.stderr).toBe(0)
-        const refused = await waitFor(
-          'the pull to be refused for credentials',
-          async () => {
-            const [slot] = (await daemons[0]!.cli<SlotRow[]>('ps')).filter((s) => s.workload === 'private')
-            const reasons = (slot?.reasons ?? []).join('\n')
-            return /refused the credentials/.test(reasons) ? reasons : undefined
-          },
-          { timeoutMs: 45_000 },
-        )
-        expect(refused).toContain(`run gary login 127.0.0.1:${registry.port}`)
-        expect(registry.authorizations()).toEqual([])
-
-        const login = await gary(
-          ['login', `127.0.0.1:${registry.port}`, '-u', 'robot', '--password-stdin'],
-          'pa55word\n',
-        )
-        expect(login.code, login.stderr).toBe(0)
-        expect((await gary(['secret', 'ls'])).stdout).toContain(`127.0.0.1:${registry.port}`)
-        // The login tries the refused workload again by itself: fresh containers, whose pulls carry it.
-        await waitFor('the engine to send the login to the registry', () =>
-          registry.authorizations().includes(`Basic ${Buffer.from('robot:pa55word').toString('base64')}`),
-        )
-        for (const text of daemons.map((d) => JSON.stringify(d.logs) + d.stderr))
-          expect(text).not.toContain('pa55word')
-        expect((await gary(['logout', `127.0.0.1:${registry.port}`])).stdout).toContain('login deleted')
-        expect((await gary(['secret', 'ls'])).stdout).not.toContain(`127.0.0.1:${registry.port}`)
-      } finally {
-        registry.server.close()
-        await gary(['rm', 'private'])
-      }
-    },
-    SLOW_MS,
-  )
-
   it('refuses secrets in a cluster without a cluster key, in one sentence', async () => {
     const dir = await DaemonProcess.tempDir()
     dirs.push(dir)
@@ -338,41 +248,4 @@ async function everyFile(dir: string): Promise<string[]> {
     texts.push((await readFile(join(entry.parentPath, entry.name))).toString('latin1'))
   }
   return texts
-}
-
-/**
- * Enough of a registry for the engine to report a refused login: every request without the
- * right Basic credentials gets 401 and a Basic challenge; with them, 404 (no such manifest).
- */
-async function fakeRegistry(
-  username: string,
-  password: string,
-): Promise<{ server: Server; port: number; authorizations(): string[] }> {
-  const seen: IncomingHttpHeaders[] = []
-  const expected = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
-  const server = createServer((req, res) => {
-    seen.push(req.headers)
-    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0')
-    if (req.headers.authorization !== expected) {
-      res.writeHead(401, {
-        'WWW-Authenticate': 'Basic realm="gary-test"',
-        'Content-Type': 'application/json',
-      })
-      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }))
-      return
-    }
-    res.writeHead(req.url === '/v2/' ? 200 : 404, { 'Content-Type': 'application/json' })
-    res.end(
-      req.url === '/v2/'
-        ? '{}'
-        : JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }),
-    )
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    authorizations: () =>
-      seen.flatMap((headers) => (headers.authorization === undefined ? [] : [headers.authorization])),
-  }
 }
