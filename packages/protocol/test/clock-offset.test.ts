@@ -121,4 +121,37 @@ describe('PeerClocks', () => {
     expect(formatOffset(5 * 3_600_000)).toBe('5 h')
     expect(formatOffset(YEAR_MS)).toBe('365 days')
   })
+  test('far, kept as readings come and go, is the verdict counted afresh at every time asked', () => {
+    const step = fc.record({
+      peer: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'),
+      offset: fc.oneof(fc.integer({ min: -2000, max: 2000 }), fc.constant(Number.NaN)),
+      // Mostly heartbeats close together, sometimes a gap past the window.
+      gap: fc.oneof(fc.nat(400), fc.nat(3 * CLOCK_SAMPLE_WINDOW_MS)),
+      ask: fc.boolean(),
+      backwards: fc.nat(50),
+    })
+    fc.assert(
+      fc.property(
+        fc.array(step, { maxLength: 300 }),
+        fc.nat(1000),
+        fc.boolean(),
+        (steps, bound, monotonic) => {
+          const kept = new PeerClocks(bound)
+          const fresh = new PeerClocks(bound)
+          let now = 0
+          for (const { peer, offset, gap, ask, backwards } of steps) {
+            now += gap
+            // A clock that is not monotonic: the tally counts again.
+            if (!monotonic) now -= backwards
+            kept.observe(peer, WALL + now + offset, WALL + now, now)
+            fresh.observe(peer, WALL + now + offset, WALL + now, now)
+            if (ask) expect(kept.far(now)).toBe(fresh.verdict(now).far)
+          }
+          expect(kept.far(now)).toBe(fresh.verdict(now).far)
+          expect(kept.verdict(now)).toEqual(fresh.verdict(now))
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
 })

@@ -70,7 +70,8 @@ export class ClockGuard {
   observe(peer: string, wall: number): void {
     const now = this.components.now()
     this.#clocks.observe(peer, wall, this.components.wallNow(), now)
-    this.#judge(now)
+    // The whole verdict (its median) only when it is said: while far, or as it changes.
+    if (this.#clocks.far(now) || this.#far) this.#judge(now)
   }
 
   /** Why this node refuses writes now (one sentence), or undefined when it accepts them. */

@@ -63,6 +63,7 @@ export function incredible(node: PlacementNode, credence: Credence): Map<SlotPro
     const counts = workload.global ? promise.slot === 0 : promise.slot < workload.replicas
     if (counts && isClaimant(promise)) claims.push(promise)
   }
+  if (allFit(node.capacity, claims, credence)) return out
   claims.sort(
     (a, b) => rankClaims({ nodeId: '', promise: a }, { nodeId: '', promise: b }) || compareSlots(a, b),
   )
@@ -83,6 +84,30 @@ export function incredible(node: PlacementNode, credence: Credence): Map<SlotPro
     for (const port of workload.hostPorts) used.ports.add(port)
   }
   return out
+}
+
+/**
+ * Whether all the claims fit the capacity together, whatever their order: then none is beyond it,
+ * and the order need not be known. Most states are such, and sorting every member's claims by
+ * rule 2 for each state received was a tenth of a simulated 1000-node deploy.
+ */
+function allFit(
+  capacity: PlacementNode['capacity'],
+  claims: readonly SlotPromise[],
+  credence: Credence,
+): boolean {
+  let cpu = 0
+  let memory = 0
+  for (const promise of claims) {
+    const workload = credence.workloads.get(promise.workload) as WorkloadInfo
+    // Host ports, negative amounts and rounding depend on the order: the full count judges them.
+    const { cpuMillis, memoryBytes } = workload
+    if (workload.hostPorts.length > 0 || !(cpuMillis >= 0 && memoryBytes >= 0)) return false
+    if (!Number.isSafeInteger(cpuMillis) || !Number.isSafeInteger(memoryBytes)) return false
+    cpu += workload.cpuMillis
+    memory += workload.memoryBytes
+  }
+  return cpu <= capacity.cpuMillis && memory <= capacity.memoryBytes
 }
 
 /**
