@@ -3,7 +3,6 @@ import type { Connections, DialTarget, MembershipPort, Reply, Result } from '@ga
 import {
   type DeclEntry,
   encodeDeclEntries,
-  encodeHeartbeat,
   encodeMemberNote,
   type Heartbeat,
   type MemberNote,
@@ -12,7 +11,7 @@ import {
   type PeerHints,
 } from '@gary/protocol'
 import type { SimNode, SimWorld, Subscribers } from './sim-node.js'
-import { hintsBytes, stateBytes, statesBytes, versionsBytes } from './sizes.js'
+import { heartbeatBytes, hintsBytes, stateBytes, statesBytes, versionsBytes } from './sizes.js'
 
 const NOBODY: Subscribers = { nodes: [], set: new Set() }
 /** A request that carries nothing but its kind (a pull, a hints ask). */
@@ -48,18 +47,20 @@ export class SimPort implements MembershipPort, DeclarationsPort {
 
   sendHeartbeats(beatFor: (peer: string) => Heartbeat, to?: string): void {
     const from = this.node
-    // Every heartbeat has the same size: the frame is fixed-width.
-    let bytes: number | undefined
-    const only = to === undefined ? undefined : from.links.get(to)
-    if (to !== undefined && only === undefined) return
-    for (const peer of only === undefined ? from.links.values() : [only]) {
-      const beat = beatFor(peer.id)
-      bytes ??= encodeHeartbeat(beat).length
-      this.world.network.send(from.id, peer.id, bytes, () => {
-        // A closed connection drops what was still in flight on it.
-        if (peer.up && peer.links.has(from.id)) peer.membership.heartbeatReceived(from.id, beat)
-      })
+    if (to === undefined) for (const peer of from.links.values()) this.#beat(peer, beatFor)
+    else {
+      const peer = from.links.get(to)
+      if (peer !== undefined) this.#beat(peer, beatFor)
     }
+  }
+
+  #beat(peer: SimNode, beatFor: (peer: string) => Heartbeat): void {
+    const from = this.node
+    const beat = beatFor(peer.id)
+    this.world.network.send(from.id, peer.id, heartbeatBytes(beat), () => {
+      // A closed connection drops what was still in flight on it.
+      if (peer.up && peer.links.has(from.id)) peer.membership.heartbeatReceived(from.id, beat)
+    })
   }
 
   publishState(topic: string, state: NodeState, done: Reply<number>): void {
