@@ -30,6 +30,8 @@ const { values } = parseArgs({
     machines: { type: 'string', default: '5' },
     replicas: { type: 'string', default: '20,50' },
     runs: { type: 'string', default: '5' },
+    // Also print, for each of Gary's runs, when each machine reached each step of the deploy.
+    trace: { type: 'boolean', default: false },
   },
 })
 const machines = Number(values.machines)
@@ -76,9 +78,13 @@ function api(method, path, body) {
   })
 }
 
-/** CPU ms spent so far by every process in the lab's machines (their reaped children included). */
+/**
+ * CPU ms spent so far by every process in the lab's machines (their reaped children included):
+ * all of them, and the daemons' (every `node` process: the daemons and the API relay) apart.
+ */
 function labCpuMs() {
   let ticks = 0
+  let nodeTicks = 0
   for (const i of lab.machines) {
     // scripts/lab.sh names machine i's network namespace garylab<lab>-m<i>; all of it runs there.
     const pids = execFileSync('ip', ['netns', 'pids', `garylab${lab.id}-m${i}`], { encoding: 'utf8' })
@@ -86,13 +92,15 @@ function labCpuMs() {
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+        const used = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+        ticks += used
+        if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'node') nodeTicks += used
       } catch {
         // It exited meanwhile: its parent counts it once reaped.
       }
     }
   }
-  return (ticks * 1000) / CLOCK_TICKS
+  return { all: (ticks * 1000) / CLOCK_TICKS, daemons: (nodeTicks * 1000) / CLOCK_TICKS }
 }
 
 /**
@@ -112,10 +120,12 @@ async function timeUntilRunning(labels, count, act) {
     await sleep(POLL_MS)
   }
   const ms = Date.now() - since
-  const labMs = labCpuMs() - labBefore
+  const labAfter = labCpuMs()
+  const labMs = labAfter.all - labBefore.all
+  const daemonsMs = labAfter.daemons - labBefore.daemons
   const self = process.cpuUsage(selfBefore)
   const result = await acting
-  return { ms, labMs, selfMs: (self.user + self.system) / 1000, result }
+  return { ms, since, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result }
 }
 
 async function gone(labels) {
@@ -134,12 +144,40 @@ async function gone(labels) {
 }
 
 async function gary(replicas) {
+  const marks = values.trace
+    ? await Promise.all(lab.machines.map(async (i) => (await lab.logs(i)).length))
+    : []
   const text = `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nreplicas: ${replicas}\nresources: {cpu: ${CPU_MILLIS}m, memory: 16Mi}\n`
   const labels = { [LABELS.workload]: 'bench' }
   const run = await timeUntilRunning(labels, replicas, () => api('POST', '/v1/apply', { text }))
+  if (values.trace) await trace(marks, run)
   await api('DELETE', '/v1/workloads/bench')
   await gone(labels)
   return run
+}
+
+/**
+ * When each machine reached each step of the last deploy, ms after the apply was sent (the
+ * machines share the host's clock): the apply accepted, its first claim (the declaration arrived
+ * one pass before), its first and last start (the settle delay ended), its first and last
+ * container running, as the daemons' info lines say.
+ */
+async function trace(marks, run) {
+  const t0 = run.since
+  const rows = []
+  for (const [k, i] of lab.machines.entries()) {
+    const lines = (await lab.logs(i))
+      .slice(marks[k])
+      .filter((l) => l.workload === 'bench' || l.msg?.startsWith('apply'))
+    const at = (msg) => lines.filter((l) => msg(l.msg)).map((l) => l.time - t0)
+    const span = (xs) => (xs.length === 0 ? '-' : `${Math.min(...xs)}..${Math.max(...xs)} (${xs.length})`)
+    const accepted = at((m) => m.startsWith('apply accepted'))
+    rows.push(
+      `m${i}: ${accepted.length > 0 ? `accepted ${accepted[0]} ` : ''}claimed ${span(at((m) => m === 'claimed'))} ` +
+        `starting ${span(at((m) => m.endsWith(': starting')))} running ${span(at((m) => m === 'running'))}`,
+    )
+  }
+  console.log(`  trace (ms after the apply; all ${run.ms} ms): ${rows.join(' | ')}`)
 }
 
 async function plain(replicas) {
@@ -194,7 +232,7 @@ try {
       `| ${replicas} | ${ms(g.map((r) => r.ms))} ms | ${ms(p.map((r) => r.ms))} ms | ${(gMs / pMs).toFixed(2)} | ${Math.round(gCpu)} / ${Math.round(pCpu)} ms (${(gCpu / pCpu).toFixed(2)}) | ${loads.join(' -> ')} |`,
     )
     console.log(
-      `|   | this process's CPU per deploy (medians): gary ${Math.round(median(g.map((r) => r.selfMs)))} ms, docker ${Math.round(median(p.map((r) => r.selfMs)))} ms |`,
+      `|   | of the lab's CPU, the daemons' (medians): gary ${Math.round(median(g.map((r) => r.daemonsMs)))} ms, docker ${Math.round(median(p.map((r) => r.daemonsMs)))} ms; this process's: gary ${Math.round(median(g.map((r) => r.selfMs)))} ms, docker ${Math.round(median(p.map((r) => r.selfMs)))} ms |`,
     )
   }
   console.log(`(min / median / max of ${runs} runs each; 1-minute load average before and after each size)`)

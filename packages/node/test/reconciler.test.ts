@@ -156,6 +156,48 @@ describe('the reconcile loop on one node', () => {
     expect(published.at(-1)?.promises.map((p) => p.phase)).toEqual(['running', 'running', 'claimed'])
   })
 
+  test("a deploy's first claims start once every rival has claimed its share, before the settle delay; later ones settle", async () => {
+    const web = spec({ name: 'web', replicas: 4 })
+    const { clock, runtime, reconciler, view, published } = setup([web])
+    const claimOf = (slot: number): SlotPromise => ({
+      workload: 'web',
+      slot,
+      generation: generationOf(web),
+      phase: 'claimed',
+      since: { wall: clock.wall, logical: 0 },
+      ready: false,
+      endpoints: [],
+    })
+    const b = { ...rival(), capacity: { cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 } }
+    view.others = [b]
+    await reconciler.start()
+    await clock.advance(0)
+    const mine = reconciler.promises.map((p) => p.slot)
+    expect(mine).toHaveLength(2)
+    expect(reconciler.promises.map((p) => p.phase)).toEqual(['claimed', 'claimed'])
+    // The rival's claims of the other two arrive 50 ms later: nobody else may claim, so they start.
+    await clock.advance(50)
+    b.promises = [0, 1, 2, 3].filter((slot) => !mine.includes(slot)).map(claimOf)
+    reconciler.viewChanged()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => p.phase)).toEqual(['running', 'running'])
+    expect(await ownContainers(runtime)).toHaveLength(2)
+    expect(published.at(-1)?.promises.map((p) => p.phase)).toEqual(['running', 'running'])
+
+    // A scale-up claims while the rival holds the generation already: it waits out the delay.
+    view.workloads = [spec({ name: 'web', replicas: 6 })]
+    reconciler.viewChanged()
+    await clock.advance(0)
+    const added = reconciler.promises.filter((p) => p.slot >= 4)
+    expect(added.map((p) => p.phase)).toEqual(['claimed'])
+    b.promises = [...b.promises, ...[4, 5].filter((slot) => slot !== added[0]?.slot).map(claimOf)]
+    reconciler.viewChanged()
+    await clock.advance(100)
+    expect(reconciler.promises.filter((p) => p.slot >= 4).map((p) => p.phase)).toEqual(['claimed'])
+    await clock.advance(250)
+    expect(reconciler.promises.filter((p) => p.slot >= 4).map((p) => p.phase)).toEqual(['running'])
+  })
+
   test('a node held back by a partial view looks again on its own once the view is whole', async () => {
     // Rule 10's verdict moves with time and connections, which trigger nothing.
     const { clock, reconciler, view } = setup([spec({ name: 'web', replicas: 2 })])

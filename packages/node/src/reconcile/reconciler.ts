@@ -16,6 +16,8 @@ import {
   hlcTick,
   judgeHealth,
   MAX_EVENT_REASON_CHARS,
+  openingKey,
+  opensGeneration,
   type PlacementConfig,
   type PlacementNode,
   plan,
@@ -154,6 +156,8 @@ interface Held {
   settledAt: number
   /** A container created while the claim settles, started once it has. */
   prepared?: string
+  /** An opening claim (`PlacementView.openingClaims`): it may start once every rival answered. */
+  opening?: true
   /** Monotonic time a slot on probation was last seen turning ready. */
   readySince?: number
   /** Monotonic time the current run was first seen passing its health check. */
@@ -179,6 +183,8 @@ const keyOfHeld = (promise: SlotPromise) => heldKey(promise.workload, promise.sl
 const STARTING_PUBLISH_MS = 1000
 /** While rule 10 holds a node back, it looks again this often, ms. */
 const PARTIAL_RECHECK_MS = 500
+/** Generations of workloads remembered as claimed here (the oldest are forgotten past it). */
+const CLAIMED_GENERATIONS_KEPT = 4096
 
 /**
  * The level-based reconcile loop: any trigger (gossip, a container event, a timer) makes it read
@@ -226,6 +232,11 @@ export class Reconciler {
   #removed = new Set<string>()
   /** Each workload's `update.monitor`, ms, as of the last pass. */
   #monitorMs = new Map<string, number>()
+  /**
+   * Workload generations (`workload\0generation`) this process has claimed a slot of, oldest
+   * first: a claim is an opening one only in the first pass that claims its generation.
+   */
+  readonly #claimedGenerations = new Set<string>()
 
   constructor(
     init: ReconcilerInit,
@@ -403,6 +414,7 @@ export class Reconciler {
         nowWall: this.components.clock.wallNow(),
         partialView: view.partialView || !view.warm,
         partialViewForMs: view.warm ? view.partialViewForMs : 0,
+        openingClaims: this.#openingClaims(),
         ...(view.index === undefined ? {} : { claims: view.index }),
         ...(view.credence === undefined ? {} : { credence: view.credence }),
       },
@@ -434,7 +446,8 @@ export class Reconciler {
     )
     const byName = new Map(view.workloads.map((w) => [w.name, w]))
     this.#monitorMs = new Map(view.workloads.map((w) => [w.name, w.update.monitorMs]))
-    for (const action of result.actions) changed = this.#apply(action, byName) || changed
+    const opening = this.#openingOf(view)
+    for (const action of result.actions) changed = this.#apply(action, byName, opening) || changed
     if (changed) this.#publish()
     this.#arm()
   }
@@ -527,7 +540,54 @@ export class Reconciler {
     return true
   }
 
-  #apply(action: SelfAction, workloads: Map<string, Workload>): boolean {
+  /** Keys of the opening claims still settling, for the plan. */
+  #openingClaims(): Set<string> | undefined {
+    let keys: Set<string> | undefined
+    for (const { promise, opening } of this.#held.values()) {
+      if (opening !== true || promise.phase !== 'claimed') continue
+      keys ??= new Set()
+      keys.add(openingKey(promise.workload, promise.slot, promise.generation))
+    }
+    return keys
+  }
+
+  /**
+   * For this pass's claims: whether a claim of the workload's generation is an opening one. It is
+   * when this process has never claimed a slot of that generation and no node of the view, itself
+   * included, holds a promise of it; decided once per generation and pass, before any of the
+   * pass's claims, so that every claim of that first pass is an opening one.
+   */
+  #openingOf(view: ReconcileView): (workload: string, generation: string) => boolean {
+    const decided = new Map<string, boolean>()
+    return (workload, generation) => {
+      const key = `${workload}\u0000${generation}`
+      let opening = decided.get(key)
+      if (opening === undefined) {
+        opening =
+          !this.#claimedGenerations.has(key) &&
+          opensGeneration([{ promises: this.promises }, ...view.others], workload, generation)
+        decided.set(key, opening)
+      }
+      return opening
+    }
+  }
+
+  #remember(workload: string, generation: string): void {
+    const key = `${workload}\u0000${generation}`
+    this.#claimedGenerations.delete(key)
+    this.#claimedGenerations.add(key)
+    if (this.#claimedGenerations.size > CLAIMED_GENERATIONS_KEPT)
+      for (const oldest of this.#claimedGenerations) {
+        this.#claimedGenerations.delete(oldest)
+        break
+      }
+  }
+
+  #apply(
+    action: SelfAction,
+    workloads: Map<string, Workload>,
+    opening: (workload: string, generation: string) => boolean,
+  ): boolean {
     const key = heldKey(action.workload, action.slot, action.kind === 'keep' ? '' : action.generation)
     const held = this.#held.get(key)
     const log = this.components.logger
@@ -537,9 +597,12 @@ export class Reconciler {
       case 'claim': {
         if (held !== undefined) return false
         this.#hlc = hlcTick(this.#hlc, this.components.clock.wallNow())
+        const first = action.rollout !== true && opening(action.workload, action.generation)
+        this.#remember(action.workload, action.generation)
         this.#held.set(key, {
           restarts: 0,
           settledAt: 0,
+          ...(first ? { opening: true as const } : {}),
           promise: {
             workload: action.workload,
             slot: action.slot,
@@ -585,7 +648,11 @@ export class Reconciler {
         this.#set(held, { phase: 'starting' })
         log.info(
           { workload: action.workload, slot: action.slot },
-          action.unsettled ? 'sole candidate: starting' : 'claim settled: starting',
+          action.answered
+            ? 'rivals answered: starting'
+            : action.unsettled
+              ? 'sole candidate: starting'
+              : 'claim settled: starting',
         )
         this.#operate(held, 'start', (signal) => this.#startContainer(held, workload, signal))
         // No other node decides anything on a settled claim turning into a start, and the

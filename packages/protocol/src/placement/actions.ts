@@ -1,9 +1,11 @@
+import { AnsweredClaims } from './answered.js'
 import { placedBecause } from './claim-rule.js'
 import type { Classification } from './classify.js'
 import type { Context } from './context.js'
 import type { Outcome } from './outcome.js'
 import { decideOwn, SelfActionList } from './own.js'
 import { stopsOwn, takesNewWork } from './partition.js'
+import { refuses } from './refusals.js'
 import { promiseSlotKey } from './slots.js'
 import { SoleCandidates } from './sole.js'
 import type { SelfAction } from './types.js'
@@ -27,6 +29,11 @@ export function selfActions(context: Context, classification: Classification, ou
         !context.refusals.refused(i, workload.name, workload.generation),
     ),
   )
+  const answered = new AnsweredClaims(
+    view.openingClaims,
+    () => context.nodes.filter((_, i) => i !== context.self),
+    (node, workload) => matchesConstraints(node, workload) && !refuses(node, workload),
+  )
   decideOwn(
     classification.own,
     context.byName,
@@ -34,7 +41,7 @@ export function selfActions(context: Context, classification: Classification, ou
     (workload, promise) => classification.byKey.get(promiseSlotKey(workload.global, promise, view.self)),
     (workload, promise, state) => {
       if (out.updating.has(state.key) && takes(workload)) actions.release(promise, 'updating')
-      else actions.startOrKeep(promise, sole.of(workload))
+      else actions.startOrKeep(promise, sole.of(workload), () => answered.of(workload, promise))
     },
     actions,
     (workload) => !takes(workload),

@@ -19,6 +19,7 @@
  * for (const slot of unschedulable) log.warn({ workload: slot.workload, slot: slot.slot }, slot.reasons.join('; '))
  * ```
  */
+export { openingKey, opensGeneration } from './answered.js'
 export { ClaimIndex, type IndexedPromise } from './claim-index.js'
 export { type ClaimRule, describeClaimRule } from './claim-rule.js'
 export { type Credence, credenceOf, credibleNode, type Incredible, incredible } from './credible.js'

@@ -1,4 +1,5 @@
 import type { SlotPromise } from '../node-state.js'
+import { AnsweredClaims } from './answered.js'
 import { fits, overCommitted, type Used } from './capacity.js'
 import type { ClaimIndex } from './claim-index.js'
 import { type ClaimRule, placedBecause } from './claim-rule.js'
@@ -60,6 +61,12 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
           ),
   )
 
+  const answered = new AnsweredClaims(
+    view.openingClaims,
+    config.shards > 1 ? undefined : () => view.nodes.filter((node) => node.id !== view.self),
+    (node, workload) => matchesConstraints(node, workload) && !refuses(node, workload),
+  )
+
   const claim = (workload: WorkloadInfo, slot: number, because: ClaimRule, rollout = false) => {
     actions.claim(workload, slot, because, rollout)
     const key = promiseSlotKey(workload.global, { workload: workload.name, slot }, view.self)
@@ -75,7 +82,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
       holdsBack(workload) ||
       !mayUpdate(local, workload, p, isHalted)
     ) {
-      actions.startOrKeep(p, sole.of(workload))
+      actions.startOrKeep(p, sole.of(workload), () => answered.of(workload, p))
       return
     }
     const mayRun = !refuses(selfNode, workload)

@@ -33,11 +33,13 @@ export class SelfActionList {
 
   /**
    * Rule 5: a claim starts once it has gone unchallenged for the settle delay, or at once when
-   * its node is the slot's sole candidate (`SoleCandidates`); else it is kept.
+   * its node is the slot's sole candidate (`SoleCandidates`) or every rival has answered its
+   * opening claim (`answered`: `AnsweredClaims`, asked only of a young claim); else it is kept.
    */
-  startOrKeep(p: SlotPromise, sole = false): void {
+  startOrKeep(p: SlotPromise, sole = false, answered?: () => boolean): void {
     const settled = p.since.wall <= this.nowWall - this.settleMs
-    if (p.phase !== 'claimed' || !(settled || sole)) this.keep(p)
+    const early = !settled && !sole && p.phase === 'claimed' && answered?.() === true
+    if (p.phase !== 'claimed' || !(settled || sole || early)) this.keep(p)
     else {
       const start: SelfAction = {
         kind: 'start',
@@ -45,7 +47,13 @@ export class SelfActionList {
         slot: p.slot,
         generation: p.generation,
       }
-      this.#starts.push(settled ? start : { ...start, unsettled: true })
+      this.#starts.push(
+        settled
+          ? start
+          : early
+            ? { ...start, unsettled: true, answered: true }
+            : { ...start, unsettled: true },
+      )
     }
   }
 

@@ -44,6 +44,13 @@ export interface PlacementView {
    * (as `lost`) whatever of its own the others do not believe. Absent: self is not judged.
    */
   credence?: Credence
+  /**
+   * This node's opening claims (`openingKey`): the claims of a workload's generation it made in
+   * its first pass that claimed any, when no node of its view, itself included, held a promise of
+   * that generation. Such a claim starts before the settle delay ends once every rival has
+   * answered (`AnsweredClaims`). Absent: none.
+   */
+  openingClaims?: ReadonlySet<string>
 }
 
 export interface PlacementConfig {
@@ -102,10 +109,11 @@ export type SelfAction =
   | { kind: 'claim'; workload: string; slot: number; generation: string; because: ClaimRule; rollout?: true }
   /**
    * The settle delay passed and the claim still wins: start the container. `unsettled`: started
-   * before the delay ended, as the slot's sole candidate; publish the start at once, so that a
-   * rival claim the view could not see loses to it by rule 2 while that rival still settles.
+   * before the delay ended, as the slot's sole candidate, or (`answered`) as an opening claim that
+   * every rival has answered (`AnsweredClaims`); publish the start at once, so that a rival claim
+   * the view could not see loses to it by rule 2 while that rival still settles.
    */
-  | { kind: 'start'; workload: string; slot: number; generation: string; unsettled?: true }
+  | { kind: 'start'; workload: string; slot: number; generation: string; unsettled?: true; answered?: true }
   /** Stop the container and withdraw the promise (of that generation: a node may hold two). */
   | { kind: 'release'; workload: string; slot: number; generation: string; reason: ReleaseReason }
   | { kind: 'keep'; workload: string; slot: number }

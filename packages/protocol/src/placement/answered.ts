@@ -1,0 +1,80 @@
+import type { SlotPromise } from '../node-state.js'
+import type { PlacementNode } from './types.js'
+import { isClaimant } from './winners.js'
+import type { WorkloadInfo } from './workloads.js'
+
+/** The key of an opening claim (`PlacementView.openingClaims`). */
+export const openingKey = (workload: string, slot: number, generation: string): string =>
+  `${workload}\u0000${slot}\u0000${generation}`
+
+/**
+ * Whether a claim of `generation` of `workload` made now would be an opening one, as far as the
+ * view tells (the caller adds what only it knows: that it never claimed the generation before):
+ * no node of the view, the claimant included, holds a promise of that generation.
+ */
+export function opensGeneration(
+  nodes: Iterable<{ promises: readonly SlotPromise[] }>,
+  workload: string,
+  generation: string,
+): boolean {
+  for (const node of nodes)
+    for (const p of node.promises) if (p.workload === workload && p.generation === generation) return false
+  return true
+}
+
+/**
+ * Rule 5's second exception: a node's opening claims of a workload's generation (the ones it made
+ * in its first pass that claimed any slot of that generation, when no node of its view, itself
+ * included, held a promise of it: `PlacementView.openingClaims`) start before the settle delay
+ * ends once every other node that may take a slot of the workload (constraints and refusals;
+ * draining counts, as for `SoleCandidates`) has answered in the view: it holds a claim of the same
+ * generation, and no node of the view claims the slot.
+ *
+ * No two nodes start one slot early this way. Say A and B both did for slot s. B's state that A
+ * saw holds a claim of the generation, so B had claimed it by then, and B's first such pass was
+ * the opening one, which claimed s: every state B published since holds its claim of s (B still
+ * holds it, as it is starting it), so A saw B claim s and would not start. A rival the view cannot
+ * see, or one whose claim was not an opening one, waits out the delay, and the early start,
+ * published at once, outranks its claim by rule 2 (`starting` beats `claimed`) before the delay
+ * ends, as a sole candidate's does. A deploy's claims thus start once the last node's claims
+ * reach the others (one gossip hop after the declaration reached it), not after the delay; a
+ * failover, a scale-up or a rollout, made while nodes hold the generation already, settles.
+ */
+export class AnsweredClaims {
+  /** Per workload: the slots the other nodes claim, or undefined while a rival has not answered. */
+  readonly #known = new Map<string, ReadonlySet<number> | undefined>()
+
+  constructor(
+    private readonly opening: ReadonlySet<string> | undefined,
+    /** The other nodes of the view, and whether each may take a slot of the workload (capacity aside). */
+    private readonly others: (() => Iterable<PlacementNode>) | undefined,
+    private readonly mayTake: (node: PlacementNode, workload: WorkloadInfo) => boolean,
+  ) {}
+
+  /** Whether the young claim `promise` of `workload` may start now. */
+  of(workload: WorkloadInfo, promise: SlotPromise): boolean {
+    if (this.opening === undefined || this.others === undefined || workload.global) return false
+    if (!this.opening.has(openingKey(promise.workload, promise.slot, promise.generation))) return false
+    if (promise.generation !== workload.generation) return false
+    let claimed = this.#known.get(workload.name)
+    if (!this.#known.has(workload.name)) {
+      claimed = this.#answered(workload, this.others())
+      this.#known.set(workload.name, claimed)
+    }
+    return claimed !== undefined && !claimed.has(promise.slot)
+  }
+
+  #answered(workload: WorkloadInfo, others: Iterable<PlacementNode>): ReadonlySet<number> | undefined {
+    const claimed = new Set<number>()
+    for (const node of others) {
+      let answered = false
+      for (const p of node.promises) {
+        if (p.workload !== workload.name || !isClaimant(p)) continue
+        claimed.add(p.slot)
+        if (p.generation === workload.generation) answered = true
+      }
+      if (!answered && this.mayTake(node, workload)) return undefined
+    }
+    return claimed
+  }
+}
