@@ -196,7 +196,7 @@ test.each(configs)(
                   opening =
                     action.rollout !== true &&
                     !actor.claimed.has(generation) &&
-                    opensGeneration([actor.self, ...others], action.workload, action.generation)
+                    opensGeneration(actor.self, action.workload, action.generation)
                   opens.set(generation, opening)
                 }
                 actor.claimed.add(generation)

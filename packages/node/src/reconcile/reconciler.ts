@@ -446,7 +446,7 @@ export class Reconciler {
     )
     const byName = new Map(view.workloads.map((w) => [w.name, w]))
     this.#monitorMs = new Map(view.workloads.map((w) => [w.name, w.update.monitorMs]))
-    const opening = this.#openingOf(view)
+    const opening = this.#openingOf()
     for (const action of result.actions) changed = this.#apply(action, byName, opening) || changed
     if (changed) this.#publish()
     this.#arm()
@@ -553,11 +553,11 @@ export class Reconciler {
 
   /**
    * For this pass's claims: whether a claim of the workload's generation is an opening one. It is
-   * when this process has never claimed a slot of that generation and no node of the view, itself
-   * included, holds a promise of it; decided once per generation and pass, before any of the
-   * pass's claims, so that every claim of that first pass is an opening one.
+   * when this process has never claimed a slot of that generation and holds no promise of it (an
+   * adopted container's, say); decided once per generation and pass, before any of the pass's
+   * claims, so that every claim of that first pass is an opening one.
    */
-  #openingOf(view: ReconcileView): (workload: string, generation: string) => boolean {
+  #openingOf(): (workload: string, generation: string) => boolean {
     const decided = new Map<string, boolean>()
     return (workload, generation) => {
       const key = `${workload}\u0000${generation}`
@@ -565,7 +565,7 @@ export class Reconciler {
       if (opening === undefined) {
         opening =
           !this.#claimedGenerations.has(key) &&
-          opensGeneration([{ promises: this.promises }, ...view.others], workload, generation)
+          opensGeneration({ promises: this.promises }, workload, generation)
         decided.set(key, opening)
       }
       return opening

@@ -8,37 +8,38 @@ export const openingKey = (workload: string, slot: number, generation: string): 
   `${workload}\u0000${slot}\u0000${generation}`
 
 /**
- * Whether a claim of `generation` of `workload` made now would be an opening one, as far as the
- * view tells (the caller adds what only it knows: that it never claimed the generation before):
- * no node of the view, the claimant included, holds a promise of that generation.
+ * Whether a claim of `generation` of `workload` by `node` made now would be an opening one, as far
+ * as its promises tell (the caller adds what only it knows: that it never claimed the generation
+ * before): it holds no promise of that generation.
  */
 export function opensGeneration(
-  nodes: Iterable<{ promises: readonly SlotPromise[] }>,
+  node: { promises: readonly SlotPromise[] },
   workload: string,
   generation: string,
 ): boolean {
-  for (const node of nodes)
-    for (const p of node.promises) if (p.workload === workload && p.generation === generation) return false
-  return true
+  return !node.promises.some((p) => p.workload === workload && p.generation === generation)
 }
 
 /**
  * Rule 5's second exception: a node's opening claims of a workload's generation (the ones it made
- * in its first pass that claimed any slot of that generation, when no node of its view, itself
- * included, held a promise of it: `PlacementView.openingClaims`) start before the settle delay
+ * in its first pass that claimed any slot of that generation, holding no promise of it before:
+ * `PlacementView.openingClaims`) start before the settle delay
  * ends once every other node that may take a slot of the workload (constraints and refusals;
  * draining counts, as for `SoleCandidates`) has answered in the view: it holds a claim of the same
  * generation, and no node of the view claims the slot.
  *
  * No two nodes start one slot early this way. Say A and B both did for slot s. B's state that A
- * saw holds a claim of the generation, so B had claimed it by then, and B's first such pass was
- * the opening one, which claimed s: every state B published since holds its claim of s (B still
- * holds it, as it is starting it), so A saw B claim s and would not start. A rival the view cannot
+ * saw holds a promise of the generation, so it was published after B's opening pass (B held none
+ * before), which claimed s: every state B published since holds its claim of s (B still holds it,
+ * as it is starting it), so A saw B claim s and would not start. (A state of an incarnation B has
+ * left is not read: `currentState`.) A rival the view cannot
  * see, or one whose claim was not an opening one, waits out the delay, and the early start,
  * published at once, outranks its claim by rule 2 (`starting` beats `claimed`) before the delay
  * ends, as a sole candidate's does. A deploy's claims thus start once the last node's claims
- * reach the others (one gossip hop after the declaration reached it), not after the delay; a
- * failover, a scale-up or a rollout, made while nodes hold the generation already, settles.
+ * reach the others (one gossip hop after the declaration reached it), not after the delay. A
+ * rollout's claims, and the claims of a node that holds the generation already (a scale-up),
+ * settle; so does every claim while a rival that may take the workload holds none of it (more
+ * nodes than replicas).
  */
 export class AnsweredClaims {
   /** Per workload: the slots the other nodes claim, or undefined while a rival has not answered. */

@@ -46,9 +46,9 @@ export interface PlacementView {
   credence?: Credence
   /**
    * This node's opening claims (`openingKey`): the claims of a workload's generation it made in
-   * its first pass that claimed any, when no node of its view, itself included, held a promise of
-   * that generation. Such a claim starts before the settle delay ends once every rival has
-   * answered (`AnsweredClaims`). Absent: none.
+   * its first pass that claimed any, holding no promise of that generation before (rollouts
+   * aside). Such a claim starts before the settle delay ends once every rival has answered
+   * (`AnsweredClaims`). Absent: none.
    */
   openingClaims?: ReadonlySet<string>
 }
