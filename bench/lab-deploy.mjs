@@ -159,8 +159,8 @@ async function gary(replicas) {
 /**
  * When each machine reached each step of the last deploy, ms after the apply was sent (the
  * machines share the host's clock): the apply accepted, its first claim (the declaration arrived
- * one pass before), its first and last start (the settle delay ended), its first and last
- * container running, as the daemons' info lines say.
+ * one pass before), its first and last start (the settle delay ended, or every rival answered:
+ * `early`), its first and last container running, as the daemons' info lines say.
  */
 async function trace(marks, run) {
   const t0 = run.since
@@ -174,7 +174,8 @@ async function trace(marks, run) {
     const accepted = at((m) => m.startsWith('apply accepted'))
     rows.push(
       `m${i}: ${accepted.length > 0 ? `accepted ${accepted[0]} ` : ''}claimed ${span(at((m) => m === 'claimed'))} ` +
-        `starting ${span(at((m) => m.endsWith(': starting')))} running ${span(at((m) => m === 'running'))}`,
+        `starting ${span(at((m) => m.endsWith(': starting')))} (${at((m) => m === 'rivals answered: starting').length} early) ` +
+        `running ${span(at((m) => m === 'running'))}`,
     )
   }
   console.log(`  trace (ms after the apply; all ${run.ms} ms): ${rows.join(' | ')}`)
