@@ -1,6 +1,12 @@
 // Declarations benchmark: real daemons on loopback. Prints, per cluster size, the time from an
 // apply on one node until every node holds the declaration, and the TCP bytes each node sent
-// because of it (above its idle traffic).
+// because of it (above its idle traffic, measured just before over as long).
+//
+// Two applies are timed and counted apart, since an apply now does more than spread a
+// declaration: one of `replicas: 0` (the declaration alone: what this bench measured before the
+// daemon ran the placement rules), and one of `replicas: 3` (the declaration, then three nodes
+// claiming and starting a slot each on the fake runtime and gossiping their NodeStates). Each
+// node's libp2p counters (`GET /metrics`) split the bytes by protocol.
 //
 //   npm run bench:declarations -- [--sizes 3,10,20] [--runs 5]
 import '../packages/node/dist/polyfill.js'
@@ -19,64 +25,115 @@ const SETTLE_MS = 2000
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Bytes each daemon sent over a window (an action, then `ms` more), and the window's length. */
+/** libp2p's bytes by protocol ("<protocol> sent"), from a daemon's metrics. */
+async function protocolBytes(daemon) {
+  const text = await (await fetch(`http://${daemon.api}/metrics`)).text()
+  const bytes = new Map()
+  for (const match of text.matchAll(/^libp2p_data_transfer_bytes_total\{protocol="([^"]+) sent"\} (\d+)$/gm))
+    bytes.set(match[1], Number(match[2]))
+  return bytes
+}
+
+/** Per daemon: TCP bytes sent over a window (an action, then `ms` more), and by protocol; the window's length. */
 async function sentDuring(daemons, ms, action = async () => {}) {
   const before = tcpBytesByPid()
+  const protocolsBefore = await Promise.all(daemons.map(protocolBytes))
   const startedAt = Date.now()
   await action()
   await sleep(ms)
   const after = tcpBytesByPid()
+  const protocolsAfter = await Promise.all(daemons.map(protocolBytes))
   const bytes = daemons.map((d) => (after.get(d.pid)?.sent ?? 0) - (before.get(d.pid)?.sent ?? 0))
-  return { bytes, ms: Date.now() - startedAt }
+  const byProtocol = daemons.map((_, i) => {
+    const diff = new Map()
+    for (const [protocol, total] of protocolsAfter[i])
+      diff.set(protocol, total - (protocolsBefore[i].get(protocol) ?? 0))
+    return diff
+  })
+  return { bytes, byProtocol, ms: Date.now() - startedAt }
+}
+
+/** Gossipsub's streams (every topic: declarations, node states, member notes). */
+const isGossip = (protocol) => protocol.startsWith('/meshsub/')
+
+/** Applies `replicas` of a new workload on `origin`, and measures until every node holds it. */
+async function measureApply(daemons, origin, name, replicas) {
+  const idle = await sentDuring(daemons, SETTLE_MS)
+  let appliedAt
+  const busy = await sentDuring(daemons, SETTLE_MS, async () => {
+    appliedAt = Date.now()
+    const response = await fetch(`http://${origin.api}/v1/apply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: `name: ${name}\nimage: gary/busybox:test\nreplicas: ${replicas}\n` }),
+    })
+    if (!response.ok) throw new Error(`apply failed: ${await response.text()}`)
+    await waitFor(`${name} everywhere`, () =>
+      daemons.every(
+        (d) => d === origin || d.logs.some((l) => l.msg === 'declaration received' && l.workload === name),
+      ),
+    )
+  })
+  const heldAt = daemons
+    .filter((d) => d !== origin)
+    .map((d) => d.logs.find((l) => l.msg === 'declaration received' && l.workload === name).time)
+  // Logged once the write is durable and gossiped: what follows is the spread alone.
+  const accepted = origin.logs.find(
+    (l) => l.msg === 'apply accepted' && l.workloads?.some((w) => w.startsWith(`${name} `)),
+  ).time
+  const idleShare = (bytes) => (bytes * busy.ms) / idle.ms
+  const gossipOf = (byProtocol) =>
+    [...byProtocol].filter(([p]) => isGossip(p)).reduce((sum, [, bytes]) => sum + bytes, 0)
+  return {
+    ms: Math.max(...heldAt) - appliedAt,
+    spreadMs: Math.max(...heldAt) - accepted,
+    bytes: median(busy.bytes.map((bytes, i) => Math.round(bytes - idleShare(idle.bytes[i])))),
+    gossipBytes: median(
+      busy.byProtocol.map((p, i) => Math.round(gossipOf(p) - idleShare(gossipOf(idle.byProtocol[i])))),
+    ),
+  }
 }
 
 async function run(n) {
   const dirs = []
   const daemons = []
+  // Start-up on a loaded 2-core machine can take a while.
+  const startTimeoutMs = 120_000
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK }).start()
+    const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK, startTimeoutMs }).start()
     daemons.push(seed)
     for (const dir of dirs.slice(1)) {
-      daemons.push(await new DaemonProcess({ dataDir: dir, join: [seed.joinAddr], args: LOOPBACK }).start())
+      daemons.push(
+        await new DaemonProcess({
+          dataDir: dir,
+          join: [seed.joinAddr],
+          args: LOOPBACK,
+          startTimeoutMs,
+        }).start(),
+      )
     }
     await waitFor(
       'the cluster to form',
       () => daemons.every((d) => d.logs.filter((l) => l.msg === 'member joined').length >= n - 1),
-      { timeoutMs: 60_000 },
+      { timeoutMs: 120_000 },
     )
     await sleep(SETTLE_MS)
-    const times = []
-    const extraBytes = []
+    const alone = []
+    const placed = []
     for (let r = 0; r < runs; r++) {
-      const name = `bench-${r}`
       const origin = daemons[r % n]
-      const idle = await sentDuring(daemons, SETTLE_MS)
-      let appliedAt
-      const busy = await sentDuring(daemons, SETTLE_MS, async () => {
-        appliedAt = Date.now()
-        const response = await fetch(`http://${origin.api}/v1/apply`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ text: `name: ${name}\nimage: gary/busybox:test\nreplicas: 3\n` }),
-        })
-        if (!response.ok) throw new Error(`apply failed: ${await response.text()}`)
-        await waitFor(`${name} everywhere`, () =>
-          daemons.every(
-            (d) =>
-              d === origin || d.logs.some((l) => l.msg === 'declaration received' && l.workload === name),
-          ),
-        )
-      })
-      const heldAt = daemons
-        .filter((d) => d !== origin)
-        .map((d) => d.logs.find((l) => l.msg === 'declaration received' && l.workload === name).time)
-      times.push(Math.max(...heldAt) - appliedAt)
-      extraBytes.push(
-        median(busy.bytes.map((bytes, i) => Math.round(bytes - (idle.bytes[i] * busy.ms) / idle.ms))),
-      )
+      alone.push(await measureApply(daemons, origin, `bench-${r}`, 0))
+      placed.push(await measureApply(daemons, origin, `bench-placed-${r}`, 3))
     }
-    return { n, medianMs: median(times), maxMs: Math.max(...times), bytesPerNode: median(extraBytes) }
+    const summary = (xs) => ({
+      medianMs: median(xs.map((x) => x.ms)),
+      maxMs: Math.max(...xs.map((x) => x.ms)),
+      spreadMs: median(xs.map((x) => x.spreadMs)),
+      bytes: median(xs.map((x) => x.bytes)),
+      gossipBytes: median(xs.map((x) => x.gossipBytes)),
+    })
+    return { n, alone: summary(alone), placed: summary(placed) }
   } finally {
     await cleanup(daemons, dirs)
   }
@@ -88,14 +145,29 @@ for (const n of sizes) {
   console.error(`done: N=${n}`)
 }
 console.log(
-  `\ndeclarations: apply on one node until all N hold it (real daemons on loopback, ${runs} applies each)`,
+  `\ndeclarations: apply on one node until all N hold it (real daemons on loopback, ${runs} applies of each kind)`,
 )
 console.log(
-  'bytes = TCP bytes a node sent from the apply until 2 s after, minus its idle rate over as long (median node)\n',
+  'ms: from the API call (apply) / from the origin logging it durable and gossiped (spread), medians; max of apply',
 )
-console.log('   N  median ms  max ms  bytes sent per node')
+console.log(
+  'bytes: TCP bytes a node sent from the apply until 2 s after, minus its idle rate over as long (median node);',
+)
+console.log(
+  'gossip: the part of them on gossipsub streams (libp2p counters), idle rate subtracted the same way',
+)
+console.log(
+  'replicas 0: the declaration alone; replicas 3: also three nodes claiming and starting a slot and gossiping their states\n',
+)
+const pad = (value, width) => String(value).padStart(width)
+console.log('   N  replicas  apply ms  max ms  spread ms  bytes per node  of which gossip')
 for (const r of rows) {
-  console.log(
-    `${String(r.n).padStart(4)}  ${String(r.medianMs).padStart(9)}  ${String(r.maxMs).padStart(6)}  ${String(r.bytesPerNode).padStart(19)}`,
-  )
+  for (const [replicas, s] of [
+    [0, r.alone],
+    [3, r.placed],
+  ]) {
+    console.log(
+      `${pad(r.n, 4)}  ${pad(replicas, 8)}  ${pad(s.medianMs, 8)}  ${pad(s.maxMs, 6)}  ${pad(s.spreadMs, 9)}  ${pad(s.bytes, 14)}  ${pad(s.gossipBytes, 15)}`,
+    )
+  }
 }
