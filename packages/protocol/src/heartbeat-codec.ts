@@ -8,6 +8,22 @@ import { type Heartbeat, HeartbeatSchema, MAX_HEARTBEAT_BYTES } from './node-sta
 const KIND = 0x68 // 'h'
 /** A heartbeat that asks for one back at once (a roll call). */
 const KIND_ASK = 0x61 // 'a'
+/** A short beat: the sender's last full heartbeat on this stream holds, its clock advanced. */
+const KIND_SHORT = 0x73 // 's'
+
+/**
+ * A short beat: 2 bytes, where a full heartbeat is 27. Fast detection beats 3 ring successors every
+ * 150 ms, and between full heartbeats (once a second, or on any change) nothing in the frame but
+ * the clock moves: at 10 nodes on loopback the full frames made most of the idle traffic.
+ */
+export function encodeShortBeat(): Uint8Array {
+  return Uint8Array.of(PROTOCOL_VERSION, KIND_SHORT)
+}
+
+/** Whether a frame is a short beat (anything else is decoded as a full heartbeat). */
+export function isShortBeat(bytes: Uint8Array): boolean {
+  return bytes.byteLength === 2 && bytes[0] === PROTOCOL_VERSION && bytes[1] === KIND_SHORT
+}
 
 export function encodeHeartbeat(beat: Heartbeat): Uint8Array {
   const bytes: number[] = [PROTOCOL_VERSION, beat.ask === true ? KIND_ASK : KIND]

@@ -10,7 +10,9 @@ import {
   encodeHeartbeat,
   encodeNodeState,
   encodePeerHints,
+  encodeShortBeat,
   HeartbeatSchema,
+  isShortBeat,
   MAX_HEARTBEAT_BYTES,
   MAX_HLC_WALL,
   MAX_NODE_STATE_BYTES,
@@ -315,6 +317,26 @@ describe('Heartbeat codec', () => {
       wall: 1_795_464_360_012,
     })
     expect(bytes.byteLength).toBe(27)
+  })
+
+  test('a short beat is 2 bytes, told apart from every heartbeat, and no heartbeat itself', () => {
+    expect(encodeShortBeat().byteLength).toBe(2)
+    expect(isShortBeat(encodeShortBeat())).toBe(true)
+    expect(decodeHeartbeat(encodeShortBeat()).ok).toBe(false)
+    fc.assert(
+      fc.property(
+        record({
+          incarnation: count,
+          seq: count,
+          members: digest,
+          decls: fc.tuple(digest, digest).map(([a, b]) => a + b),
+          wall: fc.nat(MAX_HLC_WALL),
+        }),
+        (beat) => {
+          expect(isShortBeat(encodeHeartbeat(beat))).toBe(false)
+        },
+      ),
+    )
   })
 
   test('refuses a wall time past any date', () => {

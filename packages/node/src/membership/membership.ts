@@ -11,7 +11,9 @@ import {
   encodeMemberVersions,
   encodeNodeState,
   encodePeerHints,
+  encodeShortBeat,
   encodeStatesWithin,
+  isShortBeat,
   MAX_HEARTBEAT_BYTES,
   MAX_MEMBER_NOTE_BYTES,
   MAX_MEMBER_SYNC_BYTES,
@@ -36,6 +38,7 @@ import type { MembershipInit } from './context.js'
 import { JoinReports } from './join-reports.js'
 import type { DialTarget, MembershipPort } from './port.js'
 import type { SelfState } from './self-state.js'
+import { ShortBeats } from './short-beats.js'
 
 export type { MembershipInit }
 
@@ -75,12 +78,14 @@ export class Membership {
   readonly #joinReports: JoinReports
   #encoded: { state: NodeState; bytes: Uint8Array } | undefined
   #stopping = false
+  readonly #shortBeats: ShortBeats
 
   constructor(
     init: MembershipInit,
     private readonly components: MembershipComponents,
   ) {
     this.#joinReports = new JoinReports(components.logger)
+    this.#shortBeats = new ShortBeats(init.heartbeatMs)
     this.agent = new MembershipAgent(init, {
       port: this.#port(),
       clock: components.clock,
@@ -140,7 +145,10 @@ export class Membership {
         { peer, name: nodeLabel(peer, this.agent.table.get(peer)?.state?.name) },
         'peer disconnected',
       )
-      if (p2p.getConnections(event.detail).length === 0) this.agent.disconnected(event.detail.toString())
+      if (p2p.getConnections(event.detail).length === 0) {
+        this.#shortBeats.forget(peer)
+        this.agent.disconnected(peer)
+      }
     })
     this.agent.start()
   }
@@ -184,9 +192,11 @@ export class Membership {
         // The member digest is per peer with partial membership, the same for all otherwise: each
         // frame is encoded once.
         const frames = new Map<string, Uint8Array>()
+        const now = this.components.clock.now()
         this.links.sendHeartbeat(
-          (peer) => {
+          (peer, mayShorten) => {
             const beat = beatFor(peer)
+            if (this.#shortBeats.shorten(peer, beat, mayShorten, now)) return encodeShortBeat()
             const key = beat.ask === true ? `${beat.members} ask` : beat.members
             let frame = frames.get(key)
             if (frame === undefined) {
@@ -195,7 +205,7 @@ export class Membership {
             }
             return frame
           },
-          this.components.clock.now(),
+          now,
           to,
         )
       },
@@ -294,11 +304,19 @@ export class Membership {
   }
 
   #onHeartbeat(peer: string, frame: Uint8Array): boolean {
+    const now = this.components.clock.now()
+    if (isShortBeat(frame)) {
+      // The first frame of every stream is full: a short one before it has nothing to repeat.
+      const beat = this.#shortBeats.expand(peer, now)
+      if (beat !== undefined) this.agent.heartbeatReceived(peer, beat)
+      return true
+    }
     const decoded = decodeHeartbeat(frame)
     if (!decoded.ok) {
       this.agent.rejections.refuse(Rejection.HeartbeatMalformed, { peer, reason: decoded.reason })
       return false
     }
+    this.#shortBeats.heardFull(peer, decoded.value, now)
     this.agent.heartbeatReceived(peer, decoded.value)
     return true
   }

@@ -46,6 +46,8 @@ export interface LinkCounters {
 interface Outbound {
   stream: Stream
   lp: LengthPrefixedStream<Stream>
+  /** The peer reads short beats (heartbeat 1.1.0). */
+  shortBeats: boolean
 }
 
 const RETRY_OPEN_AFTER_MS = 10_000
@@ -61,6 +63,8 @@ const ANSWER_TIMEOUT_MS = 5000
 export class PeerLinks {
   readonly counters: LinkCounters = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 }
   readonly heartbeatProtocol: string
+  /** Heartbeats without short beats, as daemons before 1.1.0 speak them. */
+  readonly fullHeartbeatProtocol: string
   readonly stateProtocol: string
   readonly peersProtocol: string
   readonly memberSyncProtocol: string
@@ -76,6 +80,7 @@ export class PeerLinks {
   ) {
     const { protocols } = clusterNames(init.cluster)
     this.heartbeatProtocol = protocols.heartbeat
+    this.fullHeartbeatProtocol = protocols.heartbeatFull
     this.stateProtocol = protocols.state
     this.peersProtocol = protocols.peers
     this.memberSyncProtocol = protocols.memberSync
@@ -84,7 +89,7 @@ export class PeerLinks {
 
   async start(): Promise<void> {
     const { libp2p } = this.components
-    await libp2p.handle(this.heartbeatProtocol, ({ stream, connection }) => {
+    await libp2p.handle([this.heartbeatProtocol, this.fullHeartbeatProtocol], ({ stream, connection }) => {
       void this.#readHeartbeats(stream, connection.remotePeer.toString())
     })
     await libp2p.handle(this.stateProtocol, ({ stream }) => {
@@ -105,6 +110,7 @@ export class PeerLinks {
     const { libp2p } = this.components
     await libp2p.unhandle([
       this.heartbeatProtocol,
+      this.fullHeartbeatProtocol,
       this.stateProtocol,
       this.peersProtocol,
       this.memberSyncProtocol,
@@ -116,8 +122,15 @@ export class PeerLinks {
     this.#inbound.clear()
   }
 
-  /** Sends a heartbeat frame, `frameFor` each, to every connected peer that speaks Gary, or to `only`. */
-  sendHeartbeat(frameFor: (peer: string) => Uint8Array, now: number, only?: string): void {
+  /**
+   * Sends a heartbeat frame, `frameFor` each, to every connected peer that speaks Gary, or to
+   * `only`. `mayShorten`: the peer reads short beats, and has read a frame on this stream before.
+   */
+  sendHeartbeat(
+    frameFor: (peer: string, mayShorten: boolean) => Uint8Array,
+    now: number,
+    only?: string,
+  ): void {
     const peers = new Map<string, PeerId>()
     for (const connection of this.components.libp2p.getConnections()) {
       const id = connection.remotePeer.toString()
@@ -132,9 +145,9 @@ export class PeerLinks {
     for (const [id, peer] of peers) {
       const outbound = this.#outbound.get(id)
       if (outbound !== undefined) {
-        void this.#write(id, outbound, frameFor(id))
+        void this.#write(id, outbound, frameFor(id, outbound.shortBeats))
       } else if (!this.#opening.has(id) && (this.#cannotOpenUntil.get(id) ?? 0) <= now) {
-        void this.#open(id, peer, frameFor(id), now)
+        void this.#open(id, peer, frameFor(id, false), now)
       }
     }
   }
@@ -197,10 +210,16 @@ export class PeerLinks {
   async #open(id: string, peer: PeerId, frame: Uint8Array, now: number): Promise<void> {
     this.#opening.add(id)
     try {
-      const stream = await this.components.libp2p.dialProtocol(peer, this.heartbeatProtocol, {
-        signal: AbortSignal.timeout(5000),
-      })
-      const outbound = { stream, lp: lpStream(stream) }
+      const stream = await this.components.libp2p.dialProtocol(
+        peer,
+        [this.heartbeatProtocol, this.fullHeartbeatProtocol],
+        { signal: AbortSignal.timeout(5000) },
+      )
+      const outbound = {
+        stream,
+        lp: lpStream(stream),
+        shortBeats: stream.protocol === this.heartbeatProtocol,
+      }
       this.#outbound.set(id, outbound)
       await this.#write(id, outbound, frame)
     } catch (err) {

@@ -17,7 +17,9 @@ export interface ClusterNames {
     declarations: string
   }
   protocols: {
+    /** Heartbeats; 1.1.0 adds the short beat (dialled first, 1.0.0 for daemons before it). */
     heartbeat: string
+    heartbeatFull: string
     /** A member's own state, pulled. */
     state: string
     /** Peer hints: where the members a peer knows can be dialled. */
@@ -38,7 +40,7 @@ export interface ClusterNames {
 
 export function clusterNames(cluster: string): ClusterNames {
   const topic = (name: string) => `gary/1/${cluster}/${name}`
-  const protocol = (name: string) => `/gary/${cluster}/${name}/1.0.0`
+  const protocol = (name: string, version = '1.0.0') => `/gary/${cluster}/${name}/${version}`
   return {
     topics: {
       state: topic('state'),
@@ -48,7 +50,8 @@ export function clusterNames(cluster: string): ClusterNames {
       declarations: topic('decl'),
     },
     protocols: {
-      heartbeat: protocol('heartbeat'),
+      heartbeat: protocol('heartbeat', '1.1.0'),
+      heartbeatFull: protocol('heartbeat'),
       state: protocol('state'),
       peers: protocol('peers'),
       memberSync: protocol('member-sync'),
