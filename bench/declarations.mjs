@@ -139,11 +139,6 @@ async function run(n) {
   }
 }
 
-const rows = []
-for (const n of sizes) {
-  rows.push(await run(n))
-  console.error(`done: N=${n}`)
-}
 console.log(
   `\ndeclarations: apply on one node until all N hold it (real daemons on loopback, ${runs} applies of each kind)`,
 )
@@ -161,7 +156,9 @@ console.log(
 )
 const pad = (value, width) => String(value).padStart(width)
 console.log('   N  replicas  apply ms  max ms  spread ms  bytes per node  of which gossip')
-for (const r of rows) {
+// Each size's rows as soon as it is done: a later size that fails loses nothing before it.
+for (const n of sizes) {
+  const r = await run(n)
   for (const [replicas, s] of [
     [0, r.alone],
     [3, r.placed],
