@@ -1,10 +1,14 @@
 // Membership benchmark: real daemons on loopback. Prints, per cluster size, the time until every
 // daemon sees every other alive, the time until a SIGKILLed daemon is seen dead everywhere, idle
-// traffic per node (TCP bytes counted by the kernel), and RSS.
+// traffic per node (TCP bytes counted by the kernel), and RSS. Then cold starts (a rack whose power
+// comes back): N daemons launched at one instant, the time until every daemon holds every other
+// alive, and the suspects, accusations and deaths of those live members after that, over a watch
+// of `--watch-seconds`. `--sizes ''` or `--cold-starts ''` skips a part.
 //
-//   npm run bench:membership -- [--sizes 3,10,30] [--idle-seconds 10]
+//   npm run bench:membership -- [--sizes 3,10,30] [--idle-seconds 10] [--cold-starts 10,30,60] [--watch-seconds 15]
 import '../packages/node/dist/polyfill.js'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
 import { tcpBytesByPid } from './tcp-bytes.mjs'
@@ -13,13 +17,21 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '3,10,30' },
     'idle-seconds': { type: 'string', default: '10' },
-    // Past this size a cold start overloads the 2 cores here (see docs/design.md).
-    'cold-start-up-to': { type: 'string', default: '10' },
+    'cold-starts': { type: 'string', default: '10,30,60' },
+    'watch-seconds': { type: 'string', default: '15' },
+    // A directory to write each cold-started daemon's log to (JSON lines), to see where time went.
+    logs: { type: 'string' },
   },
 })
-const sizes = values.sizes.split(',').map(Number)
+const list = (text) =>
+  text
+    .split(',')
+    .filter((x) => x.trim() !== '')
+    .map(Number)
+const sizes = list(values.sizes)
+const coldStarts = list(values['cold-starts'])
 const idleSeconds = Number(values['idle-seconds'])
-const coldStartUpTo = Number(values['cold-start-up-to'])
+const watchMs = Number(values['watch-seconds']) * 1000
 const LOOPBACK = ['--allow', '/ip4/127.0.0.0/ipcidr/8']
 
 const logTime = (daemon, msg, fields) =>
@@ -27,6 +39,16 @@ const logTime = (daemon, msg, fields) =>
     ?.time
 
 const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024
+/** CPU seconds (user + system) a process has used, from the kernel's counters. */
+const cpuSeconds = (pid) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
+const cpuOf = (daemons) => daemons.reduce((sum, d) => sum + cpuSeconds(d.pid), 0)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 /** Starts a daemon per data dir, joined through the first: one after another, or all at once (a cold start). */
@@ -61,14 +83,116 @@ async function convergence(daemons) {
   return allAlive - lastStart
 }
 
+const ALARMS = ['member suspect', 'member silent: accusing', 'member reported down', 'member dead']
+const STATUS = {
+  'member joined': 'alive',
+  'member alive again': 'alive',
+  'member back': 'alive',
+  'member suspect': 'suspect',
+  'member dead': 'dead',
+  'member left': 'dead',
+}
+
+/** What each daemon's log says of every other's status, read incrementally. */
+class Views {
+  #read = new Map()
+  #status = new Map()
+  /** When the last pair turned alive, or undefined while one is not. */
+  allAliveAt(daemons) {
+    let last = 0
+    for (const d of daemons) {
+      const status = this.#status.get(d) ?? new Map()
+      this.#status.set(d, status)
+      const from = this.#read.get(d) ?? 0
+      for (const line of d.logs.slice(from))
+        if (STATUS[line.msg] !== undefined) status.set(line.member, { to: STATUS[line.msg], at: line.time })
+      this.#read.set(d, d.logs.length)
+      for (const o of daemons) {
+        if (o === d) continue
+        const seen = status.get(o.peerId)
+        if (seen?.to !== 'alive') return undefined
+        last = Math.max(last, seen.at)
+      }
+    }
+    return last
+  }
+}
+
+/** Alarms about `members` that the daemons logged at `from` or later (ms since the epoch), by kind. */
+function alarms(daemons, members, from, to = Number.POSITIVE_INFINITY) {
+  const counts = Object.fromEntries(ALARMS.map((kind) => [kind, 0]))
+  for (const d of daemons)
+    for (const line of d.logs)
+      if (ALARMS.includes(line.msg) && members.has(line.member) && line.time >= from && line.time < to)
+        counts[line.msg]++
+  return counts
+}
+
+/**
+ * N daemons launched at one instant (the seed's address is known beforehand, as a rack's is):
+ * the time until each was up, until every daemon held every other alive, and the alarms about
+ * those live members during the start and in the `watchMs` after.
+ */
 async function coldStart(n) {
   const dirs = []
   let daemons = []
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    daemons = await startCluster(dirs, true)
-    return await convergence(daemons)
+    const port = 20000 + Math.floor(Math.random() * 40000)
+    const seed = new DaemonProcess({
+      dataDir: dirs[0],
+      args: [...LOOPBACK, '--listen', `/ip4/127.0.0.1/tcp/${port}`],
+      startTimeoutMs: 120_000,
+    })
+    const load = loadavg()[0]
+    const launchedAt = Date.now()
+    const seedUp = seed.start()
+    // The others dial the seed's port, whatever its peer id: a join address without /p2p.
+    const rest = dirs.slice(1).map(
+      (dir) =>
+        new DaemonProcess({
+          dataDir: dir,
+          join: [`/ip4/127.0.0.1/tcp/${port}`],
+          args: LOOPBACK,
+          startTimeoutMs: 120_000,
+        }),
+    )
+    daemons = [seed, ...rest]
+    const up = await Promise.allSettled([seedUp, ...rest.map((d) => d.start())])
+    if (up.some((result) => result.status === 'rejected')) return { n, load, lastUp: undefined }
+    const cpuUp = cpuOf(daemons)
+    const lastUp = Math.max(...daemons.map((d) => logTime(d, 'started', {}))) - launchedAt
+    const views = new Views()
+    let convergedAt
+    await waitFor(
+      `${n} daemons started at once to hold each other alive`,
+      () => {
+        convergedAt = views.allAliveAt(daemons)
+        return convergedAt !== undefined
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    ).catch(() => {})
+    const cpuAlive = cpuOf(daemons)
+    const members = new Set(daemons.map((d) => d.peerId))
+    if (convergedAt === undefined)
+      return { n, load, lastUp, cpuUp, allAliveMs: undefined, during: alarms(daemons, members, launchedAt) }
+    await new Promise((resolve) => setTimeout(resolve, watchMs))
+    return {
+      cpuUp,
+      cpuAlive,
+      cpuWatch: cpuOf(daemons) - cpuAlive,
+      n,
+      load,
+      loadAfter: loadavg()[0],
+      lastUp,
+      allAliveMs: convergedAt - launchedAt,
+      during: alarms(daemons, members, launchedAt, convergedAt + 1),
+      after: alarms(daemons, members, convergedAt + 1),
+    }
   } finally {
+    if (values.logs !== undefined)
+      for (const [i, d] of daemons.entries())
+        writeFileSync(`${values.logs}/cold-${n}-${i}.jsonl`, d.logs.map((l) => JSON.stringify(l)).join('\n'))
     await cleanup(daemons, dirs)
   }
 }
@@ -110,7 +234,6 @@ async function run(n) {
     return {
       n,
       allAliveMs,
-      coldStartMs: n <= coldStartUpTo ? await coldStart(n) : undefined,
       deadEverywhereMs: Math.max(...deadTimes),
       deadMedianMs: median(deadTimes),
       tcpOutBps: median(perNode.map((p) => p.out)),
@@ -124,6 +247,12 @@ async function run(n) {
 }
 
 const rows = []
+const colds = []
+for (const n of coldStarts) {
+  const row = await coldStart(n)
+  colds.push(row)
+  console.error(`done: cold start ${JSON.stringify(row)}`)
+}
 for (const n of sizes) {
   const row = await run(n)
   rows.push(row)
@@ -134,7 +263,6 @@ const table = [
   [
     'N',
     'all alive: one by one',
-    'all alive: cold start',
     'killed seen dead: median',
     'killed seen dead: everywhere',
     'idle TCP out B/s',
@@ -145,7 +273,6 @@ const table = [
   ...rows.map((r) => [
     String(r.n),
     `${fmt(r.allAliveMs)} ms`,
-    r.coldStartMs === undefined ? '-' : `${fmt(r.coldStartMs)} ms`,
     `${fmt(r.deadMedianMs)} ms`,
     `${fmt(r.deadEverywhereMs)} ms`,
     fmt(r.tcpOutBps),
@@ -154,13 +281,51 @@ const table = [
     fmt(r.rssMaxMiB, 1),
   ]),
 ]
-const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)))
-console.log('\nmembership: real daemons on loopback, default timings (heartbeat 1 s, suspect 2 s, dead 3 s)')
-console.log(
-  'all alive = from the last start until every daemon lists every other alive; one by one = each started',
-)
-console.log(
-  'after the previous one is up; cold start = all at once on this 2-core machine. TCP bytes are the',
-)
-console.log(`kernel's counters per daemon (median node) over ${idleSeconds} s of idle.\n`)
-for (const row of table) console.log(row.map((cell, c) => cell.padStart(widths[c])).join('  '))
+const print = (rows) => {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)))
+  for (const row of rows) console.log(row.map((cell, c) => cell.padStart(widths[c])).join('  '))
+}
+if (rows.length > 0) {
+  console.log(
+    '\nmembership: real daemons on loopback, default timings (heartbeat 1 s, suspect 2 s, dead 3 s)',
+  )
+  console.log(
+    'all alive = from the last start until every daemon lists every other alive, each started after',
+  )
+  console.log(
+    `the previous one is up. TCP bytes are the kernel's counters per daemon (median node) over ${idleSeconds} s of idle.\n`,
+  )
+  print(table)
+}
+if (colds.length > 0) {
+  const counts = (c) => (c === undefined ? '-' : ALARMS.map((kind) => c[kind]).join(' / '))
+  console.log(
+    '\ncold start: N daemons launched at one instant on this machine (fake runtime, joined through the',
+  )
+  console.log(
+    'first). up = until the last logged `started`; all alive = until every daemon held every other alive;',
+  )
+  console.log(
+    `alarms about those live members (suspect / accusing / reported down / dead), until all alive and in the ${watchMs / 1000} s after;\nCPU s = the daemons' CPU seconds (user + system) until all up, until all alive, and over the watch.\n`,
+  )
+  print([
+    [
+      'N',
+      'all up',
+      'all alive',
+      'alarms before',
+      'alarms after',
+      'CPU s: up / alive / watch',
+      'load (1 min) at launch / end',
+    ],
+    ...colds.map((r) => [
+      String(r.n),
+      r.lastUp === undefined ? 'not in 120 s' : `${fmt(r.lastUp)} ms`,
+      r.allAliveMs === undefined ? 'not in 120 s' : `${fmt(r.allAliveMs)} ms`,
+      counts(r.during),
+      counts(r.after),
+      [r.cpuUp, r.cpuAlive, r.cpuWatch].map((x) => (x === undefined ? '-' : fmt(x, 1))).join(' / '),
+      `${fmt(r.load, 1)} / ${r.loadAfter === undefined ? '-' : fmt(r.loadAfter, 1)}`,
+    ]),
+  ])
+}
