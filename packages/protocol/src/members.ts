@@ -236,6 +236,23 @@ export class MemberTable {
     this.#dueAt = Number.NEGATIVE_INFINITY
   }
 
+  /**
+   * This node's own loop stood still for `ms` up to `now` (a timer fired that much late): the
+   * heartbeats sent meanwhile are still unread, so that silence is not the members'. Each
+   * connected member not held dead counts as heard `ms` later than it was (never later than
+   * `now`): a node starved for seconds at a cold start on few cores had every peer age out at once
+   * and hung up on them all, and they on it. Members held dead stay so.
+   */
+  paused(ms: number, now: number): void {
+    if (!(ms > 0)) return
+    for (const member of this.#members.values()) {
+      if (!member.direct || member.status === 'dead') continue
+      if (member.unreachableAt !== undefined && member.unreachableAt >= member.heardAt) continue
+      member.heardAt = Math.min(now, member.heardAt + ms)
+    }
+    this.#dueAt = Number.NEGATIVE_INFINITY
+  }
+
   /** Whether this node keeps a member of `shard` it is not connected to: always, unless partial. */
   #keeps(shard: number): boolean {
     return shardsNear(this.shard, shard, this.#shards)

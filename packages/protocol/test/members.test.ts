@@ -301,6 +301,22 @@ describe('MemberTable status by heartbeat age', () => {
     ])
   })
 
+  test("a stall of this node's own loop is not its peers' silence; a member held dead stays dead", () => {
+    const table = new MemberTable(SELF, config)
+    table.observeHeartbeat('a', beat(1, 1), 0)
+    table.observeHeartbeat('b', beat(1, 1), 0)
+    table.markUnreachable('b', 100)
+    expect(table.sweep(100)).toEqual([{ id: 'b', from: 'alive', to: 'dead' }])
+    // The loop stood still from 500 to 5000: the beats sent meanwhile are unread yet.
+    table.paused(4500, 5000)
+    expect(table.sweep(5000)).toEqual([])
+    expect(table.get('a')?.status).toBe('alive')
+    expect(table.get('b')?.status).toBe('dead')
+    // Silent after that too: dead once the silence it could have heard passes the threshold.
+    expect(table.sweep(4500 + config.deadAfterMs)).toEqual([{ id: 'a', from: 'alive', to: 'suspect' }])
+    expect(table.sweep(4501 + config.deadAfterMs)).toEqual([{ id: 'a', from: 'suspect', to: 'dead' }])
+  })
+
   test('status follows age for any thresholds and any sweep schedule', () => {
     fc.assert(
       fc.property(membershipConfig, fc.array(fc.nat(40), { maxLength: 40 }), (cfg, steps) => {

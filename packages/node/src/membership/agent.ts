@@ -58,6 +58,7 @@ export class MembershipAgent {
         this.#own.publish()
       },
       died: () => this.#rollCall(),
+      onTime: () => this.#fast.health.mayAccuse(ctx.now()),
     })
     this.#states = new States(ctx, {
       sweep: (member) => this.#liveness.sweep(member),

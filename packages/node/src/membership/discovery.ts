@@ -24,6 +24,10 @@ export class Discovery {
   readonly #dialing = new Set<string>()
   readonly #lastDialAt = new Map<string, number>()
   readonly #joinPeers = new Map<string, string>()
+  /** Join addresses' failed dials in a row: each waits and times out longer (`joinBackoff`). */
+  readonly #joinFailures = new Map<string, number>()
+  /** When each join address may be dialled again. */
+  readonly #joinNextAt = new Map<string, number>()
   /** Addresses of peers heard of from other peers, not yet members. */
   readonly #hints = new Map<string, readonly string[]>()
   #askedAt = Number.NEGATIVE_INFINITY
@@ -164,8 +168,24 @@ export class Discovery {
       for (const addr of init.join) {
         const peer = this.#joinPeers.get(addr)
         if (peer !== undefined && connected.has(peer)) continue
-        this.dial(`join:${addr}`, { kind: 'join', addr }, now, init.heartbeatMs, (remote) =>
-          this.#joinPeers.set(addr, remote),
+        if (now < (this.#joinNextAt.get(addr) ?? Number.NEGATIVE_INFINITY)) continue
+        const failures = this.#joinFailures.get(addr) ?? 0
+        this.dial(
+          `join:${addr}`,
+          { kind: 'join', addr },
+          now,
+          0,
+          (remote) => {
+            this.#joinPeers.set(addr, remote)
+            this.#joinFailures.delete(addr)
+            this.#joinNextAt.delete(addr)
+          },
+          joinBackoff(failures, init.heartbeatMs, 0).timeoutMs,
+          () => {
+            this.#joinFailures.set(addr, failures + 1)
+            const { waitMs } = joinBackoff(failures, init.heartbeatMs, this.ctx.random())
+            this.#joinNextAt.set(addr, this.ctx.now() + waitMs)
+          },
         )
       }
     // Dial targets are made for the chosen few only.
@@ -214,18 +234,47 @@ export class Discovery {
     now: number,
     every: number,
     onConnected?: (peer: string) => void,
+    timeoutMs = DIAL_TIMEOUT_MS,
+    onFailed?: () => void,
   ): void {
     if (this.#dialing.has(key) || this.#dialing.size >= MAX_PARALLEL_DIALS) return
     if (now - (this.#lastDialAt.get(key) ?? Number.NEGATIVE_INFINITY) < every) return
-    const started = this.ctx.port.dial(target, DIAL_TIMEOUT_MS, (result) => {
+    const started = this.ctx.port.dial(target, timeoutMs, (result) => {
       this.#dialing.delete(key)
       if (result.ok) onConnected?.(result.value)
-      else this.ctx.logger.debug({ target: key, err: result.reason }, 'dial failed')
+      else {
+        this.ctx.logger.debug({ target: key, err: result.reason }, 'dial failed')
+        onFailed?.()
+      }
       // Dials run at most MAX_PARALLEL_DIALS at a time: start the next one now, not at the next heartbeat.
       if (!this.ctx.stopped) this.redial(this.ctx.now())
     })
     if (!started) return
     this.#lastDialAt.set(key, now)
     this.#dialing.add(key)
+  }
+}
+
+/** Join dials back off to this at most, ms. */
+const JOIN_BACKOFF_MAX_MS = 8000
+/** A join dial times out after at most this, ms. */
+const JOIN_TIMEOUT_MAX_MS = 12_000
+
+/**
+ * How long a join address waits after `failures` failed dials in a row, and how long the next
+ * dial may take: both double with each failure, the wait with jitter (`random` in [0, 1)). When a
+ * rack's machines start at once they all dial the same join address: redialled every second with
+ * a 3 s timeout, an overloaded seed's handshakes were cut off before they could end, every node
+ * dialled again at once, and some never joined (30 daemons at once on 2 cores).
+ */
+export function joinBackoff(
+  failures: number,
+  heartbeatMs: number,
+  random: number,
+): { waitMs: number; timeoutMs: number } {
+  const factor = 2 ** Math.min(failures, 4)
+  return {
+    waitMs: Math.min(JOIN_BACKOFF_MAX_MS, heartbeatMs * factor) * (0.5 + random),
+    timeoutMs: Math.min(JOIN_TIMEOUT_MAX_MS, DIAL_TIMEOUT_MS * factor),
   }
 }

@@ -9,6 +9,12 @@ import {
 import { SWEEP_MS } from '../timing.js'
 import type { MembershipContext } from './context.js'
 
+/**
+ * A sweep this much late follows a stall of this node's own loop, not jitter, ms: a silent member
+ * is still seen dead within the regular thresholds plus this node's stalls.
+ */
+const STALL_MS = 500
+
 export interface FastWatchHooks {
   /** Sends this node's heartbeat to one connected peer. */
   beat(peer: string): void
@@ -48,10 +54,19 @@ export class FastWatch {
     this.ctx.every(every, phase * every, () => this.#beat())
   }
 
-  /** The sweep timer fired: how late it was feeds local health, and the table's thresholds follow. */
+  /**
+   * The sweep timer fired: how late it was feeds local health, and the table's thresholds follow.
+   * A stall of this node's own loop (the sweep later than `STALL_MS`) is not its peers' silence:
+   * the member table does not count it (`MemberTable.paused`). Shorter lateness only stretches the
+   * thresholds, so that a node that lags all along still sees a dead peer die.
+   */
   swept(): void {
     const now = this.ctx.now()
-    if (!Number.isNaN(this.#sweepDueAt)) this.health.fired(this.#sweepDueAt, now)
+    if (!Number.isNaN(this.#sweepDueAt)) {
+      this.health.fired(this.#sweepDueAt, now)
+      const late = now - this.#sweepDueAt
+      if (late > STALL_MS) this.ctx.table.paused(late, now)
+    }
     this.#sweepDueAt = now + SWEEP_MS
     this.ctx.table.stretch(Math.min(MAX_AGE_STRETCH, this.health.multiplier(now)))
   }

@@ -12,6 +12,11 @@ export interface LivenessHooks {
   refuted(): void
   /** A member turned dead here (not one that left). */
   died(member: string): void
+  /**
+   * Whether this node's own timers fire on time (Lifeguard's local health): a node that lags
+   * accuses nobody, since the silence or the failed redial it sees may be its own slowness.
+   */
+  onTime(): boolean
 }
 
 /**
@@ -132,6 +137,13 @@ export class Liveness {
     const startedAt = this.ctx.now()
     const unreachable = (reason: string) => {
       if (this.ctx.stopped || port.connections().has(id)) return
+      // A redial that timed out on a node whose own loop lags says nothing of the member: at a
+      // cold start on few cores, such verdicts, each believed alone, made every node hang up on
+      // every other in turn. The age rules and the fast watchers still judge it.
+      if (!this.hooks.onTime()) {
+        logger.debug({ member: id, err: reason }, 'redial failed while this node lags: no verdict')
+        return
+      }
       logger.debug({ member: id, err: reason }, 'member unreachable after disconnect')
       table.markUnreachable(id, startedAt)
       this.sweep(id)
@@ -186,7 +198,9 @@ export class Liveness {
    */
   #witnessed(id: string): void {
     const member = this.ctx.table.get(id)
-    if (member?.direct === true) {
+    // A node that lags heard its peers late: it does not report (Lifeguard), the member's own
+    // watchers do if it is gone.
+    if (member?.direct === true && this.hooks.onTime()) {
       this.#reportDown(member)
       this.ctx.table.markUnreachable(id, this.ctx.now())
     }
