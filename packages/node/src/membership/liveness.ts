@@ -5,6 +5,9 @@ import { PROBE_TIMEOUT_MS, REFUTE_EVERY_MS, REPORT_JITTER_MS, TELL_TIMEOUT_MS } 
 import type { MembershipContext } from './context.js'
 import { memberTarget } from './port.js'
 
+/** A dial's failure that says the member's port refused it: its process is gone. */
+const REFUSED = /ECONNREFUSED|refused/
+
 export interface LivenessHooks {
   /** A member announced a newer state than the one held. */
   announced(member: string): void
@@ -137,10 +140,11 @@ export class Liveness {
     const startedAt = this.ctx.now()
     const unreachable = (reason: string) => {
       if (this.ctx.stopped || port.connections().has(id)) return
-      // A redial that timed out on a node whose own loop lags says nothing of the member: at a
-      // cold start on few cores, such verdicts, each believed alone, made every node hang up on
-      // every other in turn. The age rules and the fast watchers still judge it.
-      if (!this.hooks.onTime()) {
+      // A refused redial is proof (the process is gone); one that timed out on a node whose own
+      // loop lags says nothing of the member: at a cold start on few cores, such verdicts, each
+      // believed alone, made every node hang up on every other in turn. The age rules and the
+      // fast watchers still judge it.
+      if (!REFUSED.test(reason) && !this.hooks.onTime()) {
         logger.debug({ member: id, err: reason }, 'redial failed while this node lags: no verdict')
         return
       }
