@@ -28,6 +28,12 @@ export class Discovery {
   readonly #joinFailures = new Map<string, number>()
   /** When each join address may be dialled again. */
   readonly #joinNextAt = new Map<string, number>()
+  /**
+   * Whether this node has ever been connected to a peer: join dials back off only before, when a
+   * rack's machines all dial one join address at once; after, a join address is one way back from
+   * a partition, and a heal must not wait out a backoff grown while the far side was away.
+   */
+  #reachedAny = false
   /** Addresses of peers heard of from other peers, not yet members. */
   readonly #hints = new Map<string, readonly string[]>()
   #askedAt = Number.NEGATIVE_INFINITY
@@ -149,6 +155,7 @@ export class Discovery {
   redial(now: number): void {
     const { table, scope, init, random } = this.ctx
     const connected = this.ctx.port.connections()
+    if (connected.size > 0) this.#reachedAny = true
     this.#serveChecks(now)
     if (now - this.#lastDeadRedialAt >= DEAD_REDIAL_MS) {
       this.#lastDeadRedialAt = now
@@ -169,12 +176,12 @@ export class Discovery {
         const peer = this.#joinPeers.get(addr)
         if (peer !== undefined && connected.has(peer)) continue
         if (now < (this.#joinNextAt.get(addr) ?? Number.NEGATIVE_INFINITY)) continue
-        const failures = this.#joinFailures.get(addr) ?? 0
+        const failures = this.#reachedAny ? 0 : (this.#joinFailures.get(addr) ?? 0)
         this.dial(
           `join:${addr}`,
           { kind: 'join', addr },
           now,
-          0,
+          this.#reachedAny ? init.heartbeatMs : 0,
           (remote) => {
             this.#joinPeers.set(addr, remote)
             this.#joinFailures.delete(addr)
@@ -182,6 +189,7 @@ export class Discovery {
           },
           joinBackoff(failures, init.heartbeatMs, 0).timeoutMs,
           () => {
+            if (this.#reachedAny) return
             this.#joinFailures.set(addr, failures + 1)
             const { waitMs } = joinBackoff(failures, init.heartbeatMs, this.ctx.random())
             this.#joinNextAt.set(addr, this.ctx.now() + waitMs)
