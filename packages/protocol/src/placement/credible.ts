@@ -52,17 +52,11 @@ export function incredible(node: PlacementNode, credence: Credence): Map<SlotPro
   for (const promise of node.promises) {
     const workload = credence.workloads.get(promise.workload)
     if (workload === undefined) continue
-    const declared = credence.generationAt.get(workload.name)
-    if (
-      declared !== undefined &&
-      promise.generation === workload.generation &&
-      promise.since.wall < declared.wall - credence.maxClockOffsetMs
-    ) {
+    if (predatesGeneration(promise, workload, credence)) {
       out.set(promise, 'since-before-generation')
       continue
     }
-    const counts = workload.global ? promise.slot === 0 : promise.slot < workload.replicas
-    if (counts && isClaimant(promise)) claims.push(promise)
+    if (countsAsClaim(promise, workload)) claims.push(promise)
   }
   claims.sort(
     (a, b) => rankClaims({ nodeId: '', promise: a }, { nodeId: '', promise: b }) || compareSlots(a, b),
@@ -86,6 +80,22 @@ export function incredible(node: PlacementNode, credence: Credence): Map<SlotPro
   return out
 }
 
+/** A promise of the current generation held since before that generation was declared (less the offset bound). */
+function predatesGeneration(promise: SlotPromise, workload: WorkloadInfo, credence: Credence): boolean {
+  const declared = credence.generationAt.get(workload.name)
+  return (
+    declared !== undefined &&
+    promise.generation === workload.generation &&
+    promise.since.wall < declared.wall - credence.maxClockOffsetMs
+  )
+}
+
+/** A claim on one of the workload's declared slots: what the member's capacity must hold. */
+function countsAsClaim(promise: SlotPromise, workload: WorkloadInfo): boolean {
+  const declared = workload.global ? promise.slot === 0 : promise.slot < workload.replicas
+  return declared && isClaimant(promise)
+}
+
 /**
  * Whether every promise is credible, found without sorting: none held since before its
  * generation, and the claims fit the capacity together, whatever their order (then none is beyond
@@ -98,15 +108,8 @@ function allCredible(node: PlacementNode, credence: Credence): boolean {
   for (const promise of node.promises) {
     const workload = credence.workloads.get(promise.workload)
     if (workload === undefined) continue
-    const declared = credence.generationAt.get(workload.name)
-    if (
-      declared !== undefined &&
-      promise.generation === workload.generation &&
-      promise.since.wall < declared.wall - credence.maxClockOffsetMs
-    )
-      return false
-    const counts = workload.global ? promise.slot === 0 : promise.slot < workload.replicas
-    if (!counts || !isClaimant(promise)) continue
+    if (predatesGeneration(promise, workload, credence)) return false
+    if (!countsAsClaim(promise, workload)) continue
     // Host ports, negative amounts and rounding depend on the order: the full count judges them.
     const { cpuMillis, memoryBytes } = workload
     if (workload.hostPorts.length > 0 || !(cpuMillis >= 0 && memoryBytes >= 0)) return false
