@@ -143,11 +143,17 @@ async function gone(labels) {
   }
 }
 
+/** Deploys made so far: each gets its own generation. */
+let deploys = 0
+
 async function gary(replicas) {
   const marks = values.trace
     ? await Promise.all(lab.machines.map(async (i) => (await lab.logs(i)).length))
     : []
-  const text = `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nreplicas: ${replicas}\nresources: {cpu: ${CPU_MILLIS}m, memory: 16Mi}\n`
+  // Each deploy a new version, as a release is: a daemon's claims of a generation it claimed
+  // before (the same spec applied again after its removal) wait out the settle delay.
+  deploys++
+  const text = `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nenv: {DEPLOY: "${deploys}"}\nreplicas: ${replicas}\nresources: {cpu: ${CPU_MILLIS}m, memory: 16Mi}\n`
   const labels = { [LABELS.workload]: 'bench' }
   const run = await timeUntilRunning(labels, replicas, () => api('POST', '/v1/apply', { text }))
   if (values.trace) await trace(marks, run)
