@@ -6,7 +6,6 @@ import {
   globalSlotKey,
   openingKey,
   opensGeneration,
-  type PlacementConfig,
   type PlacementNode,
   plan,
   type SelfAction,
@@ -15,7 +14,7 @@ import {
   type Workload,
 } from '../src/index.js'
 import { claimedPromise, GI, node, workload } from './placement-builders.js'
-import { type Cluster, NOW } from './placement-cluster.js'
+import { BOTH_PASSES, type Cluster, NOW } from './placement-cluster.js'
 
 // Rule 5's second exception (`AnsweredClaims`): a node's opening claims of a generation start
 // before the settle delay ends once every other node that may take the workload holds a claim of
@@ -24,10 +23,6 @@ import { type Cluster, NOW } from './placement-cluster.js'
 fc.configureGlobal({ numRuns: Number(process.env.PLACEMENT_RUNS ?? 100) })
 
 const SETTLE = DEFAULT_PLACEMENT_CONFIG.settleMs
-const configs: [string, Partial<PlacementConfig>][] = [
-  ['exact pass', { planLocallyAbove: Number.POSITIVE_INFINITY }],
-  ['slot by slot', { planLocallyAbove: 0 }],
-]
 
 const isStart = (a: SelfAction): a is Extract<SelfAction, { kind: 'start' }> => a.kind === 'start'
 
@@ -101,7 +96,7 @@ const command = fc.oneof(
   fc.record({ everything: fc.nat(29) }, { noNullPrototype: true }),
 )
 
-test.each(configs)(
+test.each(BOTH_PASSES)(
   '%s: nodes claiming while their states reach each other late, out of order or not at all start no slot early twice',
   (_, config) => {
     let early = 0
@@ -215,7 +210,7 @@ test.each(configs)(
   },
 )
 
-test.each(configs)(
+test.each(BOTH_PASSES)(
   '%s: a deploy starts once every node that may take it has claimed, and settles while one has not',
   (_, config) => {
     fc.assert(

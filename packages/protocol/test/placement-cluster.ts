@@ -1,5 +1,11 @@
 import fc from 'fast-check'
-import { generationOf, type PlacementNode, type PlacementView, type Workload } from '../src/index.js'
+import {
+  generationOf,
+  type PlacementConfig,
+  type PlacementNode,
+  type PlacementView,
+  type Workload,
+} from '../src/index.js'
 import { GI, MI, workload } from './placement-builders.js'
 
 // Random clusters for the property tests of the placement rules: nodes with labels, capacity and
@@ -7,6 +13,12 @@ import { GI, MI, workload } from './placement-builders.js'
 // deleted workloads, past the replicas or at an old generation; refusals.
 
 export const NOW = 10_000
+
+/** The two planning passes, which must make the same decisions: the exact one, and slot by slot. */
+export const BOTH_PASSES: [string, Partial<PlacementConfig>][] = [
+  ['exact pass', { planLocallyAbove: Number.POSITIVE_INFINITY }],
+  ['slot by slot', { planLocallyAbove: 0 }],
+]
 const NAMES = ['api', 'cache', 'cron', 'db', 'edge', 'log', 'queue', 'web']
 export const OLD = 'old000000000'
 

@@ -4,7 +4,6 @@ import {
   DEFAULT_PLACEMENT_CONFIG,
   generationOf,
   globalSlotKey,
-  type PlacementConfig,
   type PlacementNode,
   plan,
   type SelfAction,
@@ -13,7 +12,7 @@ import {
   type Workload,
 } from '../src/index.js'
 import { node, workload } from './placement-builders.js'
-import { type Cluster, cluster, NOW, view } from './placement-cluster.js'
+import { BOTH_PASSES, type Cluster, cluster, NOW, view } from './placement-cluster.js'
 
 // Rule 5's exception: a claim starts before the settle delay ends only when its node may hold the
 // slot and no other node of the view could claim it (a global slot, or constraints and refusals
@@ -23,10 +22,6 @@ import { type Cluster, cluster, NOW, view } from './placement-cluster.js'
 fc.configureGlobal({ numRuns: Number(process.env.PLACEMENT_RUNS ?? 100) })
 
 const SETTLE = DEFAULT_PLACEMENT_CONFIG.settleMs
-const configs: [string, Partial<PlacementConfig>][] = [
-  ['exact pass', { planLocallyAbove: Number.POSITIVE_INFINITY }],
-  ['slot by slot', { planLocallyAbove: 0 }],
-]
 
 const specOf = (c: Cluster, name: string) => c.workloads.find((w) => w.name === name)
 
@@ -62,7 +57,7 @@ const young = (c: Cluster): Cluster => ({
   })),
 })
 
-test.each(configs)(
+test.each(BOTH_PASSES)(
   '%s: a young claim starts at once exactly when no other node may take its slot',
   (_, config) => {
     let early = 0
@@ -126,7 +121,7 @@ test.each(configs)(
   },
 )
 
-test.each(configs)(
+test.each(BOTH_PASSES)(
   '%s: nodes that claim at once, each seeing the others drain or not at random, start no slot early twice',
   (_, config) => {
     fc.assert(
@@ -179,7 +174,7 @@ test.each(configs)(
   },
 )
 
-test.each(configs)(
+test.each(BOTH_PASSES)(
   '%s: a rival claim the early start could not see loses to it while the rival settles',
   (_, config) => {
     // The rival's view has the early start's `starting` promise (published at once); whatever the
