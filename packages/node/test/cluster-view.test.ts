@@ -152,6 +152,44 @@ describe('the cluster as the reconcile loop sees it', () => {
     expect(view.read().warm).toBe(true)
   })
 
+  test('after a split, the member whose death started the roll call is of the other side: agreeing with a peer cut off alike is not enough when it alone is back', () => {
+    const { clock, members, view } = setup()
+    // Self and a on one side, b, c and d on the other (a split 2|3), all connected.
+    for (const id of ['a', 'b', 'c', 'd']) {
+      members.observeState(nodeState(id), 0)
+      members.observeHeartbeat(id, beat, 0)
+    }
+    clock.agreedAt = 0
+    expect(view.read().warm).toBe(true)
+    // Fast detection: b dies first, while c and d are still alive here; a answers the roll call.
+    clock.now = 500
+    members.observeHeartbeat('a', beat, 500)
+    members.observeDown('b', { incarnation: 1, seq: 1 }, 'a', 500, true)
+    members.sweep(500)
+    expect(members.startRollCall(500)).toBe(true)
+    members.observeHeartbeat('a', beat, 510)
+    clock.now = 510
+    expect(view.read(), 'c and d have not answered').toMatchObject({ partialView: true, warm: true })
+    // c and d turn suspect, then dead: the view is partial.
+    clock.now = 3500
+    members.observeHeartbeat('a', beat, 3500)
+    members.sweep(3500)
+    expect(view.read()).toMatchObject({ partialView: true })
+    // Healed, b first: b heard again, 3 of 5, not partial; c and d still dead here.
+    clock.now = 5000
+    for (const id of ['a', 'b']) members.observeHeartbeat(id, beat, 5000)
+    members.sweep(5000)
+    expect(view.read()).toMatchObject({ partialView: false, warm: false })
+    // a, cut off alike, agrees with this view: the slots of c and d are not free for that.
+    clock.now = 6000
+    clock.agreedAt = 6000
+    clock.agreedWith.set('a', 6000)
+    expect(view.read().warm, 'warm on the word of a peer cut off alike').toBe(false)
+    // b, of the other side, agrees: it knows where c and d stand.
+    clock.agreedWith.set('b', 6000)
+    expect(view.read().warm).toBe(true)
+  })
+
   test('suspect members count as live, dead ones do not', () => {
     const { clock, members, view } = setup()
     members.observeState(nodeState('a'), 0)

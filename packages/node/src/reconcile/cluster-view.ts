@@ -84,7 +84,10 @@ export class ClusterView {
   #wasPartial = false
   /** Contact was regained after a partial view: only an agreement ends the wait, never the warm-up. */
   #regained = false
-  /** Members that turned dead since the view was last whole and complete: the other side of a cut. */
+  /**
+   * Members that turned dead since the view was last whole and complete (no roll call short of
+   * answers either): the other side of a cut.
+   */
   readonly #lost = new Set<string>()
   /** What the credence of members' promises was last computed from (`#facts`), and the credence. */
   #factsKey = ''
@@ -126,7 +129,10 @@ export class ClusterView {
       (this.components.joined?.() ?? true) &&
       (agreed || (!this.#regained && now >= this.warmAt)) &&
       waitingFor === undefined
-    if (warm && !partial.partial) {
+    // Not while a roll call is short: the member whose death started it is the first of the other
+    // side to go (a split 2|3 lost it from `#lost` so, and the two cut off together, hearing it
+    // back first, agreed with each other and claimed the slots of the others still dead to them).
+    if (warm && !partial.partial && !rollCallShort) {
       this.#regained = false
       this.#lost.clear()
     }
