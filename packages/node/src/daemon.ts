@@ -827,6 +827,7 @@ export class Daemon implements ClusterApi, VolumeApi {
         capacity: member.state.capacity,
         draining: member.state.draining,
         lastSeenMs: Math.max(0, Math.round(now - member.heardAt)),
+        connected: member.direct,
       })
     }
     return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

@@ -48,6 +48,11 @@ export interface NodeView {
   /** Milliseconds since this node last heard from the member; 0 for itself. */
   lastSeenMs: number
   /**
+   * Members only: whether this node hears the member's heartbeats over a connection of its own;
+   * false while it knows the member by relay alone (another member's word).
+   */
+  connected?: boolean
+  /**
    * This node only: false while a node started with `--join` has not heard from any member yet
    * (it takes no work meanwhile).
    */
