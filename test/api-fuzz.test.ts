@@ -1,15 +1,7 @@
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NodeView } from '../packages/node/src/api/routes.js'
-import {
-  cleanup,
-  DaemonProcess,
-  type RawRequest,
-  rawExchange,
-  rawRequest,
-  suspicions,
-  waitFor,
-} from '../packages/node/src/testing/index.js'
+import { describe, expect, it } from 'vitest'
+import { type RawRequest, rawExchange, rawRequest, suspicions } from '../packages/node/src/testing/index.js'
+import { daemonPair } from './daemon-pair.js'
 
 /** Fixed, so a failure can be replayed; print it with the failure. GARY_FUZZ_SEED picks another. */
 const SEED = Number(process.env.GARY_FUZZ_SEED ?? 15)
@@ -150,22 +142,7 @@ const probe = fc.oneof(
  * unhandled error, the daemon stays up, and its peer never suspects it.
  */
 describe(`the HTTP API under fuzzing (seed ${SEED})`, () => {
-  const daemons: DaemonProcess[] = []
-  const dirs: string[] = []
-  let a: DaemonProcess
-  let b: DaemonProcess
-
-  beforeAll(async () => {
-    for (let i = 0; i < 2; i++) dirs.push(await DaemonProcess.tempDir())
-    a = await new DaemonProcess({ dataDir: dirs[0]! }).start()
-    b = await new DaemonProcess({ dataDir: dirs[1]!, join: [a.joinAddr] }).start()
-    daemons.push(a, b)
-    await waitFor('B to list A alive', async () =>
-      (await b.cli<NodeView[]>('nodes')).some((node) => node.id === a.peerId && node.state === 'alive'),
-    )
-  })
-
-  afterAll(() => cleanup(daemons, dirs))
+  const pair = daemonPair()
 
   it(`answers ${RUNS} random requests, never crashes, never blocks heartbeats`, async () => {
     const probes = fc.sample(probe, { seed: SEED, numRuns: RUNS })
@@ -178,11 +155,11 @@ describe(`the HTTP API under fuzzing (seed ${SEED})`, () => {
         const what = `#${i} ${p.kind === 'http' ? `${p.request.method} ${p.request.path.slice(0, 80)}` : 'raw bytes'}`
         try {
           if (p.kind === 'raw') {
-            await rawExchange(a.api, p.bytes)
+            await rawExchange(pair.a.api, p.bytes)
             continue
           }
           // Streams (logs --follow) never end: the status line is the answer.
-          const answer = await rawRequest(a.api, { ...p.request, headersOnly: true, timeoutMs: 15_000 })
+          const answer = await rawRequest(pair.a.api, { ...p.request, headersOnly: true, timeoutMs: 15_000 })
           if (answer.status === 500 || answer.status < 100) failed.push(`${what}: ${answer.status}`)
         } catch (err) {
           // The client refusing to send a header it finds malformed is not the daemon's doing.
@@ -193,9 +170,9 @@ describe(`the HTTP API under fuzzing (seed ${SEED})`, () => {
     }
     await Promise.all(Array.from({ length: 6 }, worker))
     expect({ seed: SEED, unanswered, failed }).toEqual({ seed: SEED, unanswered: [], failed: [] })
-    expect(a.running).toBe(true)
-    expect((await rawRequest(a.api, { method: 'GET', path: '/v1/health' })).status).toBe(200)
-    expect(a.logs.filter((line) => line.level >= 50).map((line) => line.msg)).toEqual([])
-    expect(suspicions(b, a.peerId)).toEqual([])
+    expect(pair.a.running).toBe(true)
+    expect((await rawRequest(pair.a.api, { method: 'GET', path: '/v1/health' })).status).toBe(200)
+    expect(pair.a.logs.filter((line) => line.level >= 50).map((line) => line.msg)).toEqual([])
+    expect(suspicions(pair.b, pair.a.peerId)).toEqual([])
   })
 })

@@ -1,15 +1,9 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { NodeView } from '../packages/node/src/api/routes.js'
-import {
-  cleanup,
-  DaemonProcess,
-  rawRequest,
-  runCli,
-  suspicions,
-  waitFor,
-} from '../packages/node/src/testing/index.js'
+import { DaemonProcess, rawRequest, runCli, suspicions, waitFor } from '../packages/node/src/testing/index.js'
+import { daemonPair } from './daemon-pair.js'
 
 /** A stack trace line, which a user should never see for a mistake they can fix. */
 const STACK = /^\s+at /m
@@ -24,34 +18,20 @@ const json = { 'content-type': 'application/json' }
  * stalls it long enough for its peer to suspect it, and never writes what a web page sent.
  */
 describe('the API against hostile requests', () => {
-  const daemons: DaemonProcess[] = []
-  const dirs: string[] = []
-  let a: DaemonProcess
-  let b: DaemonProcess
-
-  beforeAll(async () => {
-    for (let i = 0; i < 2; i++) dirs.push(await DaemonProcess.tempDir())
-    a = await new DaemonProcess({ dataDir: dirs[0]! }).start()
-    b = await new DaemonProcess({ dataDir: dirs[1]!, join: [a.joinAddr] }).start()
-    daemons.push(a, b)
-    await waitFor('B to list A alive', async () =>
-      (await b.cli<NodeView[]>('nodes')).some((node) => node.id === a.peerId && node.state === 'alive'),
-    )
-  })
-
-  afterAll(() => cleanup(daemons, dirs))
+  const pair = daemonPair()
+  const { daemons, dirs } = pair
 
   const expectHealthy = async () => {
-    expect(a.running).toBe(true)
-    expect((await rawRequest(a.api, { method: 'GET', path: '/v1/health' })).status).toBe(200)
-    expect(suspicions(b, a.peerId)).toEqual([])
-    expect(a.logs.filter((line) => line.level >= 50)).toEqual([])
+    expect(pair.a.running).toBe(true)
+    expect((await rawRequest(pair.a.api, { method: 'GET', path: '/v1/health' })).status).toBe(200)
+    expect(suspicions(pair.b, pair.a.peerId)).toEqual([])
+    expect(pair.a.logs.filter((line) => line.level >= 50)).toEqual([])
   }
 
   it('refuses deeply nested specs at once and stays up (the 2 KB probe killed it)', async () => {
     const probe = `a: ${'['.repeat(1000)}${']'.repeat(1000)}`
     for (let i = 0; i < 2; i++) {
-      const answer = await rawRequest(a.api, {
+      const answer = await rawRequest(pair.a.api, {
         method: 'POST',
         path: '/v1/apply',
         headers: json,
@@ -62,7 +42,7 @@ describe('the API against hostile requests', () => {
     }
     // 500 KB of nesting kept the event loop busy for 10-12 s: the peers declared the node dead.
     const deep = `a: ${'['.repeat(250_000)}${']'.repeat(250_000)}`
-    const answer = await rawRequest(a.api, {
+    const answer = await rawRequest(pair.a.api, {
       method: 'POST',
       path: '/v1/apply',
       headers: json,
@@ -77,7 +57,7 @@ describe('the API against hostile requests', () => {
     // A flat 1 MiB list: no nesting to refuse, seconds of parsing (6.7 s on the event loop here).
     const flat = `a: [${'1,'.repeat(520_000)}1]`
     let appliedAt: number | undefined
-    const apply = rawRequest(a.api, {
+    const apply = rawRequest(pair.a.api, {
       method: 'POST',
       path: '/v1/apply',
       headers: json,
@@ -89,17 +69,17 @@ describe('the API against hostile requests', () => {
     })
     // Health answers while the spec is being parsed, not after.
     await waitFor('the API to answer while the spec is parsed', async () => {
-      const health = await rawRequest(a.api, { method: 'GET', path: '/v1/health' })
+      const health = await rawRequest(pair.a.api, { method: 'GET', path: '/v1/health' })
       return health.status === 200 && appliedAt === undefined
     })
     expect((await apply).status).toBe(400)
     await expectHealthy()
-    expect(await a.cli<unknown[]>('get')).toEqual([])
+    expect(await pair.a.cli<unknown[]>('get')).toEqual([])
   })
 
   it('refuses what a web page can make a browser send, and writes nothing', async () => {
     await writeFile(join(dirs[0]!, 'secret.yaml'), 'name: secret\nimage: x\nenv: { PASSWORD: hunter2 }\n')
-    await runCli(['apply', '-f', join(dirs[0]!, 'secret.yaml'), '--api', a.api])
+    await runCli(['apply', '-f', join(dirs[0]!, 'secret.yaml'), '--api', pair.a.api])
     const spec = applyBody('name: evil\nimage: x\n')
     const attempts: { what: string; headers: Record<string, string>; status: number }[] = [
       // A simple cross-origin POST: no preflight, the page cannot read the answer but it need not.
@@ -111,7 +91,7 @@ describe('the API against hostile requests', () => {
       { what: 'rebound Host', headers: { ...json, host: 'evil.example:7947' }, status: 403 },
     ]
     for (const attempt of attempts) {
-      const answer = await rawRequest(a.api, {
+      const answer = await rawRequest(pair.a.api, {
         method: 'POST',
         path: '/v1/apply',
         headers: attempt.headers,
@@ -123,31 +103,35 @@ describe('the API against hostile requests', () => {
       })
     }
     // DNS rebinding: a page whose name resolves to 127.0.0.1 could read the env values.
-    const read = await rawRequest(a.api, {
+    const read = await rawRequest(pair.a.api, {
       method: 'GET',
       path: '/v1/workloads/secret',
-      headers: { host: `rebind.evil.example:${a.api.split(':')[1]}` },
+      headers: { host: `rebind.evil.example:${pair.a.api.split(':')[1]}` },
     })
     expect(read.status).toBe(403)
     expect(read.body).not.toContain('hunter2')
     // The API's own names still work.
-    for (const host of [a.api, `localhost:${a.api.split(':')[1]}`]) {
-      const ok = await rawRequest(a.api, { method: 'GET', path: '/v1/workloads/secret', headers: { host } })
+    for (const host of [pair.a.api, `localhost:${pair.a.api.split(':')[1]}`]) {
+      const ok = await rawRequest(pair.a.api, {
+        method: 'GET',
+        path: '/v1/workloads/secret',
+        headers: { host },
+      })
       expect(ok.status).toBe(200)
     }
-    const names = (await a.cli<{ name: string }[]>('get')).map((row) => row.name)
+    const names = (await pair.a.cli<{ name: string }[]>('get')).map((row) => row.name)
     expect(names).toEqual(['secret'])
-    await runCli(['rm', 'secret', '--api', a.api])
+    await runCli(['rm', 'secret', '--api', pair.a.api])
     await expectHealthy()
   })
 
   it('answers a malformed %-escape with 400 and logs no error', async () => {
     for (const path of ['/v1/workloads/%E0%A4%A', '/v1/workloads/%', '/v1/logs/%zz']) {
-      const answer = await rawRequest(a.api, { method: 'GET', path })
+      const answer = await rawRequest(pair.a.api, { method: 'GET', path })
       expect({ path, status: answer.status }).toEqual({ path, status: 400 })
       expect(answer.body).not.toMatch(STACK)
     }
-    const gone = await rawRequest(a.api, { method: 'DELETE', path: '/v1/workloads/%C0' })
+    const gone = await rawRequest(pair.a.api, { method: 'DELETE', path: '/v1/workloads/%C0' })
     expect(gone.status).toBe(400)
     await expectHealthy()
   })
@@ -197,7 +181,7 @@ describe('the API against hostile requests', () => {
   // Last: B is banned for a while, and suspects A meanwhile.
   it('bans only a member by its node id, never itself, and a ban is no workload to remove', async () => {
     const ban = (node: string) =>
-      rawRequest(a.api, {
+      rawRequest(pair.a.api, {
         method: 'POST',
         path: '/v1/ban',
         headers: json,
@@ -205,30 +189,32 @@ describe('the API against hostile requests', () => {
       })
     for (const [node, why] of [
       ['not-a-node', 'is not a node id'],
-      [a.peerId, 'a node cannot ban itself'],
+      [pair.a.peerId, 'a node cannot ban itself'],
     ] as const) {
       const answer = await ban(node)
       expect({ node, status: answer.status }).toEqual({ node, status: 400 })
       expect(answer.body).toContain(why)
     }
-    expect(await a.cli<unknown[]>('get')).toEqual([])
-    expect((await ban(b.peerId)).status).toBe(200)
+    expect(await pair.a.cli<unknown[]>('get')).toEqual([])
+    expect((await ban(pair.b.peerId)).status).toBe(200)
     // The ban's entry is not a workload: `gary get` lists none and `gary rm` finds none.
-    expect(await a.cli<unknown[]>('get')).toEqual([])
-    const removed = await rawRequest(a.api, {
+    expect(await pair.a.cli<unknown[]>('get')).toEqual([])
+    const removed = await rawRequest(pair.a.api, {
       method: 'DELETE',
-      path: `/v1/workloads/${encodeURIComponent(`@ban/${b.peerId}`)}`,
+      path: `/v1/workloads/${encodeURIComponent(`@ban/${pair.b.peerId}`)}`,
     })
     expect(removed.body).toContain('not found')
-    const lifted = await rawRequest(a.api, {
+    const lifted = await rawRequest(pair.a.api, {
       method: 'POST',
       path: '/v1/ban',
       headers: json,
-      body: JSON.stringify({ node: b.peerId, banned: false }),
+      body: JSON.stringify({ node: pair.b.peerId, banned: false }),
     })
-    expect(JSON.parse(lifted.body)).toEqual({ node: b.peerId, banned: false, changed: true })
+    expect(JSON.parse(lifted.body)).toEqual({ node: pair.b.peerId, banned: false, changed: true })
     await waitFor('A and B to reconnect', async () =>
-      (await b.cli<NodeView[]>('nodes')).some((node) => node.id === a.peerId && node.state === 'alive'),
+      (await pair.b.cli<NodeView[]>('nodes')).some(
+        (node) => node.id === pair.a.peerId && node.state === 'alive',
+      ),
     )
   })
 })
