@@ -7,7 +7,10 @@
 //   heal it, and the time until the duplicates are gone.
 // Counts are read from every machine's engine every 25 ms.
 //
-//   npm run bench:lab-failover -- [--machines 5] [--replicas 10] [--runs 10]
+// --trace prints, per run, each survivor's steps after the loss (ms after it): the victim seen dead
+// (its own verdict or a witness's report), its slots claimed, started, running, as its log says.
+//
+//   npm run bench:lab-failover -- [--machines 5] [--replicas 10] [--runs 10] [--trace]
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
@@ -19,6 +22,7 @@ const { values } = parseArgs({
     machines: { type: 'string', default: '5' },
     replicas: { type: 'string', default: '10' },
     runs: { type: 'string', default: '10' },
+    trace: { type: 'boolean', default: false },
   },
 })
 const machines = Number(values.machines)
@@ -58,23 +62,56 @@ async function watch({ asked, until, since, holdMs = 0, timeoutMs = 120_000, wha
 
 /**
  * When the survivors' daemons logged the victim dead (its own `member dead` verdict or a witness's
- * report that made it dead), ms after `since`: the first survivor and the last (-1: one did not).
+ * report that made it dead), ms after `since`: the first survivor and the last. R may run again
+ * before a survivor that plays no part in it sees the victim dead, so this waits (up to 10 s) for
+ * every survivor's line; one that never came counts as -1 for both.
  * Read from the daemons' log lines, which a loaded host distorts less than container starts.
  */
 async function detection(victimId, survivors, since) {
-  const times = []
-  for (const i of survivors) {
-    const line = (await lab.logs(i)).find(
-      (l) =>
-        l.member === victimId &&
-        (l.msg === 'member dead' || l.msg === 'member reported down') &&
-        typeof l.time === 'number' &&
-        l.time >= since,
-    )
-    if (line !== undefined) times.push(line.time - since)
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const times = []
+    for (const i of survivors) {
+      const line = (await lab.logs(i)).find((l) => isDeath(l, victimId) && l.time >= since)
+      if (line !== undefined) times.push(line.time - since)
+    }
+    if (times.length === survivors.length) return { first: Math.min(...times), last: Math.max(...times) }
+    if (Date.now() > deadline) return { first: -1, last: -1 }
+    await sleep(100)
   }
-  if (times.length < survivors.length) return { first: -1, last: -1 }
-  return { first: Math.min(...times), last: Math.max(...times) }
+}
+
+const isDeath = (l, victimId) =>
+  l.member === victimId &&
+  (l.msg === 'member dead' || l.msg === 'member reported down') &&
+  typeof l.time === 'number'
+
+/**
+ * Each survivor's steps after a loss at `since` (ms after it, from its log): the victim seen dead
+ * (`dead`, `(report)` when by witnesses' reports), its own accusation, the reports its last heartbeat
+ * from the victim held back, its claims, starts and containers running; with the bench's own poll
+ * that first saw R, and when the lab's command returned.
+ */
+async function trace(what, victimId, survivors, since, seenMs, doneMs) {
+  const rows = []
+  for (const i of survivors) {
+    const lines = (await lab.logs(i)).filter((l) => typeof l.time === 'number' && l.time >= since)
+    const at = (pick) => lines.filter(pick).map((l) => l.time - since)
+    const dead = lines.find((l) => isDeath(l, victimId))
+    const mine = (msg) => (l) => l.workload === 'bench' && msg(l.msg)
+    const list = (xs) => (xs.length === 0 ? '-' : xs.join(','))
+    rows.push(
+      `m${i}: ${dead === undefined ? 'dead -' : `dead ${dead.time - since}${dead.msg === 'member dead' ? '' : ' (report)'}`}` +
+        ` accused ${list(at((l) => l.member === victimId && l.msg === 'member silent: accusing'))}` +
+        ` held back ${list(at((l) => l.member === victimId && l.msg?.endsWith('held back by its last heartbeat')))}` +
+        ` claimed ${list(at(mine((m) => m === 'claimed')))}` +
+        ` starting ${list(at(mine((m) => m?.endsWith(': starting'))))}` +
+        ` running ${list(at(mine((m) => m === 'running')))}`,
+    )
+  }
+  console.log(
+    `  ${what} trace (ms; lab.sh done at ${doneMs}, R seen by the bench at ${seenMs}): ${rows.join(' | ')}`,
+  )
 }
 
 const exact = (seen) => seen.total === replicas && seen.slots === replicas
@@ -134,6 +171,7 @@ try {
     const victimId = await lab.nodeId(victim)
     let since = Date.now()
     await lab.poweroff(victim)
+    const powerDone = Date.now() - since
     const power = await watch({
       asked: () => others,
       until: (seen) => seen.slots === replicas,
@@ -141,6 +179,7 @@ try {
       what: `R running on the others after machine ${victim} lost power`,
     })
     const powerSeen = await detection(victimId, others, since)
+    if (values.trace) await trace('power off', victimId, others, since, power.ms, powerDone)
     const mark = (await lab.logs(victim)).length
     since = Date.now()
     await lab.boot(victim)
@@ -161,6 +200,7 @@ try {
     const cutId = await lab.nodeId(cutOff)
     since = Date.now()
     await lab.cut(cutOff)
+    const cutDone = Date.now() - since
     const cut = await watch({
       asked: () => lab.machines.filter((i) => i !== cutOff),
       until: (seen) => seen.slots === replicas,
@@ -172,6 +212,15 @@ try {
       lab.machines.filter((i) => i !== cutOff),
       since,
     )
+    if (values.trace)
+      await trace(
+        'cut',
+        cutId,
+        lab.machines.filter((i) => i !== cutOff),
+        since,
+        cut.ms,
+        cutDone,
+      )
     since = Date.now()
     await lab.heal(cutOff)
     const heal = await watch({

@@ -174,7 +174,12 @@ export function contradicts(
   now: number,
   config = DEFAULT_DETECTOR,
 ): boolean {
-  return lastDirectAt !== undefined && now - lastDirectAt <= config.suspectAfterMs
+  return lastDirectAt !== undefined && now < contradictsUntil(lastDirectAt, config)
+}
+
+/** The first time at which a heartbeat heard at `lastDirectAt` no longer contradicts a report. */
+export function contradictsUntil(lastDirectAt: number, config = DEFAULT_DETECTOR): number {
+  return lastDirectAt + config.suspectAfterMs + 1
 }
 
 /**

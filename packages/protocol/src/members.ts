@@ -1,4 +1,11 @@
-import { contradicts, DOWN_WITNESSES, WITNESS_WINDOW_MS, type WorstGap, worstGapAfter } from './detector.js'
+import {
+  contradicts,
+  contradictsUntil,
+  DOWN_WITNESSES,
+  WITNESS_WINDOW_MS,
+  type WorstGap,
+  worstGapAfter,
+} from './detector.js'
 import { hex8, itemHash } from './digest.js'
 import { compareVersions, isNewer, type StateVersion } from './freshness.js'
 import type { MemberVersions } from './member-note.js'
@@ -389,8 +396,12 @@ export class MemberTable {
     // Heard within the time a witness waits before it accuses: a witness of fast silence reports
     // after a fraction of a second, and the members that heard the regular heartbeat up to a
     // second before the death must not outvote it. The report is kept: a second witness of the
-    // same silence, this node included once it hears it too, makes two.
-    if (member.direct && contradicts(member.lastDirectAt, now)) return 'contradicted'
+    // same silence, this node included once it hears it too, makes two; and reports that stand
+    // once this node's last heartbeat is as old as a witness's silence count then (`#settle`).
+    if (member.direct && contradicts(member.lastDirectAt, now)) {
+      this.#watchMember(member, now)
+      return 'contradicted'
+    }
     if (!unreachable && member.witnesses.size < DOWN_WITNESSES) return 'noted'
     member.confirmed = true
     member.unreachableAt = now
@@ -481,6 +492,11 @@ export class MemberTable {
 
   /** Brings the member's status up to `now`; returns when it may next change, if still watched. */
   #settle(member: Member, now: number, changes: StatusChange[]): number {
+    const heldBack = heldReportsCountAt(member, now)
+    if (heldBack !== undefined && heldBack <= now && member.status !== 'dead') {
+      member.confirmed = true
+      member.unreachableAt = now
+    }
     const status = statusAt(member, now, this.#ages)
     if (status !== member.status) {
       changes.push({ id: member.id, from: member.status, to: status })
@@ -758,7 +774,26 @@ function nextChangeAt(member: Member, now: number, config: MembershipConfig): nu
   consider(config.suspectAfterMs)
   consider(config.deadAfterMs)
   consider(config.indirectDeadAfterMs)
-  return next
+  const heldBack = heldReportsCountAt(member, now)
+  // Like the age thresholds, the last time before the change: a sweep at or before it has nothing to do.
+  return heldBack === undefined ? next : Math.min(next, Math.max(now, heldBack - 1))
+}
+
+/**
+ * When reports that this node's own heartbeat held back (`observeDown`: 'contradicted') make the
+ * member dead: two witnesses reported it after the last heartbeat heard here, and from this time
+ * that heartbeat is as old as the silence a witness waits for, so it contradicts them no longer.
+ * Undefined while no such reports stand. A member whose regular heartbeat (once a second) reached
+ * this node just before it fell silent had both reports of its fast watchers held back, and was
+ * seen dead here only by age, 3 s after the others (1 lab cut in 10).
+ */
+function heldReportsCountAt(member: Member, now: number): number | undefined {
+  const { witnesses, lastDirectAt } = member
+  if (member.confirmed === true || !member.direct || witnesses === undefined || lastDirectAt === undefined)
+    return undefined
+  let after = 0
+  for (const at of witnesses.values()) if (at > lastDirectAt && now - at <= WITNESS_WINDOW_MS) after++
+  return after >= DOWN_WITNESSES ? contradictsUntil(lastDirectAt) : undefined
 }
 
 /** A newer version outweighs every report about an older one. */

@@ -623,6 +623,35 @@ describe('MemberTable with relayed liveness', () => {
     expect(table.sweep(1600)).toEqual([])
   })
 
+  test('two reports held back by a heartbeat heard just before make the member dead once that heartbeat is too old to contradict them', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    // Its regular heartbeat came just before it fell silent; its fast watchers report it soon after.
+    table.observeHeartbeat('a', beat(1, 3), 1000)
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)).toBe('contradicted')
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 1350)).toBe('contradicted')
+    expect(table.sweep(1400)).toEqual([])
+    // Not by the 2 s age rule, nor the 3 s one: the witnesses' reports stand once 400 ms passed.
+    expect(sweepEvery(table, 1401, 1500, 10)).toEqual([{ id: 'a', from: 'alive', to: 'dead', at: 1401 }])
+    expect(table.get('a')?.confirmed).toBe(true)
+  })
+
+  test('a heartbeat heard after the reports keeps outweighing them', () => {
+    const table = new MemberTable(SELF, relayed)
+    table.observeState(state('a', 1, 3), 0)
+    table.observeHeartbeat('a', beat(1, 3), 1000)
+    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)
+    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 1350)
+    table.observeHeartbeat('a', beat(1, 3), 1390)
+    expect(sweepEvery(table, 1391, 1999, 10)).toEqual([])
+    // A lone report held back stays a lone report.
+    const lone = new MemberTable(SELF, relayed)
+    lone.observeState(state('a', 1, 3), 0)
+    lone.observeHeartbeat('a', beat(1, 3), 1000)
+    lone.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)
+    expect(sweepEvery(lone, 1301, 1999, 10)).toEqual([])
+  })
+
   test('a connected member ages by heartbeat; once disconnected, only by the long timeout', () => {
     const table = new MemberTable(SELF, relayed)
     table.observeHeartbeat('a', beat(1, 1), 0)

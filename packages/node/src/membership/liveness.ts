@@ -172,7 +172,13 @@ export class Liveness {
     const now = this.ctx.now()
     const outcome = this.ctx.table.observeDown(note.node, note, witness, now, note.unreachable === true)
     if (outcome === 'stale') return 'ignore'
-    if (outcome === 'marked') {
+    if (outcome === 'contradicted')
+      // Counted once this node's last heartbeat from the member is as old as the witness's silence.
+      this.ctx.logger.info(
+        { member: note.node, name: this.ctx.name(note.node), witness, witnessName: this.ctx.name(witness) },
+        'member reported down: held back by its last heartbeat',
+      )
+    else if (outcome === 'marked') {
       this.ctx.logger.info(
         { member: note.node, name: this.ctx.name(note.node), witness, witnessName: this.ctx.name(witness) },
         'member reported down',
