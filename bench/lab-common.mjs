@@ -39,7 +39,7 @@ export async function allAlive(lab, asked = lab.machines) {
 
 /**
  * Running containers carrying `labels` on the `machines` asked (a machine that is off counts
- * none): how many, and how many distinct slots they hold.
+ * none): how many, and how many distinct slots they hold (and which).
  */
 export async function census(lab, machines, labels) {
   const lists = await Promise.all(
@@ -51,7 +51,8 @@ export async function census(lab, machines, labels) {
     ),
   )
   const running = lists.flat().filter((c) => c.state === 'running')
-  return { total: running.length, slots: new Set(running.map((c) => c.labels[LABELS.slot])).size }
+  const slotSet = new Set(running.map((c) => c.labels[LABELS.slot]))
+  return { total: running.length, slots: slotSet.size, slotSet }
 }
 
 /** Applies a workload on machine `i` through its API (curl inside the machine). */

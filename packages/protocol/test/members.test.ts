@@ -652,6 +652,55 @@ describe('MemberTable with relayed liveness', () => {
     expect(sweepEvery(lone, 1301, 1999, 10)).toEqual([])
   })
 
+  test('reports never make dead a member whose heartbeats keep coming within 400 ms, and make dead one that fell silent 401 ms after its last', () => {
+    // Any order of heartbeats (gaps of at most 400 ms) and witnesses' reports, swept at random.
+    const event = fc.oneof(
+      record({ kind: fc.constant('beat' as const), gap: fc.integer({ min: 1, max: 400 }) }),
+      record({
+        kind: fc.constant('report' as const),
+        witness: fc.constantFrom('w1', 'w2', 'w3'),
+        gap: fc.nat(400),
+      }),
+      record({ kind: fc.constant('sweep' as const), gap: fc.nat(400) }),
+    )
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 40 }), fc.boolean(), (events, silentAtEnd) => {
+        const table = new MemberTable(SELF, relayed)
+        table.observeState(state('a', 1, 3), 0)
+        table.observeHeartbeat('a', beat(1, 3), 0)
+        let now = 0
+        let lastBeat = 0
+        const reportsSince = new Set<string>()
+        for (const e of events) {
+          // Heartbeats never more than 400 ms apart: the member beats this node all along.
+          const at = Math.min(now + e.gap, lastBeat + 400)
+          now = Math.max(now, at)
+          if (e.kind === 'beat') {
+            table.observeHeartbeat('a', beat(1, 3), now)
+            lastBeat = now
+            reportsSince.clear()
+          } else if (e.kind === 'report') {
+            table.observeDown('a', { incarnation: 1, seq: 3 }, e.witness, now)
+            reportsSince.add(e.witness)
+          } else table.sweep(now)
+          expect(table.get('a')?.status, `at ${now}`).toBe('alive')
+        }
+        if (!silentAtEnd) return
+        // It falls silent. Once its last heartbeat is 400 ms old, the reports that came after it
+        // count (two make it dead), and none from before it does.
+        now = lastBeat + 401
+        table.sweep(now)
+        expect(table.get('a')?.status).toBe(reportsSince.size >= 2 ? 'dead' : 'alive')
+        for (const witness of ['w1', 'w2']) {
+          now += 1
+          table.observeDown('a', { incarnation: 1, seq: 3 }, witness, now)
+        }
+        table.sweep(now)
+        expect(table.get('a')?.status).toBe('dead')
+      }),
+    )
+  })
+
   test('a connected member ages by heartbeat; once disconnected, only by the long timeout', () => {
     const table = new MemberTable(SELF, relayed)
     table.observeHeartbeat('a', beat(1, 1), 0)
