@@ -99,6 +99,25 @@ describe('fast detection', () => {
     expect(rig.port.of('heartbeat', other).map((call) => call.beat?.ask)).toEqual([undefined])
   })
 
+  test("each answer to a roll call makes placement look again, not only the last: rule 10's wait may end at half", () => {
+    const rig = cluster()
+    beatFast(rig, watched, 1000)
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs + 150)
+    rig.agent.noteGossiped('other-witness', down(watched) as never)
+    rig.clock.advance(1)
+    expect(rig.agent.table.rollCalling).toBe(true)
+    const [first, second] = PEERS.filter((p) => p !== watched) as [string, string]
+    const before = rig.changes.length
+    rig.agent.heartbeatReceived(first, beat(1, rig.agent.table.liveDigest(first)))
+    expect(rig.changes.length - before).toBe(1)
+    // The same peer again is no new answer.
+    rig.agent.heartbeatReceived(first, beat(1, rig.agent.table.liveDigest(first)))
+    expect(rig.changes.length - before).toBe(1)
+    rig.agent.heartbeatReceived(second, beat(1, rig.agent.table.liveDigest(second)))
+    expect(rig.changes.length - before).toBe(2)
+    expect(rig.agent.table.rollCalling).toBe(true)
+  })
+
   test('a member whose beats come late on a lossy link (TCP retransmissions) is given a longer silence', () => {
     const rig = cluster()
     beatFast(rig, watched, 1000)

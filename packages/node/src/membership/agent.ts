@@ -190,9 +190,13 @@ export class MembershipAgent {
     if (beat.ask === true && !this.#left) this.#ctx.port.sendHeartbeats((to) => this.#beatFor(to), peer)
     const held = table.get(peer)
     if (held?.status === 'dead') this.#liveness.heardFromDead(held)
+    const answered = table.rollCalling ? table.rollCall() : undefined
     const outcome = table.observeHeartbeat(peer, beat, now)
-    // The last answer ends this node's roll call: placement may count every member again.
-    if (table.rollCalling && table.rollCall() === undefined) this.#ctx.changed()
+    // Each answer to this node's roll call may end rule 10's wait, which needs half of the members
+    // (`ClusterView`), and the last ends the roll call: placement looks again. Only the last did
+    // before, and a pass that saw the roll call short waited for the slowest peer's answer or
+    // the partial view's recheck: a lab survivor claimed a dead member's slots 500 ms after its death.
+    if (answered !== undefined && table.rollCall() !== answered) this.#ctx.changed()
     if (outcome === 'needs-state') this.#states.announced(peer)
     // Fresh evidence: a member not alive here comes back now, not at the next sweep.
     if (outcome !== 'stale' && table.get(peer)?.status !== 'alive') this.#liveness.sweep(peer)
