@@ -19,7 +19,13 @@ const { values } = parseArgs({
   },
 })
 const machines = Number(values.machines)
-const ALARMS = ['member suspect', 'member silent: accusing', 'member reported down', 'member dead']
+const ALARMS = [
+  'member suspect',
+  'member silent: accusing',
+  'member reported down',
+  'member reported down: held back by its last heartbeat',
+  'member dead',
+]
 
 const lab = await garyLab(machines)
 
