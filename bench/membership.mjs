@@ -7,10 +7,10 @@
 //
 //   npm run bench:membership -- [--sizes 3,10,30] [--idle-seconds 10] [--cold-starts 10,30,60] [--watch-seconds 15]
 import '../packages/node/dist/polyfill.js'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { cleanup, DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
+import { cleanup, DaemonProcess, GARY_BIN, waitFor } from '../packages/node/dist/testing/index.js'
 import { tcpBytesByPid } from './tcp-bytes.mjs'
 
 const { values } = parseArgs({
@@ -21,6 +21,10 @@ const { values } = parseArgs({
     'watch-seconds': { type: 'string', default: '15' },
     // A directory to write each cold-started daemon's log to (JSON lines), to see where time went.
     logs: { type: 'string' },
+    // A directory to write CPU profiles of three cold-started daemons to (the seed, one, the middle).
+    'cpu-prof': { type: 'string' },
+    // More flags for every cold-started daemon (A/B runs of a setting), space-separated.
+    'daemon-args': { type: 'string', default: '' },
   },
 })
 const list = (text) =>
@@ -33,6 +37,26 @@ const coldStarts = list(values['cold-starts'])
 const idleSeconds = Number(values['idle-seconds'])
 const watchMs = Number(values['watch-seconds']) * 1000
 const LOOPBACK = ['--allow', '/ip4/127.0.0.0/ipcidr/8']
+const COLD_ARGS = [...LOOPBACK, ...values['daemon-args'].split(' ').filter((arg) => arg !== '')]
+/**
+ * How cold-started daemon `i` of `n` runs: under `node --cpu-prof` if asked (the profile is
+ * written when it exits; NODE_OPTIONS may not carry the flag), through a wrapper script.
+ */
+const profiled = (i, n) => {
+  if (values['cpu-prof'] === undefined || !(i === 0 || i === 1 || i === Math.floor(n / 2))) return {}
+  const dir = `${values['cpu-prof']}/cold-${n}`
+  mkdirSync(dir, { recursive: true })
+  const bin = `${dir}/gary-profiled.sh`
+  // Stopped at once by SIGTERM (before the daemon's own handler: a slow leave outlived the kill's grace).
+  const exit = `${dir}/exit-on-term.mjs`
+  writeFileSync(exit, "process.once('SIGTERM', () => process.exit(0))\n")
+  writeFileSync(
+    bin,
+    `#!/bin/sh\nexec '${process.execPath}' --cpu-prof --cpu-prof-dir='${dir}' --import '${exit}' '${GARY_BIN}' "$@"\n`,
+  )
+  chmodSync(bin, 0o755)
+  return { bin }
+}
 
 const logTime = (daemon, msg, fields) =>
   daemon.logs.find((line) => line.msg === msg && Object.entries(fields).every(([k, v]) => line[k] === v))
@@ -141,20 +165,22 @@ async function coldStart(n) {
     const port = 20000 + Math.floor(Math.random() * 40000)
     const seed = new DaemonProcess({
       dataDir: dirs[0],
-      args: [...LOOPBACK, '--listen', `/ip4/127.0.0.1/tcp/${port}`],
+      args: [...COLD_ARGS, '--listen', `/ip4/127.0.0.1/tcp/${port}`],
       startTimeoutMs: 120_000,
+      ...profiled(0, n),
     })
     const load = loadavg()[0]
     const launchedAt = Date.now()
     const seedUp = seed.start()
     // The others dial the seed's port, whatever its peer id: a join address without /p2p.
     const rest = dirs.slice(1).map(
-      (dir) =>
+      (dir, i) =>
         new DaemonProcess({
           dataDir: dir,
           join: [`/ip4/127.0.0.1/tcp/${port}`],
-          args: LOOPBACK,
+          args: COLD_ARGS,
           startTimeoutMs: 120_000,
+          ...profiled(i + 1, n),
         }),
     )
     daemons = [seed, ...rest]
@@ -190,6 +216,7 @@ async function coldStart(n) {
       after: alarms(daemons, members, convergedAt + 1),
     }
   } finally {
+    if (values.logs !== undefined) mkdirSync(values.logs, { recursive: true })
     if (values.logs !== undefined)
       for (const [i, d] of daemons.entries())
         writeFileSync(`${values.logs}/cold-${n}-${i}.jsonl`, d.logs.map((l) => JSON.stringify(l)).join('\n'))

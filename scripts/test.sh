@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-docker.sh
 bash scripts/ensure-chromium.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npx tsc -b
+npm run build
 node scripts/build-test-image.mjs
 npm test

@@ -101,7 +101,8 @@ export class SpecParser {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(new URL('./spec-worker.js', import.meta.url), {
+    // From dist/api/ and from the bundle's dist/bundle/ alike.
+    const worker = new Worker(new URL('../api/spec-worker.js', import.meta.url), {
       resourceLimits: { maxOldGenerationSizeMb: this.#heapMb, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 },
       stdout: false,
       stderr: false,
