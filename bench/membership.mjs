@@ -6,6 +6,7 @@
 // of `--watch-seconds`. `--sizes ''` or `--cold-starts ''` skips a part.
 //
 //   npm run bench:membership -- [--sizes 3,10,30] [--idle-seconds 10] [--cold-starts 10,30,60] [--watch-seconds 15]
+//     [--logs DIR] [--cpu-prof DIR] [--daemon-args='--flag value'] [--no-bundle]
 import '../packages/node/dist/polyfill.js'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
@@ -25,6 +26,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     // More flags for every cold-started daemon (A/B runs of a setting), space-separated.
     'daemon-args': { type: 'string', default: '' },
+    // Cold-started daemons load dist/ module by module, not the bundle (GARY_NO_BUNDLE=1): an A/B run.
+    'no-bundle': { type: 'boolean', default: false },
   },
 })
 const list = (text) =>
@@ -43,7 +46,8 @@ const COLD_ARGS = [...LOOPBACK, ...values['daemon-args'].split(' ').filter((arg)
  * written when it exits; NODE_OPTIONS may not carry the flag), through a wrapper script.
  */
 const profiled = (i, n) => {
-  if (values['cpu-prof'] === undefined || !(i === 0 || i === 1 || i === Math.floor(n / 2))) return {}
+  const env = values['no-bundle'] ? { env: { GARY_NO_BUNDLE: '1' } } : {}
+  if (values['cpu-prof'] === undefined || !(i === 0 || i === 1 || i === Math.floor(n / 2))) return env
   const dir = `${values['cpu-prof']}/cold-${n}`
   mkdirSync(dir, { recursive: true })
   const bin = `${dir}/gary-profiled.sh`
@@ -55,7 +59,7 @@ const profiled = (i, n) => {
     `#!/bin/sh\nexec '${process.execPath}' --cpu-prof --cpu-prof-dir='${dir}' --import '${exit}' '${GARY_BIN}' "$@"\n`,
   )
   chmodSync(bin, 0o755)
-  return { bin }
+  return { ...env, bin }
 }
 
 const logTime = (daemon, msg, fields) =>
@@ -201,7 +205,16 @@ async function coldStart(n) {
     const cpuAlive = cpuOf(daemons)
     const members = new Set(daemons.map((d) => d.peerId))
     if (convergedAt === undefined)
-      return { n, load, lastUp, cpuUp, allAliveMs: undefined, during: alarms(daemons, members, launchedAt) }
+      return {
+        n,
+        load,
+        loadAfter: loadavg()[0],
+        lastUp,
+        cpuUp,
+        cpuUntilGaveUp: cpuAlive,
+        allAliveMs: undefined,
+        during: alarms(daemons, members, launchedAt),
+      }
     await new Promise((resolve) => setTimeout(resolve, watchMs))
     return {
       cpuUp,
@@ -333,7 +346,7 @@ if (colds.length > 0) {
     'first). up = until the last logged `started`; all alive = until every daemon held every other alive;',
   )
   console.log(
-    `alarms about those live members (suspect / accusing / reported down / dead), until all alive and in the ${watchMs / 1000} s after;\nCPU s = the daemons' CPU seconds (user + system) until all up, until all alive, and over the watch.\n`,
+    `alarms about those live members (suspect / accusing / reported down / dead), until all alive and in the ${watchMs / 1000} s after;\nCPU s per daemon = the daemons' CPU seconds (user + system) over N until all up and until all alive (or until\nthe wait gave up: "> x"); idle = their CPU over the watch, per daemon, in % of one core. Load distorts the\ntimes (the daemons share the cores with it), the CPU seconds far less.\n`,
   )
   print([
     [
@@ -342,7 +355,8 @@ if (colds.length > 0) {
       'all alive',
       'alarms before',
       'alarms after',
-      'CPU s: up / alive / watch',
+      'CPU s per daemon: up / alive',
+      'idle % of a core',
       'load (1 min) at launch / end',
     ],
     ...colds.map((r) => [
@@ -351,7 +365,10 @@ if (colds.length > 0) {
       r.allAliveMs === undefined ? 'not in 120 s' : `${fmt(r.allAliveMs)} ms`,
       counts(r.during),
       counts(r.after),
-      [r.cpuUp, r.cpuAlive, r.cpuWatch].map((x) => (x === undefined ? '-' : fmt(x, 1))).join(' / '),
+      r.cpuUp === undefined
+        ? '-'
+        : `${fmt(r.cpuUp / r.n, 2)} / ${r.cpuAlive === undefined ? `> ${fmt(r.cpuUntilGaveUp / r.n, 2)}` : fmt(r.cpuAlive / r.n, 2)}`,
+      r.cpuWatch === undefined ? '-' : fmt((100 * r.cpuWatch) / r.n / (watchMs / 1000), 1),
       `${fmt(r.load, 1)} / ${r.loadAfter === undefined ? '-' : fmt(r.loadAfter, 1)}`,
     ]),
   ])
