@@ -47,7 +47,7 @@ else
   runtime=fake
 fi
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npx tsc -b
+npm run build --silent
 [ "$runtime" = docker ] && node scripts/build-test-image.mjs
 
 mkdir -p "$DEMO"

@@ -378,7 +378,7 @@ case "$cmd" in
     for tool in dockerd tini nsenter unshare nft curl; do
       command -v "$tool" >/dev/null || die "$tool is missing (bash scripts/ensure-docker.sh installs what the lab needs)"
     done
-    [ -f "$REPO/packages/node/dist/cli.js" ] || die "build first: npx tsc -b"
+    [ -f "$REPO/packages/node/dist/cli.js" ] || die "build first: npm run build"
     # Each machine mounts a /tmp of its own over the host's: a checkout under /tmp is not there.
     case "$REPO/" in
       /tmp/*) die "the checkout is under /tmp ($REPO), which every machine replaces with its own /tmp: clone it elsewhere" ;;
