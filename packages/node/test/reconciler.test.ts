@@ -198,6 +198,43 @@ describe('the reconcile loop on one node', () => {
     expect(reconciler.promises.filter((p) => p.slot >= 4).map((p) => p.phase)).toEqual(['running'])
   })
 
+  test('a claim that settles while the engine is still creating its container starts when the creation ends, without listing the engine meanwhile', async () => {
+    // An engine slow to create (a loaded host: a second and more): the settled claim waits for it.
+    class SlowCreate extends FakeRuntime {
+      lists = 0
+      release: (() => void) | undefined
+      readonly #created = new Promise<void>((resolve) => {
+        this.release = resolve
+      })
+      override async create(...args: Parameters<FakeRuntime['create']>) {
+        await this.#created
+        return super.create(...args)
+      }
+      override async list(...args: Parameters<FakeRuntime['list']>) {
+        this.lists++
+        return super.list(...args)
+      }
+    }
+    const runtime = new SlowCreate()
+    const { clock, reconciler, view } = setup([spec({ name: 'web', replicas: 2 })], runtime)
+    view.others = [rival()]
+    await reconciler.start()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => p.phase)).toEqual(['claimed', 'claimed'])
+    const listed = runtime.lists
+    // The claims settle at 300 ms; the creations end at 1300 ms.
+    await clock.advance(1300)
+    expect(reconciler.promises.map((p) => p.phase)).toEqual(['claimed', 'claimed'])
+    expect(
+      runtime.lists - listed,
+      'engine listings while the claims waited for their creation',
+    ).toBeLessThanOrEqual(1)
+    runtime.release?.()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => p.phase)).toEqual(['running', 'running'])
+    expect(await ownContainers(runtime)).toHaveLength(2)
+  })
+
   test('a node held back by a partial view looks again on its own once the view is whole', async () => {
     // Rule 10's verdict moves with time and connections, which trigger nothing.
     const { clock, reconciler, view } = setup([spec({ name: 'web', replicas: 2 })])

@@ -1172,7 +1172,10 @@ export class Reconciler {
         const monitorMs = this.#monitorMs.get(held.promise.workload) ?? 0
         delay = Math.min(delay, Math.max(0, held.readySince + monitorMs - now) + 1)
       }
-      if (held.promise.phase !== 'claimed') continue
+      // A claim whose container is still being created starts when the creation ends (that end
+      // makes the loop look again): timed at its settle, a claim that settled while the engine was
+      // slow to create made the loop list and plan every millisecond until it was done.
+      if (held.promise.phase !== 'claimed' || held.op !== undefined) continue
       delay = Math.min(delay, Math.max(0, held.promise.since.wall + this.#config.settleMs - wall) + 1)
     }
     clock.clearTimeout(this.#timer)
