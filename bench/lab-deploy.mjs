@@ -128,6 +128,17 @@ async function timeUntilRunning(labels, count, act) {
   return { ms, since, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result }
 }
 
+/** Every daemon's engine calls so far, by kind, summed over the machines (`gary_engine_calls_total`). */
+async function engineCalls() {
+  const calls = {}
+  for (const i of lab.machines) {
+    const text = await lab.exec(i, ['curl', '-fsS', '--max-time', '5', 'http://127.0.0.1:7947/metrics'])
+    for (const [, call, n] of text.matchAll(/^gary_engine_calls_total\{call="([a-zA-Z]+)"\} (\d+)/gm))
+      calls[call] = (calls[call] ?? 0) + Number(n)
+  }
+  return calls
+}
+
 async function gone(labels) {
   for (let i = 0; (await census(lab, lab.machines, labels)).total > 0; i++) {
     if (i > 6000) throw new Error('containers still there after 120 s')
@@ -155,7 +166,14 @@ async function gary(replicas) {
   deploys++
   const text = `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nenv: {DEPLOY: "${deploys}"}\nreplicas: ${replicas}\nresources: {cpu: ${CPU_MILLIS}m, memory: 16Mi}\n`
   const labels = { [LABELS.workload]: 'bench' }
+  const callsBefore = await engineCalls()
   const run = await timeUntilRunning(labels, replicas, () => api('POST', '/v1/apply', { text }))
+  const callsAfter = await engineCalls()
+  run.calls = Object.fromEntries(
+    Object.entries(callsAfter)
+      .map(([call, n]) => [call, n - (callsBefore[call] ?? 0)])
+      .filter(([, n]) => n > 0),
+  )
   if (values.trace) await trace(marks, run)
   await api('DELETE', '/v1/workloads/bench')
   await gone(labels)
@@ -185,6 +203,7 @@ async function trace(marks, run) {
     )
   }
   console.log(`  trace (ms after the apply; all ${run.ms} ms): ${rows.join(' | ')}`)
+  console.log(`  engine calls of the daemons until all ran: ${JSON.stringify(run.calls)}`)
 }
 
 async function plain(replicas) {
@@ -238,6 +257,10 @@ try {
     console.log(
       `| ${replicas} | ${ms(g.map((r) => r.ms))} ms | ${ms(p.map((r) => r.ms))} ms | ${(gMs / pMs).toFixed(2)} | ${Math.round(gCpu)} / ${Math.round(pCpu)} ms (${(gCpu / pCpu).toFixed(2)}) | ${loads.join(' -> ')} |`,
     )
+    const perContainer = (r) => Object.values(r.calls).reduce((a, b) => a + b, 0) / replicas
+    console.log(
+      `|   | the daemons' engine calls per container until all ran (median): ${median(g.map(perContainer)).toFixed(2)} (docker run: create, start, inspect = 3) |`,
+    )
     console.log(
       `|   | of the lab's CPU, the daemons' (medians): gary ${Math.round(median(g.map((r) => r.daemonsMs)))} ms, docker ${Math.round(median(p.map((r) => r.daemonsMs)))} ms; this process's: gary ${Math.round(median(g.map((r) => r.selfMs)))} ms, docker ${Math.round(median(p.map((r) => r.selfMs)))} ms |`,
     )
@@ -245,5 +268,7 @@ try {
   console.log(`(min / median / max of ${runs} runs each; 1-minute load average before and after each size)`)
 } finally {
   relay.stdin.end()
+  // Stopped cleanly first: a daemon run with GARY_LAB_NODE_ARGS="--cpu-prof ..." writes its profile then.
+  for (const i of lab.machines) await lab.stopDaemon(i).catch(() => {})
   await lab.down()
 }

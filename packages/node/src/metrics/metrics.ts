@@ -83,6 +83,7 @@ export class GaryMetrics implements DaemonMetrics {
   readonly #refusals: Counter<'reason'>
   readonly #starts: Counter<'outcome'>
   readonly #pulls: Counter<'outcome'>
+  readonly #engineCalls: Counter<'call'>
   readonly #passes: Histogram
   readonly #planning: Histogram
   readonly #requests: Counter<'route' | 'status'>
@@ -118,6 +119,11 @@ export class GaryMetrics implements DaemonMetrics {
       'gary_image_pulls_total',
       'images made present (found or pulled) before a start, by outcome',
       ['outcome'],
+    )
+    this.#engineCalls = counter(
+      'gary_engine_calls_total',
+      'calls this daemon made of the container engine, by kind (create, start, list, inspect...)',
+      ['call'],
     )
     this.#requests = counter(
       'gary_api_requests_total',
@@ -183,6 +189,7 @@ export class GaryMetrics implements DaemonMetrics {
   readonly runtime = {
     started: (outcome: 'ok' | 'failed') => this.#starts.inc({ outcome }),
     imageEnsured: (outcome: 'ok' | 'failed') => this.#pulls.inc({ outcome }),
+    called: (call: string) => this.#engineCalls.inc({ call }),
   }
 
   /** For the logger: counts the lines of `COUNTED_LOG_LINES`. */
