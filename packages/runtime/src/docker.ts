@@ -175,7 +175,17 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async create(spec: ContainerSpec, signal?: AbortSignal): Promise<ContainerSummary> {
-    return this.#summary((await this.#create(spec, signal)).id, signal)
+    const { id } = await this.#create(spec, signal)
+    // What the engine was just told (its image's labels aside): inspecting the new container too
+    // cost the engine a second call for every container a deploy made.
+    return {
+      id,
+      name: spec.name,
+      image: spec.image,
+      labels: { ...spec.labels },
+      state: 'created',
+      createdAt: Date.now(),
+    }
   }
 
   async start(id: string, signal?: AbortSignal): Promise<void> {
