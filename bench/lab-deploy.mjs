@@ -128,16 +128,41 @@ async function timeUntilRunning(labels, count, act) {
   return { ms, since, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result }
 }
 
-/** Every daemon's engine calls so far, by kind, summed over the machines (`gary_engine_calls_total`). */
-async function engineCalls() {
-  const calls = {}
+/**
+ * What every daemon has counted so far, summed over the machines: engine calls by kind
+ * (`gary_engine_calls_total`), gossip messages by topic and direction, reconcile passes.
+ */
+async function counted() {
+  const sums = {}
+  const add = (key, n) => {
+    sums[key] = (sums[key] ?? 0) + n
+  }
   for (const i of lab.machines) {
     const text = await lab.exec(i, ['curl', '-fsS', '--max-time', '5', 'http://127.0.0.1:7947/metrics'])
     for (const [, call, n] of text.matchAll(/^gary_engine_calls_total\{call="([a-zA-Z]+)"\} (\d+)/gm))
-      calls[call] = (calls[call] ?? 0) + Number(n)
+      add(`engine ${call}`, Number(n))
+    for (const [, labels, n] of text.matchAll(/^gary_gossip_messages_total\{([^}]*)\} (\d+)/gm)) {
+      const topic = /topic="([^"]*)"/.exec(labels)?.[1]
+      const direction = /direction="([^"]*)"/.exec(labels)?.[1]
+      add(`gossip ${topic} ${direction}`, Number(n))
+    }
+    for (const [, n] of text.matchAll(/^gary_reconcile_pass_duration_seconds_count (\d+)/gm))
+      add('passes', Number(n))
   }
-  return calls
+  return sums
 }
+
+/** What the daemons counted between two `counted()`. */
+const since = (before, after) =>
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([key, n]) => [key, n - (before[key] ?? 0)])
+      .filter(([, n]) => n > 0),
+  )
+const sum = (counts, prefix) =>
+  Object.entries(counts)
+    .filter(([key]) => key.startsWith(prefix))
+    .reduce((total, [, n]) => total + n, 0)
 
 async function gone(labels) {
   for (let i = 0; (await census(lab, lab.machines, labels)).total > 0; i++) {
@@ -166,14 +191,9 @@ async function gary(replicas) {
   deploys++
   const text = `name: bench\nimage: ${TEST_IMAGE}\ncommand: [sleep, "3600"]\nenv: {DEPLOY: "${deploys}"}\nreplicas: ${replicas}\nresources: {cpu: ${CPU_MILLIS}m, memory: 16Mi}\n`
   const labels = { [LABELS.workload]: 'bench' }
-  const callsBefore = await engineCalls()
+  const before = await counted()
   const run = await timeUntilRunning(labels, replicas, () => api('POST', '/v1/apply', { text }))
-  const callsAfter = await engineCalls()
-  run.calls = Object.fromEntries(
-    Object.entries(callsAfter)
-      .map(([call, n]) => [call, n - (callsBefore[call] ?? 0)])
-      .filter(([, n]) => n > 0),
-  )
+  run.counts = since(before, await counted())
   if (values.trace) await trace(marks, run)
   await api('DELETE', '/v1/workloads/bench')
   await gone(labels)
@@ -203,7 +223,7 @@ async function trace(marks, run) {
     )
   }
   console.log(`  trace (ms after the apply; all ${run.ms} ms): ${rows.join(' | ')}`)
-  console.log(`  engine calls of the daemons until all ran: ${JSON.stringify(run.calls)}`)
+  console.log(`  counted by the daemons until all ran: ${JSON.stringify(run.counts)}`)
 }
 
 async function plain(replicas) {
@@ -257,9 +277,13 @@ try {
     console.log(
       `| ${replicas} | ${ms(g.map((r) => r.ms))} ms | ${ms(p.map((r) => r.ms))} ms | ${(gMs / pMs).toFixed(2)} | ${Math.round(gCpu)} / ${Math.round(pCpu)} ms (${(gCpu / pCpu).toFixed(2)}) | ${loads.join(' -> ')} |`,
     )
-    const perContainer = (r) => Object.values(r.calls).reduce((a, b) => a + b, 0) / replicas
+    const med = (count) => median(g.map((r) => count(r.counts)))
+    const gossip = (direction) => (counts) =>
+      Object.entries(counts)
+        .filter(([key]) => key.startsWith('gossip ') && key.endsWith(` ${direction}`))
+        .reduce((total, [, n]) => total + n, 0)
     console.log(
-      `|   | the daemons' engine calls per container until all ran (median): ${median(g.map(perContainer)).toFixed(2)} (docker run: create, start, inspect = 3) |`,
+      `|   | counted by the daemons until all ran (medians, all machines): engine calls ${(med((c) => sum(c, 'engine ')) / replicas).toFixed(2)} per container (docker run: create, start, inspect); gossip messages published ${med(gossip('out'))}, received ${med(gossip('in'))}; reconcile passes ${med((c) => sum(c, 'passes'))} |`,
     )
     console.log(
       `|   | of the lab's CPU, the daemons' (medians): gary ${Math.round(median(g.map((r) => r.daemonsMs)))} ms, docker ${Math.round(median(p.map((r) => r.daemonsMs)))} ms; this process's: gary ${Math.round(median(g.map((r) => r.selfMs)))} ms, docker ${Math.round(median(p.map((r) => r.selfMs)))} ms |`,
