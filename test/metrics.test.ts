@@ -74,6 +74,7 @@ describe('metrics', () => {
       'gary_container_restarts_total',
       'gary_slot_refusals_total',
       'gary_image_pulls_total',
+      'gary_engine_calls_total',
       'gary_declarations',
       'gary_api_requests_total',
       'nodejs_eventloop_lag_seconds',
@@ -90,8 +91,16 @@ describe('metrics', () => {
       1,
     )
     let started = 0
-    for (const daemon of daemons)
-      started += sampleValue(await scrape(daemon.api), 'gary_container_starts_total', { outcome: 'ok' }) ?? 0
+    for (const daemon of daemons) {
+      const scraped = await scrape(daemon.api)
+      const starts = sampleValue(scraped, 'gary_container_starts_total', { outcome: 'ok' }) ?? 0
+      started += starts
+      // Each start asked of the engine is one engine call of its kind, and each came after a create.
+      expect(sampleValue(scraped, 'gary_engine_calls_total', { call: 'start' }) ?? 0).toBe(starts)
+      expect(sampleValue(scraped, 'gary_engine_calls_total', { call: 'create' }) ?? 0).toBeGreaterThanOrEqual(
+        starts,
+      )
+    }
     // A slot two nodes claimed at once may start twice before one gives it up.
     expect(started).toBeGreaterThanOrEqual(3)
 
