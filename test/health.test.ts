@@ -24,12 +24,14 @@ describe.runIf(available)('health that heals, logs that survive, on a shared Doc
   it(
     'shows a crash loop restarting between attempts, never running yes',
     async () => {
-      // Each attempt runs half a second: long enough for a poll to catch it, were it shown serving.
+      // Each attempt runs a fifth of a second: long enough for a poll every 50 ms to catch it, were
+      // it shown serving, and short of the second a restarted container must run to be shown so
+      // even when a loaded engine reports its exit late (at load 30, 0.5 s runs were seen at 1 s).
       await apply(
         'loop',
         `name: loop
 image: gary/busybox:test
-command: [sh, -c, 'echo boom; sleep 0.5; exit 1']
+command: [sh, -c, 'echo boom; sleep 0.2; exit 1']
 restart: {policy: always, maxRetries: 20}
 `,
       )

@@ -161,7 +161,7 @@ const web = (version: string, extra: string) =>
   `command: [sh, -c, 'mkdir -p /www; echo "$VERSION slot $GARY_SLOT on $(hostname)" > /www/index.html; exec httpd -f -p 8080 -h /www']
 env: {VERSION: ${version}}
 resources: {cpu: 50m, memory: 16Mi}
-health: {http: {path: /, port: 8080}, interval: 300ms, timeout: 1s, retries: 1}
+health: {http: {path: /, port: 8080}, interval: 300ms, timeout: 2s, retries: 3}
 ${extra}
 `
 const sleeper = (extra: string) =>

@@ -33,24 +33,45 @@ appendFileSync(process.env.GARY_TEST_MODULES, '')
   })
   afterAll(() => rm(dir, { recursive: true, force: true }))
 
-  it('`gary ps` loads neither libp2p, dockerode, zod nor yaml', async () => {
-    const log = join(dir, 'modules.txt')
+  /**
+   * The modules `gary ps` loads, by source path: from dist/, each file is one; from the bundle
+   * (`scripts/bundle.mjs`), each chunk loaded names the sources it holds in its region comments.
+   */
+  async function modulesOfPs(bundle: boolean): Promise<string[]> {
+    const log = join(dir, `modules-${bundle}.txt`)
     // No daemon listens there: the command fails after loading what it needs, which is the point.
     spawnSync(
       process.execPath,
       ['--import', pathToFileURL(hook).href, GARY_BIN, 'ps', '--api', '127.0.0.1:1'],
       {
-        env: { PATH: process.env.PATH, GARY_TEST_MODULES: log },
+        env: { PATH: process.env.PATH, GARY_TEST_MODULES: log, ...(bundle ? {} : { GARY_NO_BUNDLE: '1' }) },
         encoding: 'utf8',
         timeout: 30_000,
       },
     )
-    const modules = (await readFile(log, 'utf8')).split('\n').filter((line) => line !== '')
+    const urls = (await readFile(log, 'utf8')).split('\n').filter((line) => line !== '')
+    const chunks = urls.filter((url) => url.includes('/dist/bundle/'))
+    expect(chunks.length > 0, 'the bundle was run').toBe(bundle)
+    if (!bundle) return urls
+    const sources: string[] = []
+    for (const url of chunks)
+      for (const match of (await readFile(new URL(url), 'utf8')).matchAll(
+        /^\/\/ ((?:node_modules|packages)\/\S+)$/gm,
+      ))
+        sources.push(`/${match[1]}`)
+    return sources
+  }
+
+  it.each([
+    ['the bundle', true],
+    ['dist/', false],
+  ])('`gary ps` from %s loads neither libp2p, dockerode, zod nor yaml', async (_, bundle) => {
+    const modules = await modulesOfPs(bundle)
     expect(
-      modules.some((url) => url.includes('/commands/ps.js')),
+      modules.some((path) => path.includes('/commands/ps.js')),
       'the hook saw the command load',
     ).toBe(true)
-    const heavy = modules.filter((url) => /node_modules\/(libp2p|@libp2p|dockerode|zod|yaml)\//.test(url))
+    const heavy = modules.filter((path) => /node_modules\/(libp2p|@libp2p|dockerode|zod|yaml)\//.test(path))
     expect(heavy).toEqual([])
   })
 })
