@@ -235,51 +235,6 @@ describe('the reconcile loop on one node', () => {
     expect(await ownContainers(runtime)).toHaveLength(2)
   })
 
-  test('containers that run one after another are published together: a running one waits for the others still starting, at most 1 s', async () => {
-    // An engine that starts each container only when the test says.
-    class GatedStart extends FakeRuntime {
-      readonly gates: (() => void)[] = []
-      override async start(id: string, signal?: AbortSignal) {
-        await new Promise<void>((resolve) => this.gates.push(resolve))
-        return super.start(id, signal)
-      }
-    }
-    const runningIn = (states: { promises: SlotPromise[] }[]) =>
-      states.map((state) => state.promises.filter((p) => p.phase === 'running').length)
-    const runtime = new GatedStart()
-    // The sole candidate: its slots start at once.
-    const { clock, reconciler, published } = setup([spec({ name: 'web', replicas: 3 })], runtime)
-    await reconciler.start()
-    await clock.advance(0)
-    expect(runtime.gates).toHaveLength(3)
-    const before = published.length
-    runtime.gates[0]?.()
-    await clock.advance(100)
-    runtime.gates[1]?.()
-    await clock.advance(100)
-    expect(runningIn(published.slice(before)), 'states published while others still started').toEqual([])
-    runtime.gates[2]?.()
-    await clock.advance(0)
-    expect(runningIn(published.slice(before))).toEqual([3])
-
-    // One that takes long holds the others' back for a second at most.
-    {
-      const slow = new GatedStart()
-      const { clock, reconciler, published } = setup([spec({ name: 'api', replicas: 2 })], slow)
-      await reconciler.start()
-      await clock.advance(0)
-      const since = published.length
-      slow.gates[0]?.()
-      await clock.advance(999)
-      expect(runningIn(published.slice(since))).toEqual([])
-      await clock.advance(1)
-      expect(runningIn(published.slice(since))).toEqual([1])
-      slow.gates[1]?.()
-      await clock.advance(0)
-      expect(runningIn(published.slice(since))).toEqual([1, 2])
-    }
-  })
-
   test('a node held back by a partial view looks again on its own once the view is whole', async () => {
     // Rule 10's verdict moves with time and connections, which trigger nothing.
     const { clock, reconciler, view } = setup([spec({ name: 'web', replicas: 2 })])

@@ -179,10 +179,7 @@ const heldKey = (workload: string, slot: number, generation: string) =>
   `${slotKey(workload, slot)}\u0000${generation}`
 const keyOfHeld = (promise: SlotPromise) => heldKey(promise.workload, promise.slot, promise.generation)
 
-/**
- * How long a claim turning into a start, or a container running while others of this node still
- * start, may wait to be published, ms (see the `start` action and `#startContainer`).
- */
+/** How long a claim turning into a start may wait to be published, ms (see the `start` action). */
 const STARTING_PUBLISH_MS = 1000
 /** While rule 10 holds a node back, it looks again this often, ms. */
 const PARTIAL_RECHECK_MS = 500
@@ -793,18 +790,7 @@ export class Reconciler {
         : readyBudgetMs(workload.health))
     if (Number.isNaN(held.recheckAt)) held.recheckAt = undefined
     logger.info({ workload: promise.workload, slot: promise.slot, container: id.slice(0, 12) }, 'running')
-    // While others of this node's containers are still being made or started, this one goes out
-    // with theirs (within a second): an engine runs a deploy's containers one after another, and
-    // publishing each alone cost every member a NodeState per container (signed, sent, forwarded,
-    // verified, decoded and planned on), on the cores the engine needs. The last one's is pressing.
-    this.#publish(this.#othersStarting(held) ? STARTING_PUBLISH_MS : this.#coalesceMs)
-  }
-
-  /** Whether a slot other than `held` is having its container made or started. */
-  #othersStarting(held: Held): boolean {
-    for (const other of this.#held.values())
-      if (other !== held && (other.op?.kind === 'prepare' || other.op?.kind === 'start')) return true
-    return false
+    this.#publish()
   }
 
   /** False when the image cannot be had: the slot is refused. */
