@@ -107,8 +107,10 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
   )
 
   it('marks a slot ready only once its health check passes, and restarts one whose check fails', async () => {
+    // Three checks of 2 s may fail before one is unhealthy: a loaded host (CI at load 30) timed
+    // out one check of `true` within 1 s, and good was restarted too.
     const health = (command: string) =>
-      `health:\n  command: ${command}\n  interval: 200ms\n  timeout: 1s\n  retries: 1`
+      `health:\n  command: ${command}\n  interval: 200ms\n  timeout: 2s\n  retries: 3`
     await apply(
       'checks',
       `${spec('good', `replicas: 2\n${health('["true"]')}`)}---\n${spec('bad', `replicas: 2\n${health('["false"]')}\nrestart: {policy: always, maxRetries: 100}`)}`,
@@ -121,12 +123,18 @@ describe.runIf(available)('placement on a shared Docker engine', () => {
     })
     // bad's check fails: each of its containers is restarted for it, and it is never ready.
     await waitFor('good ready, and bad restarting for its failed check, on every node', async () => {
+      // Each unmet condition throws what it saw: a timeout names it.
+      const seen = (rows: SlotRow[]) =>
+        JSON.stringify(rows.map((r) => [r.workload, r.slot, r.phase, r.ready, r.lastExit, r.restarts]))
       for (const rows of await psEverywhere(live())) {
         const good = rows.filter((row) => row.workload === 'good' && row.phase === 'running')
         const bad = rows.filter((row) => row.workload === 'bad' && row.node !== null)
-        if (good.length !== 2 || !good.every((row) => row.ready)) return false
-        if (bad.length !== 2 || bad.some((row) => row.ready)) return false
-        if (!bad.every((row) => row.lastExit === 'unhealthy' && (row.restarts ?? 0) >= 1)) return false
+        if (good.length !== 2 || !good.every((row) => row.ready))
+          throw new Error(`good not running and ready twice: ${seen(rows)}`)
+        if (bad.length !== 2 || bad.some((row) => row.ready))
+          throw new Error(`bad shown ready: ${seen(rows)}`)
+        if (!bad.every((row) => row.lastExit === 'unhealthy' && (row.restarts ?? 0) >= 1))
+          throw new Error(`bad not restarted for its check: ${seen(rows)}`)
       }
       return true
     })
