@@ -8,6 +8,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2pInit } from 'libp2p'
 import { gossipService } from './gossip.js'
 import { type HandshakeFailure, watchHandshakes } from './handshake-watch.js'
+import { returnWindowCreditByHalves } from './yamux-window.js'
 
 export interface P2PInit {
   privateKey: PrivateKey
@@ -26,6 +27,7 @@ export interface P2PInit {
 
 /** The libp2p host: TCP, Noise, Yamux, identify, ping and gossipsub, closed by the cluster key when given. */
 export async function createP2P(init: P2PInit) {
+  returnWindowCreditByHalves()
   return createLibp2p({
     privateKey: init.privateKey,
     addresses: { listen: init.listen },
