@@ -131,6 +131,15 @@ export class PeerLinks {
     now: number,
     only?: string,
   ): void {
+    if (only !== undefined) {
+      // One peer (a fast beat, or a regular beat sent peer by peer): its own connections only, not
+      // every connection libp2p lists (a fresh array of them all, built anew for each frame).
+      const outbound = this.#outbound.get(only)
+      if (outbound !== undefined && outbound.stream.status === 'open') {
+        void this.#write(only, outbound, frameFor(only, outbound.shortBeats))
+        return
+      }
+    }
     const peers = new Map<string, PeerId>()
     for (const connection of this.components.libp2p.getConnections()) {
       const id = connection.remotePeer.toString()
