@@ -22,7 +22,8 @@ const { values } = parseArgs({
     'watch-seconds': { type: 'string', default: '15' },
     // A directory to write each cold-started daemon's log to (JSON lines), to see where time went.
     logs: { type: 'string' },
-    // A directory to write CPU profiles of three cold-started daemons to (the seed, one, the middle).
+    // A directory to write CPU profiles of three daemons of each run to (the seed, one, the middle): a
+    // cold start's until the end of its watch, a size's until the end of its idle window.
     'cpu-prof': { type: 'string' },
     // More flags for every cold-started daemon (A/B runs of a setting), space-separated.
     'daemon-args': { type: 'string', default: '' },
@@ -45,10 +46,10 @@ const COLD_ARGS = [...LOOPBACK, ...values['daemon-args'].split(' ').filter((arg)
  * How cold-started daemon `i` of `n` runs: under `node --cpu-prof` if asked (the profile is
  * written when it exits; NODE_OPTIONS may not carry the flag), through a wrapper script.
  */
-const profiled = (i, n) => {
+const profiled = (i, n, part = 'cold') => {
   const env = values['no-bundle'] ? { env: { GARY_NO_BUNDLE: '1' } } : {}
   if (values['cpu-prof'] === undefined || !(i === 0 || i === 1 || i === Math.floor(n / 2))) return env
-  const dir = `${values['cpu-prof']}/cold-${n}`
+  const dir = `${values['cpu-prof']}/${part}-${n}`
   mkdirSync(dir, { recursive: true })
   const bin = `${dir}/gary-profiled.sh`
   // Stopped at once by SIGTERM (before the daemon's own handler: a slow leave outlived the kill's grace).
@@ -83,10 +84,23 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 async function startCluster(dirs, parallel) {
   // A cold start of many daemons on 2 cores takes a while: each spends ~0.45 s of CPU loading.
   const startTimeoutMs = 120_000
-  const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK, startTimeoutMs }).start()
-  const rest = dirs
-    .slice(1)
-    .map((dir) => new DaemonProcess({ dataDir: dir, join: [seed.joinAddr], args: LOOPBACK, startTimeoutMs }))
+  const n = dirs.length
+  const seed = await new DaemonProcess({
+    dataDir: dirs[0],
+    args: COLD_ARGS,
+    startTimeoutMs,
+    ...profiled(0, n, 'idle'),
+  }).start()
+  const rest = dirs.slice(1).map(
+    (dir, i) =>
+      new DaemonProcess({
+        dataDir: dir,
+        join: [seed.joinAddr],
+        args: COLD_ARGS,
+        startTimeoutMs,
+        ...profiled(i + 1, n, 'idle'),
+      }),
+  )
   if (parallel) await Promise.all(rest.map((daemon) => daemon.start()))
   else for (const daemon of rest) await daemon.start()
   return [seed, ...rest]
@@ -101,7 +115,8 @@ async function convergence(daemons) {
       daemons.every((d) =>
         daemons.every((o) => o === d || logTime(d, 'member joined', { member: o.peerId })),
       ),
-    { timeoutMs: 60_000 },
+    // One by one on a loaded 2-core machine, 15 daemons took more than a minute.
+    { timeoutMs: 120_000 },
   )
   const allAlive = Math.max(
     ...daemons.flatMap((d) =>
@@ -248,8 +263,15 @@ async function run(n) {
     // Idle: traffic over a window after things settle.
     await new Promise((resolve) => setTimeout(resolve, 3000))
     const before = tcpBytesByPid()
+    const cpuBefore = cpuOf(daemons)
+    const idleLoad = loadavg()[0]
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000))
+    const cpuIdle = cpuOf(daemons) - cpuBefore
     const after = tcpBytesByPid()
+    // The profiled daemons write their profiles now, so that the profiles end with the idle window.
+    const profiledOnes =
+      values['cpu-prof'] === undefined ? [] : [0, 1, Math.floor(n / 2)].map((i) => daemons[i])
+    for (const d of new Set(profiledOnes)) await d.kill('SIGTERM')
     const perNode = daemons.map((d) => {
       const a = after.get(d.pid) ?? { sent: 0, received: 0 }
       const b = before.get(d.pid) ?? { sent: 0, received: 0 }
@@ -261,7 +283,7 @@ async function run(n) {
     const victim = daemons[n - 1]
     const killedAt = Date.now()
     await victim.kill('SIGKILL')
-    const others = daemons.filter((d) => d !== victim)
+    const others = daemons.filter((d) => d !== victim && !profiledOnes.includes(d))
     await waitFor(
       'the killed daemon to be seen dead',
       () => others.every((d) => logTime(d, 'member dead', { member: victim.peerId })),
@@ -280,6 +302,8 @@ async function run(n) {
       tcpInBps: median(perNode.map((p) => p.in)),
       rssMiB: median(rss),
       rssMaxMiB: Math.max(...rss),
+      idleCpuPct: (100 * cpuIdle) / n / idleSeconds,
+      idleLoad,
     }
   } finally {
     await cleanup(daemons, dirs)
@@ -309,6 +333,8 @@ const table = [
     'idle TCP in B/s',
     'RSS MiB median',
     'RSS MiB max',
+    'idle % of a core',
+    'load (1 min)',
   ],
   ...rows.map((r) => [
     String(r.n),
@@ -319,6 +345,8 @@ const table = [
     fmt(r.tcpInBps),
     fmt(r.rssMiB, 1),
     fmt(r.rssMaxMiB, 1),
+    fmt(r.idleCpuPct, 1),
+    fmt(r.idleLoad, 1),
   ]),
 ]
 const print = (rows) => {
@@ -333,7 +361,7 @@ if (rows.length > 0) {
     'all alive = from the last start until every daemon lists every other alive, each started after',
   )
   console.log(
-    `the previous one is up. TCP bytes are the kernel's counters per daemon (median node) over ${idleSeconds} s of idle.\n`,
+    `the previous one is up. TCP bytes are the kernel's counters per daemon (median node) over ${idleSeconds} s of idle;\nidle % = the daemons' CPU seconds (user + system) over that window, per daemon, in % of one core.\n`,
   )
   print(table)
 }
