@@ -57,7 +57,7 @@ export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
   const decls = hex(bytes.subarray(cursor.at + 4))
   // The bounds of HeartbeatSchema, checked by hand: every peer's full beat is decoded here, and a
   // schema parse cost more than the rest of the decode (the digests are hex of the right length
-  // by construction). heartbeat-codec.test.ts holds the two to the same verdicts.
+  // by construction). codec.test.ts checks that whatever decodes passes the schema.
   if (incarnation > Number.MAX_SAFE_INTEGER || seq > Number.MAX_SAFE_INTEGER || wall > MAX_HLC_WALL)
     return { ok: false, reason: 'heartbeat is out of range' }
   const beat: Heartbeat = { incarnation, seq, members, decls, wall }
