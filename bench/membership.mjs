@@ -81,16 +81,19 @@ const cpuOf = (daemons) => daemons.reduce((sum, d) => sum + cpuSeconds(d.pid), 0
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 /** Starts a daemon per data dir, joined through the first: one after another, or all at once (a cold start). */
-async function startCluster(dirs, parallel) {
+async function startCluster(dirs, parallel, started = []) {
   // A cold start of many daemons on 2 cores takes a while: each spends ~0.45 s of CPU loading.
   const startTimeoutMs = 120_000
   const n = dirs.length
-  const seed = await new DaemonProcess({
+  // Each daemon is in `started` before it is up, so that a start that times out leaves none behind.
+  const seedProcess = new DaemonProcess({
     dataDir: dirs[0],
     args: COLD_ARGS,
     startTimeoutMs,
     ...profiled(0, n, 'idle'),
-  }).start()
+  })
+  started.push(seedProcess)
+  const seed = await seedProcess.start()
   const rest = dirs.slice(1).map(
     (dir, i) =>
       new DaemonProcess({
@@ -101,6 +104,7 @@ async function startCluster(dirs, parallel) {
         ...profiled(i + 1, n, 'idle'),
       }),
   )
+  started.push(...rest)
   if (parallel) await Promise.all(rest.map((daemon) => daemon.start()))
   else for (const daemon of rest) await daemon.start()
   return [seed, ...rest]
@@ -257,7 +261,7 @@ async function run(n) {
   const daemons = []
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    daemons.push(...(await startCluster(dirs, false)))
+    await startCluster(dirs, false, daemons)
     const allAliveMs = await convergence(daemons)
 
     // Idle: traffic over a window after things settle.
