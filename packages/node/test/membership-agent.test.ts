@@ -11,6 +11,11 @@ const down = (node: string, extra: Partial<MemberNote> = {}): MemberNote => ({
   ...extra,
 })
 
+/** The seqs of this node's states published, each once (a publish that reached nobody is retried). */
+const seqs = (rig: ReturnType<typeof membershipRig>) => [
+  ...new Set(rig.port.of('publish state').map((call) => call.state?.seq)),
+]
+
 describe('heartbeats', () => {
   test('a heartbeat announcing a newer state pulls it once, from that peer, and takes only its own state', () => {
     const rig = membershipRig()
@@ -121,15 +126,29 @@ describe('witnesses and refutation', () => {
     expect(rig.port.of('publish state').map((call) => [call.topic, call.state?.seq])).toEqual([
       ['gary/1/c/state', 2],
     ])
+    rig.clock.advance(300)
     rig.agent.noteGossiped('w2', down('self', { seq: 2 }))
     expect(rig.port.of('publish state'), 'a second report within the second').toHaveLength(1)
     expect(rig.agent.noteGossiped('w', down('self', { incarnation: 0 })), 'an older life').toBe('ignore')
+    rig.clock.advance(699)
+    expect(seqs(rig), 'not before the second is up').toEqual([2])
+    rig.clock.advance(1)
+    // Dropped, the report stood at every member for the witness window, and another blip's
+    // report paired with it into a false death.
+    expect(seqs(rig), 'the report within the second is refuted when it is up').toEqual([2, 3])
     rig.clock.advance(1000)
     rig.port.clear()
-    rig.agent.noteGossiped('w2', down('self', { seq: 2 }))
+    rig.agent.noteGossiped('w2', down('self', { seq: 3 }))
     expect(rig.port.of('publish state').map((call) => [call.topic, call.state?.seq])).toEqual([
-      ['gary/1/c/state', 3],
+      ['gary/1/c/state', 4],
     ])
+    rig.clock.advance(500)
+    rig.agent.noteGossiped('w3', down('self', { seq: 3 }))
+    rig.clock.advance(1000)
+    expect(
+      seqs(rig),
+      'a report of a version already outweighed by a newer state needs no refutation',
+    ).toEqual([4])
   })
 
   test('a told note counts only when it is about this node; a beacon speaks only for its signer', () => {
