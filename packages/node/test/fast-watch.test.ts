@@ -1,6 +1,6 @@
 import { DEFAULT_DETECTOR, ringNeighbours } from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
-import { beat, connect, type MembershipRig, membershipRig } from './agent-rig.js'
+import { beat, connect, type MembershipRig, membershipRig, stateOf } from './agent-rig.js'
 
 const PEERS = ['a', 'b', 'c', 'd', 'e']
 const { predecessors, successors } = ringNeighbours('self', PEERS, DEFAULT_DETECTOR.watchers)
@@ -17,12 +17,12 @@ function cluster(): MembershipRig {
   return rig
 }
 
-/** `peers` beat the agent every fast interval for `ms`. */
-function beatFast(rig: MembershipRig, peers: string | string[], ms: number): void {
+/** `peers` beat the agent every fast interval for `ms`, at state `seq`. */
+function beatFast(rig: MembershipRig, peers: string | string[], ms: number, seq = 1): void {
   for (let t = 0; t < ms; t += DEFAULT_DETECTOR.fastBeatMs) {
     rig.clock.advance(DEFAULT_DETECTOR.fastBeatMs)
     for (const peer of typeof peers === 'string' ? [peers] : peers)
-      rig.agent.heartbeatReceived(peer, beat(1, rig.agent.table.liveDigest(peer)))
+      rig.agent.heartbeatReceived(peer, beat(seq, rig.agent.table.liveDigest(peer)))
   }
 }
 
@@ -177,5 +177,23 @@ describe('fast detection', () => {
     rig.agent.noteGossiped('other-witness', down(watched) as never)
     rig.clock.advance(100)
     expect(rig.agent.table.get(watched)?.status).toBe('alive')
+  })
+
+  test('a member that refuted an accusation is not accused again for the same silence', () => {
+    const rig = cluster()
+    beatFast(rig, watched, 1000)
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs + 150)
+    expect(accusations(rig)).toEqual([down(watched)])
+    // Its refutation, a newer state, reaches this node while its beats on this link are late.
+    rig.agent.stateGossiped(watched, stateOf(watched, 2))
+    rig.clock.advance(1000)
+    expect(accusations(rig), 'one accusation per silence').toEqual([down(watched)])
+    // A new silence after its beats came back is accused again.
+    beatFast(rig, watched, 1000, 2)
+    rig.clock.advance(DEFAULT_DETECTOR.suspectAfterMs + 150)
+    expect(accusations(rig).filter((note) => note?.node === watched)).toEqual([
+      down(watched),
+      { ...down(watched), seq: 2 },
+    ])
   })
 })
