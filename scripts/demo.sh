@@ -21,7 +21,7 @@ remove_containers() {
   # Each node's id is in its log's `started` line; its containers carry it as a label.
   for log in "$DEMO"/n*.log; do
     [ -e "$log" ] || continue
-    node=$(grep -o '"node":"[^"]*","incarnation"' "$log" | head -n 1 | cut -d'"' -f4)
+    node=$({ grep -m 1 '"msg":"started"' "$log" || true; } | grep -o '"node":"[^"]*"' | head -n 1 | cut -d'"' -f4 || true)
     [ -n "$node" ] || continue
     ids=$(docker ps -aq --filter "label=gary.node=$node")
     [ -z "$ids" ] || docker rm -f $ids >/dev/null
