@@ -80,34 +80,25 @@ const cpuSeconds = (pid) => {
 const cpuOf = (daemons) => daemons.reduce((sum, d) => sum + cpuSeconds(d.pid), 0)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-/** Starts a daemon per data dir, joined through the first: one after another, or all at once (a cold start). */
-async function startCluster(dirs, parallel, started = []) {
-  // A cold start of many daemons on 2 cores takes a while: each spends ~0.45 s of CPU loading.
+/**
+ * Starts a daemon per data dir, one after another, joined through the first. Each is in `started`
+ * before it is up, so that a start that times out leaves none behind.
+ */
+async function startOneByOne(dirs, started) {
+  // Many daemons on a loaded 2-core machine take a while: each spends ~0.45 s of CPU loading.
   const startTimeoutMs = 120_000
   const n = dirs.length
-  // Each daemon is in `started` before it is up, so that a start that times out leaves none behind.
-  const seedProcess = new DaemonProcess({
-    dataDir: dirs[0],
-    args: COLD_ARGS,
-    startTimeoutMs,
-    ...profiled(0, n, 'idle'),
-  })
-  started.push(seedProcess)
-  const seed = await seedProcess.start()
-  const rest = dirs.slice(1).map(
-    (dir, i) =>
-      new DaemonProcess({
-        dataDir: dir,
-        join: [seed.joinAddr],
-        args: COLD_ARGS,
-        startTimeoutMs,
-        ...profiled(i + 1, n, 'idle'),
-      }),
-  )
-  started.push(...rest)
-  if (parallel) await Promise.all(rest.map((daemon) => daemon.start()))
-  else for (const daemon of rest) await daemon.start()
-  return [seed, ...rest]
+  for (const [i, dataDir] of dirs.entries()) {
+    const daemon = new DaemonProcess({
+      dataDir,
+      ...(i === 0 ? {} : { join: [started[0].joinAddr] }),
+      args: COLD_ARGS,
+      startTimeoutMs,
+      ...profiled(i, n, 'idle'),
+    })
+    started.push(daemon)
+    await daemon.start()
+  }
 }
 
 /** Milliseconds from the last daemon's start until every daemon had logged every other as joined. */
@@ -248,10 +239,11 @@ async function coldStart(n) {
       after: alarms(daemons, members, convergedAt + 1),
     }
   } finally {
-    if (values.logs !== undefined) mkdirSync(values.logs, { recursive: true })
-    if (values.logs !== undefined)
+    if (values.logs !== undefined) {
+      mkdirSync(values.logs, { recursive: true })
       for (const [i, d] of daemons.entries())
         writeFileSync(`${values.logs}/cold-${n}-${i}.jsonl`, d.logs.map((l) => JSON.stringify(l)).join('\n'))
+    }
     await cleanup(daemons, dirs)
   }
 }
@@ -261,7 +253,7 @@ async function run(n) {
   const daemons = []
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    await startCluster(dirs, false, daemons)
+    await startOneByOne(dirs, daemons)
     const allAliveMs = await convergence(daemons)
 
     // Idle: traffic over a window after things settle.
