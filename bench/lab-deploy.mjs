@@ -13,9 +13,9 @@
 // and this process (the polls, the docker runs) apart, which contention does not inflate the way
 // it inflates wall time.
 //
-//   npm run bench:lab-deploy -- [--machines 5] [--replicas 20,50] [--runs 5]
+//   npm run bench:lab-deploy -- [--machines 5] [--replicas 20,50] [--runs 5] [--trace] [--windows FILE]
 import { execFileSync, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -32,6 +32,9 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     // Also print, for each of Gary's runs, when each machine reached each step of the deploy.
     trace: { type: 'boolean', default: false },
+    // Write each deploy's window (monotonic µs, the clock of a daemon's --cpu-prof samples) to
+    // this JSON file, to split a profile's samples between Gary's deploys and the plain runs.
+    windows: { type: 'string' },
   },
 })
 const machines = Number(values.machines)
@@ -111,6 +114,7 @@ async function timeUntilRunning(labels, count, act) {
   const labBefore = labCpuMs()
   const selfBefore = process.cpuUsage()
   const since = Date.now()
+  const from = process.hrtime.bigint()
   const acting = act()
   acting.catch(() => {}) // awaited below
   for (;;) {
@@ -120,12 +124,13 @@ async function timeUntilRunning(labels, count, act) {
     await sleep(POLL_MS)
   }
   const ms = Date.now() - since
+  const window = [Number(from / 1000n), Number(process.hrtime.bigint() / 1000n)]
   const labAfter = labCpuMs()
   const labMs = labAfter.all - labBefore.all
   const daemonsMs = labAfter.daemons - labBefore.daemons
   const self = process.cpuUsage(selfBefore)
   const result = await acting
-  return { ms, since, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result }
+  return { ms, since, window, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result }
 }
 
 /**
@@ -249,6 +254,7 @@ async function plain(replicas) {
 }
 
 const load = () => loadavg()[0].toFixed(1)
+const windows = []
 const ms = (xs) => stats(xs.map(Math.round))
 
 try {
@@ -270,6 +276,9 @@ try {
       }
     }
     loads.push(load())
+    for (const r of g) windows.push({ kind: 'gary', replicas, window: r.window })
+    for (const r of p) windows.push({ kind: 'docker', replicas, window: r.window })
+    if (values.windows !== undefined) writeFileSync(values.windows, JSON.stringify(windows))
     const gMs = median(g.map((r) => r.ms))
     const pMs = median(p.map((r) => r.ms))
     const gCpu = median(g.map((r) => r.labMs))
