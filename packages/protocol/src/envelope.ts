@@ -52,6 +52,21 @@ export function decodeEnvelope<S extends z.ZodType>(
   schema: S,
   maxBytes: number,
 ): Decoded<z.output<S>> {
+  return decodeEnvelopeWith(bytes, kind, maxBytes, (body) => {
+    const result = schema.safeParse(body)
+    return result.success
+      ? { ok: true, value: result.data }
+      : { ok: false, reason: formatIssues(result.error.issues) }
+  })
+}
+
+/** `decodeEnvelope` with a checker of the body in place of a schema (it must never throw). */
+export function decodeEnvelopeWith<T>(
+  bytes: Uint8Array,
+  kind: string,
+  maxBytes: number,
+  check: (body: unknown) => Decoded<T>,
+): Decoded<T> {
   if (bytes.byteLength > maxBytes) {
     return { ok: false, reason: `message is ${bytes.byteLength} bytes, over the ${maxBytes} byte limit` }
   }
@@ -79,9 +94,7 @@ export function decodeEnvelope<S extends z.ZodType>(
   if (envelope.t !== kind) {
     return { ok: false, reason: `expected a ${kind} message, got ${JSON.stringify(envelope.t)}` }
   }
-  const result = schema.safeParse(envelope.b)
-  if (!result.success) return { ok: false, reason: formatIssues(result.error.issues) }
-  return { ok: true, value: result.data }
+  return check(envelope.b)
 }
 
 /** Lists every schema problem at its field path, e.g. `capacity.cpuMillis: expected number`. */

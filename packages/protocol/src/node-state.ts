@@ -10,10 +10,16 @@ export const MAX_HEARTBEAT_BYTES = 64
 
 const peerId = z.string().min(1).max(128)
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
-const labelKey = z
-  .string()
-  .max(63)
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, 'is not a valid label key')
+/** A label key: alphanumeric at both ends (`checkNodeState` reads the same patterns). */
+export const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/
+/** A node name. */
+export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/
+/** The workload of a held volume: a workload name. */
+export const HELD_VOLUME_WORKLOAD = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+/** A held volume's name. */
+export const HELD_VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+
+const labelKey = z.string().max(63).regex(LABEL_KEY, 'is not a valid label key')
 const labelValue = z.string().max(63)
 
 /** Longest node name, characters (a DNS label's length). */
@@ -27,7 +33,7 @@ export const NodeNameSchema = z
   .string()
   .min(1)
   .max(MAX_NODE_NAME_CHARS)
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/, 'is not a node name (letters, digits, . _ -)')
+  .regex(NODE_NAME, 'is not a node name (letters, digits, . _ -)')
 
 export const LabelsSchema = z
   .record(labelKey, labelValue)
@@ -123,9 +129,9 @@ const hostPathPrefix = z
 /** One named volume a node holds for a slot (`gary volume ls`). */
 export const HeldVolumeSchema = z.strictObject({
   // Printed as they come by `gary volume ls`: no character a terminal would act on.
-  workload: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'is not a workload name'),
+  workload: z.string().regex(HELD_VOLUME_WORKLOAD, 'is not a workload name'),
   slot: count,
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'is not a volume name'),
+  name: z.string().regex(HELD_VOLUME_NAME, 'is not a volume name'),
   /** A container of the node mounts it now. */
   inUse: z.boolean(),
 })
@@ -231,8 +237,6 @@ function differ(a: unknown, b: unknown): boolean {
 }
 
 export const encodeNodeState = (state: NodeState): Uint8Array => encodeEnvelope('state', state)
-export const decodeNodeState = (bytes: Uint8Array): Decoded<NodeState> =>
-  decodeEnvelope(bytes, 'state', NodeStateSchema, MAX_NODE_STATE_BYTES)
 
 /** Largest peer-hint answer accepted, bytes. */
 export const MAX_PEER_HINTS_BYTES = 64 * 1024
