@@ -146,4 +146,14 @@ describe('SelfState.refresh', () => {
     expect(self.update({ draining: true })).toBe(true)
     expect(self.current.seq).toBe(3)
   })
+
+  test('a field given again unchanged is no change; an array changed in place is one', () => {
+    const self = new SelfState('me', 3, { ...content, addrs: ['/ip4/10.0.0.1/tcp/1'] })
+    expect(self.update({ draining: false, name: undefined })).toBe(false)
+    expect(self.current.seq).toBe(1)
+    const addrs = self.current.addrs
+    addrs.push('/ip4/10.0.0.2/tcp/1')
+    expect(self.update({ addrs })).toBe(true)
+    expect(self.current.seq).toBe(2)
+  })
 })

@@ -21,6 +21,17 @@ export class SelfState {
 
   /** Replaces the content; returns true (and bumps seq) when it changed. */
   update(change: Partial<Content>): boolean {
+    // Every look at the view asks whether draining changed: comparing the whole content as JSON
+    // each time cost every node a serialisation of its promises per state it received. Values
+    // that are not objects are compared as they are (an array may have changed in place).
+    const current = this.#state as Record<string, unknown>
+    const fields = change as Record<string, unknown>
+    let same = true
+    for (const key in fields) {
+      const value = fields[key]
+      if ((typeof value === 'object' && value !== null) || !Object.is(value, current[key])) same = false
+    }
+    if (same) return false
     const { node, incarnation, seq, ...content } = { ...this.#state, ...change }
     const key = JSON.stringify(content)
     if (key === this.#key) return false
