@@ -135,7 +135,8 @@ async function timeUntilRunning(labels, count, act) {
 
 /**
  * What every daemon has counted so far, summed over the machines: engine calls by kind
- * (`gary_engine_calls_total`), gossip messages by topic and direction, reconcile passes.
+ * (`gary_engine_calls_total`), gossip messages by topic and direction, bytes sent on gossipsub
+ * streams, reconcile passes.
  */
 async function counted() {
   const sums = {}
@@ -153,6 +154,11 @@ async function counted() {
     }
     for (const [, n] of text.matchAll(/^gary_reconcile_pass_duration_seconds_count (\d+)/gm))
       add('passes', Number(n))
+    // Every gossipsub RPC sent, forwarded copies and control messages included (libp2p's counter).
+    for (const [, n] of text.matchAll(
+      /^libp2p_data_transfer_bytes_total\{protocol="\/meshsub\/[0-9.]+ sent"\} (\d+)/gm,
+    ))
+      add('meshsub bytes sent', Number(n))
   }
   return sums
 }
@@ -292,7 +298,7 @@ try {
         .filter(([key]) => key.startsWith('gossip ') && key.endsWith(` ${direction}`))
         .reduce((total, [, n]) => total + n, 0)
     console.log(
-      `|   | counted by the daemons until all ran (medians, all machines): engine calls ${(med((c) => sum(c, 'engine ')) / replicas).toFixed(2)} per container (docker run: create, start, inspect); gossip messages published ${med(gossip('out'))}, received ${med(gossip('in'))}; reconcile passes ${med((c) => sum(c, 'passes'))} |`,
+      `|   | counted by the daemons until all ran (medians, all machines): engine calls ${(med((c) => sum(c, 'engine ')) / replicas).toFixed(2)} per container (docker run: create, start, inspect); gossip messages published ${med(gossip('out'))}, received ${med(gossip('in'))}; bytes sent on gossipsub streams ${med((c) => sum(c, 'meshsub bytes sent'))}; reconcile passes ${med((c) => sum(c, 'passes'))} |`,
     )
     console.log(
       `|   | of the lab's CPU, the daemons' (medians): gary ${Math.round(median(g.map((r) => r.daemonsMs)))} ms, docker ${Math.round(median(p.map((r) => r.daemonsMs)))} ms; this process's: gary ${Math.round(median(g.map((r) => r.selfMs)))} ms, docker ${Math.round(median(p.map((r) => r.selfMs)))} ms |`,
