@@ -14,9 +14,9 @@ import {
 } from './node-state.js'
 
 // NodeStateSchema's bounds, checked by hand. Every promise state a node receives is checked here
-// (each node of a deploy of 20 across 5 machines receives about 20), and the schema's parse was
-// most of the decode on the lab (docs/design.md, "A NodeState is checked by hand"). It accepts
-// exactly what NodeStateSchema accepts, and returns what the schema's parse returns:
+// (about 25 per node for a deploy of 20 across 5 machines), and the schema's parse was three
+// quarters of the decode on the lab (docs/design.md, "A received promise state costs less"). It
+// accepts exactly what NodeStateSchema accepts and returns what the schema's parse returns:
 // node-state-check.test.ts holds it to that with random values, valid, mutated and arbitrary.
 
 /** A problem at a path: the first one found ends the check. */
