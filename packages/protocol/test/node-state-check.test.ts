@@ -7,7 +7,7 @@ import {
   type NodeState,
   NodeStateSchema,
 } from '../src/index.js'
-import { count, hlc, labelKey, nodeState, record, text } from './arbitraries.js'
+import { count, hlc, nodeState, record, text } from './arbitraries.js'
 
 // The hand-written check stands in for NodeStateSchema on every state received: it must accept
 // exactly what the schema accepts and return what the schema's parse returns. Values go through
