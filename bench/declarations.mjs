@@ -8,14 +8,28 @@
 // claiming and starting a slot each on the fake runtime and gossiping their NodeStates). Each
 // node's libp2p counters (`GET /metrics`) split the bytes by protocol.
 //
-//   npm run bench:declarations -- [--sizes 3,10,20] [--runs 5]
+// Every node first makes one apply that is not measured: a node's first apply, and its first
+// declaration received, run code V8 has not compiled yet (the YAML parser, the schemas), which
+// cost the origin 10-12 ms of CPU instead of 3 and made whichever kind came first look slower.
+// The two kinds then alternate which goes first.
+//
+// --trace prints, for each apply (stderr), when each node logged it held the declaration, after
+// the origin logged it durable, and each daemon's main thread's CPU and run-queue time (Linux
+// schedstat) from the apply until every node held it: CPU spent, or waiting for a core.
+//
+//   npm run bench:declarations -- [--sizes 3,10,20] [--runs 5] [--trace]
 import '../packages/node/dist/polyfill.js'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
 import { tcpBytesByPid } from './tcp-bytes.mjs'
 
 const { values } = parseArgs({
-  options: { sizes: { type: 'string', default: '3,10,20' }, runs: { type: 'string', default: '5' } },
+  options: {
+    sizes: { type: 'string', default: '3,10,20' },
+    runs: { type: 'string', default: '5' },
+    trace: { type: 'boolean', default: false },
+  },
 })
 const sizes = values.sizes.split(',').map(Number)
 const runs = Number(values.runs)
@@ -56,31 +70,45 @@ async function sentDuring(daemons, ms, action = async () => {}) {
 /** Gossipsub's streams (every topic: declarations, node states, member notes). */
 const isGossip = (protocol) => protocol.startsWith('/meshsub/')
 
+/** A daemon's main thread so far: ms on a CPU, ms runnable but waiting for one (Linux schedstat). */
+function schedOf(daemon) {
+  const [cpu, waited] = readFileSync(`/proc/${daemon.pid}/schedstat`, 'utf8').split(' ').map(Number)
+  return { cpu: cpu / 1e6, waited: waited / 1e6 }
+}
+
+const received = (d, name) => d.logs.find((l) => l.msg === 'declaration received' && l.workload === name)
+
+/** Applies a new workload on `origin`; resolves once every node holds it, with the time of the API call. */
+async function apply(daemons, origin, name, replicas) {
+  const appliedAt = Date.now()
+  const response = await fetch(`http://${origin.api}/v1/apply`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ text: `name: ${name}\nimage: gary/busybox:test\nreplicas: ${replicas}\n` }),
+  })
+  if (!response.ok) throw new Error(`apply failed: ${await response.text()}`)
+  await waitFor(`${name} everywhere`, () => daemons.every((d) => d === origin || received(d, name)), {
+    intervalMs: values.trace ? 5 : 50,
+  })
+  return appliedAt
+}
+
 /** Applies `replicas` of a new workload on `origin`, and measures until every node holds it. */
 async function measureApply(daemons, origin, name, replicas) {
   const idle = await sentDuring(daemons, SETTLE_MS)
   let appliedAt
+  let sched
   const busy = await sentDuring(daemons, SETTLE_MS, async () => {
-    appliedAt = Date.now()
-    const response = await fetch(`http://${origin.api}/v1/apply`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ text: `name: ${name}\nimage: gary/busybox:test\nreplicas: ${replicas}\n` }),
-    })
-    if (!response.ok) throw new Error(`apply failed: ${await response.text()}`)
-    await waitFor(`${name} everywhere`, () =>
-      daemons.every(
-        (d) => d === origin || d.logs.some((l) => l.msg === 'declaration received' && l.workload === name),
-      ),
-    )
+    const before = values.trace ? daemons.map(schedOf) : []
+    appliedAt = await apply(daemons, origin, name, replicas)
+    if (values.trace) sched = daemons.map((d, i) => ({ before: before[i], after: schedOf(d) }))
   })
-  const heldAt = daemons
-    .filter((d) => d !== origin)
-    .map((d) => d.logs.find((l) => l.msg === 'declaration received' && l.workload === name).time)
+  const heldAt = daemons.filter((d) => d !== origin).map((d) => received(d, name).time)
   // Logged once the write is durable and gossiped: what follows is the spread alone.
   const accepted = origin.logs.find(
     (l) => l.msg === 'apply accepted' && l.workloads?.some((w) => w.startsWith(`${name} `)),
   ).time
+  if (values.trace) trace(daemons, origin, name, appliedAt, accepted, sched)
   const idleShare = (bytes) => (bytes * busy.ms) / idle.ms
   const gossipOf = (byProtocol) =>
     [...byProtocol].filter(([p]) => isGossip(p)).reduce((sum, [, bytes]) => sum + bytes, 0)
@@ -92,6 +120,30 @@ async function measureApply(daemons, origin, name, replicas) {
       busy.byProtocol.map((p, i) => Math.round(gossipOf(p) - idleShare(gossipOf(idle.byProtocol[i])))),
     ),
   }
+}
+
+/** When each node held the declaration, and what its main thread did meanwhile (stderr). */
+function trace(daemons, origin, name, appliedAt, accepted, sched) {
+  const at = (d) => (d === origin ? accepted : received(d, name).time)
+  const order = [...daemons.keys()].sort((a, b) => at(daemons[a]) - at(daemons[b]))
+  const heldBy = Math.max(...daemons.map(at))
+  console.error(
+    `${name}: origin n${daemons.indexOf(origin)} durable ${accepted - appliedAt} ms after the API call, held everywhere ${heldBy - accepted} ms after that`,
+  )
+  console.error(
+    '  node  held at ms (after durable)  CPU ms  run-queue ms (from the API call until all held it)',
+  )
+  for (const i of order) {
+    const { before, after } = sched[i]
+    console.error(
+      `  ${`n${i}`.padStart(4)}  ${String(at(daemons[i]) - accepted).padStart(27)}  ${(after.cpu - before.cpu).toFixed(1).padStart(6)}  ${(after.waited - before.waited).toFixed(1).padStart(12)}${daemons[i] === origin ? '  (origin)' : ''}`,
+    )
+  }
+}
+
+/** One unmeasured apply on each node, so that no measured one pays for code run the first time. */
+async function warmUp(daemons) {
+  for (const [i, origin] of daemons.entries()) await apply(daemons, origin, `warm-up-${i}`, 0)
 }
 
 async function run(n) {
@@ -118,13 +170,18 @@ async function run(n) {
       () => daemons.every((d) => d.logs.filter((l) => l.msg === 'member joined').length >= n - 1),
       { timeoutMs: 120_000 },
     )
+    await warmUp(daemons)
     await sleep(SETTLE_MS)
     const alone = []
     const placed = []
     for (let r = 0; r < runs; r++) {
       const origin = daemons[r % n]
-      alone.push(await measureApply(daemons, origin, `bench-${r}`, 0))
-      placed.push(await measureApply(daemons, origin, `bench-placed-${r}`, 3))
+      const kinds = [
+        async () => alone.push(await measureApply(daemons, origin, `bench-${r}`, 0)),
+        async () => placed.push(await measureApply(daemons, origin, `bench-placed-${r}`, 3)),
+      ]
+      if (r % 2 === 1) kinds.reverse()
+      for (const kind of kinds) await kind()
     }
     const summary = (xs) => ({
       medianMs: median(xs.map((x) => x.ms)),
