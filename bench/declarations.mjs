@@ -17,7 +17,9 @@
 // the origin logged it durable, and each daemon's main thread's CPU and run-queue time (Linux
 // schedstat) from the apply until every node held it: CPU spent, or waiting for a core.
 //
-//   npm run bench:declarations -- [--sizes 3,10,20] [--runs 5] [--trace]
+// --bin runs another build's `gary` (another checkout's packages/node/bin/gary.js), for an A/B.
+//
+//   npm run bench:declarations -- [--sizes 3,10,20] [--runs 5] [--trace] [--bin PATH]
 import '../packages/node/dist/polyfill.js'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -29,11 +31,13 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '3,10,20' },
     runs: { type: 'string', default: '5' },
     trace: { type: 'boolean', default: false },
+    bin: { type: 'string' },
   },
 })
 const sizes = values.sizes.split(',').map(Number)
 const runs = Number(values.runs)
 const LOOPBACK = ['--allow', '/ip4/127.0.0.0/ipcidr/8']
+const BIN = values.bin === undefined ? {} : { bin: values.bin }
 const SETTLE_MS = 2000
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -89,6 +93,7 @@ async function apply(daemons, origin, name, replicas) {
   if (!response.ok) throw new Error(`apply failed: ${await response.text()}`)
   await waitFor(`${name} everywhere`, () => daemons.every((d) => d === origin || received(d, name)), {
     intervalMs: values.trace ? 5 : 50,
+    timeoutMs: 60_000,
   })
   return appliedAt
 }
@@ -153,7 +158,7 @@ async function run(n) {
   const startTimeoutMs = 120_000
   try {
     for (let i = 0; i < n; i++) dirs.push(await DaemonProcess.tempDir('gary-bench-'))
-    const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK, startTimeoutMs }).start()
+    const seed = await new DaemonProcess({ dataDir: dirs[0], args: LOOPBACK, startTimeoutMs, ...BIN }).start()
     daemons.push(seed)
     for (const dir of dirs.slice(1)) {
       daemons.push(
@@ -162,6 +167,7 @@ async function run(n) {
           join: [seed.joinAddr],
           args: LOOPBACK,
           startTimeoutMs,
+          ...BIN,
         }).start(),
       )
     }
