@@ -43,9 +43,22 @@ const SETTLE_MS = 2000
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/**
+ * fetch, once more when the connection broke before an answer: at load 50-100 a daemon closed
+ * an idle kept-alive connection as the bench reused it, and runs at N = 20 ended there.
+ */
+async function request(url, init) {
+  try {
+    return await fetch(url, init)
+  } catch (err) {
+    if (!['UND_ERR_SOCKET', 'ECONNRESET'].includes(err.cause?.code)) throw err
+    return fetch(url, init)
+  }
+}
+
 /** libp2p's bytes by protocol ("<protocol> sent"), from a daemon's metrics. */
 async function protocolBytes(daemon) {
-  const text = await (await fetch(`http://${daemon.api}/metrics`)).text()
+  const text = await (await request(`http://${daemon.api}/metrics`)).text()
   const bytes = new Map()
   for (const match of text.matchAll(/^libp2p_data_transfer_bytes_total\{protocol="([^"]+) sent"\} (\d+)$/gm))
     bytes.set(match[1], Number(match[2]))
@@ -85,7 +98,7 @@ const received = (d, name) => d.logs.find((l) => l.msg === 'declaration received
 /** Applies a new workload on `origin`; resolves once every node holds it, with the time of the API call. */
 async function apply(daemons, origin, name, replicas) {
   const appliedAt = Date.now()
-  const response = await fetch(`http://${origin.api}/v1/apply`, {
+  const response = await request(`http://${origin.api}/v1/apply`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ text: `name: ${name}\nimage: gary/busybox:test\nreplicas: ${replicas}\n` }),
