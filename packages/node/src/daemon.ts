@@ -711,8 +711,9 @@ export class Daemon implements ClusterApi, VolumeApi {
         record: (event) => this.#record(event),
         formerHolder: (workload, slot) => clusterView.formerHolder(workload, slot),
         label: (id) => this.#label(id),
-        publish: (promises, refusals) => {
-          if (this.#self!.update({ promises, refusals })) membership.publishState()
+        publish: (promises, refusals, seenDead) => {
+          const dead = seenDead.length > 0 ? [...seenDead] : undefined
+          if (this.#self!.update({ promises, refusals, seenDead: dead })) membership.publishState()
           this.#mesh?.viewChanged()
         },
         onRolloutFailed: (failure) => void this.#rollBack(self, failure),

@@ -68,7 +68,7 @@ function setup(
   extra: Partial<ReconcilerComponents> = {},
   clock = new ManualClock(),
 ) {
-  const published: { promises: SlotPromise[]; refusals: Refusal[] }[] = []
+  const published: { promises: SlotPromise[]; refusals: Refusal[]; seenDead: readonly string[] }[] = []
   const view: ReconcileView = {
     workloads,
     others: [],
@@ -86,7 +86,7 @@ function setup(
       logger: pino({ level: 'silent' }),
       clock,
       view: () => view,
-      publish: (promises, refusals) => published.push({ promises, refusals }),
+      publish: (promises, refusals, seenDead) => published.push({ promises, refusals, seenDead }),
       ...extra,
     },
   )
@@ -196,6 +196,58 @@ describe('the reconcile loop on one node', () => {
     expect(reconciler.promises.filter((p) => p.slot >= 4).map((p) => p.phase)).toEqual(['claimed'])
     await clock.advance(250)
     expect(reconciler.promises.filter((p) => p.slot >= 4).map((p) => p.phase)).toEqual(['running'])
+  })
+
+  test("a dead member's slot starts once every rival has published that it saw the death, before the settle delay", async () => {
+    const web = spec({ name: 'web', replicas: 3 })
+    const runtime = new FakeRuntime()
+    const { clock, reconciler, view, published } = setup([web], runtime)
+    const running = (slot: number): SlotPromise => ({
+      workload: 'web',
+      slot,
+      generation: generationOf(web),
+      phase: 'running',
+      since: { wall: 42, logical: 0 },
+      ready: true,
+      endpoints: [],
+    })
+    // This node runs slot 1 (so its claims are no opening ones), B slot 0 with no room left, C slot 2.
+    await runtime.run({
+      name: 'mine',
+      image: web.image,
+      command: ['sleep', '3600'],
+      labels: slotLabels(SELF, {
+        workload: 'web',
+        slot: 1,
+        generation: generationOf(web),
+        since: { wall: 42, logical: 1 },
+      }),
+    })
+    const b = { ...rival(), capacity: web.resources, promises: [running(0)] }
+    view.others = [b, { ...rival(), id: 'node-c', promises: [running(2)] }]
+    await reconciler.start()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => [p.slot, p.phase])).toEqual([[1, 'running']])
+
+    // C dies: this node takes slot 2 and says it saw the death; B has not said so yet.
+    const death = 'node-c@7.3'
+    view.others = [b]
+    view.deaths = () => [{ key: death, recent: true }]
+    reconciler.viewChanged()
+    await clock.advance(0)
+    expect(reconciler.promises.map((p) => [p.slot, p.phase])).toEqual([
+      [1, 'running'],
+      [2, 'claimed'],
+    ])
+    expect(published.at(-1)?.seenDead).toEqual([death])
+    await clock.advance(100)
+    expect(reconciler.promises.find((p) => p.slot === 2)?.phase).toBe('claimed')
+
+    // B's state says it saw the death too, and claims nothing of slot 2: no rival claim can come.
+    b.seenDead = [death]
+    reconciler.viewChanged()
+    await clock.advance(0)
+    expect(reconciler.promises.find((p) => p.slot === 2)?.phase).toBe('running')
   })
 
   test('a claim that settles while the engine is still creating its container starts when the creation ends, without listing the engine meanwhile', async () => {

@@ -5,6 +5,18 @@ import { normalisePath } from './host-path.js'
 
 /** Largest NodeState accepted from the network, in bytes. */
 export const MAX_NODE_STATE_BYTES = 128 * 1024
+/** Most deaths a NodeState's `seenDead` lists. */
+export const MAX_SEEN_DEAD = 16
+/** Longest death key (`deathKey`): a peer id and two counts. */
+export const MAX_DEATH_KEY_CHARS = 128 + 1 + 16 + 1 + 16
+
+/**
+ * A member's death as every node names it: its id and the version it last announced, so a member
+ * that comes back with a newer state and dies again dies under a new key.
+ */
+export const deathKey = (id: string, version: { incarnation: number; seq: number }): string =>
+  `${id}@${version.incarnation}.${version.seq}`
+
 /** Largest heartbeat accepted from the network, in bytes (the binary form is at most 40). */
 export const MAX_HEARTBEAT_BYTES = 64
 
@@ -165,6 +177,12 @@ export const NodeStateSchema = z.strictObject({
   volumes: z.array(HeldVolumeSchema).max(MAX_HELD_VOLUMES).optional(),
   /** Volumes it holds beyond `MAX_HELD_VOLUMES` (absent: none). */
   volumesLeftOut: count.optional(),
+  /**
+   * The members' deaths (`deathKey`) this node's reconcile loop has acted on, recent ones only
+   * (absent: none): a rival's failover claim may start before its settle delay once every node
+   * that may take the slot published them (`FailoverClaims`).
+   */
+  seenDead: z.array(z.string().min(1).max(MAX_DEATH_KEY_CHARS)).max(MAX_SEEN_DEAD).optional(),
 })
 
 /**
@@ -203,7 +221,7 @@ export type Heartbeat = z.infer<typeof HeartbeatSchema>
 
 /**
  * Whether a member's newer state changes anything placement reads of it: its promises, refusals,
- * labels, capacity, host paths or draining. A refutation of a `down` report or a change of addresses does
+ * labels, capacity, host paths, draining or the deaths it has seen. A refutation of a `down` report or a change of addresses does
  * not, and starts no reconcile pass (its status change, if any, is news of its own): in a healed
  * partition every member refutes, and each refutation made every node in scope plan again.
  */
@@ -215,7 +233,8 @@ export function placementMoved(before: NodeState | undefined, after: NodeState):
     differ(before.refusals, after.refusals) ||
     differ(before.capacity, after.capacity) ||
     differ(before.labels, after.labels) ||
-    differ(before.hostPaths, after.hostPaths)
+    differ(before.hostPaths, after.hostPaths) ||
+    differ(before.seenDead, after.seenDead)
   )
 }
 

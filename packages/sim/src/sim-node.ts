@@ -223,8 +223,9 @@ export class SimNode {
         logger: silent,
         clock,
         view: () => view.read(),
-        publish: (promises, refusals) => {
-          if (this.self.update({ promises, refusals })) membership.publishState()
+        publish: (promises, refusals, seenDead) => {
+          const dead = seenDead.length > 0 ? [...seenDead] : undefined
+          if (this.self.update({ promises, refusals, seenDead: dead })) membership.publishState()
         },
         onPlanned: (ms) => this.world.onPlanned(this.id, ms),
         onRolloutFailed: (failure) => this.#rollBack(failure),

@@ -6,6 +6,7 @@ import {
   currentState,
   DEFAULT_MAX_CLOCK_OFFSET_MS,
   type DeclStore,
+  deathKey,
   generationOf,
   isClaimant,
   type MemberTable,
@@ -13,7 +14,7 @@ import {
   type PlacementNode,
 } from '@gary/protocol'
 import { PartialView } from './partial-view.js'
-import type { ReconcileView } from './reconciler.js'
+import type { Death, ReconcileView } from './reconciler.js'
 
 export interface ClusterViewInit {
   /**
@@ -89,6 +90,8 @@ export class ClusterView {
    * answers either): the other side of a cut.
    */
   readonly #lost = new Set<string>()
+  /** Members dead here: the key of each one's death (`deathKey`), and when it was last heard from. */
+  readonly #dead = new Map<string, { key: string; heardAt: number }>()
   /** What the credence of members' promises was last computed from (`#facts`), and the credence. */
   #factsKey = ''
   #digest = ''
@@ -145,8 +148,20 @@ export class ClusterView {
       partialViewForMs: partial.forMs,
       warm,
       waitingFor,
+      deaths: () => this.#deaths(now),
       ...(this.#credence === undefined ? {} : { credence: this.#credence }),
     }
+  }
+
+  /**
+   * The deaths of the members dead here (`deathKey`), and whether each was heard from within
+   * `RECENT_DEATH_MS`: only those may be acted on as new (`Reconciler`, `FailoverClaims`), so that
+   * a node cut off for a while does not act on a death long after the others dropped it from what
+   * they publish.
+   */
+  #deaths(now: number): readonly Death[] {
+    if (this.#dead.size === 0) return NO_DEATHS
+    return [...this.#dead.values()].map((d) => ({ key: d.key, recent: now - d.heardAt <= RECENT_DEATH_MS }))
   }
 
   /**
@@ -215,7 +230,10 @@ export class ClusterView {
       // A banned member counts for nothing.
       const banned = this.#banned.has(id)
       const state = member === undefined || banned ? undefined : currentState(member)
-      if (member?.status === 'dead') this.#lost.add(id)
+      if (member?.status === 'dead') {
+        this.#lost.add(id)
+        this.#dead.set(id, { key: deathKey(id, member.announced), heardAt: member.heardAt })
+      } else this.#dead.delete(id)
       if (member !== undefined && member.status !== 'dead' && state === undefined && !banned)
         this.#waiting.add(id)
       else if (this.#waiting.size > 0) this.#waiting.delete(id)
@@ -317,6 +335,9 @@ export class ClusterView {
 }
 
 const RECOUNT_MS = 1000
+/** A death is acted on as new only while its member was heard from within this, ms. */
+export const RECENT_DEATH_MS = 10_000
+const NO_DEATHS: readonly Death[] = []
 
 function placementNode(state: NodeState): PlacementNode {
   return {
@@ -328,5 +349,6 @@ function placementNode(state: NodeState): PlacementNode {
     draining: state.draining,
     promises: state.promises,
     refusals: state.refusals,
+    ...(state.seenDead === undefined ? {} : { seenDead: state.seenDead }),
   }
 }

@@ -16,10 +16,12 @@ import {
   hlcTick,
   judgeHealth,
   MAX_EVENT_REASON_CHARS,
+  MAX_SEEN_DEAD,
   openingKey,
   opensGeneration,
   type PlacementConfig,
   type PlacementNode,
+  type PlacementView,
   plan,
   RESTART_SETTLE_MS,
   type Refusal,
@@ -44,6 +46,7 @@ import {
 import type { Logger } from 'pino'
 import type { Clock } from '../clock/clock.js'
 import { swallowed } from '../logger.js'
+import { RECENT_DEATH_MS } from './cluster-view.js'
 import { LABELS, parseSlotLabels } from './container-labels.js'
 import { containerSpecFor, endpointsOf } from './container-spec.js'
 import { type HostPathGuard, HostPathRefusedError } from './host-paths.js'
@@ -68,6 +71,14 @@ export interface ReconcileView {
   warm: boolean
   /** A live member whose state this node has not received yet (for logs). */
   waitingFor?: string
+  /** The deaths of the members dead here (asked only in small clusters). Absent: none. */
+  deaths?: () => readonly Death[]
+}
+
+/** A member dead in the view: its death's key (`deathKey`), and whether it was heard from lately. */
+export interface Death {
+  key: string
+  recent: boolean
 }
 
 export interface ReconcilerInit {
@@ -104,8 +115,8 @@ export interface ReconcilerComponents {
   logger: Logger
   clock: Clock
   view: () => ReconcileView
-  /** Own promises or refusals changed: publish them. */
-  publish: (promises: SlotPromise[], refusals: Refusal[]) => void
+  /** Own promises, refusals or the deaths acted on (`NodeState.seenDead`) changed: publish them. */
+  publish: (promises: SlotPromise[], refusals: Refusal[], seenDead: readonly string[]) => void
   /**
    * A slot this node started for a rollout failed on probation: the rollout of that generation
    * failed, for `reason`. The daemon writes the workload's rollback if it asks for one.
@@ -158,6 +169,10 @@ interface Held {
   prepared?: string
   /** An opening claim (`PlacementView.openingClaims`): it may start once every rival answered. */
   opening?: true
+  /** A failover claim (`PlacementView.failoverClaims`): made in a pass that acted on a new death. */
+  failover?: true
+  /** For an opening or failover claim: the deaths this node had acted on when it made it. */
+  stamp?: readonly string[]
   /** Monotonic time a slot on probation was last seen turning ready. */
   readySince?: number
   /** Monotonic time the current run was first seen passing its health check. */
@@ -185,6 +200,10 @@ const STARTING_PUBLISH_MS = 1000
 const PARTIAL_RECHECK_MS = 500
 /** Generations of workloads remembered as claimed here (the oldest are forgotten past it). */
 const CLAIMED_GENERATIONS_KEPT = 4096
+/** A death acted on stays in `seenDead` at most this long, ms (`FailoverClaims` says why it must outlast `RECENT_DEATH_MS`). */
+const SEEN_DEAD_KEPT_MS = 60_000
+/** Deaths remembered as acted on, so that none is added twice (the oldest are forgotten past it). */
+const DEATHS_REMEMBERED = 1024
 
 /**
  * The level-based reconcile loop: any trigger (gossip, a container event, a timer) makes it read
@@ -237,6 +256,10 @@ export class Reconciler {
    * first: a claim is an opening one only in the first pass that claims its generation.
    */
   readonly #claimedGenerations = new Set<string>()
+  /** The deaths acted on lately (`NodeState.seenDead`), oldest first, and when each was added (monotonic ms). */
+  readonly #seenDead = new Map<string, { at: number; goneAt?: number }>()
+  /** Every death ever added to `#seenDead` (a bounded memory): a death is added once. */
+  readonly #deathsActedOn = new Set<string>()
 
   constructor(
     init: ReconcilerInit,
@@ -344,6 +367,12 @@ export class Reconciler {
     return [...this.#refusals.values()]
   }
 
+  /** The deaths this node has acted on lately, newest last (`NodeState.seenDead`). */
+  get seenDead(): readonly string[] {
+    const all = [...this.#seenDead.keys()]
+    return all.length <= MAX_SEEN_DEAD ? all : all.slice(all.length - MAX_SEEN_DEAD)
+  }
+
   /** Passes run so far (for tests and the simulator's accounting). */
   get passes(): number {
     return this.#passes
@@ -404,6 +433,8 @@ export class Reconciler {
     this.#partial = view.partialView || !view.warm
     let changed = this.#observe(containers, view, epoch, at)
     changed = this.#pruneRefusals(view.workloads) || changed
+    const deaths = this.#actOnDeaths(view)
+    changed = deaths.changed || changed
 
     const planStart = performance.now()
     const result = plan(
@@ -414,7 +445,7 @@ export class Reconciler {
         nowWall: this.components.clock.wallNow(),
         partialView: view.partialView || !view.warm,
         partialViewForMs: view.warm ? view.partialViewForMs : 0,
-        openingClaims: this.#openingClaims(),
+        ...this.#earlyClaims(),
         ...(view.index === undefined ? {} : { claims: view.index }),
         ...(view.credence === undefined ? {} : { credence: view.credence }),
       },
@@ -447,7 +478,8 @@ export class Reconciler {
     const byName = new Map(view.workloads.map((w) => [w.name, w]))
     this.#monitorMs = new Map(view.workloads.map((w) => [w.name, w.update.monitorMs]))
     const opening = this.#openingOf()
-    for (const action of result.actions) changed = this.#apply(action, byName, opening) || changed
+    const stamp = deaths.added ? this.seenDead : undefined
+    for (const action of result.actions) changed = this.#apply(action, byName, opening, stamp) || changed
     if (changed) this.#publish()
     this.#arm()
   }
@@ -540,15 +572,68 @@ export class Reconciler {
     return true
   }
 
-  /** Keys of the opening claims still settling, for the plan. */
-  #openingClaims(): Set<string> | undefined {
-    let keys: Set<string> | undefined
-    for (const { promise, opening } of this.#held.values()) {
-      if (opening !== true || promise.phase !== 'claimed') continue
-      keys ??= new Set()
-      keys.add(openingKey(promise.workload, promise.slot, promise.generation))
+  /** Keys of the opening and failover claims still settling, and the deaths each followed, for the plan. */
+  #earlyClaims(): Pick<PlacementView, 'openingClaims' | 'failoverClaims' | 'claimStamps'> {
+    const opening = new Set<string>()
+    const failover = new Set<string>()
+    const stamps = new Map<string, readonly string[]>()
+    for (const held of this.#held.values()) {
+      const { promise } = held
+      if ((held.opening !== true && held.failover !== true) || promise.phase !== 'claimed') continue
+      const key = openingKey(promise.workload, promise.slot, promise.generation)
+      if (held.opening === true) opening.add(key)
+      if (held.failover === true) failover.add(key)
+      if (held.stamp !== undefined && held.stamp.length > 0) stamps.set(key, held.stamp)
     }
-    return keys
+    return {
+      ...(opening.size === 0 ? {} : { openingClaims: opening }),
+      ...(failover.size === 0 ? {} : { failoverClaims: failover }),
+      ...(stamps.size === 0 ? {} : { claimStamps: stamps }),
+    }
+  }
+
+  /**
+   * Acts on the deaths of the view (rule 5's failover exception, `FailoverClaims`): adds each recent
+   * one not acted on before to `seenDead` while the view is whole and complete (this pass may claim
+   * the dead members' slots, and its claims are failover claims). A death leaves `seenDead`
+   * `RECENT_DEATH_MS` after its member is no longer dead here (a rebooted member, which never
+   * publishes its own death, and nodes started since, hold it no more), and `SEEN_DEAD_KEPT_MS`
+   * after it was added. Only in clusters placed by the exact pass: a death would cost every member
+   * of a large one a NodeState from each.
+   */
+  #actOnDeaths(view: ReconcileView): { added: boolean; changed: boolean } {
+    const now = this.components.clock.now()
+    const small = view.others.length + 1 <= this.#config.planLocallyAbove && this.#config.shards <= 1
+    const deaths = small && view.deaths !== undefined ? view.deaths() : []
+    let changed = false
+    if (this.#seenDead.size > 0) {
+      const dead = new Set(deaths.map((d) => d.key))
+      for (const [key, acted] of this.#seenDead) {
+        if (!dead.has(key)) acted.goneAt ??= now
+        if (
+          now - acted.at <= SEEN_DEAD_KEPT_MS &&
+          (acted.goneAt === undefined || now - acted.goneAt <= RECENT_DEATH_MS)
+        )
+          continue
+        this.#seenDead.delete(key)
+        changed = true
+      }
+    }
+    let added = false
+    if (this.#partial) return { added, changed }
+    for (const { key, recent } of deaths) {
+      if (!recent || this.#deathsActedOn.has(key)) continue
+      this.#deathsActedOn.add(key)
+      if (this.#deathsActedOn.size > DEATHS_REMEMBERED)
+        for (const oldest of this.#deathsActedOn) {
+          this.#deathsActedOn.delete(oldest)
+          break
+        }
+      this.#seenDead.set(key, { at: now })
+      added = true
+    }
+    if (added) this.components.logger.info({ seenDead: this.seenDead }, 'acting on deaths')
+    return { added, changed: changed || added }
   }
 
   /**
@@ -587,6 +672,8 @@ export class Reconciler {
     action: SelfAction,
     workloads: Map<string, Workload>,
     opening: (workload: string, generation: string) => boolean,
+    /** The deaths this pass acted on as new, if it did: its claims are failover claims. */
+    stamp: readonly string[] | undefined,
   ): boolean {
     const key = heldKey(action.workload, action.slot, action.kind === 'keep' ? '' : action.generation)
     const held = this.#held.get(key)
@@ -598,11 +685,15 @@ export class Reconciler {
         if (held !== undefined) return false
         this.#hlc = hlcTick(this.#hlc, this.components.clock.wallNow())
         const first = action.rollout !== true && opening(action.workload, action.generation)
+        const failover = action.rollout !== true && stamp !== undefined
+        const seen = this.seenDead
         this.#remember(action.workload, action.generation)
         this.#held.set(key, {
           restarts: 0,
           settledAt: 0,
           ...(first ? { opening: true as const } : {}),
+          ...(failover ? { failover: true as const } : {}),
+          ...((first || failover) && seen.length > 0 ? { stamp: seen } : {}),
           promise: {
             workload: action.workload,
             slot: action.slot,
@@ -650,9 +741,11 @@ export class Reconciler {
           { workload: action.workload, slot: action.slot },
           action.answered
             ? 'rivals answered: starting'
-            : action.unsettled
-              ? 'sole candidate: starting'
-              : 'claim settled: starting',
+            : action.failover
+              ? 'rivals saw the death: starting'
+              : action.unsettled
+                ? 'sole candidate: starting'
+                : 'claim settled: starting',
         )
         this.#operate(held, 'start', (signal) => this.#startContainer(held, workload, signal))
         // No other node decides anything on a settled claim turning into a start, and the
@@ -1149,7 +1242,7 @@ export class Reconciler {
     this.#publishDue = due
     this.#publishTimer = clock.setTimeout(() => {
       this.#publishDue = undefined
-      if (!this.#stopped) this.components.publish(this.promises, this.refusals)
+      if (!this.#stopped) this.components.publish(this.promises, this.refusals, this.seenDead)
     }, delayMs)
   }
 

@@ -1,4 +1,5 @@
 import type { SlotPromise } from '../node-state.js'
+import { sawAll } from './failover.js'
 import type { PlacementNode } from './types.js'
 import { isClaimant } from './winners.js'
 import type { WorkloadInfo } from './workloads.js'
@@ -39,7 +40,9 @@ export function opensGeneration(
  * reach the others (one gossip hop after the declaration reached it), not after the delay. A
  * rollout's claims, and the claims of a node that holds the generation already (a scale-up),
  * settle; so does every claim while a rival that may take the workload holds none of it (more
- * nodes than replicas).
+ * nodes than replicas). Every rival must also have published the deaths the claimant had acted on
+ * when it claimed (`claimStamps`), as for a failover claim (`FailoverClaims`): else an opening
+ * claim and a rival's failover claim of one slot could both start early.
  */
 export class AnsweredClaims {
   /** Per workload: the slots the other nodes claim, or undefined while a rival has not answered. */
@@ -50,19 +53,25 @@ export class AnsweredClaims {
     /** The other nodes of the view, and whether each may take a slot of the workload (capacity aside). */
     private readonly others: (() => Iterable<PlacementNode>) | undefined,
     private readonly mayTake: (node: PlacementNode, workload: WorkloadInfo) => boolean,
+    private readonly stamps?: ReadonlyMap<string, readonly string[]>,
   ) {}
 
   /** Whether the young claim `promise` of `workload` may start now. */
   of(workload: WorkloadInfo, promise: SlotPromise): boolean {
     if (this.opening === undefined || this.others === undefined || workload.global) return false
-    if (!this.opening.has(openingKey(promise.workload, promise.slot, promise.generation))) return false
+    const key = openingKey(promise.workload, promise.slot, promise.generation)
+    if (!this.opening.has(key)) return false
     if (promise.generation !== workload.generation) return false
     let claimed = this.#known.get(workload.name)
     if (!this.#known.has(workload.name)) {
       claimed = this.#answered(workload, this.others())
       this.#known.set(workload.name, claimed)
     }
-    return claimed !== undefined && !claimed.has(promise.slot)
+    if (claimed === undefined || claimed.has(promise.slot)) return false
+    const stamp = this.stamps?.get(key)
+    if (stamp === undefined || stamp.length === 0) return true
+    for (const node of this.others()) if (this.mayTake(node, workload) && !sawAll(node, stamp)) return false
+    return true
   }
 
   #answered(workload: WorkloadInfo, others: Iterable<PlacementNode>): ReadonlySet<number> | undefined {

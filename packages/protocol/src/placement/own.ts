@@ -33,13 +33,17 @@ export class SelfActionList {
 
   /**
    * Rule 5: a claim starts once it has gone unchallenged for the settle delay, or at once when
-   * its node is the slot's sole candidate (`SoleCandidates`) or every rival has answered its
-   * opening claim (`answered`: `AnsweredClaims`, asked only of a young claim); else it is kept.
+   * its node is the slot's sole candidate (`SoleCandidates`), every rival has answered its
+   * opening claim (`answered`: `AnsweredClaims`), or every rival has published the deaths its
+   * failover claim followed (`failover`: `FailoverClaims`; both asked only of a young claim);
+   * else it is kept.
    */
-  startOrKeep(p: SlotPromise, sole = false, answered?: () => boolean): void {
+  startOrKeep(p: SlotPromise, sole = false, answered?: () => boolean, failover?: () => boolean): void {
     const settled = p.since.wall <= this.nowWall - this.settleMs
-    const early = !settled && !sole && p.phase === 'claimed' && answered?.() === true
-    if (p.phase !== 'claimed' || !(settled || sole || early)) this.keep(p)
+    const young = !settled && !sole && p.phase === 'claimed'
+    const early = young && answered?.() === true
+    const afterDeath = young && !early && failover?.() === true
+    if (p.phase !== 'claimed' || !(settled || sole || early || afterDeath)) this.keep(p)
     else {
       const start: SelfAction = {
         kind: 'start',
@@ -52,7 +56,9 @@ export class SelfActionList {
           ? start
           : early
             ? { ...start, unsettled: true, answered: true }
-            : { ...start, unsettled: true },
+            : afterDeath
+              ? { ...start, unsettled: true, failover: true }
+              : { ...start, unsettled: true },
       )
     }
   }

@@ -16,6 +16,8 @@ export interface PlacementNode {
   draining: boolean
   promises: SlotPromise[]
   refusals: Refusal[]
+  /** The deaths its reconcile loop has acted on (`NodeState.seenDead`); absent: none. */
+  seenDead?: readonly string[]
 }
 
 /** Everything the rules read. Equal views give equal plans, whichever node computes them. */
@@ -51,6 +53,19 @@ export interface PlacementView {
    * (`AnsweredClaims`). Absent: none.
    */
   openingClaims?: ReadonlySet<string>
+  /**
+   * This node's failover claims (`openingKey`): the claims it made in a pass that first acted on
+   * a member's death (a new key in its `seenDead`), rollouts aside. Such a claim starts before the
+   * settle delay ends once every rival has published that it saw those deaths too
+   * (`FailoverClaims`). Absent: none.
+   */
+  failoverClaims?: ReadonlySet<string>
+  /**
+   * For this node's opening and failover claims (`openingKey`): the deaths it had acted on when it
+   * made each (its `seenDead` then). Every rival must have published them before such a claim
+   * starts early. Absent, or a claim absent from it: none.
+   */
+  claimStamps?: ReadonlyMap<string, readonly string[]>
 }
 
 export interface PlacementConfig {
@@ -109,11 +124,20 @@ export type SelfAction =
   | { kind: 'claim'; workload: string; slot: number; generation: string; because: ClaimRule; rollout?: true }
   /**
    * The settle delay passed and the claim still wins: start the container. `unsettled`: started
-   * before the delay ended, as the slot's sole candidate, or (`answered`) as an opening claim that
-   * every rival has answered (`AnsweredClaims`); publish the start at once, so that a rival claim
-   * the view could not see loses to it by rule 2 while that rival still settles.
+   * before the delay ended, as the slot's sole candidate, (`answered`) as an opening claim that
+   * every rival has answered (`AnsweredClaims`), or (`failover`) as a failover claim whose death
+   * every rival has published seeing (`FailoverClaims`); publish the start at once, so that a
+   * rival claim the view could not see loses to it by rule 2 while that rival still settles.
    */
-  | { kind: 'start'; workload: string; slot: number; generation: string; unsettled?: true; answered?: true }
+  | {
+      kind: 'start'
+      workload: string
+      slot: number
+      generation: string
+      unsettled?: true
+      answered?: true
+      failover?: true
+    }
   /** Stop the container and withdraw the promise (of that generation: a node may hold two). */
   | { kind: 'release'; workload: string; slot: number; generation: string; reason: ReleaseReason }
   | { kind: 'keep'; workload: string; slot: number }
