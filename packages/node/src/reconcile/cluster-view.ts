@@ -90,7 +90,10 @@ export class ClusterView {
    * answers either): the other side of a cut.
    */
   readonly #lost = new Set<string>()
-  /** Members dead here: the key of each one's death (`deathKey`), and when it was last heard from. */
+  /**
+   * Members dead here whose last state held slots: the key of each one's death (`deathKey`), and
+   * when it was last heard from.
+   */
   readonly #dead = new Map<string, { key: string; heardAt: number }>()
   /** What the credence of members' promises was last computed from (`#facts`), and the credence. */
   #factsKey = ''
@@ -230,10 +233,11 @@ export class ClusterView {
       // A banned member counts for nothing.
       const banned = this.#banned.has(id)
       const state = member === undefined || banned ? undefined : currentState(member)
-      if (member?.status === 'dead') {
-        this.#lost.add(id)
+      if (member?.status === 'dead') this.#lost.add(id)
+      // Only a death that frees slots is acted on (`Reconciler`): each costs a NodeState from every node.
+      if (member?.status === 'dead' && member.state?.promises.some(isClaimant) === true)
         this.#dead.set(id, { key: deathKey(id, member.announced), heardAt: member.heardAt })
-      } else this.#dead.delete(id)
+      else this.#dead.delete(id)
       if (member !== undefined && member.status !== 'dead' && state === undefined && !banned)
         this.#waiting.add(id)
       else if (this.#waiting.size > 0) this.#waiting.delete(id)
