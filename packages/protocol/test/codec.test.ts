@@ -3,6 +3,7 @@ import { fromString } from 'uint8arrays'
 import { describe, expect, test } from 'vitest'
 import {
   type Decoded,
+  deathKey,
   decodeHeartbeat,
   decodeNodeState,
   decodePeerHints,
@@ -18,6 +19,7 @@ import {
   MAX_NODE_STATE_BYTES,
   MAX_PEER_HINTS,
   MAX_PEER_HINTS_BYTES,
+  MAX_SEEN_DEAD,
   type NodeState,
   NodeStateSchema,
   PROTOCOL_VERSION,
@@ -59,6 +61,22 @@ describe('NodeState codec', () => {
       ),
     }
     expect(decodeNodeState(encodeNodeState(input))).toStrictEqual({ ok: true, value: input })
+  })
+
+  test('the deaths a node saw round trip up to 16 keys of a peer id and its version, and no more', () => {
+    const base = state('n1', 1, 1)
+    const key = deathKey('p'.repeat(128), {
+      incarnation: Number.MAX_SAFE_INTEGER,
+      seq: Number.MAX_SAFE_INTEGER,
+    })
+    const full = { ...base, seenDead: Array.from({ length: MAX_SEEN_DEAD }, () => key) }
+    expect(decodeNodeState(encodeNodeState(full))).toStrictEqual({ ok: true, value: full })
+    expect(
+      refusal(decodeNodeState(encodeNodeState({ ...full, seenDead: [...full.seenDead, key] }))),
+    ).toContain('seenDead')
+    expect(refusal(decodeNodeState(encodeNodeState({ ...base, seenDead: [`${key}0`] })))).toContain(
+      'seenDead',
+    )
   })
 
   test('a name is taken only as a printable node name, within 63 characters', () => {
