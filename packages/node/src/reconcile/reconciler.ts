@@ -433,8 +433,9 @@ export class Reconciler {
     this.#partial = view.partialView || !view.warm
     let changed = this.#observe(containers, view, epoch, at)
     changed = this.#pruneRefusals(view.workloads) || changed
-    const deaths = this.#actOnDeaths(view)
-    changed = deaths.changed || changed
+    // A death acted on is published, with the claims this pass makes after it.
+    const newDeaths = this.#actOnDeaths(view)
+    changed = newDeaths || changed
 
     const planStart = performance.now()
     const result = plan(
@@ -478,7 +479,7 @@ export class Reconciler {
     const byName = new Map(view.workloads.map((w) => [w.name, w]))
     this.#monitorMs = new Map(view.workloads.map((w) => [w.name, w.update.monitorMs]))
     const opening = this.#openingOf()
-    const stamp = deaths.added ? this.seenDead : undefined
+    const stamp = newDeaths ? this.seenDead : undefined
     for (const action of result.actions) changed = this.#apply(action, byName, opening, stamp) || changed
     if (changed) this.#publish()
     this.#arm()
@@ -595,17 +596,16 @@ export class Reconciler {
   /**
    * Acts on the deaths of the view (rule 5's failover exception, `FailoverClaims`): adds each recent
    * one not acted on before to `seenDead` while the view is whole and complete (this pass may claim
-   * the dead members' slots, and its claims are failover claims). A death leaves `seenDead`
+   * the dead members' slots, and its claims are failover claims); true when it added one. A death leaves `seenDead`
    * `RECENT_DEATH_MS` after its member is no longer dead here (a rebooted member, which never
    * publishes its own death, and nodes started since, hold it no more), and `SEEN_DEAD_KEPT_MS`
    * after it was added. Only in clusters placed by the exact pass: a death would cost every member
    * of a large one a NodeState from each.
    */
-  #actOnDeaths(view: ReconcileView): { added: boolean; changed: boolean } {
+  #actOnDeaths(view: ReconcileView): boolean {
     const now = this.components.clock.now()
     const small = view.others.length + 1 <= this.#config.planLocallyAbove && this.#config.shards <= 1
     const deaths = small && view.deaths !== undefined ? view.deaths() : []
-    let changed = false
     if (this.#seenDead.size > 0) {
       const dead = new Set(deaths.map((d) => d.key))
       for (const [key, acted] of this.#seenDead) {
@@ -615,12 +615,12 @@ export class Reconciler {
           (acted.goneAt === undefined || now - acted.goneAt <= RECENT_DEATH_MS)
         )
           continue
+        // Not published by itself: a list longer than the node's is only ever asked less of.
         this.#seenDead.delete(key)
-        changed = true
       }
     }
+    if (this.#partial) return false
     let added = false
-    if (this.#partial) return { added, changed }
     for (const { key, recent } of deaths) {
       if (!recent || this.#deathsActedOn.has(key)) continue
       this.#deathsActedOn.add(key)
@@ -633,7 +633,7 @@ export class Reconciler {
       added = true
     }
     if (added) this.components.logger.info({ seenDead: this.seenDead }, 'acting on deaths')
-    return { added, changed: changed || added }
+    return added
   }
 
   /**
