@@ -6,9 +6,11 @@ import {
   HELD_VOLUME_WORKLOAD,
   LABEL_KEY,
   MAX_HELD_VOLUMES,
+  MAX_DEATH_KEY_CHARS,
   MAX_HOST_PATHS,
   MAX_NODE_NAME_CHARS,
   MAX_NODE_STATE_BYTES,
+  MAX_SEEN_DEAD,
   NODE_NAME,
   type NodeState,
 } from './node-state.js'
@@ -47,6 +49,7 @@ const STATE_KEYS = new Set([
   'hostPaths',
   'volumes',
   'volumesLeftOut',
+  'seenDead',
 ])
 const PROMISE_KEYS = new Set([
   'workload',
@@ -156,6 +159,10 @@ function nodeState(value: unknown): NodeState {
     for (let i = 0; i < volumes.length; i++) volume(volumes[i], `volumes.${i}`)
   }
   if (o.volumesLeftOut !== undefined) count(o.volumesLeftOut, 'volumesLeftOut')
+  if (o.seenDead !== undefined) {
+    const deaths = array(o.seenDead, 'seenDead', MAX_SEEN_DEAD)
+    for (let i = 0; i < deaths.length; i++) string(deaths[i], `seenDead.${i}`, 1, MAX_DEATH_KEY_CHARS)
+  }
   return o as unknown as NodeState
 }
 

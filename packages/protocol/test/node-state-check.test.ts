@@ -49,6 +49,7 @@ const fullState: fc.Arbitrary<NodeState> = fc
         ),
       ),
       volumesLeftOut: some(count),
+      seenDead: some(fc.array(text(1, 162), { maxLength: 17 })),
     }),
     fc.array(
       record({
