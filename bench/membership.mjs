@@ -273,7 +273,7 @@ async function run(n) {
       const b = before.get(d.pid) ?? { sent: 0, received: 0 }
       return { out: (a.sent - b.sent) / idleSeconds, in: (a.received - b.received) / idleSeconds }
     })
-    const rss = daemons.map((d) => rssMiB(d.pid))
+    const rss = daemons.filter((d) => !profiledOnes.includes(d)).map((d) => rssMiB(d.pid))
 
     // Kill one (not the seed) and time until every other daemon logs it dead.
     const victim = daemons[n - 1]
