@@ -6,7 +6,7 @@
 // of `--watch-seconds`. `--sizes ''` or `--cold-starts ''` skips a part.
 //
 //   npm run bench:membership -- [--sizes 3,10,30] [--idle-seconds 10] [--cold-starts 10,30,60] [--watch-seconds 15]
-//     [--logs DIR] [--cpu-prof DIR] [--daemon-args='--flag value'] [--no-bundle]
+//     [--logs DIR] [--cpu-prof DIR] [--daemon-args='--flag value'] [--no-bundle] [--bin PATH]
 import '../packages/node/dist/polyfill.js'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     'daemon-args': { type: 'string', default: '' },
     // Cold-started daemons load dist/ module by module, not the bundle (GARY_NO_BUNDLE=1): an A/B run.
     'no-bundle': { type: 'boolean', default: false },
+    // Another checkout's packages/node/bin/gary.js to run the daemons from (A/B against main's build).
+    bin: { type: 'string' },
   },
 })
 const list = (text) =>
@@ -47,7 +49,10 @@ const COLD_ARGS = [...LOOPBACK, ...values['daemon-args'].split(' ').filter((arg)
  * written when it exits; NODE_OPTIONS may not carry the flag), through a wrapper script.
  */
 const profiled = (i, n, part = 'cold') => {
-  const env = values['no-bundle'] ? { env: { GARY_NO_BUNDLE: '1' } } : {}
+  const env = {
+    ...(values['no-bundle'] ? { env: { GARY_NO_BUNDLE: '1' } } : {}),
+    ...(values.bin === undefined ? {} : { bin: values.bin }),
+  }
   if (values['cpu-prof'] === undefined || !(i === 0 || i === 1 || i === Math.floor(n / 2))) return env
   const dir = `${values['cpu-prof']}/${part}-${n}`
   mkdirSync(dir, { recursive: true })
@@ -57,7 +62,7 @@ const profiled = (i, n, part = 'cold') => {
   writeFileSync(exit, "process.once('SIGTERM', () => process.exit(0))\n")
   writeFileSync(
     bin,
-    `#!/bin/sh\nexec '${process.execPath}' --cpu-prof --cpu-prof-dir='${dir}' --import '${exit}' '${GARY_BIN}' "$@"\n`,
+    `#!/bin/sh\nexec '${process.execPath}' --cpu-prof --cpu-prof-dir='${dir}' --import '${exit}' '${values.bin ?? GARY_BIN}' "$@"\n`,
   )
   chmodSync(bin, 0o755)
   return { ...env, bin }
@@ -78,6 +83,19 @@ const cpuSeconds = (pid) => {
   }
 }
 const cpuOf = (daemons) => daemons.reduce((sum, d) => sum + cpuSeconds(d.pid), 0)
+/** Heartbeats and other direct-link frames a daemon sent and received so far (its /metrics). */
+async function linkFrames(daemon) {
+  try {
+    const text = await (await fetch(`http://${daemon.api}/metrics`)).text()
+    let frames = 0
+    for (const match of text.matchAll(/^gary_link_frames_total\{direction="(?:in|out)"\} (\d+)$/gm))
+      frames += Number(match[1])
+    return frames
+  } catch {
+    return 0
+  }
+}
+const framesOf = async (daemons) => (await Promise.all(daemons.map(linkFrames))).reduce((a, b) => a + b, 0)
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 /**
@@ -259,10 +277,12 @@ async function run(n) {
     // Idle: traffic over a window after things settle.
     await new Promise((resolve) => setTimeout(resolve, 3000))
     const before = tcpBytesByPid()
+    const framesBefore = await framesOf(daemons)
     const cpuBefore = cpuOf(daemons)
     const idleLoad = loadavg()[0]
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000))
     const cpuIdle = cpuOf(daemons) - cpuBefore
+    const framesIdle = (await framesOf(daemons)) - framesBefore
     const after = tcpBytesByPid()
     // The profiled daemons write their profiles now, so that the profiles end with the idle window.
     const profiledOnes =
@@ -299,6 +319,9 @@ async function run(n) {
       rssMiB: median(rss),
       rssMaxMiB: Math.max(...rss),
       idleCpuPct: (100 * cpuIdle) / n / idleSeconds,
+      // Under load the timers fire late and fewer beats go: CPU per frame is the steadier figure.
+      framesPerSecond: framesIdle / n / idleSeconds,
+      cpuPerFrameUs: (1e6 * cpuIdle) / framesIdle,
       idleLoad,
     }
   } finally {
@@ -330,6 +353,8 @@ const table = [
     'RSS MiB median',
     'RSS MiB max',
     'idle % of a core',
+    'link frames/s in+out',
+    'CPU µs per frame',
     'load (1 min)',
   ],
   ...rows.map((r) => [
@@ -342,6 +367,8 @@ const table = [
     fmt(r.rssMiB, 1),
     fmt(r.rssMaxMiB, 1),
     fmt(r.idleCpuPct, 1),
+    fmt(r.framesPerSecond, 1),
+    fmt(r.cpuPerFrameUs),
     fmt(r.idleLoad, 1),
   ]),
 ]
@@ -357,7 +384,7 @@ if (rows.length > 0) {
     'all alive = from the last start until every daemon lists every other alive, each started after',
   )
   console.log(
-    `the previous one is up. TCP bytes are the kernel's counters per daemon (median node) over ${idleSeconds} s of idle;\nidle % = the daemons' CPU seconds (user + system) over that window, per daemon, in % of one core.\n`,
+    `the previous one is up. TCP bytes are the kernel's counters per daemon (median node) over ${idleSeconds} s of idle;\nidle % = the daemons' CPU seconds (user + system) over that window, per daemon, in % of one core;\nlink frames = heartbeats and other direct-link frames a daemon sent and received (its /metrics), per second;\nCPU µs per frame = the daemons' CPU over those frames (late timers under load send fewer beats: steadier than %).\n`,
   )
   print(table)
 }
