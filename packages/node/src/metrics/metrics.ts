@@ -4,6 +4,7 @@ import type { MeshStats } from '../mesh/stats.js'
 import type { TopicCounters } from '../net/gossip.js'
 import type { LinkCounters } from '../net/links.js'
 import { COUNTED_LOG_LINES, type CountedLine, refusalKind } from './log-counters.js'
+import { HEARTBEAT_PROTOCOL, withoutStreamTracking } from './untracked-streams.js'
 
 /** What the daemon's traffic counters say now: totals since it started. */
 export interface Traffic {
@@ -92,7 +93,10 @@ export class GaryMetrics implements DaemonMetrics {
     this.#lateAfterMs = init.heartbeatMs * LATE_FACTOR
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.libp2p = prometheusMetrics({ registry: this.registry, collectDefaultMetrics: false })
+    this.libp2p = withoutStreamTracking(
+      prometheusMetrics({ registry: this.registry, collectDefaultMetrics: false }),
+      HEARTBEAT_PROTOCOL,
+    )
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
       new Counter<L>({ name, help, labelNames, registers })
 
