@@ -5,14 +5,12 @@ import {
   deathKey,
   generationOf,
   openingKey,
-  opensGeneration,
   type PlacementNode,
   plan,
-  type SelfAction,
   type SlotPromise,
-  slotKey,
 } from '../src/index.js'
-import { claimedPromise, GI, node, runningPromise, workload } from './placement-builders.js'
+import { type Actor, ClaimingNodes, claimsIn, deliveries, isStart, viewFlips } from './claiming-nodes.js'
+import { node, runningPromise, workload } from './placement-builders.js'
 import { BOTH_PASSES, NOW } from './placement-cluster.js'
 
 // Rule 5's third exception (`FailoverClaims`): a node's claims made in the pass that first acted on
@@ -23,23 +21,6 @@ import { BOTH_PASSES, NOW } from './placement-cluster.js'
 fc.configureGlobal({ numRuns: Number(process.env.PLACEMENT_RUNS ?? 100) })
 
 const SETTLE = DEFAULT_PLACEMENT_CONFIG.settleMs
-
-/** A node as its reconcile loop keeps it: its state, and what only it knows. */
-interface Actor {
-  self: PlacementNode
-  /** The members it holds dead. */
-  dead: Set<number>
-  /** The deaths it acted on (`seenDead`), in order, and every one it ever did. */
-  seenDead: string[]
-  /** Generations (`workload/generation`) it ever claimed a slot of. */
-  claimed: Set<string>
-  opening: Set<string>
-  failover: Set<string>
-  stamps: Map<string, readonly string[]>
-  /** The state of each other node as it last received it (an index into that node's states). */
-  seen: number[]
-  logical: number
-}
 
 /**
  * 3-6 nodes running 1-2 workloads (each slot on one node, some nodes holding none: those claim
@@ -80,11 +61,8 @@ const cluster = fc
 const command = fc.oneof(
   fc.record({ pass: fc.nat(29) }, { noNullPrototype: true }),
   fc.record({ sees: fc.nat(29), victim: fc.nat(1) }, { noNullPrototype: true }),
-  fc.record({ to: fc.nat(29), from: fc.nat(29), skip: fc.nat(2) }, { noNullPrototype: true }),
-  fc.record({ everything: fc.nat(29) }, { noNullPrototype: true }),
+  ...deliveries,
 )
-
-const isStart = (a: SelfAction): a is Extract<SelfAction, { kind: 'start' }> => a.kind === 'start'
 
 test.each(BOTH_PASSES)(
   "%s: nodes taking a dead member's slots while deaths and states reach them late, out of order or not at all start no slot early twice",
@@ -94,127 +72,28 @@ test.each(BOTH_PASSES)(
       fc.property(
         cluster,
         fc.array(command, { minLength: 30, maxLength: 120 }),
-        fc.array(fc.nat(19), { minLength: 36, maxLength: 36 }),
+        viewFlips,
         (c, commands, flips) => {
           // The victims are the first nodes (they hold slots); every other node passes, publishing
-          // a state after each pass, and sees each victim die when told.
+          // a state after each pass, and sees each victim die when told. Time stays within the
+          // settle delay: every start is early.
           const victims = c.nodes.slice(0, c.victims).map((_, i) => i)
           const deathOf = (v: number) =>
             deathKey((c.nodes[v] as PlacementNode).id, { incarnation: 1, seq: 1 })
-          const states: PlacementNode[][] = c.nodes.map((n) => [n])
-          const actors: Actor[] = c.nodes.map((n) => ({
-            self: n,
-            dead: new Set(),
-            seenDead: [],
-            claimed: new Set(),
-            opening: new Set(),
-            failover: new Set(),
-            stamps: new Map(),
-            seen: c.nodes.map(() => 0),
-            logical: 0,
-          }))
-          const survivors = actors.map((_, i) => i).filter((i) => !victims.includes(i))
+          const run = new ClaimingNodes(c.nodes, c.workloads, config, flips)
+          const survivors = c.nodes.map((_, i) => i).filter((i) => !victims.includes(i))
           const pick = (n: number) => survivors[n % survivors.length] as number
-          const startedBy = new Map<string, string>()
           let now = NOW
           for (const cmd of commands) {
             now = Math.min(now + 1, NOW + SETTLE - 1)
-            if ('everything' in cmd) {
-              const to = actors[pick(cmd.everything)] as Actor
-              to.seen = states.map((published) => published.length - 1)
-              continue
-            }
-            if ('to' in cmd) {
-              const to = actors[pick(cmd.to)] as Actor
-              const from = cmd.from % actors.length
-              const published = (states[from] as PlacementNode[]).length - 1
-              to.seen[from] = Math.min(published, (to.seen[from] as number) + 1 + cmd.skip)
-              continue
-            }
-            if ('sees' in cmd) {
-              const victim = victims[cmd.victim % victims.length] as number
-              ;(actors[pick(cmd.sees)] as Actor).dead.add(victim)
-              continue
-            }
-            const i = pick(cmd.pass)
-            const actor = actors[i] as Actor
-            const others = actors.flatMap((_, o) => {
-              if (o === i || actor.dead.has(o)) return []
-              const state = (states[o] as PlacementNode[])[actor.seen[o] as number] as PlacementNode
-              const flip = flips[i * 6 + o]
-              if (flip === 1) return [{ ...state, draining: !state.draining }]
-              if (flip === 2) return [{ ...state, capacity: { cpuMillis: 100, memoryBytes: GI } }]
-              return [state]
-            })
-            // The loop acts on the deaths it holds, once each: this pass's claims are failover ones.
-            let added = false
-            for (const v of actor.dead) {
-              const key = deathOf(v)
-              if (actor.seenDead.includes(key)) continue
-              actor.seenDead.push(key)
-              added = true
-            }
-            const young = (keys: Set<string>) =>
-              new Set(
-                actor.self.promises
-                  .filter((p) => p.phase === 'claimed')
-                  .map((p) => openingKey(p.workload, p.slot, p.generation))
-                  .filter((key) => keys.has(key)),
-              )
-            const result = plan(
-              {
-                self: actor.self.id,
-                workloads: c.workloads,
-                nodes: [...others, actor.self],
-                nowWall: now,
-                partialView: false,
-                partialViewForMs: 0,
-                openingClaims: young(actor.opening),
-                failoverClaims: young(actor.failover),
-                claimStamps: actor.stamps,
-              },
-              config,
-            )
-            let promises = [...actor.self.promises]
-            const opens = new Map<string, boolean>()
-            for (const action of result.actions) {
-              const same = (p: SlotPromise) =>
-                p.workload === action.workload &&
-                p.slot === action.slot &&
-                (action.kind === 'keep' || p.generation === action.generation)
-              if (action.kind === 'release') promises = promises.filter((p) => !same(p))
-              if (isStart(action)) {
-                promises = promises.map((p) => (same(p) ? { ...p, phase: 'starting' } : p))
-                if (!action.unsettled) continue
-                const key = slotKey(action.workload, action.slot)
-                expect(
-                  startedBy.get(key),
-                  `${key} started early by ${startedBy.get(key)} and ${actor.self.id}`,
-                ).toBeUndefined()
-                startedBy.set(key, actor.self.id)
-                if (action.failover) failoverStarts++
-              }
-              if (action.kind === 'claim') {
-                const generation = `${action.workload}/${action.generation}`
-                let opening = opens.get(generation)
-                if (opening === undefined) {
-                  opening =
-                    action.rollout !== true &&
-                    !actor.claimed.has(generation) &&
-                    opensGeneration(actor.self, action.workload, action.generation)
-                  opens.set(generation, opening)
-                }
-                actor.claimed.add(generation)
-                const key = openingKey(action.workload, action.slot, action.generation)
-                if (opening) actor.opening.add(key)
-                if (added) actor.failover.add(key)
-                if ((opening || added) && actor.seenDead.length > 0)
-                  actor.stamps.set(key, [...actor.seenDead])
-                promises.push(claimedPromise(action, { wall: now, logical: actor.logical++ }))
-              }
-            }
-            actor.self = { ...actor.self, promises, seenDead: [...actor.seenDead] }
-            ;(states[i] as PlacementNode[]).push(actor.self)
+            if ('everything' in cmd) run.everything(pick(cmd.everything))
+            else if ('to' in cmd) run.deliver(pick(cmd.to), cmd.from % c.nodes.length, cmd.skip)
+            else if ('sees' in cmd)
+              (run.actors[pick(cmd.sees)] as Actor).dead.add(victims[cmd.victim % victims.length] as number)
+            else
+              failoverStarts += run
+                .pass(pick(cmd.pass), now, deathOf)
+                .filter((start) => start.failover).length
           }
         },
       ),
@@ -241,21 +120,7 @@ test.each(BOTH_PASSES)(
         const survivors = ids.slice(1).map((id, k) => node(id, { promises: held(k + 1) }))
         // Each survivor claims in the pass that acted on the death, then hears from the others.
         const claims = survivors.map((self) =>
-          plan(
-            {
-              self: self.id,
-              workloads: [web],
-              nodes: survivors,
-              nowWall: NOW,
-              partialView: false,
-              partialViewForMs: 0,
-            },
-            config,
-          )
-            .actions.filter((a) => a.kind === 'claim')
-            .map((a) =>
-              claimedPromise(a as Extract<SelfAction, { kind: 'claim' }>, { wall: NOW, logical: 0 }),
-            ),
+          claimsIn(self.id, [web], survivors, config, NOW, { wall: NOW, logical: 0 }),
         )
         expect(claims.flat()).toHaveLength(lost)
         for (const [k, self] of survivors.entries()) {
