@@ -1,6 +1,7 @@
 import { type MemberNote, shardOf, shardsNear } from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
 import { Rejection } from '../src/net/rejections.js'
+import { PROBE_TIMEOUT_MS } from '../src/timing.js'
 import { beat, connect, membershipRig, stateOf } from './agent-rig.js'
 
 const down = (node: string, extra: Partial<MemberNote> = {}): MemberNote => ({
@@ -177,6 +178,30 @@ describe('witnesses and refutation', () => {
     expect(rig.agent.table.get('p')?.status).toBe('dead')
     rig.clock.advance(100)
     expect(rig.port.of('publish note').map((call) => call.note)).toEqual([down('p', { unreachable: true })])
+  })
+
+  test('a redial that fails while this node lags is no verdict yet: it is tried again until it can be one', () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    connect(rig, 'p')
+    // Its loop was stuck for 600 ms: its timers fired late, and it lags for seconds after.
+    rig.clock.stall(600)
+    rig.clock.advance(1)
+    rig.port.links.delete('p')
+    rig.port.clear()
+    rig.agent.disconnected('p')
+    rig.port.answer(rig.port.of('dial', 'p')[0], new Error('dial timed out'))
+    expect(rig.agent.table.get('p')?.status, 'a lagging node accuses nobody').not.toBe('dead')
+    // Unconnected, p is judged by relayed liveness alone: without another redial, nobody here
+    // would find it dead for minutes (its beacon overdue).
+    let answered = 1
+    for (let second = 1; second <= 5 && rig.agent.table.get('p')?.status !== 'dead'; second++) {
+      rig.clock.advance(PROBE_TIMEOUT_MS)
+      const dials = rig.port.of('dial', 'p')
+      for (const dial of dials.slice(answered)) rig.port.answer(dial, new Error('dial timed out'))
+      answered = dials.length
+    }
+    expect(rig.agent.table.get('p')?.status, 'dead once this node is on time again').toBe('dead')
   })
 })
 

@@ -146,10 +146,13 @@ export class Liveness {
       if (this.ctx.stopped || port.connections().has(id)) return
       // A refused redial is proof (the process is gone); one that timed out on a node whose own
       // loop lags says nothing of the member: at a cold start on few cores, such verdicts, each
-      // believed alone, made every node hang up on every other in turn. The age rules and the
-      // fast watchers still judge it.
+      // believed alone, made every node hang up on every other in turn. It is tried again once
+      // the probe's time is over: unconnected, the member is judged by relayed liveness alone,
+      // and when no witness is left to report it (a node cut off from all of them) it would stay
+      // alive until its beacon is overdue, minutes.
       if (!REFUSED.test(reason) && !this.hooks.onTime()) {
-        logger.debug({ member: id, err: reason }, 'redial failed while this node lags: no verdict')
+        logger.debug({ member: id, err: reason }, 'redial failed while this node lags: no verdict yet')
+        this.ctx.after(PROBE_TIMEOUT_MS, () => this.probe(id))
         return
       }
       logger.debug({ member: id, err: reason }, 'member unreachable after disconnect')
