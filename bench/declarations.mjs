@@ -24,7 +24,7 @@ import '../packages/node/dist/polyfill.js'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { cleanup, DaemonProcess, waitFor } from '../packages/node/dist/testing/index.js'
-import { tcpBytesByPid } from './tcp-bytes.mjs'
+import { apiPorts, tcpBytesByPid } from './tcp-bytes.mjs'
 
 const { values } = parseArgs({
   options: {
@@ -67,12 +67,12 @@ async function protocolBytes(daemon) {
 
 /** Per daemon: TCP bytes sent over a window (an action, then `ms` more), and by protocol; the window's length. */
 async function sentDuring(daemons, ms, action = async () => {}) {
-  const before = tcpBytesByPid()
+  const before = tcpBytesByPid(apiPorts(daemons))
   const protocolsBefore = await Promise.all(daemons.map(protocolBytes))
   const startedAt = Date.now()
   await action()
   await sleep(ms)
-  const after = tcpBytesByPid()
+  const after = tcpBytesByPid(apiPorts(daemons))
   const protocolsAfter = await Promise.all(daemons.map(protocolBytes))
   const bytes = daemons.map((d) => (after.get(d.pid)?.sent ?? 0) - (before.get(d.pid)?.sent ?? 0))
   const byProtocol = daemons.map((_, i) => {

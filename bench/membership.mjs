@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { cleanup, DaemonProcess, GARY_BIN, waitFor } from '../packages/node/dist/testing/index.js'
-import { tcpBytesByPid } from './tcp-bytes.mjs'
+import { apiPorts, tcpBytesByPid } from './tcp-bytes.mjs'
 
 const { values } = parseArgs({
   options: {
@@ -276,14 +276,16 @@ async function run(n) {
 
     // Idle: traffic over a window after things settle.
     await new Promise((resolve) => setTimeout(resolve, 3000))
-    const before = tcpBytesByPid()
+    // The frames are read from each daemon's /metrics outside the window: a scrape costs CPU an
+    // idle daemon does not otherwise spend (its bytes are on the API's port, left out).
     const framesBefore = await framesOf(daemons)
+    const before = tcpBytesByPid(apiPorts(daemons))
     const cpuBefore = cpuOf(daemons)
     const idleLoad = loadavg()[0]
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000))
     const cpuIdle = cpuOf(daemons) - cpuBefore
+    const after = tcpBytesByPid(apiPorts(daemons))
     const framesIdle = (await framesOf(daemons)) - framesBefore
-    const after = tcpBytesByPid()
     // The profiled daemons write their profiles now, so that the profiles end with the idle window.
     const profiledOnes =
       values['cpu-prof'] === undefined ? [] : [0, 1, Math.floor(n / 2)].map((i) => daemons[i])
