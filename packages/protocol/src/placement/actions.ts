@@ -1,15 +1,13 @@
-import { AnsweredClaims } from './answered.js'
 import { placedBecause } from './claim-rule.js'
 import type { Classification } from './classify.js'
 import type { Context } from './context.js'
-import { FailoverClaims } from './failover.js'
+import { earlyStarts } from './early.js'
 import type { Outcome } from './outcome.js'
 import { decideOwn, SelfActionList } from './own.js'
 import { stopsOwn, takesNewWork } from './partition.js'
-import { refuses } from './refusals.js'
 import { promiseSlotKey } from './slots.js'
 import { SoleCandidates } from './sole.js'
-import type { PlacementNode, SelfAction } from './types.js'
+import type { SelfAction } from './types.js'
 import { matchesConstraints, type WorkloadInfo } from './workloads.js'
 
 /**
@@ -30,11 +28,7 @@ export function selfActions(context: Context, classification: Classification, ou
         !context.refusals.refused(i, workload.name, workload.generation),
     ),
   )
-  const others = () => context.nodes.filter((_, i) => i !== context.self)
-  const mayTake = (node: PlacementNode, workload: WorkloadInfo) =>
-    matchesConstraints(node, workload) && !refuses(node, workload)
-  const answered = new AnsweredClaims(view.openingClaims, others, mayTake, view.claimStamps)
-  const failover = new FailoverClaims(view.failoverClaims, view.claimStamps, others, mayTake)
+  const early = earlyStarts(view, () => context.nodes.filter((_, i) => i !== context.self))
   decideOwn(
     classification.own,
     context.byName,
@@ -42,13 +36,7 @@ export function selfActions(context: Context, classification: Classification, ou
     (workload, promise) => classification.byKey.get(promiseSlotKey(workload.global, promise, view.self)),
     (workload, promise, state) => {
       if (out.updating.has(state.key) && takes(workload)) actions.release(promise, 'updating')
-      else
-        actions.startOrKeep(
-          promise,
-          sole.of(workload),
-          () => answered.of(workload, promise),
-          () => failover.of(workload, promise),
-        )
+      else actions.startOrKeep(promise, sole.of(workload), early(workload, promise))
     },
     actions,
     (workload) => !takes(workload),

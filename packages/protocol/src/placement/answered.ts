@@ -1,5 +1,5 @@
 import type { SlotPromise } from '../node-state.js'
-import { sawAll } from './failover.js'
+import { rivalsSaw } from './failover.js'
 import type { PlacementNode } from './types.js'
 import { isClaimant } from './winners.js'
 import type { WorkloadInfo } from './workloads.js'
@@ -69,9 +69,9 @@ export class AnsweredClaims {
     }
     if (claimed === undefined || claimed.has(promise.slot)) return false
     const stamp = this.stamps?.get(key)
-    if (stamp === undefined || stamp.length === 0) return true
-    for (const node of this.others()) if (this.mayTake(node, workload) && !sawAll(node, stamp)) return false
-    return true
+    return (
+      stamp === undefined || stamp.length === 0 || rivalsSaw(this.others(), workload, stamp, this.mayTake)
+    )
   }
 
   #answered(workload: WorkloadInfo, others: Iterable<PlacementNode>): ReadonlySet<number> | undefined {

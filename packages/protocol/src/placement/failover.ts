@@ -15,6 +15,17 @@ export function sawAll(node: PlacementNode, stamp: readonly string[] | undefined
   return stamp.every((death) => seen.includes(death) || death.startsWith(own))
 }
 
+/** Whether every node of `others` that may take `workload` published every death of `stamp`. */
+export function rivalsSaw(
+  others: Iterable<PlacementNode>,
+  workload: WorkloadInfo,
+  stamp: readonly string[],
+  mayTake: (node: PlacementNode, workload: WorkloadInfo) => boolean,
+): boolean {
+  for (const node of others) if (mayTake(node, workload) && !sawAll(node, stamp)) return false
+  return true
+}
+
 /**
  * Rule 5's third exception: a node's failover claims (`PlacementView.failoverClaims`: those it made
  * in a pass that first acted on a death, a new key in its `seenDead`) start before the settle
@@ -70,6 +81,6 @@ export class FailoverClaims {
       this.#claimed.set(workload.name, claimed)
     }
     if (claimed.has(promise.slot)) return false
-    return others.every((node) => !this.mayTake(node, workload) || sawAll(node, stamp))
+    return rivalsSaw(others, workload, stamp, this.mayTake)
   }
 }

@@ -1,11 +1,10 @@
 import type { SlotPromise } from '../node-state.js'
-import { AnsweredClaims } from './answered.js'
 import { fits, overCommitted, type Used } from './capacity.js'
 import type { ClaimIndex } from './claim-index.js'
 import { type ClaimRule, placedBecause } from './claim-rule.js'
 import { ownPromises } from './classify.js'
 import { compareSlots, entry } from './compare.js'
-import { FailoverClaims } from './failover.js'
+import { earlyStarts } from './early.js'
 import { explainLocal } from './local-reasons.js'
 import { type LocalClaim, type LocalSlot, LocalView, slotsIn } from './local-view.js'
 import { emptyOutcome } from './outcome.js'
@@ -62,11 +61,10 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
           ),
   )
 
-  const others = config.shards > 1 ? undefined : () => view.nodes.filter((node) => node.id !== view.self)
-  const mayTake = (node: PlacementNode, workload: WorkloadInfo) =>
-    matchesConstraints(node, workload) && !refuses(node, workload)
-  const answered = new AnsweredClaims(view.openingClaims, others, mayTake, view.claimStamps)
-  const failover = new FailoverClaims(view.failoverClaims, view.claimStamps, others, mayTake)
+  const early = earlyStarts(
+    view,
+    config.shards > 1 ? undefined : () => view.nodes.filter((node) => node.id !== view.self),
+  )
 
   const claim = (workload: WorkloadInfo, slot: number, because: ClaimRule, rollout = false) => {
     actions.claim(workload, slot, because, rollout)
@@ -83,12 +81,7 @@ export function planLocal(view: PlacementView, config: PlacementConfig, index: C
       holdsBack(workload) ||
       !mayUpdate(local, workload, p, isHalted)
     ) {
-      actions.startOrKeep(
-        p,
-        sole.of(workload),
-        () => answered.of(workload, p),
-        () => failover.of(workload, p),
-      )
+      actions.startOrKeep(p, sole.of(workload), early(workload, p))
       return
     }
     const mayRun = !refuses(selfNode, workload)

@@ -1,6 +1,7 @@
 import type { SlotPromise } from '../node-state.js'
 import type { ClaimRule } from './claim-rule.js'
 import { compareSlots } from './compare.js'
+import type { EarlyStart } from './early.js'
 import { strayReason } from './slots.js'
 import { type Claimant, ownVerdict, type SlotStanding } from './standing.js'
 import type { ReleaseReason, SelfAction } from './types.js'
@@ -34,15 +35,16 @@ export class SelfActionList {
   /**
    * Rule 5: a claim starts once it has gone unchallenged for the settle delay, or at once when
    * its node is the slot's sole candidate (`SoleCandidates`), every rival has answered its
-   * opening claim (`answered`: `AnsweredClaims`), or every rival has published the deaths its
-   * failover claim followed (`failover`: `FailoverClaims`; both asked only of a young claim);
+   * opening claim (`rivals.answered`: `AnsweredClaims`), or every rival has published the deaths
+   * its failover claim followed (`rivals.failover`: `FailoverClaims`; both asked only of a young
+   * claim, by `earlyStarts`);
    * else it is kept.
    */
-  startOrKeep(p: SlotPromise, sole = false, answered?: () => boolean, failover?: () => boolean): void {
+  startOrKeep(p: SlotPromise, sole = false, rivals?: EarlyStart): void {
     const settled = p.since.wall <= this.nowWall - this.settleMs
     const young = !settled && !sole && p.phase === 'claimed'
-    const early = young && answered?.() === true
-    const afterDeath = young && !early && failover?.() === true
+    const early = young && rivals?.answered() === true
+    const afterDeath = young && !early && rivals?.failover() === true
     if (p.phase !== 'claimed' || !(settled || sole || early || afterDeath)) this.keep(p)
     else {
       const start: SelfAction = {
