@@ -712,8 +712,7 @@ export class Daemon implements ClusterApi, VolumeApi {
         formerHolder: (workload, slot) => clusterView.formerHolder(workload, slot),
         label: (id) => this.#label(id),
         publish: (promises, refusals, seenDead) => {
-          const dead = seenDead.length > 0 ? [...seenDead] : undefined
-          if (this.#self!.update({ promises, refusals, seenDead: dead })) membership.publishState()
+          if (this.#self!.update({ promises, refusals, seenDead })) membership.publishState()
           this.#mesh?.viewChanged()
         },
         onRolloutFailed: (failure) => void this.#rollBack(self, failure),

@@ -68,7 +68,7 @@ function setup(
   extra: Partial<ReconcilerComponents> = {},
   clock = new ManualClock(),
 ) {
-  const published: { promises: SlotPromise[]; refusals: Refusal[]; seenDead: readonly string[] }[] = []
+  const published: { promises: SlotPromise[]; refusals: Refusal[]; seenDead: string[] | undefined }[] = []
   const view: ReconcileView = {
     workloads,
     others: [],

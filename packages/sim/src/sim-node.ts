@@ -224,8 +224,7 @@ export class SimNode {
         clock,
         view: () => view.read(),
         publish: (promises, refusals, seenDead) => {
-          const dead = seenDead.length > 0 ? [...seenDead] : undefined
-          if (this.self.update({ promises, refusals, seenDead: dead })) membership.publishState()
+          if (this.self.update({ promises, refusals, seenDead })) membership.publishState()
         },
         onPlanned: (ms) => this.world.onPlanned(this.id, ms),
         onRolloutFailed: (failure) => this.#rollBack(failure),

@@ -115,8 +115,11 @@ export interface ReconcilerComponents {
   logger: Logger
   clock: Clock
   view: () => ReconcileView
-  /** Own promises, refusals or the deaths acted on (`NodeState.seenDead`) changed: publish them. */
-  publish: (promises: SlotPromise[], refusals: Refusal[], seenDead: readonly string[]) => void
+  /**
+   * Own promises, refusals or the deaths acted on (`NodeState.seenDead`; undefined: none) changed:
+   * publish them.
+   */
+  publish: (promises: SlotPromise[], refusals: Refusal[], seenDead: string[] | undefined) => void
   /**
    * A slot this node started for a rollout failed on probation: the rollout of that generation
    * failed, for `reason`. The daemon writes the workload's rollback if it asks for one.
@@ -368,7 +371,7 @@ export class Reconciler {
   }
 
   /** The deaths this node has acted on lately, newest last (`NodeState.seenDead`). */
-  get seenDead(): readonly string[] {
+  get seenDead(): string[] {
     const all = [...this.#seenDead.keys()]
     return all.length <= MAX_SEEN_DEAD ? all : all.slice(all.length - MAX_SEEN_DEAD)
   }
@@ -479,8 +482,8 @@ export class Reconciler {
     const byName = new Map(view.workloads.map((w) => [w.name, w]))
     this.#monitorMs = new Map(view.workloads.map((w) => [w.name, w.update.monitorMs]))
     const opening = this.#openingOf()
-    const stamp = newDeaths ? this.seenDead : undefined
-    for (const action of result.actions) changed = this.#apply(action, byName, opening, stamp) || changed
+    const deaths = { seen: this.seenDead, new: newDeaths }
+    for (const action of result.actions) changed = this.#apply(action, byName, opening, deaths) || changed
     if (changed) this.#publish()
     this.#arm()
   }
@@ -672,8 +675,11 @@ export class Reconciler {
     action: SelfAction,
     workloads: Map<string, Workload>,
     opening: (workload: string, generation: string) => boolean,
-    /** The deaths this pass acted on as new, if it did: its claims are failover claims. */
-    stamp: readonly string[] | undefined,
+    /**
+     * The deaths acted on so far (a claim's stamp), and whether this pass acted on a new one: its
+     * claims are failover claims then.
+     */
+    deaths: { seen: readonly string[]; new: boolean },
   ): boolean {
     const key = heldKey(action.workload, action.slot, action.kind === 'keep' ? '' : action.generation)
     const held = this.#held.get(key)
@@ -685,15 +691,14 @@ export class Reconciler {
         if (held !== undefined) return false
         this.#hlc = hlcTick(this.#hlc, this.components.clock.wallNow())
         const first = action.rollout !== true && opening(action.workload, action.generation)
-        const failover = action.rollout !== true && stamp !== undefined
-        const seen = this.seenDead
+        const failover = action.rollout !== true && deaths.new
         this.#remember(action.workload, action.generation)
         this.#held.set(key, {
           restarts: 0,
           settledAt: 0,
           ...(first ? { opening: true as const } : {}),
           ...(failover ? { failover: true as const } : {}),
-          ...((first || failover) && seen.length > 0 ? { stamp: seen } : {}),
+          ...((first || failover) && deaths.seen.length > 0 ? { stamp: deaths.seen } : {}),
           promise: {
             workload: action.workload,
             slot: action.slot,
@@ -1242,7 +1247,9 @@ export class Reconciler {
     this.#publishDue = due
     this.#publishTimer = clock.setTimeout(() => {
       this.#publishDue = undefined
-      if (!this.#stopped) this.components.publish(this.promises, this.refusals, this.seenDead)
+      if (this.#stopped) return
+      const seenDead = this.seenDead
+      this.components.publish(this.promises, this.refusals, seenDead.length > 0 ? seenDead : undefined)
     }, delayMs)
   }
 
