@@ -4,6 +4,7 @@ import { normalisePath } from './host-path.js'
 import {
   HELD_VOLUME_NAME,
   HELD_VOLUME_WORKLOAD,
+  NODE_STATE_LIMITS as L,
   LABEL_KEY,
   MAX_DEATH_KEY_CHARS,
   MAX_HELD_VOLUMES,
@@ -130,24 +131,24 @@ function hlc(value: unknown, path: string): void {
 
 function nodeState(value: unknown): NodeState {
   const o = object(value, '', STATE_KEYS)
-  string(o.node, 'node', 1, 128)
+  string(o.node, 'node', 1, L.peerIdChars)
   count(o.incarnation, 'incarnation')
   count(o.seq, 'seq')
   if (o.name !== undefined) string(o.name, 'name', 1, MAX_NODE_NAME_CHARS, NODE_NAME)
-  const addrs = array(o.addrs, 'addrs', 16)
-  for (let i = 0; i < addrs.length; i++) string(addrs[i], `addrs.${i}`, 1, 256)
+  const addrs = array(o.addrs, 'addrs', L.addrs)
+  for (let i = 0; i < addrs.length; i++) string(addrs[i], `addrs.${i}`, 1, L.addrChars)
   const labels = checkLabels(o.labels)
   if (labels !== o.labels) o.labels = labels
   const capacity = object(o.capacity, 'capacity', CAPACITY_KEYS)
   count(capacity.cpuMillis, 'capacity.cpuMillis')
   count(capacity.memoryBytes, 'capacity.memoryBytes')
   boolean(o.draining, 'draining')
-  const promises = array(o.promises, 'promises', 4096)
+  const promises = array(o.promises, 'promises', L.promises)
   for (let i = 0; i < promises.length; i++) promise(promises[i], `promises.${i}`)
-  const refusals = array(o.refusals, 'refusals', 4096)
+  const refusals = array(o.refusals, 'refusals', L.refusals)
   for (let i = 0; i < refusals.length; i++) refusal(refusals[i], `refusals.${i}`)
   if (o.unserved !== undefined) {
-    const unserved = array(o.unserved, 'unserved', 64)
+    const unserved = array(o.unserved, 'unserved', L.unserved)
     for (let i = 0; i < unserved.length; i++) unservedPort(unserved[i], `unserved.${i}`)
   }
   if (o.hostPaths !== undefined) {
@@ -181,11 +182,11 @@ function checkLabels(value: unknown): Obj {
       skipped = true
       continue
     }
-    string(key, `labels.${key}`, 0, 63, LABEL_KEY)
-    string(labels[key], `labels.${key}`, 0, 63)
+    string(key, `labels.${key}`, 0, L.labelChars, LABEL_KEY)
+    string(labels[key], `labels.${key}`, 0, L.labelChars)
     n++
   }
-  if (n > 64) throw new Refused('labels', 'has more than 64 labels')
+  if (n > L.labels) throw new Refused('labels', `has more than ${L.labels} labels`)
   if (!skipped) return labels
   const copy: Obj = {}
   for (const key of Object.keys(labels)) if (key !== '__proto__') copy[key] = labels[key]
@@ -194,16 +195,17 @@ function checkLabels(value: unknown): Obj {
 
 function promise(value: unknown, path: string): void {
   const o = object(value, path, PROMISE_KEYS)
-  string(o.workload, at(path, 'workload'), 1, 63)
+  string(o.workload, at(path, 'workload'), 1, L.workloadChars)
   count(o.slot, at(path, 'slot'))
-  string(o.generation, at(path, 'generation'), 1, 64)
+  string(o.generation, at(path, 'generation'), 1, L.generationChars)
   if (typeof o.phase !== 'string' || !PHASES.has(o.phase))
     throw new Refused(at(path, 'phase'), 'is not a phase')
   hlc(o.since, at(path, 'since'))
   boolean(o.ready, at(path, 'ready'))
-  const endpoints = array(o.endpoints, at(path, 'endpoints'), 16)
-  for (let i = 0; i < endpoints.length; i++) string(endpoints[i], `${path}.endpoints.${i}`, 0, 256)
-  if (o.container !== undefined) string(o.container, at(path, 'container'), 1, 128)
+  const endpoints = array(o.endpoints, at(path, 'endpoints'), L.endpoints)
+  for (let i = 0; i < endpoints.length; i++)
+    string(endpoints[i], `${path}.endpoints.${i}`, 0, L.endpointChars)
+  if (o.container !== undefined) string(o.container, at(path, 'container'), 1, L.containerChars)
   if (o.restarts !== undefined) count(o.restarts, at(path, 'restarts'))
   if (o.exitCode !== undefined) integer(o.exitCode, at(path, 'exitCode'), 0, 255)
   if (o.unhealthy !== undefined) literalTrue(o.unhealthy, at(path, 'unhealthy'))
@@ -212,9 +214,9 @@ function promise(value: unknown, path: string): void {
 
 function refusal(value: unknown, path: string): void {
   const o = object(value, path, REFUSAL_KEYS)
-  string(o.workload, at(path, 'workload'), 1, 63)
-  string(o.generation, at(path, 'generation'), 1, 64)
-  string(o.reason, at(path, 'reason'), 0, 512)
+  string(o.workload, at(path, 'workload'), 1, L.workloadChars)
+  string(o.generation, at(path, 'generation'), 1, L.generationChars)
+  string(o.reason, at(path, 'reason'), 0, L.reasonChars)
   hlc(o.at, at(path, 'at'))
   if (o.rollout !== undefined) literalTrue(o.rollout, at(path, 'rollout'))
 }
@@ -224,12 +226,12 @@ function unservedPort(value: unknown, path: string): void {
   integer(o.port, at(path, 'port'), 1, 65_535)
   if (typeof o.protocol !== 'string' || !PROTOCOLS.has(o.protocol))
     throw new Refused(at(path, 'protocol'), 'is not tcp or udp')
-  string(o.workload, at(path, 'workload'), 1, 63)
-  string(o.reason, at(path, 'reason'), 0, 512)
+  string(o.workload, at(path, 'workload'), 1, L.workloadChars)
+  string(o.reason, at(path, 'reason'), 0, L.reasonChars)
 }
 
 function hostPath(value: unknown, path: string): void {
-  const prefix = string(value, path, 0, 1024)
+  const prefix = string(value, path, 0, L.hostPathChars)
   const normal = normalisePath(prefix)
   if (!normal.ok || normal.path !== prefix) throw new Refused(path, 'is not a normalised absolute path')
 }

@@ -20,7 +20,30 @@ export const deathKey = (id: string, version: { incarnation: number; seq: number
 /** Largest heartbeat accepted from the network, in bytes (the binary form is at most 40). */
 export const MAX_HEARTBEAT_BYTES = 64
 
-const peerId = z.string().min(1).max(128)
+/**
+ * NodeStateSchema's bounds: most items of a list, most characters of a string. The schema and
+ * `checkNodeState` (which checks the same bounds by hand) both read them from here.
+ */
+export const NODE_STATE_LIMITS = {
+  peerIdChars: 128,
+  addrs: 16,
+  addrChars: 256,
+  labels: 64,
+  labelChars: 63,
+  workloadChars: 63,
+  generationChars: 64,
+  promises: 4096,
+  refusals: 4096,
+  endpoints: 16,
+  endpointChars: 256,
+  containerChars: 128,
+  reasonChars: 512,
+  unserved: 64,
+  hostPathChars: 1024,
+} as const
+const L = NODE_STATE_LIMITS
+
+const peerId = z.string().min(1).max(L.peerIdChars)
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 /** A label key: alphanumeric at both ends (`checkNodeState` reads the same patterns). */
 export const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/
@@ -31,8 +54,8 @@ export const HELD_VOLUME_WORKLOAD = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 /** A held volume's name. */
 export const HELD_VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
 
-const labelKey = z.string().max(63).regex(LABEL_KEY, 'is not a valid label key')
-const labelValue = z.string().max(63)
+const labelKey = z.string().max(L.labelChars).regex(LABEL_KEY, 'is not a valid label key')
+const labelValue = z.string().max(L.labelChars)
 
 /** Longest node name, characters (a DNS label's length). */
 export const MAX_NODE_NAME_CHARS = 63
@@ -49,7 +72,7 @@ export const NodeNameSchema = z
 
 export const LabelsSchema = z
   .record(labelKey, labelValue)
-  .refine((labels) => Object.keys(labels).length <= 64, 'has more than 64 labels')
+  .refine((labels) => Object.keys(labels).length <= L.labels, `has more than ${L.labels} labels`)
 
 export const CapacitySchema = z.strictObject({
   /** Schedulable CPU, millicores. */
@@ -86,15 +109,15 @@ export const PromisePhaseSchema = z.enum([
 
 /** A node's promise that it holds one slot of a workload. */
 export const SlotPromiseSchema = z.strictObject({
-  workload: z.string().min(1).max(63),
+  workload: z.string().min(1).max(L.workloadChars),
   slot: count,
-  generation: z.string().min(1).max(64),
+  generation: z.string().min(1).max(L.generationChars),
   phase: PromisePhaseSchema,
   since: HlcSchema,
   ready: z.boolean(),
-  endpoints: z.array(z.string().max(256)).max(16),
+  endpoints: z.array(z.string().max(L.endpointChars)).max(L.endpoints),
   /** The engine's id of the container keeping the promise, once there is one. */
-  container: z.string().min(1).max(128).optional(),
+  container: z.string().min(1).max(L.containerChars).optional(),
   /** Times the slot's container was restarted in place since it was claimed (absent: none). */
   restarts: count.optional(),
   /** The exit code of the container's last run, once it has exited. */
@@ -110,9 +133,9 @@ export const SlotPromiseSchema = z.strictObject({
 
 /** A node's statement that it will not hold a workload at a generation, and why. */
 export const RefusalSchema = z.strictObject({
-  workload: z.string().min(1).max(63),
-  generation: z.string().min(1).max(64),
-  reason: z.string().max(512),
+  workload: z.string().min(1).max(L.workloadChars),
+  generation: z.string().min(1).max(L.generationChars),
+  reason: z.string().max(L.reasonChars),
   at: HlcSchema,
   /** The refused generation failed a rollout: a slot on probation failed (absent: false). */
   rollout: z.literal(true).optional(),
@@ -122,8 +145,8 @@ export const RefusalSchema = z.strictObject({
 export const UnservedPortSchema = z.strictObject({
   port: z.number().int().min(1).max(65_535),
   protocol: z.enum(['tcp', 'udp']),
-  workload: z.string().min(1).max(63),
-  reason: z.string().max(512),
+  workload: z.string().min(1).max(L.workloadChars),
+  reason: z.string().max(L.reasonChars),
 })
 
 /** Most host path prefixes a node publishes (`--allow-host-path`). */
@@ -132,7 +155,7 @@ export const MAX_HOST_PATHS = 32
 /** A host path prefix as a node publishes it: normalised (`normalisePath`), at most 1024 characters. */
 const hostPathPrefix = z
   .string()
-  .max(1024)
+  .max(L.hostPathChars)
   .refine((path) => {
     const result = normalisePath(path)
     return result.ok && result.path === path
@@ -163,14 +186,14 @@ export const NodeStateSchema = z.strictObject({
   seq: count,
   /** The node's human name; absent from nodes that predate names. */
   name: NodeNameSchema.optional(),
-  addrs: z.array(z.string().min(1).max(256)).max(16),
+  addrs: z.array(z.string().min(1).max(L.addrChars)).max(L.addrs),
   labels: LabelsSchema,
   capacity: CapacitySchema,
   draining: z.boolean(),
-  promises: z.array(SlotPromiseSchema).max(4096),
-  refusals: z.array(RefusalSchema).max(4096),
+  promises: z.array(SlotPromiseSchema).max(L.promises),
+  refusals: z.array(RefusalSchema).max(L.refusals),
   /** Published ports this node's mesh does not serve, and why (absent: it serves them all). */
-  unserved: z.array(UnservedPortSchema).max(64).optional(),
+  unserved: z.array(UnservedPortSchema).max(L.unserved).optional(),
   /** Node paths it lets bind mounts mount (`--allow-host-path`), normalised (absent: none). */
   hostPaths: z.array(hostPathPrefix).max(MAX_HOST_PATHS).optional(),
   /** Named volumes it holds for slots, sorted (absent: none); not read by placement. */
@@ -267,7 +290,7 @@ export const MAX_PEER_HINTS = 64
  * proves who it is (Noise) and speaks for itself; nothing about it is taken from the hint.
  */
 export const PeerHintsSchema = z
-  .array(z.strictObject({ id: peerId, addrs: z.array(z.string().min(1).max(256)).max(16) }))
+  .array(z.strictObject({ id: peerId, addrs: z.array(z.string().min(1).max(L.addrChars)).max(L.addrs) }))
   .max(MAX_PEER_HINTS)
 
 export type PeerHints = z.infer<typeof PeerHintsSchema>
