@@ -224,7 +224,15 @@ machine_init() {
   mount -t tmpfs -o mode=755 tmpfs /run
   mount --bind "$dir/etc-docker" /etc/docker
   mount --bind "$dir/root" /root
-  mount --bind "$dir/tmp" /tmp
+  # A checkout under /tmp stays at its path inside the machine: bound into the machine's /tmp
+  # (this mount namespace's alone: on the host the directory stays empty, and teardown removes it).
+  case "$REPO/" in
+    /tmp/*)
+      mkdir -p "$dir/tmp${REPO#/tmp}"
+      mount --bind "$REPO" "$dir/tmp${REPO#/tmp}"
+      ;;
+  esac
+  mount --rbind "$dir/tmp" /tmp
   chmod 1777 /tmp
   dockerd \
     --data-root "$dir/docker" \
@@ -381,10 +389,6 @@ case "$cmd" in
       command -v "$tool" >/dev/null || die "$tool is missing (bash scripts/ensure-docker.sh installs what the lab needs)"
     done
     [ -f "$REPO/packages/node/dist/cli.js" ] || die "build first: npm run build"
-    # Each machine mounts a /tmp of its own over the host's: a checkout under /tmp is not there.
-    case "$REPO/" in
-      /tmp/*) die "the checkout is under /tmp ($REPO), which every machine replaces with its own /tmp: clone it elsewhere" ;;
-    esac
     teardown
     check_subnet_free
     mkdir -p "$STATE"
