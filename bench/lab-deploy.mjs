@@ -33,7 +33,8 @@ const { values } = parseArgs({
     // Also print, for each of Gary's runs, when each machine reached each step of the deploy.
     trace: { type: 'boolean', default: false },
     // Write each deploy's window (monotonic µs, the clock of a daemon's --cpu-prof samples) to
-    // this JSON file, to split a profile's samples between Gary's deploys and the plain runs.
+    // this JSON file, to split a profile's samples between Gary's deploys and the plain runs
+    // (bench/profile-windows.mjs).
     windows: { type: 'string' },
   },
 })
