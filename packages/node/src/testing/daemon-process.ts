@@ -123,7 +123,12 @@ export class DaemonProcess {
         return api !== undefined && start !== undefined ? { api, start } : undefined
       },
       { timeoutMs: this.options.startTimeoutMs ?? 15_000 },
-    )
+    ).catch(async (err: unknown) => {
+      // A daemon that did not start in time is no caller's to clean up: it would outlive the test.
+      await this.kill('SIGKILL')
+      const last = this.logs.at(-1)
+      throw new Error(`${(err as Error).message}; its last log line: ${last?.msg ?? 'none'}`)
+    })
     if ('exited' in started) throw new Error(`daemon exited with ${started.exited}: ${this.stderr}`)
     this.api = started.api.api as string
     this.peerId = started.start.node as string
