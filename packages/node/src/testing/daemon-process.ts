@@ -21,7 +21,7 @@ export interface DaemonOptions {
   env?: Record<string, string>
   /** Fault hooks to turn on: their GARY_TEST_* variables, with the test-only `--test-hooks`. */
   testHooks?: { partition?: boolean; dropDeclGossip?: number; wallOffsetMs?: number }
-  /** How long `start()` waits for the API to listen. Default 15 s. */
+  /** How long `start()` waits for the API to listen. Default 30 s: on a 2-core host loaded by other work a start took over 15 s. */
   startTimeoutMs?: number
   /** The `gary` executable to run. Default: this checkout's `bin/gary.js`, under this Node. */
   bin?: string
@@ -122,7 +122,7 @@ export class DaemonProcess {
         const start = this.logs.find((line) => line.msg === 'started')
         return api !== undefined && start !== undefined ? { api, start } : undefined
       },
-      { timeoutMs: this.options.startTimeoutMs ?? 15_000 },
+      { timeoutMs: this.options.startTimeoutMs ?? 30_000 },
     ).catch(async (err: unknown) => {
       // A daemon that did not start in time is no caller's to clean up: it would outlive the test.
       await this.kill('SIGKILL')
