@@ -98,7 +98,7 @@ export class Network {
    * it is lost on all of them.
    */
   send(from: string, to: string, bytes: number, deliver: () => void, paths = 1): void {
-    // `#arrivals` inlined, without its array: one message each for every heartbeat.
+    // No array of arrivals: one message each for every heartbeat (`flood` draws the same, in this order).
     const out = this.#count(from)
     out.msgsOut++
     out.bytesOut += bytes
@@ -134,9 +134,18 @@ export class Network {
     paths = 1,
   ): void {
     const arrivals: { at: number; to: T }[] = []
+    const out = this.#count(from)
     for (const to of targets) {
       if (to.id === from) continue
-      for (const at of this.#arrivals(from, to.id, bytes, paths)) arrivals.push({ at, to })
+      // `send`'s draws, in its order, without an array per receiver.
+      out.msgsOut++
+      out.bytesOut += bytes
+      if (!this.reachable(from, to.id)) continue
+      const retransmitMs = this.#retransmitMs(paths)
+      const copies = this.random.next() < this.config.duplicate ? 2 : 1
+      const now = this.engine.now
+      arrivals.push({ at: now + this.latency(from, to.id) + retransmitMs, to })
+      if (copies === 2) arrivals.push({ at: now + this.latency(from, to.id) + retransmitMs, to })
     }
     if (arrivals.length === 0) return
     arrivals.sort((a, b) => a.at - b.at)
@@ -147,20 +156,6 @@ export class Network {
       if (this.#arrive(from, to.id, bytes)) deliver(to)
     }
     this.engine.at((arrivals[0] as { at: number }).at, step, true)
-  }
-
-  /** Counts a message out and draws when it arrives: never, once, or twice (a duplicate). */
-  #arrivals(from: string, to: string, bytes: number, paths: number): number[] {
-    const out = this.#count(from)
-    out.msgsOut++
-    out.bytesOut += bytes
-    if (!this.reachable(from, to)) return []
-    const retransmitMs = this.#retransmitMs(paths)
-    const copies = this.random.next() < this.config.duplicate ? 2 : 1
-    const now = this.engine.now
-    const arrivals: number[] = []
-    for (let i = 0; i < copies; i++) arrivals.push(now + this.latency(from, to) + retransmitMs)
-    return arrivals
   }
 
   /** A message arrives, unless a partition that started while it travelled dropped it. */
