@@ -91,15 +91,46 @@ export function ringNeighbours(
   members: Iterable<string>,
   count: number,
 ): { successors: string[]; predecessors: string[] } {
+  // The `count` nearest each way, kept sorted as the members go by: a node reshapes its ring on
+  // every change of its member table, and sorting the whole ring each time cost more than the rest.
   const selfHash = itemHash(self)
-  const ring = [...new Set(members)]
-    .filter((id) => id !== self)
+  const seen = new Set<string>()
+  const nearest: RingEntry[] = []
+  const farthest: RingEntry[] = []
+  for (const id of members) {
+    if (id === self || seen.has(id)) continue
+    seen.add(id)
     // Distance clockwise from self on the 32-bit ring; ties (equal hashes) broken by id.
-    .map((id) => ({ id, distance: (itemHash(id) - selfHash + 2 ** 32) % 2 ** 32 }))
-    .sort((a, b) => a.distance - b.distance || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .map((entry) => entry.id)
-  const n = Math.min(count, ring.length)
-  return { successors: ring.slice(0, n), predecessors: ring.slice(ring.length - n).reverse() }
+    const entry = { id, distance: (itemHash(id) - selfHash + 2 ** 32) % 2 ** 32 }
+    keep(nearest, entry, count, (a, b) => ringBefore(a, b))
+    keep(farthest, entry, count, (a, b) => ringBefore(b, a))
+  }
+  return { successors: nearest.map((e) => e.id), predecessors: farthest.map((e) => e.id) }
+}
+
+interface RingEntry {
+  id: string
+  distance: number
+}
+
+const ringBefore = (a: RingEntry, b: RingEntry): boolean =>
+  a.distance < b.distance || (a.distance === b.distance && a.id < b.id)
+
+/** Inserts `entry` into `list` (sorted by `first`) if it is among the `count` first. */
+function keep(
+  list: RingEntry[],
+  entry: RingEntry,
+  count: number,
+  first: (a: RingEntry, b: RingEntry) => boolean,
+): void {
+  if (list.length === count && (count === 0 || !first(entry, list[count - 1] as RingEntry))) return
+  let i = Math.min(list.length, count - 1)
+  if (list.length < count) list.push(entry)
+  while (i > 0 && first(entry, list[i - 1] as RingEntry)) {
+    list[i] = list[i - 1] as RingEntry
+    i--
+  }
+  list[i] = entry
 }
 
 /** The `count` ring successors of `self` among `members`: the members it beats fast. */
