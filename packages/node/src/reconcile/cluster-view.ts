@@ -280,7 +280,9 @@ export class ClusterView {
     const offset = this.components.maxClockOffsetMs ?? DEFAULT_MAX_CLOCK_OFFSET_MS
     if (key === this.#factsKey && this.#credence !== undefined) return false
     this.#factsKey = key
-    this.#credence = credenceOf(live, times, offset)
+    // Keyed by the whole workloads: nodes share a credence only when it would be the same.
+    const shared = `${offset}\u0000${key}\u0000${JSON.stringify(live)}`
+    this.#credence = sharedCredence(shared, () => credenceOf(live, times, offset))
     this.#banned = new Set(banned)
     return true
   }
@@ -342,6 +344,24 @@ const RECOUNT_MS = 1000
 /** A death is acted on as new only while its member was heard from within this, ms. */
 export const RECENT_DEATH_MS = 10_000
 const NO_DEATHS: readonly Death[] = []
+
+/**
+ * Credences by what they are computed from (`#facts`): the views of one process share one, and
+ * with it what `credibleNode` remembers of each member's promises. A daemon has one view; the
+ * simulator has one a node, each of which judged every state it received again.
+ */
+const credences = new Map<string, Credence>()
+const CREDENCES_KEPT = 64
+
+function sharedCredence(key: string, make: () => Credence): Credence {
+  let credence = credences.get(key)
+  if (credence === undefined) {
+    credence = make()
+    if (credences.size >= CREDENCES_KEPT) credences.clear()
+    credences.set(key, credence)
+  }
+  return credence
+}
 
 function placementNode(state: NodeState): PlacementNode {
   return {

@@ -103,6 +103,26 @@ function countsAsClaim(promise: SlotPromise, workload: WorkloadInfo): boolean {
  * was a tenth of a simulated 1000-node deploy. False also when only the full count can tell.
  */
 function allCredible(node: PlacementNode, credence: Credence): boolean {
+  const { cpuMillis, memoryBytes } = node.capacity
+  const known = judged.get(node.promises)
+  if (known?.credence === credence && known.cpuMillis === cpuMillis && known.memoryBytes === memoryBytes)
+    return known.credible
+  const credible = countAllCredible(node, credence)
+  judged.set(node.promises, { credence, cpuMillis, memoryBytes, credible })
+  return credible
+}
+
+/**
+ * `allCredible` as last found for a member's promises (the same array for every receiver of one
+ * state), under one credence and capacity: the nodes a simulator runs share their credence
+ * (`ClusterView`), and each judged every state of its scope again.
+ */
+const judged = new WeakMap<
+  readonly SlotPromise[],
+  { credence: Credence; cpuMillis: number; memoryBytes: number; credible: boolean }
+>()
+
+function countAllCredible(node: PlacementNode, credence: Credence): boolean {
   let cpu = 0
   let memory = 0
   for (const promise of node.promises) {
