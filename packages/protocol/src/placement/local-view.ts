@@ -114,12 +114,14 @@ export class LocalView {
     let usage = this.#usage.get(node.id)
     if (usage === undefined) {
       usage = { cpu: 0, memory: 0, ports: new Set(), counts: new Map() }
-      const seen = new Set<string>()
+      // The promises counted, to count one (slot, generation) once: compared in place, as a node
+      // holds few, rather than each made into a key (a tenth of a pass at 1000 simulated nodes).
+      const counted: SlotPromise[] = []
       for (const promise of node.promises) {
         const workload = this.byName.get(promise.workload)
-        const key = `${slotKey(promise.workload, promise.slot)}\u0000${promise.generation}`
-        if (workload === undefined || !isClaimant(promise) || seen.has(key)) continue
-        seen.add(key)
+        if (workload === undefined || !isClaimant(promise) || counted.some((c) => sameSlot(c, promise)))
+          continue
+        counted.push(promise)
         usage.cpu += workload.cpuMillis
         usage.memory += workload.memoryBytes
         for (const port of workload.hostPorts) usage.ports.add(port)
@@ -250,6 +252,10 @@ export class LocalView {
     }
   }
 }
+
+/** Two promises of one slot at one generation. */
+const sameSlot = (a: SlotPromise, b: SlotPromise): boolean =>
+  a.slot === b.slot && a.workload === b.workload && a.generation === b.generation
 
 /** Slot positions on the ring per (workload, replicas), sorted; a pure function's memo. */
 const sortedSlots = new Map<string, { positions: Float64Array; slots: Int32Array }>()
