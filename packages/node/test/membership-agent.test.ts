@@ -242,6 +242,32 @@ describe('member sync', () => {
     expect(rig.port.of('dial', 'd'), 'its own connection, not the peer word, brings it back').toHaveLength(1)
   })
 
+  test('dials to a live member that time out back off, those refused do not, and a connection ends the backoff', () => {
+    const dialsIn10s = (reason: string) => {
+      const rig = membershipRig()
+      rig.agent.start()
+      rig.agent.stateGossiped('q', stateOf('q'))
+      let answered = 0
+      for (let t = 0; t < 10_000; t += 100) {
+        rig.clock.advance(100)
+        const dials = rig.port.of('dial', 'q')
+        for (const dial of dials.slice(answered)) rig.port.answer(dial, new Error(reason))
+        answered = dials.length
+      }
+      return { rig, dials: answered }
+    }
+    expect(dialsIn10s('refused').dials).toBeGreaterThanOrEqual(8)
+    const { rig, dials } = dialsIn10s('The operation was aborted due to timeout')
+    expect(dials).toBeLessThanOrEqual(4)
+    // Connected meanwhile (it dialled this node) and gone again: dialled at once, as before.
+    connect(rig, 'q')
+    rig.port.links.delete('q')
+    rig.agent.disconnected('q')
+    rig.port.clear()
+    rig.clock.advance(1100)
+    expect(rig.port.of('dial', 'q').length).toBeGreaterThanOrEqual(1)
+  })
+
   test('a member held dead that a peer holds live is dialled again a heartbeat after a failed dial', () => {
     const rig = membershipRig()
     rig.agent.start()

@@ -168,6 +168,7 @@ export class MembershipAgent {
   connected(peer: string, dialled: boolean): void {
     if (this.#ctx.stopped || this.#left) return
     this.#ctx.port.sendHeartbeats((to) => this.#beatFor(to), peer)
+    this.#discovery.connected(peer)
     this.#fast.reshape()
     this.#own.retry()
     if (dialled) this.#discovery.askPeers(peer)

@@ -12,6 +12,8 @@ import { shuffle } from './shuffle.js'
 
 /** Hints kept: as many as one peer gives. */
 const MAX_HINTS = MAX_PEER_HINTS
+/** A dial's failure that says it took too long (the daemon's abort signal, the simulator's timer). */
+const TIMED_OUT = /timeout|timed out/i
 /** Answers to hints asks kept, for this many askers' shards. */
 const HINTS_KEPT = 8
 
@@ -34,6 +36,11 @@ export class Discovery {
    * a partition, and a heal must not wait out a backoff grown while the far side was away.
    */
   #reachedAny = false
+  /**
+   * Members (and hinted peers) held live whose dials timed out in a row, and when each may be
+   * dialled again (`joinBackoff`, as for join addresses).
+   */
+  readonly #slow = new Map<string, { failures: number; nextAt: number }>()
   /** Addresses of peers heard of from other peers, not yet members. */
   readonly #hints = new Map<string, readonly string[]>()
   #askedAt = Number.NEGATIVE_INFINITY
@@ -68,6 +75,11 @@ export class Discovery {
       const member = this.ctx.table.get(id)
       if (member?.status === 'dead') this.dial(id, memberTarget(member), now, this.ctx.init.heartbeatMs)
     }
+  }
+
+  /** A connection to `peer` opened, whoever dialled: its dials back off no more. */
+  connected(peer: string): void {
+    this.#slow.delete(peer)
   }
 
   /** A member's state arrived: it is dialled as a member from now on. */
@@ -210,11 +222,46 @@ export class Discovery {
     for (const [id, addrs] of this.#hints)
       if (!connected.has(id)) candidates.push({ id, addrs, every: DEAD_REDIAL_MS })
     const busy = connected.size + this.#dialing.size
-    for (const { id, member, addrs, every } of scope.toDial(candidates, busy, near, target, random)) {
+    const ready = candidates.filter(({ id }) => !this.#backingOff(id, now))
+    for (const { id, member, addrs, every } of scope.toDial(ready, busy, near, target, random)) {
       const to: DialTarget =
         member === undefined ? { kind: 'member', id, addrs: addrs ?? [] } : memberTarget(member)
-      this.dial(id, to, now, every)
+      const failures = this.#slow.get(id)?.failures ?? 0
+      const { timeoutMs } = joinBackoff(failures, init.heartbeatMs, 0)
+      this.dial(
+        id,
+        to,
+        now,
+        every,
+        () => this.#slow.delete(id),
+        timeoutMs,
+        (reason) => {
+          // Only a dial that timed out: a refusal or an unreachable host says the member is gone,
+          // and its death, not a backoff, ends the dials.
+          if (!TIMED_OUT.test(reason)) return
+          const { waitMs } = joinBackoff(failures, init.heartbeatMs, this.ctx.random())
+          this.#slow.set(id, { failures: failures + 1, nextAt: this.ctx.now() + waitMs })
+        },
+      )
     }
+  }
+
+  /**
+   * Whether a live member's dials are backing off: at a cold start of 30 daemons on 2 cores, each
+   * dial cut off after 3 s and tried again a second later, 2,500 of them in two minutes, and the
+   * handshakes starved each other (each daemon's loop seconds late), so some never completed.
+   * Each dial that times out now waits 1, 2, 4, 8 s (jittered) and its next one may take 3, 6, 12 s.
+   * Members held dead are dialled as before (a healed partition must not wait out a backoff), and
+   * a connection either way ends it.
+   */
+  #backingOff(id: string, now: number): boolean {
+    const slow = this.#slow.get(id)
+    if (slow === undefined) return false
+    if (this.ctx.table.get(id)?.status === 'dead') {
+      this.#slow.delete(id)
+      return false
+    }
+    return now < slow.nextAt
   }
 
   /**
@@ -243,7 +290,7 @@ export class Discovery {
     every: number,
     onConnected?: (peer: string) => void,
     timeoutMs = DIAL_TIMEOUT_MS,
-    onFailed?: () => void,
+    onFailed?: (reason: string) => void,
   ): void {
     if (this.#dialing.has(key) || this.#dialing.size >= MAX_PARALLEL_DIALS) return
     if (now - (this.#lastDialAt.get(key) ?? Number.NEGATIVE_INFINITY) < every) return
@@ -252,7 +299,7 @@ export class Discovery {
       if (result.ok) onConnected?.(result.value)
       else {
         this.ctx.logger.debug({ target: key, err: result.reason }, 'dial failed')
-        onFailed?.()
+        onFailed?.(result.reason)
       }
       // Dials run at most MAX_PARALLEL_DIALS at a time: start the next one now, not at the next heartbeat.
       if (!this.ctx.stopped) this.redial(this.ctx.now())
