@@ -14,6 +14,8 @@ import { shuffle } from './shuffle.js'
 const MAX_HINTS = MAX_PEER_HINTS
 /** A dial's failure that says it took too long (the daemon's abort signal, the simulator's timer). */
 const TIMED_OUT = /timeout|timed out/i
+/** Peers whose dials back off, kept at most (the oldest entry goes first). */
+const SLOW_KEPT = 1024
 /** Answers to hints asks kept, for this many askers' shards. */
 const HINTS_KEPT = 8
 
@@ -240,7 +242,14 @@ export class Discovery {
           // and its death, not a backoff, ends the dials.
           if (!TIMED_OUT.test(reason)) return
           const { waitMs } = joinBackoff(failures, init.heartbeatMs, this.ctx.random())
+          this.#slow.delete(id)
           this.#slow.set(id, { failures: failures + 1, nextAt: this.ctx.now() + waitMs })
+          // Hinted ids that never answer (a peer may hint any) must not grow it without end.
+          if (this.#slow.size > SLOW_KEPT)
+            for (const oldest of this.#slow.keys()) {
+              this.#slow.delete(oldest)
+              break
+            }
         },
       )
     }
