@@ -41,6 +41,8 @@ export class Network {
   /** Node -> partition group; nodes in different groups cannot reach each other. */
   readonly #group = new Map<string, number>()
   readonly #cut = new Set<string>()
+  /** The arrival times `#draw` drew last. */
+  readonly #drawn = new Float64Array(2)
 
   constructor(
     config: NetworkConfig,
@@ -98,19 +100,29 @@ export class Network {
    * it is lost on all of them.
    */
   send(from: string, to: string, bytes: number, deliver: () => void, paths = 1): void {
-    // No array of arrivals: one message each for every heartbeat (`flood` draws the same, in this order).
+    const copies = this.#draw(from, to, bytes, paths)
+    if (copies === 0) return
+    const arrive = () => this.#arrive(from, to, bytes) && deliver()
+    const drawn = this.#drawn
+    this.engine.at(drawn[0] as number, arrive, true)
+    if (copies === 2) this.engine.at(drawn[1] as number, arrive, true)
+  }
+
+  /**
+   * Counts a message out and draws when it arrives: never (0), once or twice (a duplicate), the
+   * times in `#drawn`. `send` and `flood` draw through it alike, in this order: the seed's figures
+   * depend on it. No array per message: one is sent for every heartbeat.
+   */
+  #draw(from: string, to: string, bytes: number, paths: number): 0 | 1 | 2 {
     const out = this.#count(from)
     out.msgsOut++
     out.bytesOut += bytes
-    if (!this.reachable(from, to)) return
+    if (!this.reachable(from, to)) return 0
     const retransmitMs = this.#retransmitMs(paths)
     const copies = this.random.next() < this.config.duplicate ? 2 : 1
     const now = this.engine.now
-    const first = now + this.latency(from, to) + retransmitMs
-    const second = copies === 2 ? now + this.latency(from, to) + retransmitMs : 0
-    const arrive = () => this.#arrive(from, to, bytes) && deliver()
-    this.engine.at(first, arrive, true)
-    if (copies === 2) this.engine.at(second, arrive, true)
+    for (let i = 0; i < copies; i++) this.#drawn[i] = now + this.latency(from, to) + retransmitMs
+    return copies
   }
 
   /** The delay of TCP's retransmissions of one message: 200 ms, doubling, for each loss in a row. */
@@ -134,18 +146,11 @@ export class Network {
     paths = 1,
   ): void {
     const arrivals: { at: number; to: T }[] = []
-    const out = this.#count(from)
+    const drawn = this.#drawn
     for (const to of targets) {
       if (to.id === from) continue
-      // `send`'s draws, in its order, without an array per receiver.
-      out.msgsOut++
-      out.bytesOut += bytes
-      if (!this.reachable(from, to.id)) continue
-      const retransmitMs = this.#retransmitMs(paths)
-      const copies = this.random.next() < this.config.duplicate ? 2 : 1
-      const now = this.engine.now
-      arrivals.push({ at: now + this.latency(from, to.id) + retransmitMs, to })
-      if (copies === 2) arrivals.push({ at: now + this.latency(from, to.id) + retransmitMs, to })
+      const copies = this.#draw(from, to.id, bytes, paths)
+      for (let i = 0; i < copies; i++) arrivals.push({ at: drawn[i] as number, to })
     }
     if (arrivals.length === 0) return
     arrivals.sort((a, b) => a.at - b.at)
