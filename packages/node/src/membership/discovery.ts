@@ -7,13 +7,11 @@ import {
   MAX_PARALLEL_DIALS,
 } from '../timing.js'
 import type { MembershipContext } from './context.js'
-import { type Connections, type DialTarget, memberTarget } from './port.js'
+import { type Connections, type DialTarget, dialTimedOut, memberTarget } from './port.js'
 import { shuffle } from './shuffle.js'
 
 /** Hints kept: as many as one peer gives. */
 const MAX_HINTS = MAX_PEER_HINTS
-/** A dial's failure that says it took too long (the daemon's abort signal, the simulator's timer). */
-const TIMED_OUT = /timeout|timed out/i
 /** Peers whose dials back off, kept at most (the oldest entry goes first). */
 const SLOW_KEPT = 1024
 /** Answers to hints asks kept, for this many askers' shards. */
@@ -240,7 +238,7 @@ export class Discovery {
         (reason) => {
           // Only a dial that timed out: a refusal or an unreachable host says the member is gone,
           // and its death, not a backoff, ends the dials.
-          if (!TIMED_OUT.test(reason)) return
+          if (!dialTimedOut(reason)) return
           const { waitMs } = joinBackoff(failures, init.heartbeatMs, this.ctx.random())
           this.#slow.delete(id)
           this.#slow.set(id, { failures: failures + 1, nextAt: this.ctx.now() + waitMs })

@@ -3,10 +3,7 @@ import { Rejection } from '../net/rejections.js'
 import type { Verdict } from '../port.js'
 import { PROBE_TIMEOUT_MS, REFUTE_EVERY_MS, REPORT_JITTER_MS, TELL_TIMEOUT_MS } from '../timing.js'
 import type { MembershipContext } from './context.js'
-import { memberTarget } from './port.js'
-
-/** A dial's failure that says the member's port refused it: its process is gone. */
-const REFUSED = /ECONNREFUSED|refused/
+import { dialRefused, memberTarget } from './port.js'
 
 export interface LivenessHooks {
   /** A member announced a newer state than the one held. */
@@ -150,7 +147,7 @@ export class Liveness {
       // the probe's time is over: unconnected, the member is judged by relayed liveness alone,
       // and when no witness is left to report it (a node cut off from all of them) it would stay
       // alive until its beacon is overdue, minutes.
-      if (!REFUSED.test(reason) && !this.hooks.onTime()) {
+      if (!dialRefused(reason) && !this.hooks.onTime()) {
         logger.debug({ member: id, err: reason }, 'redial failed while this node lags: no verdict yet')
         this.ctx.after(PROBE_TIMEOUT_MS, () => this.probe(id))
         return

@@ -15,6 +15,14 @@ export const memberTarget = (member: Readonly<Member>): DialTarget => ({
   addrs: member.state?.addrs ?? [],
 })
 
+/**
+ * What a failed dial's reason says (the daemon's libp2p errors, the simulator's and the tests'
+ * answers): the member's port refused it (its process is gone), or it took too long (a machine
+ * that does not answer, or a node too loaded to finish the handshake in time).
+ */
+export const dialRefused = (reason: string): boolean => /ECONNREFUSED|refused/.test(reason)
+export const dialTimedOut = (reason: string): boolean => /timeout|timed out/i.test(reason)
+
 /** The peers this node holds a connection to. */
 export interface Connections {
   readonly size: number
