@@ -112,6 +112,7 @@ function labCpuMs() {
  * since the start, and the CPU ms the lab and this process spent meanwhile.
  */
 async function timeUntilRunning(labels, count, act) {
+  const watch = values.trace ? watchEngines(labels) : undefined
   const labBefore = labCpuMs()
   const selfBefore = process.cpuUsage()
   const since = Date.now()
@@ -131,7 +132,46 @@ async function timeUntilRunning(labels, count, act) {
   const daemonsMs = labAfter.daemons - labBefore.daemons
   const self = process.cpuUsage(selfBefore)
   const result = await acting
-  return { ms, since, window, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result }
+  const engines = watch?.stop()
+  return { ms, since, window, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result, engines }
+}
+
+/**
+ * The engines' `create` and `start` events of the containers carrying `labels`, per machine
+ * (the engines share the host's clock): what each engine did, and when, for either side alike.
+ */
+function watchEngines(labels) {
+  const abort = new AbortController()
+  const events = new Map(lab.machines.map((i) => [i, []]))
+  for (const i of lab.machines)
+    (async () => {
+      for await (const event of lab.engine(i).events(labels, abort.signal))
+        if (event.kind === 'create' || event.kind === 'start') events.get(i).push(event)
+    })().catch(() => {})
+  return {
+    stop() {
+      abort.abort()
+      return events
+    },
+  }
+}
+
+/**
+ * One line per machine: its engine's creates and starts (first..last, ms after `t0`), and each
+ * container's gap from its create to its start (min / median / max).
+ */
+function engineTrace(t0, engines) {
+  const rows = []
+  const gaps = []
+  for (const [i, events] of engines) {
+    const at = (kind) => events.filter((e) => e.kind === kind).map((e) => e.at - t0)
+    const span = (xs) => (xs.length === 0 ? '-' : `${Math.min(...xs)}..${Math.max(...xs)}`)
+    const created = new Map(events.filter((e) => e.kind === 'create').map((e) => [e.containerId, e.at]))
+    for (const e of events)
+      if (e.kind === 'start' && created.has(e.containerId)) gaps.push(e.at - created.get(e.containerId))
+    rows.push(`m${i}: create ${span(at('create'))} start ${span(at('start'))}`)
+  }
+  return `${rows.join(' | ')} | create -> start ${stats(gaps)}`
 }
 
 /**
@@ -155,6 +195,13 @@ async function counted() {
     }
     for (const [, n] of text.matchAll(/^gary_reconcile_pass_duration_seconds_count (\d+)/gm))
       add('passes', Number(n))
+    // Wall time in passes (engine listings included) and in the placement rules, and the daemon's CPU.
+    for (const [, what, n] of text.matchAll(
+      /^gary_(reconcile_pass|plan)_duration_seconds_sum ([0-9.e+-]+)/gm,
+    ))
+      add(`${what === 'plan' ? 'plan' : 'pass'} ms`, Math.round(Number(n) * 1000))
+    for (const [, n] of text.matchAll(/^process_cpu_seconds_total ([0-9.e+-]+)/gm))
+      add('cpu ms', Math.round(Number(n) * 1000))
     // Every gossipsub RPC sent, forwarded copies and control messages included (libp2p's counter).
     for (const [, n] of text.matchAll(
       /^libp2p_data_transfer_bytes_total\{protocol="\/meshsub\/[0-9.]+ sent"\} (\d+)/gm,
@@ -235,6 +282,7 @@ async function trace(marks, run) {
     )
   }
   console.log(`  trace (ms after the apply; all ${run.ms} ms): ${rows.join(' | ')}`)
+  console.log(`  engines: ${engineTrace(t0, run.engines)}`)
   console.log(`  counted by the daemons until all ran: ${JSON.stringify(run.counts)}`)
 }
 
@@ -255,6 +303,8 @@ async function plain(replicas) {
       ),
     ),
   )
+  if (values.trace)
+    console.log(`  plain run engines (all ${run.ms} ms): ${engineTrace(run.since, run.engines)}`)
   await Promise.all(run.result.map((c, k) => engineOf(k).remove(c.id)))
   await gone(labels)
   return run

@@ -9,7 +9,8 @@
 // survivors' engines' `start` events.
 //
 // --trace prints, per run, each survivor's steps after the loss (ms after it): the victim seen dead
-// (its own verdict or a witness's report), its slots claimed, started, running, as its log says.
+// (its own verdict or a witness's report), its slots claimed, started, running, as its log says,
+// and its engine's `create` events.
 //
 // --logs DIR keeps each machine's daemon log there (m1.log...) when the lab goes down.
 //
@@ -75,15 +76,19 @@ async function watch({ asked, until, since, holdMs = 0, timeoutMs = 120_000, wha
 function startsOn(survivors) {
   const abort = new AbortController()
   const started = new Map()
+  // Each survivor's engine's `create` events, for --trace.
+  const created = new Map(survivors.map((i) => [i, []]))
   const before = census(lab, survivors, WORKLOAD)
   for (const i of survivors)
     (async () => {
       for await (const event of lab.engine(i).events(WORKLOAD, abort.signal)) {
         const slot = event.labels[LABELS.slot]
+        if (event.kind === 'create') created.get(i).push(event.at)
         if (event.kind === 'start' && slot !== undefined && !started.has(slot)) started.set(slot, event.at)
       }
     })().catch(() => {})
   return {
+    created,
     async restored(since, what, timeoutMs = 120_000) {
       try {
         const kept = (await before).slotSet
@@ -138,7 +143,7 @@ const isDeath = (l, victimId) =>
  * from the victim held back, its claims, starts and containers running; with the bench's own poll
  * that first saw R, and when the lab's command returned.
  */
-async function trace(what, victimId, survivors, since, seenMs, doneMs) {
+async function trace(what, victimId, survivors, since, seenMs, doneMs, created) {
   const rows = []
   for (const i of survivors) {
     const lines = (await lab.logs(i)).filter((l) => typeof l.time === 'number' && l.time >= since)
@@ -151,6 +156,7 @@ async function trace(what, victimId, survivors, since, seenMs, doneMs) {
         ` accused ${list(at((l) => l.member === victimId && l.msg === 'member silent: accusing'))}` +
         ` held back ${list(at((l) => l.member === victimId && l.msg?.endsWith('held back by its last heartbeat')))}` +
         ` claimed ${list(at(mine((m) => m === 'claimed')))}` +
+        ` created ${list((created.get(i) ?? []).filter((t) => t >= since).map((t) => t - since))}` +
         ` starting ${list(at(mine((m) => m?.endsWith(': starting'))))}` +
         ` running ${list(at(mine((m) => m === 'running')))}`,
     )
@@ -224,7 +230,8 @@ try {
       `R running on the others after machine ${victim} lost power`,
     )
     const powerSeen = await detection(victimId, others, since)
-    if (values.trace) await trace('power off', victimId, others, since, power.ms, powerDone)
+    if (values.trace)
+      await trace('power off', victimId, others, since, power.ms, powerDone, powerStarts.created)
     const mark = (await lab.logs(victim)).length
     since = Date.now()
     await lab.boot(victim)
@@ -264,6 +271,7 @@ try {
         since,
         cut.ms,
         cutDone,
+        cutStarts.created,
       )
     since = Date.now()
     await lab.heal(cutOff)

@@ -30,6 +30,8 @@
 # other callers from tearing it down; it sets GARY_LAB_OWNER=1 for its own calls.
 # GARY_LAB_NODE_ARGS: options for the daemons' `node` (e.g. "--cpu-prof --cpu-prof-dir=DIR", a
 # profile written when the daemon stops), read when a daemon starts.
+# GARY_LAB_BIN: the `gary.js` the daemons run (default this repository's packages/node/bin/gary.js;
+# another build's, to compare two builds on one lab), read when a daemon starts.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -260,7 +262,7 @@ daemon_start() {
   # Remembered for `boot`, as a service manager would.
   printf '%s\0' "$@" >"$dir/daemon.args"
   setsid nsenter --target "$init" --net --pid --mount --uts --wd=/root -- \
-    env -i PATH="$PATH" HOME=/root node ${GARY_LAB_NODE_ARGS:-} "$REPO/packages/node/bin/gary.js" daemon "$@" \
+    env -i PATH="$PATH" HOME=/root node ${GARY_LAB_NODE_ARGS:-} "${GARY_LAB_BIN:-$REPO/packages/node/bin/gary.js}" daemon "$@" \
     </dev/null >>"$dir/gary.log" 2>&1 9>&- &
   for _ in $(seq 1 100); do
     [ -n "$(daemon_pid "$i")" ] && return 0
