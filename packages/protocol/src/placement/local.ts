@@ -22,6 +22,7 @@ import {
   type PlacementView,
   type Plan,
 } from './types.js'
+import { shardPeers } from './waves.js'
 import { isClaimant } from './winners.js'
 import { describeWorkloads, matchesConstraints, type WorkloadInfo, welcomes } from './workloads.js'
 
@@ -211,12 +212,9 @@ function previousWave(local: LocalView, workload: WorkloadInfo, slot: number, m:
     const wave = Math.floor(slot / m)
     return wave === 0 ? [] : Array.from({ length: m }, (_, i) => (wave - 1) * m + i)
   }
-  const shard = local.slotShard(workload, slot)
-  const peers = slotsIn(workload, 'all')
-    .filter((s) => local.slotShard(workload, s) === shard)
-    .sort((a, b) => a - b)
-  const wave = Math.floor(peers.indexOf(slot) / m)
-  return wave === 0 ? [] : peers.slice((wave - 1) * m, wave * m)
+  const { peers, at } = shardPeers(workload.name, workload.replicas, local.shards, slot)
+  const wave = Math.floor(at / m)
+  return wave === 0 ? [] : Array.from(peers.slice((wave - 1) * m, wave * m))
 }
 
 /**
@@ -233,9 +231,7 @@ function updateWave(local: LocalView, workload: WorkloadInfo, slot: number): num
     return Math.floor(Math.max(0, order.indexOf(local.self.id)) / m) + 1
   }
   if (local.shards <= 1) return Math.floor(slot / m) + 1
-  const shard = local.slotShard(workload, slot)
-  const peers = slotsIn(workload, 'all').filter((s) => local.slotShard(workload, s) === shard)
-  return Math.floor(peers.sort((a, b) => a - b).indexOf(slot) / m) + 1
+  return Math.floor(shardPeers(workload.name, workload.replicas, local.shards, slot).at / m) + 1
 }
 
 /** This node and every node of its index: whose refusals may halt a rollout. */
