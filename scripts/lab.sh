@@ -30,6 +30,8 @@
 # other callers from tearing it down; it sets GARY_LAB_OWNER=1 for its own calls.
 # GARY_LAB_NODE_ARGS: options for the daemons' `node` (e.g. "--cpu-prof --cpu-prof-dir=DIR", a
 # profile written when the daemon stops), read when a daemon starts.
+# GARY_TEST_*: fault-test hooks with numeric values, passed to a daemon when it starts (it needs
+# --test-hooks too).
 # GARY_LAB_BIN: the `gary.js` the daemons run (default this repository's packages/node/bin/gary.js;
 # another build's, to compare two builds on one lab), read when a daemon starts.
 set -euo pipefail
@@ -261,8 +263,10 @@ daemon_start() {
   [ -z "$(daemon_pid "$i")" ] || die "machine $i: a daemon runs already (pid $(daemon_pid "$i"))"
   # Remembered for `boot`, as a service manager would.
   printf '%s\0' "$@" >"$dir/daemon.args"
+  # The fault-test hooks a test sets (GARY_TEST_*, with --test-hooks) reach the daemon; nothing else.
+  # shellcheck disable=SC2046
   setsid nsenter --target "$init" --net --pid --mount --uts --wd=/root -- \
-    env -i PATH="$PATH" HOME=/root node ${GARY_LAB_NODE_ARGS:-} "${GARY_LAB_BIN:-$REPO/packages/node/bin/gary.js}" daemon "$@" \
+    env -i PATH="$PATH" HOME=/root $(env | grep -E '^GARY_TEST_[A-Z_]+=[0-9]+$' || true) node ${GARY_LAB_NODE_ARGS:-} "${GARY_LAB_BIN:-$REPO/packages/node/bin/gary.js}" daemon "$@" \
     </dev/null >>"$dir/gary.log" 2>&1 9>&- &
   for _ in $(seq 1 100); do
     [ -n "$(daemon_pid "$i")" ] && return 0

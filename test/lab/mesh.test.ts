@@ -10,7 +10,8 @@ import { TEST_IMAGE } from '../../packages/runtime/src/test-image.js'
 // Machine i's daemon carries the label m=i, so that a test can say where slots run; machines 3
 // and 4 also carry web=yes. Machine 1 forwards published ports in the kernel (--mesh kernel),
 // machine 2 in the daemon (--mesh userland), the others as `auto` picks (the kernel: the lab runs
-// as root with nftables); requests go through machines 1 and 2 side by side. The failover test
+// as root with nftables); requests go through machines 1 and 2 side by side. Machine 4 writes its
+// kernel table MESH_LAG_MS late (a test hook): a node slow to follow the view. The failover test
 // powers machine 3 off, so it runs last.
 const MACHINES = 5
 /** What the daemons are told: the failover bound below is derived from it. */
@@ -19,7 +20,13 @@ const LOOP = fileURLToPath(new URL('../../scripts/request-loop.mjs', import.meta
 let lab: Lab
 const nodeOf = new Map<number, string>()
 const machineOf = (node: string | null) => [...nodeOf].find(([, id]) => id === node)?.[0]
-const MODE: Record<number, string[]> = { 1: ['--mesh', 'kernel'], 2: ['--mesh', 'userland'] }
+const MODE: Record<number, string[]> = {
+  1: ['--mesh', 'kernel'],
+  2: ['--mesh', 'userland'],
+  4: ['--mesh', 'kernel', '--test-hooks'],
+}
+/** How late machine 4 writes its kernel table, ms: longer than the drain's 1 s. */
+const MESH_LAG_MS = 2500
 /** The kernel mesh's rules on machine `i` (empty when it has none). */
 const natTable = (i: number) =>
   lab.exec(i, ['sh', '-c', 'nft list table ip gary-mesh 2>/dev/null || true']).then((out) => out)
@@ -78,7 +85,11 @@ beforeAll(async () => {
   ]
   await lab.startDaemon(1, args(1))
   const seed = (await lab.joinAddrs(1))[0]!
-  await Promise.all([2, 3, 4, 5].map((i) => lab.startDaemon(i, [...args(i), '--join', seed])))
+  await Promise.all(
+    [2, 3, 4, 5].map((i) =>
+      lab.startDaemon(i, [...args(i), '--join', seed], i === 4 ? { GARY_TEST_MESH_LAG_MS: MESH_LAG_MS } : {}),
+    ),
+  )
   for (const i of lab.machines) nodeOf.set(i, await lab.nodeId(i))
   await waitFor(
     'every machine to list all five alive',
@@ -192,7 +203,7 @@ resources: {cpu: 50m, memory: 16Mi}
     await lab.gary(4, ['rm', 'busy'])
   })
 
-  it('loses no request through the kernel or the userland mesh during a rolling update', async () => {
+  it('loses no request through the kernel or the userland mesh during a rolling update, even through a node slow to follow it', async () => {
     await apply(
       2,
       'roll',
@@ -201,7 +212,9 @@ resources: {cpu: 50m, memory: 16Mi}
     await readyBehind('roll', 3)
     // The loop runs until this file appears in machine 5's /root.
     const stop = '/root/roll-stop'
-    const loops = [1, 2].map((via) => requestLoop(5, `http://${lab.address(via)}:8090/`, 180_000, stop))
+    // Through machine 4 too, whose kernel forwards with a view MESH_LAG_MS old: each released slot
+    // keeps running until that node's table no longer sends it connections.
+    const loops = [1, 2, 4].map((via) => requestLoop(5, `http://${lab.address(via)}:8090/`, 180_000, stop))
     await new Promise((resolve) => setTimeout(resolve, 1000))
     // A new generation: each slot is replaced in turn, one unavailable at a time.
     await apply(
@@ -231,8 +244,9 @@ resources: {cpu: 50m, memory: 16Mi}
     )
     await new Promise((resolve) => setTimeout(resolve, 1000))
     await lab.put(5, 'roll-stop', '')
+    const modes = ['kernel (machine 1)', 'userland (machine 2)', `kernel, ${MESH_LAG_MS} ms late (machine 4)`]
     for (const [i, { results }] of (await Promise.all(loops)).entries()) {
-      const mode = i === 0 ? 'kernel (machine 1)' : 'userland (machine 2)'
+      const mode = modes[i]!
       const failed = results.filter(([, ok]) => !ok)
       console.info(
         `rolling update through the ${mode} mesh: ${failed.length} of ${results.length} requests failed`,

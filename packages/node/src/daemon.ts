@@ -39,8 +39,12 @@ import { type LogOpenOptions, LogService } from './logs/service.js'
 import { logSources } from './logs/sources.js'
 import { Membership } from './membership/membership.js'
 import { SelfState } from './membership/self-state.js'
+import { type DrainComponents, drainReleased } from './mesh/drain.js'
 import type { EndpointNode, EndpointRow } from './mesh/endpoint-rows.js'
+import { LaggingNetfilter } from './mesh/lagging-netfilter.js'
+import { NftNetfilter } from './mesh/netfilter.js'
 import { NodeMesh } from './mesh/node-mesh.js'
+import { RotationService } from './mesh/rotation-service.js'
 import type { MeshStats } from './mesh/stats.js'
 import type { DaemonMetrics, Traffic } from './metrics/metrics.js'
 import { dialableAddrs, hostOf } from './net/addresses.js'
@@ -53,7 +57,7 @@ import { nodeLabel } from './node-label.js'
 import { ClusterView } from './reconcile/cluster-view.js'
 import { LABELS } from './reconcile/container-labels.js'
 import { HostPathGuard } from './reconcile/host-paths.js'
-import { Reconciler } from './reconcile/reconciler.js'
+import { Reconciler, type ReconcilerComponents } from './reconcile/reconciler.js'
 import { watchRuntime } from './reconcile/runtime-watch.js'
 import { SecretKeeper } from './secrets/keeper.js'
 import { TmpfsSecretFiles } from './secrets/tmpfs-files.js'
@@ -69,6 +73,8 @@ export interface TestHooks {
   partition?: boolean
   /** Run the daemon's wall clock this far ahead (or behind), ms: a machine whose clock is wrong. */
   wallOffsetMs?: number
+  /** Write the kernel mesh's table this much late, ms: a node slow to follow the view. */
+  meshLagMs?: number
 }
 
 export interface DaemonComponents {
@@ -91,6 +97,11 @@ const LEAVE_TIMEOUT_MS = 30_000
 const NOT_JOINED_WARN_MS = 10_000
 /** How long the default advertise host is reused before the interfaces are read again, ms. */
 const ADVERTISE_READ_MS = 5000
+/**
+ * Longest a released slot waits for the meshes to say they no longer send it connections, ms: a
+ * peer that cannot answer (an older daemon, a link cut) costs the slot this much, no more.
+ */
+const ROTATION_TIMEOUT_MS = 10_000
 
 /**
  * A Gary node: the libp2p host, membership (who is alive), and the cluster's declarations, with
@@ -128,6 +139,8 @@ export class Daemon implements ClusterApi, VolumeApi {
   #events?: EventRing
   #eventService?: EventService
   #mesh?: NodeMesh
+  /** Asks peers whether their mesh still sends connections to a released slot, and answers them. */
+  #rotation?: RotationService
   readonly #stopping = new AbortController()
   /** Messages from peers refused, by reason code (membership and declarations alike). */
   readonly rejections: Rejections
@@ -425,6 +438,7 @@ export class Daemon implements ClusterApi, VolumeApi {
     for (const timer of this.#timers) clearInterval(timer)
     this.#stopping.abort()
     await this.#reconciler?.stop()
+    await this.#rotation?.stop()
     await this.#mesh?.stop()
     await this.#membership?.stop()
     await this.#declarations?.stop()
@@ -595,6 +609,9 @@ export class Daemon implements ClusterApi, VolumeApi {
         view: () => ({ workloads: this.#declarations!.store.live(), nodes: this.#meshNodes() }),
         declared: (name) => this.#declarations!.store.get(name)?.workload !== undefined,
         advertiseHost: () => this.#advertiseHost(),
+        ...(this.#testHooks.meshLagMs
+          ? { netfilter: new LaggingNetfilter(new NftNetfilter(), this.#testHooks.meshLagMs) }
+          : {}),
         containerAddress: async (container) =>
           (await this.#runtime.inspect(container, AbortSignal.timeout(5000))).ipAddress,
         publishUnserved: (ports) => {
@@ -604,6 +621,45 @@ export class Daemon implements ClusterApi, VolumeApi {
       },
     )
     await this.#mesh.start()
+    const mesh = this.#mesh
+    this.#rotation = new RotationService(
+      { cluster: this.#config.cluster, timeoutMs: ROTATION_TIMEOUT_MS },
+      {
+        libp2p: this.#p2p!,
+        logger: this.#log,
+        outOfRotation: (node, container, signal) => mesh.outOfRotation(node, container, signal),
+      },
+    )
+    await this.#rotation.start()
+  }
+
+  /** A released slot of this node leaves its own mesh's rotation and every connected peer's in scope. */
+  #drainReleased(self: string): ReconcilerComponents['outOfRotation'] {
+    const table = this.#membership!.table
+    const rotation = this.#rotation!
+    const live = (peer: string) => {
+      const member = table.get(peer)
+      return member !== undefined && member.status !== 'dead' && member.left !== true
+    }
+    const components: DrainComponents = {
+      self,
+      logger: this.#log,
+      now: this.#now,
+      mesh: this.#mesh!,
+      confirm: (query, peers, isLive, signal) => rotation.confirm(query, peers, isLive, signal),
+      peers: () =>
+        [...table.members()]
+          .filter(
+            (member) =>
+              live(member.id) &&
+              inScope(self, member.id, this.#config.promiseShards) &&
+              this.#p2p!.getConnections(peerIdFromString(member.id)).length > 0,
+          )
+          .map((member) => member.id),
+      live,
+      timeoutMs: ROTATION_TIMEOUT_MS,
+    }
+    return (slot, signal) => drainReleased(components, slot, signal)
   }
 
   /** This node and every member it reads (in its shard scope), with their liveness and promises. */
@@ -720,6 +776,7 @@ export class Daemon implements ClusterApi, VolumeApi {
         registryAuth: (image) => this.#secrets?.registryAuth(image),
         hostPaths: new HostPathGuard(this.#config.allowHostPaths, self),
         retainLogs: (slot) => this.#retainLogs(slot),
+        outOfRotation: this.#drainReleased(self),
       },
     )
     this.#reconciler = reconciler

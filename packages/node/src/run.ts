@@ -37,10 +37,15 @@ export async function runDaemon(config: DaemonConfig, options: { testHooks?: boo
   const testHooks = testHooksFromEnv(process.env, options.testHooks === true)
   const metrics = new GaryMetrics({ heartbeatMs: config.heartbeatMs })
   const logger = createLogger(config.logLevel, undefined, metrics.logLine)
-  if (testHooks.dropDeclGossip > 0 || testHooks.partition || testHooks.wallOffsetMs !== 0)
+  if (
+    testHooks.dropDeclGossip > 0 ||
+    testHooks.partition ||
+    testHooks.wallOffsetMs !== 0 ||
+    testHooks.meshLagMs > 0
+  )
     logger.warn(
       { hooks: testHooks },
-      'test hooks on: this node drops messages, cuts connections or shifts its clock as told',
+      'test hooks on: this node drops messages, cuts connections, shifts its clock or lags its mesh as told',
     )
   const runtime = new CountingRuntime(await createRuntime(config), metrics.runtime)
   const daemon = new Daemon(config, { logger, runtime, testHooks, metrics })
@@ -163,7 +168,7 @@ const DATA_DIR_CODES = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 
 function testHooksFromEnv(
   env: NodeJS.ProcessEnv,
   allowed: boolean,
-): Required<Pick<TestHooks, 'dropDeclGossip' | 'partition' | 'wallOffsetMs'>> {
+): Required<Pick<TestHooks, 'dropDeclGossip' | 'partition' | 'wallOffsetMs' | 'meshLagMs'>> {
   const set = TEST_HOOK_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '')
   if (set.length > 0 && !allowed)
     throw new UserError(
@@ -173,6 +178,7 @@ function testHooksFromEnv(
     dropDeclGossip: Number.parseInt(env.GARY_TEST_DROP_DECL_GOSSIP ?? '0', 10) || 0,
     partition: env.GARY_TEST_PARTITION === '1',
     wallOffsetMs: Number.parseInt(env.GARY_TEST_WALL_OFFSET_MS ?? '0', 10) || 0,
+    meshLagMs: Math.max(0, Number.parseInt(env.GARY_TEST_MESH_LAG_MS ?? '0', 10) || 0),
   }
 }
 
@@ -180,4 +186,5 @@ const TEST_HOOK_VARIABLES = [
   'GARY_TEST_PARTITION',
   'GARY_TEST_DROP_DECL_GOSSIP',
   'GARY_TEST_WALL_OFFSET_MS',
+  'GARY_TEST_MESH_LAG_MS',
 ] as const

@@ -249,6 +249,40 @@ describe('the kernel mesh of a node', () => {
     expect(netfilter.table).toBeUndefined()
   })
 
+  test('says a released slot is out of rotation only once the kernel’s table no longer holds it', async () => {
+    const port = await freePort()
+    const withContainer = (promise: SlotPromise, container: string) => ({ ...promise, container })
+    const slot0 = withContainer(ready(0, `10.0.0.3:32768->8080/tcp`), 'c3')
+    const slot1 = withContainer(ready(1, `10.0.0.4:32769->8080/tcp`), 'c4')
+    const { mesh, view, netfilter } = await kernelMesh(
+      [node('n1', []), node('n3', [slot0]), node('n4', [slot1])],
+      port,
+    )
+    await waitFor('both slots in the rules', () => dnat(netfilter.table).some((r) => r.includes('10.0.0.3')))
+    let out: boolean | undefined
+    void mesh.outOfRotation('n3', 'c3', AbortSignal.timeout(30_000)).then((answer) => {
+      out = answer
+    })
+    // A container of that name on another node is another slot: out of rotation already.
+    expect(await mesh.outOfRotation('n4', 'c3', AbortSignal.timeout(30_000))).toBe(true)
+    // n3 releases its slot while the kernel is slow to take the new table.
+    let open = () => {}
+    netfilter.gate = new Promise((resolve) => {
+      open = resolve
+    })
+    view.nodes[1] = node('n3', [{ ...slot0, phase: 'releasing', ready: false }])
+    mesh.viewChanged()
+    await waitFor('the new table at the kernel', () => netfilter.held === 1)
+    expect(out).toBeUndefined()
+    expect(dnat(netfilter.table).some((r) => r.includes('10.0.0.3'))).toBe(true)
+    netfilter.gate = undefined
+    open()
+    await waitFor('the slot said out of rotation', () => out === true)
+    expect(dnat(netfilter.table).some((r) => r.includes('10.0.0.3'))).toBe(false)
+    // Still in rotation when the asker gives up: not out.
+    expect(await mesh.outOfRotation('n4', 'c4', AbortSignal.timeout(50))).toBe(false)
+  })
+
   test('never forwards a port another process holds', async () => {
     const taken = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))

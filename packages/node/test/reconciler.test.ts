@@ -417,6 +417,39 @@ describe('the reconcile loop on one node', () => {
     expect(reconciler.promises).toEqual([])
   })
 
+  test('a released slot that served published ports is stopped only once every mesh has taken it out of rotation', async () => {
+    const web = spec({ name: 'web', ports: [{ container: 8080, published: 80 }] })
+    const asked: { workload: string; slot: number; container: string }[] = []
+    let confirm = () => {}
+    const outOfRotation = (slot: (typeof asked)[number]) => {
+      asked.push(slot)
+      return new Promise<void>((resolve) => {
+        confirm = resolve
+      })
+    }
+    const { clock, runtime, reconciler, view } = setup(
+      [web],
+      new FakeRuntime(),
+      { drainMs: 1000 },
+      { outOfRotation },
+    )
+    await reconciler.start()
+    await clock.advance(301)
+    const [running] = await ownContainers(runtime)
+    view.workloads = []
+    reconciler.viewChanged()
+    await clock.advance(1)
+    expect(asked).toEqual([{ workload: 'web', slot: 0, container: running!.id }])
+    // The drain's time is over, but a mesh still sends the slot connections.
+    await clock.advance(5000)
+    expect(await ownContainers(runtime)).toHaveLength(1)
+    expect(reconciler.promises).toMatchObject([{ phase: 'releasing', ready: false }])
+    confirm()
+    await clock.advance(1)
+    expect(await ownContainers(runtime)).toHaveLength(0)
+    expect(reconciler.promises).toEqual([])
+  })
+
   test('a slot that published no port is released at once', async () => {
     const { clock, runtime, reconciler, view } = setup([spec({ name: 'job' })], new FakeRuntime(), {
       drainMs: 1000,

@@ -304,7 +304,7 @@ export const SETTINGS = {
     schema: z.coerce.number().int().min(0).max(600_000),
     default: 1000,
     defaultText: '1000',
-    help: 'how long a released slot that served published ports keeps running while every mesh stops sending it connections',
+    help: 'how long a released slot that served published ports keeps running at least, for connections in flight to end (it also waits for every mesh to stop sending it new ones); 0: no drain',
   }),
 }
 

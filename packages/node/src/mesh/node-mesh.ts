@@ -61,6 +61,9 @@ export class NodeMesh {
   readonly #asking = new Set<string>()
   #kernel?: KernelForwarder
   #lock?: Server
+  /** The services the last refresh gave the forwarding, and who waits for the next refresh. */
+  #forwarded: readonly MeshService[] = []
+  readonly #refreshWaiters = new Set<() => void>()
   #stopped = false
 
   constructor(
@@ -121,6 +124,7 @@ export class NodeMesh {
 
   async stop(): Promise<void> {
     this.#stopped = true
+    for (const done of [...this.#refreshWaiters]) done()
     clearInterval(this.#resync)
     clearTimeout(this.#timer)
     await this.#kernel?.stop()
@@ -143,6 +147,41 @@ export class NodeMesh {
     }, COALESCE_MS)
   }
 
+  /**
+   * Resolves true once this node's forwarding no longer sends new connections to `container` of
+   * `node` (the kernel's table written, when the kernel forwards); false if `signal` ends first.
+   */
+  async outOfRotation(node: string, container: string, signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted && !this.#stopped) {
+      if (!this.#forwards(node, container)) {
+        // The table being written may be an older view's: out only once the newest is in.
+        await this.settled()
+        if (!this.#forwards(node, container)) return true
+        continue
+      }
+      await this.#nextRefresh(signal)
+    }
+    return false
+  }
+
+  #forwards(node: string, container: string): boolean {
+    return this.#forwarded.some((service) =>
+      service.backends.some((backend) => backend.node === node && backend.container === container),
+    )
+  }
+
+  #nextRefresh(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#refreshWaiters.delete(done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      this.#refreshWaiters.add(done)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
   /** `gary endpoints`: every published port, where it is served, and the ready slots behind it. */
   endpoints(): EndpointRow[] {
     const { workloads, nodes } = this.components.view()
@@ -161,6 +200,7 @@ export class NodeMesh {
     for (const container of this.#addresses.keys())
       if (!local.has(container)) this.#addresses.delete(container)
     const direct = services.map((service) => this.#direct(service))
+    this.#forwarded = direct
     this.#mesh.update(direct, clashes)
     // Only ports this node's listener holds: never another process's.
     this.#kernel?.update(
@@ -174,6 +214,7 @@ export class NodeMesh {
         ),
     )
     this.#publishUnserved()
+    for (const done of [...this.#refreshWaiters]) done()
   }
 
   async #startForwarding(): Promise<void> {

@@ -35,6 +35,8 @@ export interface ClusterNames {
     events: string
     /** `gary volume rm` asked of the node that holds the volumes. */
     volumeRemoval: string
+    /** Whether a peer's mesh still sends connections to a released slot (its holder asks). */
+    rotation: string
   }
 }
 
@@ -60,6 +62,7 @@ export function clusterNames(cluster: string): ClusterNames {
       logs: protocol('logs'),
       events: protocol('events'),
       volumeRemoval: protocol('volume-rm'),
+      rotation: protocol('rotation'),
     },
   }
 }

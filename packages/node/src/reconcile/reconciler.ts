@@ -101,9 +101,9 @@ export interface ReconcilerInit {
   /** Name servers new containers are given, read at each create; undefined: the engine's. */
   containerDns?: () => string[] | undefined
   /**
-   * How long a released slot that served published ports keeps running once its release is
-   * published, so that every node's mesh stops sending it connections and those in flight end,
-   * ms. Default 0.
+   * How long a released slot that served published ports keeps running at least once its release
+   * is published, so that connections in flight end, ms (and, with `outOfRotation`, until every
+   * mesh has stopped sending it new ones). Default 0: no drain.
    */
   drainMs?: number
 }
@@ -154,6 +154,14 @@ export interface ReconcilerComponents {
   registryAuth?: (image: string) => RegistryAuth | undefined
   /** Judges bind mounts' sources on this node; absent: it mounts none. */
   hostPaths?: HostPathGuard
+  /**
+   * A released slot that served published ports drains: resolves once every mesh that may send
+   * its container connections has stopped (or could not say so in time). Awaited beside `drainMs`.
+   */
+  outOfRotation?: (
+    slot: { workload: string; slot: number; container: string },
+    signal: AbortSignal,
+  ) => Promise<void>
 }
 
 type OpKind = 'prepare' | 'start' | 'recover' | 'release'
@@ -792,7 +800,7 @@ export class Reconciler {
     this.#set(held, { phase: 'releasing', ready: false })
     this.#operate(held, 'release', async (signal) => {
       await previous?.done
-      if (drains) await this.#delay(this.#drainMs, signal)
+      if (drains) await Promise.all([this.#delay(this.#drainMs, signal), this.#outOfRotation(held, signal)])
       const { container } = held.promise
       if (reason === 'refused' && container !== undefined && this.components.retainLogs !== undefined) {
         const { workload, slot, generation } = held.promise
@@ -807,6 +815,13 @@ export class Reconciler {
       this.components.record?.({ kind: 'released', workload, slot, reason })
       this.#publish()
     })
+  }
+
+  /** Every mesh stopped sending the released slot's container connections (see `outOfRotation`). */
+  async #outOfRotation(held: Held, signal: AbortSignal): Promise<void> {
+    const { workload, slot, container } = held.promise
+    if (container === undefined || this.components.outOfRotation === undefined) return
+    await this.components.outOfRotation({ workload, slot, container }, signal)
   }
 
   /**

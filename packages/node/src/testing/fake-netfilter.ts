@@ -10,6 +10,10 @@ export class FakeNetfilter implements Netfilter {
   /** Applies fail while this is set (a ruleset the kernel refuses); removes still work. */
   failWith: string | undefined
   removals = 0
+  /** While set, applies wait for it: a kernel slow to take a table. */
+  gate: Promise<void> | undefined
+  /** Applies waiting at the gate. */
+  held = 0
 
   constructor(private readonly probed: NetfilterProbe = { usable: true, forwarding: true }) {}
 
@@ -19,6 +23,11 @@ export class FakeNetfilter implements Netfilter {
 
   async apply(ruleset: string): Promise<void> {
     await Promise.resolve()
+    if (this.gate !== undefined) {
+      this.held++
+      await this.gate
+      this.held--
+    }
     if (this.failWith !== undefined) throw new NetfilterError(this.failWith)
     this.applied.push(ruleset)
     this.table = ruleset

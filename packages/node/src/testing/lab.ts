@@ -80,9 +80,14 @@ export class Lab {
   }
 
   /** Runs `scripts/lab.sh ARGS` for this lab; resolves with its stdout. */
-  sh(args: string[], timeoutMs = 60_000): Promise<string> {
+  sh(args: string[], timeoutMs = 60_000, hooks: Record<string, number> = {}): Promise<string> {
     return run('bash', [LAB_SH, ...args], {
-      env: { ...process.env, GARY_LAB_ID: String(this.id), GARY_LAB_OWNER: '1' },
+      env: {
+        ...process.env,
+        ...Object.fromEntries(Object.entries(hooks).map(([name, value]) => [name, String(value)])),
+        GARY_LAB_ID: String(this.id),
+        GARY_LAB_OWNER: '1',
+      },
       timeoutMs,
     })
   }
@@ -132,11 +137,12 @@ export class Lab {
 
   /**
    * Starts `gary daemon ARGS` on machine `i` (no ARGS: at its defaults) and waits for its API. A
-   * `boot` starts it again with the same ARGS.
+   * `boot` starts it again with the same ARGS (not `hooks`: GARY_TEST_* fault hooks, which need
+   * `--test-hooks` in ARGS).
    */
-  async startDaemon(i: number, args: string[] = []): Promise<void> {
+  async startDaemon(i: number, args: string[] = [], hooks: Record<string, number> = {}): Promise<void> {
     const mark = (await this.logs(i)).length
-    await this.sh(['daemon', String(i), 'start', ...args])
+    await this.sh(['daemon', String(i), 'start', ...args], 60_000, hooks)
     await this.#waitStarted(i, mark)
   }
 
