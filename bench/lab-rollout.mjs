@@ -11,7 +11,10 @@
 //
 // Per run, from the holders' logs: how long each released slot took from `releasing` to
 // `released` (the drain, then the container's stop and removal), and how many releases were
-// stopped before every mesh confirmed it no longer sent them connections (builds that ask).
+// stopped before every mesh confirmed it no longer sent them connections (builds that ask); and
+// the slots' containers restarted (a failed health check: a loaded host answers late) and slots
+// refused meanwhile, which refuse connections whatever the drain does. An update given up (a new
+// slot refused, every slot back at the old generation) is reported as such and not timed.
 //
 // The daemons run GARY_LAB_BIN when set (scripts/lab.sh reads it): two builds compare on one host.
 //
@@ -73,10 +76,15 @@ async function settledGeneration() {
   return row?.slots.length === replicas ? rows[0].generation : undefined
 }
 
-/** Each release of the workload's slots logged since `marks`: releasing -> released, ms. */
+/**
+ * Since `marks`, from every machine's log: each release of the workload's slots (releasing ->
+ * released, ms), releases not confirmed by every mesh, restarts and refusals.
+ */
 async function releases(marks) {
   const ms = []
   let unconfirmed = 0
+  let restarts = 0
+  let refused = 0
   for (const [k, i] of lab.machines.entries()) {
     const lines = (await lab.logs(i)).slice(marks[k]).filter((l) => l.workload === WORKLOAD)
     const began = new Map()
@@ -86,12 +94,14 @@ async function releases(marks) {
         ms.push(line.time - began.get(line.slot))
         began.delete(line.slot)
       } else if (line.msg?.startsWith('released slot stopped before every mesh')) unconfirmed++
+      else if (line.msg === 'container exited: restarting') restarts++
+      else if (line.msg === 'refused slot') refused++
     }
   }
-  return { ms, unconfirmed }
+  return { ms, unconfirmed, restarts, refused }
 }
 
-const results = { ms: [], failed: [], total: [], release: [] }
+const results = { ms: [], failed: [], total: [], release: [], restarts: [], abandoned: 0 }
 try {
   await applyThroughApi(lab, VIA, spec(0))
   let generation
@@ -117,6 +127,8 @@ try {
     const since = Date.now()
     await applyThroughApi(lab, VIA, spec(run))
     let ms
+    let abandoned = false
+    let lookedAt = since
     for (;;) {
       const polled = Date.now()
       const now = await settledGeneration()
@@ -125,7 +137,24 @@ try {
         ms = polled - since
         break
       }
-      if (polled - since > 300_000) throw new Error(`run ${run}: the update did not end within 300 s`)
+      // Every slot back at the old generation, ready, and a slot refused: the update was given up
+      // (its new containers failed their health checks); the next run applies another version.
+      if (now === generation && polled - lookedAt > 2000) {
+        lookedAt = polled
+        if ((await releases(marks)).refused > 0) {
+          abandoned = true
+          ms = polled - since
+          break
+        }
+      }
+      if (polled - since > 300_000) {
+        const rows = (await lab.api(VIA, '/v1/slots')).filter((r) => r.workload === WORKLOAD)
+        const seen = rows.map((r) => `${r.slot} ${r.phase}${r.ready ? ' ready' : ''} ${r.generation}`)
+        const { restarts, refused } = await releases(marks)
+        throw new Error(
+          `run ${run}: the update did not end within 300 s (${restarts} restarts, ${refused} refused; slots: ${seen.join(', ')})`,
+        )
+      }
       await sleep(POLL_MS)
     }
     await sleep(1000)
@@ -133,23 +162,28 @@ try {
     const requests = JSON.parse(await loop).results
     const failed = requests.filter(([, ok]) => !ok)
     const released = await releases(marks)
-    results.ms.push(ms)
+    if (abandoned) results.abandoned++
+    else results.ms.push(ms)
     results.failed.push(failed.length)
     results.total.push(requests.length)
     results.release.push(...released.ms)
+    results.restarts.push(released.restarts)
     const errors = [...new Set(failed.map(([, , , text]) => text))].slice(0, 3)
     console.log(
-      `run ${run}: updated in ${ms} ms; ${failed.length} of ${requests.length} requests failed${errors.length > 0 ? ` (${errors.join('; ')})` : ''}; releasing -> released ${stats(released.ms)} ms (${released.ms.length} releases, ${released.unconfirmed} unconfirmed); load average ${loadBefore} -> ${load()}`,
+      `run ${run}: ${abandoned ? `given up (a new slot refused), back at the old generation after ${ms} ms` : `updated in ${ms} ms`}; ${failed.length} of ${requests.length} requests failed${errors.length > 0 ? ` (${errors.join('; ')})` : ''}; releasing -> released ${stats(released.ms)} ms (${released.ms.length} releases, ${released.unconfirmed} unconfirmed); ${released.restarts} restarts, ${released.refused} refused; load average ${loadBefore} -> ${load()}`,
     )
   }
 
   console.log()
-  console.log(`${MACHINES} machines, ${replicas} replicas, ${runs} runs (min / median / max):`)
+  console.log(
+    `${MACHINES} machines, ${replicas} replicas, ${runs} runs, ${results.abandoned} given up (min / median / max):`,
+  )
   console.log('| | min / median / max |')
   console.log('| --- | --- |')
-  console.log(`| apply -> every slot new and ready | ${stats(results.ms)} ms |`)
+  console.log(`| apply -> every slot new and ready (updates that ended) | ${stats(results.ms)} ms |`)
   console.log(`| releasing -> released, each slot | ${stats(results.release)} ms |`)
   console.log(`| failed requests | ${stats(results.failed)} (of ${stats(results.total)}) |`)
+  console.log(`| containers restarted (failed health checks) | ${stats(results.restarts)} |`)
   console.log(`median update ${median(results.ms)} ms; load average at the end: ${load()}`)
 } finally {
   await lab.down()
