@@ -260,7 +260,7 @@ resources: {cpu: 50m, memory: 16Mi}
       ).toEqual([])
     }
     await lab.gary(2, ['rm', 'roll'])
-  })
+  }, 300_000)
 
   it('keeps requests succeeding when a machine holding a slot loses power, but for at most the failure-detection time', async () => {
     await apply(
@@ -300,5 +300,5 @@ resources: {cpu: 50m, memory: 16Mi}
     }
     const survivor = (await endpointsOn(1, 'fail'))[0]!.slots
     expect(survivor.map((s) => machineOf(s.node))).toContain(4)
-  })
+  }, 180_000)
 })
