@@ -51,7 +51,9 @@ describe('declarations across real daemons', () => {
   it('says in its log that its test hooks are on', () => {
     for (const d of daemons)
       expect(
-        d.hasLog('test hooks on: this node drops messages, cuts connections or shifts its clock as told'),
+        d.hasLog(
+          'test hooks on: this node drops messages, cuts connections, shifts its clock or lags its mesh as told',
+        ),
       ).toBe(true)
   })
 
