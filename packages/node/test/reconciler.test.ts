@@ -517,6 +517,53 @@ describe('the reconcile loop on one node', () => {
     }
   })
 
+  test('an unhealthy container that served a published port is stopped only once every mesh has taken it out of rotation', async () => {
+    const clock = new ManualClock()
+    const runtime = new FakeRuntime({}, { timers: clock, now: clock.wallNow })
+    const sick = spec({
+      name: 'sick',
+      command: ['sh', '-c', 'echo yes > /tmp/ok; sleep 5; : > /tmp/ok; sleep 3600'],
+      health: { command: ['sh', '-c', 'test -s /tmp/ok'], interval: '1s', timeout: '1s', retries: 2 },
+      ports: [{ container: 8080, published: 80 }],
+    })
+    const asked: string[] = []
+    let confirm = () => {}
+    const outOfRotation = ({ container }: { container: string }) => {
+      asked.push(container)
+      return new Promise<void>((resolve) => {
+        confirm = resolve
+      })
+    }
+    const { reconciler } = setup([sick], runtime, { drainMs: 1000 }, { outOfRotation }, clock)
+    const watched = new AbortController()
+    void (async () => {
+      for await (const _ of runtime.events({}, watched.signal)) reconciler.trigger()
+    })()
+    try {
+      await reconciler.start()
+      await clock.advance(1500)
+      expect(reconciler.promises).toMatchObject([{ phase: 'running', ready: true }])
+      const first = reconciler.promises[0]!.container!
+      for (let ms = 0; reconciler.promises[0]?.ready !== false; ms += 50) {
+        if (ms > 20_000) throw new Error('the container never turned unhealthy')
+        await clock.advance(50)
+      }
+      // Published not ready, and still running while a mesh sends it connections.
+      expect(asked).toEqual([first])
+      await clock.advance(5000)
+      const state = async () =>
+        (await runtime.list({ [LABELS.node]: SELF })).find((c) => c.id === first)?.state
+      expect(await state()).toBe('running')
+      expect(reconciler.promises).toMatchObject([{ phase: 'restarting', ready: false }])
+      confirm()
+      await clock.advance(50)
+      expect(await state()).toBe('exited')
+      expect(reconciler.promises).toMatchObject([{ phase: 'restarting', ready: false, unhealthy: true }])
+    } finally {
+      watched.abort()
+    }
+  })
+
   test('a crash loop is published restarting between attempts, never running; one exited container is kept', async () => {
     const crashy = spec({
       name: 'loop',

@@ -533,6 +533,8 @@ export class Reconciler {
           held.healthySince !== undefined,
         )
         if (verdict.kind === 'failed' && workload !== undefined) {
+          // Still running: out of every mesh's rotation before it is stopped, as a release is.
+          const drains = this.#drains(held)
           changed = this.#set(held, { phase: 'restarting', ready: false }) || changed
           const failure: SlotFailure = {
             kind: 'unhealthy',
@@ -540,7 +542,7 @@ export class Reconciler {
             healthyForMs: held.healthySince === undefined ? 0 : now - held.healthySince,
           }
           this.#operate(held, 'recover', (signal) =>
-            this.#recover(held, workload, container, signal, failure),
+            this.#recover(held, workload, container, signal, failure, drains),
           )
           continue
         }
@@ -795,12 +797,11 @@ export class Reconciler {
   #release(held: Held, reason: string): void {
     const previous = held.op
     previous?.abort.abort()
-    // A slot that served published ports drains: out of every mesh's rotation first, then stopped.
-    const drains = held.promise.ready && held.promise.endpoints.length > 0 && this.#drainMs > 0
+    const drains = this.#drains(held)
     this.#set(held, { phase: 'releasing', ready: false })
     this.#operate(held, 'release', async (signal) => {
       await previous?.done
-      if (drains) await Promise.all([this.#delay(this.#drainMs, signal), this.#outOfRotation(held, signal)])
+      if (drains) await this.#drain(held, signal)
       const { container } = held.promise
       if (reason === 'refused' && container !== undefined && this.components.retainLogs !== undefined) {
         const { workload, slot, generation } = held.promise
@@ -817,11 +818,25 @@ export class Reconciler {
     })
   }
 
-  /** Every mesh stopped sending the released slot's container connections (see `outOfRotation`). */
-  async #outOfRotation(held: Held, signal: AbortSignal): Promise<void> {
+  /**
+   * Whether a slot about to be published not ready must drain before its container stops: it
+   * served published ports, so meshes send it connections.
+   */
+  #drains(held: Held): boolean {
+    return held.promise.ready && held.promise.endpoints.length > 0 && this.#drainMs > 0
+  }
+
+  /**
+   * A slot published not ready keeps its container until every mesh has stopped sending it
+   * connections (`outOfRotation`) and at least `drainMs` has passed for those in flight.
+   */
+  async #drain(held: Held, signal: AbortSignal): Promise<void> {
     const { workload, slot, container } = held.promise
-    if (container === undefined || this.components.outOfRotation === undefined) return
-    await this.components.outOfRotation({ workload, slot, container }, signal)
+    const meshes =
+      container === undefined || this.components.outOfRotation === undefined
+        ? undefined
+        : this.components.outOfRotation({ workload, slot, container }, signal)
+    await Promise.all([this.#delay(this.#drainMs, signal), meshes])
   }
 
   /**
@@ -1016,8 +1031,10 @@ export class Reconciler {
     container: ContainerSummary | undefined,
     signal: AbortSignal,
     unhealthy?: Extract<SlotFailure, { kind: 'unhealthy' }>,
+    drains = false,
   ): Promise<void> {
     const { runtime, logger } = this.components
+    if (drains) await this.#drain(held, signal)
     if (unhealthy !== undefined && container !== undefined)
       await runtime.stop(container.id, this.#stopTimeout, signal).catch((err: Error) => {
         if (!(err instanceof ContainerNotFoundError)) throw err
