@@ -4,6 +4,7 @@ import { normaliseWorkload, type SlotPromise, type UnservedPort, type Workload }
 import pino from 'pino'
 import { afterEach, describe, expect, test } from 'vitest'
 import type { EndpointNode } from '../src/mesh/endpoint-rows.js'
+import { KernelForwarder } from '../src/mesh/kernel-forwarder.js'
 import { chooseMeshMode, MeshModeError } from '../src/mesh/mesh-mode.js'
 import { NAT_TABLE, natRemoval, natRuleset } from '../src/mesh/nat-ruleset.js'
 import { NetfilterError, NftNetfilter } from '../src/mesh/netfilter.js'
@@ -281,6 +282,41 @@ describe('the kernel mesh of a node', () => {
     expect(dnat(netfilter.table).some((r) => r.includes('10.0.0.3'))).toBe(false)
     // Still in rotation when the asker gives up: not out.
     expect(await mesh.outOfRotation('n4', 'c4', AbortSignal.timeout(50))).toBe(false)
+  })
+
+  test('says when a given update is in the table, though newer ones keep coming to a slow kernel', async () => {
+    const netfilter = new FakeNetfilter()
+    const forwarder = new KernelForwarder({ forwarding: true }, { netfilter, logger })
+    closers.push(() => forwarder.stop())
+    const port = (target: number) => [
+      { port: 80, targets: [{ host: '10.0.0.3', port: target, local: false }] },
+    ]
+    const gate = () => {
+      let open = () => {}
+      netfilter.gate = new Promise((resolve) => {
+        open = resolve
+      })
+      return open
+    }
+    const openFirst = gate()
+    forwarder.update(port(1))
+    const first = forwarder.updates
+    await waitFor('the first table at the kernel', () => netfilter.held === 1)
+    forwarder.update(port(2))
+    const second = forwarder.updates
+    let reached = false
+    void forwarder.reached(first).then(() => {
+      reached = true
+    })
+    // The first table goes in; the second one waits at the kernel: the first is reached anyway.
+    const openSecond = gate()
+    openFirst()
+    await waitFor('the first update reached while the second waits', () => reached && netfilter.held === 1)
+    expect(dnat(netfilter.table)[0]).toContain('10.0.0.3:1')
+    netfilter.gate = undefined
+    openSecond()
+    await forwarder.reached(second)
+    expect(dnat(netfilter.table)[0]).toContain('10.0.0.3:2')
   })
 
   test('never forwards a port another process holds', async () => {

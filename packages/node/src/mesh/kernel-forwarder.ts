@@ -22,6 +22,10 @@ export class KernelForwarder {
   #writing: Promise<void> | undefined
   #lastError: string | undefined
   #stopped = false
+  /** Counts updates; the table holds the ruleset of update `#appliedSeq` (or a later one). */
+  #wantedSeq = 0
+  #appliedSeq = 0
+  readonly #writeWaiters = new Set<() => void>()
 
   constructor(
     private readonly init: NatRulesetOptions,
@@ -37,8 +41,25 @@ export class KernelForwarder {
   update(ports: readonly ForwardedPort[]): void {
     if (this.#stopped) return
     this.#wanted = natRuleset(ports, this.init)
+    this.#wantedSeq++
     this.#pending = kernelPorts(ports, this.init).map((p) => p.port)
     if (this.#wanted !== this.#applied) this.#writing ??= this.#write()
+    else if (this.#writing === undefined) this.#appliedSeq = this.#wantedSeq
+  }
+
+  /** The number of the last update: `reached` takes it. */
+  get updates(): number {
+    return this.#wantedSeq
+  }
+
+  /**
+   * Waits until the table holds update `seq` or a later one, or no table is being written (a
+   * write that failed removes the table). Not `settled`: on a slow kernel and a view that keeps
+   * changing, the newest update may never be the one written.
+   */
+  async reached(seq: number): Promise<void> {
+    while (this.#appliedSeq < seq && this.#writing !== undefined && !this.#stopped)
+      await new Promise<void>((resolve) => this.#writeWaiters.add(resolve))
   }
 
   /** Waits for the table to hold the last update (tests; stop). */
@@ -66,10 +87,13 @@ export class KernelForwarder {
     try {
       while (this.#wanted !== undefined && this.#wanted !== this.#applied && !this.#stopped) {
         const ruleset = this.#wanted
+        const seq = this.#wantedSeq
         const ports = this.#pending
         try {
           await this.components.netfilter.apply(ruleset, AbortSignal.timeout(10_000))
           this.#applied = ruleset
+          this.#appliedSeq = seq
+          this.#wake()
           this.#ports = ports
           if (this.#lastError !== undefined)
             this.components.logger.info({ ports }, 'kernel forwarding restored')
@@ -80,9 +104,17 @@ export class KernelForwarder {
           return
         }
       }
+      // The table holds the newest ruleset, whichever update asked for it.
+      if (this.#wanted === this.#applied) this.#appliedSeq = this.#wantedSeq
     } finally {
       this.#writing = undefined
+      this.#wake()
     }
+  }
+
+  #wake(): void {
+    for (const resolve of this.#writeWaiters) resolve()
+    this.#writeWaiters.clear()
   }
 
   async #fallBack(reason: string): Promise<void> {

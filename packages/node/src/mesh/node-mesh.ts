@@ -154,8 +154,8 @@ export class NodeMesh {
   async outOfRotation(node: string, container: string, signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted && !this.#stopped) {
       if (!this.#forwards(node, container)) {
-        // The table being written may be an older view's: out only once the newest is in.
-        await this.settled()
+        // The table being written may be an older view's: out once this view's (or a later) is in.
+        if (this.#kernel !== undefined) await this.#kernel.reached(this.#kernel.updates)
         if (!this.#forwards(node, container)) return true
         continue
       }
