@@ -155,8 +155,9 @@ export interface ReconcilerComponents {
   /** Judges bind mounts' sources on this node; absent: it mounts none. */
   hostPaths?: HostPathGuard
   /**
-   * A released slot that served published ports drains: resolves once every mesh that may send
-   * its container connections has stopped (or could not say so in time). Awaited beside `drainMs`.
+   * A slot that served published ports drains before its container stops (released, or failing
+   * its health check): resolves once every mesh that may send the container connections has
+   * stopped (or could not say so in time). Awaited beside `drainMs`.
    */
   outOfRotation?: (
     slot: { workload: string; slot: number; container: string },
