@@ -94,6 +94,15 @@ function setup(
   return { clock, runtime, reconciler, view, published }
 }
 
+/** Healthy for 5 s, then its check fails: twice in a row makes it unhealthy. */
+const sickSpec = (extra: Record<string, unknown> = {}) =>
+  spec({
+    name: 'sick',
+    command: ['sh', '-c', 'echo yes > /tmp/ok; sleep 5; : > /tmp/ok; sleep 3600'],
+    health: { command: ['sh', '-c', 'test -s /tmp/ok'], interval: '1s', timeout: '1s', retries: 2 },
+    ...extra,
+  })
+
 /** Another live node that could claim any slot, though it has no room now. */
 const rival = (): ReconcileView['others'][number] => ({
   id: 'node-b',
@@ -466,12 +475,7 @@ describe('the reconcile loop on one node', () => {
   test('an unhealthy container is stopped and restarted in a new one, the failed one kept; restarting until it settles', async () => {
     const clock = new ManualClock()
     const runtime = new FakeRuntime({}, { timers: clock, now: clock.wallNow })
-    // Healthy for 5 s, then its check fails: twice in a row makes it unhealthy.
-    const sick = spec({
-      name: 'sick',
-      command: ['sh', '-c', 'echo yes > /tmp/ok; sleep 5; : > /tmp/ok; sleep 3600'],
-      health: { command: ['sh', '-c', 'test -s /tmp/ok'], interval: '1s', timeout: '1s', retries: 2 },
-    })
+    const sick = sickSpec()
     const { reconciler, published } = setup([sick], runtime, {}, {}, clock)
     const watched = new AbortController()
     void (async () => {
@@ -520,12 +524,7 @@ describe('the reconcile loop on one node', () => {
   test('an unhealthy container that served a published port is stopped only once every mesh has taken it out of rotation', async () => {
     const clock = new ManualClock()
     const runtime = new FakeRuntime({}, { timers: clock, now: clock.wallNow })
-    const sick = spec({
-      name: 'sick',
-      command: ['sh', '-c', 'echo yes > /tmp/ok; sleep 5; : > /tmp/ok; sleep 3600'],
-      health: { command: ['sh', '-c', 'test -s /tmp/ok'], interval: '1s', timeout: '1s', retries: 2 },
-      ports: [{ container: 8080, published: 80 }],
-    })
+    const sick = sickSpec({ ports: [{ container: 8080, published: 80 }] })
     const asked: string[] = []
     let confirm = () => {}
     const outOfRotation = ({ container }: { container: string }) => {
