@@ -542,9 +542,10 @@ export class Reconciler {
             reason: verdict.reason,
             healthyForMs: held.healthySince === undefined ? 0 : now - held.healthySince,
           }
-          this.#operate(held, 'recover', (signal) =>
-            this.#recover(held, workload, container, signal, failure, drains),
-          )
+          this.#operate(held, 'recover', async (signal) => {
+            if (drains) await this.#drain(held, signal)
+            await this.#recover(held, workload, container, signal, failure)
+          })
           continue
         }
         if (verdict.kind === 'waiting' && Number.isFinite(verdict.untilMs))
@@ -1032,10 +1033,8 @@ export class Reconciler {
     container: ContainerSummary | undefined,
     signal: AbortSignal,
     unhealthy?: Extract<SlotFailure, { kind: 'unhealthy' }>,
-    drains = false,
   ): Promise<void> {
     const { runtime, logger } = this.components
-    if (drains) await this.#drain(held, signal)
     if (unhealthy !== undefined && container !== undefined)
       await runtime.stop(container.id, this.#stopTimeout, signal).catch((err: Error) => {
         if (!(err instanceof ContainerNotFoundError)) throw err
