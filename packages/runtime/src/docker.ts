@@ -2,6 +2,7 @@ import { Agent } from 'node:http'
 import { Readable } from 'node:stream'
 import { inspect } from 'node:util'
 import Docker from 'dockerode'
+import { DEFERRED_CPU_LABEL, deferred, deferredCpuOf, nanoCpusOf } from './cpu-limit.js'
 import { LogDemuxer } from './demux.js'
 import {
   ContainerNotFoundError,
@@ -91,6 +92,8 @@ export class DockerRuntime implements ContainerRuntime {
   readonly #agent: Agent | undefined
   // Aborted by close(): ends every open event and log stream.
   readonly #closed = new AbortController()
+  /** The CPU limits of the containers this runtime created and has not started yet (cpu-limit.ts). */
+  readonly #cpuAfterStart = new Map<string, number>()
 
   constructor(init: DockerRuntimeInit = {}, components: DockerRuntimeComponents = {}) {
     if (components.docker !== undefined) {
@@ -199,6 +202,7 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (err) {
       // A container that cannot start (a port taken...) must not linger: its name would conflict
       // with the next attempt. No signal: this must happen even when the start was aborted.
+      this.#cpuAfterStart.delete(container.id)
       await container.remove({ force: true, v: true }).catch(() => {})
       throw err
     }
@@ -216,6 +220,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async remove(id: string, signal?: AbortSignal): Promise<void> {
+    this.#cpuAfterStart.delete(id)
     await this.#call(
       signal,
       (abortSignal) => this.docker.getContainer(id).remove({ force: true, v: true, abortSignal }),
@@ -445,6 +450,8 @@ export class DockerRuntime implements ContainerRuntime {
         { HostIp: p.hostIp ?? '', HostPort: p.hostPort ? String(p.hostPort) : '' },
       ]
     }
+    const nanoCpus = spec.cpuMillis === undefined ? undefined : nanoCpusOf(spec.cpuMillis)
+    const later = nanoCpus !== undefined && deferred(nanoCpus)
     const options: Docker.ContainerCreateOptions = {
       name: spec.name,
       Image: spec.image,
@@ -455,7 +462,7 @@ export class DockerRuntime implements ContainerRuntime {
           ? { Cmd: spec.args }
           : {}),
       Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
-      Labels: { ...spec.labels },
+      Labels: { ...spec.labels, ...(later ? { [DEFERRED_CPU_LABEL]: String(nanoCpus) } : {}) },
       ExposedPorts: Object.fromEntries(ports.map((p) => [portKey(p), {}])),
       ...(spec.health === undefined
         ? {}
@@ -475,7 +482,7 @@ export class DockerRuntime implements ContainerRuntime {
             ? { MaximumRetryCount: spec.restart.maxRetries ?? 0 }
             : {}),
         },
-        ...(spec.cpuMillis === undefined ? {} : { NanoCpus: Math.round(spec.cpuMillis * 1_000_000) }),
+        ...(nanoCpus === undefined || later ? {} : { NanoCpus: nanoCpus }),
         ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
         PortBindings: bindings,
         ...(spec.dns === undefined ? {} : { Dns: spec.dns }),
@@ -488,10 +495,16 @@ export class DockerRuntime implements ContainerRuntime {
           : { Mounts: spec.mounts.map(engineMount) }),
       },
     }
-    return this.#call(signal, (abortSignal) => this.docker.createContainer({ ...options, abortSignal }), {
-      409: () => new NameConflictError(spec.name),
-      404: (err) => new ImagePullError(spec.image, `${reason(err)} (ensureImage pulls it)`),
-    })
+    const container = await this.#call(
+      signal,
+      (abortSignal) => this.docker.createContainer({ ...options, abortSignal }),
+      {
+        409: () => new NameConflictError(spec.name),
+        404: (err) => new ImagePullError(spec.image, `${reason(err)} (ensureImage pulls it)`),
+      },
+    )
+    if (later) this.#cpuAfterStart.set(container.id, nanoCpus)
+    return container
   }
 
   /** `who` names the container in errors as the caller did: its id, or its name for `run`. */
@@ -520,6 +533,30 @@ export class DockerRuntime implements ContainerRuntime {
       }
       // A port taken, a paused container (409)...: Docker leaves the container as it was.
       throw new ContainerStartError(who, reason(err), { cause: err })
+    }
+    await this.#limitCpu(container, who)
+  }
+
+  /**
+   * Gives a started container the CPU limit its creation left out (cpu-limit.ts). Without a signal:
+   * an aborted start must not leave the process unlimited. A container whose limit cannot be
+   * applied is killed, and the start fails.
+   */
+  async #limitCpu(container: Docker.Container, who: string): Promise<void> {
+    try {
+      let nanoCpus = this.#cpuAfterStart.get(container.id)
+      if (nanoCpus === undefined) {
+        // Created by an earlier process, or started before: the label says what it should have.
+        const c = await this.#call(undefined, () => container.inspect())
+        nanoCpus = deferredCpuOf(c.Config.Labels ?? undefined)
+        if (nanoCpus === undefined || c.HostConfig.NanoCpus === nanoCpus) return
+      }
+      await this.#call(undefined, () => container.update({ NanoCpus: nanoCpus }))
+      this.#cpuAfterStart.delete(container.id)
+    } catch (err) {
+      if (err instanceof RuntimeUnavailableError) throw err
+      await this.#call(undefined, () => container.kill()).catch(() => {})
+      throw new ContainerStartError(who, `its CPU limit could not be applied: ${reason(err)}`, { cause: err })
     }
   }
 
