@@ -52,7 +52,9 @@ describe('draining a released slot', () => {
     expect(done).toBe(false)
     ownOut(true)
     await draining
-    expect(lines.map((line) => line.level)).toEqual(['debug'])
+    expect(lines.map((line) => [line.level, line.msg, line.fields.confirmed])).toEqual([
+      ['info', 'released slot out of every mesh’s rotation', 2],
+    ])
   })
 
   test('says which meshes could not confirm, and why, when it ends without them', async () => {

@@ -45,7 +45,8 @@ export async function drainReleased(
   const unconfirmed = answers.unconfirmed.map(({ peer, reason }) => `${peer}: ${reason}`)
   if (!ownOut) unconfirmed.unshift('this node: its own mesh still sends connections to the slot')
   const fields = { workload: slot.workload, slot: slot.slot, ms, confirmed: answers.confirmed.length }
-  if (unconfirmed.length === 0) logger.debug(fields, 'released slot out of every mesh’s rotation')
+  // At info, as the release itself: how long a stop waited on the meshes is an operator's question.
+  if (unconfirmed.length === 0) logger.info(fields, 'released slot out of every mesh’s rotation')
   else
     logger.info(
       { ...fields, unconfirmed },
