@@ -518,7 +518,12 @@ export class DockerRuntime implements ContainerRuntime {
         { status: 304, value: undefined },
       )
     } catch (err) {
-      if (err instanceof RuntimeUnavailableError || signal?.aborted) throw err
+      if (err instanceof RuntimeUnavailableError) throw err
+      if (signal?.aborted) {
+        // The engine may start it all the same: it must not run without its limit then.
+        await this.#limitCpu(container, who).catch(() => {})
+        throw err
+      }
       // 404 also says that a network the container joins is gone: only a container that is gone
       // is not found.
       if (err instanceof EngineError && err.statusCode === 404) {

@@ -54,6 +54,17 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
     }
   })
 
+  test('a start aborted on its way still leaves the container its limit, started or not', async () => {
+    await ensureTestImage(runtime)
+    const created = await runtime.create(spec('aborted', 50))
+    const abort = new AbortController()
+    const starting = runtime.start(created.id, abort.signal)
+    abort.abort()
+    await failure(starting)
+    // The engine may have started it all the same: either way it holds its limit.
+    expect((await runtime.inspect(created.id)).cpuMillis).toBe(50)
+  })
+
   test('a limit of one CPU or more is given at the creation', async () => {
     await ensureTestImage(runtime)
     const created = await runtime.create(spec('large', 1500))
