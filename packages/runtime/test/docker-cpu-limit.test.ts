@@ -81,7 +81,9 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
     docker.getContainer = (id: string) => {
       const container = getContainer(id)
       container.update = () =>
-        Promise.reject(Object.assign(new Error('refused'), { statusCode: 500, json: { message: 'update refused' } }))
+        Promise.reject(
+          Object.assign(new Error('refused'), { statusCode: 500, json: { message: 'update refused' } }),
+        )
       return container
     }
     const refusing = new DockerRuntime({}, { docker })
