@@ -11,13 +11,13 @@ export const stats = (xs) =>
   xs.length === 0 ? '-' : `${Math.min(...xs)} / ${median(xs)} / ${Math.max(...xs)}`
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** A lab of `machines`, each running Gary at its defaults, all alive everywhere. */
-export async function garyLab(machines) {
+/** A lab of `machines`, each running Gary at its defaults (and `args`), all alive everywhere. */
+export async function garyLab(machines, args = []) {
   const lab = await Lab.up(machines)
   try {
-    await lab.startDaemon(1)
+    await lab.startDaemon(1, args)
     const [seed] = await lab.joinAddrs(1)
-    for (const i of lab.machines.slice(1)) await lab.startDaemon(i, ['--join', seed])
+    for (const i of lab.machines.slice(1)) await lab.startDaemon(i, [...args, '--join', seed])
     await waitFor('every machine to list every machine alive', () => allAlive(lab), {
       timeoutMs: 60_000,
       intervalMs: 200,

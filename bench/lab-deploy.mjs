@@ -13,11 +13,17 @@
 // and this process (the polls, the docker runs) apart, which contention does not inflate the way
 // it inflates wall time.
 //
-//   npm run bench:lab-deploy -- [--machines 5] [--replicas 20,50] [--runs 5] [--trace] [--windows FILE]
+// `--cpu` is the containers' CPU limit, the same on both sides: 50m by default; `none` asks for
+// all the host's cores, which throttles nothing (a 50m quota throttles runc's own init in each
+// start). A Gary workload always has a limit, so `none` is the nearest it comes to none; the
+// daemons then offer 1024 cores each, or R of them would not fit.
+//
+//   npm run bench:lab-deploy -- [--machines 5] [--replicas 20,50] [--runs 5] [--cpu 50m|none]
+//     [--trace] [--windows FILE]
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { loadavg } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { LABELS } from '../packages/node/dist/reconcile/container-labels.js'
@@ -30,6 +36,7 @@ const { values } = parseArgs({
     machines: { type: 'string', default: '5' },
     replicas: { type: 'string', default: '20,50' },
     runs: { type: 'string', default: '5' },
+    cpu: { type: 'string', default: '50m' },
     // Also print, for each of Gary's runs, when each machine reached each step of the deploy.
     trace: { type: 'boolean', default: false },
     // Write each deploy's window (monotonic µs, the clock of a daemon's --cpu-prof samples) to
@@ -42,13 +49,19 @@ const machines = Number(values.machines)
 const sizes = values.replicas.split(',').map(Number)
 const runs = Number(values.runs)
 const COMMAND = ['sleep', '3600']
-const CPU_MILLIS = 50
+const CPU_MILLIS =
+  values.cpu === 'none'
+    ? availableParallelism() * 1000
+    : /^\d+m$/.test(values.cpu)
+      ? Number(values.cpu.slice(0, -1))
+      : Number.NaN
+if (!(CPU_MILLIS >= 1)) throw new Error(`--cpu ${values.cpu}: say millicores (50m) or none`)
 const MEMORY = 16 * 2 ** 20
 const POLL_MS = 20
 const RELAY = fileURLToPath(new URL('../scripts/api-relay.mjs', import.meta.url))
 const CLOCK_TICKS = 100
 
-const lab = await garyLab(machines)
+const lab = await garyLab(machines, values.cpu === 'none' ? ['--cpu', '1024'] : [])
 const relaySocket = `${lab.rootDir(1)}/api-relay.sock`
 const relay = spawn('bash', [LAB_SH, 'exec', '1', 'node', RELAY, '/root/api-relay.sock'], {
   env: { ...process.env, GARY_LAB_ID: String(lab.id), GARY_LAB_OWNER: '1' },
@@ -89,6 +102,7 @@ function api(method, path, body) {
 function labCpuMs() {
   let ticks = 0
   let nodeTicks = 0
+  const byName = {}
   for (const i of lab.machines) {
     // scripts/lab.sh names machine i's network namespace garylab<lab>-m<i>; all of it runs there.
     const pids = execFileSync('ip', ['netns', 'pids', `garylab${lab.id}-m${i}`], { encoding: 'utf8' })
@@ -98,13 +112,20 @@ function labCpuMs() {
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
         const used = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
         ticks += used
-        if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === 'node') nodeTicks += used
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+        byName[name] = (byName[name] ?? 0) + used
+        if (name === 'node') nodeTicks += used
       } catch {
         // It exited meanwhile: its parent counts it once reaped.
       }
     }
   }
-  return { all: (ticks * 1000) / CLOCK_TICKS, daemons: (nodeTicks * 1000) / CLOCK_TICKS }
+  const ms = (n) => (n * 1000) / CLOCK_TICKS
+  return {
+    all: ms(ticks),
+    daemons: ms(nodeTicks),
+    byName: Object.fromEntries(Object.entries(byName).map(([name, n]) => [name, ms(n)])),
+  }
 }
 
 /**
@@ -130,10 +151,25 @@ async function timeUntilRunning(labels, count, act) {
   const labAfter = labCpuMs()
   const labMs = labAfter.all - labBefore.all
   const daemonsMs = labAfter.daemons - labBefore.daemons
+  // By process name (a process that started and ended within the run counts in its parent's).
+  const byName = Object.entries(labAfter.byName)
+    .map(([name, n]) => [name, Math.round(n - (labBefore.byName[name] ?? 0))])
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
   const self = process.cpuUsage(selfBefore)
   const result = await acting
   const engines = watch?.stop()
-  return { ms, since, window, labMs, daemonsMs, selfMs: (self.user + self.system) / 1000, result, engines }
+  return {
+    ms,
+    since,
+    window,
+    labMs,
+    daemonsMs,
+    byName,
+    selfMs: (self.user + self.system) / 1000,
+    result,
+    engines,
+  }
 }
 
 /**
@@ -283,8 +319,11 @@ async function trace(marks, run) {
   }
   console.log(`  trace (ms after the apply; all ${run.ms} ms): ${rows.join(' | ')}`)
   console.log(`  engines: ${engineTrace(t0, run.engines)}`)
+  console.log(`  lab CPU by process (ms): ${cpuByName(run)}`)
   console.log(`  counted by the daemons until all ran: ${JSON.stringify(run.counts)}`)
 }
+
+const cpuByName = (run) => run.byName.map(([name, n]) => `${name} ${n}`).join(', ')
 
 async function plain(replicas) {
   const labels = { 'gary-bench': 'plain' }
@@ -304,7 +343,9 @@ async function plain(replicas) {
     ),
   )
   if (values.trace)
-    console.log(`  plain run engines (all ${run.ms} ms): ${engineTrace(run.since, run.engines)}`)
+    console.log(
+      `  plain run engines (all ${run.ms} ms): ${engineTrace(run.since, run.engines)}\n  lab CPU by process (ms): ${cpuByName(run)}`,
+    )
   await Promise.all(run.result.map((c, k) => engineOf(k).remove(c.id)))
   await gone(labels)
   return run
@@ -315,6 +356,9 @@ const windows = []
 const ms = (xs) => stats(xs.map(Math.round))
 
 try {
+  console.log(
+    `daemons: ${process.env.GARY_LAB_BIN ?? 'this worktree'}; CPU limit ${CPU_MILLIS}m (--cpu ${values.cpu}); load average ${load()}`,
+  )
   console.log(
     `| R | gary apply -> R running | ${machines} engines, R parallel docker run | ratio of medians | lab CPU per deploy, gary / docker (ratio) | load average |`,
   )
