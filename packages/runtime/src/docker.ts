@@ -92,7 +92,10 @@ export class DockerRuntime implements ContainerRuntime {
   readonly #agent: Agent | undefined
   // Aborted by close(): ends every open event and log stream.
   readonly #closed = new AbortController()
-  /** The CPU limits of the containers this runtime created and has not started yet (cpu-limit.ts). */
+  /**
+   * The CPU limit to apply at the start of each container this runtime created and has not started
+   * yet, 0 for none (cpu-limit.ts); a container missing here is looked up at its start.
+   */
   readonly #cpuAfterStart = new Map<string, number>()
 
   constructor(init: DockerRuntimeInit = {}, components: DockerRuntimeComponents = {}) {
@@ -503,7 +506,7 @@ export class DockerRuntime implements ContainerRuntime {
         404: (err) => new ImagePullError(spec.image, `${reason(err)} (ensureImage pulls it)`),
       },
     )
-    if (later) this.#cpuAfterStart.set(container.id, nanoCpus)
+    this.#cpuAfterStart.set(container.id, later ? nanoCpus : 0)
     return container
   }
 
@@ -550,6 +553,8 @@ export class DockerRuntime implements ContainerRuntime {
   async #limitCpu(container: Docker.Container, who: string): Promise<void> {
     try {
       let nanoCpus = this.#cpuAfterStart.get(container.id)
+      this.#cpuAfterStart.delete(container.id)
+      if (nanoCpus === 0) return
       if (nanoCpus === undefined) {
         // Created by an earlier process, or started before: the label says what it should have.
         const c = await this.#call(undefined, () => container.inspect())
@@ -557,7 +562,6 @@ export class DockerRuntime implements ContainerRuntime {
         if (nanoCpus === undefined || c.HostConfig.NanoCpus === nanoCpus) return
       }
       await this.#call(undefined, () => container.update({ NanoCpus: nanoCpus }))
-      this.#cpuAfterStart.delete(container.id)
     } catch (err) {
       if (err instanceof RuntimeUnavailableError) throw err
       await this.#call(undefined, () => container.kill()).catch(() => {})

@@ -73,6 +73,25 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
     expect(before.labels[DEFERRED_CPU_LABEL]).toBeUndefined()
   })
 
+  test('a container this runtime created starts without a lookup of its limit', async () => {
+    await ensureTestImage(runtime)
+    const docker = new Docker()
+    const getContainer = docker.getContainer.bind(docker)
+    let inspections = 0
+    docker.getContainer = (id: string) => {
+      const container = getContainer(id)
+      const inspect = container.inspect.bind(container)
+      container.inspect = ((...args: Parameters<typeof inspect>) => {
+        inspections++
+        return inspect(...args)
+      }) as typeof container.inspect
+      return container
+    }
+    const counting = new DockerRuntime({}, { docker })
+    for (const cpu of [50, 1500]) await counting.start((await counting.create(spec(`own-${cpu}`, cpu))).id)
+    expect(inspections).toBe(0)
+  })
+
   test('a container whose limit the engine will not apply is killed, and the start fails saying so', async () => {
     await ensureTestImage(runtime)
     // The real engine, but its update call refused.
