@@ -49,6 +49,10 @@ export interface DockerRuntimeComponents {
 
 const DEFAULT_SOCKET = '/var/run/docker.sock'
 
+/** Tries of a started container's CPU limit update, and the wait between two (see #update). */
+const UPDATE_ATTEMPTS = 5
+const UPDATE_RETRY_MS = 50
+
 /**
  * A keep-alive agent that prints as one word. docker-modem formats every request's options, the
  * agent and its pooled sockets included, with `util.inspect` (hidden fields, unlimited depth) for
@@ -561,11 +565,27 @@ export class DockerRuntime implements ContainerRuntime {
         nanoCpus = deferredCpuOf(c.Config.Labels ?? undefined)
         if (nanoCpus === undefined || c.HostConfig.NanoCpus === nanoCpus) return
       }
-      await this.#call(undefined, () => container.update({ NanoCpus: nanoCpus }))
+      await this.#update(container, nanoCpus)
     } catch (err) {
       if (err instanceof RuntimeUnavailableError) throw err
       await this.#call(undefined, () => container.kill()).catch(() => {})
       throw new ContainerStartError(who, `its CPU limit could not be applied: ${reason(err)}`, { cause: err })
+    }
+  }
+
+  /**
+   * A process that exits at once races the update: the engine refuses it ("cannot update a stopped
+   * container") until it has seen the exit, and takes it once it has (it then applies to the
+   * container's configuration, for its next start). So a refusal is tried again, a few times.
+   */
+  async #update(container: Docker.Container, nanoCpus: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#call(undefined, () => container.update({ NanoCpus: nanoCpus }))
+      } catch (err) {
+        if (err instanceof RuntimeUnavailableError || attempt === UPDATE_ATTEMPTS) throw err
+        await new Promise((resolve) => setTimeout(resolve, UPDATE_RETRY_MS))
+      }
     }
   }
 

@@ -5,7 +5,7 @@ import { DEFERRED_CPU_LABEL, deferredCpuOf } from '../src/cpu-limit.js'
 import { DockerRuntime } from '../src/docker.js'
 import type { ContainerSpec } from '../src/index.js'
 import { ensureTestImage, TEST_IMAGE } from '../src/test-image.js'
-import { failure } from './compliance.js'
+import { failure, waitFor } from './compliance.js'
 
 // docker.test.ts fails the run without an engine when GARY_REQUIRE_DOCKER=1; these skip then.
 const probe = new DockerRuntime()
@@ -90,6 +90,43 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
     const counting = new DockerRuntime({}, { docker })
     for (const cpu of [50, 1500]) await counting.start((await counting.create(spec(`own-${cpu}`, cpu))).id)
     expect(inspections).toBe(0)
+  })
+
+  test('a process that exits at once starts as any other: its exit code stays what it says, its limit holds', async () => {
+    await ensureTestImage(runtime)
+    // The engine refuses an update until it has seen the exit (one start in five, once, here).
+    for (let i = 0; i < 5; i++) {
+      const created = await runtime.create({ ...spec(`exits-${i}`, 50), command: ['sh', '-c', 'exit 3'] })
+      await runtime.start(created.id)
+      await waitFor('the process to exit', async () => (await runtime.inspect(created.id)).state === 'exited')
+      expect(await runtime.inspect(created.id)).toMatchObject({ exitCode: 3, cpuMillis: 50 })
+    }
+  })
+
+  test('an update the engine refuses until it has seen the exit is tried again', async () => {
+    await ensureTestImage(runtime)
+    // The real engine, refusing the first two updates as it does while an exit is on its way.
+    const docker = new Docker()
+    const getContainer = docker.getContainer.bind(docker)
+    let refusals = 2
+    docker.getContainer = (id: string) => {
+      const container = getContainer(id)
+      const update = container.update.bind(container)
+      container.update = ((options: object) =>
+        refusals-- > 0
+          ? Promise.reject(
+              Object.assign(new Error('refused'), {
+                statusCode: 500,
+                json: { message: 'cannot update a stopped container: unknown' },
+              }),
+            )
+          : update(options)) as typeof container.update
+      return container
+    }
+    const racing = new DockerRuntime({}, { docker })
+    const created = await racing.create(spec('raced', 50))
+    await racing.start(created.id)
+    expect(await runtime.inspect(created.id)).toMatchObject({ state: 'running', cpuMillis: 50 })
   })
 
   test('a container whose limit the engine will not apply is killed, and the start fails saying so', async () => {
