@@ -103,6 +103,15 @@ const sickSpec = (extra: Record<string, unknown> = {}) =>
     ...extra,
   })
 
+/** Makes the reconciler look again at each engine event, as the daemon does; abort to stop. */
+function triggerOnEvents(runtime: FakeRuntime, reconciler: Reconciler): AbortController {
+  const watched = new AbortController()
+  void (async () => {
+    for await (const _ of runtime.events({}, watched.signal)) reconciler.trigger()
+  })()
+  return watched
+}
+
 /** Another live node that could claim any slot, though it has no room now. */
 const rival = (): ReconcileView['others'][number] => ({
   id: 'node-b',
@@ -477,10 +486,7 @@ describe('the reconcile loop on one node', () => {
     const runtime = new FakeRuntime({}, { timers: clock, now: clock.wallNow })
     const sick = sickSpec()
     const { reconciler, published } = setup([sick], runtime, {}, {}, clock)
-    const watched = new AbortController()
-    void (async () => {
-      for await (const _ of runtime.events({}, watched.signal)) reconciler.trigger()
-    })()
+    const watched = triggerOnEvents(runtime, reconciler)
     try {
       await reconciler.start()
       await clock.advance(1500)
@@ -534,10 +540,7 @@ describe('the reconcile loop on one node', () => {
       })
     }
     const { reconciler } = setup([sick], runtime, { drainMs: 1000 }, { outOfRotation }, clock)
-    const watched = new AbortController()
-    void (async () => {
-      for await (const _ of runtime.events({}, watched.signal)) reconciler.trigger()
-    })()
+    const watched = triggerOnEvents(runtime, reconciler)
     try {
       await reconciler.start()
       await clock.advance(1500)

@@ -23,7 +23,6 @@
  * await runtime.close()
  * ```
  */
-export { DEFERRED_CPU_LABEL } from './cpu-limit.js'
 export * from './errors.js'
 export * from './failing.js'
 export {

@@ -25,6 +25,22 @@ const spec = (name: string, cpuMillis: number): ContainerSpec => ({
   cpuMillis,
 })
 
+/** A runtime on the real engine, each of whose containers `patch` changes (a call refused, counted). */
+function patchedRuntime(patch: (container: Docker.Container) => void): DockerRuntime {
+  const docker = new Docker()
+  const getContainer = docker.getContainer.bind(docker)
+  docker.getContainer = (id: string) => {
+    const container = getContainer(id)
+    patch(container)
+    return container
+  }
+  return new DockerRuntime({}, { docker })
+}
+
+/** An engine's refusal, as dockerode rejects with it. */
+const refusal = (message: string) =>
+  Object.assign(new Error('refused'), { statusCode: 500, json: { message } })
+
 describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
   const runtime = new DockerRuntime()
   afterAll(async () => {
@@ -75,19 +91,14 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
 
   test('a container this runtime created starts without a lookup of its limit', async () => {
     await ensureTestImage(runtime)
-    const docker = new Docker()
-    const getContainer = docker.getContainer.bind(docker)
     let inspections = 0
-    docker.getContainer = (id: string) => {
-      const container = getContainer(id)
+    const counting = patchedRuntime((container) => {
       const inspect = container.inspect.bind(container)
       container.inspect = ((...args: Parameters<typeof inspect>) => {
         inspections++
         return inspect(...args)
       }) as typeof container.inspect
-      return container
-    }
-    const counting = new DockerRuntime({}, { docker })
+    })
     for (const cpu of [50, 1500]) await counting.start((await counting.create(spec(`own-${cpu}`, cpu))).id)
     expect(inspections).toBe(0)
   })
@@ -106,24 +117,14 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
   test('an update the engine refuses until it has seen the exit is tried again', async () => {
     await ensureTestImage(runtime)
     // The real engine, refusing the first two updates as it does while an exit is on its way.
-    const docker = new Docker()
-    const getContainer = docker.getContainer.bind(docker)
     let refusals = 2
-    docker.getContainer = (id: string) => {
-      const container = getContainer(id)
+    const racing = patchedRuntime((container) => {
       const update = container.update.bind(container)
       container.update = ((options: object) =>
         refusals-- > 0
-          ? Promise.reject(
-              Object.assign(new Error('refused'), {
-                statusCode: 500,
-                json: { message: 'cannot update a stopped container: unknown' },
-              }),
-            )
+          ? Promise.reject(refusal('cannot update a stopped container: unknown'))
           : update(options)) as typeof container.update
-      return container
-    }
-    const racing = new DockerRuntime({}, { docker })
+    })
     const created = await racing.create(spec('raced', 50))
     await racing.start(created.id)
     expect(await runtime.inspect(created.id)).toMatchObject({ state: 'running', cpuMillis: 50 })
@@ -132,17 +133,9 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
   test('a container whose limit the engine will not apply is killed, and the start fails saying so', async () => {
     await ensureTestImage(runtime)
     // The real engine, but its update call refused.
-    const docker = new Docker()
-    const getContainer = docker.getContainer.bind(docker)
-    docker.getContainer = (id: string) => {
-      const container = getContainer(id)
-      container.update = () =>
-        Promise.reject(
-          Object.assign(new Error('refused'), { statusCode: 500, json: { message: 'update refused' } }),
-        )
-      return container
-    }
-    const refusing = new DockerRuntime({}, { docker })
+    const refusing = patchedRuntime((container) => {
+      container.update = () => Promise.reject(refusal('update refused'))
+    })
     const created = await refusing.create(spec('refused', 50))
     const err = await failure(refusing.start(created.id))
     expect(err.name).toBe('ContainerStartError')
