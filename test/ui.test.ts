@@ -12,13 +12,40 @@ const CHROMIUM = process.env.GARY_CHROMIUM ?? '/usr/bin/chromium'
 const OUTPUT = fileURLToPath(new URL('../test-output/ui/', import.meta.url))
 const REPLICAS = 6
 
-/** Waits for `check` to hold in the page; a timeout names the invariant that did not hold. */
+/**
+ * Waits for `check` to hold in the page; a timeout names the invariant that did not hold and
+ * what the page showed instead.
+ */
 async function pageShows(page: Page, what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
   try {
     await page.waitForFunction(check, { timeout: timeoutMs, polling: 100 })
   } catch (err) {
-    throw new Error(`the page did not show ${what} within ${timeoutMs} ms: ${(err as Error).message}`)
+    const shown = await pageSummary(page).catch((cause) => `(no summary: ${(cause as Error).message})`)
+    throw new Error(
+      `the page did not show ${what} within ${timeoutMs} ms (${(err as Error).message}); it showed ${shown}`,
+    )
   }
+}
+
+/** What the page shows, in one line: its nodes, its slots, the kinds in its events list. */
+function pageSummary(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const short = (id: string | null) => (id ? id.slice(-6) : '-')
+    const rows = (selector: string, text: (row: Element) => string) =>
+      [...document.querySelectorAll(selector)].map(text).join(', ')
+    const nodes = rows(
+      '[data-node-id]',
+      (row) => `${short(row.getAttribute('data-node-id'))} ${row.getAttribute('data-state')}`,
+    )
+    const slots = rows(
+      '[data-slot]',
+      (row) =>
+        `${row.getAttribute('data-slot')} ${row.getAttribute('data-phase')} on ${short(row.getAttribute('data-node'))}`,
+    )
+    const events = rows('#events [data-kind]', (row) => row.getAttribute('data-kind') ?? '')
+    const snapshots = document.body.dataset.snapshots ?? '0'
+    return `nodes [${nodes}], slots [${slots}], events newest first [${events}], after ${snapshots} snapshots`
+  })
 }
 
 describe('the live page', () => {
@@ -134,12 +161,18 @@ describe('the live page', () => {
     expect(await page.$eval('[data-state="dead"]', (row) => row.getAttribute('data-node-id'))).toBe(c.peerId)
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true)
     // The events area says what the page saw happen.
-    await waitFor('the page to list the death and the moves as events', async () => {
-      const kinds = await page.$$eval('#events [data-kind]', (items) =>
-        items.map((item) => item.getAttribute('data-kind')),
-      )
-      return kinds.includes('dead') && kinds.includes('moved')
-    })
+    // Listed from the same snapshots that showed the death and the moves: no wait past them.
+    await pageShows(
+      page,
+      'a `dead` and a `moved` event in its events list',
+      () => {
+        const kinds = [...document.querySelectorAll('#events [data-kind]')].map((item) =>
+          item.getAttribute('data-kind'),
+        )
+        return kinds.includes('dead') && kinds.includes('moved')
+      },
+      15_000,
+    )
     await pageShows(page, 'the failover figure', () =>
       (document.getElementById('failover')?.textContent ?? '').startsWith('last failover: every slot ready'),
     )
