@@ -122,6 +122,17 @@ const rival = (): ReconcileView['others'][number] => ({
   refusals: [],
 })
 
+/** Whether each container the runtime was asked to create starts before its CPU limit, by slot. */
+function hurriedStarts(runtime: FakeRuntime): [number, boolean][] {
+  const asked: [number, boolean][] = []
+  const create = runtime.create.bind(runtime)
+  runtime.create = (spec, signal) => {
+    asked.push([Number(spec.labels[LABELS.slot]), spec.unthrottledStart === true])
+    return create(spec, signal)
+  }
+  return asked
+}
+
 const running: Reconciler[] = []
 afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.stop()))
@@ -177,6 +188,7 @@ describe('the reconcile loop on one node', () => {
   test("a deploy's first claims start once every rival has claimed its share, before the settle delay; later ones settle", async () => {
     const web = spec({ name: 'web', replicas: 4 })
     const { clock, runtime, reconciler, view, published } = setup([web])
+    const hurried = hurriedStarts(runtime)
     const claimOf = (slot: number): SlotPromise => ({
       workload: 'web',
       slot,
@@ -214,12 +226,15 @@ describe('the reconcile loop on one node', () => {
     expect(reconciler.promises.filter((p) => p.slot >= 4).map((p) => p.phase)).toEqual(['claimed'])
     await clock.advance(250)
     expect(reconciler.promises.filter((p) => p.slot >= 4).map((p) => p.phase)).toEqual(['running'])
+    // Nothing was lost: every container takes its CPU limit at the creation, as docker run does.
+    expect(hurried.map(([, h]) => h)).toEqual([false, false, false])
   })
 
   test("a dead member's slot starts once every rival has published that it saw the death, before the settle delay", async () => {
     const web = spec({ name: 'web', replicas: 3 })
     const runtime = new FakeRuntime()
     const { clock, reconciler, view, published } = setup([web], runtime)
+    const hurried = hurriedStarts(runtime)
     const running = (slot: number): SlotPromise => ({
       workload: 'web',
       slot,
@@ -266,6 +281,8 @@ describe('the reconcile loop on one node', () => {
     reconciler.viewChanged()
     await clock.advance(0)
     expect(reconciler.promises.find((p) => p.slot === 2)?.phase).toBe('running')
+    // A replica the cluster lost: its start goes before its CPU limit applies.
+    expect(hurried).toEqual([[2, true]])
   })
 
   test('a claim that settles while the engine is still creating its container starts when the creation ends, without listing the engine meanwhile', async () => {
@@ -336,6 +353,7 @@ describe('the reconcile loop on one node', () => {
   test('restarts a crashed container with a growing delay, then refuses the slot with the reason', async () => {
     const crashy = spec({ name: 'crashy', restart: { policy: 'always', maxRetries: 2 } })
     const { clock, runtime, reconciler } = setup([crashy])
+    const hurried = hurriedStarts(runtime)
     await reconciler.start()
     await clock.advance(400)
     for (let crash = 0; crash < 3; crash++) {
@@ -352,6 +370,12 @@ describe('the reconcile loop on one node', () => {
       }
     }
     await clock.advance(0)
+    // The first run took its limit at the creation; each restart, waited on, goes before it.
+    expect(hurried).toEqual([
+      [0, false],
+      [0, true],
+      [0, true],
+    ])
     expect(reconciler.promises).toEqual([])
     expect(reconciler.refusals).toEqual([
       expect.objectContaining({ workload: 'crashy', reason: 'exited with code 3, 3 times in a row' }),

@@ -458,7 +458,7 @@ export class DockerRuntime implements ContainerRuntime {
       ]
     }
     const nanoCpus = spec.cpuMillis === undefined ? undefined : nanoCpusOf(spec.cpuMillis)
-    const later = nanoCpus !== undefined && deferred(nanoCpus)
+    const later = nanoCpus !== undefined && deferred(nanoCpus, spec.unthrottledStart === true)
     const options: Docker.ContainerCreateOptions = {
       name: spec.name,
       Image: spec.image,

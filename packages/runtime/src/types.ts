@@ -40,6 +40,11 @@ export interface ContainerSpec {
   restart?: { policy: RestartPolicy; maxRetries?: number }
   /** CPU limit in millicores. */
   cpuMillis?: number
+  /**
+   * Start before the CPU limit, and apply it right after (a limit under one CPU only; cpu-limit.ts):
+   * for a start someone is waiting on, at the cost of one more engine call.
+   */
+  unthrottledStart?: boolean
   /** Memory limit in bytes. */
   memoryBytes?: number
   ports?: PortMapping[]

@@ -17,12 +17,14 @@ await probe.close()
 
 const suffix = randomBytes(4).toString('hex')
 const labels = { 'gary.test': `cpu-${suffix}` }
+/** A start someone waits on, as a failover's is: its limit comes right after the start. */
 const spec = (name: string, cpuMillis: number): ContainerSpec => ({
   name: `gary-test-${suffix}-${name}`,
   image: TEST_IMAGE,
   command: ['sleep', '1000'],
   labels,
   cpuMillis,
+  unthrottledStart: true,
 })
 
 /** A runtime on the real engine, each of whose containers `patch` changes (a call refused, counted). */
@@ -48,7 +50,7 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
     await runtime.close()
   })
 
-  test('a limit under one CPU is left out of the creation and holds once the container has started', async () => {
+  test('a limit under one CPU is left out of a hurried creation and holds once the container has started', async () => {
     await ensureTestImage(runtime)
     const created = await runtime.create(spec('small', 50))
     const before = await runtime.inspect(created.id)
@@ -79,6 +81,17 @@ describe.skipIf(unavailable !== undefined)('DockerRuntime CPU limits', () => {
     await failure(starting)
     // The engine may have started it all the same: either way it holds its limit.
     expect((await runtime.inspect(created.id)).cpuMillis).toBe(50)
+  })
+
+  test('a start nobody asked to hurry gets its limit at the creation, as docker run does', async () => {
+    await ensureTestImage(runtime)
+    const { unthrottledStart: _, ...plain } = spec('plain', 50)
+    const created = await runtime.create(plain)
+    const before = await runtime.inspect(created.id)
+    expect(before.cpuMillis).toBe(50)
+    expect(before.labels[DEFERRED_CPU_LABEL]).toBeUndefined()
+    await runtime.start(created.id)
+    expect(await runtime.inspect(created.id)).toMatchObject({ state: 'running', cpuMillis: 50 })
   })
 
   test('a limit of one CPU or more is given at the creation', async () => {

@@ -16,6 +16,8 @@ export function containerSpecFor(
     hostPaths?: ReadonlyMap<string, string>
     /** Restarts of the slot's container before this one: each run is a container of its own. */
     run?: number
+    /** A start someone waits on (a lost replica back): it goes before the CPU limit applies. */
+    unthrottledStart?: boolean
   } = {},
 ): ContainerSpec {
   const slot = {
@@ -35,6 +37,7 @@ export function containerSpecFor(
     labels: { ...workload.labels, ...slotLabels(node, slot) },
     restart: { policy: 'no' },
     cpuMillis: workload.resources.cpuMillis,
+    ...(options.unthrottledStart === true ? { unthrottledStart: true } : {}),
     memoryBytes: workload.resources.memoryBytes,
     ...(workload.health === undefined ? {} : { health: healthCheckOf(workload.health) }),
     ports: workload.ports.map((port) => ({

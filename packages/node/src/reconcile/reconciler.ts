@@ -185,6 +185,11 @@ interface Held {
   failover?: true
   /** For an opening or failover claim: the deaths this node had acted on when it made it. */
   stamp?: readonly string[]
+  /**
+   * A claim of a slot whose holder is no longer live: its container starts before its CPU limit
+   * applies (`ContainerSpec.unthrottledStart`), as a restart's does.
+   */
+  restores?: true
   /** Monotonic time a slot on probation was last seen turning ready. */
   readySince?: number
   /** Monotonic time the current run was first seen passing its health check. */
@@ -705,12 +710,15 @@ export class Reconciler {
         const first = action.rollout !== true && opening(action.workload, action.generation)
         const failover = action.rollout !== true && deaths.new
         this.#remember(action.workload, action.generation)
+        const workload = workloads.get(action.workload)
+        const because = this.#because(action.because, action.workload, action.slot, workload)
         this.#held.set(key, {
           restarts: 0,
           settledAt: 0,
           ...(first ? { opening: true as const } : {}),
           ...(failover ? { failover: true as const } : {}),
           ...((first || failover) && deaths.seen.length > 0 ? { stamp: deaths.seen } : {}),
+          ...(failover || because.rule === 'failover' ? { restores: true as const } : {}),
           promise: {
             workload: action.workload,
             slot: action.slot,
@@ -723,8 +731,6 @@ export class Reconciler {
             ...(action.rollout === true ? { probation: true as const } : {}),
           },
         })
-        const workload = workloads.get(action.workload)
-        const because = this.#because(action.because, action.workload, action.slot, workload)
         const rule = describeClaimRule(because, this.components.label)
         log.info(
           {
@@ -847,11 +853,13 @@ export class Reconciler {
    */
   async #prepare(held: Held, workload: Workload, signal: AbortSignal): Promise<void> {
     if (!(await this.#ensureImage(held, workload, signal))) return
-    held.prepared = await this.#create(workload, held.promise, signal).catch((err: Error) => {
-      if (signal.aborted) throw err
-      // The start creates it again, and reports what goes wrong then.
-      return undefined
-    })
+    held.prepared = await this.#create(workload, held.promise, held.restores === true, signal).catch(
+      (err: Error) => {
+        if (signal.aborted) throw err
+        // The start creates it again, and reports what goes wrong then.
+        return undefined
+      },
+    )
   }
 
   async #startContainer(held: Held, workload: Workload, signal: AbortSignal, restart = false): Promise<void> {
@@ -870,7 +878,7 @@ export class Reconciler {
           id = undefined // removed behind our back: create it again
         })
       if (id === undefined) {
-        id = await this.#create(workload, promise, signal)
+        id = await this.#create(workload, promise, restart || held.restores === true, signal)
         await runtime.start(id, signal)
       }
     } catch (err) {
@@ -950,13 +958,20 @@ export class Reconciler {
   }
 
   /** Creates the slot's container; one of the same name left by an interrupted start is replaced. */
-  async #create(workload: Workload, promise: SlotPromise, signal: AbortSignal): Promise<string> {
+  /** `waitedOn`: a start that brings a lost replica back, which goes before its CPU limit applies. */
+  async #create(
+    workload: Workload,
+    promise: SlotPromise,
+    waitedOn: boolean,
+    signal: AbortSignal,
+  ): Promise<string> {
     const { runtime, self } = this.components
     const dns = this.#containerDns()
     const hostPaths = await this.#hostPaths(workload)
     const base = containerSpecFor(self, workload, promise, {
       ...(dns === undefined ? {} : { dns }),
       hostPaths,
+      unthrottledStart: waitedOn,
       ...(promise.restarts === undefined ? {} : { run: promise.restarts }),
     })
     const files = workload.secrets === undefined ? [] : await this.#secretFiles(workload, base.name)
