@@ -21,7 +21,10 @@ export interface DetectorConfig {
    * make a death, so one witness whose own loop is late does not hold the verdict back.
    */
   watchers: number
-  /** Silence after which a witness that heard a member fast accuses it, ms. Default 400. */
+  /**
+   * Silence after which a witness that heard a member fast accuses it, ms. Default 300, two beats
+   * missed: the knock, not this floor, keeps a beat that is only late from an accusation.
+   */
   suspectAfterMs: number
   /**
    * A member's last two heartbeats at most this far apart: it is beating this node fast, so its
@@ -34,8 +37,9 @@ export interface DetectorConfig {
    */
   graceMs: number
   /**
-   * Silence after which a witness knocks at the member's machine, ms: early enough that the
-   * answer is in by `suspectAfterMs`, late enough that one late beat does not knock. Default 250.
+   * Silence after which a witness knocks at the member's machine, ms: early enough that a machine
+   * that does not answer has missed `knockTimeoutMs` by `suspectAfterMs`. Default 150, one beat:
+   * a beat a little late costs a knock its machine answers, not an accusation.
    */
   knockAfterMs: number
   /** A knock not answered within this is no answer, ms. Default 150. */
@@ -60,10 +64,10 @@ export interface DetectorConfig {
 export const DEFAULT_DETECTOR: DetectorConfig = {
   fastBeatMs: 150,
   watchers: 3,
-  suspectAfterMs: 400,
+  suspectAfterMs: 300,
   fastGapMs: 450,
   graceMs: 2000,
-  knockAfterMs: 250,
+  knockAfterMs: 150,
   knockTimeoutMs: 150,
   knockAgainMs: 500,
   gapFactor: 1.5,

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import {
   compareVersions,
+  DEFAULT_DETECTOR,
   DEFAULT_MEMBERSHIP,
   isNewer,
   type Member,
@@ -16,6 +17,8 @@ import {
 import { beat, record, state } from './arbitraries.js'
 
 const SELF = 'self'
+/** How long a heartbeat heard directly outweighs a witness's report: the silence a witness accuses at. */
+const HOLD = DEFAULT_DETECTOR.suspectAfterMs
 const config: MembershipConfig = { suspectAfterMs: 2000, deadAfterMs: 3000, forgetAfterMs: 60_000 }
 
 /** Thresholds in order, small enough that random time steps cross all of them. */
@@ -619,7 +622,7 @@ describe('MemberTable with relayed liveness', () => {
     const table = new MemberTable(SELF, relayed)
     table.observeState(state('a', 1, 3), 0)
     table.observeHeartbeat('a', beat(1, 3), 1000)
-    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)).toBe('contradicted')
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 900 + HOLD)).toBe('contradicted')
     expect(table.sweep(1600)).toEqual([])
   })
 
@@ -628,11 +631,13 @@ describe('MemberTable with relayed liveness', () => {
     table.observeState(state('a', 1, 3), 0)
     // Its regular heartbeat came just before it fell silent; its fast watchers report it soon after.
     table.observeHeartbeat('a', beat(1, 3), 1000)
-    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)).toBe('contradicted')
-    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 1350)).toBe('contradicted')
-    expect(table.sweep(1400)).toEqual([])
-    // Not by the 2 s age rule, nor the 3 s one: the witnesses' reports stand once 400 ms passed.
-    expect(sweepEvery(table, 1401, 1500, 10)).toEqual([{ id: 'a', from: 'alive', to: 'dead', at: 1401 }])
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 900 + HOLD)).toBe('contradicted')
+    expect(table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 950 + HOLD)).toBe('contradicted')
+    expect(table.sweep(1000 + HOLD)).toEqual([])
+    // Not by the 2 s age rule, nor the 3 s one: the witnesses' reports stand once HOLD ms passed.
+    expect(sweepEvery(table, 1001 + HOLD, 1100 + HOLD, 10)).toEqual([
+      { id: 'a', from: 'alive', to: 'dead', at: 1001 + HOLD },
+    ])
     expect(table.get('a')?.confirmed).toBe(true)
   })
 
@@ -640,28 +645,28 @@ describe('MemberTable with relayed liveness', () => {
     const table = new MemberTable(SELF, relayed)
     table.observeState(state('a', 1, 3), 0)
     table.observeHeartbeat('a', beat(1, 3), 1000)
-    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)
-    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 1350)
-    table.observeHeartbeat('a', beat(1, 3), 1390)
-    expect(sweepEvery(table, 1391, 1999, 10)).toEqual([])
+    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 900 + HOLD)
+    table.observeDown('a', { incarnation: 1, seq: 3 }, 'w2', 950 + HOLD)
+    table.observeHeartbeat('a', beat(1, 3), 990 + HOLD)
+    expect(sweepEvery(table, 991 + HOLD, 1999, 10)).toEqual([])
     // A lone report held back stays a lone report.
     const lone = new MemberTable(SELF, relayed)
     lone.observeState(state('a', 1, 3), 0)
     lone.observeHeartbeat('a', beat(1, 3), 1000)
-    lone.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 1300)
-    expect(sweepEvery(lone, 1301, 1999, 10)).toEqual([])
+    lone.observeDown('a', { incarnation: 1, seq: 3 }, 'w1', 900 + HOLD)
+    expect(sweepEvery(lone, 901 + HOLD, 1999, 10)).toEqual([])
   })
 
-  test('reports never make dead a member whose heartbeats keep coming within 400 ms, and make dead one that fell silent 401 ms after its last', () => {
-    // Any order of heartbeats (gaps of at most 400 ms) and witnesses' reports, swept at random.
+  test(`reports never make dead a member whose heartbeats keep coming within ${HOLD} ms, and make dead one that fell silent ${HOLD + 1} ms after its last`, () => {
+    // Any order of heartbeats (gaps of at most HOLD ms) and witnesses' reports, swept at random.
     const event = fc.oneof(
-      record({ kind: fc.constant('beat' as const), gap: fc.integer({ min: 1, max: 400 }) }),
+      record({ kind: fc.constant('beat' as const), gap: fc.integer({ min: 1, max: HOLD }) }),
       record({
         kind: fc.constant('report' as const),
         witness: fc.constantFrom('w1', 'w2', 'w3'),
-        gap: fc.nat(400),
+        gap: fc.nat(HOLD),
       }),
-      record({ kind: fc.constant('sweep' as const), gap: fc.nat(400) }),
+      record({ kind: fc.constant('sweep' as const), gap: fc.nat(HOLD) }),
     )
     fc.assert(
       fc.property(fc.array(event, { maxLength: 40 }), fc.boolean(), (events, silentAtEnd) => {
@@ -672,8 +677,8 @@ describe('MemberTable with relayed liveness', () => {
         let lastBeat = 0
         const reportsSince = new Set<string>()
         for (const e of events) {
-          // Heartbeats never more than 400 ms apart: the member beats this node all along.
-          const at = Math.min(now + e.gap, lastBeat + 400)
+          // Heartbeats never more than HOLD ms apart: the member beats this node all along.
+          const at = Math.min(now + e.gap, lastBeat + HOLD)
           now = Math.max(now, at)
           if (e.kind === 'beat') {
             table.observeHeartbeat('a', beat(1, 3), now)
@@ -686,9 +691,9 @@ describe('MemberTable with relayed liveness', () => {
           expect(table.get('a')?.status, `at ${now}`).toBe('alive')
         }
         if (!silentAtEnd) return
-        // It falls silent. Once its last heartbeat is 400 ms old, the reports that came after it
+        // It falls silent. Once its last heartbeat is HOLD ms old, the reports that came after it
         // count (two make it dead), and none from before it does.
-        now = lastBeat + 401
+        now = lastBeat + HOLD + 1
         table.sweep(now)
         expect(table.get('a')?.status).toBe(reportsSince.size >= 2 ? 'dead' : 'alive')
         for (const witness of ['w1', 'w2']) {
