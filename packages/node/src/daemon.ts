@@ -733,6 +733,7 @@ export class Daemon implements ClusterApi, VolumeApi {
         declarations: this.#declarations!.store,
         now: this.#now,
         agreedAt: (peer) => membership.agreedAt(peer),
+        reach: (members) => membership.reach(members),
         joined: () => this.#joined,
         reads: (id) => inScope(self, id, this.#config.promiseShards),
         maxClockOffsetMs: this.#config.maxClockOffsetMs,

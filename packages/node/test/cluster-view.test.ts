@@ -30,6 +30,7 @@ const beat: Heartbeat = { incarnation: 1, seq: 1, members: '00000000', decls: '0
 
 function setup(members = new MemberTable('self', config), reads?: (member: string) => boolean) {
   const clock = { now: 0, agreedAt: undefined as number | undefined, agreedWith: new Map<string, number>() }
+  const reached: string[][] = []
   const view = new ClusterView(
     { warmupMs: 2000, recentWindowMs: 60_000 },
     {
@@ -38,10 +39,11 @@ function setup(members = new MemberTable('self', config), reads?: (member: strin
       self: () => ({ labels: {}, capacity: { cpuMillis: 1000, memoryBytes: 2 ** 30 }, draining: false }),
       now: () => clock.now,
       agreedAt: (peer?: string) => (peer === undefined ? clock.agreedAt : clock.agreedWith.get(peer)),
+      reach: (members) => reached.push([...members]),
       ...(reads === undefined ? {} : { reads }),
     },
   )
-  return { clock, members, view }
+  return { clock, members, view, reached }
 }
 
 describe('the cluster as the reconcile loop sees it', () => {
@@ -149,6 +151,46 @@ describe('the cluster as the reconcile loop sees it', () => {
     expect(view.read().warm).toBe(false)
     // A peer of the other side agrees: the view is complete again.
     clock.agreedWith.set('b', 9000)
+    expect(view.read().warm).toBe(true)
+  })
+
+  test('back from a cut with no connection to the other side (heard of by gossip alone), a node asks to reach one of it, and is warm once one agrees', () => {
+    // Relayed liveness: members this node is not connected to live by gossip. Connected to a and
+    // e, which end on its side of the cut, and to b; c, d and f known by gossip.
+    const { clock, members, view, reached } = setup(
+      new MemberTable('self', { ...config, indirectDeadAfterMs: 190_000 }),
+    )
+    for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) members.observeState(nodeState(id), 0)
+    for (const id of ['a', 'b', 'e']) members.observeHeartbeat(id, beat, 0)
+    clock.agreedAt = 0
+    expect(view.read().warm).toBe(true)
+    // Cut off with a and e: b dead by heartbeat age, its connection closed; c, d and f reported.
+    clock.now = 4000
+    for (const id of ['a', 'e']) members.observeHeartbeat(id, beat, 4000)
+    for (const id of ['c', 'd', 'f']) members.observeDown(id, { incarnation: 1, seq: 1 }, 'a', 3500, true)
+    members.sweep(4000)
+    members.setIndirect('b')
+    expect(view.read()).toMatchObject({ partialView: true, warm: true })
+    expect(reached).toEqual([])
+    // Healed, but this node's connections all stayed on its side: a relays the others' new states.
+    clock.now = 5000
+    for (const id of ['b', 'c', 'd', 'f']) members.observeState({ ...nodeState(id), seq: 2 }, 5000)
+    members.sweep(5000)
+    expect(members.get('b')).toMatchObject({ status: 'alive', direct: false })
+    expect(view.read()).toMatchObject({ partialView: false, warm: false })
+    // Only a heartbeat of the other side ends the wait, and none comes without a connection.
+    expect(reached).toEqual([['b', 'c', 'd', 'f']])
+    clock.now = 9000
+    clock.agreedAt = 9000
+    for (const id of ['a', 'e']) clock.agreedWith.set(id, 9000)
+    expect(view.read().warm).toBe(false)
+    expect(reached).toHaveLength(2)
+    // Connected to d: no more asking; its heartbeat agrees, and the view is complete again.
+    members.observeHeartbeat('d', { ...beat, seq: 2 }, 9100)
+    clock.now = 9100
+    expect(view.read().warm).toBe(false)
+    expect(reached).toHaveLength(2)
+    clock.agreedWith.set('d', 9100)
     expect(view.read().warm).toBe(true)
   })
 

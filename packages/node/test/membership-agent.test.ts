@@ -376,6 +376,26 @@ describe('redial', () => {
     expect(checks()).toHaveLength(4)
   })
 
+  test('asked to reach one of some members alive by gossip, dials one at a time even at its target, and none once one is connected', () => {
+    const rig = membershipRig('self', { targetPeers: 1 })
+    rig.agent.start()
+    connect(rig, 'p')
+    for (const id of ['o1', 'o2', 'o3']) rig.agent.stateGossiped(id, stateOf(id))
+    rig.port.clear()
+    const dials = () => rig.port.of('dial').filter((call) => call.peer?.startsWith('o'))
+    rig.agent.reach(['o1', 'o2', 'o3'])
+    rig.agent.reach(['o1', 'o2', 'o3'])
+    expect(dials(), 'one dial under way at a time').toHaveLength(1)
+    rig.port.answer(dials()[0], new Error('refused'))
+    rig.clock.advance(1000)
+    rig.agent.reach(['o1', 'o2', 'o3'])
+    expect(dials()).toHaveLength(2)
+    connect(rig, dials()[1]?.peer as string)
+    rig.clock.advance(1000)
+    rig.agent.reach(['o1', 'o2', 'o3'])
+    expect(dials(), 'connected to one of them').toHaveLength(2)
+  })
+
   test('with ring shards, members in scope are dialled first, until half the target is in scope', () => {
     const shards = 8
     const rig = membershipRig('self', { targetPeers: 4, promiseShards: shards })

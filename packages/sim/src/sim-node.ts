@@ -207,6 +207,7 @@ export class SimNode {
         declarations: this.decls,
         now: clock.now,
         agreedAt: (peer) => membership.agreedAt(peer),
+        reach: (members) => membership.reach(members),
         reads: (id) => inScope(this.id, id, this.init.shards),
         maxClockOffsetMs: this.init.maxClockOffsetMs,
         self: () => {

@@ -99,6 +99,16 @@ export class MembershipAgent {
     return this.#agreedAt !== undefined
   }
 
+  /**
+   * Dials one of `members` unless a connection to one of them is open or under way, even at
+   * `targetPeers`: a node back from a cut must hear the other side (`ClusterView`), and a
+   * member that gossip brought back alive is not dialled otherwise.
+   */
+  reach(members: readonly string[]): void {
+    if (this.#ctx.stopped || this.#left) return
+    this.#discovery.reach(members, this.#ctx.now())
+  }
+
   /** When a peer's heartbeat (with `peer`, that peer's) last agreed with this node's view, if ever. */
   agreedAt(peer?: string): number | undefined {
     return peer === undefined ? this.#agreedAt : this.#agreedWith.get(peer)

@@ -77,6 +77,19 @@ export class Discovery {
     }
   }
 
+  /** See `MembershipAgent.reach`: one dial at a time, to a member drawn at random, not backing off. */
+  reach(members: readonly string[], now: number): void {
+    const connected = this.ctx.port.connections()
+    if (members.some((id) => connected.has(id) || this.#dialing.has(id))) return
+    const ready = members.filter(
+      (id) => this.ctx.table.get(id)?.state !== undefined && !this.#backingOff(id, now),
+    )
+    const id = ready[Math.floor(this.ctx.random() * ready.length)]
+    const member = id === undefined ? undefined : this.ctx.table.get(id)
+    if (id === undefined || member === undefined) return
+    this.dial(id, memberTarget(member), now, this.ctx.init.heartbeatMs)
+  }
+
   /** A connection to `peer` opened, whoever dialled: its dials back off no more. */
   connected(peer: string): void {
     this.#slow.delete(peer)

@@ -179,6 +179,11 @@ export class Membership {
     return this.agent.agreedAt(peer)
   }
 
+  /** See `MembershipAgent.reach`. */
+  reach(members: readonly string[]): void {
+    this.agent.reach(members)
+  }
+
   /** See `MembershipAgent.publishState`. */
   publishState(everyone = false): void {
     this.agent.publishState(everyone)

@@ -56,6 +56,12 @@ export interface ClusterViewComponents {
    * generation was declared, less this, is not credible (`credibleNode`). Default 500.
    */
   maxClockOffsetMs?: number
+  /**
+   * Asks for a connection to one of `members`: the other side of a healed cut, alive here, none
+   * of them connected. Only one of their heartbeats ends the wait after a regained contact, and
+   * nothing else dials them (`MembershipAgent.reach`). Default: nothing.
+   */
+  reach?: (members: readonly string[]) => void
 }
 
 /**
@@ -194,13 +200,20 @@ export class ClusterView {
     const { agreedAt, members } = this.components
     const since = (at: number | undefined) => at !== undefined && at >= this.#agreeFrom
     if (this.#regained) {
-      let otherSide = false
+      const otherSide: string[] = []
+      let connected = false
       for (const id of this.#lost) {
-        if (members.get(id)?.status !== 'alive') continue
+        const member = members.get(id)
+        if (member?.status !== 'alive') continue
         if (since(agreedAt(id))) return true
-        otherSide = true
+        otherSide.push(id)
+        connected ||= member.direct
       }
-      if (otherSide) return false
+      // A node whose connections all stayed on its side (a minority of `targetPeers` + 1, each
+      // connected to all the others) learns the heal by gossip, with no connection to the other
+      // side: it waited for good, and a free slot whose ring walk chose it ran nowhere.
+      if (otherSide.length > 0 && !connected) this.components.reach?.(otherSide)
+      if (otherSide.length > 0) return false
     }
     return since(agreedAt())
   }
