@@ -606,7 +606,8 @@ export class Daemon implements ClusterApi, VolumeApi {
         self,
         logger: this.#log,
         now: this.#now,
-        view: () => ({ workloads: this.#declarations!.store.live(), nodes: this.#meshNodes() }),
+        workloads: () => this.#declarations!.store.live(),
+        nodes: () => this.#meshNodes(),
         declared: (name) => this.#declarations!.store.get(name)?.workload !== undefined,
         advertiseHost: () => this.#advertiseHost(),
         ...(this.#testHooks.meshLagMs

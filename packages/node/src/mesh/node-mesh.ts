@@ -24,8 +24,10 @@ export interface NodeMeshComponents {
   logger: Logger
   /** Monotonic ms. */
   now: () => number
-  /** The live declarations, and every member this node reads with its promises, this node included. */
-  view: () => { workloads: Workload[]; nodes: EndpointNode[] }
+  /** The live declarations. */
+  workloads: () => Workload[]
+  /** Every member this node reads with its promises, this node included. */
+  nodes: () => EndpointNode[]
   /** Whether a live workload has this name (asked for every DNS query: cheaper than the view). */
   declared: (name: string) => boolean
   /** The published ports this node does not serve changed: promise it. */
@@ -39,6 +41,10 @@ export interface NodeMeshComponents {
   /** Takes the namespace's kernel mesh for this daemon (default an abstract socket). */
   lockNetns?: () => Promise<Server | undefined>
 }
+
+/** Whether the mesh serves anything of `workload` (`meshServices` reads only its published TCP ports). */
+const publishes = (workload: Workload): boolean =>
+  workload.ports.some((port) => port.publishedPort !== undefined && port.protocol === 'tcp')
 
 /** How often the mesh re-reads the view with no trigger, ms (levels, not edges). */
 const RESYNC_MS = 1000
@@ -184,13 +190,24 @@ export class NodeMesh {
 
   /** `gary endpoints`: every published port, where it is served, and the ready slots behind it. */
   endpoints(): EndpointRow[] {
-    const { workloads, nodes } = this.components.view()
-    return endpointRows(this.components.self, workloads, nodes)
+    const workloads = this.components.workloads()
+    return endpointRows(this.components.self, workloads, this.#nodesFor(workloads))
+  }
+
+  /** The members, when a workload publishes a port: with none, the mesh serves nothing whoever holds what. */
+  #nodesFor(workloads: readonly Workload[]): EndpointNode[] {
+    return workloads.some(publishes) ? this.components.nodes() : []
   }
 
   #refresh(): void {
-    const { workloads, nodes } = this.components.view()
-    const { services, clashes } = meshServices(this.components.self, workloads, nodes)
+    const workloads = this.components.workloads()
+    if (!workloads.some(publishes) && this.#forwarded.length === 0 && this.#mesh.idle) {
+      // Nothing was served and nothing is to be: only a kernel table not yet written is retried.
+      this.#kernel?.update([])
+      for (const done of [...this.#refreshWaiters]) done()
+      return
+    }
+    const { services, clashes } = meshServices(this.components.self, workloads, this.#nodesFor(workloads))
     // A container that stopped may come back at another address: forget those out of rotation.
     const local = new Set(
       services.flatMap((service) =>

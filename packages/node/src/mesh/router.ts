@@ -72,6 +72,11 @@ export class Mesh {
     this.#relistenMs = init.relistenMs ?? 5000
   }
 
+  /** Whether it serves nothing and remembers nothing of a view: `update([], [])` would change nothing. */
+  get idle(): boolean {
+    return this.#listeners.size === 0 && this.#clashes.length === 0 && this.#failingUntil.size === 0
+  }
+
   /** Serves these ports, with these slots behind them, from now on (`meshServices` of the view). */
   update(services: readonly MeshService[], clashes: readonly PortClash[]): void {
     if (this.#stopped) return
