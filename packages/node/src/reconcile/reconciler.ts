@@ -957,12 +957,14 @@ export class Reconciler {
     return containerSpecFor(this.components.self, workload, promise, run).name
   }
 
-  /** Creates the slot's container; one of the same name left by an interrupted start is replaced. */
-  /** `waitedOn`: a start that brings a lost replica back, which goes before its CPU limit applies. */
+  /**
+   * Creates the slot's container; one of the same name left by an interrupted start is replaced.
+   * `unthrottledStart`: a start that brings a lost replica back, which goes before its CPU limit.
+   */
   async #create(
     workload: Workload,
     promise: SlotPromise,
-    waitedOn: boolean,
+    unthrottledStart: boolean,
     signal: AbortSignal,
   ): Promise<string> {
     const { runtime, self } = this.components
@@ -971,7 +973,7 @@ export class Reconciler {
     const base = containerSpecFor(self, workload, promise, {
       ...(dns === undefined ? {} : { dns }),
       hostPaths,
-      unthrottledStart: waitedOn,
+      unthrottledStart,
       ...(promise.restarts === undefined ? {} : { run: promise.restarts }),
     })
     const files = workload.secrets === undefined ? [] : await this.#secretFiles(workload, base.name)
