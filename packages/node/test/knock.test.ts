@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { createServer, type Server } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import { afterAll, describe, expect, test } from 'vitest'
 import { knock } from '../src/net/knock.js'
 import { waitFor } from '../src/testing/wait.js'
@@ -9,22 +9,30 @@ const listening = (server: Server) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
   )
 
+/** Runs the loop's thread for `ms` without a break, as a starved or busy node's loop does. */
+function stall(ms: number): void {
+  const until = performance.now() + ms
+  while (performance.now() < until) {}
+}
+
 describe('knocking at a machine', () => {
   const stopped: number[] = []
+  const held: Socket[] = []
   afterAll(() => {
+    for (const socket of held) socket.destroy()
     for (const pid of stopped) {
       process.kill(pid, 'SIGCONT')
       process.kill(pid, 'SIGKILL')
     }
   })
 
-  test('a machine whose process is stopped still answers (its kernel accepts); a closed port and a machine that is not there do not', async () => {
-    // A listener in a process of its own, then SIGSTOP: its event loop runs nothing at all.
+  /** A listener on loopback in a process of its own, then SIGSTOP: its event loop runs nothing at all. */
+  async function stoppedListener(backlog: number): Promise<number> {
     const child = spawn(
       process.execPath,
       [
         '-e',
-        "require('node:net').createServer().listen(0, '127.0.0.1', function () { console.log(this.address().port) })",
+        `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: ${backlog} }, function () { console.log(this.address().port) })`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
@@ -33,9 +41,33 @@ describe('knocking at a machine', () => {
       out += chunk
     })
     await waitFor('the listener to print its port', () => out.includes('\n'))
-    const port = Number(out.trim())
     stopped.push(child.pid as number)
     process.kill(child.pid as number, 'SIGSTOP')
+    return Number(out.trim())
+  }
+
+  /**
+   * A port on loopback where nothing answers, as at a machine powered off: a stopped listener's
+   * accept queue filled up, so that the kernel drops every further SYN (no traffic leaves the host).
+   */
+  async function silentPort(): Promise<number> {
+    const port = await stoppedListener(1)
+    for (;;) {
+      const socket = connect({ host: '127.0.0.1', port })
+      held.push(socket)
+      const answered = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 300)
+        socket.once('connect', () => {
+          clearTimeout(timer)
+          resolve(true)
+        })
+      })
+      if (!answered) return port
+    }
+  }
+
+  test('a machine whose process is stopped still answers (its kernel accepts); a closed port and a machine that is not there do not', async () => {
+    const port = await stoppedListener(511)
     await expect(knock([`/ip4/127.0.0.1/tcp/${port}`], 1000)).resolves.toBeUndefined()
 
     const closed = createServer()
@@ -45,8 +77,8 @@ describe('knocking at a machine', () => {
       'name',
       'NoAnswerError',
     )
-    // TEST-NET-1: nothing answers there.
-    await expect(knock(['/ip4/192.0.2.1/tcp/4279'], 150)).rejects.toHaveProperty('name', 'NoAnswerError')
+    const silent = await silentPort()
+    await expect(knock([`/ip4/127.0.0.1/tcp/${silent}`], 150)).rejects.toHaveProperty('name', 'NoAnswerError')
     await expect(knock(['/ip4/127.0.0.1/udp/4279/quic-v1'], 150)).rejects.toHaveProperty(
       'name',
       'NoAnswerError',
@@ -56,12 +88,23 @@ describe('knocking at a machine', () => {
   test('one address that answers is enough', async () => {
     const server = createServer()
     const port = await listening(server)
+    const silent = await silentPort()
     try {
       await expect(
-        knock(['/ip4/192.0.2.1/tcp/4279', `/ip4/127.0.0.1/tcp/${port}`, 'not an address'], 1000),
+        knock([`/ip4/127.0.0.1/tcp/${silent}`, `/ip4/127.0.0.1/tcp/${port}`, 'not an address'], 1000),
       ).resolves.toBeUndefined()
     } finally {
       server.close()
     }
+  })
+
+  test("a machine that answered while the knocker's own loop stalled past the timeout counts as up", async () => {
+    // The kernel completes the handshake during the stall; the timer is due before the loop reads
+    // it. Knocked from an immediate, so that the loop's next look is at its timers, not its sockets.
+    const port = await stoppedListener(511)
+    await new Promise((resolve) => setImmediate(resolve))
+    const knocked = knock([`/ip4/127.0.0.1/tcp/${port}`], 50)
+    stall(300)
+    await expect(knocked).resolves.toBeUndefined()
   })
 })

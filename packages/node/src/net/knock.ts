@@ -27,13 +27,22 @@ export function knock(addrs: readonly string[], timeoutMs: number): Promise<void
   return new Promise((resolve, reject) => {
     const sockets: Socket[] = []
     let failed = 0
+    let ended = false
     const end = (error?: Error) => {
+      if (ended) return
+      ended = true
       clearTimeout(timer)
       for (const socket of sockets) socket.destroy()
       if (error === undefined) resolve()
       else reject(error)
     }
-    const timer = setTimeout(() => end(new NoAnswerError(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    // The verdict waits for one look at the sockets (an immediate runs after the loop's poll for
+    // I/O): when this node's own loop stalls past the timeout, the timer fires before the loop has
+    // read the answer the kernel got meanwhile, and a live machine would be taken for a dead one.
+    const timer = setTimeout(
+      () => setImmediate(() => end(new NoAnswerError(`no answer within ${timeoutMs} ms`))),
+      timeoutMs,
+    )
     for (const target of targets) {
       const socket = connect({ ...target, noDelay: true })
       sockets.push(socket)
