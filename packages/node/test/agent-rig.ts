@@ -150,6 +150,7 @@ export interface MembershipRig {
   /** Times the placement view changed. */
   changes: number[]
   decls: { digest: string }
+  clockGuard: ClockGuard
 }
 
 /** A membership agent for node `id` over a fake port, on a stepped clock at 0, not started. */
@@ -163,6 +164,7 @@ export function membershipRig(
   const self = new SelfState(id, 1, content)
   const changes: number[] = []
   const decls = { digest: 'd0' }
+  const clockGuard = clockGuardOf(clock)
   const agent = new MembershipAgent(
     {
       cluster: CLUSTER,
@@ -177,7 +179,7 @@ export function membershipRig(
     {
       port,
       clock,
-      clockGuard: clockGuardOf(clock),
+      clockGuard,
       random,
       logger: pino({ level: 'silent' }),
       self,
@@ -185,7 +187,7 @@ export function membershipRig(
       onChange: () => changes.push(clock.now()),
     },
   )
-  return { agent, port, clock, self, changes, decls }
+  return { agent, port, clock, self, changes, decls, clockGuard }
 }
 
 /** A heartbeat from a peer at `seq`, with the given member and declaration digests. */

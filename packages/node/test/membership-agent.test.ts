@@ -203,6 +203,31 @@ describe('witnesses and refutation', () => {
     }
     expect(rig.agent.table.get('p')?.status, 'dead once this node is on time again').toBe('dead')
   })
+
+  test("beats read while this node's loop lags are no clock samples: they look behind by the lag, and it would refuse writes", () => {
+    const rig = membershipRig()
+    rig.agent.start()
+    const peers = ['p', 'q', 'r']
+    for (const peer of peers) connect(rig, peer)
+    /** Beats from every peer every 200 ms for `ms`, their clocks read `behindMs` behind this node's. */
+    const beats = (ms: number, behindMs: number) => {
+      for (let t = 0; t < ms; t += 200) {
+        rig.clock.advance(200)
+        for (const peer of peers)
+          rig.agent.heartbeatReceived(
+            peer,
+            beat(1, rig.agent.table.liveDigest(peer), 'd0', rig.clock.wallNow() - behindMs),
+          )
+      }
+    }
+    // Its loop was stuck for 2 s: the beats that came meanwhile are read now, 2 s late.
+    rig.clock.stall(2000)
+    beats(1000, 2000)
+    expect(rig.clockGuard.writesRefused(), 'late reads are not a clock 2 s ahead').toBeUndefined()
+    // On time again, peers whose clocks really are 2 s behind are seen.
+    beats(12_000, 2000)
+    expect(rig.clockGuard.writesRefused()).toMatch(/2 s ahead of its peers/)
+  })
 })
 
 describe('member sync', () => {
