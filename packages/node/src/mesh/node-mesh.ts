@@ -191,23 +191,24 @@ export class NodeMesh {
   /** `gary endpoints`: every published port, where it is served, and the ready slots behind it. */
   endpoints(): EndpointRow[] {
     const workloads = this.components.workloads()
-    return endpointRows(this.components.self, workloads, this.#nodesFor(workloads))
+    return endpointRows(this.components.self, workloads, this.#nodesFor(workloads.some(publishes)))
   }
 
   /** The members, when a workload publishes a port: with none, the mesh serves nothing whoever holds what. */
-  #nodesFor(workloads: readonly Workload[]): EndpointNode[] {
-    return workloads.some(publishes) ? this.components.nodes() : []
+  #nodesFor(publishing: boolean): EndpointNode[] {
+    return publishing ? this.components.nodes() : []
   }
 
   #refresh(): void {
     const workloads = this.components.workloads()
-    if (!workloads.some(publishes) && this.#forwarded.length === 0 && this.#mesh.idle) {
+    const publishing = workloads.some(publishes)
+    if (!publishing && this.#forwarded.length === 0 && this.#mesh.idle) {
       // Nothing was served and nothing is to be: only a kernel table not yet written is retried.
       this.#kernel?.update([])
       for (const done of [...this.#refreshWaiters]) done()
       return
     }
-    const { services, clashes } = meshServices(this.components.self, workloads, this.#nodesFor(workloads))
+    const { services, clashes } = meshServices(this.components.self, workloads, this.#nodesFor(publishing))
     // A container that stopped may come back at another address: forget those out of rotation.
     const local = new Set(
       services.flatMap((service) =>
