@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { NodeView } from '../src/api/routes.js'
-import { DaemonProcess, GARY_BIN, runCli, waitFor, withoutGarySettings } from '../src/testing/index.js'
+import {
+  DaemonProcess,
+  GARY_BIN,
+  runCli,
+  takenPort,
+  waitFor,
+  withoutGarySettings,
+} from '../src/testing/index.js'
 
 // The rough edges a new user found, one test each: what they typed, and what they must see.
 
@@ -150,9 +157,7 @@ describe('without a daemon', () => {
   })
 
   test('a daemon whose API address is taken never says started', async () => {
-    const taken = createServer()
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-    const { port } = taken.address() as { port: number }
+    const { port, close } = await takenPort()
     try {
       const { code, stdout, stderr } = await gary(
         [
@@ -172,7 +177,7 @@ describe('without a daemon', () => {
       expect(stderr).toContain(`API address 127.0.0.1:${port} is in use`)
       expect(stdout).not.toContain('"started"')
     } finally {
-      taken.close()
+      await close()
     }
   })
 })

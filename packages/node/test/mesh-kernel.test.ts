@@ -10,6 +10,7 @@ import { NAT_TABLE, natRemoval, natRuleset } from '../src/mesh/nat-ruleset.js'
 import { NetfilterError, NftNetfilter } from '../src/mesh/netfilter.js'
 import { NodeMesh } from '../src/mesh/node-mesh.js'
 import { FakeNetfilter } from '../src/testing/fake-netfilter.js'
+import { takenPort } from '../src/testing/taken-port.js'
 import { waitFor } from '../src/testing/wait.js'
 
 const logger = pino({ level: 'silent' })
@@ -321,10 +322,8 @@ describe('the kernel mesh of a node', () => {
   })
 
   test('never forwards a port another process holds', async () => {
-    const taken = createServer()
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-    closers.push(() => new Promise<void>((resolve) => taken.close(() => resolve())))
-    const port = (taken.address() as { port: number }).port
+    const { port, close } = await takenPort()
+    closers.push(close)
     const published: UnservedPort[][] = []
     const { mesh, netfilter } = await kernelMesh(
       [node('n3', [ready(0, `10.0.0.3:32768->8080/tcp`)])],

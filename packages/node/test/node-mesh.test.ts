@@ -1,10 +1,10 @@
-import { createServer } from 'node:net'
 import { normaliseWorkload, type Workload } from '@gary/protocol'
 import pino from 'pino'
 import { afterEach, expect, test } from 'vitest'
 import type { EndpointNode } from '../src/mesh/endpoint-rows.js'
 import { NodeMesh } from '../src/mesh/node-mesh.js'
 import { FakeNetfilter } from '../src/testing/fake-netfilter.js'
+import { takenPort } from '../src/testing/taken-port.js'
 import { waitFor } from '../src/testing/wait.js'
 
 const logger = pino({ level: 'silent' })
@@ -38,10 +38,8 @@ const n3: EndpointNode = {
 
 test('the mesh reads no member while no workload publishes a port, and serves one as soon as one does', async () => {
   // A port another process holds: the mesh says it does not serve it, which shows each view it read.
-  const taken = createServer()
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-  closers.push(() => new Promise<void>((resolve) => taken.close(() => resolve())))
-  const port = (taken.address() as { port: number }).port
+  const { port, close } = await takenPort()
+  closers.push(close)
   const unserved: number[][] = []
   const reads = { workloads: 0, nodes: 0 }
   let workloads = [workload('worker', []), workload('web', [{ container: 8080 }])]
