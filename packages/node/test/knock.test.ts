@@ -1,13 +1,9 @@
 import { spawn } from 'node:child_process'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { afterAll, describe, expect, test } from 'vitest'
 import { knock } from '../src/net/knock.js'
+import { takenPort } from '../src/testing/taken-port.js'
 import { waitFor } from '../src/testing/wait.js'
-
-const listening = (server: Server) =>
-  new Promise<number>((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
-  )
 
 /** Runs the loop's thread for `ms` without a break, as a starved or busy node's loop does. */
 function stall(ms: number): void {
@@ -69,9 +65,8 @@ describe('knocking at a machine', () => {
     const port = await stoppedListener(511)
     await expect(knock([`/ip4/127.0.0.1/tcp/${port}`], 1000)).resolves.toBeUndefined()
 
-    const closed = createServer()
-    const closedPort = await listening(closed)
-    await new Promise((resolve) => closed.close(resolve))
+    const { port: closedPort, close } = await takenPort()
+    await close()
     await expect(knock([`/ip4/127.0.0.1/tcp/${closedPort}`], 1000)).rejects.toHaveProperty(
       'name',
       'NoAnswerError',
@@ -85,15 +80,14 @@ describe('knocking at a machine', () => {
   })
 
   test('one address that answers is enough', async () => {
-    const server = createServer()
-    const port = await listening(server)
+    const { port, close } = await takenPort()
     const silent = await silentPort()
     try {
       await expect(
         knock([`/ip4/127.0.0.1/tcp/${silent}`, `/ip4/127.0.0.1/tcp/${port}`, 'not an address'], 1000),
       ).resolves.toBeUndefined()
     } finally {
-      server.close()
+      await close()
     }
   })
 
