@@ -161,26 +161,30 @@ const order = (a: Unschedulable, b: Unschedulable) =>
 
 test('a slot no node can take is reported once, in the same words, below and above 32 nodes', () => {
   const seen = new Set<string>()
-  fc.assert(
-    fc.property(blocked, (c) => {
-      const exact = plan(view(c, (c.nodes[0] as PlacementNode).id), EXACT)
-      expect(exact.buckets.placed).toStrictEqual([]) // settled: nothing more fits anywhere
-      // Slot by slot, each node reports its share; together they report every slot once.
-      const reported = c.nodes.flatMap((n) => plan(view(c, n.id), SLOT_BY_SLOT).unschedulable)
-      expect([...reported].sort(order)).toStrictEqual([...exact.unschedulable].sort(order))
-      // And `plan` itself, which picks the pass by the number of nodes, says the same.
-      const v: PlacementView = view(c, (c.nodes.at(-1) as PlacementNode).id)
-      if (c.nodes.length <= 32) expect(plan(v).unschedulable).toStrictEqual(exact.unschedulable)
-      for (const u of exact.unschedulable)
-        for (const reason of u.reasons)
-          seen.add(`${c.nodes.length > 32 ? 'large' : 'small'}: ${kind(reason)}`)
-    }),
-  )
+  const property = fc.property(blocked, (c) => {
+    const exact = plan(view(c, (c.nodes[0] as PlacementNode).id), EXACT)
+    expect(exact.buckets.placed).toStrictEqual([]) // settled: nothing more fits anywhere
+    // Slot by slot, each node reports its share; together they report every slot once.
+    const reported = c.nodes.flatMap((n) => plan(view(c, n.id), SLOT_BY_SLOT).unschedulable)
+    expect([...reported].sort(order)).toStrictEqual([...exact.unschedulable].sort(order))
+    // And `plan` itself, which picks the pass by the number of nodes, says the same.
+    const v: PlacementView = view(c, (c.nodes.at(-1) as PlacementNode).id)
+    if (c.nodes.length <= 32) expect(plan(v).unschedulable).toStrictEqual(exact.unschedulable)
+    for (const u of exact.unschedulable)
+      for (const reason of u.reasons) seen.add(`${c.nodes.length > 32 ? 'large' : 'small'}: ${kind(reason)}`)
+  })
+  // New clusters every run, and a fixed set that is known to reach every wording: from random
+  // clusters alone, a CI run once saw no large cluster short of CPU, and the check below failed.
+  fc.assert(property)
+  fc.assert(property, { seed: COVERAGE_SEED, numRuns: 100 })
   // The clusters above did reach every wording, in small and large clusters alike.
   for (const size of ['small', 'large'])
     for (const wording of ['matches', 'draining', 'refused', 'cpu', 'memory', 'both', 'needs'])
       expect(seen, `${size}: ${wording}`).toContain(`${size}: ${wording}`)
 })
+
+/** A seed whose 100 clusters reach every wording of an unschedulable slot, small and large. */
+const COVERAGE_SEED = 1
 
 function kind(reason: string): string {
   if (reason.startsWith('no node matches')) return 'matches'
