@@ -1,11 +1,16 @@
 import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { LABELS } from '../packages/node/src/reconcile/container-labels.js'
-import { GARY_BIN, runCli, waitFor, withoutGarySettings } from '../packages/node/src/testing/index.js'
+import {
+  freePort,
+  GARY_BIN,
+  runCli,
+  waitFor,
+  withoutGarySettings,
+} from '../packages/node/src/testing/index.js'
 import { converged, docker } from './cluster-checks.js'
 import { dockerCluster } from './docker-cluster.js'
 import { dockerForTests } from './docker-required.js'
@@ -25,15 +30,6 @@ interface Note {
   reason: string
 }
 
-/** A loopback port free now: the examples' fixed host ports would clash with other tests. */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 describe.runIf(available)('Compose files on a shared Docker engine', () => {
   let env: Record<string, string>
   // Closed by a key: the WordPress example's database reads a secret. The exporter bind-mounts
@@ -42,8 +38,10 @@ describe.runIf(available)('Compose files on a shared Docker engine', () => {
     clusterKey: true,
     prepare: async () => {
       env = {
-        RESULT_PORT: String(await freePort()),
-        WORDPRESS_PORT: String(await freePort()),
+        // Free on every address, where the engine publishes them: the examples' fixed host ports
+        // would clash with other tests.
+        RESULT_PORT: String(await freePort('0.0.0.0')),
+        WORDPRESS_PORT: String(await freePort('0.0.0.0')),
         WORDPRESS_DEBUG: '',
       }
     },

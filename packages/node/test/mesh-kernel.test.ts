@@ -10,7 +10,7 @@ import { NAT_TABLE, natRemoval, natRuleset } from '../src/mesh/nat-ruleset.js'
 import { NetfilterError, NftNetfilter } from '../src/mesh/netfilter.js'
 import { NodeMesh } from '../src/mesh/node-mesh.js'
 import { FakeNetfilter } from '../src/testing/fake-netfilter.js'
-import { takenPort } from '../src/testing/taken-port.js'
+import { freePort, takenPort } from '../src/testing/taken-port.js'
 import { waitFor } from '../src/testing/wait.js'
 
 const logger = pino({ level: 'silent' })
@@ -18,14 +18,6 @@ const closers: (() => Promise<void> | void)[] = []
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close()
 })
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 function workload(name: string, published: number): Workload {
   const result = normaliseWorkload({ name, image: 'busybox', ports: [{ container: 8080, published }] })

@@ -3,6 +3,7 @@ import type { Backend, MeshService } from '@gary/protocol'
 import pino from 'pino'
 import { afterEach, describe, expect, test } from 'vitest'
 import { Mesh } from '../src/mesh/router.js'
+import { freePort } from '../src/testing/taken-port.js'
 import { waitFor } from '../src/testing/wait.js'
 
 const logger = pino({ level: 'silent' })
@@ -20,17 +21,6 @@ async function slot(name: string): Promise<{ port: number; server: Server }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
   return { port: (server.address() as { port: number }).port, server }
-}
-
-/** A port nothing listens on: connections to it are refused. */
-async function deadPort(): Promise<number> {
-  const { port, server } = await slot('gone')
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-async function freePort(): Promise<number> {
-  return deadPort()
 }
 
 const backend = (node: string, port: number, local = false): Backend => ({
@@ -122,7 +112,7 @@ describe('the routing mesh', () => {
     const port = await freePort()
     const m = mesh()
     // The unreachable slot is local: it is tried first.
-    await serve(m, port, [backend('n0', await deadPort(), true), backend('n1', alive.port)])
+    await serve(m, port, [backend('n0', await freePort(), true), backend('n1', alive.port)])
     expect((await ask(port, 'one')).answer).toBe('alive:one')
     expect((await ask(port, 'two')).answer).toBe('alive:two')
     // Tried once, then out of rotation.
@@ -132,7 +122,7 @@ describe('the routing mesh', () => {
   test('with no slot left, the connection is closed at once', async () => {
     const port = await freePort()
     const m = mesh()
-    await serve(m, port, [backend('n1', await deadPort())])
+    await serve(m, port, [backend('n1', await freePort())])
     await expect(ask(port, 'x')).rejects.toThrow()
     m.update([service(port, [])], [])
     await expect(ask(port, 'x')).rejects.toThrow()
