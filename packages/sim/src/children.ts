@@ -14,6 +14,7 @@ export function runInChild(
   nodes: number,
   seed: number,
   shards?: number,
+  trace = false,
 ): Promise<RunOutcome> {
   const args = [
     ...process.execArgv,
@@ -26,6 +27,7 @@ export function runInChild(
     `${seed}`,
     ...(shards === undefined ? [] : ['--shards', `${shards}`]),
     '--json',
+    ...(trace ? ['--trace-loss'] : []),
   ]
   return new Promise((resolve, reject) => {
     const child = execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {

@@ -6,14 +6,22 @@ import { POLICY_SCENARIO_NAMES, runScenario, SCENARIO_NAMES } from './scenarios.
 import { renderRow, TABLE_HEADER } from './table.js'
 
 const USAGE =
-  'npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S] [--shards S|auto] [--jobs J] [--json]'
+  'npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S] [--shards S|auto] [--jobs J] [--json] [--trace-loss]'
 
 function fail(message: string): never {
   process.stderr.write(`sim: ${message}\n`)
   process.exit(1)
 }
 
-let values: { nodes: string; scenario?: string; seed: string; shards: string; jobs: string; json: boolean }
+let values: {
+  nodes: string
+  scenario?: string
+  seed: string
+  shards: string
+  jobs: string
+  json: boolean
+  'trace-loss': boolean
+}
 try {
   ;({ values } = parseArgs({
     options: {
@@ -23,6 +31,8 @@ try {
       shards: { type: 'string', default: 'auto' },
       jobs: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
+      // What every node did about the first node lost (loss scenarios), to stderr.
+      'trace-loss': { type: 'boolean', default: false },
     },
   }))
 } catch (err) {
@@ -36,6 +46,7 @@ const unknown = scenarios.filter(
 const seed = Number(values.seed)
 const jobs = Number(values.jobs)
 const shards = values.shards === 'auto' ? undefined : Number(values.shards)
+const trace = values['trace-loss']
 if (unknown.length > 0)
   fail(
     `unknown scenario ${unknown.join(', ')} (known: ${[...SCENARIO_NAMES, ...POLICY_SCENARIO_NAMES].join(', ')})`,
@@ -51,7 +62,12 @@ const runs = sizes.flatMap((nodes) => scenarios.map((scenario) => ({ nodes, scen
 
 /** One run in this process: what a child prints with --json, and what --jobs 1 runs. */
 async function runHere(scenario: string, nodes: number): Promise<RunOutcome> {
-  const result = await runScenario(scenario, { nodes, seed, ...(shards === undefined ? {} : { shards }) })
+  const result = await runScenario(scenario, {
+    nodes,
+    seed,
+    ...(shards === undefined ? {} : { shards }),
+    ...(trace ? { trace } : {}),
+  })
   return { ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024 }
 }
 
@@ -64,7 +80,9 @@ const table = inOrder(
   runs.map(({ nodes, scenario }) => async () => {
     const started = performance.now()
     const outcome =
-      jobs === 1 ? await runHere(scenario, nodes) : await runInChild(cli, scenario, nodes, seed, shards)
+      jobs === 1
+        ? await runHere(scenario, nodes)
+        : await runInChild(cli, scenario, nodes, seed, shards, trace)
     if (!values.json)
       process.stderr.write(
         `${scenario} at ${nodes} nodes: ${((performance.now() - started) / 1000).toFixed(1)} s real\n`,
@@ -74,6 +92,7 @@ const table = inOrder(
   jobs,
   (outcome) => {
     peakRss = Math.max(peakRss, outcome.peakRssBytes)
+    if (!values.json && outcome.trace !== undefined) process.stderr.write(`${outcome.trace}\n`)
     console.log(values.json ? JSON.stringify(outcome) : renderRow(outcome))
   },
 )

@@ -14,6 +14,7 @@ import {
   type Subscribers,
   silent,
 } from './sim-node.js'
+import { MemberTrace } from './trace.js'
 
 export interface ClusterInit {
   nodes: number
@@ -26,6 +27,8 @@ export interface ClusterInit {
   loggerFor?: (node: string) => Logger
   /** What each node's agents get for a port, given its own (tests that record what they send). */
   tapPort?: (node: string, port: MembershipPort & DeclarationsPort) => MembershipPort & DeclarationsPort
+  /** Keep a trace of the member a scenario follows (`MemberTrace`), in place of the two above. */
+  trace?: boolean
 }
 
 const NODE_DEFAULTS: Omit<SimNodeInit, 'id'> = {
@@ -90,9 +93,19 @@ export class SimCluster {
   /** Checks a scenario asked for, each every `stepMs` of simulated time until it returns true. */
   #watches: { check: () => boolean; stepMs: number }[] = []
   readonly shards: number
+  /** What each node did about the member a scenario follows, when `init.trace`. */
+  readonly trace: MemberTrace | undefined
 
   constructor(readonly init: ClusterInit) {
     this.shards = init.shards ?? autoShards(init.nodes)
+    const trace =
+      init.trace === true
+        ? new MemberTrace(
+            () => this.engine.now,
+            (id) => this.#byId.get(id),
+          )
+        : undefined
+    this.trace = trace
     this.random = new Random(init.seed)
     this.#inv3Random = new Random(init.seed + 1)
     this.network = new Network({ ...LAN, ...init.network }, this.engine, this.random)
@@ -111,8 +124,8 @@ export class SimCluster {
         const random = this.#randoms.get(node) as Random
         return () => random.next()
       },
-      loggerFor: (node) => init.loggerFor?.(node.id) ?? silent,
-      portFor: (node, port) => init.tapPort?.(node.id, port) ?? port,
+      loggerFor: (node) => trace?.loggerFor(node.id) ?? init.loggerFor?.(node.id) ?? silent,
+      portFor: (node, port) => trace?.tap(node.id, port) ?? init.tapPort?.(node.id, port) ?? port,
       onPlanned: (_node, ms) => {
         this.planMs += ms
       },

@@ -32,6 +32,8 @@ export interface ScenarioResult {
   missingSeconds: number
   /** Lying-member scenarios: replica-seconds missing while the member lied, before its ban. */
   missingWhileLyingSeconds?: number
+  /** With `trace`: what every node did about the first node lost, in lines. */
+  trace?: string
   planMsPerNodePerSec: number
   simulatedMs: number
 }
@@ -41,6 +43,8 @@ export interface ScenarioOptions {
   seed: number
   /** Ring shards; default one per 32 nodes (`autoShards`). */
   shards?: number
+  /** Trace what every node did about the first node lost (`MemberTrace`), into the result. */
+  trace?: boolean
 }
 
 /** What a scenario's body did, for `runScenario` to measure and check. */
@@ -100,6 +104,7 @@ function loss(count: (nodes: number) => number, silent: boolean): Body {
     await deployed(cluster, workloads)
     const from = cluster.engine.now
     const lost = cluster.random.shuffle(cluster.nodes.slice(1)).slice(0, count(cluster.nodes.length))
+    if (lost[0] !== undefined) cluster.trace?.follow(lost[0].id)
     for (const node of lost) node.crash({ silent })
     return { from, loss: seenDead(cluster, lost) }
   }
@@ -498,6 +503,7 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
     nodes: options.nodes,
     seed: options.seed,
     ...(options.shards === undefined ? {} : { shards: options.shards }),
+    ...(options.trace === true ? { trace: true } : {}),
   })
   if (name === 'clock-skew') {
     ;(cluster.nodes[1] as SimNode).init.skewMs = SKEW_MS
@@ -548,6 +554,7 @@ export async function runScenario(name: string, options: ScenarioOptions): Promi
     ...(outcome.missingWhileLying === undefined
       ? {}
       : { missingWhileLyingSeconds: outcome.missingWhileLying }),
+    ...(cluster.trace?.member === undefined ? {} : { trace: cluster.trace.render() }),
     planMsPerNodePerSec: cluster.planMs / options.nodes / seconds,
     simulatedMs: cluster.engine.now,
   }

@@ -16,7 +16,7 @@ function failing(args: string[]): Promise<{ code: number | null; stderr: string 
 test.each([
   [
     ['--bogus'],
-    "sim: Unknown option '--bogus' (usage: npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S] [--shards S|auto] [--jobs J] [--json])\n",
+    "sim: Unknown option '--bogus' (usage: npm run sim -- --nodes 10,100 [--scenario NAME[,NAME...]] [--seed S] [--shards S|auto] [--jobs J] [--json] [--trace-loss])\n",
   ],
   [['--nodes', 'ten'], 'sim: --nodes takes whole numbers of at least 2, like 10,100\n'],
   [['--seed', 'x'], 'sim: --seed takes a whole number of at least 0, like 1\n'],

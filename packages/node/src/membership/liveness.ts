@@ -188,7 +188,12 @@ export class Liveness {
         'member reported down',
       )
       this.sweep(note.node)
-    } else if (outcome === 'self') {
+    } else if (outcome === 'noted')
+      this.ctx.logger.debug(
+        { member: note.node, witness, witnessName: this.ctx.name(witness) },
+        'member reported down: one witness so far',
+      )
+    else if (outcome === 'self') {
       if (note.incarnation !== this.ctx.self.current.incarnation) return 'ignore'
       this.#refute(witness, now, note.seq)
     }
