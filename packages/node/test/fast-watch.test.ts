@@ -1,4 +1,4 @@
-import { DEFAULT_DETECTOR, ringNeighbours } from '@gary/protocol'
+import { DEFAULT_DETECTOR, ringNeighbours, shardOf } from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
 import { beat, connect, type MembershipRig, membershipRig, stateOf } from './agent-rig.js'
 
@@ -195,5 +195,47 @@ describe('fast detection', () => {
       down(watched),
       { ...down(watched), seq: 2 },
     ])
+  })
+})
+
+describe('fast detection past targetPeers', () => {
+  test('a node dials its ring successors even at targetPeers: only a connected successor can witness its silence', () => {
+    const rig = membershipRig('self', { targetPeers: 2 })
+    rig.agent.start()
+    for (const peer of PEERS) rig.agent.stateGossiped(peer, stateOf(peer))
+    const others = PEERS.filter((p) => !successors.includes(p))
+    for (const peer of others.slice(0, 2)) connect(rig, peer)
+    rig.port.clear()
+    rig.clock.advance(1000)
+    const dialled = new Set(rig.port.of('dial').map((call) => call.peer))
+    for (const peer of successors) expect(dialled, `a dial of ${peer}`).toContain(peer)
+  })
+
+  // Ids by shard, with 8 shards (membership is partial past 3).
+  const SHARDS = 8
+  const ids = Array.from({ length: 400 }, (_, i) => `p${i}`)
+  const own = shardOf('self', SHARDS)
+  const ofShard = (shard: number) => ids.filter((id) => shardOf(id, SHARDS) === shard)
+  const mates = ofShard(own).slice(0, 4)
+
+  test("with partial membership, the ring is this node's own shard: its successors there watch it", () => {
+    // A member of the next shard that falls between this node and its successors in its own shard:
+    // it keeps a table of its own, and its ring did not hold this node as a predecessor.
+    const next = ofShard((own + 1) % SHARDS).find((id) =>
+      ringNeighbours('self', [...mates, id], DEFAULT_DETECTOR.watchers).successors.includes(id),
+    ) as string
+    const rig = membershipRig('self', { promiseShards: SHARDS })
+    rig.port.machines = 'up'
+    rig.agent.start()
+    for (const peer of [...mates, next]) connect(rig, peer)
+    beatFast(rig, [...mates, next], DEFAULT_DETECTOR.graceMs + 200)
+    rig.port.clear()
+    beatFast(rig, [...mates, next], 1000)
+    const beaten = (peer: string) => rig.port.of('heartbeat', peer).length
+    expect(beaten(next), 'beats to the member of the next shard').toBeLessThanOrEqual(1)
+    for (const peer of ringNeighbours('self', mates, DEFAULT_DETECTOR.watchers).successors)
+      expect(beaten(peer), `fast beats to ${peer}`).toBeGreaterThanOrEqual(
+        1000 / DEFAULT_DETECTOR.fastBeatMs - 1,
+      )
   })
 })

@@ -1,4 +1,4 @@
-import { type MemberNote, shardOf, shardsNear } from '@gary/protocol'
+import { DEFAULT_DETECTOR, type MemberNote, ringNeighbours, shardOf, shardsNear } from '@gary/protocol'
 import { describe, expect, test } from 'vitest'
 import { Rejection } from '../src/net/rejections.js'
 import { PROBE_TIMEOUT_MS } from '../src/timing.js'
@@ -404,20 +404,24 @@ describe('redial', () => {
   test('asked to reach one of some members alive by gossip, dials one at a time even at its target, and none once one is connected', () => {
     const rig = membershipRig('self', { targetPeers: 1 })
     rig.agent.start()
-    connect(rig, 'p')
-    for (const id of ['o1', 'o2', 'o3']) rig.agent.stateGossiped(id, stateOf(id))
+    // Connected to its ring successors (dialled at every heartbeat otherwise), the others only by gossip.
+    const ids = Array.from({ length: 8 }, (_, i) => `o${i}`)
+    const { successors } = ringNeighbours('self', ids, DEFAULT_DETECTOR.watchers)
+    for (const id of successors) connect(rig, id)
+    const [o1, o2, o3] = ids.filter((id) => !successors.includes(id)) as [string, string, string]
+    for (const id of [o1, o2, o3]) rig.agent.stateGossiped(id, stateOf(id))
     rig.port.clear()
-    const dials = () => rig.port.of('dial').filter((call) => call.peer?.startsWith('o'))
-    rig.agent.reach(['o1', 'o2', 'o3'])
-    rig.agent.reach(['o1', 'o2', 'o3'])
+    const dials = () => rig.port.of('dial').filter((call) => [o1, o2, o3].includes(call.peer as string))
+    rig.agent.reach([o1, o2, o3])
+    rig.agent.reach([o1, o2, o3])
     expect(dials(), 'one dial under way at a time').toHaveLength(1)
     rig.port.answer(dials()[0], new Error('refused'))
     rig.clock.advance(1000)
-    rig.agent.reach(['o1', 'o2', 'o3'])
+    rig.agent.reach([o1, o2, o3])
     expect(dials()).toHaveLength(2)
     connect(rig, dials()[1]?.peer as string)
     rig.clock.advance(1000)
-    rig.agent.reach(['o1', 'o2', 'o3'])
+    rig.agent.reach([o1, o2, o3])
     expect(dials(), 'connected to one of them').toHaveLength(2)
   })
 

@@ -21,8 +21,6 @@ interface Holder {
 /** The log lines of the agents that mark a step of a member's loss, by message. */
 const STEPS: Record<string, string> = {
   'knocked at a silent member': 'knock answered',
-  'knocked at a silent member out of scope': 'knock answered (out of scope)',
-  'member out of scope silent and unreachable': 'unreachable (out of scope)',
   'member silent: accusing': 'accused',
   'member reported down': 'report counted',
   'member reported down: one witness so far': 'report noted',

@@ -50,7 +50,7 @@ export class MembershipAgent {
     this.#joined = init.join.length === 0
     this.#ctx = ctx
     this.#own = new OwnState(ctx)
-    this.#discovery = new Discovery(ctx)
+    this.#discovery = new Discovery(ctx, () => this.#fast.successors)
     this.#liveness = new Liveness(ctx, {
       announced: (member) => this.#states.announced(member),
       refuted: () => {
