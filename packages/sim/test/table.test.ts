@@ -57,7 +57,8 @@ if (!SIZES.every(known)) throw new Error('GARY_SIM_TABLE_SIZES lists sizes of 10
  * Tightened for machine-loss at 100 and 1000 nodes once each node came to dial its ring successors
  * (its fast watchers): a lost machine is seen dead by two watchers' reports, not by heartbeat age
  * (100 nodes: converged 1.9 s, seen 325 ms, against 3.2 s and 2.3 s; 1000: converged 1.4 s against
- * 5 s; the last to see it there are peers connected to it out of its scope, by age, after 3 s).
+ * 5 s; the last to see it there are peers connected to it out of its scope, by age, after 3 s); a
+ * partition's duplicates at 1000 nodes rose with it (33462 replica-seconds against 28307, seed 1).
  */
 type Bounds = [convergeMs: number, lossSeenMs: number | undefined, duplicate: number, missing: number]
 const BOUNDS: Record<number, Record<string, Bounds>> = {
@@ -104,7 +105,7 @@ const BOUNDS: Record<number, Record<string, Bounds>> = {
     'machine-loss': [2300, 3400, 10, 21460],
     'process-crash-30pct': [10300, 200, 10, 28390],
     'machine-loss-30pct': [12800, 4000, 10, 36060],
-    partition: [4000, undefined, 32750, 21400],
+    partition: [4000, undefined, 35100, 21400],
     'lone-node': [4500, undefined, 110, 21400],
     'flapping-link': [1500, undefined, 10, 21400],
     lossy: [14700, undefined, 10, 21460],
