@@ -1,4 +1,11 @@
-import { MAX_PEER_HINTS, type Member, type PeerHints, shardOf, shardsNear } from '@gary/protocol'
+import {
+  DEFAULT_DETECTOR,
+  MAX_PEER_HINTS,
+  type Member,
+  type PeerHints,
+  shardOf,
+  shardsNear,
+} from '@gary/protocol'
 import {
   ASK_PEERS_EVERY_MS,
   DEAD_CHECKS,
@@ -282,8 +289,11 @@ export class Discovery {
    * connected successor hears its fast beat and can witness its silence. Past `targetPeers` + 1
    * members most were not connected, and at 1000 simulated nodes 7 lost machines in 10 had fewer
    * than two connected watchers: they were seen dead by the 3 s age rule, not in half a second.
+   * A `--target-peers` below the watchers' number is a cap asked for on purpose (fewer links than
+   * fast detection needs, the rest known by relayed liveness): it holds.
    */
   #dialRing(connected: Connections, now: number): void {
+    if (this.ctx.init.targetPeers < DEFAULT_DETECTOR.watchers) return
     for (const id of this.ringSuccessors()) {
       if (connected.has(id) || this.#backingOff(id, now)) continue
       const member = this.ctx.table.get(id)
