@@ -63,7 +63,7 @@ export class Discovery {
   constructor(
     private readonly ctx: MembershipContext,
     /** This node's ring successors (`FastWatch`): the witnesses of its silence, dialled first. */
-    private readonly ringSuccessors: () => readonly string[] = () => [],
+    private readonly ringSuccessors: () => readonly string[],
   ) {}
 
   /**
